@@ -1,0 +1,816 @@
+"""The edition as data: load ``editions/<id>/*.yaml`` into frozen values, checked on load.
+
+Everything that changes from one edition to the next lives in YAML (read with ``yaml.safe_load``);
+nothing in the code knows a question or a column. The format is documented in
+``docs/edition-format.md``. Every mistake is an :class:`EditionError` naming the file, the key
+path, what was expected and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import EditionError
+
+QUESTION_TYPES = ("single", "multi", "grid", "numeric", "text")
+INTERVAL_METHODS = ("logit", "likelihood", "xlogit", "beta", "asin", "mean", "wilson")
+QUALITY_ACTIONS = ("quarantine", "flag", "keep")
+PROBLEM_KINDS = ("self_contradiction", "unlabelled_population", "other")
+MULTI_ENCODINGS = ("binary", "codes")
+SHARE_TOLERANCE = 1e-6
+_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+# --------------------------------------------------------------------------------------------
+# Frozen values
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Who is asked / who is in a base: ``question`` (or profile variable) answered one of ``codes``.
+
+    ``all`` / ``any`` combine conditions. For a multiple-choice question, "answered" means ticked;
+    for a grid, ``row`` names the row.
+    """
+
+    question: str | None = None
+    codes: tuple[int, ...] = ()
+    row: str | None = None
+    all: tuple["Condition", ...] = ()
+    any: tuple["Condition", ...] = ()
+
+    def questions(self) -> tuple[str, ...]:
+        """Every question id this condition reads."""
+        own = (self.question,) if self.question else ()
+        return own + tuple(q for part in self.all + self.any for q in part.questions())
+
+    def describe(self) -> str:
+        """A short, stable text for the ``base`` column of the outputs."""
+        if self.all:
+            return " and ".join(part.describe() for part in self.all)
+        if self.any:
+            return "(" + " or ".join(part.describe() for part in self.any) + ")"
+        target = f"{self.question}.{self.row}" if self.row else str(self.question)
+        return f"{target} in [{', '.join(str(c) for c in self.codes)}]"
+
+
+@dataclass(frozen=True)
+class NotAnswer:
+    """A code that is not an answer ("ne sait pas"); ``in_base`` says whether it stays in the base."""
+
+    label: str
+    in_base: bool
+
+
+@dataclass(frozen=True)
+class Net:
+    """A group of answer codes reported as one item (e.g. "confiance" = tout à fait + plutôt)."""
+
+    id: str
+    label: str
+    codes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a grid, with its export column."""
+
+    id: str
+    label: str
+    column: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of a codebook (profile/quota variables are ``single`` questions too)."""
+
+    id: str
+    wording: str
+    type: str
+    label: str = ""
+    column: str | None = None  # single, numeric, text: the export column
+    codes: Mapping[int, str] = field(default_factory=dict)  # answer codes and labels
+    not_answers: Mapping[int, NotAnswer] = field(default_factory=dict)
+    nets: tuple[Net, ...] = ()
+    rows: tuple[Row, ...] = ()  # grid
+    columns: Mapping[int, str] = field(default_factory=dict)  # multi: code -> export column
+    encoding: str = "binary"  # multi: "binary" (0/1 or 1/blank per code) or "codes" (code per column)
+    max_answers: int | None = None  # multi: "3 réponses maximum"
+    exclusive: tuple[int, ...] = ()  # multi: codes that must stand alone ("Non, jamais")
+    other_text: str | None = None  # open-text column ("autre, précisez"): read, never output
+    asked_if: Condition | None = None
+    required: bool = True  # answered whenever asked
+    minimum: float | None = None  # numeric
+    maximum: float | None = None
+    was: str | None = None  # id of this question in the previous edition
+    profile: bool = False
+
+    def all_codes(self) -> tuple[int, ...]:
+        """Answer codes then not-answer codes, in codebook order."""
+        return tuple(self.codes) + tuple(self.not_answers)
+
+    def base_codes(self) -> tuple[int, ...]:
+        """Codes that count in the base of a share (answers and not-answers kept in base)."""
+        return tuple(self.codes) + tuple(c for c, na in self.not_answers.items() if na.in_base)
+
+    def code_label(self, code: int) -> str:
+        if code in self.codes:
+            return self.codes[code]
+        return self.not_answers[code].label
+
+    def export_columns(self) -> tuple[str, ...]:
+        """Every export column this question reads, in order (open text included)."""
+        if self.type == "grid":
+            cols: tuple[str, ...] = tuple(r.column for r in self.rows)
+        elif self.type == "multi":
+            cols = tuple(self.columns.values())
+        else:
+            cols = (self.column,) if self.column else ()
+        return cols + ((self.other_text,) if self.other_text else ())
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A derived indicator: any-of / all-of over conditions, on a base (None = whole population)."""
+
+    id: str
+    label: str
+    rule: str  # "any_of" | "all_of"
+    terms: tuple[Condition, ...]
+    base: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The export's technical columns."""
+
+    id: str = "respondent_id"
+    status: str = "status"
+    start: str = "start_time"
+    end: str = "end_time"
+    loi: str = "loi_seconds"
+
+
+@dataclass(frozen=True)
+class Codebook:
+    population: str
+    columns: Columns
+    profile: tuple[Question, ...]
+    questions: tuple[Question, ...]
+    derived: tuple[Derived, ...]
+    statuses: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType(
+            {"complete": "complete", "incomplete": "incomplete", "screened_out": "screened_out"}
+        )
+    )
+
+    def question(self, qid: str) -> Question:
+        """A question or profile variable by id."""
+        for q in self.profile + self.questions:
+            if q.id == qid:
+                return q
+        raise KeyError(qid)
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(q.id for q in self.profile + self.questions) + tuple(d.id for d in self.derived)
+
+
+@dataclass(frozen=True)
+class TargetVariable:
+    """Population shares of one calibration variable (a profile variable of the codebook)."""
+
+    variable: str
+    shares: Mapping[int, float]
+    source: str
+    year: int
+
+
+@dataclass(frozen=True)
+class Targets:
+    population: str
+    variables: tuple[TargetVariable, ...]
+    assumptions: str = ""
+
+
+@dataclass(frozen=True)
+class Population:
+    id: str
+    label: str
+    codebook: Codebook
+    targets: Targets
+    breakdowns: tuple[str, ...]
+    sample_size: int
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    flag_base: int = 30  # bases under this are flagged
+    suppress_base: int = 10  # bases under this have their value withheld (n kept)
+    max_invalid_share: float = 0.10  # share of quarantined rows above which the run stops
+
+
+@dataclass(frozen=True)
+class QualityPolicy:
+    speeder_share_of_median: float = 0.4  # interview shorter than this share of the median length
+    speeder_action: str = "quarantine"
+    straightliner_min_rows: int = 5  # a grid of at least this many rows answered all alike
+    straightliner_action: str = "flag"
+
+
+@dataclass(frozen=True)
+class EstimationSettings:
+    interval: str = "logit"
+    level: float = 0.95
+    variance: str = "linearised"  # or "jk1"
+    rounding: str = "half_up"  # how the publication rounds: half_up (nearest) or down
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """What a published figure measures: a question item, or a derived indicator."""
+
+    question: str
+    code: int | None = None
+    net: str | None = None
+    row: str | None = None
+
+    @property
+    def item(self) -> str:
+        """The item key used in ``estimates.parquet`` (see docs/edition-format.md)."""
+        own = self.net if self.net is not None else (str(self.code) if self.code is not None else self.question)
+        return f"{self.row}:{own}" if self.row else own
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    note: str
+
+
+@dataclass(frozen=True)
+class PublishedFigure:
+    id: str
+    population: str
+    indicator: Indicator
+    base: str | Condition  # "asked" (the question's routing), "all", or a subgroup condition
+    value: float
+    operator: str  # "=" or ">="
+    page: int | None
+    wording: str
+    source: str
+    problems: tuple[Problem, ...] = ()
+    product_of: tuple[str, ...] = ()  # a share of a share: published as the product of these figures
+
+
+@dataclass(frozen=True)
+class Edition:
+    id: str
+    title: str
+    folder: Path
+    fieldwork: tuple[str, str]
+    exports: str  # folder of the exports, relative to the project root
+    populations: Mapping[str, Population]
+    thresholds: Thresholds
+    quality: QualityPolicy
+    estimation: EstimationSettings
+    figures: tuple[PublishedFigure, ...]
+    previous: str | None = None
+    dropped: tuple[str, ...] = ()  # questions of the previous edition not carried over
+
+
+# --------------------------------------------------------------------------------------------
+# Reading YAML strictly
+# --------------------------------------------------------------------------------------------
+
+
+class _Node:
+    """A YAML mapping with its file and key path, so that every error can say where it is."""
+
+    def __init__(self, data: Any, file: Path, path: str) -> None:
+        self.data = data
+        self.file = file
+        self.path = path
+
+    def error(self, what: str, fix: str, key: str | None = None) -> EditionError:
+        where = f"{self.file}: key '{self._join(key)}'" if (key or self.path) else str(self.file)
+        return EditionError(what, where=where, fix=fix)
+
+    def _join(self, key: str | None) -> str:
+        if key is None:
+            return self.path
+        return f"{self.path}.{key}" if self.path else key
+
+    def mapping(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> "_Node":
+        if not isinstance(self.data, dict):
+            raise self.error(f"expected a mapping, found {type(self.data).__name__}", "write 'key: value' lines here")
+        for key in self.data:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+                raise self.error(f"unknown key '{key}'", hint, key=str(key))
+        for key in required:
+            if key not in self.data:
+                raise self.error(f"missing required key '{key}'", f"add '{key}:' here", key=key)
+        return self
+
+    def child(self, key: str) -> "_Node":
+        return _Node(self.data.get(key), self.file, self._join(key))
+
+    def items(self, key: str) -> list["_Node"]:
+        value = self.data.get(key) or []
+        if not isinstance(value, list):
+            raise self.error("expected a list", "write one '- ' entry per item", key=key)
+        return [_Node(v, self.file, f"{self._join(key)}[{i}]") for i, v in enumerate(value)]
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        value = self.data.get(key, default)
+        if value is None:
+            return default
+        if isinstance(value, bool) and kind is not bool:
+            raise self.error(f"expected {_kind_name(kind)}, found a boolean", "write the value itself", key=key)
+        if not isinstance(value, kind):
+            raise self.error(
+                f"expected {_kind_name(kind)}, found {type(value).__name__} {value!r}",
+                f"write {_kind_name(kind)} here",
+                key=key,
+            )
+        return value
+
+    def ident(self, key: str) -> str:
+        value = self.get(key, (str, int))
+        value = str(value)
+        if not _ID.match(value):
+            raise self.error(f"'{value}' is not a valid id", "use letters, digits and '_' (starting with a letter)", key=key)
+        return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "text", int: "a whole number", float: "a number", bool: "true or false", list: "a list", dict: "a mapping"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def read_yaml(file: Path) -> Any:
+    """Safe-load one YAML file; a syntax error names the file, line and column."""
+    if not file.is_file():
+        raise EditionError(f"file not found: {file}", fix="create it, or fix the name that points to it")
+    try:
+        return yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(file)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise EditionError(f"invalid YAML: {problem}", where=where, fix="correct the YAML syntax at that place") from None
+    except UnicodeDecodeError:
+        raise EditionError("not UTF-8 text", where=str(file), fix="save the file as UTF-8") from None
+
+
+def _codes(node: _Node, key: str) -> dict[int, str]:
+    raw = node.data.get(key) or {}
+    if not isinstance(raw, dict):
+        raise node.error("expected a mapping of code: label", "write e.g. '1: Oui'", key=key)
+    out: dict[int, str] = {}
+    for code, label in raw.items():
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise node.error(f"code {code!r} is not a whole number", "answer codes are integers", key=f"{key}.{code}")
+        if not isinstance(label, str) or not label.strip():
+            raise node.error(f"code {code} has no label", "give every code a label", key=f"{key}.{code}")
+        out[code] = label
+    return out
+
+
+def _code_list(node: _Node, key: str, allowed: tuple[int, ...], what: str) -> tuple[int, ...]:
+    raw = node.data.get(key)
+    if raw is None:
+        return ()
+    values = raw if isinstance(raw, list) else [raw]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise node.error(f"code {v!r} is not a whole number", "list integer codes", key=key)
+        if allowed and v not in allowed:
+            raise node.error(
+                f"{what} names code {v}, which is not a code of this question",
+                f"use one of {list(allowed)}",
+                key=key,
+            )
+    return tuple(values)
+
+
+def _condition(node: _Node) -> Condition:
+    node.mapping(("question", "in", "row", "all", "any"))
+    if "all" in node.data or "any" in node.data:
+        parts = "all" if "all" in node.data else "any"
+        conds = tuple(_condition(n) for n in node.items(parts))
+        if not conds:
+            raise node.error(f"'{parts}' is empty", "list at least one condition", key=parts)
+        return Condition(**{parts: conds})
+    if "question" not in node.data or "in" not in node.data:
+        raise node.error("a condition needs 'question' and 'in'", "write e.g. {question: Q1, in: [1, 2]}")
+    return Condition(
+        question=node.ident("question"),
+        codes=_code_list(node, "in", (), "condition"),
+        row=node.get("row", str),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Codebook
+# --------------------------------------------------------------------------------------------
+
+_QUESTION_KEYS = (
+    "id", "wording", "label", "type", "column", "codes", "not_answers", "nets", "rows", "columns",
+    "encoding", "max_answers", "exclusive", "other_text", "asked_if", "required", "min", "max", "was",
+)
+
+
+def _question(node: _Node, profile: bool) -> Question:
+    node.mapping(_QUESTION_KEYS, ("id", "type"))
+    qid = node.ident("id")
+    qtype = node.get("type", str)
+    if qtype not in QUESTION_TYPES:
+        raise node.error(f"unknown question type '{qtype}'", f"use one of {', '.join(QUESTION_TYPES)}", key="type")
+    if profile and qtype != "single":
+        raise node.error("a profile variable must be of type 'single'", "set type: single", key="type")
+    codes = _codes(node, "codes")
+    if qtype in ("single", "multi", "grid") and not codes:
+        raise node.error(f"a '{qtype}' question needs answer codes", "add 'codes:' with code: label lines", key="codes")
+    not_answers: dict[int, NotAnswer] = {}
+    for code, spec in (node.get("not_answers", dict, {}) or {}).items():
+        sub = _Node(spec, node.file, f"{node.path}.not_answers.{code}").mapping(("label", "in_base"), ("label",))
+        if code in codes:
+            raise sub.error(f"code {code} is both an answer and a not-answer", "keep it in one of 'codes' or 'not_answers'")
+        not_answers[int(code)] = NotAnswer(sub.get("label", str), bool(sub.get("in_base", bool, False)))
+    all_codes = tuple(codes) + tuple(not_answers)
+    nets = []
+    for n in node.items("nets"):
+        n.mapping(("id", "label", "codes"), ("id", "label", "codes"))
+        nets.append(Net(n.ident("id"), n.get("label", str), _code_list(n, "codes", all_codes, f"net '{n.data.get('id')}'")))
+    _unique([x.id for x in nets] + [str(c) for c in all_codes], node, "nets", "net id")
+    column = node.get("column", str)
+    rows: list[Row] = []
+    columns: dict[int, str] = {}
+    if qtype == "grid":
+        for r in node.items("rows"):
+            r.mapping(("id", "label", "column"), ("id", "label"))
+            rid = r.ident("id")
+            rows.append(Row(rid, r.get("label", str), r.get("column", str) or f"{column or qid}_{rid}"))
+        if not rows:
+            raise node.error("a grid needs 'rows'", "list its rows with id and label", key="rows")
+        _unique([r.id for r in rows], node, "rows", "row id")
+    elif qtype == "multi":
+        overrides = node.get("columns", dict, {}) or {}
+        for code in overrides:
+            if code not in all_codes:
+                raise node.error(f"'columns' names code {code}, which is not a code of this question", f"use one of {list(all_codes)}", key="columns")
+        prefix = column or qid
+        columns = {c: str(overrides.get(c, f"{prefix}_{c}")) for c in all_codes}
+    elif column is None and qtype != "grid":
+        column = qid
+    encoding = node.get("encoding", str, "binary")
+    if encoding not in MULTI_ENCODINGS:
+        raise node.error(f"unknown encoding '{encoding}'", f"use one of {', '.join(MULTI_ENCODINGS)}", key="encoding")
+    max_answers = node.get("max_answers", int)
+    if max_answers is not None and (qtype != "multi" or max_answers < 1):
+        raise node.error("'max_answers' applies to a multi question, as a number >= 1", "remove it or fix the type", key="max_answers")
+    return Question(
+        id=qid,
+        wording=node.get("wording", str, ""),
+        label=node.get("label", str, "") or node.get("wording", str, "") or qid,
+        type=qtype,
+        column=column if qtype not in ("multi", "grid") else column,
+        codes=MappingProxyType(codes),
+        not_answers=MappingProxyType(not_answers),
+        nets=tuple(nets),
+        rows=tuple(rows),
+        columns=MappingProxyType(columns),
+        encoding=encoding,
+        max_answers=max_answers,
+        exclusive=_code_list(node, "exclusive", all_codes, "'exclusive'"),
+        other_text=node.get("other_text", str),
+        asked_if=_condition(node.child("asked_if")) if node.data.get("asked_if") is not None else None,
+        required=bool(node.get("required", bool, True)),
+        minimum=node.get("min", (int, float)),
+        maximum=node.get("max", (int, float)),
+        was=node.get("was", str),
+        profile=profile,
+    )
+
+
+def _unique(values: list[str], node: _Node, key: str, what: str) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            raise node.error(f"duplicate {what} '{v}'", f"give each {what} a distinct value", key=key)
+        seen.add(v)
+
+
+def _derived(node: _Node) -> Derived:
+    node.mapping(("id", "label", "any_of", "all_of", "base"), ("id", "label"))
+    rules = [r for r in ("any_of", "all_of") if r in node.data]
+    if len(rules) != 1:
+        raise node.error("a derived indicator needs exactly one of 'any_of' or 'all_of'", "list its conditions under one of them")
+    terms = tuple(_condition(n) for n in node.items(rules[0]))
+    if not terms:
+        raise node.error(f"'{rules[0]}' is empty", "list at least one condition", key=rules[0])
+    base = _condition(node.child("base")) if node.data.get("base") is not None else None
+    return Derived(node.ident("id"), node.get("label", str), rules[0], terms, base)
+
+
+def load_codebook(file: Path, population: str) -> Codebook:
+    """Read and check one population's codebook (questions, profile, derived indicators, routing)."""
+    root = _Node(read_yaml(file), file, "").mapping(("population", "columns", "statuses", "profile", "questions", "derived"), ("population", "questions"))
+    if root.data["population"] != population:
+        raise root.error(f"codebook is for population '{root.data['population']}', expected '{population}'", f"set population: {population}", key="population")
+    cols = root.child("columns")
+    columns = Columns()
+    if cols.data is not None:
+        cols.mapping(("id", "status", "start", "end", "loi"))
+        columns = Columns(**{k: str(v) for k, v in cols.data.items()})
+    statuses = root.child("statuses")
+    status_map = dict(Codebook.__dataclass_fields__["statuses"].default_factory())
+    if statuses.data is not None:
+        statuses.mapping(tuple(status_map))
+        status_map.update({k: str(v) for k, v in statuses.data.items()})
+    profile = tuple(_question(n, profile=True) for n in root.items("profile"))
+    questions = tuple(_question(n, profile=False) for n in root.items("questions"))
+    derived = tuple(_derived(n) for n in root.items("derived"))
+    book = Codebook(population, columns, profile, questions, derived, MappingProxyType(status_map))
+    _check_codebook(book, root)
+    return book
+
+
+def _check_codebook(book: Codebook, root: _Node) -> None:
+    ids = book.ids()
+    for dup in {i for i in ids if ids.count(i) > 1}:
+        raise root.error(f"duplicate id '{dup}'", "give every question, profile variable and derived indicator its own id", key="questions")
+    by_id = {q.id: q for q in book.profile + book.questions}
+    columns: dict[str, str] = {}
+    for q in book.profile + book.questions:
+        for col in q.export_columns():
+            if col in columns:
+                raise root.error(f"export column '{col}' is mapped twice ({columns[col]} and {q.id})", "map each export column to one question", key=f"questions.{q.id}")
+            columns[col] = q.id
+    for q in book.questions:
+        if q.asked_if is not None:
+            _check_condition(q.asked_if, by_id, root, f"questions.{q.id}.asked_if")
+    for d in book.derived:
+        for i, term in enumerate(d.terms):
+            _check_condition(term, by_id, root, f"derived.{d.id}.{d.rule}[{i}]")
+        if d.base is not None:
+            _check_condition(d.base, by_id, root, f"derived.{d.id}.base")
+
+
+def _check_condition(cond: Condition, by_id: Mapping[str, Question], root: _Node, key: str) -> None:
+    for part in cond.all + cond.any:
+        _check_condition(part, by_id, root, key)
+    if cond.question is None:
+        return
+    q = by_id.get(cond.question)
+    if q is None:
+        close = difflib.get_close_matches(cond.question, list(by_id), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "name a question or profile variable of this codebook"
+        raise root.error(f"condition refers to unknown question '{cond.question}'", hint, key=key)
+    if cond.row is not None and cond.row not in {r.id for r in q.rows}:
+        raise root.error(f"condition refers to unknown row '{cond.row}' of {q.id}", f"use one of {[r.id for r in q.rows]}", key=key)
+    if q.type == "grid" and cond.row is None:
+        raise root.error(f"a condition on grid {q.id} needs a 'row'", "add row: <row id>", key=key)
+    unknown = [c for c in cond.codes if c not in q.all_codes()]
+    if unknown:
+        raise root.error(f"condition names code(s) {unknown} that {q.id} does not have", f"use codes of {q.id}: {list(q.all_codes())}", key=key)
+
+
+# --------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------
+
+
+def load_targets(file: Path, population: str, codebook: Codebook) -> Targets:
+    """Read weighting targets; each variable's shares must cover its codes and sum to 1."""
+    root = _Node(read_yaml(file), file, "").mapping(("population", "assumptions", "variables"), ("population", "variables"))
+    if root.data["population"] != population:
+        raise root.error(f"targets are for population '{root.data['population']}', expected '{population}'", f"set population: {population}", key="population")
+    variables = []
+    for node in root.items("variables"):
+        node.mapping(("variable", "source", "year", "shares"), ("variable", "source", "year", "shares"))
+        var = node.ident("variable")
+        try:
+            q = codebook.question(var)
+        except KeyError:
+            raise node.error(f"target variable '{var}' is not a profile variable of the {population} codebook", "name a variable listed under 'profile:'", key="variable") from None
+        shares = {int(k): float(v) for k, v in node.get("shares", dict).items()}
+        missing = [c for c in q.codes if c not in shares]
+        extra = [c for c in shares if c not in q.codes]
+        if extra:
+            raise node.error(f"shares name code(s) {extra} that '{var}' does not have", f"use its codes {list(q.codes)}", key="shares")
+        if missing:
+            raise node.error(f"shares miss code(s) {missing} of '{var}'", "give every category a share (0 if empty in the population)", key="shares")
+        if any(s < 0 or not math.isfinite(s) for s in shares.values()):
+            raise node.error("shares must be finite and >= 0", "fix the negative or missing share", key="shares")
+        total = sum(shares.values())
+        if abs(total - 1.0) > SHARE_TOLERANCE:
+            raise node.error(f"shares of '{var}' sum to {total:.6g}, not 1", "correct the shares so that they sum to 1 (they are proportions of the population)", key="shares")
+        variables.append(TargetVariable(var, MappingProxyType(shares), node.get("source", str), node.get("year", int)))
+    _unique([v.variable for v in variables], root, "variables", "target variable")
+    if not variables:
+        raise root.error("no target variable", "list at least one variable with its shares", key="variables")
+    return Targets(population, tuple(variables), root.get("assumptions", str, ""))
+
+
+# --------------------------------------------------------------------------------------------
+# Published figures
+# --------------------------------------------------------------------------------------------
+
+
+def _figure(node: _Node, populations: Mapping[str, Population]) -> PublishedFigure:
+    node.mapping(
+        ("id", "population", "indicator", "base", "value", "operator", "page", "wording", "source", "problems", "product_of"),
+        ("id", "population", "indicator", "value", "wording", "source"),
+    )
+    pop = node.get("population", str)
+    if pop not in populations:
+        raise node.error(f"unknown population '{pop}'", f"use one of {list(populations)}", key="population")
+    book = populations[pop].codebook
+    ind_node = node.child("indicator").mapping(("question", "code", "net", "row", "derived"))
+    indicator = _indicator(ind_node, book)
+    base_raw = node.data.get("base", "asked")
+    base: str | Condition
+    if isinstance(base_raw, str):
+        if base_raw not in ("asked", "all"):
+            raise node.error(f"unknown base '{base_raw}'", "use 'asked', 'all' or a condition {question: .., in: [..]}", key="base")
+        base = base_raw
+    else:
+        base = _condition(node.child("base"))
+        by_id = {q.id: q for q in book.profile + book.questions}
+        _check_condition(base, by_id, node, "base")
+    operator = node.get("operator", str, "=")
+    if operator not in ("=", ">="):
+        raise node.error(f"unknown operator '{operator}'", "use '=' or '>='", key="operator")
+    value = node.get("value", (int, float))
+    if not 0 <= value <= 100:
+        raise node.error(f"value {value} is not a percentage", "write the printed percentage, e.g. 77", key="value")
+    problems = []
+    for p in node.items("problems"):
+        p.mapping(("kind", "note"), ("kind", "note"))
+        kind = p.get("kind", str)
+        if kind not in PROBLEM_KINDS:
+            raise p.error(f"unknown problem kind '{kind}'", f"use one of {', '.join(PROBLEM_KINDS)}", key="kind")
+        problems.append(Problem(kind, p.get("note", str)))
+    product_of = tuple(str(x) for x in (node.get("product_of", list, []) or []))
+    return PublishedFigure(
+        id=node.ident("id"),
+        population=pop,
+        indicator=indicator,
+        base=base,
+        value=float(value),
+        operator=operator,
+        page=node.get("page", int),
+        wording=node.get("wording", str),
+        source=node.get("source", str),
+        problems=tuple(problems),
+        product_of=product_of,
+    )
+
+
+def _indicator(node: _Node, book: Codebook) -> Indicator:
+    if "derived" in node.data:
+        did = node.ident("derived")
+        if did not in {d.id for d in book.derived}:
+            raise node.error(f"unknown derived indicator '{did}'", "name one listed under 'derived:' in the codebook", key="derived")
+        return Indicator(question=did)
+    if "question" not in node.data:
+        raise node.error("an indicator needs 'question' (with 'code' or 'net') or 'derived'", "write e.g. {question: Q1, net: oui}")
+    qid = node.ident("question")
+    try:
+        q = book.question(qid)
+    except KeyError:
+        close = difflib.get_close_matches(qid, list(book.ids()), n=1)
+        raise node.error(f"unknown question '{qid}'", f"did you mean '{close[0]}'?" if close else "name a question of the codebook", key="question") from None
+    row = node.get("row", str)
+    if q.type == "grid" and row not in {r.id for r in q.rows}:
+        raise node.error(f"grid {qid} needs a valid 'row'", f"use one of {[r.id for r in q.rows]}", key="row")
+    code = node.get("code", int)
+    net = node.get("net", str)
+    if (code is None) == (net is None):
+        raise node.error("an indicator names exactly one of 'code' or 'net'", "keep one of them")
+    if code is not None and code not in q.all_codes():
+        raise node.error(f"code {code} is not a code of {qid}", f"use one of {list(q.all_codes())}", key="code")
+    if net is not None and net not in {n.id for n in q.nets}:
+        raise node.error(f"net '{net}' is not a net of {qid}", f"use one of {[n.id for n in q.nets]}", key="net")
+    return Indicator(question=qid, code=code, net=net, row=row)
+
+
+def load_figures(file: Path, populations: Mapping[str, Population]) -> tuple[PublishedFigure, ...]:
+    root = _Node(read_yaml(file), file, "")
+    if root.data is None:
+        return ()
+    root.mapping(("figures",))
+    figures = tuple(_figure(n, populations) for n in root.items("figures"))
+    _unique([f.id for f in figures], root, "figures", "figure id")
+    ids = {f.id for f in figures}
+    for f in figures:
+        for ref in f.product_of:
+            if ref not in ids:
+                raise root.error(f"figure '{f.id}' is the product of unknown figure '{ref}'", "name figure ids of this file", key=f"figures.{f.id}.product_of")
+    return figures
+
+
+# --------------------------------------------------------------------------------------------
+# Edition
+# --------------------------------------------------------------------------------------------
+
+
+def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
+    """Load ``<root>/editions/<edition_id>/edition.yaml`` and everything it names, checked."""
+    folder = Path(root) / "editions" / str(edition_id)
+    file = folder / "edition.yaml"
+    if not folder.is_dir():
+        known = sorted(p.name for p in (Path(root) / "editions").glob("*") if p.is_dir()) if (Path(root) / "editions").is_dir() else []
+        raise EditionError(
+            f"edition '{edition_id}' not found in {folder.parent}",
+            fix=f"use one of {known}" if known else "run from the project folder, or pass --root DIR",
+        )
+    node = _Node(read_yaml(file), file, "").mapping(
+        ("id", "title", "fieldwork", "exports", "previous", "dropped", "populations", "thresholds", "quality", "estimation", "figures"),
+        ("id", "title", "populations"),
+    )
+    if str(node.data["id"]) != str(edition_id):
+        raise node.error(f"id '{node.data['id']}' does not match the folder name '{edition_id}'", f"set id: \"{edition_id}\"", key="id")
+    fw = node.child("fieldwork")
+    fieldwork = ("", "")
+    if fw.data is not None:
+        fw.mapping(("start", "end"), ("start", "end"))
+        fieldwork = (str(fw.data["start"]), str(fw.data["end"]))
+    pops_node = node.child("populations")
+    if not isinstance(pops_node.data, dict) or not pops_node.data:
+        raise node.error("'populations' must map population ids to their settings", "write e.g. ps: {label: .., codebook: codebook_ps.yaml, targets: targets_ps.yaml}", key="populations")
+    populations: dict[str, Population] = {}
+    for pid in pops_node.data:
+        p = pops_node.child(str(pid)).mapping(("label", "codebook", "targets", "breakdowns", "sample_size"), ("label", "codebook", "targets"))
+        book = load_codebook(folder / p.get("codebook", str), str(pid))
+        targets = load_targets(folder / p.get("targets", str), str(pid), book)
+        breakdowns = tuple(str(b) for b in (p.get("breakdowns", list, []) or []))
+        for b in breakdowns:
+            if b not in {q.id for q in book.profile}:
+                raise p.error(f"breakdown '{b}' is not a profile variable of the {pid} codebook", f"use one of {[q.id for q in book.profile]}", key="breakdowns")
+        populations[str(pid)] = Population(str(pid), p.get("label", str), book, targets, breakdowns, p.get("sample_size", int, 1000))
+    figures_file = node.get("figures", str, "published.yaml")
+    figures = load_figures(folder / figures_file, populations) if (folder / figures_file).exists() else ()
+    return Edition(
+        id=str(edition_id),
+        title=node.get("title", str),
+        folder=folder,
+        fieldwork=fieldwork,
+        exports=node.get("exports", str, f"raw/{edition_id}"),
+        populations=MappingProxyType(populations),
+        thresholds=_settings(node.child("thresholds"), Thresholds),
+        quality=_quality(node.child("quality")),
+        estimation=_estimation(node.child("estimation")),
+        figures=figures,
+        previous=str(node.data["previous"]) if node.data.get("previous") is not None else None,
+        dropped=tuple(str(x) for x in (node.get("dropped", list, []) or [])),
+    )
+
+
+def _settings(node: _Node, cls: type) -> Any:
+    """A flat settings block: keys are the dataclass' fields, each of the default's type."""
+    if node.data is None:
+        return cls()
+    defaults = cls()
+    fields = tuple(cls.__dataclass_fields__)
+    node.mapping(fields)
+    values = {}
+    for key in fields:
+        default = getattr(defaults, key)
+        kind: type | tuple[type, ...] = (int, float) if isinstance(default, float) else type(default)
+        values[key] = node.get(key, kind, default)
+    return cls(**values)
+
+
+def _quality(node: _Node) -> QualityPolicy:
+    policy = _settings(node, QualityPolicy)
+    for key in ("speeder_action", "straightliner_action"):
+        if getattr(policy, key) not in QUALITY_ACTIONS:
+            raise node.error(f"unknown action '{getattr(policy, key)}'", f"use one of {', '.join(QUALITY_ACTIONS)}", key=key)
+    return policy
+
+
+def _estimation(node: _Node) -> EstimationSettings:
+    settings = _settings(node, EstimationSettings)
+    if settings.interval not in INTERVAL_METHODS:
+        raise node.error(f"unknown interval method '{settings.interval}'", f"use one of {', '.join(INTERVAL_METHODS)}", key="interval")
+    if settings.variance not in ("linearised", "jk1"):
+        raise node.error(f"unknown variance method '{settings.variance}'", "use 'linearised' or 'jk1'", key="variance")
+    if settings.rounding not in ("half_up", "down"):
+        raise node.error(f"unknown rounding '{settings.rounding}'", "use 'half_up' or 'down'", key="rounding")
+    if not 0 < settings.level < 1:
+        raise node.error(f"level {settings.level} is not in (0, 1)", "write e.g. 0.95", key="level")
+    return settings
