@@ -329,7 +329,7 @@ class _Node:
         value = self.data.get(key) or []
         if not isinstance(value, list):
             raise self.error("expected a list", "write one '- ' entry per item", key=key)
-        return [_Node(v, self.file, f"{self._join(key)}[{i}]") for i, v in enumerate(value)]
+        return [_Node(v, self.file, f"{self._join(key)}{_entry_suffix(v, i)}") for i, v in enumerate(value)]
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
         value = self.data.get(key, default)
@@ -353,23 +353,62 @@ class _Node:
         return value
 
 
+def _entry_suffix(entry: Any, index: int) -> str:
+    """``.Q5`` for an entry with a valid id (or target variable), else ``[3]``."""
+    if isinstance(entry, dict):
+        name = entry.get("id", entry.get("variable"))
+        if isinstance(name, (str, int)) and not isinstance(name, bool) and _ID.match(str(name)):
+            return f".{name}"
+    return f"[{index}]"
+
+
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     names = {str: "text", int: "a whole number", float: "a number", bool: "true or false", list: "a list", dict: "a mapping"}
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (safe_load keeps the last one silently)."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+            seen.add(key)
+        except TypeError:  # an unhashable key: let the base constructor report it
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+            )
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
 def read_yaml(file: Path) -> Any:
-    """Safe-load one YAML file; a syntax error names the file, line and column."""
+    """Safe-load one YAML file; a syntax error or a repeated key names the file, line and column."""
     if not file.is_file():
         raise EditionError(f"file not found: {file}", fix="create it, or fix the name that points to it")
     try:
-        return yaml.safe_load(file.read_text(encoding="utf-8"))
+        return yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(file)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise EditionError(f"invalid YAML: {problem}", where=where, fix="correct the YAML syntax at that place") from None
+        fix = (
+            "keep one entry per key: remove or rename the repeated one"
+            if problem.startswith("duplicate key")
+            else "correct the YAML syntax at that place"
+        )
+        raise EditionError(f"invalid YAML: {problem}", where=where, fix=fix) from None
     except UnicodeDecodeError:
         raise EditionError("not UTF-8 text", where=str(file), fix="save the file as UTF-8") from None
 
@@ -408,6 +447,11 @@ def _code_list(node: _Node, key: str, allowed: tuple[int, ...], what: str) -> tu
 def _condition(node: _Node) -> Condition:
     node.mapping(("question", "in", "row", "all", "any"))
     if "all" in node.data or "any" in node.data:
+        if sum(k in node.data for k in ("all", "any")) > 1 or any(k in node.data for k in ("question", "in", "row")):
+            raise node.error(
+                "a condition is either {question, in[, row]} or one 'all' / 'any' list",
+                "nest the parts, e.g. {all: [{question: Q1, in: [1]}, {any: [...]}]}",
+            )
         parts = "all" if "all" in node.data else "any"
         conds = tuple(_condition(n) for n in node.items(parts))
         if not conds:
@@ -415,11 +459,10 @@ def _condition(node: _Node) -> Condition:
         return Condition(**{parts: conds})
     if "question" not in node.data or "in" not in node.data:
         raise node.error("a condition needs 'question' and 'in'", "write e.g. {question: Q1, in: [1, 2]}")
-    return Condition(
-        question=node.ident("question"),
-        codes=_code_list(node, "in", (), "condition"),
-        row=node.get("row", str),
-    )
+    codes = _code_list(node, "in", (), "condition")
+    if not codes:
+        raise node.error("'in' lists no code", "list the codes that meet the condition, e.g. in: [1, 2]", key="in")
+    return Condition(question=node.ident("question"), codes=codes, row=node.get("row", str))
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,6 +488,8 @@ def _question(node: _Node, profile: bool) -> Question:
         raise node.error(f"a '{qtype}' question needs answer codes", "add 'codes:' with code: label lines", key="codes")
     not_answers: dict[int, NotAnswer] = {}
     for code, spec in (node.get("not_answers", dict, {}) or {}).items():
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise node.error(f"code {code!r} is not a whole number", "not-answer codes are integers, e.g. 9: {label: Ne sait pas, in_base: true}", key=f"not_answers.{code}")
         sub = _Node(spec, node.file, f"{node.path}.not_answers.{code}").mapping(("label", "in_base"), ("label",))
         if code in codes:
             raise sub.error(f"code {code} is both an answer and a not-answer", "keep it in one of 'codes' or 'not_answers'")
@@ -549,9 +594,17 @@ def load_codebook(file: Path, population: str) -> Codebook:
 
 
 def _check_codebook(book: Codebook, root: _Node) -> None:
-    ids = book.ids()
-    for dup in {i for i in ids if ids.count(i) > 1}:
-        raise root.error(f"duplicate id '{dup}'", "give every question, profile variable and derived indicator its own id", key="questions")
+    seen: dict[str, str] = {}
+    for section, entries in (("profile", book.profile), ("questions", book.questions), ("derived", book.derived)):
+        for i, entry in enumerate(entries):
+            place = f"{section}[{i}]"
+            if entry.id in seen:
+                raise root.error(
+                    f"duplicate id '{entry.id}' (at {seen[entry.id]} and {place})",
+                    f"rename one of them: give every question, profile variable and derived indicator its own id",
+                    key=f"{section}.{entry.id}",
+                )
+            seen[entry.id] = place
     by_id = {q.id: q for q in book.profile + book.questions}
     columns: dict[str, str] = {}
     for q in book.profile + book.questions:
@@ -559,9 +612,19 @@ def _check_codebook(book: Codebook, root: _Node) -> None:
             if col in columns:
                 raise root.error(f"export column '{col}' is mapped twice ({columns[col]} and {q.id})", "map each export column to one question", key=f"questions.{q.id}")
             columns[col] = q.id
+    earlier = {q.id for q in book.profile}
     for q in book.questions:
         if q.asked_if is not None:
-            _check_condition(q.asked_if, by_id, root, f"questions.{q.id}.asked_if")
+            key = f"questions.{q.id}.asked_if"
+            _check_condition(q.asked_if, by_id, root, key)
+            later = [qid for qid in q.asked_if.questions() if qid not in earlier]
+            if later:
+                raise root.error(
+                    f"{q.id} is routed on {later[0]}, which is {'itself' if later[0] == q.id else 'asked after it'}",
+                    "route on a profile variable or a question listed before it in the codebook",
+                    key=key,
+                )
+        earlier.add(q.id)
     for d in book.derived:
         for i, term in enumerate(d.terms):
             _check_condition(term, by_id, root, f"derived.{d.id}.{d.rule}[{i}]")
@@ -577,8 +640,9 @@ def _check_condition(cond: Condition, by_id: Mapping[str, Question], root: _Node
     q = by_id.get(cond.question)
     if q is None:
         close = difflib.get_close_matches(cond.question, list(by_id), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "name a question or profile variable of this codebook"
-        raise root.error(f"condition refers to unknown question '{cond.question}'", hint, key=key)
+        known = "name a question or profile variable of this codebook"
+        hint = f"did you mean '{close[0]}'? ({known})" if close else known
+        raise root.error(f"condition refers to unknown question '{cond.question}'", hint, key=key)  # routing, base or derived term
     if cond.row is not None and cond.row not in {r.id for r in q.rows}:
         raise root.error(f"condition refers to unknown row '{cond.row}' of {q.id}", f"use one of {[r.id for r in q.rows]}", key=key)
     if q.type == "grid" and cond.row is None:
@@ -602,11 +666,20 @@ def load_targets(file: Path, population: str, codebook: Codebook) -> Targets:
     for node in root.items("variables"):
         node.mapping(("variable", "source", "year", "shares"), ("variable", "source", "year", "shares"))
         var = node.ident("variable")
-        try:
-            q = codebook.question(var)
-        except KeyError:
-            raise node.error(f"target variable '{var}' is not a profile variable of the {population} codebook", "name a variable listed under 'profile:'", key="variable") from None
-        shares = {int(k): float(v) for k, v in node.get("shares", dict).items()}
+        q = next((p for p in codebook.profile if p.id == var), None)
+        if q is None:
+            raise node.error(
+                f"target variable '{var}' is not a profile variable of the {population} codebook",
+                f"name a variable listed under 'profile:' ({', '.join(p.id for p in codebook.profile)})",
+                key="variable",
+            )
+        shares = {}
+        for k, v in node.get("shares", dict).items():
+            if isinstance(k, bool) or not isinstance(k, int):
+                raise node.error(f"share key {k!r} is not a code", f"key each share by a code of '{var}': {list(q.codes)}", key=f"shares.{k}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise node.error(f"share of code {k} is {v!r}, not a number", "write a proportion, e.g. 0.52", key=f"shares.{k}")
+            shares[k] = float(v)
         missing = [c for c in q.codes if c not in shares]
         extra = [c for c in shares if c not in q.codes]
         if extra:
@@ -682,6 +755,9 @@ def _figure(node: _Node, populations: Mapping[str, Population]) -> PublishedFigu
 
 def _indicator(node: _Node, book: Codebook) -> Indicator:
     if "derived" in node.data:
+        extra = [k for k in ("question", "code", "net", "row") if k in node.data]
+        if extra:
+            raise node.error(f"a derived indicator takes no '{extra[0]}'", "write {derived: <id>} alone", key=extra[0])
         did = node.ident("derived")
         if did not in {d.id for d in book.derived}:
             raise node.error(f"unknown derived indicator '{did}'", "name one listed under 'derived:' in the codebook", key="derived")
@@ -697,6 +773,10 @@ def _indicator(node: _Node, book: Codebook) -> Indicator:
     row = node.get("row", str)
     if q.type == "grid" and row not in {r.id for r in q.rows}:
         raise node.error(f"grid {qid} needs a valid 'row'", f"use one of {[r.id for r in q.rows]}", key="row")
+    if q.type != "grid" and row is not None:
+        raise node.error(f"{qid} is a {q.type} question: it has no rows", "remove 'row', or name a grid question", key="row")
+    if q.type in ("numeric", "text"):
+        raise node.error(f"{qid} is a {q.type} question: a figure publishes a share of a code or net", "name a single, multi or grid question", key="question")
     code = node.get("code", int)
     net = node.get("net", str)
     if (code is None) == (net is None):
@@ -716,10 +796,16 @@ def load_figures(file: Path, populations: Mapping[str, Population]) -> tuple[Pub
     figures = tuple(_figure(n, populations) for n in root.items("figures"))
     _unique([f.id for f in figures], root, "figures", "figure id")
     ids = {f.id for f in figures}
+    by_id = {f.id: f for f in figures}
     for f in figures:
         for ref in f.product_of:
             if ref not in ids:
-                raise root.error(f"figure '{f.id}' is the product of unknown figure '{ref}'", "name figure ids of this file", key=f"figures.{f.id}.product_of")
+                close = difflib.get_close_matches(ref, list(ids), n=1)
+                raise root.error(f"figure '{f.id}' is the product of unknown figure '{ref}'", f"did you mean '{close[0]}'?" if close else "name figure ids of this file", key=f"figures.{f.id}.product_of")
+            if ref == f.id or by_id[ref].population != f.population:
+                raise root.error(f"figure '{f.id}' is the product of '{ref}', which is itself or of another population", "name figures of the same population, other than this one", key=f"figures.{f.id}.product_of")
+        if len(f.product_of) == 1:
+            raise root.error(f"figure '{f.id}' is the product of a single figure", "name at least two figures (a share and a share of it)", key=f"figures.{f.id}.product_of")
     return figures
 
 
@@ -761,9 +847,13 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
         for b in breakdowns:
             if b not in {q.id for q in book.profile}:
                 raise p.error(f"breakdown '{b}' is not a profile variable of the {pid} codebook", f"use one of {[q.id for q in book.profile]}", key="breakdowns")
-        populations[str(pid)] = Population(str(pid), p.get("label", str), book, targets, breakdowns, p.get("sample_size", int, 1000))
+        sample_size = p.get("sample_size", int, 1000)
+        if sample_size < 1:
+            raise p.error(f"sample_size {sample_size} is not a number of respondents", "write the planned number of interviews, e.g. 1000", key="sample_size")
+        populations[str(pid)] = Population(str(pid), p.get("label", str), book, targets, breakdowns, sample_size)
     figures_file = node.get("figures", str, "published.yaml")
-    figures = load_figures(folder / figures_file, populations) if (folder / figures_file).exists() else ()
+    named = node.data.get("figures") is not None
+    figures = load_figures(folder / figures_file, populations) if named or (folder / figures_file).exists() else ()
     return Edition(
         id=str(edition_id),
         title=node.get("title", str),
@@ -771,7 +861,7 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
         fieldwork=fieldwork,
         exports=node.get("exports", str, f"raw/{edition_id}"),
         populations=MappingProxyType(populations),
-        thresholds=_settings(node.child("thresholds"), Thresholds),
+        thresholds=_thresholds(node.child("thresholds")),
         quality=_quality(node.child("quality")),
         estimation=_estimation(node.child("estimation")),
         figures=figures,
@@ -793,6 +883,19 @@ def _settings(node: _Node, cls: type) -> Any:
         kind: type | tuple[type, ...] = (int, float) if isinstance(default, float) else type(default)
         values[key] = node.get(key, kind, default)
     return cls(**values)
+
+
+def _thresholds(node: _Node) -> Thresholds:
+    thresholds = _settings(node, Thresholds)
+    if not 0 <= thresholds.suppress_base <= thresholds.flag_base:
+        raise node.error(
+            f"suppress_base {thresholds.suppress_base} is above flag_base {thresholds.flag_base} (or negative)",
+            "suppress under a smaller base than the one that flags, e.g. flag_base: 30, suppress_base: 10",
+            key="suppress_base",
+        )
+    if not 0 <= thresholds.max_invalid_share <= 1:
+        raise node.error(f"max_invalid_share {thresholds.max_invalid_share} is not a share", "write a proportion, e.g. 0.10", key="max_invalid_share")
+    return thresholds
 
 
 def _quality(node: _Node) -> QualityPolicy:

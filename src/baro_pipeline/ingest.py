@@ -1,0 +1,572 @@
+"""Ingest stage: read one population's export (CSV, Excel or SPSS) into a normalised frame.
+
+Every format is first read as text cells (blank = ``""``) with a ``_row`` column, then converted
+by one function, :func:`normalised_frame`, driven by the codebook alone:
+
+- codes and numbers become floats (NaN = blank); ``"1.0"``, ``" 1 "`` and decimal commas are
+  accepted; a cell that is not a number becomes NaN and an *issue* (quarantined by validation);
+- a multiple-choice question becomes one 0/1 column per code (named as in the codebook), NaN for
+  a respondent with no answer at all. Two export encodings (``encoding:`` in the codebook):
+  ``binary`` (1/0 or 1/blank per code: blanks beside a tick mean "not ticked") and ``codes``
+  (slot columns ``<column or id>_1 … _k``, k = number of codes, each holding a ticked code; slot
+  i is named like code i's column when the question has a code i, so ``columns: {i: NAME}``
+  renames it);
+- open-text columns stay text (they are read for validation and dropped there).
+
+CSV: encoding detected (UTF-8 with or without BOM, else Windows-1252 or Latin-1, decided by what
+decodes and by typical mojibake; anything else is an error, never a guess), delimiter detected on
+the header line among ``;`` ``,`` and tab, cells read as strings by ``pyarrow.csv``; a row with
+the wrong number of fields is kept out of the frame as an issue with its row number.
+Excel: the first sheet holding the id column; the column names must be on row 1.
+SPSS: value labels are checked against the codebook's labels.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import hashlib
+import io
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pv
+import pyreadstat
+
+from .edition import Codebook, Edition, Question
+from .errors import ExportError
+
+ROW = "_row"  # 1-based data row number in the file (header not counted), for the quarantine
+ISSUE_COLUMNS = ("row", "respondent_id", "column", "value", "rule", "reason")
+FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".sav": "sav"}
+DELIMITERS = {";": "';'", ",": "','", "\t": "tab"}
+HEADER_SEARCH_ROWS = 10  # Excel: how far down a misplaced header row is looked for
+NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+# Typical French characters. Their UTF-8 bytes in a file that is not UTF-8 mean mixed encodings;
+# their UTF-8 bytes read as Windows-1252 ("Ã©" for "é", "â€™" for "’") in UTF-8 text mean the
+# file was encoded twice.
+FRENCH = "éèêëàâäîïôöùûüçœæÉÈÊÀÂÎÔÛÇŒ’‘“”«»…–—°€"
+UTF8_FRENCH = tuple(c.encode("utf-8") for c in FRENCH)
+MOJIBAKE = tuple(
+    b.decode("cp1252") for b in UTF8_FRENCH if all(x not in b for x in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"))
+)
+C1_BYTES = re.compile(rb"[\x80-\x9f]")  # printable in Windows-1252, control characters in Latin-1
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One export file as read: what the manifest records about it."""
+
+    path: str
+    format: str  # "csv" | "xlsx" | "sav"
+    sha256: str
+    size_bytes: int
+    encoding: str | None  # CSV only: "utf-8", "windows-1252" or "latin-1"
+    delimiter: str | None  # CSV only: ";", "," or "\t"
+    bom: bool
+    rows_read: int  # data rows, including those with the wrong number of fields
+    extra_columns: tuple[str, ...] = ()  # columns the codebook does not name (ignored)
+    sheet: str | None = None  # Excel: the sheet read (the first one holding the id column)
+
+
+@dataclass(frozen=True, eq=False)
+class Export:
+    """One export, normalised (see the module docstring), one row per interview as read."""
+
+    population: str
+    source: SourceFile
+    frame: pd.DataFrame
+    issues: pd.DataFrame  # reading problems (ISSUE_COLUMNS): bad field counts, cells that are not numbers
+
+
+@dataclass(frozen=True, eq=False)
+class TextTable:
+    """An export as text cells (blank = ""), with ``_row``, before conversion."""
+
+    frame: pd.DataFrame
+    issues: pd.DataFrame  # rows that could not be split into the header's fields (not in ``frame``)
+    encoding: str | None = None
+    delimiter: str | None = None
+    bom: bool = False
+    sheet: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Finding and reading
+# --------------------------------------------------------------------------------------------
+
+
+def find_export(edition: Edition, population: str, root: Path) -> Path:
+    """``<root>/<edition.exports>/<population>.csv|xlsx|sav``: exactly one of them."""
+    folder = Path(root) / edition.exports
+    found = sorted(p for p in folder.glob(f"{population}.*") if p.suffix.lower() in FORMATS)
+    if not found:
+        raise ExportError(
+            f"no export for population '{population}'",
+            where=str(folder),
+            fix=f"put the export there as {population}.csv, {population}.xlsx or {population}.sav (or run `baro synth {edition.id}`)",
+        )
+    if len(found) > 1:
+        raise ExportError(
+            f"several exports for population '{population}': {', '.join(p.name for p in found)}",
+            where=str(folder),
+            fix="keep one of them and move the others out of the folder",
+        )
+    return found[0]
+
+
+def read_export(path: Path, codebook: Codebook) -> Export:
+    """Read and normalise one export; an unreadable file or missing column is an :class:`ExportError`."""
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ExportError(f"unknown export format '{path.suffix}'", where=str(path), fix="export as .csv, .xlsx or .sav")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ExportError(f"cannot read the file ({exc.strerror})", where=str(path), fix="check the path and its permissions") from None
+    if not data.strip():
+        raise ExportError("the file is empty", where=str(path), fix="export the interviews again")
+    table = READERS[fmt](path, data, codebook)
+    rows_read = len(table.frame) + len(table.issues)
+    if rows_read == 0:
+        raise ExportError("the export has a header but no data row", where=str(path), fix="export the interviews again (every status)")
+    expected = expected_columns(codebook)
+    extra = check_columns([c for c in table.frame.columns if c != ROW], expected, path)
+    frame, cell_issues = normalised_frame(table.frame, codebook)
+    source = SourceFile(
+        path=str(path),
+        format=fmt,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        encoding=table.encoding,
+        delimiter=table.delimiter,
+        bom=table.bom,
+        rows_read=rows_read,
+        extra_columns=extra,
+        sheet=table.sheet,
+    )
+    issues = pd.concat([table.issues, cell_issues], ignore_index=True).sort_values(["row", "column"], ignore_index=True)
+    return Export(codebook.population, source, frame, issues)
+
+
+def issue_frame(who: pd.DataFrame, column: object, value: object, rule: object, reason: object) -> pd.DataFrame:
+    """Issue rows (ISSUE_COLUMNS) for the rows of ``who`` (its ``row`` and ``respondent_id``).
+
+    ``column``, ``value``, ``rule`` and ``reason`` are a text for every row or one per row.
+    """
+    cells = {"column": column, "value": value, "rule": rule, "reason": reason}
+    frame = pd.DataFrame(
+        {
+            "row": who["row"].to_numpy(dtype=np.int64),
+            "respondent_id": who["respondent_id"].to_numpy(dtype=object),
+            **{k: v if isinstance(v, str) else np.asarray(v, dtype=object) for k, v in cells.items()},
+        }
+    )
+    return frame.astype(dict.fromkeys(["respondent_id", *cells], "str"))
+
+
+NO_ISSUES = issue_frame(pd.DataFrame({"row": [], "respondent_id": []}), "", "", "", "")
+
+
+# --------------------------------------------------------------------------------------------
+# CSV
+# --------------------------------------------------------------------------------------------
+
+
+def read_csv_text(path: Path, data: bytes, codebook: Codebook) -> TextTable:
+    encoding, bom, text = decoded_text(data, path)
+    header = text.split("\n", 1)[0].rstrip("\r")
+    delimiter = detected_delimiter(header, path)
+    raw_names = next(csv.reader([header], delimiter=delimiter))
+    names = column_names(raw_names, path)
+    rejected: list[tuple[int, int, str]] = []
+
+    def reject(row: pv.InvalidRow) -> str:
+        # Keep the row's number and field count; its text is parsed once for the respondent id.
+        rejected.append((row.number, row.actual_columns, row.text))
+        return "skip"
+
+    try:
+        table = pv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            # single-threaded: pyarrow only knows an invalid row's number when parsing serially
+            read_options=pv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
+            parse_options=pv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=reject),
+            convert_options=pv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False, quoted_strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        reason = str(exc).split(":")[0]  # the rest may quote a line of data
+        raise ExportError(f"cannot parse the CSV ({reason})", where=str(path), fix="check the quoting of text values, or export the file again") from None
+    frame = table.to_pandas()
+    bad_rows = np.array([number - 1 for number, _, _ in rejected], dtype=np.int64)  # pyarrow counts the header as row 1
+    frame.insert(0, ROW, np.setdiff1d(np.arange(1, len(frame) + len(bad_rows) + 1), bad_rows))
+    issues = field_count_issues(rejected, names, delimiter, codebook.columns.id)
+    return TextTable(frame, issues, encoding=encoding, delimiter=delimiter, bom=bom)
+
+
+def field_count_issues(rejected: list[tuple[int, int, str]], names: list[str], delimiter: str, id_column: str) -> pd.DataFrame:
+    """One issue per row that does not have the header's number of fields (e.g. a truncated last line)."""
+    if not rejected:
+        return NO_ISSUES
+    where = names.index(id_column) if id_column in names else None
+    fields = [next(csv.reader([text], delimiter=delimiter), []) for _, _, text in rejected]
+    ids = [f[where].strip() if where is not None and where < len(f) and f[where].strip() else None for f in fields]
+    counts = np.array([actual for _, actual, _ in rejected])
+    reasons = np.char.add(
+        np.char.add("the row has ", counts.astype(str)),
+        f" fields where the header has {len(names)}: a truncated or shifted line (an unquoted {DELIMITERS[delimiter]} in a text?); fix that line or export again",
+    )
+    who = pd.DataFrame({"row": [n - 1 for n, _, _ in rejected], "respondent_id": ids})
+    return issue_frame(who, "", "", "field_count", reasons)
+
+
+def decoded_text(data: bytes, path: Path) -> tuple[str, bool, str]:
+    """``(encoding, bom, text)``: UTF-8 (with or without BOM), else Windows-1252 or Latin-1; never a guess."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ExportError("the file is UTF-16 text", where=str(path), fix="save it as 'CSV UTF-8' (or Windows-1252)")
+    bom = data.startswith(codecs.BOM_UTF8)
+    body = data[len(codecs.BOM_UTF8) :] if bom else data
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if bom:
+            raise ExportError(
+                f"the file starts with a UTF-8 byte order mark but line {line_of(body, exc.start)} is not UTF-8",
+                where=str(path),
+                fix="the file mixes encodings: export it again as 'CSV UTF-8'",
+            ) from None
+        return single_byte_text(body, path, exc.start)
+    twice = [m for m in MOJIBAKE if m in text]
+    if twice:
+        line = text.count("\n", 0, text.index(twice[0])) + 1
+        raise ExportError(
+            f"the text looks encoded twice ('{twice[0]}' where a French character is expected, line {line})",
+            where=str(path),
+            fix="the export was converted to UTF-8 twice: export it again from the source, as 'CSV UTF-8'",
+        )
+    return "utf-8", bom, text
+
+
+def single_byte_text(data: bytes, path: Path, first_non_utf8: int) -> tuple[str, bool, str]:
+    """Windows-1252 if it uses bytes 0x80–0x9F (’ œ € …), else Latin-1 (both agree on the rest)."""
+    utf8 = [c for c in UTF8_FRENCH if c in data]
+    if utf8:
+        raise ExportError(
+            f"the file mixes encodings: line {line_of(data, first_non_utf8)} is not UTF-8, "
+            f"but line {line_of(data, data.index(utf8[0]))} holds UTF-8 accented characters",
+            where=str(path),
+            fix="export the whole file again in one encoding, preferably 'CSV UTF-8'",
+        )
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise ExportError(
+            f"cannot tell the encoding: not UTF-8, and byte 0x{data[exc.start]:02X} on line {line_of(data, exc.start)} "
+            "is neither Windows-1252 nor plausible Latin-1 text",
+            where=str(path),
+            fix="export the file again as 'CSV UTF-8'",
+        ) from None
+    return ("windows-1252" if C1_BYTES.search(data) else "latin-1"), False, text
+
+
+def line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def detected_delimiter(header: str, path: Path) -> str:
+    """The candidate delimiter found most often in the header line (outside quotes)."""
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    counts = {d: unquoted.count(d) for d in DELIMITERS}
+    best = max(counts.values())
+    winners = [DELIMITERS[d] for d, n in counts.items() if n == best]
+    if best == 0:
+        raise ExportError(
+            "no delimiter in the header line (looked for ';', ',' and tab)",
+            where=f"{path}, line 1",
+            fix="export as CSV separated by ';' (or ',' or tab), with the column names on line 1",
+        )
+    if len(winners) > 1:
+        raise ExportError(
+            f"cannot tell the delimiter: the header line has as many {' as '.join(winners)}",
+            where=f"{path}, line 1",
+            fix="export the CSV again with ';' as the delimiter and quote names that contain ',' or ';'",
+        )
+    return next(d for d, n in counts.items() if n == best)
+
+
+# --------------------------------------------------------------------------------------------
+# Excel
+# --------------------------------------------------------------------------------------------
+
+
+def read_xlsx_text(path: Path, data: bytes, codebook: Codebook) -> TextTable:
+    try:
+        sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=str, engine="openpyxl")
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
+        raise ExportError(f"not a readable Excel workbook ({type(exc).__name__})", where=str(path), fix="open it in Excel and save it again as .xlsx") from None
+    id_column = codebook.columns.id
+    found = [(name, grid, header_row(grid, id_column)) for name, grid in sheets.items()]
+    found = [(name, grid, row) for name, grid, row in found if row is not None]
+    if not found:
+        raise ExportError(
+            f"no sheet has the respondent id column '{id_column}' (sheets: {', '.join(sheets)})",
+            where=str(path),
+            fix=f"put the interviews on the first sheet with the column names on row 1, or map the id column in the codebook (columns: {{id: NAME}})",
+        )
+    name, grid, row = found[0]
+    where = f"{path}, sheet '{name}'"
+    if row > 0:
+        raise ExportError(
+            f"the column names are on row {row + 1}, not on row 1 (the rows above hold titles or a merged header)",
+            where=where,
+            fix=f"delete row(s) 1–{row} so that the column names are on row 1, and save again",
+        )
+    names = column_names(grid.iloc[0].fillna("").tolist(), path)
+    body = grid.iloc[1:].fillna("").set_axis(names, axis=1)
+    if len(body) and body[id_column].iloc[0].strip() == "" and body.iloc[0].str.strip().ne("").any():
+        raise ExportError(
+            "two-line header: row 1 holds column names and row 2 continues them (row 2 has no respondent id)",
+            where=where,
+            fix="keep a single header row: unmerge the header cells, put one column name per column on row 1 and delete row 2",
+        )
+    body = body[body.apply(lambda column: column.str.strip().ne("")).any(axis=1)]  # drop empty rows
+    body.insert(0, ROW, body.index.to_numpy(dtype=np.int64))  # sheet row i+1 is data row i
+    return TextTable(body.reset_index(drop=True), NO_ISSUES, sheet=str(name))
+
+
+def header_row(grid: pd.DataFrame, id_column: str) -> int | None:
+    """Index of the first of the top rows that holds the id column's name, if any."""
+    top = grid.head(HEADER_SEARCH_ROWS).apply(lambda column: column.str.strip())
+    rows = np.flatnonzero(top.eq(id_column).any(axis=1).to_numpy())
+    return int(rows[0]) if len(rows) else None
+
+
+# --------------------------------------------------------------------------------------------
+# SPSS
+# --------------------------------------------------------------------------------------------
+
+
+def read_sav_text(path: Path, data: bytes, codebook: Codebook) -> TextTable:
+    try:
+        frame, meta = pyreadstat.read_sav(str(path))
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
+        raise ExportError(f"not a readable SPSS .sav file ({exc})", where=str(path), fix="save it again from SPSS as .sav") from None
+    check_value_labels(meta.variable_value_labels, codebook, path)
+    text = frame.apply(cell_text)
+    text.insert(0, ROW, np.arange(1, len(frame) + 1, dtype=np.int64))
+    return TextTable(text, NO_ISSUES)
+
+
+def check_value_labels(labels: Mapping[str, Mapping[float, str]], codebook: Codebook, path: Path) -> None:
+    """A value label that names a codebook code differently means the column or codes moved."""
+    for column, expected in coded_columns(codebook).items():
+        for value, label in labels.get(column, {}).items():
+            code = float(value)
+            if code in expected and folded(str(label)) != folded(expected[code]):
+                raise ExportError(
+                    f"column '{column}': code {code:g} is labelled '{label}' in the file but '{expected[code]}' in the codebook",
+                    where=str(path),
+                    fix="check that the column is mapped to the right question and that its codes did not change this edition; "
+                    "correct the codebook's codes (or the file's value labels)",
+                )
+
+
+def coded_columns(codebook: Codebook) -> dict[str, dict[float, str]]:
+    """Export columns that hold a question's codes, with the codebook's labels (multi 0/1 columns excluded)."""
+    columns: dict[str, dict[float, str]] = {}
+    for q in codebook.profile + codebook.questions:
+        labels = {float(c): q.code_label(c) for c in q.all_codes()}
+        if q.type == "single":
+            columns[q.column] = labels
+        elif q.type == "grid":
+            columns.update(dict.fromkeys((r.column for r in q.rows), labels))
+        elif q.type == "multi" and q.encoding == "codes":
+            columns.update(dict.fromkeys(slot_columns(q), labels))
+    return columns
+
+
+def folded(label: str) -> str:
+    """A label compared without accents, case, apostrophe style or extra whitespace."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", label) if not unicodedata.combining(c))
+    return " ".join(plain.replace("’", "'").replace("‘", "'").casefold().split())
+
+
+def cell_text(column: pd.Series) -> pd.Series:
+    """Cells as text ("" when blank); whole numbers without a trailing ".0"."""
+    if not pd.api.types.is_numeric_dtype(column):
+        return column.astype(str).where(column.notna(), "")
+    values = column.to_numpy(dtype=float)
+    whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
+    text = np.where(whole, np.where(whole, values, 0).astype(np.int64).astype(str), values.astype(str))
+    return pd.Series(np.where(np.isnan(values), "", text), index=column.index, dtype="str")
+
+
+READERS: dict[str, Callable[[Path, bytes, Codebook], TextTable]] = {
+    "csv": read_csv_text,
+    "xlsx": read_xlsx_text,
+    "sav": read_sav_text,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Columns
+# --------------------------------------------------------------------------------------------
+
+
+def column_names(raw: list[str], path: Path) -> list[str]:
+    """Header names stripped; a blank name becomes "(column N)" (an extra column); duplicates are an error."""
+    names = [str(n).strip() or f"(column {i + 1})" for i, n in enumerate(raw)]
+    seen = pd.Series(names)
+    twice = seen[seen.duplicated()].unique().tolist()
+    if twice:
+        raise ExportError(
+            f"column name(s) {', '.join(repr(n) for n in twice)} appear more than once in the header",
+            where=str(path),
+            fix="rename or remove the duplicate columns so that each name is unique",
+        )
+    return names
+
+
+def slot_columns(q: Question) -> tuple[str, ...]:
+    """``encoding: codes``: the k slot columns, each holding one ticked code."""
+    return tuple(q.columns.get(i, f"{q.column or q.id}_{i}") for i in range(1, len(q.all_codes()) + 1))
+
+
+def expected_columns(codebook: Codebook) -> dict[str, str]:
+    """Every export column the codebook names -> how to map it in the codebook (NAME = the export's name)."""
+    fields = codebook.columns.__dataclass_fields__
+    expected = {getattr(codebook.columns, k): f"columns: {{{k}: NAME}}" for k in fields}
+    for q in codebook.profile + codebook.questions:
+        where = f" under {q.id}"
+        if q.type == "grid":
+            expected.update({r.column: f"rows: [{{id: {r.id}, column: NAME}}]{where}" for r in q.rows})
+        elif q.type == "multi":
+            columns = dict(enumerate(slot_columns(q), start=1)) if q.encoding == "codes" else q.columns
+            expected.update({col: f"columns: {{{key}: NAME}}{where}" for key, col in columns.items()})
+        else:
+            expected[q.column] = f"column: NAME{where}"
+        if q.other_text:
+            expected[q.other_text] = f"other_text: NAME{where}"
+    return expected
+
+
+def check_columns(present: list[str], expected: Mapping[str, str], path: Path) -> tuple[str, ...]:
+    """The extra columns; missing ones are an error with close-name hints for renamed columns."""
+    missing = [c for c in expected if c not in present]
+    extra = tuple(c for c in present if c not in expected)
+    if missing:
+        folded_extra = {c.casefold(): c for c in extra}
+        notes = []
+        for column in missing:
+            close = difflib.get_close_matches(column.casefold(), list(folded_extra), n=1, cutoff=0.5)
+            note = f"column '{column}' missing"
+            if close:
+                name = folded_extra[close[0]]
+                note += f"; '{name}' looks like it: map it in the codebook with {expected[column].replace('NAME', name)}"
+            notes.append(note)
+        raise ExportError(
+            f"{len(missing)} column(s) of the codebook missing from the export: " + "; ".join(notes),
+            where=str(path),
+            fix="rename the export's columns or map them in the codebook as suggested; remove from the codebook a question not asked this edition",
+        )
+    return extra
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------------------------
+
+
+def normalised_frame(text: pd.DataFrame, codebook: Codebook) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Text cells -> typed columns named as in the codebook, and the cells that are not numbers."""
+    tech = codebook.columns
+    who = pd.DataFrame({"row": text[ROW], "respondent_id": stripped(text[tech.id])})
+    columns: dict[str, pd.Series] = {ROW: text[ROW], tech.id: who["respondent_id"]}
+    columns.update({c: stripped(text[c]) for c in (tech.status, tech.start, tech.end, *text_columns(codebook))})
+    converted = {c: numbers(text[c], c, who) for c in (tech.loi, *number_columns(codebook))}
+    columns.update({c: values for c, (values, _) in converted.items()})
+    issues = [found for _, found in converted.values()]
+    for q in codebook.questions:
+        if q.type == "multi" and q.encoding == "codes":
+            ticks, found = ticks_from_slots(text, q, who)
+            columns.update(ticks)
+            issues.append(found)
+        elif q.type == "multi":
+            columns.update(ticks_from_binary(pd.DataFrame({c: columns[c] for c in q.columns.values()})))
+    order = [ROW, *(getattr(tech, k) for k in tech.__dataclass_fields__)]
+    order += [c for q in codebook.profile + codebook.questions for c in q.export_columns()]  # codebook order
+    return pd.DataFrame({c: columns[c] for c in order}), pd.concat([NO_ISSUES, *issues], ignore_index=True)
+
+
+def text_columns(codebook: Codebook) -> tuple[str, ...]:
+    """Open-text columns: text questions and "autre, précisez" fields (read, never output)."""
+    questions = codebook.profile + codebook.questions
+    return tuple(q.column for q in questions if q.type == "text") + tuple(q.other_text for q in questions if q.other_text)
+
+
+def number_columns(codebook: Codebook) -> tuple[str, ...]:
+    """Columns read as numbers: codes, numeric answers and binary multi columns (slots are read apart)."""
+    return tuple(
+        c
+        for q in codebook.profile + codebook.questions
+        if q.type != "text" and not (q.type == "multi" and q.encoding == "codes")
+        for c in q.export_columns()
+        if c != q.other_text
+    )
+
+
+def stripped(column: pd.Series) -> pd.Series:
+    """Text without surrounding spaces; NaN when blank."""
+    text = column.astype("str").str.strip()
+    return text.where(text != "")
+
+
+def numbers(column: pd.Series, name: str, who: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """Floats from text cells ("1", "1.0", " 1 ", "1,5"); a cell that is not a number is NaN and an issue."""
+    text = column.astype("str").str.strip().str.replace(",", ".", regex=False)
+    valid = text.str.fullmatch(NUMBER)
+    bad = text.ne("") & ~valid
+    values = pd.to_numeric(text.where(valid), errors="coerce").astype("float64")
+    issues = issue_frame(
+        who[bad], name, column[bad].str.strip(), "number", f"'{name}' holds something that is not a number where a code or number is expected"
+    )
+    return values, issues
+
+
+def ticks_from_binary(cells: pd.DataFrame) -> dict[str, pd.Series]:
+    """1/0 or 1/blank per code -> 0/1 per code; a blank beside an answer is 0, all blank stays NaN."""
+    answered = cells.notna().any(axis=1)
+    return {c: cells[c].where(cells[c].notna() | ~answered, 0.0) for c in cells}
+
+
+def ticks_from_slots(text: pd.DataFrame, q: Question, who: pd.DataFrame) -> tuple[dict[str, pd.Series], pd.DataFrame]:
+    """Slot columns each holding a ticked code -> one 0/1 column per code (NaN if no slot is filled)."""
+    slots = slot_columns(q)
+    read = [numbers(text[c], c, who) for c in slots]
+    matrix = np.column_stack([values.to_numpy() for values, _ in read])
+    answered = ~np.isnan(matrix).all(axis=1)
+    unknown = ~np.isnan(matrix) & ~np.isin(matrix, np.array(q.all_codes(), dtype=float))
+    rows, where = np.nonzero(unknown)
+    found = issue_frame(
+        who.iloc[rows],
+        np.array(slots)[where],
+        cell_text(pd.Series(matrix[rows, where])),
+        "allowed_codes",
+        f"not a code of {q.id} (expected one of {', '.join(str(c) for c in q.all_codes())})",
+    )
+    ticks = {
+        q.columns[c]: pd.Series(np.where(answered, (matrix == c).any(axis=1), np.nan), index=text.index, dtype="float64")
+        for c in q.all_codes()
+    }
+    return ticks, pd.concat([found, *(issues for _, issues in read)], ignore_index=True)

@@ -1,0 +1,398 @@
+"""Validation stage: keep the interviews that fit the codebook, quarantine the others.
+
+Order of work on one export (all vectorised over respondents):
+
+1. status: ``incomplete`` and ``screened_out`` interviews are excluded and counted by reason,
+   not validated further;
+2. reading issues found by ingest (rows with the wrong number of fields, cells that are not
+   numbers);
+3. the pandera schema derived from the codebook by :func:`build_schema` (codes, 0/1 ticks,
+   numeric ranges, unique ids, status values), run lazily so every failure is reported;
+4. survey rules (:data:`SURVEY_RULES`): routing, required answers, grid completeness,
+   exclusive codes, answer caps;
+5. quality (speeders, straight-liners) with the edition's action: ``quarantine`` (a problem),
+   ``flag`` (kept, counted) or ``keep``.
+
+An interview with any problem leaves the frame and gets one quarantine row per problem. The
+quarantine never holds open text: its ``value`` is blank for text columns. For a problem of the
+question as a whole (a multi question with no tick, too many ticks, a straight-liner) ``column``
+is the question id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from .edition import Codebook, Condition, Population, QualityPolicy, Question, Thresholds
+from .errors import ExportError, ValidationThresholdError
+from .ingest import NO_ISSUES, ROW, Export, cell_text, issue_frame, text_columns
+
+QUARANTINE_COLUMNS = ("population", "file", "row", "respondent_id", "column", "value", "rule", "reason")
+EXCLUDED_STATUSES = ("incomplete", "screened_out")
+TOP_REASONS = 5  # how many rules the threshold error lists
+# Reasons of pandera's built-in checks (custom checks carry theirs in ``error``).
+BUILTIN_REASONS = {
+    "field_uniqueness": "respondent id found on several interviews: each id must be unique",
+    "not_nullable": "blank where a value is required",
+}
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """Row accounting of one export: ``read == kept + sum(excluded) + quarantined``.
+
+    ``excluded`` and ``flagged`` are plain dicts (keyed by reason) so that ``dataclasses.asdict``
+    (the manifest) can copy them.
+    """
+
+    read: int
+    kept: int
+    quarantined: int
+    excluded: Mapping[str, int]  # "incomplete", "screened_out"
+    flagged: Mapping[str, int]  # kept but flagged: "straightliner", "speeder" when their action is "flag"
+
+
+@dataclass(frozen=True, eq=False)
+class Validated:
+    population: str
+    frame: pd.DataFrame  # kept interviews: id, profile and answer columns (floats, multi 0/1, NaN where not asked)
+    quarantine: pd.DataFrame  # QUARANTINE_COLUMNS, one row per problem
+    counts: RowCounts
+
+
+# --------------------------------------------------------------------------------------------
+# Schema
+# --------------------------------------------------------------------------------------------
+
+
+def build_schema(codebook: Codebook) -> pa.DataFrameSchema:
+    """The pandera schema of an export's normalised frame, derived from the codebook alone.
+
+    Each check's ``name`` is the quarantine ``rule`` and its ``error`` the ``reason``.
+    Text columns are not in the schema: their values must never appear in a failure case.
+    """
+    tech = codebook.columns
+    statuses = list(codebook.statuses.values())
+    columns = {
+        tech.id: pa.Column(str, nullable=False, unique=True),
+        tech.status: pa.Column(str, pa.Check.isin(statuses, name="status", error=f"unknown interview status (expected one of {', '.join(statuses)})")),
+        tech.loi: pa.Column(float, pa.Check.ge(0, name="loi", error="length of interview must be a number of seconds >= 0")),
+        tech.start: pa.Column(str, nullable=True),
+        tech.end: pa.Column(str, nullable=True),
+    }
+    for q in codebook.profile + codebook.questions:
+        columns.update(question_columns(q))
+    return pa.DataFrameSchema(columns, strict=False, name=f"export {codebook.population}")
+
+
+def question_columns(q: Question) -> dict[str, pa.Column]:
+    """Schema columns of one question (none for open text)."""
+    if q.type == "multi":
+        ticks = pa.Check.isin([0.0, 1.0], name="binary", error=f"a {q.id} tick must be 0 or 1")
+        return {c: pa.Column(float, ticks, nullable=True) for c in q.columns.values()}
+    if q.type == "numeric":
+        return {q.column: pa.Column(float, in_range(q), nullable=True)}
+    if q.type in ("single", "grid"):
+        codes = ", ".join(f"{c} '{q.code_label(c)}'" for c in q.all_codes())
+        allowed = pa.Check.isin([float(c) for c in q.all_codes()], name="allowed_codes", error=f"not a code of {q.id} (expected one of {codes})")
+        return {c: pa.Column(float, allowed, nullable=True) for c in q.export_columns() if c != q.other_text}
+    return {}
+
+
+def in_range(q: Question) -> pa.Check:
+    """Numeric answers within [min, max], or one of the question's not-answer codes."""
+    low = -np.inf if q.minimum is None else q.minimum
+    high = np.inf if q.maximum is None else q.maximum
+    not_answers = [float(c) for c in q.not_answers]
+    return pa.Check(
+        lambda s: s.between(low, high) | s.isin(not_answers),
+        name="range",
+        error=f"{q.id} must be between {low:g} and {high:g}" + (f" or a not-answer code {not_answers}" if not_answers else ""),
+    )
+
+
+def schema_problems(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """One problem per failure case of the lazily-run schema."""
+    schema = build_schema(codebook)
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    else:
+        return NO_ISSUES
+    whole_column = cases[cases["index"].isna()]
+    if len(whole_column):
+        first = whole_column.iloc[0]
+        raise ExportError(
+            f"column '{first['column']}' fails '{first['check']}' as a whole",
+            where=f"population {codebook.population}",
+            fix="the export was not normalised by ingest.read_export: read it with that function",
+        )
+    named = pd.DataFrame(
+        [(name, check.error, check.name) for name, column in schema.columns.items() for check in column.checks],
+        columns=["column", "check", "rule"],
+    )
+    cases = cases.merge(named, on=["column", "check"], how="left")
+    rule = cases["rule"].fillna(cases["check"])  # built-in checks: their own name
+    reason = cases["check"].replace(BUILTIN_REASONS)
+    rows = frame.loc[cases["index"].to_numpy()]
+    values = shown_values(cases["failure_case"], cases["column"].map(frame.dtypes.apply(pd.api.types.is_numeric_dtype)))
+    return problem_frame(rows, codebook, cases["column"].to_numpy(), values, rule.to_numpy(), reason.to_numpy())
+
+
+def shown_values(values: pd.Series, numeric: pd.Series) -> np.ndarray:
+    """Failure cases as text: numbers as in the export ("7", not "7.0"), other values as they are."""
+    as_numbers = cell_text(pd.to_numeric(values.where(numeric.to_numpy(dtype=bool)), errors="coerce"))
+    return np.where(numeric.to_numpy(dtype=bool), as_numbers.to_numpy(), values.astype(str).to_numpy())
+
+
+# --------------------------------------------------------------------------------------------
+# Conditions
+# --------------------------------------------------------------------------------------------
+
+
+def condition_mask(frame: pd.DataFrame, codebook: Codebook, condition: Condition) -> np.ndarray:
+    """Which respondents meet an edition condition (routing, base, derived term), vectorised.
+
+    ``in`` on a multi question means one of those codes ticked; a blank answer (not asked) is
+    False, so is a respondent not asked.
+    """
+    if condition.all:
+        return np.logical_and.reduce([condition_mask(frame, codebook, part) for part in condition.all])
+    if condition.any:
+        return np.logical_or.reduce([condition_mask(frame, codebook, part) for part in condition.any])
+    q = codebook.question(condition.question)
+    if q.type == "multi":
+        return (frame[[q.columns[c] for c in condition.codes]].to_numpy(dtype=float) == 1).any(axis=1)
+    column = next(r.column for r in q.rows if r.id == condition.row) if q.type == "grid" else q.column
+    return frame[column].isin([float(c) for c in condition.codes]).to_numpy()
+
+
+def asked(frame: pd.DataFrame, codebook: Codebook, q: Question) -> np.ndarray:
+    """Who was asked the question (everyone when it has no routing)."""
+    return np.ones(len(frame), bool) if q.asked_if is None else condition_mask(frame, codebook, q.asked_if)
+
+
+# --------------------------------------------------------------------------------------------
+# Survey rules: each returns problems for one question, on the interviews being validated
+# --------------------------------------------------------------------------------------------
+
+
+def answer_columns(q: Question) -> tuple[str, ...]:
+    """Columns of the normalised frame that hold the question's answers (not its "autre" text)."""
+    return tuple(c for c in q.export_columns() if c != q.other_text)
+
+
+def routing_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
+    """Answered only when asked: a value (a tick for multi) from a respondent not asked."""
+    if q.asked_if is None:
+        return []
+    not_asked = ~asked(frame, codebook, q)
+    reason = f"{q.id} answered but not asked (asked only if {q.asked_if.describe()})"
+    given = (lambda c: frame[c].eq(1)) if q.type == "multi" else (lambda c: frame[c].notna())
+    return [problem_frame(frame[not_asked & given(c)], codebook, c, None, "routing", reason) for c in answer_columns(q)]
+
+
+def required_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
+    """Answered whenever asked (grids: see :func:`grid_problems`)."""
+    if not q.required or q.type == "grid":
+        return []
+    missing = asked(frame, codebook, q)
+    if q.type == "multi":
+        missing = missing & ~(ticks(frame, q) == 1).any(axis=1)
+        return [problem_frame(frame[missing], codebook, q.id, "", "required", f"{q.id} asked but no answer ticked")]
+    return [problem_frame(frame[missing & frame[q.column].isna()], codebook, q.column, "", "required", f"{q.id} asked but not answered")]
+
+
+def grid_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
+    """A grid asked is answered on every row (when required, or when any row is answered)."""
+    if q.type != "grid":
+        return []
+    cells = frame[[r.column for r in q.rows]]
+    started = cells.notna().any(axis=1).to_numpy()
+    due = asked(frame, codebook, q) & (started | q.required)
+    return [
+        problem_frame(frame[due & cells[r.column].isna()], codebook, r.column, "", "grid_complete", f"{q.id} row {r.id} '{r.label}' not answered: every row of the grid must be")
+        for r in q.rows
+    ]
+
+
+def exclusive_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
+    """An exclusive code ("Non, jamais") is ticked alone."""
+    if not q.exclusive:
+        return []
+    ticked = ticks(frame, q) == 1
+    crowded = [ticked[:, q.all_codes().index(code)] & (ticked.sum(axis=1) > 1) for code in q.exclusive]
+    return [
+        problem_frame(
+            frame[mask], codebook, q.columns[code], ticked_codes(ticked[mask], q), "exclusive",
+            f"{q.id} code {code} '{q.code_label(code)}' must stand alone, but other codes are ticked too",
+        )
+        for code, mask in zip(q.exclusive, crowded)
+    ]
+
+
+def cap_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
+    """No more ticks than ``max_answers``."""
+    if q.max_answers is None:
+        return []
+    ticked = ticks(frame, q) == 1
+    over = ticked.sum(axis=1) > q.max_answers
+    return [problem_frame(frame[over], codebook, q.id, ticked_codes(ticked[over], q), "max_answers", f"{q.id} allows {q.max_answers} answer(s) at most")]
+
+
+SURVEY_RULES: tuple[Callable[[pd.DataFrame, Codebook, Question], list[pd.DataFrame]], ...] = (
+    routing_problems,
+    required_problems,
+    grid_problems,
+    exclusive_problems,
+    cap_problems,
+)
+
+
+def ticks(frame: pd.DataFrame, q: Question) -> np.ndarray:
+    """A multi question's 0/1 matrix (respondents × codes, NaN where not answered)."""
+    return frame[list(q.columns.values())].to_numpy(dtype=float)
+
+
+def ticked_codes(ticked: np.ndarray, q: Question) -> np.ndarray:
+    """The codes ticked by each respondent, as text ("1, 3")."""
+    text = np.full(len(ticked), "", dtype=str)
+    for code, column in zip(q.all_codes(), ticked.T):
+        text = np.char.add(text, np.where(column, f"{code}, ", ""))
+    return np.char.rstrip(text, ", ")
+
+
+# --------------------------------------------------------------------------------------------
+# Quality
+# --------------------------------------------------------------------------------------------
+
+
+def speeders(frame: pd.DataFrame, codebook: Codebook, quality: QualityPolicy) -> tuple[np.ndarray, pd.DataFrame]:
+    """Interviews shorter than ``speeder_share_of_median`` × the median length of complete ones."""
+    loi = frame[codebook.columns.loi]
+    median = loi[frame[codebook.columns.status].eq(codebook.statuses["complete"])].median()
+    limit = quality.speeder_share_of_median * median
+    fast = (loi < limit).to_numpy()
+    reason = f"interview shorter than {quality.speeder_share_of_median:g} × the median length of complete interviews ({median:g} s), i.e. under {limit:g} s"
+    return fast, problem_frame(frame[fast], codebook, codebook.columns.loi, None, "speeder", reason)
+
+
+def straightliners(frame: pd.DataFrame, codebook: Codebook, quality: QualityPolicy) -> tuple[np.ndarray, pd.DataFrame]:
+    """Every row of a grid of at least ``straightliner_min_rows`` rows given the same code."""
+    grids = [q for q in codebook.questions if q.type == "grid" and len(q.rows) >= quality.straightliner_min_rows]
+    found, problems = np.zeros(len(frame), bool), []
+    for q in grids:
+        cells = frame[[r.column for r in q.rows]].to_numpy(dtype=float)
+        same = (cells == cells[:, :1]).all(axis=1)  # NaN never equals: a blank row is not a straight line
+        found |= same
+        problems.append(problem_frame(frame[same], codebook, q.id, cell_text(pd.Series(cells[same, 0])).to_numpy(), "straightliner", f"all {len(q.rows)} rows of {q.id} given the same answer"))
+    return found, pd.concat([NO_ISSUES, *problems], ignore_index=True)
+
+
+QUALITY_CHECKS = {"speeder": (speeders, "speeder_action"), "straightliner": (straightliners, "straightliner_action")}
+
+
+# --------------------------------------------------------------------------------------------
+# Problems and the whole stage
+# --------------------------------------------------------------------------------------------
+
+
+def problem_frame(rows: pd.DataFrame, codebook: Codebook, column: object, value: object, rule: object, reason: object) -> pd.DataFrame:
+    """Problem rows (row, respondent_id, column, value, rule, reason) for the interviews ``rows``.
+
+    ``value=None`` takes the cell of ``column``; text columns' values are never kept.
+    """
+    if value is None:
+        value = cell_text(rows[column]).to_numpy() if column not in text_columns(codebook) else ""
+    who = pd.DataFrame({"row": rows[ROW], "respondent_id": rows[codebook.columns.id]})
+    return issue_frame(who, column, value, rule, reason)
+
+
+def validate_export(export: Export, population: Population, quality: QualityPolicy, thresholds: Thresholds) -> Validated:
+    """Kept interviews, quarantine and row counts of one export; too many invalid rows is an error."""
+    book = population.codebook
+    frame = export.frame
+    status = frame[book.columns.status]
+    excluded = {reason: status.eq(book.statuses[reason]).to_numpy() for reason in EXCLUDED_STATUSES}
+    out = np.logical_or.reduce(list(excluded.values()))
+    candidates = frame[~out]
+    problems = [
+        export.issues[~export.issues["row"].isin(frame.loc[out, ROW])],  # excluded rows are not validated further
+        schema_problems(candidates, book),
+        *(found for q in book.profile + book.questions for rule in SURVEY_RULES for found in rule(candidates, book, q)),
+    ]
+    flagged_masks = {}
+    for name, (check, action_key) in QUALITY_CHECKS.items():
+        action = getattr(quality, action_key)
+        if action == "keep":
+            continue
+        mask, found = check(candidates, book, quality)
+        if action == "quarantine":
+            problems.append(found)
+        else:
+            flagged_masks[name] = mask
+    quarantine = quarantine_frame(pd.concat(problems, ignore_index=True), book, export)
+    kept_mask = ~candidates[ROW].isin(quarantine["row"]).to_numpy()
+    counts = RowCounts(
+        read=export.source.rows_read,
+        kept=int(kept_mask.sum()),
+        quarantined=int(quarantine["row"].nunique()),
+        excluded={reason: int(mask.sum()) for reason, mask in excluded.items()},
+        flagged={name: int((mask & kept_mask).sum()) for name, mask in flagged_masks.items()},
+    )
+    assert counts.read == counts.kept + sum(counts.excluded.values()) + counts.quarantined, counts
+    check_invalid_share(counts, quarantine, thresholds, export)
+    kept = candidates[kept_mask]
+    return Validated(book.population, kept_frame(kept, book), quarantine, counts)
+
+
+def quarantine_frame(problems: pd.DataFrame, codebook: Codebook, export: Export) -> pd.DataFrame:
+    """Problems with population and file, in a stable order; text values blanked (a last guard)."""
+    problems = problems.assign(
+        population=codebook.population,
+        file=Path(export.source.path).name,
+        value=problems["value"].where(~problems["column"].isin(text_columns(codebook)), ""),
+    )
+    return problems[list(QUARANTINE_COLUMNS)].sort_values(["row", "column", "rule"], kind="stable", ignore_index=True)
+
+
+def kept_frame(kept: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """Id, profile and answer columns of the kept interviews; multi ticks NaN where not asked."""
+    columns = {codebook.columns.id: kept[codebook.columns.id]}
+    for q in codebook.profile + codebook.questions:
+        if q.type == "text":
+            continue
+        shown = asked(kept, codebook, q)
+        columns.update({c: kept[c].where(shown) if q.type == "multi" else kept[c] for c in answer_columns(q)})
+    return pd.DataFrame(columns).reset_index(drop=True)
+
+
+def check_invalid_share(counts: RowCounts, quarantine: pd.DataFrame, thresholds: Thresholds, export: Export) -> None:
+    """Too many quarantined interviews stops the run: something is wrong with the export or the codebook."""
+    base = counts.read - sum(counts.excluded.values())
+    if base == 0:
+        raise ExportError(
+            "no interview left once incomplete and screened-out ones are excluded",
+            where=export.source.path,
+            fix="check the status column and the codebook's statuses (values of complete interviews)",
+        )
+    share = counts.quarantined / base
+    if share <= thresholds.max_invalid_share:
+        return
+    top = quarantine.groupby("rule").size().sort_values(ascending=False, kind="stable").head(TOP_REASONS)
+    reasons = ", ".join(f"{rule} {n}" for rule, n in top.items())
+    raise ValidationThresholdError(
+        f"{counts.quarantined} of {base} interviews quarantined ({share:.1%}), above the edition's maximum share of invalid rows "
+        f"({thresholds.max_invalid_share:.1%}); most frequent problems: {reasons}",
+        where=f"{export.source.path} (population {export.population})",
+        fix="run `baro validate EDITION` and read the reasons: usually the codebook is out of step with the export "
+        "(renamed columns, changed codes or routing) or the export is broken; correct it, or raise "
+        "thresholds.max_invalid_share in edition.yaml if these interviews are truly expected to be invalid",
+    )

@@ -1,0 +1,285 @@
+"""Ingest: every format, dialect and multi encoding gives the same normalised frame; broken files fail clearly."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from baro_pipeline.errors import ExportError
+from baro_pipeline.ingest import ROW, find_export, read_export
+from exports import OPEN_TEXT, clean_frame, codebook_with_encoding, with_multi_encoding, write_csv, write_sav, write_xlsx
+
+
+@pytest.fixture(scope="module")
+def frame(mini_codebook) -> pd.DataFrame:
+    return clean_frame(mini_codebook, n=30)
+
+
+@pytest.fixture(scope="module")
+def reference(frame, mini_codebook, tmp_path_factory) -> pd.DataFrame:
+    """The normalised frame of the default delivery: ';', UTF-8 with BOM, 1/0 multi columns."""
+    return read_export(write_csv(frame, tmp_path_factory.mktemp("ref") / "ps.csv"), mini_codebook).frame
+
+
+def csv_text(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / "ps.csv"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def lines(frame: pd.DataFrame, delimiter: str = ";") -> list[str]:
+    return frame.to_csv(sep=delimiter, index=False).splitlines()
+
+
+# --------------------------------------------------------------------------------------------
+# Same data, any shape
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["binary", "blank", "codes"])
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "sav"])
+def test_formats_and_multi_encodings_give_the_same_frame(fmt, encoding, frame, reference, mini_codebook, tmp_path):
+    export = with_multi_encoding(frame, mini_codebook, encoding)
+    book = codebook_with_encoding(mini_codebook, encoding)
+    path = {"csv": lambda: write_csv(export, tmp_path / "ps.csv"), "xlsx": lambda: write_xlsx(export, tmp_path / "ps.xlsx"), "sav": lambda: write_sav(export, tmp_path / "ps.sav", book)}[fmt]()
+    result = read_export(path, book)
+    pd.testing.assert_frame_equal(result.frame, reference)
+    assert result.source.format == fmt and result.source.rows_read == len(frame) and result.issues.empty
+
+
+def test_normalised_frame_types(reference, mini_codebook):
+    assert reference[ROW].tolist() == list(range(1, len(reference) + 1))
+    assert reference[mini_codebook.columns.id].dtype == "str"
+    assert reference["Q2_98_other"].dtype == "str"  # open text is read (validation drops it)
+    assert all(reference[c].dtype == "float64" for c in ("loi_seconds", "SEXE", "Q1", "Q2_1", "Q3_r1", "Q4_99"))
+    q1_not_yes = ~reference["Q1"].isin([1.0, 2.0])
+    assert reference.loc[q1_not_yes, ["Q2_1", "Q2_2", "Q2_3", "Q2_98"]].isna().all().all()  # not asked: NaN
+    assert set(reference.loc[~q1_not_yes, "Q2_1"].unique()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("delimiter", [";", ",", "\t"])
+@pytest.mark.parametrize("encoding, bom", [("utf-8-sig", True), ("utf-8", False)])
+def test_csv_delimiter_and_bom_are_detected_and_recorded(delimiter, encoding, bom, frame, reference, mini_codebook, tmp_path):
+    result = read_export(write_csv(frame, tmp_path / "ps.csv", delimiter=delimiter, encoding=encoding), mini_codebook)
+    assert (result.source.delimiter, result.source.encoding, result.source.bom) == (delimiter, "utf-8", bom)
+    pd.testing.assert_frame_equal(result.frame, reference)
+
+
+def test_windows_line_ends_are_read(frame, reference, mini_codebook, tmp_path):
+    path = tmp_path / "ps.csv"
+    frame.to_csv(path, sep=";", index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    pd.testing.assert_frame_equal(read_export(path, mini_codebook).frame, reference)
+
+
+@pytest.mark.parametrize(
+    "encoding, detected, text",
+    [
+        ("latin-1", "latin-1", "Médecin à l'hôpital"),
+        ("cp1252", "windows-1252", "L’IA m’aide : cœur, œil, été"),
+    ],
+)
+def test_single_byte_encodings_are_detected(encoding, detected, text, frame, mini_codebook, tmp_path):
+    export = frame.assign(Q2_98_other=frame["Q2_98_other"].where(frame["Q2_98_other"].isna(), text))
+    result = read_export(write_csv(export, tmp_path / "ps.csv", encoding=encoding), mini_codebook)
+    assert (result.source.encoding, result.source.bom) == (detected, False)
+    assert set(result.frame["Q2_98_other"].dropna()) == {text}
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("é".encode("utf-8") + "é".encode("cp1252"), r"mixes encodings: line 2 is not UTF-8, but line 2 holds UTF-8"),
+        ("Ã©".encode("utf-8"), r"text looks encoded twice \('Ã©' where a French character is expected, line 2\)"),
+        (b"\x81", r"cannot tell the encoding: not UTF-8, and byte 0x81 on line 2"),
+    ],
+    ids=["mixed", "double-encoded", "undecidable"],
+)
+def test_an_undecidable_encoding_is_an_error(data, message, frame, mini_codebook, tmp_path):
+    head = "\n".join(lines(frame.head(2))[:2]).encode("ascii", errors="replace")
+    path = tmp_path / "ps.csv"
+    path.write_bytes(head.replace(b"R0001", b"R0001" + data, 1))
+    with pytest.raises(ExportError, match=message):
+        read_export(path, mini_codebook)
+
+
+def test_numbers_are_read_deliberately(frame, mini_codebook, tmp_path):
+    export = frame.astype({"Q1": object, "SEXE": object, "loi_seconds": object})
+    export.loc[0, "Q1"], export.loc[1, "Q1"], export.loc[2, "SEXE"] = "1.0", " 2 ", "1,0"
+    export.loc[3, "loi_seconds"], export.loc[4, "SEXE"] = "612,5", "homme"
+    result = read_export(write_csv(export, tmp_path / "ps.csv"), mini_codebook)
+    got = result.frame
+    assert (got.loc[0, "Q1"], got.loc[1, "Q1"], got.loc[2, "SEXE"], got.loc[3, "loi_seconds"]) == (1.0, 2.0, 1.0, 612.5)
+    assert np.isnan(got.loc[4, "SEXE"])
+    issue = result.issues.iloc[0]
+    assert (issue["row"], issue["respondent_id"], issue["column"], issue["value"], issue["rule"]) == (5, "R0005", "SEXE", "homme", "number")
+    assert "not a number" in issue["reason"]
+
+
+# --------------------------------------------------------------------------------------------
+# Columns
+# --------------------------------------------------------------------------------------------
+
+
+def test_missing_columns_are_listed_with_hints(frame, mini_codebook, tmp_path):
+    export = frame.rename(columns={"Q2_3": "Q2_three", "Q3_r2": "Q3_row2"}).drop(columns=["SEXE"])
+    with pytest.raises(ExportError, match=r"3 column\(s\) of the codebook missing") as error:
+        read_export(write_csv(export, tmp_path / "ps.csv"), mini_codebook)
+    text = str(error.value)
+    assert "column 'SEXE' missing;" in text
+    assert "column 'Q2_3' missing; 'Q2_three' looks like it: map it in the codebook with columns: {3: Q2_three} under Q2" in text
+    assert "column 'Q3_r2' missing; 'Q3_row2' looks like it: map it in the codebook with rows: [{id: r2, column: Q3_row2}] under Q3" in text
+
+
+def test_a_renamed_column_mapped_in_the_codebook_is_read(frame, reference, mini_codebook, tmp_path):
+    q2 = mini_codebook.question("Q2")
+    book = dataclasses.replace(
+        mini_codebook,
+        questions=tuple(dataclasses.replace(q, columns={**q.columns, 3: "Q2_three"}) if q is q2 else q for q in mini_codebook.questions),
+    )
+    result = read_export(write_csv(frame.rename(columns={"Q2_3": "Q2_three"}), tmp_path / "ps.csv"), book)
+    assert result.frame["Q2_three"].equals(reference["Q2_3"])
+
+
+def test_extra_columns_are_ignored_and_listed(frame, reference, mini_codebook, tmp_path):
+    result = read_export(write_csv(frame.assign(panel_source="A", weight_toluna=1.0), tmp_path / "ps.csv"), mini_codebook)
+    assert result.source.extra_columns == ("panel_source", "weight_toluna")
+    pd.testing.assert_frame_equal(result.frame, reference)
+
+
+def test_duplicate_column_names_are_an_error(frame, mini_codebook, tmp_path):
+    header, *rows = lines(frame)
+    with pytest.raises(ExportError, match=r"column name\(s\) 'Q1' appear more than once in the header"):
+        read_export(csv_text(tmp_path, "\n".join([header.replace("SEXE", "Q1"), *rows])), mini_codebook)
+
+
+# --------------------------------------------------------------------------------------------
+# Broken CSV files
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", r"the file is empty"),
+        (None, r"the export has a header but no data row"),
+        ("respondent_id status loi_seconds\nR1 complete 600\n", r"no delimiter in the header line \(looked for ';', ',' and tab\)"),
+        ("respondent_id;status,loi\nR1;complete,600\n", r"cannot tell the delimiter: the header line has as many ';' as ','"),
+    ],
+    ids=["empty", "header-only", "no-delimiter", "ambiguous-delimiter"],
+)
+def test_unreadable_csv_is_an_error(text, message, frame, mini_codebook, tmp_path):
+    content = lines(frame)[0] + "\n" if text is None else text
+    with pytest.raises(ExportError, match=message):
+        read_export(csv_text(tmp_path, content), mini_codebook)
+
+
+def test_a_truncated_last_line_is_an_issue_not_an_error(frame, mini_codebook, tmp_path):
+    content = lines(frame)
+    content[-1] = content[-1][: content[-1].index(";complete") + len(";complete")]  # id and status only
+    result = read_export(csv_text(tmp_path, "\n".join(content)), mini_codebook)
+    assert result.source.rows_read == len(frame) and len(result.frame) == len(frame) - 1
+    issue = result.issues.iloc[-1]
+    assert (issue["row"], issue["respondent_id"], issue["column"], issue["value"], issue["rule"]) == (30, "R0030", "", "", "field_count")
+    assert issue["reason"].startswith("the row has 2 fields where the header has 19: a truncated or shifted line")
+
+
+def test_rows_after_a_bad_line_keep_their_row_numbers(frame, mini_codebook, tmp_path):
+    content = lines(frame)
+    content[3] = content[3] + ";extra"  # data row 3 has a field too many
+    result = read_export(csv_text(tmp_path, "\n".join(content)), mini_codebook)
+    assert result.issues[["row", "respondent_id", "rule"]].values.tolist() == [[3, "R0003", "field_count"]]
+    assert result.frame[ROW].tolist() == [r for r in range(1, 31) if r != 3]
+    assert (result.frame[mini_codebook.columns.id] == result.frame[ROW].map("R{:04d}".format)).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Excel
+# --------------------------------------------------------------------------------------------
+
+
+def test_excel_data_on_another_sheet_is_read_and_recorded(frame, reference, mini_codebook, tmp_path):
+    path = tmp_path / "ps.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        pd.DataFrame({"Notice": ["Export Toluna", "Baromètre"]}).to_excel(writer, sheet_name="Lisez-moi", index=False)
+        frame.to_excel(writer, sheet_name="Données", index=False)
+    result = read_export(path, mini_codebook)
+    assert result.source.sheet == "Données"
+    pd.testing.assert_frame_equal(result.frame, reference)
+
+
+def test_excel_header_below_a_title_is_an_error(frame, mini_codebook, tmp_path):
+    path = tmp_path / "ps.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        frame.to_excel(writer, sheet_name="export", index=False, startrow=2)
+    with pytest.raises(ExportError, match=r"sheet 'export': the column names are on row 3, not on row 1 .*\n  fix: delete row\(s\) 1–2"):
+        read_export(path, mini_codebook)
+
+
+def test_excel_two_line_merged_header_is_an_error(frame, mini_codebook, tmp_path):
+    path = write_xlsx(frame, tmp_path / "ps.xlsx")
+    book = openpyxl.load_workbook(path)
+    sheet = book.active
+    sheet.insert_rows(2)
+    sheet["I2"], sheet["J2"] = "Diagnostic", "Administratif"
+    sheet.merge_cells("I1:L1")
+    book.save(path)
+    with pytest.raises(ExportError, match=r"two-line header: row 1 holds column names and row 2 continues them.*\n  fix: keep a single header row"):
+        read_export(path, mini_codebook)
+
+
+def test_excel_without_the_id_column_is_an_error(frame, mini_codebook, tmp_path):
+    path = write_xlsx(frame.rename(columns={"respondent_id": "ID"}), tmp_path / "ps.xlsx")
+    with pytest.raises(ExportError, match=r"no sheet has the respondent id column 'respondent_id' \(sheets: export\)"):
+        read_export(path, mini_codebook)
+
+
+# --------------------------------------------------------------------------------------------
+# SPSS
+# --------------------------------------------------------------------------------------------
+
+
+def test_sav_labels_equal_but_for_accents_case_and_spaces_are_accepted(frame, reference, mini_codebook, tmp_path):
+    labels = {"Q1": {1.0: "OUI,  regulierement", 2.0: "oui, occasionnellement", 3.0: "Non"}}
+    result = read_export(write_sav(frame, tmp_path / "ps.sav", mini_codebook, labels=labels), mini_codebook)
+    pd.testing.assert_frame_equal(result.frame, reference)
+
+
+def test_sav_label_disagreeing_with_the_codebook_is_an_error(frame, mini_codebook, tmp_path):
+    labels = {"Q1": {1.0: "Non", 3.0: "Oui, régulièrement"}}
+    with pytest.raises(ExportError, match=r"column 'Q1': code 1 is labelled 'Non' in the file but 'Oui, régulièrement' in the codebook"):
+        read_export(write_sav(frame, tmp_path / "ps.sav", mini_codebook, labels=labels), mini_codebook)
+
+
+# --------------------------------------------------------------------------------------------
+# Finding the export
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "files, outcome",
+    [
+        (["ps.csv", "gp.csv", "notes.txt"], "ps.csv"),
+        ([], r"no export for population 'ps'.*\n  fix: put the export there as ps.csv, ps.xlsx or ps.sav"),
+        (["ps.csv", "ps.xlsx"], r"several exports for population 'ps': ps.csv, ps.xlsx"),
+    ],
+    ids=["one", "none", "several"],
+)
+def test_find_export(files, outcome, mini_edition, tmp_path):
+    folder = tmp_path / mini_edition.exports
+    folder.mkdir(parents=True)
+    for name in files:
+        (folder / name).write_text("x")
+    if outcome.endswith(".csv"):
+        assert find_export(mini_edition, "ps", tmp_path) == folder / outcome
+    else:
+        with pytest.raises(ExportError, match=outcome):
+            find_export(mini_edition, "ps", tmp_path)
+
+
+def test_open_text_is_kept_only_as_text(reference):
+    assert set(reference["Q2_98_other"].dropna()) == {OPEN_TEXT}

@@ -1,0 +1,299 @@
+"""Validation: the schema derived from the codebook, each survey rule, quality policy, counts and threshold."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from baro_pipeline.edition import Condition, QualityPolicy, Question, Thresholds
+from baro_pipeline.errors import ValidationThresholdError
+from baro_pipeline.ingest import read_export
+from baro_pipeline.validation import QUARANTINE_COLUMNS, build_schema, condition_mask, validate_export
+from exports import OPEN_TEXT, clean_frame, write_csv
+
+N = 100
+LENIENT = Thresholds(max_invalid_share=1.0)
+
+
+@pytest.fixture(scope="module")
+def frame(mini_codebook) -> pd.DataFrame:
+    return clean_frame(mini_codebook, n=N)
+
+
+def validated(frame, population, tmp_path: Path, quality=QualityPolicy(), thresholds=LENIENT, text: str | None = None):
+    path = write_csv(frame, tmp_path / "ps.csv")
+    if text is not None:  # a hand-edited file
+        path.write_text(text, encoding="utf-8")
+    return validate_export(read_export(path, population.codebook), population, quality, thresholds)
+
+
+def assert_counts_add_up(result) -> None:
+    c = result.counts
+    assert c.read == c.kept + sum(c.excluded.values()) + c.quarantined
+    assert c.kept == len(result.frame) and c.quarantined == result.quarantine["row"].nunique()
+
+
+def first_row(frame: pd.DataFrame, mask: pd.Series) -> int:
+    return int(np.flatnonzero(mask.to_numpy())[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Clean data
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_clean_export_is_kept_whole(frame, mini_population, tmp_path):
+    result = validated(frame, mini_population, tmp_path)
+    assert result.quarantine.empty and list(result.quarantine.columns) == list(QUARANTINE_COLUMNS)
+    assert result.counts.kept == N and result.counts.excluded == {"incomplete": 0, "screened_out": 0}
+    assert list(result.frame.columns) == [
+        "respondent_id", "profession", "SEXE", "Q1", "Q2_1", "Q2_2", "Q2_3", "Q2_98", "Q3_r1", "Q3_r2", "Q3_r3", "Q4_1", "Q4_2", "Q4_99",
+    ]  # no open text, no technical column but the id
+    assert_counts_add_up(result)
+
+
+def test_multi_ticks_are_nan_where_not_asked(frame, mini_population, tmp_path):
+    export = frame.copy()
+    not_asked = ~export["Q1"].isin([1, 2])
+    export.loc[not_asked, ["Q2_1", "Q2_2", "Q2_3", "Q2_98"]] = 0.0  # an export writing 0 for "not asked"
+    result = validated(export, mini_population, tmp_path)
+    assert result.quarantine.empty
+    assert result.frame.loc[not_asked.to_numpy(), "Q2_1"].isna().all()
+
+
+# --------------------------------------------------------------------------------------------
+# One problem, one quarantine row
+# --------------------------------------------------------------------------------------------
+
+
+def routed_out(f):
+    i = first_row(f, ~f["Q1"].isin([1, 2]))
+    f.loc[i, "Q2_1"] = 1.0
+    return i
+
+
+def multi_without_tick(f):
+    f.loc[0, ["Q4_1", "Q4_2", "Q4_99"]] = 0.0
+    return 0
+
+
+def exclusive_not_alone(f):
+    f.loc[0, ["Q4_1", "Q4_99"]] = 1.0
+    return 0
+
+
+def too_many_answers(f):
+    i = first_row(f, f["Q1"].isin([1, 2]))
+    f.loc[i, ["Q2_1", "Q2_2", "Q2_3"]] = 1.0
+    return i
+
+
+def set_cell(column, value, i=0):
+    def mutate(f):
+        f.loc[i, column] = value
+        return i
+
+    return mutate
+
+
+PROBLEMS = [
+    ("routing", routed_out, "Q2_1", "1", r"^Q2 answered but not asked \(asked only if Q1 in \[1, 2\]\)$"),
+    ("required", set_cell("Q1", np.nan), "Q1", "", r"^Q1 asked but not answered$"),
+    ("required", multi_without_tick, "Q4", "", r"^Q4 asked but no answer ticked$"),
+    ("grid_complete", set_cell("Q3_r2", np.nan), "Q3_r2", "", r"^Q3 row r2 'Vos patients' not answered: every row of the grid must be$"),
+    ("exclusive", exclusive_not_alone, "Q4_99", None, r"^Q4 code 99 'Non, jamais' must stand alone, but other codes are ticked too$"),
+    ("max_answers", too_many_answers, "Q2", None, r"^Q2 allows 2 answer\(s\) at most$"),
+    ("allowed_codes", set_cell("SEXE", 3.0), "SEXE", "3", r"^not a code of sex \(expected one of 1 'Homme', 2 'Femme'\)$"),
+    ("allowed_codes", set_cell("Q3_r1", 5.0), "Q3_r1", "5", r"^not a code of Q3 \(expected one of 1 'Tout à fait', .*, 9 'Ne sait pas'\)$"),
+    ("binary", set_cell("Q4_2", 2.0), "Q4_2", "2", r"^a Q4 tick must be 0 or 1$"),
+    ("status", set_cell("status", "partial"), "status", "partial", r"^unknown interview status \(expected one of complete, incomplete, screened_out\)$"),
+    ("not_nullable", set_cell("loi_seconds", np.nan), "loi_seconds", "", r"^blank where a value is required$"),
+    ("loi", set_cell("loi_seconds", -5.0), "loi_seconds", "-5", r"^length of interview must be a number of seconds >= 0$"),
+    ("number", set_cell("profession", "médecin"), "profession", "médecin", r"^'profession' holds something that is not a number"),
+    ("speeder", set_cell("loi_seconds", 30.0), "loi_seconds", "30", r"^interview shorter than 0.4 × the median length of complete interviews \(\d+(\.\d+)? s\), i.e. under"),
+]
+
+
+@pytest.mark.parametrize("rule, mutate, column, value, reason", PROBLEMS, ids=[f"{p[0]}-{p[2]}" for p in PROBLEMS])
+def test_each_problem_gives_one_quarantine_row(rule, mutate, column, value, reason, frame, mini_population, tmp_path):
+    export = frame.astype(object)
+    i = mutate(export)
+    result = validated(export, mini_population, tmp_path)
+    found = result.quarantine[result.quarantine["rule"] == rule]
+    assert len(found) == 1, result.quarantine
+    problem = found.iloc[0]
+    assert (problem["population"], problem["file"], problem["row"], problem["respondent_id"], problem["column"]) == ("ps", "ps.csv", i + 1, f"R{i + 1:04d}", column)
+    assert re.search(reason, problem["reason"]), problem["reason"]
+    if value is not None:
+        assert problem["value"] == value
+    assert result.counts.quarantined == 1 and result.counts.kept == N - 1
+    assert f"R{i + 1:04d}" not in set(result.frame["respondent_id"])
+    assert_counts_add_up(result)
+
+
+def test_duplicate_ids_quarantine_both_interviews(frame, mini_population, tmp_path):
+    export = frame.copy()
+    export.loc[1, "respondent_id"] = "R0001"
+    result = validated(export, mini_population, tmp_path)
+    assert result.quarantine[["row", "respondent_id", "rule"]].values.tolist() == [[1, "R0001", "field_uniqueness"], [2, "R0001", "field_uniqueness"]]
+    assert result.quarantine["reason"].eq("respondent id found on several interviews: each id must be unique").all()
+
+
+def test_a_truncated_line_is_quarantined_with_its_row_number(frame, mini_population, tmp_path):
+    text = frame.to_csv(sep=";", index=False)
+    cut = text.rstrip("\n").rsplit(";", 5)[0]  # the last line loses its last five fields
+    result = validated(frame, mini_population, tmp_path, text=cut)
+    assert result.quarantine[["row", "respondent_id", "column", "value", "rule"]].values.tolist() == [[N, f"R{N:04d}", "", "", "field_count"]]
+    assert result.counts.read == N and result.counts.quarantined == 1
+    assert_counts_add_up(result)
+
+
+# --------------------------------------------------------------------------------------------
+# Status and quality
+# --------------------------------------------------------------------------------------------
+
+
+def test_incomplete_and_screened_out_are_excluded_not_validated(frame, mini_population, tmp_path):
+    export = frame.astype(object)
+    export.loc[0:2, "status"] = "incomplete"
+    export.loc[0:2, ["Q1", "Q3_r1", "loi_seconds"]] = np.nan  # stopped early: not a problem
+    export.loc[3, "status"] = "screened_out"
+    export.loc[3, "SEXE"] = "x"  # not a number, but never validated
+    result = validated(export, mini_population, tmp_path)
+    assert result.counts.excluded == {"incomplete": 3, "screened_out": 1}
+    assert result.quarantine.empty and result.counts.kept == N - 4
+    assert_counts_add_up(result)
+
+
+def straight_lined(frame: pd.DataFrame, rows: int = 2) -> pd.DataFrame:
+    export = frame.copy()
+    export.loc[: rows - 1, ["Q3_r1", "Q3_r2", "Q3_r3"]] = 2.0
+    return export
+
+
+@pytest.mark.parametrize(
+    "action, kept, flagged, quarantined",
+    [("flag", N, {"straightliner": 2}, 0), ("quarantine", N - 2, {}, 2), ("keep", N, {}, 0)],
+)
+def test_straightliners_follow_the_edition_action(action, kept, flagged, quarantined, frame, mini_population, tmp_path):
+    quality = QualityPolicy(straightliner_min_rows=3, straightliner_action=action)
+    result = validated(straight_lined(frame), mini_population, tmp_path, quality=quality)
+    assert (result.counts.kept, result.counts.flagged, result.counts.quarantined) == (kept, flagged, quarantined)
+    if quarantined:
+        assert result.quarantine[["row", "column", "value", "rule"]].values.tolist() == [[1, "Q3", "2", "straightliner"], [2, "Q3", "2", "straightliner"]]
+        assert result.quarantine["reason"].eq("all 3 rows of Q3 given the same answer").all()
+    assert_counts_add_up(result)
+
+
+def test_grids_shorter_than_the_policy_are_not_checked_for_straightlining(frame, mini_population, tmp_path):
+    quality = QualityPolicy(straightliner_min_rows=4, straightliner_action="quarantine")
+    assert validated(straight_lined(frame), mini_population, tmp_path, quality=quality).quarantine.empty
+
+
+def test_flagged_speeders_are_kept_and_counted(frame, mini_population, tmp_path):
+    export = frame.copy()
+    export.loc[:2, "loi_seconds"] = 20.0
+    result = validated(export, mini_population, tmp_path, quality=QualityPolicy(speeder_action="flag"))
+    assert result.counts.flagged == {"speeder": 3, "straightliner": 0} and result.counts.kept == N
+
+
+# --------------------------------------------------------------------------------------------
+# Threshold
+# --------------------------------------------------------------------------------------------
+
+
+def test_too_many_invalid_rows_is_an_error_with_counts_only(frame, mini_population, tmp_path):
+    export = frame.copy()
+    export.loc[:4, "status"] = "incomplete"  # 95 left
+    export.loc[5:24, "SEXE"] = 3.0  # 20 of 95 = 21.1 %
+    export.loc[25:27, "Q3_r1"] = np.nan
+    with pytest.raises(ValidationThresholdError) as error:
+        validated(export, mini_population, tmp_path, thresholds=Thresholds(max_invalid_share=0.2))
+    text = str(error.value)
+    assert "ps.csv (population ps): 23 of 95 interviews quarantined (24.2%), above the edition's maximum share of invalid rows (20.0%)" in text
+    assert "most frequent problems: allowed_codes 20, grid_complete 3" in text
+    assert "\n  fix: run `baro validate EDITION`" in text and "thresholds.max_invalid_share" in text
+    assert "R00" not in text  # counts, never respondents
+
+
+def test_the_threshold_share_itself_is_accepted(frame, mini_population, tmp_path):
+    export = frame.copy()
+    export.loc[:19, "SEXE"] = 3.0  # exactly 20 %
+    assert validated(export, mini_population, tmp_path, thresholds=Thresholds(max_invalid_share=0.2)).counts.quarantined == 20
+
+
+# --------------------------------------------------------------------------------------------
+# Open text never leaves
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def population_with_text(mini_population):
+    """The mini population with an open question asked to Q1 = 1 only."""
+    text = Question(id="Q5", wording="Précisez", type="text", column="Q5_text", asked_if=Condition(question="Q1", codes=(1,)), required=False)
+    book = dataclasses.replace(mini_population.codebook, questions=mini_population.codebook.questions + (text,))
+    return dataclasses.replace(mini_population, codebook=book)
+
+
+def test_open_text_never_reaches_the_quarantine_or_the_frame(frame, population_with_text, tmp_path):
+    export = frame.assign(Q5_text=OPEN_TEXT)  # answered by everyone: a routing problem for Q1 != 1
+    result = validated(export, population_with_text, tmp_path)
+    routing = result.quarantine[result.quarantine["column"] == "Q5_text"]
+    assert len(routing) == (frame["Q1"] != 1).sum() and routing["value"].eq("").all()
+    assert not result.quarantine.astype(str).apply(lambda column: column.str.contains("confidentielle")).any().any()
+    assert "Q5_text" not in result.frame.columns and "Q2_98_other" not in result.frame.columns
+
+
+# --------------------------------------------------------------------------------------------
+# Schema and conditions
+# --------------------------------------------------------------------------------------------
+
+
+def test_schema_is_derived_from_the_codebook(mini_codebook):
+    schema = build_schema(mini_codebook)
+    checks = {name: {c.name: c for c in column.checks} for name, column in schema.columns.items()}
+    assert checks["Q1"]["allowed_codes"].statistics["allowed_values"] == [1.0, 2.0, 3.0]
+    assert checks["Q3_r3"]["allowed_codes"].statistics["allowed_values"] == [1.0, 2.0, 3.0, 4.0, 9.0]
+    assert checks["Q2_98"]["binary"].statistics["allowed_values"] == [0.0, 1.0]
+    assert checks["status"]["status"].statistics["allowed_values"] == ["complete", "incomplete", "screened_out"]
+    assert schema.columns["respondent_id"].unique and not schema.columns["respondent_id"].nullable
+    assert "Q2_98_other" not in schema.columns  # open text is never checked, so never quoted
+
+
+def test_numeric_questions_are_checked_against_min_and_max():
+    from baro_pipeline.edition import Codebook, Columns
+
+    age = Question(id="age", wording="Âge", type="numeric", column="AGE", minimum=18, maximum=99, not_answers={})
+    schema = build_schema(Codebook("ps", Columns(), (), (age,), ()))
+    check = schema.columns["AGE"].checks[0]
+    assert (check.name, check.error) == ("range", "age must be between 18 and 99")
+    assert check(pd.Series([18.0, 99.0, 17.0, 100.0, np.nan])).check_output.tolist()[:4] == [True, True, False, False]
+
+
+@pytest.mark.parametrize(
+    "condition, expected",
+    [
+        (Condition(question="Q1", codes=(1, 2)), [True, True, False, False]),
+        (Condition(question="Q2", codes=(1,)), [True, False, False, False]),
+        (Condition(question="Q2", codes=(1, 3)), [True, True, False, False]),
+        (Condition(question="Q3", row="r2", codes=(9,)), [False, True, False, False]),
+        (Condition(all=(Condition(question="Q1", codes=(1, 2)), Condition(question="Q4", codes=(99,)))), [False, True, False, False]),
+        (Condition(any=(Condition(question="Q2", codes=(1,)), Condition(question="Q4", codes=(99,)))), [True, True, False, True]),
+    ],
+    ids=["single", "multi-ticked", "multi-any-code", "grid-row", "all", "any"],
+)
+def test_condition_mask(condition, expected, mini_codebook):
+    frame = pd.DataFrame(
+        {
+            "Q1": [1.0, 2.0, 3.0, np.nan],
+            "Q2_1": [1.0, 0.0, np.nan, np.nan], "Q2_2": [0.0, 0.0, np.nan, np.nan], "Q2_3": [0.0, 1.0, np.nan, np.nan], "Q2_98": [0.0, 0.0, np.nan, np.nan],
+            "Q3_r1": [1.0, 1.0, 2.0, np.nan], "Q3_r2": [1.0, 9.0, 2.0, np.nan], "Q3_r3": [1.0, 1.0, 2.0, np.nan],
+            "Q4_1": [1.0, 0.0, 1.0, 0.0], "Q4_2": [0.0, 0.0, 0.0, 0.0], "Q4_99": [0.0, 1.0, 0.0, 1.0],
+        }
+    )
+    assert condition_mask(frame, mini_codebook, condition).tolist() == expected
