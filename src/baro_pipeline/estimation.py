@@ -1,0 +1,436 @@
+"""Estimation stage: every item of every question as a share (or a mean) with its design-based SE.
+
+The codebook's questions become the columns of one respondents × items matrix
+(:func:`item_matrix`): 1/0 for an answer code, a net or a derived indicator (the value itself for
+a numeric question), NaN outside the item's base. The item keys and bases are those of
+``docs/edition-format.md`` ("Items and bases"):
+
+==========================================  ==========  ============  ===========
+indicator                                   question    item          kind
+==========================================  ==========  ============  ===========
+answer code c of a single or multi question question id ``"c"``       ``code``
+net n                                       question id ``"n"``       ``net``
+grid row r, code c / net n                  question id ``"r:c"``     ``code``/``net``
+derived indicator d                         ``d``       ``d``         ``derived``
+numeric question (mean)                     question id question id   ``mean``
+==========================================  ==========  ============  ===========
+
+The base of a question's item is the respondents asked (``asked_if``) who gave a code that counts
+in the base (answers, and not-answers with ``in_base: true``); for a multi question, who ticked at
+least one such code. Not-answer codes out of the base have no item. Profile (quota) variables
+are items too (kind ``code``), so that the sample's structure is visible; open-text questions
+never are.
+
+:func:`estimate_items` turns such a matrix into estimates with the kernels of
+:mod:`baro_pipeline.stats` (R ``survey``: ``svymean``, ``svyby``, ``svyciprop``), and
+:func:`estimate_population` makes the rows of ``estimates.parquet`` for one population: every
+item on the whole population and on every level of its breakdowns, in one matrix call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from .edition import Codebook, Condition, Derived, Edition, EstimationSettings, Indicator, Population, Question, Thresholds
+from .errors import EstimationError
+from .stats import Design, MeanEstimates, domain_difference, proportion_ci, svyciprop_terms, svymean
+from .validation import asked, condition_mask
+from .weighting import RakeResult
+
+ITEM_COLUMNS = ("question", "item", "item_label", "kind", "base", "question_type", "answer")
+ESTIMATE_COLUMNS = (
+    "n", "n_weighted", "n_eff", "estimate", "se", "se_method", "se_kish", "ci_low", "ci_high",
+    "ci_method", "level", "moe_pts", "deff", "pct", "small_base", "suppressed",
+)
+KEY_COLUMNS = (
+    "edition", "population", "question", "item", "item_label", "kind", "base",
+    "breakdown", "breakdown_level", "breakdown_label",
+)
+POPULATION_COLUMNS = KEY_COLUMNS + (
+    "n", "n_weighted", "n_eff", "estimate", "se", "se_method", "se_kish", "ci_low", "ci_high",
+    "ci_method", "level", "moe_pts", "deff", "pct", "rank", "small_base", "suppressed", "significant", "p_value",
+)
+# Withheld when the base is under the suppression threshold (n, n_weighted and n_eff are kept).
+SUPPRESSED_COLUMNS = ("estimate", "se", "se_kish", "ci_low", "ci_high", "moe_pts", "deff", "pct")
+TOTAL = "total"
+TOTAL_LABEL = "Ensemble"
+SIGNIFICANCE_LEVEL = 0.05
+MEAN_CI_METHOD = "t"  # mean ± t·se
+# se_method of each calibration of stats.Design: Taylor linearisation with the calibration residuals.
+SE_METHODS = {
+    "none": "linearised",
+    "raking": "linearised (raking)",
+    "linear": "linearised (linear calibration)",
+    "raking_bounded": "linearised (bounded raking)",
+    "trimmed": "linearised (raking, trimmed)",
+}
+ROUNDING_EPSILON = 1e-9  # 76.49999999997 (float noise of 0.765 × 100) rounds as 76.5
+RANK_DECIMALS = 12  # estimates equal to 12 decimals are ties
+
+
+# --------------------------------------------------------------------------------------------
+# Items: one matrix column per item, NaN outside its base
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ItemMatrix:
+    """Respondents × items: ``values`` (n, k) and one ``items`` row per column (:data:`ITEM_COLUMNS`).
+
+    ``values`` is 1/0 for code, net and derived items (the answer itself for kind ``mean``) and
+    NaN outside the item's base. ``items.answer`` marks real answer codes (what a ranking ranks).
+    """
+
+    values: np.ndarray
+    items: pd.DataFrame
+
+
+def stacked(blocks: Sequence[ItemMatrix], n: int) -> ItemMatrix:
+    """Item matrices side by side (an empty matrix of n rows when there is none)."""
+    values = np.column_stack([b.values for b in blocks]) if blocks else np.empty((n, 0))
+    items = pd.concat([b.items for b in blocks], ignore_index=True) if blocks else pd.DataFrame(columns=list(ITEM_COLUMNS))
+    return ItemMatrix(values.astype(float), items)
+
+
+def item_rows(q: Question, keys: Sequence[str], labels: Sequence[str], kinds: Sequence[str], answers: Sequence[bool]) -> pd.DataFrame:
+    """The ``items`` rows of a question's columns (base ``asked``)."""
+    return pd.DataFrame(
+        {
+            "question": q.id,
+            "item": list(keys),
+            "item_label": list(labels),
+            "kind": list(kinds),
+            "base": "asked",
+            "question_type": q.type,
+            "answer": np.asarray(answers, dtype=bool),
+        },
+        columns=list(ITEM_COLUMNS),
+    )
+
+
+def chosen_codes(frame: pd.DataFrame, q: Question, column: str | None = None) -> np.ndarray:
+    """(n, codes) bool: which of ``q.all_codes()`` each respondent gave (ticked, for a multi question).
+
+    ``column`` is the grid row's column; a blank (not asked) gives no code.
+    """
+    codes = q.all_codes()
+    if q.type == "multi":
+        return frame[[q.columns[c] for c in codes]].to_numpy(dtype=float) == 1
+    cells = frame[column or q.column].to_numpy(dtype=float)
+    return cells[:, None] == np.asarray(codes, dtype=float)[None, :]
+
+
+def codes_in_base(q: Question, not_answers_in_base: bool | None = None) -> np.ndarray:
+    """(codes,) bool over ``q.all_codes()``: answers, and not-answers kept in the base.
+
+    ``not_answers_in_base`` overrides the codebook's ``in_base`` for every not-answer code.
+    """
+    return np.array(
+        [c in q.codes or (q.not_answers[c].in_base if not_answers_in_base is None else not_answers_in_base) for c in q.all_codes()]
+    )
+
+
+def net_membership(q: Question) -> np.ndarray:
+    """(codes, nets) bool: which codes each net groups."""
+    return np.array([[c in net.codes for net in q.nets] for c in q.all_codes()], dtype=bool)
+
+
+def scale_items(chosen: np.ndarray, shown: np.ndarray, q: Question, in_base: np.ndarray, row: str | None = None, row_label: str = "") -> ItemMatrix:
+    """Code and net items of one scale (a single or multi question, or one grid row).
+
+    The base: shown the question and gave at least one code that counts in the base.
+    """
+    base = shown & (chosen & in_base).any(axis=1)
+    codes = np.array(q.all_codes())[in_base]
+    values = np.column_stack([chosen[:, in_base], (chosen.astype(int) @ net_membership(q).astype(int)) > 0])
+    own_keys = [str(c) for c in codes] + [net.id for net in q.nets]
+    own_labels = [q.code_label(int(c)) for c in codes] + [net.label for net in q.nets]
+    keys = [f"{row}:{k}" for k in own_keys] if row else own_keys
+    labels = [f"{row_label} – {label}" for label in own_labels] if row else own_labels
+    kinds = ["code"] * len(codes) + ["net"] * len(q.nets)
+    answers = [int(c) in q.codes for c in codes] + [False] * len(q.nets)
+    return ItemMatrix(np.where(base[:, None], values, np.nan), item_rows(q, keys, labels, kinds, answers))
+
+
+def mean_item(frame: pd.DataFrame, q: Question, shown: np.ndarray) -> ItemMatrix:
+    """A numeric question's answers (not-answer codes out), NaN outside those asked who answered."""
+    cells = frame[q.column].to_numpy(dtype=float)
+    answered = shown & ~np.isnan(cells) & ~np.isin(cells, np.asarray(list(q.not_answers), dtype=float))
+    return ItemMatrix(np.where(answered, cells, np.nan)[:, None], item_rows(q, [q.id], [q.label or q.id], ["mean"], [False]))
+
+
+def question_items(frame: pd.DataFrame, codebook: Codebook, q: Question, not_answers_in_base: bool | None = None) -> ItemMatrix:
+    """Every item of one question, in codebook order (codes, then nets; grid: row by row)."""
+    if q.type == "text":
+        return stacked([], len(frame))
+    shown = asked(frame, codebook, q)
+    if q.type == "numeric":
+        return mean_item(frame, q, shown)
+    in_base = codes_in_base(q, not_answers_in_base)
+    if q.type == "grid":
+        return stacked([scale_items(chosen_codes(frame, q, r.column), shown, q, in_base, r.id, r.label) for r in q.rows], len(frame))
+    return scale_items(chosen_codes(frame, q), shown, q, in_base)
+
+
+def derived_items(frame: pd.DataFrame, codebook: Codebook, d: Derived) -> ItemMatrix:
+    """A derived indicator: any-of / all-of its conditions, NaN outside its base (everyone if none)."""
+    terms = np.column_stack([condition_mask(frame, codebook, term) for term in d.terms])
+    met = terms.any(axis=1) if d.rule == "any_of" else terms.all(axis=1)
+    base = np.ones(len(frame), bool) if d.base is None else condition_mask(frame, codebook, d.base)
+    items = pd.DataFrame(
+        {"question": [d.id], "item": [d.id], "item_label": [d.label], "kind": ["derived"],
+         "base": ["all" if d.base is None else d.base.describe()], "question_type": ["derived"], "answer": [False]},
+    )
+    return ItemMatrix(np.where(base, met, np.nan)[:, None], items)
+
+
+def item_matrix(frame: pd.DataFrame, codebook: Codebook) -> ItemMatrix:
+    """Every item of every profile variable and question (open text aside), then every derived indicator."""
+    blocks = [question_items(frame, codebook, q) for q in codebook.profile + codebook.questions]
+    blocks += [derived_items(frame, codebook, d) for d in codebook.derived]
+    return stacked(blocks, len(frame))
+
+
+# --------------------------------------------------------------------------------------------
+# One indicator on one base (what a published figure measures)
+# --------------------------------------------------------------------------------------------
+
+
+def indicator_items(frame: pd.DataFrame, codebook: Codebook, indicator: Indicator, not_answers_in_base: bool | None) -> ItemMatrix:
+    """The items of the indicator's question (or its derived indicator)."""
+    derived = {d.id: d for d in codebook.derived}
+    if indicator.question in derived:
+        return derived_items(frame, codebook, derived[indicator.question])
+    try:
+        q = codebook.question(indicator.question)
+    except KeyError:
+        raise EstimationError(
+            f"unknown question or derived indicator '{indicator.question}'",
+            where=f"codebook of population {codebook.population}",
+            fix="name a question, profile variable or derived indicator of this codebook",
+        ) from None
+    return question_items(frame, codebook, q, not_answers_in_base)
+
+
+def indicator_column(frame: pd.DataFrame, codebook: Codebook, indicator: Indicator, not_answers_in_base: bool | None) -> tuple[np.ndarray, str]:
+    """(n,) values of one indicator on its own base, and its kind."""
+    block = indicator_items(frame, codebook, indicator, not_answers_in_base)
+    found = np.flatnonzero(block.items["item"].to_numpy() == indicator.item)
+    if not len(found):
+        known = ", ".join(block.items["item"]) or "none (open-text question)"
+        raise EstimationError(
+            f"{indicator.question} has no item '{indicator.item}' (a not-answer code out of the base has no share)",
+            where=f"codebook of population {codebook.population}",
+            fix=f"use one of its items: {known}",
+        )
+    return block.values[:, found[0]], str(block.items["kind"].iloc[found[0]])
+
+
+def indicator_values(
+    frame: pd.DataFrame,
+    codebook: Codebook,
+    indicator: Indicator,
+    base: str | Condition = "asked",
+    *,
+    not_answers_in_base: bool | None = None,
+) -> np.ndarray:
+    """(n,) values of one indicator on a base, NaN outside it.
+
+    ``base``: ``"asked"``, the item's own base; ``"all"``, the whole population (those outside the
+    item's base count as 0, "no"); a :class:`Condition`, the subgroup that meets it within the
+    item's own base. ``not_answers_in_base`` overrides the codebook's ``in_base`` of the
+    question's not-answer codes (e.g. ``False``: "don't know" excluded from the base).
+    """
+    values, kind = indicator_column(frame, codebook, indicator, not_answers_in_base)
+    if isinstance(base, Condition):
+        return np.where(condition_mask(frame, codebook, base), values, np.nan)
+    if base == "asked":
+        return values
+    if base == "all" and kind != "mean":
+        return np.nan_to_num(values, nan=0.0)
+    raise EstimationError(
+        f"base {base!r} does not apply to {kind} item '{indicator.item}' of {indicator.question}",
+        where=f"population {codebook.population}",
+        fix="use 'asked', 'all' (shares only) or a condition {question: .., in: [..]}",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Estimates
+# --------------------------------------------------------------------------------------------
+
+
+def published_round(values_pct: np.ndarray, rounding: str = "half_up") -> np.ndarray:
+    """Percentages rounded as a publication prints them (NaN stays NaN).
+
+    ``half_up``: to the nearest whole number, halves up (76.5 -> 77, 12.5 -> 13; not numpy's
+    rounding to even); ``down``: floor (76.9 -> 76). A tiny epsilon absorbs float noise
+    (0.765 × 100 = 76.49999999999999 counts as 76.5; 0.29 × 100 = 28.999999999999996 as 29).
+    """
+    shift = {"half_up": 0.5, "down": 0.0}
+    if rounding not in shift:
+        raise EstimationError(f"unknown rounding '{rounding}'", fix="use 'half_up' or 'down' (estimation.rounding in edition.yaml)")
+    return np.floor(np.asarray(values_pct, dtype=float) + shift[rounding] + ROUNDING_EPSILON)
+
+
+def mean_interval(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ± t·se (R: ``confint(svymean(~y, design), df = degf(design))``)."""
+    half = scipy_stats.t.isf((1 - level) / 2, df) * se
+    return estimate - half, estimate + half
+
+
+def intervals(
+    design: Design, found: MeanEstimates, values: np.ndarray, domains: np.ndarray | None, mean_items: np.ndarray, settings: EstimationSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence limits: the edition's method for shares (R: ``svyciprop(~y, design, method, level)``,
+    on each item's base and domain), mean ± t·se for the ``mean_items`` (k,); both on the base's
+    degrees of freedom. Limits never cross the estimate: where the SE is all but 0 (a calibration
+    margin) back-transformed limits can land an ulp on the wrong side.
+    """
+    shares = np.where(mean_items, np.nan, found.estimate)
+    terms = svyciprop_terms(design, found, np.where(mean_items, np.nan, values), domains)
+    low, high = proportion_ci(
+        shares, found.se, n=found.n, n_eff=found.n_eff, df=found.df, method=settings.interval, level=settings.level, terms=terms
+    )
+    mean_low, mean_high = mean_interval(found.estimate, found.se, found.df, settings.level)
+    low, high = np.where(mean_items, mean_low, low), np.where(mean_items, mean_high, high)
+    return np.minimum(low, found.estimate), np.maximum(high, found.estimate)
+
+
+def se_method(design: Design) -> str:
+    """How the SEs were computed, for the ``se_method`` column."""
+    return SE_METHODS[design.calibration]
+
+
+def estimate_items(
+    design: Design,
+    values: np.ndarray,
+    *,
+    settings: EstimationSettings,
+    thresholds: Thresholds,
+    domains: np.ndarray | None = None,
+    kinds: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Estimates of k items (columns of ``values``, NaN outside each item's base), on d domains.
+
+    R: ``svymean(~y, design, deff = "replace")`` per item (its base a ``subset()`` of the design:
+    the rest of the sample stays in it); with ``domains`` (n, d) bool, ``svyby(~y, ~domain,
+    design, svymean, deff = "replace")``; intervals ``svyciprop(~y, design, method =
+    settings.interval, level = settings.level)`` for shares and ``confint(svymean(...), df =
+    degf(design))`` (mean ± t·se) for the items whose ``kinds`` is ``"mean"``.
+
+    One row per item (k rows), or per domain and item with domains (d × k rows, domain by domain:
+    row r is domain r // k, item r % k), columns :data:`ESTIMATE_COLUMNS`:
+    ``moe_pts`` is the larger half of the interval, max(estimate - ci_low, ci_high - estimate),
+    × 100 for a share (percentage points) and in the item's own unit for a mean; ``pct`` is the
+    share in percent rounded as the edition publishes (:func:`published_round`), NaN for a mean;
+    ``small_base`` is n < ``thresholds.flag_base``; ``suppressed`` is n < ``thresholds.suppress_base``,
+    and then the estimate, SEs, interval, moe, deff and pct are NaN (n, n_weighted, n_eff kept).
+    """
+    values = np.asarray(values, dtype=float)
+    found = svymean(design, values, domains=domains)
+    mean_items = np.asarray(kinds if kinds is not None else ["code"] * values.shape[1]) == "mean"
+    low, high = intervals(design, found, values, domains, mean_items, settings)
+    is_mean = np.broadcast_to(mean_items, found.estimate.shape)
+    n, estimate = found.n.ravel(), found.estimate.ravel()
+    table = pd.DataFrame(
+        {
+            "n": n.astype(int),
+            "n_weighted": found.n_weighted.ravel(),
+            "n_eff": found.n_eff.ravel(),
+            "estimate": estimate,
+            "se": found.se.ravel(),
+            "se_method": se_method(design),
+            "se_kish": found.se_kish.ravel(),
+            "ci_low": low.ravel(),
+            "ci_high": high.ravel(),
+            "ci_method": np.where(is_mean, MEAN_CI_METHOD, settings.interval).ravel(),
+            "level": settings.level,
+            "moe_pts": (np.fmax(found.estimate - low, high - found.estimate) * np.where(is_mean, 1.0, 100.0)).ravel(),
+            "deff": found.deff.ravel(),
+            "pct": np.where(is_mean.ravel(), np.nan, published_round(estimate * 100, settings.rounding)),
+            "small_base": n < thresholds.flag_base,
+            "suppressed": n < thresholds.suppress_base,
+        },
+        columns=list(ESTIMATE_COLUMNS),
+    )
+    table.loc[table["suppressed"], list(SUPPRESSED_COLUMNS)] = np.nan
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# estimates.parquet rows of one population
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Levels:
+    """The domains of ``estimates.parquet``: the whole population, then each breakdown level."""
+
+    keys: pd.DataFrame  # d rows: breakdown, breakdown_level, breakdown_label
+    masks: np.ndarray  # (n, d) bool
+
+
+def breakdown_levels(frame: pd.DataFrame, population: Population) -> Levels:
+    """The total (everyone) and one domain per code of each breakdown variable (profile variables)."""
+    book = population.codebook
+    keys = [(TOTAL, TOTAL, TOTAL_LABEL)]
+    masks = [np.ones(len(frame), bool)]
+    for b in population.breakdowns:
+        q = book.question(b)
+        cells = frame[q.column].to_numpy(dtype=float)
+        keys += [(b, str(c), q.code_label(c)) for c in q.all_codes()]
+        masks += [cells == c for c in q.all_codes()]
+    return Levels(pd.DataFrame(keys, columns=["breakdown", "breakdown_level", "breakdown_label"]), np.column_stack(masks))
+
+
+def level_p_values(design: Design, values: np.ndarray, levels: Levels) -> np.ndarray:
+    """(d, k) p-values of each breakdown level against the rest of its population (NaN for the total).
+
+    R: ``svyglm(y ~ I(level), subset(design, in base))``, the coefficient's t test.
+    """
+    p = np.full((levels.masks.shape[1], values.shape[1]), np.nan)
+    for i, level in enumerate(levels.keys["breakdown"]):
+        if level != TOTAL:
+            p[i] = domain_difference(design, values, levels.masks[:, i], ~levels.masks[:, i]).p
+    return p
+
+
+def ranks(table: pd.DataFrame, ranked: pd.Series) -> pd.Series:
+    """Rank of the ``ranked`` rows (answer codes of multi questions) within their question and level.
+
+    Descending estimate; ties share the lowest rank; null for other rows and withheld estimates.
+    """
+    ranked = ranked & table["estimate"].notna()
+    groups = table[ranked].assign(estimate=table["estimate"].round(RANK_DECIMALS))
+    rank = groups.groupby(["breakdown", "breakdown_level", "question"], sort=False)["estimate"].rank(method="min", ascending=False)
+    return rank.reindex(table.index).astype("Int64")
+
+
+def estimate_population(frame: pd.DataFrame, population: Population, weighting: RakeResult, edition: Edition) -> pd.DataFrame:
+    """Every row of ``estimates.parquet`` for one population: every item × (total + breakdown levels).
+
+    One :func:`estimate_items` call on the domains matrix of all levels; ``significant`` says
+    whether a level differs from the rest of its population at 5 % (``p_value``; false for the
+    total and for suppressed rows); ``rank`` ranks the answer codes of each multi question.
+    """
+    matrix = item_matrix(frame, population.codebook)
+    levels = breakdown_levels(frame, population)
+    d, k = levels.masks.shape[1], matrix.values.shape[1]
+    stats_table = estimate_items(
+        weighting.design, matrix.values, settings=edition.estimation, thresholds=edition.thresholds,
+        domains=levels.masks, kinds=matrix.items["kind"].to_numpy(),
+    )
+    items = matrix.items.iloc[np.tile(np.arange(k), d)].reset_index(drop=True)
+    keys = levels.keys.iloc[np.repeat(np.arange(d), k)].reset_index(drop=True)
+    p_value = np.where(stats_table["suppressed"], np.nan, level_p_values(weighting.design, matrix.values, levels).ravel())
+    table = pd.concat([items, keys, stats_table], axis=1).assign(
+        edition=edition.id, population=population.id, p_value=p_value, significant=p_value < SIGNIFICANCE_LEVEL
+    )
+    answer_codes = (items["question_type"] == "multi") & (items["kind"] == "code") & items["answer"]
+    return table.assign(rank=ranks(table, answer_codes))[list(POPULATION_COLUMNS)]

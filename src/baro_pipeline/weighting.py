@@ -1,0 +1,149 @@
+"""Weighting stage: rake each population's kept respondents to its targets.
+
+A DataFrame wrapper around the numpy kernel :func:`baro_pipeline.stats.rake` (R: ``survey::rake()``):
+it turns the edition's targets into category codes and population totals, checks that every
+target category is present in the sample, and returns a frozen :class:`RakeResult` whose
+``design`` stores the calibration so that variances account for it (as R's calibrated designs do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .edition import Population, TargetVariable
+from .errors import WeightingError
+from .stats import Design, design_from_calibration, kish_deff, rake
+
+
+@dataclass(frozen=True, eq=False)
+class RakeResult:
+    """Weights of one population (mean 1) with the diagnostics of ``weighting.parquet``."""
+
+    population: str
+    weights: np.ndarray
+    method: str
+    iterations: int
+    converged: bool
+    max_margin_error: float
+    kish_deff: float
+    efficiency: float
+    min_weight: float
+    max_weight: float
+    trimming: str
+    design: Design
+
+
+def target_codes(frame: pd.DataFrame, population: Population, target: TargetVariable) -> np.ndarray:
+    """Category index (0..K-1, in the order of the target's shares) of each respondent."""
+    question = population.codebook.question(target.variable)
+    values = frame[question.column].to_numpy(dtype=float)
+    codes = pd.Index([float(c) for c in target.shares]).get_indexer(values)
+    if (codes < 0).any():
+        bad = pd.unique(values[codes < 0])
+        raise WeightingError(
+            f"weighting variable '{target.variable}' (column {question.column}) has value(s) "
+            f"{[None if np.isnan(v) else v for v in bad.tolist()]} with no target",
+            where=f"population {population.id}",
+            fix="add the category to the targets, or correct the export (validation should have quarantined it)",
+        )
+    return codes.astype(np.intp)
+
+
+def target_totals(n: int, target: TargetVariable) -> np.ndarray:
+    """Population totals of each category, scaled so that the weights have mean 1."""
+    return np.array(list(target.shares.values()), dtype=float) * n
+
+
+def check_sample_cells(codes: np.ndarray, population: Population, target: TargetVariable) -> None:
+    """A category with a positive target must hold respondents, and one with a zero target none."""
+    counts = np.bincount(codes, minlength=len(target.shares))
+    question = population.codebook.question(target.variable)
+    for (code, share), count in zip(target.shares.items(), counts):
+        if share > 0 and count == 0:
+            raise WeightingError(
+                f"target category {code} '{question.code_label(code)}' of '{target.variable}' "
+                f"(share {share:.4g}) has no respondent in the sample",
+                where=f"population {population.id}, targets of '{target.variable}'",
+                fix="merge this category with a neighbour in the targets and the codebook, or check the export's quotas",
+            )
+        if share == 0 and count > 0:
+            raise WeightingError(
+                f"{count} respondent(s) in category {code} '{question.code_label(code)}' of '{target.variable}', "
+                "whose target share is 0",
+                where=f"population {population.id}, targets of '{target.variable}'",
+                fix="give the category its population share, or remove those respondents from the export",
+            )
+
+
+def weight_population(
+    frame: pd.DataFrame, population: Population, *, tol: float = 1e-10, max_iter: int = 1000
+) -> RakeResult:
+    """Rake the kept respondents of one population to its targets (R: ``survey::rake()``)."""
+    n = len(frame)
+    if n == 0:
+        raise WeightingError("no respondent left to weight", where=f"population {population.id}", fix="check the export and the quarantine")
+    codes = [target_codes(frame, population, t) for t in population.targets.variables]
+    for c, t in zip(codes, population.targets.variables):
+        check_sample_cells(c, population, t)
+    totals = [target_totals(n, t) for t in population.targets.variables]
+    result = rake(codes, totals, None, tol=tol, max_iter=max_iter)
+    if not result.converged:
+        raise WeightingError(
+            f"raking did not converge in {result.iterations} iterations (max margin error {result.max_margin_error:.3g})",
+            where=f"population {population.id}",
+            fix="check the targets against the sample (empty or tiny cells), or merge sparse categories",
+        )
+    weights = result.weights
+    deff = kish_deff(weights)
+    return RakeResult(
+        population=population.id,
+        weights=weights,
+        method=result.method,
+        iterations=result.iterations,
+        converged=result.converged,
+        max_margin_error=result.max_margin_error,
+        kish_deff=deff,
+        efficiency=1.0 / deff,
+        min_weight=float(weights.min()),
+        max_weight=float(weights.max()),
+        trimming="none",
+        design=design_from_calibration(result, codes),
+    )
+
+
+def weighting_table(edition_id: str, results: Mapping[str, RakeResult]) -> pd.DataFrame:
+    """Rows of ``weighting.parquet``: one per population."""
+    return pd.DataFrame(
+        [
+            {
+                "edition": edition_id,
+                "population": r.population,
+                "method": r.method,
+                "n": len(r.weights),
+                "iterations": r.iterations,
+                "converged": r.converged,
+                "max_margin_error": r.max_margin_error,
+                "kish_deff": r.kish_deff,
+                "efficiency": r.efficiency,
+                "min_weight": r.min_weight,
+                "max_weight": r.max_weight,
+                "trimming": r.trimming,
+            }
+            for r in results.values()
+        ]
+    )
+
+
+def weights_table(ids: Mapping[str, pd.Series], results: Mapping[str, RakeResult]) -> pd.DataFrame:
+    """Rows of ``weights.parquet``: one per kept respondent (population, respondent id, weight)."""
+    return pd.concat(
+        [
+            pd.DataFrame({"population": pop, "respondent_id": ids[pop].astype(str).to_numpy(), "weight": r.weights})
+            for pop, r in results.items()
+        ],
+        ignore_index=True,
+    )

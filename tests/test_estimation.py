@@ -1,0 +1,360 @@
+"""Estimation stage: item keys and bases, indicators on a base, estimates, estimates.parquet rows, rounding."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from baro_pipeline.edition import Condition, Indicator, NotAnswer, Question, Thresholds
+from baro_pipeline.errors import EstimationError
+from baro_pipeline.estimation import (
+    ESTIMATE_COLUMNS,
+    POPULATION_COLUMNS,
+    estimate_items,
+    estimate_population,
+    indicator_values,
+    item_matrix,
+    published_round,
+)
+from baro_pipeline.weighting import weight_population
+
+from exports import clean_frame
+
+NAN = np.nan
+
+# --------------------------------------------------------------------------------------------
+# A hand-made frame of the mini codebook: 20 respondents whose profession (8/12) and sex (9/11)
+# already match the targets (40 % / 45 %), so raking leaves every weight at 1 and every share
+# can be counted by hand.
+# --------------------------------------------------------------------------------------------
+
+PROFESSION = [1] * 8 + [2] * 12
+SEX = [1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2]
+Q1 = [1, 1, 1, 2, 2, 2, 3, 3, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3]  # asked Q2: rows 0-5 and 8-12
+Q2 = {0: {1}, 1: {1, 2}, 2: {2}, 3: {1, 3}, 4: {2, 98}, 5: {3}, 8: {1}, 9: {2}, 10: {1, 2}, 11: {2, 3}, 12: {1}}
+Q3 = {"r1": [1, 2, 3, 4, 9] * 4, "r2": [2, 9, 1, 3, 4] * 4, "r3": [9, 9, 1, 2, 3] * 4}
+Q4 = [{1}, {2}, {1, 2}, {99}] * 5
+
+
+def ticks(chosen: list[set[int] | None], codes: tuple[int, ...], prefix: str) -> dict[str, list[float]]:
+    """0/1 columns per code, NaN where the question was not asked (None)."""
+    return {f"{prefix}_{c}": [NAN if t is None else float(c in t) for t in chosen] for c in codes}
+
+
+def hand_frame() -> pd.DataFrame:
+    """The validated frame: float codes, multi 0/1 with NaN where not asked, no text column."""
+    return pd.DataFrame(
+        {
+            "respondent_id": [f"R{i:02d}" for i in range(20)],
+            "profession": np.array(PROFESSION, float),
+            "SEXE": np.array(SEX, float),
+            "Q1": np.array(Q1, float),
+            **ticks([Q2.get(i) for i in range(20)], (1, 2, 3, 98), "Q2"),
+            **{f"Q3_{r}": np.array(v, float) for r, v in Q3.items()},
+            **ticks(Q4, (1, 2, 99), "Q4"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return hand_frame()
+
+
+@pytest.fixture(scope="module")
+def matrix(frame, mini_codebook):
+    return item_matrix(frame, mini_codebook)
+
+
+def column(matrix, question: str, item: str) -> np.ndarray:
+    found = matrix.items.index[(matrix.items["question"] == question) & (matrix.items["item"] == item)]
+    assert len(found) == 1, (question, item)
+    return matrix.values[:, found[0]]
+
+
+def with_question(codebook, question: Question):
+    """The codebook with one question replaced (same id) or added."""
+    kept = tuple(q for q in codebook.questions if q.id != question.id)
+    return dataclasses.replace(codebook, questions=kept + (question,))
+
+
+# --------------------------------------------------------------------------------------------
+# Items and bases (docs/edition-format.md, "Items and bases")
+# --------------------------------------------------------------------------------------------
+
+
+def test_item_keys_follow_the_edition_format(matrix):
+    items = matrix.items
+    keys = list(zip(items["question"], items["item"], items["kind"]))
+    grid = [("Q3", f"{r}:{c}", "code") for r in ("r1", "r2", "r3") for c in (1, 2, 3, 4, 9)]
+    grid = [k for r in ("r1", "r2", "r3") for k in [x for x in grid if x[1].startswith(f"{r}:")] + [("Q3", f"{r}:confiance", "net")]]
+    assert keys == [
+        ("profession", "1", "code"), ("profession", "2", "code"), ("sex", "1", "code"), ("sex", "2", "code"),
+        ("Q1", "1", "code"), ("Q1", "2", "code"), ("Q1", "3", "code"), ("Q1", "oui", "net"),
+        ("Q2", "1", "code"), ("Q2", "2", "code"), ("Q2", "3", "code"), ("Q2", "98", "code"),
+        *grid,
+        ("Q4", "1", "code"), ("Q4", "2", "code"), ("Q4", "99", "code"), ("Q4", "informe", "net"),
+        ("D_diag_or_admin", "D_diag_or_admin", "derived"),
+    ]
+    assert matrix.values.shape == (20, len(items))
+    assert list(items.columns) == ["question", "item", "item_label", "kind", "base", "question_type", "answer"]
+
+
+def test_item_labels_bases_and_answer_flags(matrix):
+    items = matrix.items.set_index(["question", "item"])
+    assert items.loc[("Q1", "oui"), "item_label"] == "Oui"
+    assert items.loc[("Q3", "r1:confiance"), "item_label"] == "Vous-même – Confiance"
+    assert items.loc[("Q3", "r2:9"), "item_label"] == "Vos patients – Ne sait pas"
+    assert items.loc[("D_diag_or_admin", "D_diag_or_admin"), "base"] == "Q1 in [1, 2]"
+    assert set(items.drop(index=("D_diag_or_admin", "D_diag_or_admin"))["base"]) == {"asked"}
+    assert items.loc[("Q2", "98"), "answer"] and items.loc[("Q4", "99"), "answer"]
+    assert not items.loc[("Q3", "r1:9"), "answer"] and not items.loc[("Q4", "informe"), "answer"]
+    assert items.loc[("Q2", "1"), "question_type"] == "multi" and items.loc[("profession", "1"), "question_type"] == "single"
+
+
+@pytest.mark.parametrize(
+    ("question", "item", "expected"),
+    [
+        ("Q1", "3", [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1]),
+        ("Q1", "oui", [1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]),
+        # multi: those not asked (Q1 = 3) are outside the base
+        ("Q2", "1", [1, 1, 0, 1, 0, 0, NAN, NAN, 1, 0, 1, 0, 1] + [NAN] * 7),
+        ("Q2", "98", [0, 0, 0, 0, 1, 0, NAN, NAN, 0, 0, 0, 0, 0] + [NAN] * 7),
+        ("Q3", "r1:1", [1, 0, 0, 0, 0] * 4),
+        ("Q3", "r1:9", [0, 0, 0, 0, 1] * 4),  # "ne sait pas" kept in the base (in_base: true)
+        ("Q3", "r1:confiance", [1, 1, 0, 0, 0] * 4),
+        ("Q3", "r3:confiance", [0, 0, 1, 1, 0] * 4),
+        ("Q4", "informe", [1, 1, 1, 0] * 5),
+        ("Q4", "99", [0, 0, 0, 1] * 5),
+        ("D_diag_or_admin", "D_diag_or_admin", [1, 1, 1, 1, 1, 0, NAN, NAN, 1, 1, 1, 1, 1] + [NAN] * 7),
+        ("profession", "2", [0] * 8 + [1] * 12),
+    ],
+)
+def test_item_values_and_bases(matrix, question, item, expected):
+    np.testing.assert_array_equal(column(matrix, question, item), np.array(expected, float))
+
+
+def test_a_not_answer_out_of_the_base_has_no_item_and_leaves_the_base(frame, mini_codebook):
+    q3 = mini_codebook.question("Q3")
+    out = dataclasses.replace(q3, not_answers=MappingProxyType({9: NotAnswer("Ne sait pas", in_base=False)}))
+    matrix = item_matrix(frame, with_question(mini_codebook, out))
+    assert "r1:9" not in set(matrix.items.loc[matrix.items["question"] == "Q3", "item"])
+    np.testing.assert_array_equal(column(matrix, "Q3", "r1:confiance"), np.array([1, 1, 0, 0, NAN] * 4))
+
+
+def test_numeric_questions_are_means_and_text_questions_never_items(frame, mini_codebook):
+    age = Question(id="Q5", wording="Âge", type="numeric", label="Âge", column="Q5", minimum=18, maximum=99,
+                   not_answers=MappingProxyType({999: NotAnswer("Refus", in_base=False)}))
+    note = Question(id="Q6", wording="Commentaire", type="text", column="Q6")
+    book = with_question(with_question(mini_codebook, age), note)
+    values = np.r_[[30.0, 999.0, NAN], np.full(17, 50.0)]
+    matrix = item_matrix(frame.assign(Q5=values, Q6="free text"), book)
+    row = matrix.items[matrix.items["question"] == "Q5"].iloc[0]
+    assert (row["item"], row["kind"], row["item_label"], row["base"]) == ("Q5", "mean", "Âge", "asked")
+    np.testing.assert_array_equal(column(matrix, "Q5", "Q5")[:4], [30.0, NAN, NAN, 50.0])
+    assert "Q6" not in set(matrix.items["question"])
+
+
+# --------------------------------------------------------------------------------------------
+# One indicator on a base
+# --------------------------------------------------------------------------------------------
+
+
+def test_indicator_on_its_own_base_is_its_item_column(frame, mini_codebook, matrix):
+    values = indicator_values(frame, mini_codebook, Indicator("Q3", net="confiance", row="r2"))
+    np.testing.assert_array_equal(values, column(matrix, "Q3", "r2:confiance"))
+    derived = indicator_values(frame, mini_codebook, Indicator("D_diag_or_admin"))
+    np.testing.assert_array_equal(derived, column(matrix, "D_diag_or_admin", "D_diag_or_admin"))
+
+
+def test_base_all_counts_those_not_asked_as_no(frame, mini_codebook):
+    values = indicator_values(frame, mini_codebook, Indicator("Q2", code=1), "all")
+    np.testing.assert_array_equal(values, [1, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 1] + [0] * 7)
+
+
+def test_a_subgroup_base_is_met_within_the_items_own_base(frame, mini_codebook):
+    doctors = Condition(question="profession", codes=(1,))
+    values = indicator_values(frame, mini_codebook, Indicator("Q2", code=1), doctors)
+    np.testing.assert_array_equal(values, [1, 1, 0, 1, 0, 0, NAN, NAN] + [NAN] * 12)
+    share = indicator_values(frame, mini_codebook, Indicator("Q1", net="oui"), doctors)
+    assert np.nanmean(share) == pytest.approx(6 / 8) and np.isnan(share[8:]).all()
+
+
+def test_dont_know_can_be_excluded_from_the_base(frame, mini_codebook):
+    kept = indicator_values(frame, mini_codebook, Indicator("Q3", net="confiance", row="r1"))
+    out = indicator_values(frame, mini_codebook, Indicator("Q3", net="confiance", row="r1"), not_answers_in_base=False)
+    np.testing.assert_array_equal(kept, [1, 1, 0, 0, 0] * 4)
+    np.testing.assert_array_equal(out, [1, 1, 0, 0, NAN] * 4)
+    assert (np.nanmean(kept), np.nanmean(out)) == (0.4, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("indicator", "base", "words"),
+    [
+        (Indicator("Q9", code=1), "asked", "unknown question or derived indicator 'Q9'"),
+        (Indicator("Q1", code=7), "asked", "Q1 has no item '7'"),
+        (Indicator("Q1", net="oui"), "everyone", "base 'everyone' does not apply to net item 'oui' of Q1"),
+    ],
+)
+def test_an_indicator_that_cannot_be_computed_says_why(frame, mini_codebook, indicator, base, words):
+    with pytest.raises(EstimationError, match=words):
+        indicator_values(frame, mini_codebook, indicator, base)
+
+
+# --------------------------------------------------------------------------------------------
+# Rounding as published
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("share", "half_up", "down"),
+    [(0.765, 77, 76), (0.125, 13, 12), (0.07, 7, 7), (0.29, 29, 29), (0.5449, 54, 54), (0.999, 100, 99), (0.0, 0, 0)],
+)
+def test_published_rounding_is_half_up_not_to_even(share, half_up, down):
+    assert published_round(np.array([share * 100]))[0] == half_up
+    assert published_round(np.array([share * 100]), rounding="down")[0] == down
+
+
+def test_rounding_keeps_missing_values_and_rejects_unknown_methods():
+    assert np.isnan(published_round(np.array([NAN]))[0])
+    with pytest.raises(EstimationError, match="unknown rounding 'bankers'"):
+        published_round(np.array([1.0]), rounding="bankers")
+
+
+# --------------------------------------------------------------------------------------------
+# Estimates (stats kernels)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def skewed(mini_population):
+    """A random sample of the mini codebook whose profile is off its targets: weights differ from 1."""
+    frame = clean_frame(mini_population.codebook, n=300, seed=3)
+    frame = frame.assign(profession=np.where(np.arange(300) < 200, 1.0, 2.0))  # 67 % doctors for 40 % targeted
+    return frame, weight_population(frame, mini_population)
+
+
+def test_an_estimate_is_the_weighted_share_of_its_base(skewed, mini_edition, mini_codebook):
+    frame, weighting = skewed
+    w = weighting.weights
+    assert w.std() > 0.1
+    matrix = item_matrix(frame, mini_codebook)
+    table = estimate_items(weighting.design, matrix.values, settings=mini_edition.estimation, thresholds=mini_edition.thresholds, kinds=matrix.items["kind"])
+    assert list(table.columns) == list(ESTIMATE_COLUMNS) and len(table) == len(matrix.items)
+    for j in matrix.items.index[matrix.items["question"].isin(["Q1", "Q2", "Q3", "D_diag_or_admin"])]:
+        y = matrix.values[:, j]
+        base = ~np.isnan(y)
+        row = table.loc[j]
+        assert row["estimate"] == pytest.approx(np.sum(w[base] * y[base]) / np.sum(w[base]), rel=1e-12)
+        assert row["n"] == base.sum() and row["n_weighted"] == pytest.approx(w[base].sum())
+        assert row["n_eff"] == pytest.approx(w[base].sum() ** 2 / (w[base] ** 2).sum())
+        assert row["ci_low"] < row["estimate"] < row["ci_high"] and row["se"] > 0
+        assert row["moe_pts"] == pytest.approx(100 * max(row["estimate"] - row["ci_low"], row["ci_high"] - row["estimate"]))
+        assert row["pct"] == published_round(np.array([100 * row["estimate"]]))[0]
+    assert set(table["ci_method"]) == {"logit"} and set(table["level"]) == {0.95}
+    assert set(table["se_method"]) == {"linearised (raking)"}
+    # raked margins (profile items) have an SE of about 0: their interval still holds the estimate
+    assert (table["ci_low"] <= table["estimate"]).all() and (table["estimate"] <= table["ci_high"]).all()
+
+
+def test_a_mean_gets_a_t_interval_and_no_percentage(skewed, mini_edition, mini_codebook):
+    frame, weighting = skewed
+    age = Question(id="Q5", wording="Âge", type="numeric", label="Âge", column="Q5")
+    values = np.linspace(20, 70, len(frame))
+    matrix = item_matrix(frame.assign(Q5=values), with_question(mini_codebook, age))
+    j = matrix.items.index[matrix.items["kind"] == "mean"]
+    table = estimate_items(weighting.design, matrix.values[:, j], settings=mini_edition.estimation, thresholds=mini_edition.thresholds, kinds=["mean"])
+    row = table.iloc[0]
+    assert row["estimate"] == pytest.approx(np.average(values, weights=weighting.weights))
+    assert row["ci_method"] == "t" and np.isnan(row["pct"])
+    assert row["ci_high"] - row["estimate"] == pytest.approx(row["estimate"] - row["ci_low"])
+    assert row["moe_pts"] == pytest.approx(row["ci_high"] - row["estimate"])  # in years, not × 100
+
+
+@pytest.mark.parametrize(("n", "small", "suppressed"), [(2, True, True), (3, True, False), (4, True, False), (5, False, False)])
+def test_small_and_suppressed_bases_at_the_thresholds(skewed, mini_edition, n, small, suppressed):
+    _, weighting = skewed
+    y = np.full(len(weighting.weights), NAN)
+    y[:n] = [1.0, 0.0] * (n // 2) + [1.0] * (n % 2)
+    table = estimate_items(weighting.design, y[:, None], settings=mini_edition.estimation, thresholds=Thresholds(flag_base=5, suppress_base=3))
+    row = table.iloc[0]
+    assert (row["n"], row["small_base"], row["suppressed"]) == (n, small, suppressed)
+    withheld = row[["estimate", "se", "se_kish", "ci_low", "ci_high", "moe_pts", "deff", "pct"]]
+    assert withheld.isna().all() == suppressed and withheld.notna().all() == (not suppressed)
+
+
+# --------------------------------------------------------------------------------------------
+# estimates.parquet rows of one population
+# --------------------------------------------------------------------------------------------
+
+
+SUPPRESS_BASE = 16  # the nurses' base of Q2 (15) is withheld, the doctors' (18) is not
+
+
+@pytest.fixture(scope="module")
+def hand_estimates(mini_population, mini_edition):
+    """The hand-made frame three times over (shares unchanged, bases of 24 to 60)."""
+    frame = pd.concat([hand_frame()] * 3, ignore_index=True).assign(respondent_id=[f"R{i:02d}" for i in range(60)])
+    weighting = weight_population(frame, mini_population)
+    np.testing.assert_allclose(weighting.weights, 1.0, atol=1e-9)  # the sample matches its targets
+    edition = dataclasses.replace(mini_edition, thresholds=Thresholds(flag_base=30, suppress_base=SUPPRESS_BASE))
+    return estimate_population(frame, mini_population, weighting, edition)
+
+
+def rows_of(table: pd.DataFrame, question: str, breakdown_level: str = "total") -> pd.DataFrame:
+    return table[(table["question"] == question) & (table["breakdown_level"] == breakdown_level)].set_index("item")
+
+
+def test_estimates_rows_are_every_item_on_every_level(hand_estimates, matrix, mini_edition):
+    table = hand_estimates
+    assert list(table.columns) == list(POPULATION_COLUMNS)
+    k = len(matrix.items)
+    assert len(table) == 3 * k  # total + the two professions
+    levels = table[["breakdown", "breakdown_level", "breakdown_label"]].drop_duplicates()
+    assert levels.values.tolist() == [["total", "total", "Ensemble"], ["profession", "1", "Médecin généraliste"], ["profession", "2", "Infirmier"]]
+    for _, level in table.groupby(["breakdown", "breakdown_level"], sort=False):
+        assert level[["question", "item", "kind", "base"]].values.tolist() == matrix.items[["question", "item", "kind", "base"]].values.tolist()
+    assert set(table["edition"]) == {mini_edition.id} and set(table["population"]) == {"ps"}
+    assert not any("respondent" in c for c in table.columns)
+
+
+def test_hand_counted_shares(hand_estimates):
+    total = hand_estimates[hand_estimates["breakdown"] == "total"].set_index(["question", "item"])
+    assert total.loc[("Q1", "oui"), ["estimate", "pct", "n"]].tolist() == pytest.approx([11 / 20, 55, 60])
+    assert total.loc[("Q2", "1"), ["estimate", "pct", "n"]].tolist() == pytest.approx([6 / 11, 55, 33])
+    assert total.loc[("Q3", "r1:confiance"), "estimate"] == pytest.approx(8 / 20)
+    assert total.loc[("Q4", "informe"), "estimate"] == pytest.approx(15 / 20)
+    assert total.loc[("D_diag_or_admin", "D_diag_or_admin"), "estimate"] == pytest.approx(10 / 11)
+    doctors = rows_of(hand_estimates, "Q1", "1")
+    assert doctors.loc["oui", ["estimate", "n"]].tolist() == pytest.approx([6 / 8, 24])
+
+
+def test_ranks_within_multi_questions_share_the_lowest_rank_on_ties(hand_estimates):
+    q2 = rows_of(hand_estimates, "Q2")
+    assert q2["rank"].tolist() == [1, 1, 3, 4]  # codes 1 and 2: 6 of 11 each, 3: 3, 98: 1
+    q4 = rows_of(hand_estimates, "Q4")
+    assert q4.loc[["1", "2", "99"], "rank"].tolist() == [1, 1, 3] and pd.isna(q4.loc["informe", "rank"])
+    doctors = rows_of(hand_estimates, "Q2", "1")  # rows 0-5: codes 1 and 2 ×3, 3 ×2, 98 ×1
+    assert doctors["rank"].tolist() == [1, 1, 3, 4]
+    nurses = rows_of(hand_estimates, "Q2", "2")  # a withheld base: no rank
+    assert nurses["suppressed"].all() and nurses["rank"].isna().all()
+    others = hand_estimates[~hand_estimates["question"].isin(["Q2", "Q4"])]
+    assert others["rank"].isna().all()
+
+
+def test_small_bases_flags_and_significance(hand_estimates):
+    table = hand_estimates
+    assert (table["small_base"] == (table["n"] < 30)).all() and table["small_base"].any()
+    assert (table["suppressed"] == (table["n"] < SUPPRESS_BASE)).all()
+    withheld = table.loc[table["suppressed"], ["estimate", "se", "ci_low", "ci_high", "moe_pts", "deff", "pct"]]
+    assert len(withheld) and withheld.isna().all().all()
+    total = table[table["breakdown"] == "total"]
+    assert not total["significant"].any() and total["p_value"].isna().all()
+    assert not table.loc[table["suppressed"], "significant"].any()
+    levels = table[(table["breakdown"] != "total") & ~table["suppressed"]]
+    assert levels["p_value"].notna().any() and levels["p_value"].dropna().between(0, 1).all()
+    assert (levels["significant"] == (levels["p_value"] < 0.05)).all()
