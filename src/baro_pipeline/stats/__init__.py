@@ -1,0 +1,44 @@
+"""Numpy/scipy kernels of the survey statistics, each reproducing R's ``survey`` package.
+
+Functions take arrays and return frozen dataclasses; no pandas, no Prefect. docs/statistics.md
+says how each statistic is computed and what it matches in R.
+"""
+
+from .calibration import (
+    CalibrationResult,
+    calibrate_linear,
+    calibrate_raking_bounded,
+    kish_deff,
+    rake,
+    trim_weights,
+)
+from .design import Design, design_from_calibration
+from .intervals import INTERVAL_METHODS, SvycipropTerms, proportion_ci, svyciprop_terms
+from .replicates import jk1_rake
+from .significance import ChisqResult, DifferenceResult, domain_difference, independent_difference, svychisq
+from .variance import MeanEstimates, influence_values, svymean, variance_matrix
+
+__all__ = [
+    "INTERVAL_METHODS",
+    "CalibrationResult",
+    "ChisqResult",
+    "Design",
+    "DifferenceResult",
+    "MeanEstimates",
+    "SvycipropTerms",
+    "calibrate_linear",
+    "calibrate_raking_bounded",
+    "design_from_calibration",
+    "domain_difference",
+    "independent_difference",
+    "influence_values",
+    "jk1_rake",
+    "kish_deff",
+    "proportion_ci",
+    "rake",
+    "svychisq",
+    "svyciprop_terms",
+    "svymean",
+    "trim_weights",
+    "variance_matrix",
+]

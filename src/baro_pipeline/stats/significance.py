@@ -1,0 +1,154 @@
+"""Tests: Rao-Scott chi-square of a two-way table, differences between domains or samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from ..errors import EstimationError
+from .design import Design, check_codes
+from .variance import (
+    as_items,
+    degrees_of_freedom,
+    domain_sums,
+    influence_values,
+    linearised_variance,
+    mean_influence,
+    svymean,
+    variance_layout,
+    variance_matrix,
+)
+
+CHISQ_STATISTICS = ("F", "Chisq")
+
+
+@dataclass(frozen=True)
+class ChisqResult:
+    """R's ``svychisq``: ``value`` is the Rao-Scott F (statistic "F", with ``ndf``, ``ddf``) or
+    Pearson's X^2 (statistic "Chisq", with ``df``; the p-value is of X^2 / mean design effect).
+    Fields that do not apply are NaN.
+    """
+
+    statistic: str
+    value: float
+    ndf: float
+    ddf: float
+    df: float
+    p_value: float
+    pearson: float  # Pearson's X^2 of the weighted table scaled to n
+
+
+@dataclass(frozen=True)
+class DifferenceResult:
+    """est_a - est_b with its SE, test statistic t, its degrees of freedom (inf: a z test) and the
+    two-sided p-value; arrays of shape (k,) for k items."""
+
+    diff: np.ndarray
+    se: np.ndarray
+    t: np.ndarray
+    df: np.ndarray
+    p: np.ndarray
+
+    @property
+    def z(self) -> np.ndarray:
+        """The statistic of a normal test (df = inf)."""
+        return self.t
+
+
+def svychisq(design: Design, a_codes, b_codes, *, statistic: str = "F") -> ChisqResult:
+    """Rao-Scott test of independence of two categorical variables (codes 0..K-1 per respondent).
+
+    R: ``svychisq(~a + b, design, statistic = "F")`` (second-order correction: F with d0 and
+    d0 (number of PSUs - strata) degrees of freedom) or ``statistic = "Chisq"`` (first order).
+    The design effects matrix uses the covariance of the cell proportions with the calibration
+    residuals, as R's ``svymean`` of the cell indicators. Levels absent from the sample are left
+    out, as R's ``factor()`` does.
+    """
+    if statistic not in CHISQ_STATISTICS:
+        raise EstimationError(f"unknown statistic '{statistic}'", where="svychisq", fix=f"use one of {', '.join(CHISQ_STATISTICS)}")
+    rows, cols = (observed_levels(np.asarray(c), design.n, name) for c, name in ((a_codes, "a_codes"), (b_codes, "b_codes")))
+    nr, nc = rows.max() + 1, cols.max() + 1
+    if nr < 2 or nc < 2:
+        raise EstimationError("svychisq needs two observed levels of each variable", where="svychisq", fix="test variables that vary")
+    cells = np.eye(nr * nc)[rows + nr * cols]  # R's interaction(rows, cols): rows vary fastest
+    proportion = svymean(design, cells).estimate
+    covariance = variance_matrix(design, influence_values(design, cells))
+    n = design.n
+    table = n * proportion.reshape(nc, nr).T
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
+    pearson = float(((table - expected) ** 2 / expected).sum())
+    delta = design_effects_matrix(proportion, covariance, nr, nc, n)
+    layout = variance_layout(design)
+    nu = (layout.n_units if layout.clustered else n) - len(layout.stratum_size)
+    if statistic == "F":
+        trace = np.trace(delta)
+        d0 = trace**2 / np.trace(delta @ delta)
+        value = pearson / trace
+        return ChisqResult("F", value, d0, d0 * nu, np.nan, float(stats.f.sf(value, d0, d0 * nu)), pearson)
+    df = (nr - 1) * (nc - 1)
+    return ChisqResult("Chisq", pearson, np.nan, np.nan, float(df), float(stats.chi2.sf(pearson / np.mean(np.diag(delta)), df)), pearson)
+
+
+def observed_levels(codes: np.ndarray, n: int, name: str) -> np.ndarray:
+    check_codes(codes, n, f"svychisq {name}", EstimationError)
+    return np.unique(codes, return_inverse=True)[1].reshape(-1)
+
+
+def design_effects_matrix(proportion, covariance, nr: int, nc: int, n: int) -> np.ndarray:
+    """R's Delta: the interaction contrasts' design-based covariance over their multinomial one.
+
+    The contrasts are the interaction columns of ~rows * cols, residualised on the main effects,
+    over the cells of expand.grid(rows, cols).
+    """
+    grid_rows, grid_cols = np.arange(nr * nc) % nr, np.arange(nr * nc) // nr
+    main = np.column_stack([np.ones(nr * nc), np.eye(nr)[grid_rows][:, 1:], np.eye(nc)[grid_cols][:, 1:]])
+    interaction = np.column_stack([(grid_rows == r) & (grid_cols == c) for c in range(1, nc) for r in range(1, nr)]).astype(float)
+    contrasts = interaction - main @ np.linalg.lstsq(main, interaction, rcond=None)[0]
+    inverse = np.diag(np.divide(1.0, proportion, out=np.zeros_like(proportion), where=proportion != 0))
+    multinomial = contrasts.T @ (inverse / n) @ contrasts
+    design_based = contrasts.T @ inverse @ covariance @ inverse @ contrasts
+    return np.linalg.solve(multinomial, design_based)
+
+
+def domain_difference(design: Design, y, domain_a, domain_b) -> DifferenceResult:
+    """Difference of the means of every item (column of y) between two disjoint domains.
+
+    R: ``svyglm(y ~ I(group == "b"), subset(design, a | b))``, the (negated) slope: its linearised
+    SE (the two domains' influence values, calibration residuals included) and t test on
+    degf(base) - 1 degrees of freedom. NaN in y: not in the item's base.
+    """
+    a, b = (np.asarray(x) for x in (domain_a, domain_b))
+    if a.shape != (design.n,) or b.shape != (design.n,) or a.dtype != bool or b.dtype != bool:
+        raise EstimationError(
+            "domains must be boolean arrays, one value per respondent", where="domain_difference", fix="pass masks of the two groups"
+        )
+    if np.any(a & b):
+        raise EstimationError(
+            f"the two domains share {int(np.sum(a & b))} respondent(s)",
+            where="domain_difference",
+            fix="compare disjoint groups (a difference with an overlapping domain is not a two-group contrast)",
+        )
+    y, domains = as_items(design, y, np.stack([a, b], axis=1), "domain_difference")
+    layout = variance_layout(design)
+    sums = domain_sums(layout, y, domains)
+    mean, totals = mean_influence(sums)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diff = mean[0] - mean[1]
+        se = np.sqrt(np.maximum(linearised_variance(layout, totals.difference(0, 1)), 0.0))
+        t = diff / se
+    df = degrees_of_freedom(layout, sums.count.sum(axis=1)) - 1
+    return DifferenceResult(diff, se, t, df, 2 * stats.t.sf(np.abs(t), df))
+
+
+def independent_difference(est_a, se_a, est_b, se_b) -> DifferenceResult:
+    """Difference of estimates from independent samples (two populations, two editions): SE
+    sqrt(se_a^2 + se_b^2), normal test. R: ``svycontrast`` of the two estimates with a block-diagonal
+    covariance.
+    """
+    a, sa, b, sb = (np.asarray(x, dtype=float) for x in (est_a, se_a, est_b, se_b))
+    diff, se = a - b, np.sqrt(sa**2 + sb**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = diff / se
+    return DifferenceResult(diff, se, z, np.full(np.shape(z), np.inf), 2 * stats.norm.sf(np.abs(z)))

@@ -1,0 +1,514 @@
+"""Means of many items over many domains with linearised (Taylor) standard errors, as R's survey.
+
+The influence value of a domain mean for respondent i is z_i = b_i (y_i - ybar) / W, with b_i = 1
+when i is in the base (domain and answered) and W the base's weight. A calibrated design replaces
+z by its residual r = z - x_c'beta on the calibration model (x_c the row of i's calibration cell):
+unweighted least squares for raking (R's raking sweeps), least squares weighted by the base
+weights for ``calibrate()``. With u_i = w_i r_i, R's ``svyrecvar`` for ``ids = ~1`` (one
+stratum, no fpc) gives n/(n-1) sum (u_i - ubar)^2; strata, clusters and fpc give the usual
+ultimate-cluster sum over strata of (1 - f_h) m_h/(m_h - 1) sum over PSUs (U - Ubar_h)^2.
+
+Nothing here loops over respondents or items. The data are read once, in row blocks sorted by
+calibration cell, and reduced to sums per (cell or stratum) x domain x item by sparse indicator
+products; the regression on the calibration model needs only those sums projected on the model
+(its normal equations are solved once for all items and domains), and the variance is assembled
+from them by expanding sum (w (z - x'beta))^2. :func:`influence_values` materialises u instead
+(for a covariance matrix of a few columns, as svychisq needs).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
+
+import numpy as np
+from scipy import sparse
+
+from ..errors import EstimationError
+from .design import Design, calibration_cells, margin_model_matrix
+
+# Row blocks of about this many bytes of y keep every temporary small and in cache.
+BLOCK_BYTES = 1 << 24
+# Threads summing row blocks (the products release the GIL).
+THREADS = min(8, os.cpu_count() or 1)
+
+DEFF_TYPES = ("replace", "without_replacement")
+
+
+@dataclass(frozen=True)
+class MeanEstimates:
+    """Means with their linearised SE; every field has shape (k,), or (d, k) with domains."""
+
+    estimate: np.ndarray
+    se: np.ndarray
+    deff: np.ndarray  # R: deff = "replace" (or TRUE with deff="without_replacement")
+    n: np.ndarray  # unweighted respondents in the base (domain and answered, weight > 0)
+    n_weighted: np.ndarray  # sum of weights in the base
+    n_eff: np.ndarray  # Kish: (sum w)^2 / sum w^2 over the base
+    se_kish: np.ndarray  # sqrt(s2_w / n_eff): p(1-p)/n_eff for 0/1 items (weighted SRS with Kish n_eff)
+    df: np.ndarray  # R: degf() of the base, the t quantiles' degrees of freedom
+
+
+# --------------------------------------------------------------------------------------------
+# What the variance needs to know about a design, computed once per design
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class VarianceLayout:
+    """Cells, units and strata of a design, and the constants of its calibration model.
+
+    A unit is a PSU when the design has clusters, else a stratum (ids = ~1: respondents are the
+    PSUs and their sums are expanded per stratum). Cells are the distinct (unit, calibration
+    categories) combinations, numbered unit first, so rows sorted by cell are sorted by unit.
+    """
+
+    weights: np.ndarray  # (n,)
+    fit_weights: np.ndarray  # (n,) least-squares weights of the calibration residuals
+    order: np.ndarray | None  # rows sorted by cell (None: a single cell)
+    cell: np.ndarray  # (n,) cell of each row
+    unit: np.ndarray  # (n,) unit of each row
+    cell_unit: np.ndarray  # (G,)
+    model: np.ndarray  # (G, p) calibration model row of each cell (p = 0: not calibrated)
+    fit_inverse: np.ndarray  # (p, p) pseudo-inverse of X' diag(fit weights) X
+    unit_model: np.ndarray  # (G, U p) model row of each cell in its unit's block of columns
+    unit_weight_model: np.ndarray  # (U, p) sum over the unit of w x
+    unit_weight2_model: np.ndarray  # (U, p, p) sum over the unit of w^2 x x' (ids = ~1)
+    unit_stratum: np.ndarray  # (U,)
+    stratum_size: np.ndarray  # (H,) PSUs per stratum, m_h
+    stratum_factor: np.ndarray  # (H,) (1 - f_h) m_h / (m_h - 1)
+    clustered: bool
+
+    @property
+    def calibrated(self) -> bool:
+        return self.model.shape[1] > 0
+
+    @property
+    def n_units(self) -> int:
+        return len(self.unit_stratum)
+
+
+_LAYOUTS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def variance_layout(design: Design) -> VarianceLayout:
+    """The layout of a design (cached per design object: designs are immutable)."""
+    if design not in _LAYOUTS:
+        _LAYOUTS[design] = build_layout(design)
+    return _LAYOUTS[design]
+
+
+def codes_of(values: np.ndarray | None, n: int) -> np.ndarray:
+    """0..K-1 codes of any labels (all 0 when there are none)."""
+    if values is None:
+        return np.zeros(n, dtype=np.intp)
+    return np.unique(values, return_inverse=True)[1].reshape(-1)
+
+
+def build_layout(design: Design) -> VarianceLayout:
+    n, w = design.n, design.weights
+    stratum = codes_of(design.strata, n)
+    clustered = design.clusters is not None
+    if clustered:  # PSUs are (stratum, cluster) pairs, numbered stratum first
+        cluster = codes_of(design.clusters, n)
+        unit = codes_of(stratum * (cluster.max() + 1) + cluster, n)
+    else:
+        unit = stratum
+    unit_stratum = np.zeros(unit.max() + 1, dtype=np.intp)
+    unit_stratum[unit] = stratum
+    calibrated = design.calibration != "none" and len(design.calibration_codes) > 0
+    cell, cell_codes = calibration_cells([unit, *design.calibration_codes] if calibrated else [unit])
+    model = margin_model_matrix(cell_codes[:, 1:])[0] if calibrated else np.zeros((len(cell_codes), 0))
+    uses_base = design.calibration in ("linear", "raking_bounded") and design.base_weights is not None
+    fit_weights = design.base_weights if uses_base else np.ones(n)
+    n_cells, n_units = len(model), len(unit_stratum)
+    cell_w = np.bincount(cell, weights=w, minlength=n_cells)
+    cell_w2 = np.bincount(cell, weights=w * w, minlength=n_cells)
+    normal = model.T @ (np.bincount(cell, weights=fit_weights, minlength=n_cells)[:, None] * model)
+    cell_unit = cell_codes[:, 0]
+    m_h = np.bincount(unit_stratum if clustered else stratum)
+    return VarianceLayout(
+        weights=w,
+        fit_weights=fit_weights,
+        order=None if n_cells == 1 else np.argsort(cell.astype(np.uint16 if n_cells < 1 << 16 else np.intp), kind="stable"),
+        cell=cell,
+        unit=unit,
+        cell_unit=cell_unit,
+        model=model,
+        fit_inverse=np.linalg.pinv(normal, rcond=1e-12, hermitian=True),
+        unit_model=np.zeros((n_cells, 0)) if clustered else (np.eye(n_units)[cell_unit][:, :, None] * model[:, None, :]).reshape(n_cells, -1),
+        unit_weight_model=sum_by(cell_unit, n_units, cell_w[:, None] * model),
+        unit_weight2_model=sum_by(cell_unit, n_units, cell_w2[:, None, None] * model[:, :, None] * model[:, None, :]),
+        unit_stratum=unit_stratum,
+        stratum_size=m_h,
+        stratum_factor=stratum_factors(design.fpc, stratum, m_h),
+        clustered=clustered,
+    )
+
+
+def stratum_factors(fpc: np.ndarray | None, stratum: np.ndarray, m_h: np.ndarray) -> np.ndarray:
+    """(1 - f_h) m_h / (m_h - 1) of each stratum; f_h from the fpc (a fraction when all <= 1, else N_h)."""
+    if np.any(m_h < 2):
+        raise EstimationError(
+            f"stratum {int(np.argmax(m_h < 2))} has a single PSU: its variance cannot be estimated",
+            where="design strata",
+            fix="merge the stratum with a neighbour (R: options(survey.lonely.psu = 'fail'))",
+        )
+    if fpc is None:
+        return m_h / (m_h - 1)
+    per_stratum = fpc[np.unique(stratum, return_index=True)[1]]
+    if not np.array_equal(fpc, per_stratum[stratum]):
+        raise EstimationError("the fpc varies within a stratum", where="Design.fpc", fix="give one fpc per stratum")
+    fraction = per_stratum if np.all(fpc <= 1) else m_h / per_stratum
+    if np.any(fraction > 1) or np.any(fraction < 0):
+        raise EstimationError(
+            "the fpc gives a sampling fraction outside [0, 1]",
+            where="Design.fpc",
+            fix="give the population count of PSUs of the stratum, or the sampling fraction",
+        )
+    return (1 - fraction) * m_h / (m_h - 1)
+
+
+def sum_by(index: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
+    """Sums of the rows of values (any trailing shape) per group."""
+    flat = values.reshape(len(index), -1)
+    onehot = sparse.csr_array((np.ones(len(index)), (index, np.arange(len(index)))), shape=(n_groups, len(index)))
+    return (onehot @ flat).reshape(n_groups, *values.shape[1:])
+
+
+# --------------------------------------------------------------------------------------------
+# One pass over the data: sums per unit / cell, domain and item
+# --------------------------------------------------------------------------------------------
+
+
+def indicator(group, n_groups, kinds, members, n_domains) -> sparse.csc_array:
+    """Sparse (kinds x groups x domains, rows) matrix: times an (n_rows, m) matrix of values it
+    gives the sums of kinds[i, q] * values[i] over the rows i of each group and domain. Stored by
+    row (CSC), so the product reads each row of values once. ``members`` lists the (row, domain)
+    memberships sorted by row, or is None for a single domain holding every row.
+    """
+    n_rows, q = kinds.shape
+    if members is None:
+        indptr = np.arange(0, q * n_rows + 1, q)
+        target, data = np.arange(q) * n_groups + group[:, None], kinds
+    else:
+        member_row, member_domain = members
+        indptr = np.zeros(n_rows + 1, dtype=np.intp)
+        np.cumsum(np.bincount(member_row, minlength=n_rows) * q, out=indptr[1:])
+        target = (np.arange(q) * n_groups + group[member_row][:, None]) * n_domains + member_domain[:, None]
+        data = kinds[member_row]
+    return sparse.csc_array((data.ravel(), target.ravel(), indptr), shape=(q * n_groups * n_domains, n_rows))
+
+
+@dataclass(frozen=True)
+class DomainSums:
+    """Weighted sums of items over units (and cells) and domains, y shifted by ``shift``.
+
+    Unit-level arrays have shape (U, d, k); ``fit_*`` (p, d, k) are sums of the least-squares
+    weight times the calibration model row; ``cross_*`` (U, p, d, k) sums of w^2 times it.
+    ``*_y`` sum y - shift over the base, ``*_m`` the base indicator.
+    """
+
+    shift: np.ndarray  # (k,)
+    count: np.ndarray  # sum b
+    weight: np.ndarray  # sum w b
+    weight2: np.ndarray  # sum w^2 b
+    total: np.ndarray  # sum w b y
+    total_w2: np.ndarray  # sum w^2 b y
+    square: np.ndarray  # sum w b y^2
+    square_w2: np.ndarray  # sum w^2 b y^2
+    fit_y: np.ndarray
+    fit_m: np.ndarray
+    cross_y: np.ndarray
+    cross_m: np.ndarray
+
+
+def block_shift(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted mean of each column in a block (0 when empty): subtracted before squaring."""
+    answered = ~np.isnan(y)
+    weight = w @ answered
+    return np.divide(w @ np.where(answered, y, 0.0), weight, out=np.zeros(y.shape[1]), where=weight > 0)
+
+
+def block_values(yb: np.ndarray, shift: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A block's items with NaN as 0, their squared deviations from ``shift`` (0 for NaN) and the
+    base indicator (a column of ones when nothing is missing, broadcast over the items). Written
+    into ``buffers`` (3, block, k) and ``missing`` (block, k), reused from block to block: fresh
+    arrays would cost more.
+    """
+    values, squares, answered, missing = buffers[0, : len(yb)], buffers[1, : len(yb)], buffers[2, : len(yb)], missing[: len(yb)]
+    np.subtract(yb, shift, out=squares)
+    if np.isfinite(yb.sum()):  # a NaN anywhere makes the sum NaN: only then build the mask
+        return np.ascontiguousarray(yb), np.square(squares, out=squares), np.ones((len(yb), 1))
+    np.isnan(yb, out=missing)
+    np.copyto(values, yb)
+    np.copyto(values, 0.0, where=missing)
+    np.copyto(squares, 0.0, where=missing)
+    np.subtract(1.0, missing, out=answered)
+    return values, np.square(squares, out=squares), answered
+
+
+def block_sums(layout, y, domains, shift, order, starts, block) -> list[np.ndarray]:
+    """Sums over the row blocks beginning at ``starts``: per unit (kinds w, w^2 on y and on
+    (y - shift)^2; kinds 1, w, w^2 on the base indicator) and per cell (kinds fit weight, w^2).
+    """
+    k, d = y.shape[1], 1 if domains is None else domains.shape[1]
+    n_units, n_cells = layout.n_units, len(layout.model) if layout.calibrated else 0
+    unit_y, unit_m = np.zeros((4, n_units, d, k)), np.zeros((3, n_units, d, k))
+    cell_y, cell_m = np.zeros((2, n_cells, d, k)), np.zeros((2, n_cells, d, k))
+    buffers, missing = np.empty((3, block, k)), np.empty((block, k), dtype=bool)
+    for start in starts:
+        rows = slice(start, start + block) if order is None else order[start : start + block]
+        w, unit = layout.weights[rows], layout.unit[rows]
+        members = None if domains is None else np.nonzero(domains[rows])
+        values, squares, b = block_values(y[rows], shift, buffers, missing)
+        u0, u1 = unit.min(), unit.max() + 1
+        by_unit = indicator(unit - u0, u1 - u0, np.stack([w, w * w], 1), members, d)
+        unit_y[:2, u0:u1] += (by_unit @ values).reshape(2, u1 - u0, d, k)
+        unit_y[2:, u0:u1] += (by_unit @ squares).reshape(2, u1 - u0, d, k)
+        # R counts respondents of non-zero weight (nobs, degf)
+        count_unit = indicator(unit - u0, u1 - u0, np.stack([(w != 0).astype(float), w, w * w], 1), members, d)
+        unit_m[:, u0:u1] += (count_unit @ b).reshape(3, u1 - u0, d, -1)
+        if layout.calibrated:
+            cell = layout.cell[rows]
+            c0, c1 = cell.min(), cell.max() + 1
+            by_cell = indicator(cell - c0, c1 - c0, np.stack([layout.fit_weights[rows], w * w], 1), members, d)
+            cell_y[:, c0:c1] += (by_cell @ values).reshape(2, c1 - c0, d, k)
+            cell_m[:, c0:c1] += (by_cell @ b).reshape(2, c1 - c0, d, -1)
+    return [unit_y, unit_m, cell_y, cell_m]
+
+
+def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | None) -> DomainSums:
+    """Every sum the means and their variance need, for all items and domains, in one pass.
+
+    Row blocks are shared among threads (numpy and scipy's sparse products release the GIL),
+    each summing its own contiguous range; the ranges' sums are added in a fixed order.
+    """
+    n, k = y.shape
+    d = 1 if domains is None else domains.shape[1]
+    p, n_units = layout.model.shape[1], layout.n_units
+    block = min(n, max(256, BLOCK_BYTES // (8 * max(k, 1))))
+    # Sorted by cell, a block's cells and units are a short range; sorting costs a copy of y,
+    # worth it only when summing into every cell from every block would outweigh the block.
+    order = layout.order if 2 * len(layout.model) * d > block else None
+    first = slice(0, block) if order is None else order[:block]
+    shift = block_shift(y[first], layout.weights[first])
+    starts = np.arange(0, n, block)
+    shares = np.array_split(starts, min(THREADS, len(starts)))
+    with ThreadPoolExecutor(len(shares)) as pool:
+        parts = list(pool.map(lambda s: block_sums(layout, y, domains, shift, order, s, block), shares))
+    unit_y, unit_m, cell_y, cell_m = (sum(part[i] for part in parts) for i in range(4))
+    # the regression needs the cell sums projected on the model: p columns (per unit), not cells
+    fit, fit_m, cross = np.zeros((p, d, k)), np.zeros((p, d, k)), None
+    if layout.calibrated:  # contiguous transposes: OpenBLAS is slow on transposed thin operands
+        model_t = np.ascontiguousarray(layout.model.T)
+        fit, fit_m = np.tensordot(model_t, cell_y[0], axes=1), np.tensordot(model_t, cell_m[0], axes=1)
+    if layout.calibrated and not layout.clustered:
+        cross = np.tensordot(np.ascontiguousarray(layout.unit_model.T), np.stack([cell_y[1], cell_m[1]], 1), axes=1)
+        cross = cross.reshape(n_units, p, 2, d, k)
+    # linear sums were taken on y itself: move them to y - shift, where the squares are
+    return DomainSums(
+        shift=shift,
+        count=unit_m[0],
+        weight=unit_m[1],
+        weight2=unit_m[2],
+        total=unit_y[0] - shift * unit_m[1],
+        total_w2=unit_y[1] - shift * unit_m[2],
+        square=unit_y[2],
+        square_w2=unit_y[3],
+        fit_y=fit - shift * fit_m,
+        fit_m=fit_m,
+        cross_y=None if cross is None else cross[:, :, 0] - shift * cross[:, :, 1],
+        cross_m=None if cross is None else cross[:, :, 1],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Influence values of domain means, as sums, and their linearised variance
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InfluenceTotals:
+    """Sums of the influence values z of estimates (trailing shape (d, k)), enough for their
+    variance: ``unit`` sum of w z per unit, ``unit_square`` sum of w^2 z^2 per unit (ids = ~1),
+    ``fit`` sum of (least-squares weight) z x, ``cross`` sum of w^2 z x per unit (ids = ~1).
+
+    All but ``unit_square`` are linear in z. For estimates whose influence values never overlap
+    (means of disjoint domains), a difference subtracts the linear sums and adds ``unit_square``.
+    """
+
+    unit: np.ndarray
+    unit_square: np.ndarray
+    fit: np.ndarray
+    cross: np.ndarray | None
+
+    def difference(self, a: int, b: int) -> InfluenceTotals:
+        """Totals of estimate a minus estimate b (axis -2: domains), for disjoint domains."""
+        linear = lambda x: None if x is None else x[..., a, :] - x[..., b, :]  # noqa: E731
+        return InfluenceTotals(
+            unit=linear(self.unit),
+            unit_square=self.unit_square[..., a, :] + self.unit_square[..., b, :],
+            fit=linear(self.fit),
+            cross=linear(self.cross),
+        )
+
+
+def mean_influence(sums: DomainSums) -> tuple[np.ndarray, InfluenceTotals]:
+    """The (shifted) domain means and the sums of their influence values z = b (y - ybar) / W."""
+    weight = sums.weight.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = sums.total.sum(axis=0) / weight
+        totals = InfluenceTotals(
+            unit=(sums.total - mean * sums.weight) / weight,
+            unit_square=(sums.square_w2 - 2 * mean * sums.total_w2 + mean**2 * sums.weight2) / weight**2,
+            fit=(sums.fit_y - mean * sums.fit_m) / weight,
+            cross=None if sums.cross_y is None else (sums.cross_y - mean * sums.cross_m) / weight,
+        )
+    return mean, totals
+
+
+def stratified(layout: VarianceLayout, second: np.ndarray, first_paired: np.ndarray) -> np.ndarray:
+    """Sum over strata of (1 - f_h) m_h/(m_h - 1) (sum U U' - (sum U)(sum U)'/m_h), from per-stratum
+    second moments and paired first moments of the PSU totals U.
+    """
+    shape = (-1,) + (1,) * (second.ndim - 1)
+    centred = second - first_paired / layout.stratum_size.reshape(shape)
+    return np.tensordot(layout.stratum_factor, centred, axes=1)
+
+
+def linearised_variance(layout: VarianceLayout, totals: InfluenceTotals) -> np.ndarray:
+    """Variance of estimates from the sums of their influence values, calibration residuals included.
+
+    R: ``survey:::svyrecvar`` with the design's ``postStrata`` (raking sweeps or ``calibrate()``'s QR).
+    With beta = (X'LX)^+ fit, u = w (z - x'beta): per unit, sum u = unit - (sum w x)'beta and
+    sum u^2 = unit_square - 2 cross'beta + beta'(sum w^2 x x')beta.
+    """
+    beta = np.tensordot(layout.fit_inverse, totals.fit, axes=1)
+    first = totals.unit - np.tensordot(layout.unit_weight_model, beta, axes=1)
+    if layout.clustered:  # units are PSUs: their totals are known
+        return stratified(
+            layout, sum_by(layout.unit_stratum, len(layout.stratum_size), first**2), sum_by(layout.unit_stratum, len(layout.stratum_size), first) ** 2
+        )
+    second = totals.unit_square
+    if layout.calibrated:
+        second = (
+            second
+            - 2 * np.einsum("up...,p...->u...", totals.cross, beta)
+            + np.einsum("upq,p...,q...->u...", layout.unit_weight2_model, beta, beta, optimize=True)
+        )
+    return stratified(layout, second, first**2)
+
+
+def degrees_of_freedom(layout: VarianceLayout, count: np.ndarray) -> np.ndarray:
+    """R: ``degf()`` of the base: PSUs with respondents in it minus strata with respondents in it."""
+    in_unit = count > 0
+    n_strata = sum_by(layout.unit_stratum, len(layout.stratum_size), in_unit.astype(float)) > 0
+    psus = in_unit.sum(axis=0) if layout.clustered else count.sum(axis=0)
+    return (psus - n_strata.sum(axis=0)).astype(float)
+
+
+# --------------------------------------------------------------------------------------------
+# Public kernels
+# --------------------------------------------------------------------------------------------
+
+
+def as_items(design: Design, y, domains, where: str = "svymean") -> tuple[np.ndarray, np.ndarray | None]:
+    """y as an (n, k) float matrix and domains as an (n, d) bool matrix, checked against the design."""
+    y = np.asarray(y, dtype=float)
+    y = y[:, None] if y.ndim == 1 else y
+    if y.ndim != 2 or len(y) != design.n:
+        raise EstimationError(
+            f"items have shape {y.shape}, the design {design.n} respondents",
+            where=where,
+            fix="pass one row per respondent of the design, one column per item (NaN = not in the item's base)",
+        )
+    if domains is not None:
+        domains = np.asarray(domains)
+        if domains.dtype != bool or domains.ndim != 2 or len(domains) != design.n:
+            raise EstimationError(
+                f"domains must be an (n, d) boolean matrix, got dtype {domains.dtype} and shape {domains.shape}",
+                where=where,
+                fix="pass one column per breakdown level, True for its respondents",
+            )
+    return y, domains
+
+
+def svymean(design: Design, y, domains=None, *, deff: str = "replace") -> MeanEstimates:
+    """Weighted means of every item (column of y) in every domain, with linearised SEs.
+
+    R: ``svymean(~y, design, deff = "replace")`` for each item, ``svyby(~y, ~by, design, svymean)``
+    for domains. NaN marks a respondent outside the item's base (routed, not asked) and is treated
+    as R's ``subset()``: the respondent stays in the design with a zero influence value, and so do
+    respondents outside a domain. ``deff="without_replacement"`` is R's ``deff = TRUE``.
+    Empty bases give NaN estimates.
+    """
+    if deff not in DEFF_TYPES:
+        raise EstimationError(f"unknown deff '{deff}'", where="svymean", fix=f"use one of {', '.join(DEFF_TYPES)}")
+    y, domains = as_items(design, y, domains)
+    layout = variance_layout(design)
+    sums = domain_sums(layout, y, domains)
+    mean, totals = mean_influence(sums)
+    count = sums.count.sum(axis=0)
+    weight = sums.weight.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s2 = np.maximum(sums.square.sum(axis=0) / weight - mean**2, 0.0)  # sum w (y - ybar)^2 / W
+        variance = np.maximum(linearised_variance(layout, totals), 0.0)
+        # R: svyvar() (s2 n/(n-1)) over the base divided by n: the variance under simple random sampling
+        srs = s2 / (count - 1) * ((1 - count / weight) if deff == "without_replacement" else 1.0)
+        n_eff = weight**2 / sums.weight2.sum(axis=0)
+        result = MeanEstimates(
+            estimate=sums.shift + mean,
+            se=np.sqrt(variance),
+            deff=variance / srs,
+            n=count,
+            n_weighted=weight,
+            n_eff=n_eff,
+            se_kish=np.sqrt(s2 / n_eff),
+            df=degrees_of_freedom(layout, sums.count),
+        )
+    return squeezed(result) if domains is None else result
+
+
+def squeezed(estimates: MeanEstimates) -> MeanEstimates:
+    """Drop the domain axis of estimates over the whole sample."""
+    return MeanEstimates(**{f: getattr(estimates, f)[0] for f in estimates.__dataclass_fields__})
+
+
+def influence_values(design: Design, y) -> np.ndarray:
+    """The influence values u = w (z - x'beta) of the means of complete items, shape (n, k).
+
+    R: ``attr(svymean(~y, design, influence = TRUE), "influence")`` after the calibration residuals
+    ``svyrecvar`` takes. Materialises an (n, k) matrix: for a few columns (svychisq's cells).
+    """
+    y, _ = as_items(design, y, None, "influence_values")
+    if np.isnan(y).any():
+        raise EstimationError(
+            "influence values need complete items (no NaN)",
+            where="influence_values",
+            fix="code missing answers as a category of their own",
+        )
+    layout = variance_layout(design)
+    sums = domain_sums(layout, y, None)
+    mean, totals = mean_influence(sums)
+    beta = np.tensordot(layout.fit_inverse, totals.fit[:, 0], axes=1)
+    fitted = (layout.model @ beta)[layout.cell]
+    z = (y - sums.shift - mean[0]) / sums.weight.sum(axis=0)[0]
+    return layout.weights[:, None] * (z - fitted)
+
+
+def variance_matrix(design: Design, influence: np.ndarray) -> np.ndarray:
+    """Covariance matrix (k, k) of estimates with influence values u (n, k) (calibration residuals
+    already taken). R: ``survey:::svyrecvar`` (ultimate clusters, strata, fpc).
+    """
+    layout = variance_layout(design)
+    n_strata = len(layout.stratum_size)
+    if layout.clustered:
+        psu, psu_stratum = sum_by(layout.unit, layout.n_units, influence), layout.unit_stratum
+    else:  # every respondent is a PSU; units are the strata
+        psu, psu_stratum = influence, layout.unit
+    first = sum_by(psu_stratum, n_strata, psu)
+    second = np.stack([psu[psu_stratum == h].T @ psu[psu_stratum == h] for h in range(n_strata)])
+    return stratified(layout, second, first[:, :, None] * first[:, None, :])

@@ -1,0 +1,153 @@
+"""svymean against R's svymean / svyby / subset, the two variance paths against each other, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conformance import reference_or_skip
+from conformance.check_reference import item_values
+
+from baro_pipeline.errors import EstimationError
+from baro_pipeline.stats import Design, design_from_calibration, influence_values, rake, svymean, variance, variance_matrix
+
+TOLERANCE = 1e-8
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return reference_or_skip()
+
+
+def assert_close(computed, expected, rtol=TOLERANCE):
+    np.testing.assert_allclose(computed, np.asarray(expected, dtype=float), rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("design", ["w0", "rake", "linear", "raking_bounded"])
+def test_svymean_reproduces_r_for_every_item_at_once(ref, design):
+    expected = ref.table("svymean.csv").query("design == @design")
+    result = svymean(ref.designs[design], ref.items(expected["item"]))
+    assert_close(result.estimate, expected["mean"])
+    assert_close(result.se, expected["se"])
+    assert_close(result.deff, expected["deff"])
+    assert result.estimate.shape == (len(expected),)
+
+
+@pytest.mark.parametrize("by", ["age", "prof", "sex"])
+def test_domains_reproduce_svyby_all_levels_and_items_at_once(ref, by):
+    expected = ref.table("svyby.csv").query("by == @by")
+    items, levels = list(dict.fromkeys(expected["item"])), list(dict.fromkeys(expected["level"]))
+    result = svymean(ref.designs["rake"], ref.items(items), np.column_stack([ref.domain(by, level) for level in levels]))
+    assert result.estimate.shape == (len(levels), len(items))
+    table = expected.set_index(["level", "item"])
+    for field, column in (("estimate", "mean"), ("se", "se"), ("deff", "deff")):
+        wanted = table[column].unstack("item").loc[levels, items]
+        assert_close(getattr(result, field), wanted)
+
+
+def test_a_routed_item_in_a_domain_reproduces_subset(ref):
+    expected = ref.table("domain.csv").iloc[0]
+    y, domain = ref.items(["routed"]), ref.domain("y_mid", "1")[:, None]
+    result = svymean(ref.designs["rake"], y, domain)
+    assert_close(result.estimate[0], [expected["mean"]])
+    assert_close(result.se[0], [expected["se"]])
+    assert_close(result.deff[0], [expected["deff"]])
+    assert result.n[0, 0] == expected["n"] and result.df[0, 0] == expected["n"] - 1
+
+
+def test_missing_answers_and_domains_are_the_same_zero_influence(ref):
+    """NaN outside a domain (routing) and the domain itself give the same base: R's subset()."""
+    y = ref.items(["y_low", "mr_2"])
+    domain = ref.domain("prof", "p2")
+    routed = svymean(ref.designs["linear"], np.where(domain[:, None], y, np.nan))
+    by_domain = svymean(ref.designs["linear"], y, domain[:, None])
+    for field in ("estimate", "se", "deff", "n", "n_weighted", "n_eff", "df"):
+        assert_close(getattr(routed, field), getattr(by_domain, field)[0], rtol=1e-12)
+
+
+def test_base_sizes_and_the_kish_alternative(ref):
+    design = ref.designs["rake"]
+    y = ref.items(["y_mid", "routed"])
+    result = svymean(design, y)
+    answered = ~np.isnan(y)
+    w = design.weights[:, None] * answered
+    assert_close(result.n, answered.sum(axis=0), rtol=0)
+    assert_close(result.n_weighted, w.sum(axis=0), rtol=1e-13)
+    assert_close(result.n_eff, w.sum(axis=0) ** 2 / (w**2).sum(axis=0), rtol=1e-12)
+    p = result.estimate
+    assert_close(result.se_kish, np.sqrt(p * (1 - p) / result.n_eff), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["apistrat", "apiclus1"])
+def test_stratified_and_cluster_designs_with_fpc_reproduce_r(ref, name):
+    expected = ref.table("api.csv").query("design == @name")
+    data = pd.read_csv(ref.folder / f"{name}.csv")
+    design = Design(
+        data["pw"].to_numpy(dtype=float),
+        strata=data["stype"].to_numpy() if name == "apistrat" else None,
+        clusters=data["dnum"].to_numpy() if name == "apiclus1" else None,
+        fpc=data["fpc"].to_numpy(dtype=float),
+    )
+    y = np.column_stack([item_values(data, item) for item in expected["item"]])
+    result = svymean(design, y, deff="without_replacement")
+    assert_close(result.estimate, expected["mean"])
+    assert_close(result.se, expected["se"])
+    assert_close(result.deff, expected["deff"])
+    # the explicit influence values give the same variance (the covariance path of svychisq)
+    assert_close(np.diag(variance_matrix(design, influence_values(design, y))), result.se**2, rtol=1e-10)
+
+
+@pytest.mark.parametrize("design", ["w0", "rake", "linear", "raking_bounded"])
+def test_expanded_sums_equal_explicit_influence_values(ref, design):
+    y = ref.items(["y_rare", "y_high", "mr_4"])
+    result = svymean(ref.designs[design], y)
+    covariance = variance_matrix(ref.designs[design], influence_values(ref.designs[design], y))
+    assert_close(np.diag(covariance), result.se**2, rtol=1e-10)
+
+
+def test_blocks_sorting_and_threads_do_not_change_the_numbers(ref, monkeypatch):
+    design, y = ref.designs["rake"], ref.items(["y_low", "y_mid", "routed", "trust2"])
+    domains = np.column_stack([ref.domain("age", a) for a in ("a18_24", "a25_34", "a65p")])
+    whole = svymean(design, y, domains)
+    monkeypatch.setattr(variance, "BLOCK_BYTES", 2048)  # blocks of 256 rows, sorted by cell, in threads
+    blocked = svymean(design, y, domains)
+    for field in ("estimate", "se", "deff", "n_eff"):
+        assert_close(getattr(blocked, field), getattr(whole, field), rtol=1e-12)
+
+
+def test_an_empty_domain_gives_nan_without_touching_the_others(ref):
+    y = ref.items(["y_mid"])
+    domains = np.column_stack([ref.domain("sex", "F"), np.zeros(len(y), dtype=bool)])
+    result = svymean(ref.designs["rake"], y, domains)
+    assert result.n[1, 0] == 0 and np.isnan(result.estimate[1, 0]) and np.isnan(result.se[1, 0])
+    assert np.isfinite(result.se[0, 0])
+
+
+def test_calibration_removes_the_variance_of_a_calibration_variable():
+    """An indicator of a raking margin's category is known exactly after raking: SE 0."""
+    rng = np.random.default_rng(5)
+    codes = [rng.integers(0, 3, 500), rng.integers(0, 2, 500)]
+    design = design_from_calibration(rake(codes, [np.array([150.0, 200, 150]), np.array([240.0, 260])]), codes)
+    result = svymean(design, (codes[0] == 1).astype(float)[:, None])
+    assert result.estimate[0] == pytest.approx(0.4)
+    assert result.se[0] == pytest.approx(0.0, abs=1e-14)
+
+
+def test_items_of_the_wrong_shape_are_refused(ref):
+    with pytest.raises(EstimationError, match=r"items have shape \(10, 2\), the design 2000 respondents"):
+        svymean(ref.designs["w0"], np.zeros((10, 2)))
+    with pytest.raises(EstimationError, match=r"domains must be an \(n, d\) boolean matrix, got dtype int64"):
+        svymean(ref.designs["w0"], np.zeros((2000, 1)), np.zeros((2000, 2), dtype=np.int64))
+    with pytest.raises(EstimationError, match=r"unknown deff 'srs'"):
+        svymean(ref.designs["w0"], np.zeros((2000, 1)), deff="srs")
+
+
+def test_a_stratum_with_one_psu_is_refused():
+    design = Design(np.ones(5), strata=np.array([0, 0, 1, 1, 2]))
+    with pytest.raises(EstimationError, match=r"stratum 2 has a single PSU"):
+        svymean(design, np.ones((5, 1)))
+
+
+def test_a_calibrated_design_needs_its_margins():
+    with pytest.raises(EstimationError, match=r"a 'raking' design needs its calibration codes"):
+        Design(np.ones(3), calibration="raking")
