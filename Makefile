@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_TELEMETRY_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test venv clean
+.PHONY: run test venv clean server server-stop deploy worker alerts test-integration
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,30 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .prefect .pytest_cache
+
+# ---- Scheduled runs on a Prefect server (README "Scheduled runs"; docs/operations.md) ----------
+SERVER_HOST := 127.0.0.1
+SERVER_PORT ?= 4200
+WORK_POOL   := baro-process
+# deploy, worker and alerts talk to the server of `make server` unless PREFECT_API_URL names another.
+deploy worker alerts: export PREFECT_API_URL ?= http://$(SERVER_HOST):$(SERVER_PORT)/api
+
+server: $(STAMP)
+	$(BIN)/python -m baro_flows.server start --home $(PREFECT_HOME) --host $(SERVER_HOST) --port $(SERVER_PORT)
+
+server-stop: $(STAMP)
+	$(BIN)/python -m baro_flows.server stop --home $(PREFECT_HOME)
+
+# The pull step of prefect.yaml makes workers run the flows in this folder (BARO_PROJECT_DIR).
+deploy: $(STAMP)
+	$(BIN)/prefect work-pool inspect $(WORK_POOL) >/dev/null 2>&1 || $(BIN)/prefect work-pool create $(WORK_POOL) --type process
+	BARO_PROJECT_DIR=$(CURDIR) $(BIN)/prefect --no-prompt deploy --all
+
+worker: $(STAMP)
+	$(BIN)/prefect worker start --pool $(WORK_POOL) --type process
+
+alerts: $(STAMP)
+	$(BIN)/python -m baro_flows.alerts $(WEBHOOK)
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -q -m integration

@@ -17,8 +17,15 @@ CSV: encoding detected (UTF-8 with or without BOM, else Windows-1252 or Latin-1,
 decodes and by typical mojibake; anything else is an error, never a guess), delimiter detected on
 the header line among ``;`` ``,`` and tab, cells read as strings by ``pyarrow.csv``; a row with
 the wrong number of fields is kept out of the frame as an issue with its row number.
-Excel: the first sheet holding the id column; the column names must be on row 1.
-SPSS: value labels are checked against the codebook's labels.
+Excel: the one sheet whose header row holds the id and status columns; the column names must be
+on row 1. SPSS: value labels are checked against the codebook's labels.
+
+Limits (:func:`export_limits`): a file too large for the machine is refused before it is parsed,
+by its size, its number of columns and its number of cells (rows × columns, counted from the
+line breaks, the workbook's unpacked size or the SPSS header). Each limit is overridable by an
+environment variable (:data:`LIMIT_VARIABLES`). A file that is mostly unreadable (rows with the
+wrong number of fields, cells that are not numbers where codes are expected) is refused as soon
+as that is clear, rather than quarantined cell by cell.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import csv
 import difflib
 import hashlib
 import io
+import os
 import re
 import unicodedata
 import zipfile
@@ -42,7 +50,7 @@ import pyarrow.csv as pv
 import pyreadstat
 
 from .edition import Codebook, Edition, Question
-from .errors import ExportError
+from .errors import ExportError, UsageError
 
 ROW = "_row"  # 1-based data row number in the file (header not counted), for the quarantine
 ISSUE_COLUMNS = ("row", "respondent_id", "column", "value", "rule", "reason")
@@ -59,6 +67,17 @@ MOJIBAKE = tuple(
     b.decode("cp1252") for b in UTF8_FRENCH if all(x not in b for x in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"))
 )
 C1_BYTES = re.compile(rb"[\x80-\x9f]")  # printable in Windows-1252, control characters in Latin-1
+# A file is refused as unreadable when its unreadable rows (or cells) pass this share of its rows,
+# and this many: beyond that it is not the codebook's export (labels for codes, garbage, another
+# file), and quarantining it cell by cell would only cost memory.
+UNREADABLE_SHARE = 0.5
+UNREADABLE_MIN = 100
+# Limits of what is parsed at all (overridable by environment variable, see export_limits).
+LIMIT_VARIABLES = {"max_mb": "BARO_MAX_EXPORT_MB", "max_columns": "BARO_MAX_EXPORT_COLUMNS", "max_cells": "BARO_MAX_EXPORT_CELLS"}
+DEFAULT_MAX_MB = 256
+DEFAULT_MAX_COLUMNS = 5_000
+DEFAULT_MAX_CELLS = 20_000_000  # e.g. 100,000 interviews × 200 columns
+BYTES_PER_CELL = 200  # peak memory per cell read and validated (about 40 measured, with a margin)
 
 
 @dataclass(frozen=True)
@@ -85,6 +104,15 @@ class Export:
     source: SourceFile
     frame: pd.DataFrame
     issues: pd.DataFrame  # reading problems (ISSUE_COLUMNS): bad field counts, cells that are not numbers
+
+
+@dataclass(frozen=True)
+class ExportLimits:
+    """What an export may be at most; beyond, it is refused before being parsed."""
+
+    max_mb: float  # file size (an .xlsx: unpacked), in MiB
+    max_columns: int
+    max_cells: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,19 +157,21 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ExportError(f"unknown export format '{path.suffix}'", where=str(path), fix="export as .csv, .xlsx or .sav")
+    limits = export_limits()
     try:
+        check_size(path, path.stat().st_size, limits)
         data = path.read_bytes()
     except OSError as exc:
         raise ExportError(f"cannot read the file ({exc.strerror})", where=str(path), fix="check the path and its permissions") from None
     if not data.strip():
         raise ExportError("the file is empty", where=str(path), fix="export the interviews again")
-    table = READERS[fmt](path, data, codebook)
+    table = READERS[fmt](path, data, codebook, limits)
     rows_read = len(table.frame) + len(table.issues)
     if rows_read == 0:
         raise ExportError("the export has a header but no data row", where=str(path), fix="export the interviews again (every status)")
     expected = expected_columns(codebook)
     extra = check_columns([c for c in table.frame.columns if c != ROW], expected, path)
-    frame, cell_issues = normalised_frame(table.frame, codebook)
+    frame, cell_issues = normalised_frame(table.frame, codebook, path)
     source = SourceFile(
         path=str(path),
         format=fmt,
@@ -178,22 +208,107 @@ NO_ISSUES = issue_frame(pd.DataFrame({"row": [], "respondent_id": []}), "", "", 
 
 
 # --------------------------------------------------------------------------------------------
+# Limits
+# --------------------------------------------------------------------------------------------
+
+
+def export_limits() -> ExportLimits:
+    """The limits in force: each environment variable of :data:`LIMIT_VARIABLES` if set, else the default.
+
+    The default number of cells is also capped by the memory available now, so that a file is
+    refused with a message rather than by the kernel's out-of-memory killer.
+    """
+    memory = available_memory()
+    cells = DEFAULT_MAX_CELLS if memory is None else min(DEFAULT_MAX_CELLS, memory // BYTES_PER_CELL)
+    return ExportLimits(
+        max_mb=limit_setting("max_mb", DEFAULT_MAX_MB),
+        max_columns=int(limit_setting("max_columns", DEFAULT_MAX_COLUMNS)),
+        max_cells=int(limit_setting("max_cells", cells)),
+    )
+
+
+def limit_setting(name: str, default: float) -> float:
+    variable = LIMIT_VARIABLES[name]
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise UsageError(f"environment variable {variable}={text!r} is not a positive number", fix=f"set {variable} to a positive number, or unset it for the default")
+    return value
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux ``MemAvailable``), or None where it cannot be told."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def limit_fix(name: str, what: str) -> str:
+    return (
+        f"check that this is the interviews' export ({what}); if it truly is that large, raise the limit with the "
+        f"environment variable {LIMIT_VARIABLES[name]} on a machine with the memory for it (about {BYTES_PER_CELL} bytes per cell)"
+    )
+
+
+def check_size(path: Path, size: int, limits: ExportLimits, unpacked: bool = False) -> None:
+    if size > limits.max_mb * 2**20:
+        what = "the workbook unpacks to" if unpacked else "the file is"
+        raise ExportError(
+            f"{what} {size / 2**20:,.1f} MB, more than the limit of {limits.max_mb:,g} MB",
+            where=str(path),
+            fix=limit_fix("max_mb", "not a database dump or several files in one"),
+        )
+
+
+def check_shape(path: Path, rows: int, columns: int, limits: ExportLimits) -> None:
+    """Refuse, before parsing, a table with too many columns or cells for the limits."""
+    if columns > limits.max_columns:
+        raise ExportError(
+            f"the header has {columns:,} columns, more than the limit of {limits.max_columns:,}",
+            where=f"{path}, line 1",
+            fix=limit_fix("max_columns", "a wrong delimiter or a transposed table also gives thousands of columns"),
+        )
+    if rows * columns > limits.max_cells:
+        raise ExportError(
+            f"the file has about {rows:,} rows × {columns:,} columns = {rows * columns:,} cells, more than the limit of {limits.max_cells:,}",
+            where=str(path),
+            fix=limit_fix("max_cells", "one row per interview"),
+        )
+
+
+def too_unreadable(bad: int, rows: int) -> bool:
+    """Whether ``bad`` unreadable rows or cells among ``rows`` rows mean the file is not the codebook's export."""
+    return bad > max(UNREADABLE_MIN, UNREADABLE_SHARE * rows)
+
+
+# --------------------------------------------------------------------------------------------
 # CSV
 # --------------------------------------------------------------------------------------------
 
 
-def read_csv_text(path: Path, data: bytes, codebook: Codebook) -> TextTable:
+def read_csv_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLimits) -> TextTable:
     encoding, bom, text = decoded_text(data, path)
     header = text.split("\n", 1)[0].rstrip("\r")
     delimiter = detected_delimiter(header, path)
     raw_names = next(csv.reader([header], delimiter=delimiter))
+    check_shape(path, data_lines(text), len(raw_names), limits)
     names = column_names(raw_names, path)
     rejected: list[tuple[int, int, str]] = []
 
     def reject(row: pv.InvalidRow) -> str:
         # Keep the row's number and field count; its text is parsed once for the respondent id.
+        # Stop the parse once most rows are rejected (an exception raised here would be printed).
         rejected.append((row.number, row.actual_columns, row.text))
-        return "skip"
+        return "error" if too_unreadable(len(rejected), row.number - 1) else "skip"
 
     try:
         table = pv.read_csv(
@@ -206,6 +321,8 @@ def read_csv_text(path: Path, data: bytes, codebook: Codebook) -> TextTable:
             ),
         )
     except pa.ArrowInvalid as exc:
+        if rejected and too_unreadable(len(rejected), rejected[-1][0] - 1):
+            raise field_count_error(rejected, names, delimiter, path) from None
         reason = str(exc).split(":")[0]  # the rest may quote a line of data
         raise ExportError(f"cannot parse the CSV ({reason})", where=str(path), fix="check the quoting of text values, or export the file again") from None
     frame = table.to_pandas()
@@ -229,6 +346,24 @@ def field_count_issues(rejected: list[tuple[int, int, str]], names: list[str], d
     )
     who = pd.DataFrame({"row": [n - 1 for n, _, _ in rejected], "respondent_id": ids})
     return issue_frame(who, "", "", "field_count", reasons)
+
+
+def data_lines(text: str) -> int:
+    """Lines after the header line (the last one may lack its line end)."""
+    start = text.find("\n") + 1
+    return 0 if start == 0 else text.count("\n", start) + (not text.endswith("\n"))
+
+
+def field_count_error(rejected: list[tuple[int, int, str]], names: list[str], delimiter: str, path: Path) -> ExportError:
+    """Most rows so far do not have the header's fields: the file is not one table with this header."""
+    first, fields, _ = rejected[0]
+    return ExportError(
+        f"{len(rejected)} of the first {rejected[-1][0] - 1} data rows do not have the header's {len(names)} fields "
+        f"(row {first - 1} has {fields}): the rows are not separated by {DELIMITERS[delimiter]} like the header line, "
+        "or the file is not a table (garbage, another file appended)",
+        where=str(path),
+        fix=f"export the interviews again as one table, the column names on line 1 and every line separated by {DELIMITERS[delimiter]}",
+    )
 
 
 def decoded_text(data: bytes, path: Path) -> tuple[str, bool, str]:
@@ -310,22 +445,31 @@ def detected_delimiter(header: str, path: Path) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def read_xlsx_text(path: Path, data: bytes, codebook: Codebook) -> TextTable:
+def read_xlsx_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLimits) -> TextTable:
     try:
+        # The unpacked size bounds what openpyxl will hold (an .xlsx is zipped XML, ~10× its size).
+        check_size(path, sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist()), limits, unpacked=True)
         sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=str, engine="openpyxl")
     except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
         raise ExportError(f"not a readable Excel workbook ({type(exc).__name__})", where=str(path), fix="open it in Excel and save it again as .xlsx") from None
-    id_column = codebook.columns.id
-    found = [(name, grid, header_row(grid, id_column)) for name, grid in sheets.items()]
+    tech = codebook.columns
+    found = [(name, grid, header_row(grid, (tech.id, tech.status))) for name, grid in sheets.items()]
     found = [(name, grid, row) for name, grid, row in found if row is not None]
     if not found:
         raise ExportError(
-            f"no sheet has the respondent id column '{id_column}' (sheets: {', '.join(sheets)})",
+            f"no sheet has the respondent id column '{tech.id}' (sheets: {', '.join(sheets)})",
             where=str(path),
-            fix=f"put the interviews on the first sheet with the column names on row 1, or map the id column in the codebook (columns: {{id: NAME}})",
+            fix=f"put the interviews on one sheet with the column names ({tech.id}, {tech.status}, …) on row 1, or map the id column in the codebook (columns: {{id: NAME}})",
+        )
+    if len(found) > 1:
+        raise ExportError(
+            f"several sheets hold interviews (a header with '{tech.id}' and '{tech.status}'): {', '.join(repr(n) for n, _, _ in found)}",
+            where=str(path),
+            fix="keep the interviews on one sheet: delete the other copies (or rename their header) and save again",
         )
     name, grid, row = found[0]
     where = f"{path}, sheet '{name}'"
+    check_shape(path, len(grid), grid.shape[1], limits)
     if row > 0:
         raise ExportError(
             f"the column names are on row {row + 1}, not on row 1 (the rows above hold titles or a merged header)",
@@ -334,7 +478,7 @@ def read_xlsx_text(path: Path, data: bytes, codebook: Codebook) -> TextTable:
         )
     names = column_names(grid.iloc[0].fillna("").tolist(), path)
     body = grid.iloc[1:].fillna("").set_axis(names, axis=1)
-    if len(body) and body[id_column].iloc[0].strip() == "" and body.iloc[0].str.strip().ne("").any():
+    if len(body) and body[tech.id].iloc[0].strip() == "" and body.iloc[0].str.strip().ne("").any():
         raise ExportError(
             "two-line header: row 1 holds column names and row 2 continues them (row 2 has no respondent id)",
             where=where,
@@ -345,10 +489,14 @@ def read_xlsx_text(path: Path, data: bytes, codebook: Codebook) -> TextTable:
     return TextTable(body.reset_index(drop=True), NO_ISSUES, sheet=str(name))
 
 
-def header_row(grid: pd.DataFrame, id_column: str) -> int | None:
-    """Index of the first of the top rows that holds the id column's name, if any."""
+def header_row(grid: pd.DataFrame, names: tuple[str, ...]) -> int | None:
+    """Index of the first of the top rows that holds every one of ``names``, if any.
+
+    Two names, not one: a notice or variable-list sheet may name the id column in a cell.
+    """
     top = grid.head(HEADER_SEARCH_ROWS).apply(lambda column: column.str.strip())
-    rows = np.flatnonzero(top.eq(id_column).any(axis=1).to_numpy())
+    holds = np.logical_and.reduce([top.eq(name).any(axis=1).to_numpy() for name in names])
+    rows = np.flatnonzero(holds)
     return int(rows[0]) if len(rows) else None
 
 
@@ -357,8 +505,10 @@ def header_row(grid: pd.DataFrame, id_column: str) -> int | None:
 # --------------------------------------------------------------------------------------------
 
 
-def read_sav_text(path: Path, data: bytes, codebook: Codebook) -> TextTable:
+def read_sav_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLimits) -> TextTable:
     try:
+        _, header = pyreadstat.read_sav(str(path), metadataonly=True)
+        check_shape(path, header.number_rows or 0, header.number_columns, limits)
         frame, meta = pyreadstat.read_sav(str(path))
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
         raise ExportError(f"not a readable SPSS .sav file ({exc})", where=str(path), fix="save it again from SPSS as .sav") from None
@@ -412,7 +562,7 @@ def cell_text(column: pd.Series) -> pd.Series:
     return pd.Series(np.where(np.isnan(values), "", text), index=column.index, dtype="str")
 
 
-READERS: dict[str, Callable[[Path, bytes, Codebook], TextTable]] = {
+READERS: dict[str, Callable[[Path, bytes, Codebook, ExportLimits], TextTable]] = {
     "csv": read_csv_text,
     "xlsx": read_xlsx_text,
     "sav": read_sav_text,
@@ -488,15 +638,16 @@ def check_columns(present: list[str], expected: Mapping[str, str], path: Path) -
 # --------------------------------------------------------------------------------------------
 
 
-def normalised_frame(text: pd.DataFrame, codebook: Codebook) -> tuple[pd.DataFrame, pd.DataFrame]:
+def normalised_frame(text: pd.DataFrame, codebook: Codebook, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Text cells -> typed columns named as in the codebook, and the cells that are not numbers."""
     tech = codebook.columns
     who = pd.DataFrame({"row": text[ROW], "respondent_id": stripped(text[tech.id])})
     columns: dict[str, pd.Series] = {ROW: text[ROW], tech.id: who["respondent_id"]}
     columns.update({c: stripped(text[c]) for c in (tech.status, tech.start, tech.end, *text_columns(codebook))})
-    converted = {c: numbers(text[c], c, who) for c in (tech.loi, *number_columns(codebook))}
-    columns.update({c: values for c, (values, _) in converted.items()})
-    issues = [found for _, found in converted.values()]
+    values, bad = parsed_numbers(text[[tech.loi, *number_columns(codebook)]])
+    check_readable(bad, text[ROW], path)
+    columns.update(values.items())
+    issues = [number_issues(text[c], c, who, bad[c]) for c in bad.columns[bad.any().to_numpy()]]
     for q in codebook.questions:
         if q.type == "multi" and q.encoding == "codes":
             ticks, found = ticks_from_slots(text, q, who)
@@ -532,29 +683,58 @@ def stripped(column: pd.Series) -> pd.Series:
     return text.where(text != "")
 
 
-def numbers(column: pd.Series, name: str, who: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
-    """Floats from text cells ("1", "1.0", " 1 ", "1,5"); a cell that is not a number is NaN and an issue."""
-    text = column.astype("str").str.strip().str.replace(",", ".", regex=False)
-    valid = text.str.fullmatch(NUMBER)
-    bad = text.ne("") & ~valid
-    values = pd.to_numeric(text.where(valid), errors="coerce").astype("float64")
-    issues = issue_frame(
-        who[bad], name, column[bad].str.strip(), "number", f"'{name}' holds something that is not a number where a code or number is expected"
+def parsed_numbers(cells: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Floats from text cells ("1", "1.0", " 1 ", "1,5"), NaN where blank or not a number; and where not a number.
+
+    Every column at once, as one long column: string operations cost mostly per call, not per cell.
+    """
+    long = pd.concat([cells[c].astype("str") for c in cells], ignore_index=True)
+    text = long.str.strip().str.replace(",", ".", regex=False)
+    valid = text.str.fullmatch(NUMBER).to_numpy(dtype=bool)
+    values = pd.to_numeric(text.where(valid), errors="coerce").to_numpy(dtype="float64")
+    bad = text.ne("").to_numpy(dtype=bool) & ~valid
+    shape = (len(cells.columns), len(cells))  # column after column
+    return tuple(pd.DataFrame(a.reshape(shape).T, index=cells.index, columns=cells.columns) for a in (values, bad))
+
+
+def number_issues(column: pd.Series, name: str, who: pd.DataFrame, bad: pd.Series) -> pd.DataFrame:
+    """One issue per cell of ``column`` that is not a number."""
+    reason = f"'{name}' holds something that is not a number where a code or number is expected"
+    return issue_frame(who[bad], name, column[bad].str.strip(), "number", reason)
+
+
+def check_readable(bad: pd.DataFrame, rows: pd.Series, path: Path) -> None:
+    """Refuse an export whose number columns mostly hold text (labels exported for codes, another file).
+
+    Counted before any issue row is made, so that a file of garbage costs no more memory than its cells.
+    """
+    counts = bad.sum()
+    if not too_unreadable(int(counts.sum()), len(rows)):
+        return
+    worst = counts.idxmax()
+    first = int(rows[bad[worst].to_numpy()].iloc[0])
+    raise ExportError(
+        f"{int(counts.sum()):,} cells of {len(rows):,} rows are not numbers where the codebook expects codes or numbers "
+        f"(most in column '{worst}': {counts[worst]:,}, the first at row {first})",
+        where=str(path),
+        fix="export the answers as codes, not as labels (in Toluna: values, not texts), "
+        "and check that the codebook is this export's (same columns in the same meaning)",
     )
-    return values, issues
 
 
 def ticks_from_binary(cells: pd.DataFrame) -> dict[str, pd.Series]:
     """1/0 or 1/blank per code -> 0/1 per code; a blank beside an answer is 0, all blank stays NaN."""
-    answered = cells.notna().any(axis=1)
-    return {c: cells[c].where(cells[c].notna() | ~answered, 0.0) for c in cells}
+    matrix = cells.to_numpy(dtype="float64")
+    blank = np.isnan(matrix)
+    ticks = np.where(blank & ~blank.all(axis=1, keepdims=True), 0.0, matrix)
+    return {c: pd.Series(ticks[:, i], index=cells.index) for i, c in enumerate(cells.columns)}
 
 
 def ticks_from_slots(text: pd.DataFrame, q: Question, who: pd.DataFrame) -> tuple[dict[str, pd.Series], pd.DataFrame]:
     """Slot columns each holding a ticked code -> one 0/1 column per code (NaN if no slot is filled)."""
     slots = slot_columns(q)
-    read = [numbers(text[c], c, who) for c in slots]
-    matrix = np.column_stack([values.to_numpy() for values, _ in read])
+    values, bad = parsed_numbers(text[list(slots)])
+    matrix = values.to_numpy()
     answered = ~np.isnan(matrix).all(axis=1)
     unknown = ~np.isnan(matrix) & ~np.isin(matrix, np.array(q.all_codes(), dtype=float))
     rows, where = np.nonzero(unknown)
@@ -569,4 +749,5 @@ def ticks_from_slots(text: pd.DataFrame, q: Question, who: pd.DataFrame) -> tupl
         q.columns[c]: pd.Series(np.where(answered, (matrix == c).any(axis=1), np.nan), index=text.index, dtype="float64")
         for c in q.all_codes()
     }
-    return ticks, pd.concat([found, *(issues for _, issues in read)], ignore_index=True)
+    unreadable = [number_issues(text[c], c, who, bad[c]) for c in bad.columns[bad.any().to_numpy()]]
+    return ticks, pd.concat([found, *unreadable], ignore_index=True)

@@ -141,9 +141,9 @@ def schema_problems(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     cases = cases.merge(named, on=["column", "check"], how="left")
     rule = cases["rule"].fillna(cases["check"])  # built-in checks: their own name
     reason = cases["check"].replace(BUILTIN_REASONS)
-    rows = frame.loc[cases["index"].to_numpy()]
+    rows = frame.loc[cases["index"].to_numpy(), [ROW, codebook.columns.id]]  # a row per failure
     values = shown_values(cases["failure_case"], cases["column"].map(frame.dtypes.apply(pd.api.types.is_numeric_dtype)))
-    return problem_frame(rows, codebook, cases["column"].to_numpy(), values, rule.to_numpy(), reason.to_numpy())
+    return issue_frame(who_is(rows, codebook), cases["column"].to_numpy(), values, rule.to_numpy(), reason.to_numpy())
 
 
 def shown_values(values: pd.Series, numeric: pd.Series) -> np.ndarray:
@@ -196,7 +196,7 @@ def routing_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> li
     not_asked = ~asked(frame, codebook, q)
     reason = f"{q.id} answered but not asked (asked only if {q.asked_if.describe()})"
     given = (lambda c: frame[c].eq(1)) if q.type == "multi" else (lambda c: frame[c].notna())
-    return [problem_frame(frame[not_asked & given(c)], codebook, c, None, "routing", reason) for c in answer_columns(q)]
+    return [problem_frame(frame, not_asked & given(c), codebook, c, None, "routing", reason) for c in answer_columns(q)]
 
 
 def required_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
@@ -206,8 +206,8 @@ def required_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> l
     missing = asked(frame, codebook, q)
     if q.type == "multi":
         missing = missing & ~(ticks(frame, q) == 1).any(axis=1)
-        return [problem_frame(frame[missing], codebook, q.id, "", "required", f"{q.id} asked but no answer ticked")]
-    return [problem_frame(frame[missing & frame[q.column].isna()], codebook, q.column, "", "required", f"{q.id} asked but not answered")]
+        return [problem_frame(frame, missing, codebook, q.id, "", "required", f"{q.id} asked but no answer ticked")]
+    return [problem_frame(frame, missing & frame[q.column].isna(), codebook, q.column, "", "required", f"{q.id} asked but not answered")]
 
 
 def grid_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
@@ -218,7 +218,7 @@ def grid_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[
     started = cells.notna().any(axis=1).to_numpy()
     due = asked(frame, codebook, q) & (started | q.required)
     return [
-        problem_frame(frame[due & cells[r.column].isna()], codebook, r.column, "", "grid_complete", f"{q.id} row {r.id} '{r.label}' not answered: every row of the grid must be")
+        problem_frame(frame, due & cells[r.column].isna(), codebook, r.column, "", "grid_complete", f"{q.id} row {r.id} '{r.label}' not answered: every row of the grid must be")
         for r in q.rows
     ]
 
@@ -231,7 +231,7 @@ def exclusive_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> 
     crowded = [ticked[:, q.all_codes().index(code)] & (ticked.sum(axis=1) > 1) for code in q.exclusive]
     return [
         problem_frame(
-            frame[mask], codebook, q.columns[code], ticked_codes(ticked[mask], q), "exclusive",
+            frame, mask, codebook, q.columns[code], ticked_codes(ticked[mask], q), "exclusive",
             f"{q.id} code {code} '{q.code_label(code)}' must stand alone, but other codes are ticked too",
         )
         for code, mask in zip(q.exclusive, crowded)
@@ -244,7 +244,7 @@ def cap_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[p
         return []
     ticked = ticks(frame, q) == 1
     over = ticked.sum(axis=1) > q.max_answers
-    return [problem_frame(frame[over], codebook, q.id, ticked_codes(ticked[over], q), "max_answers", f"{q.id} allows {q.max_answers} answer(s) at most")]
+    return [problem_frame(frame, over, codebook, q.id, ticked_codes(ticked[over], q), "max_answers", f"{q.id} allows {q.max_answers} answer(s) at most")]
 
 
 SURVEY_RULES: tuple[Callable[[pd.DataFrame, Codebook, Question], list[pd.DataFrame]], ...] = (
@@ -281,7 +281,7 @@ def speeders(frame: pd.DataFrame, codebook: Codebook, quality: QualityPolicy) ->
     limit = quality.speeder_share_of_median * median
     fast = (loi < limit).to_numpy()
     reason = f"interview shorter than {quality.speeder_share_of_median:g} × the median length of complete interviews ({median:g} s), i.e. under {limit:g} s"
-    return fast, problem_frame(frame[fast], codebook, codebook.columns.loi, None, "speeder", reason)
+    return fast, problem_frame(frame, fast, codebook, codebook.columns.loi, None, "speeder", reason)
 
 
 def straightliners(frame: pd.DataFrame, codebook: Codebook, quality: QualityPolicy) -> tuple[np.ndarray, pd.DataFrame]:
@@ -292,7 +292,7 @@ def straightliners(frame: pd.DataFrame, codebook: Codebook, quality: QualityPoli
         cells = frame[[r.column for r in q.rows]].to_numpy(dtype=float)
         same = (cells == cells[:, :1]).all(axis=1)  # NaN never equals: a blank row is not a straight line
         found |= same
-        problems.append(problem_frame(frame[same], codebook, q.id, cell_text(pd.Series(cells[same, 0])).to_numpy(), "straightliner", f"all {len(q.rows)} rows of {q.id} given the same answer"))
+        problems.append(problem_frame(frame, same, codebook, q.id, cell_text(pd.Series(cells[same, 0])).to_numpy(), "straightliner", f"all {len(q.rows)} rows of {q.id} given the same answer"))
     return found, pd.concat([NO_ISSUES, *problems], ignore_index=True)
 
 
@@ -304,15 +304,22 @@ QUALITY_CHECKS = {"speeder": (speeders, "speeder_action"), "straightliner": (str
 # --------------------------------------------------------------------------------------------
 
 
-def problem_frame(rows: pd.DataFrame, codebook: Codebook, column: object, value: object, rule: object, reason: object) -> pd.DataFrame:
-    """Problem rows (row, respondent_id, column, value, rule, reason) for the interviews ``rows``.
+def problem_frame(frame: pd.DataFrame, mask: object, codebook: Codebook, column: object, value: object, rule: object, reason: object) -> pd.DataFrame:
+    """Problem rows (row, respondent_id, column, value, rule, reason) for the interviews of ``frame`` where ``mask``.
 
-    ``value=None`` takes the cell of ``column``; text columns' values are never kept.
+    ``value=None`` takes the cell of ``column``; text columns' values are never kept. Only the
+    columns needed are selected: most rules find nothing, and a wide selection costs more.
     """
+    if not np.any(mask):
+        return NO_ISSUES
     if value is None:
-        value = cell_text(rows[column]).to_numpy() if column not in text_columns(codebook) else ""
-    who = pd.DataFrame({"row": rows[ROW], "respondent_id": rows[codebook.columns.id]})
-    return issue_frame(who, column, value, rule, reason)
+        value = cell_text(frame.loc[mask, column]).to_numpy() if column not in text_columns(codebook) else ""
+    return issue_frame(who_is(frame.loc[mask, [ROW, codebook.columns.id]], codebook), column, value, rule, reason)
+
+
+def who_is(rows: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """``row`` and ``respondent_id`` of interviews, as :func:`ingest.issue_frame` takes them."""
+    return pd.DataFrame({"row": rows[ROW], "respondent_id": rows[codebook.columns.id]})
 
 
 def validate_export(export: Export, population: Population, quality: QualityPolicy, thresholds: Thresholds) -> Validated:

@@ -1,0 +1,130 @@
+"""The project's own Prefect server: started in the background, waited for, stopped by its PID.
+
+``make server`` and ``make server-stop`` run this module; the integration test uses the same
+functions. The PID goes to ``<PREFECT_HOME>/server.pid`` and the server's log to ``server.log``
+beside it. No Prefect import: it only starts and stops the ``prefect`` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Mapping
+
+from baro_pipeline.errors import UsageError
+
+START_TIMEOUT_SECONDS = 240  # ~9 s usually, ~25 s on a fresh database; slow disks need more
+STOP_TIMEOUT_SECONDS = 30
+
+
+def pid_file(home: Path) -> Path:
+    return Path(home) / "server.pid"
+
+
+def api_answers(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def server_running(pid: int) -> bool:
+    """Whether ``pid`` is a live ``prefect server`` process (not a zombie, not a reused PID)."""
+    ps = subprocess.run(["ps", "-o", "stat=,command=", "-p", str(pid)], capture_output=True, text=True)
+    stat, _, command = ps.stdout.strip().partition(" ")
+    return ps.returncode == 0 and not stat.startswith("Z") and "prefect" in command and "server" in command
+
+
+def recorded_pid(home: Path) -> int | None:
+    """The PID in ``server.pid`` if that server still runs; a stale file is removed."""
+    file = pid_file(home)
+    if not file.exists():
+        return None
+    pid = int(file.read_text().strip())
+    if server_running(pid):
+        return pid
+    file.unlink()
+    return None
+
+
+def start_server(home: Path, host: str, port: int, env: Mapping[str, str] | None = None, timeout: float = START_TIMEOUT_SECONDS) -> int:
+    """Start ``prefect server start`` in the background and return its PID once ``/api/health`` answers.
+
+    ``env`` adds Prefect settings for the server (e.g. the scheduler off) to this process' environment.
+    """
+    home = Path(home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if (pid := recorded_pid(home)) is not None:
+        raise UsageError(f"a Prefect server of this project already runs (PID {pid})", where=str(pid_file(home)), fix="use it, or stop it with `make server-stop`")
+    api_url = f"http://{host}:{port}/api"
+    if api_answers(api_url):
+        raise UsageError(f"another Prefect server already answers at {api_url}", fix="stop it, or choose another port: make server SERVER_PORT=4300")
+    log = home / "server.log"
+    with open(log, "ab") as out:
+        # Its own session: Ctrl-C in the terminal that started it does not stop the server.
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+            env={**os.environ, **(env or {}), "PREFECT_HOME": str(home)},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    pid_file(home).write_text(f"{process.pid}\n")
+    deadline = time.monotonic() + timeout
+    while not api_answers(api_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_server(home)
+            tail = "\n    ".join(log.read_text(errors="replace").splitlines()[-5:])
+            raise UsageError(f"the Prefect server did not answer at {api_url}:\n    {tail}", where=str(log), fix="read the log; a port in use needs SERVER_PORT=another")
+        time.sleep(0.5)
+    return process.pid
+
+
+def stop_server(home: Path, timeout: float = STOP_TIMEOUT_SECONDS) -> int | None:
+    """Stop the server whose PID is in ``server.pid`` (SIGTERM, then SIGKILL); return that PID, or None."""
+    pid = recorded_pid(home)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while server_running(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if server_running(pid):
+        os.kill(pid, signal.SIGKILL)
+    pid_file(home).unlink(missing_ok=True)
+    return pid
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m baro_flows.server", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("start", "stop"))
+    parser.add_argument("--home", type=Path, default=Path(os.environ.get("PREFECT_HOME", ".prefect")), help="PREFECT_HOME of the server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4200)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "start":
+            pid = start_server(args.home, args.host, args.port)
+            print(f"Prefect server running (PID {pid}, log {args.home / 'server.log'})")
+            print(f"  UI  http://{args.host}:{args.port}")
+            print(f"  API http://{args.host}:{args.port}/api  (stop it: make server-stop)")
+        else:
+            pid = stop_server(args.home)
+            print(f"Prefect server stopped (PID {pid})" if pid else "no Prefect server of this project is running")
+    except UsageError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

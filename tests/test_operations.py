@@ -1,0 +1,185 @@
+"""Operations without a server: the export watch, failure states and alerts, the server helper, prefect.yaml.
+
+The same pieces against a real Prefect server and workers: tests/test_integration_prefect.py.
+"""
+
+from __future__ import annotations
+
+import http.server
+import inspect
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from baro_flows import alerts, server
+from baro_pipeline.errors import ExportError, UsageError
+from baro_pipeline.watch import ExportChange, changed_exports, changes_fingerprint, file_sha256
+
+REPO = Path(__file__).resolve().parents[1]
+MINI = Path(__file__).resolve().parent / "fixtures" / "mini"
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """The mini edition (one population, ps) with an export: only its bytes matter to the watch."""
+    shutil.copytree(MINI / "editions", tmp_path / "editions")
+    (tmp_path / "raw" / "mini").mkdir(parents=True)
+    (tmp_path / "raw" / "mini" / "ps.csv").write_bytes(b"id;status\n1;complete\n")
+    return tmp_path
+
+
+def record_run(root: Path, hashes: dict[str, str]) -> None:
+    """A last run's manifest as outputs.publish_run writes it (only the inputs' hashes matter here)."""
+    folder = root / "outputs" / "mini"
+    folder.mkdir(parents=True, exist_ok=True)
+    inputs = {pop: {"path": f"raw/mini/{pop}.csv", "sha256": sha} for pop, sha in hashes.items()}
+    (folder / "manifest.json").write_text(json.dumps({"edition": "mini", "inputs": inputs}), encoding="utf-8")
+
+
+def test_no_previous_run_means_every_export_changed(project):
+    sha = file_sha256(project / "raw" / "mini" / "ps.csv")
+    assert changed_exports("mini", project) == {"ps": ExportChange("ps", None, sha)}
+
+
+def test_exports_the_last_run_read_are_unchanged(project):
+    record_run(project, {"ps": file_sha256(project / "raw" / "mini" / "ps.csv")})
+    assert changed_exports("mini", project) == {}
+    assert changed_exports("mini", project) == {}  # asking again changes nothing
+
+
+def test_a_new_export_is_a_change(project):
+    record_run(project, {"ps": "0" * 64})
+    change = changed_exports("mini", project)["ps"]
+    assert (change.before, change.now) == ("0" * 64, file_sha256(project / "raw" / "mini" / "ps.csv"))
+    assert str(change) == f"ps: {'0' * 12} -> {change.now[:12]}"
+
+
+@pytest.mark.parametrize("files", [[], ["ps.csv", "ps.xlsx"]], ids=["missing", "several"])
+def test_no_single_export_is_a_change_the_run_will_explain(project, files):
+    record_run(project, {"ps": file_sha256(project / "raw" / "mini" / "ps.csv")})
+    (project / "raw" / "mini" / "ps.csv").unlink()
+    for name in files:
+        (project / "raw" / "mini" / name).write_bytes(b"x")
+    change = changed_exports("mini", project)["ps"]
+    assert change.now is None and str(change) == "ps: no export (missing, or several files)"
+
+
+def test_a_population_dropped_from_the_edition_is_a_change(project):
+    sha = file_sha256(project / "raw" / "mini" / "ps.csv")
+    record_run(project, {"ps": sha, "gp": "1" * 64})
+    assert changed_exports("mini", project) == {"gp": ExportChange("gp", "1" * 64, None)}
+
+
+def test_fingerprint_is_stable_and_tells_changes_apart():
+    a = {"ps": ExportChange("ps", None, "a" * 64), "gp": ExportChange("gp", None, "b" * 64)}
+    assert changes_fingerprint(a) == changes_fingerprint(dict(reversed(list(a.items()))))
+    assert changes_fingerprint(a) != changes_fingerprint({"ps": ExportChange("ps", "c" * 64, "a" * 64)})
+
+
+def test_pipeline_error_becomes_a_failed_state_with_its_own_message():
+    error = ExportError("no export for population 'gp'", where="raw/2025", fix="put it there")
+
+    @alerts.failed_state_on_pipeline_error
+    def run(edition_id: str, strict: bool = False):
+        raise error
+
+    state = run("2025")
+    assert state.is_failed()
+    assert state.message == "raw/2025: no export for population 'gp'\n  fix: put it there"
+    assert state.data is error  # a direct call (baro run) raises it again: exit code 1
+    assert list(inspect.signature(run).parameters) == ["edition_id", "strict"]  # what Prefect reads
+
+
+def test_other_exceptions_are_left_to_prefect():
+    @alerts.failed_state_on_pipeline_error
+    def run():
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):
+        run()
+
+
+def test_alert_carries_run_state_and_message_only():
+    flow_run = SimpleNamespace(name="shy-fox", id="0f0f", parameters={"edition_id": "2025", "root": ".", "strict": True})
+    state = SimpleNamespace(name="Failed", message="raw/2025: no export for population 'gp'")
+    payload = alerts.alert_payload("baro-run", flow_run, state)
+    assert payload == {
+        "text": "baro-run 2025: Failed (shy-fox)\nraw/2025: no export for population 'gp'",
+        "flow": "baro-run",
+        "edition": "2025",
+        "flow_run_name": "shy-fox",
+        "flow_run_id": "0f0f",
+        "state": "Failed",
+        "message": "raw/2025: no export for population 'gp'",
+    }
+    watch_run = SimpleNamespace(name="calm-owl", id="1", parameters={"editions": ["2025", "2026"]})
+    assert alerts.alert_payload("baro-watch", watch_run, state)["edition"] == "2025, 2026"
+
+
+def test_alerts_command_wants_one_url(capsys):
+    assert alerts.main(["not-a-url"]) == 2
+    assert "make alerts WEBHOOK=URL" in capsys.readouterr().err
+
+
+def test_stale_pid_file_is_removed(tmp_path):
+    server.pid_file(tmp_path).write_text(f"{os.getpid()}\n")  # this process is no Prefect server
+    assert server.recorded_pid(tmp_path) is None
+    assert not server.pid_file(tmp_path).exists()
+    assert server.stop_server(tmp_path) is None
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/api/health" else 404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_server_refuses_a_port_where_a_server_answers(tmp_path):
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(UsageError, match="another Prefect server already answers at http://127.0.0.1:"):
+            server.start_server(tmp_path, "127.0.0.1", httpd.server_address[1])
+    finally:
+        httpd.shutdown()
+    assert not server.pid_file(tmp_path).exists()
+
+
+@pytest.fixture(scope="module")
+def deployments() -> dict[str, dict]:
+    config = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
+    return {d["name"]: d for d in config["deployments"]}
+
+
+def test_every_edition_deployment_runs_once_at_a_time_on_a_schedule(deployments):
+    from baro_flows.run import baro_run
+
+    runs = {name: d for name, d in deployments.items() if d["entrypoint"] == "flows/run.py:baro_run"}
+    assert runs
+    for name, d in runs.items():
+        edition_id = d["parameters"]["edition_id"]
+        assert name == f"baro-{edition_id}" and f"edition-{edition_id}" in d["tags"]
+        assert (REPO / "editions" / edition_id).is_dir()
+        assert set(d["parameters"]) <= set(inspect.signature(baro_run.fn).parameters)
+        assert d["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+        assert [s["timezone"] for s in d["schedules"]] == ["Europe/Paris"]
+        assert d["work_pool"]["name"] == "baro-process"
+
+
+def test_watch_deployment_watches_deployed_editions_every_15_minutes(deployments):
+    watch = deployments["baro-watch"]
+    assert watch["entrypoint"] == "flows/watch.py:baro_watch"
+    assert watch["schedules"][0]["cron"] == "*/15 * * * *"
+    pattern = watch["parameters"]["deployment"]
+    for edition_id in watch["parameters"]["editions"]:
+        assert pattern.format(edition=edition_id) == f"baro-run/{deployments[f'baro-{edition_id}']['name']}"

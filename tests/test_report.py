@@ -1,0 +1,221 @@
+"""report.html: the synthesis' pages from the estimates, self-contained, every chart drawn in a real browser."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from baro_pipeline import audit, estimation, ingest, validation, weighting
+from baro_pipeline.edition import Edition, load_edition
+from baro_pipeline.report import mirror_pairs, question_pages, report_html, top_size
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Run:
+    """What a run of the committed 2025 exports gives the report and the tables (no Prefect)."""
+
+    edition: Edition
+    estimates: pd.DataFrame
+    audit: pd.DataFrame
+    weighting: pd.DataFrame
+
+
+@functools.lru_cache(maxsize=1)
+def run_2025() -> Run:
+    """The pipeline's stages on raw/2025 (shared with test_tables: computed once per session)."""
+    ed = load_edition("2025", REPO)
+    frames, weights, estimates = {}, {}, []
+    for pop, population in ed.populations.items():
+        export = ingest.read_export(ingest.find_export(ed, pop, REPO), population.codebook)
+        frames[pop] = validation.validate_export(export, population, ed.quality, ed.thresholds).frame
+        weights[pop] = weighting.weight_population(frames[pop], population)
+        estimates.append(estimation.estimate_population(frames[pop], population, weights[pop], ed))
+    return Run(ed, pd.concat(estimates, ignore_index=True), audit.audit_edition(ed, frames, weights), weighting.weighting_table(ed.id, weights))
+
+
+@pytest.fixture(scope="module")
+def run() -> Run:
+    return run_2025()
+
+
+@pytest.fixture(scope="module")
+def html(run) -> str:
+    return report_html(run.edition, run.estimates, run.audit, run.weighting).decode("utf-8")
+
+
+def section(html: str, title: str) -> str:
+    """The HTML of one <section>, found by its <h2> title."""
+    start = html.index(f"<h2>{title}</h2>")
+    return html[start : html.index("</section>", start)]
+
+
+def test_the_report_is_one_self_contained_file(html):
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") >= 14
+    assert "<script" not in html and "<link" not in html and "@import" not in html and "<img" not in html
+    assert not re.search(r"""(src|href)\s*=|url\(""", html)
+
+
+def test_headline_figures_with_their_margin_of_error(html):
+    page = section(html, "Page 2 de la synthèse")
+    assert '<span class="value">90\u202f%</span><span class="moe">± 2,' in page
+    assert "des professionnels de santé déclarent utiliser des outils d&#39;IA dans leur pratique" in page
+    assert "n = 1\u202f000 · base : Professionnels de santé, ensemble" in page
+    assert "Publié : 90\u202f%" in page and "conforme" in page
+    contradiction = section(html, "Page 5 de la synthèse")
+    assert "SOIT 23% DES FRANÇAIS" in contradiction and "publication incohérente" in contradiction
+
+
+def test_rankings_are_placed_on_their_page_with_base_and_n(run, html):
+    ps = run.edition.populations["ps"].codebook
+    assert top_size(ps.question("Q3"), "ps", run.edition.figures) == 5  # no answer cap: Top 5
+    assert top_size(ps.question("Q20"), "ps", run.edition.figures) == 3  # "3 réponses maximum", 3 printed
+    assert top_size(ps.question("Q15"), "ps", run.edition.figures) == 5  # capped at 3, but 5 printed
+    pages = question_pages(run.edition, "ps")
+    assert (pages["Q3"], pages["Q8"], pages["Q9"], pages["Q10"], pages["Q20"]) == (3, 7, 7, 7, 12)
+    page3 = section(html, "Page 3 de la synthèse")
+    assert "<h3>Aspects de la pratique où l&#39;IA est utilisée (Professionnels de santé) — Top 5</h3>" in page3
+    assert "Base : Professionnels de santé interrogés (Usage d&#39;outils d&#39;IA dans la pratique : Utilise des outils d&#39;IA) · n = 913" in page3
+    page7 = section(html, "Page 7 de la synthèse")
+    assert "<h3>Top 3 des apports de l&#39;IA dans la pratique (Professionnels de santé)</h3>" in page7
+    page12 = section(html, "Page 12 de la synthèse")
+    # The ranking's bars are the published levers, in rank order.
+    bars = page12[page12.index("Top 3 des leviers") :]
+    assert bars.index("55\u202f%") < bars.index("51\u202f%") < bars.index("47\u202f%")
+
+
+def test_mirror_pairs_come_from_the_published_wordings(run, html):
+    pairs = {(a.id, b.id) for a, b in mirror_pairs(run.edition)}
+    assert {("ps_trust", "gp_trust"), ("ps_data_risks", "gp_data_risks"), ("ps_prefer_french_eu", "gp_prefer_french_eu")} <= pairs
+    assert ("ps_press_chatgpt", "gp_press_doctor_dont_know") not in pairs  # an editorial "(adresse…)" is not a meaning
+    mirror = section(html, "Comparaisons miroir entre populations")
+    trust = mirror[mirror.index("<td>Déclarent avoir confiance dans l&#39;usage de L&#39;IA en santé</td>") :]
+    assert re.match(r"<td>[^<]+</td>\s*<td>Professionnels de santé</td>\s*<td>77\u202f% ± [\d,]+\u202fpts \(n = 1\u202f000\)</td>\s*<td>Grand public</td>\s*<td>58\u202f%", trust)
+    assert "<td>+19," in trust[:400] and "<td>oui</td>" in trust[:600]
+    assert "<td>Souhaitent privilégier des outils d&#39;IA français ou européens</td>" in mirror
+
+
+def test_audit_summary(html):
+    audit_part = section(html, "Audit des chiffres publiés")
+    assert "60 chiffres publiés : 59 conforme, 1 publication incohérente." in audit_part
+    assert "<td>gp_genai_all</td>" in audit_part and "<td>ps_trust</td>" not in audit_part
+
+
+def test_small_bases_are_flagged_and_suppressed_rankings_withheld(run):
+    estimates = run.estimates.copy()
+    q3 = (estimates["population"] == "ps") & (estimates["question"] == "Q3") & (estimates["breakdown"] == "total")
+    estimates.loc[q3, ["n", "small_base"]] = [25, True]
+    page = section(report_html(run.edition, estimates, run.audit, run.weighting).decode("utf-8"), "Page 3 de la synthèse")
+    assert "Base : Professionnels de santé interrogés (Usage d&#39;outils d&#39;IA dans la pratique : Utilise des outils d&#39;IA) · n = 25" in page
+    assert "⚠ Base faible (n &lt; 30), en pâle, à lire avec prudence : L&#39;aide au diagnostic, La formation continue" in page
+    # Under suppress_base, estimation withholds every share of the question (and so its ranks).
+    estimates.loc[q3, ["n", "suppressed", "estimate", "pct", "rank"]] = [6, True, np.nan, np.nan, pd.NA]
+    page = section(report_html(run.edition, estimates, run.audit, run.weighting).decode("utf-8"), "Page 3 de la synthèse")
+    assert "<h3>Aspects de la pratique où l&#39;IA est utilisée (Professionnels de santé) — Top 5</h3>" not in page
+
+
+def test_no_respondent_data_and_the_same_bytes_twice(run, html):
+    assert "TLN-" not in html and "précision libre" not in html
+    assert report_html(run.edition, run.estimates, run.audit, run.weighting).decode("utf-8") == html
+
+
+def test_trends_section_when_there_is_a_predecessor(run):
+    edition = dataclasses.replace(run.edition, previous="2024")
+    totals = run.estimates[(run.estimates["breakdown"] == "total") & ~run.estimates["question"].isin(["profession", "sex", "age", "region", "csp", "agglo"])]
+    moved = (totals["question"] == "Q11") & (totals["item"] == "confiance") & (totals["population"] == "ps")
+    trends = totals.assign(
+        previous_edition="2024",
+        previous_question=totals["question"],
+        estimate_previous=np.where(moved, totals["estimate"] - 0.08, totals["estimate"]),
+        pct_previous=np.where(moved, totals["pct"] - 8, totals["pct"]),
+        n_previous=totals["n"],
+        change_pts=np.where(moved, 8.0, 0.0),
+        se_change_pts=2.5,
+        p_value=np.where(moved, 0.0014, 1.0),
+        significant=moved,
+    )
+    html = report_html(edition, run.estimates, run.audit, run.weighting, trends).decode("utf-8")
+    part = section(html, "Évolutions depuis 2024")
+    assert "<h3>Évolutions 2024 → 2025 (Professionnels de santé)</h3>" in part
+    assert "<h3>Évolutions 2024 → 2025 (Grand public)</h3>" in part
+    assert re.search(r"<td>Professionnels de santé</td>\s*<td>Q11</td>\s*<td>A confiance</td>\s*<td>69\u202f%</td>\s*<td>77\u202f%</td>\s*<td>\+8,0\u202fpts", part)
+
+
+def test_an_edition_without_published_figures_still_shows_its_rankings(run):
+    edition = dataclasses.replace(run.edition, figures=())
+    html = report_html(edition, run.estimates, run.audit.iloc[0:0], run.weighting).decode("utf-8")
+    results = section(html, "Résultats")
+    assert "Aspects de la pratique où l&#39;IA est utilisée (Professionnels de santé) — Top 5" in results
+    assert "L'édition ne liste encore aucun chiffre publié" in html
+
+
+# --------------------------------------------------------------------------------------------
+# In a real browser
+# --------------------------------------------------------------------------------------------
+
+
+class ChartMarks(HTMLParser):
+    """Per <figure class="chart">: its <svg> elements and the drawn shapes inside Vega's mark groups."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.charts: list[dict[str, int]] = []
+        self.depth = 0  # open elements inside the current chart (0: outside)
+        self.mark_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "figure" and "chart" in classes:
+            self.charts.append({"svg": 0, "shapes": 0})
+            self.depth = 1
+            return
+        if not self.depth:
+            return
+        self.depth += 1
+        if tag == "svg":
+            self.charts[-1]["svg"] += 1
+        if any(c.startswith("mark-") and c != "mark-group" for c in classes):
+            self.mark_depth = self.depth
+        elif self.mark_depth and tag in ("path", "rect", "line", "text"):
+            self.charts[-1]["shapes"] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.depth:
+            if self.depth == self.mark_depth:
+                self.mark_depth = 0
+            self.depth -= 1
+
+
+def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={profile}",
+    ]
+    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_every_chart_is_drawn_by_a_real_browser(html, tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(html, encoding="utf-8")
+    dom = chromium("--dump-dom", page.as_uri(), profile=tmp_path / "profile")
+    assert dom.returncode == 0, dom.stderr
+    parser = ChartMarks()
+    parser.feed(dom.stdout)
+    assert len(parser.charts) == html.count('<figure class="chart">') >= 14
+    assert all(chart["svg"] == 1 and chart["shapes"] > 0 for chart in parser.charts), parser.charts
+    shot = tmp_path / "first-page.png"
+    result = chromium("--hide-scrollbars", f"--screenshot={shot}", "--window-size=1280,1800", page.as_uri(), profile=tmp_path / "profile")
+    assert result.returncode == 0, result.stderr
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 50_000
