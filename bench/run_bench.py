@@ -16,7 +16,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path

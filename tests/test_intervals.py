@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 import numpy as np
 import pytest
 from conformance import reference_or_skip
@@ -9,7 +11,7 @@ from scipy import special
 from statsmodels.stats.proportion import proportion_confint
 
 from baro_pipeline.errors import EstimationError
-from baro_pipeline.stats import INTERVAL_METHODS, proportion_ci, svyciprop_terms, svymean
+from baro_pipeline.stats import INTERVAL_METHODS, coded_column, proportion_ci, svyciprop_terms, svymean, variance
 
 PROFILE_METHODS = ("logit", "likelihood", "xlogit")  # R goes through a glm's IRLS: 1e-7
 
@@ -166,3 +168,17 @@ def test_unusable_arguments_are_refused(ref):
     y = ref.items(["trust"])
     with pytest.raises(EstimationError, match=r"svyciprop terms need 0/1 items"):
         svyciprop_terms(ref.designs["rake"], svymean(ref.designs["rake"], y), y)
+
+
+@pytest.mark.parametrize("design", ["w0", "rake", "linear"])
+def test_coded_items_give_the_glm_terms_of_the_item_matrix(ref, design, monkeypatch):
+    """The glm's first step summed over weight classes (coded items) is the sum over respondents."""
+    monkeypatch.setattr(variance, "MAX_CLASS_SHARE", 1.0)  # every design in weight classes
+    monkeypatch.setattr(variance, "_LAYOUTS", WeakKeyDictionary())
+    y = ref.items(["y_low", "routed", "mr_5"])
+    domains = np.column_stack([ref.domain("sex", "F"), ref.domain("age", "a65p"), np.ones(len(y), dtype=bool)])
+    coded = [coded_column(y[:, j]) for j in range(y.shape[1])]
+    estimates = svymean(ref.designs[design], y, domains)
+    dense, by_class = (svyciprop_terms(ref.designs[design], estimates, items, domains) for items in (y, coded))
+    for field in dense.__dataclass_fields__:
+        np.testing.assert_allclose(getattr(by_class, field), getattr(dense, field), rtol=1e-12, err_msg=field)

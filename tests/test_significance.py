@@ -9,7 +9,7 @@ from conformance import reference_or_skip
 from scipy import stats
 
 from baro_pipeline.errors import EstimationError
-from baro_pipeline.stats import domain_difference, independent_difference, svychisq, svymean
+from baro_pipeline.stats import coded_column, domain_difference, independent_difference, svychisq, svymean, versus_rest
 
 TOLERANCE = 1e-8
 
@@ -95,3 +95,18 @@ def test_svychisq_refuses_what_it_cannot_test(ref):
         svychisq(design, np.zeros(len(ref.data), dtype=np.intp), codes(ref, "age"))
     with pytest.raises(EstimationError, match=r"codes must be 2000 non-negative integers"):
         svychisq(design, codes(ref, "sex") - 1, codes(ref, "age"))
+
+
+@pytest.mark.parametrize("design", ["w0", "rake", "linear"])
+def test_versus_rest_is_each_domain_against_its_complement(ref, design):
+    """All levels against the rest in one pass (rest = whole sample minus the level) give the
+    two-domain contrast of each level; matrix and coded items alike."""
+    y = ref.items(["y_low", "routed", "mr_5", "trust2"])
+    levels = np.column_stack([ref.domain("age", a) for a in ("a18_24", "a25_34", "a65p")] + [ref.domain("sex", "F")])
+    coded = [coded_column(y[:, j]) for j in range(y.shape[1])]
+    for items in (y, coded):
+        result = versus_rest(ref.designs[design], items, levels)
+        for j in range(levels.shape[1]):
+            one = domain_difference(ref.designs[design], y, levels[:, j], ~levels[:, j])
+            for field in ("diff", "se", "t", "df", "p"):
+                np.testing.assert_allclose(getattr(result, field)[j], getattr(one, field), rtol=1e-10, err_msg=field)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 import numpy as np
-import pandas as pd
 import pytest
 from conformance import reference_or_skip
-from conformance.check_reference import item_values
+from conformance.check_reference import api_design, item_values
 
 from baro_pipeline.errors import EstimationError
-from baro_pipeline.stats import Design, design_from_calibration, influence_values, rake, svymean, variance, variance_matrix
+from baro_pipeline.stats import CodedItems, Design, coded_column, design_from_calibration, influence_values, rake, svymean, variance, variance_matrix
 
 TOLERANCE = 1e-8
 
@@ -81,13 +82,7 @@ def test_base_sizes_and_the_kish_alternative(ref):
 @pytest.mark.parametrize("name", ["apistrat", "apiclus1"])
 def test_stratified_and_cluster_designs_with_fpc_reproduce_r(ref, name):
     expected = ref.table("api.csv").query("design == @name")
-    data = pd.read_csv(ref.folder / f"{name}.csv")
-    design = Design(
-        data["pw"].to_numpy(dtype=float),
-        strata=data["stype"].to_numpy() if name == "apistrat" else None,
-        clusters=data["dnum"].to_numpy() if name == "apiclus1" else None,
-        fpc=data["fpc"].to_numpy(dtype=float),
-    )
+    design, data = api_design(ref, name)
     y = np.column_stack([item_values(data, item) for item in expected["item"]])
     result = svymean(design, y, deff="without_replacement")
     assert_close(result.estimate, expected["mean"])
@@ -151,3 +146,61 @@ def test_a_stratum_with_one_psu_is_refused():
 def test_a_calibrated_design_needs_its_margins():
     with pytest.raises(EstimationError, match=r"a 'raking' design needs its calibration codes"):
         Design(np.ones(3), calibration="raking")
+
+
+def coded(y):
+    return [coded_column(y[:, j]) for j in range(y.shape[1])]
+
+
+def assert_same_estimates(a, b, rtol=1e-12):
+    for field in a.__dataclass_fields__:
+        x, z = getattr(a, field), getattr(b, field)
+        assert x.shape == z.shape, field
+        np.testing.assert_allclose(z, x, rtol=rtol, atol=1e-15, err_msg=field)
+
+
+CODED_ITEMS = ["y_low", "y_mid", "routed", "trust2", "y_rare", "mr_4"]
+
+
+@pytest.mark.parametrize("classes", [True, False], ids=["weight classes", "weights row by row"])
+@pytest.mark.parametrize("design", ["w0", "rake", "linear", "raking_bounded"])
+def test_coded_items_give_the_numbers_of_the_item_matrix(ref, design, classes, monkeypatch):
+    """Counts per (weight class, domain, state) are the matrix's sums: overlapping domains, an
+    empty one, routed items; both ways of summing (classes of equal weights, or row by row)."""
+    monkeypatch.setattr(variance, "MAX_CLASS_SHARE", 1.0 if classes else -1.0)
+    monkeypatch.setattr(variance, "_LAYOUTS", WeakKeyDictionary())  # layouts are cached per design
+    y = ref.items(CODED_ITEMS)
+    domains = np.column_stack(
+        [ref.domain("age", a) for a in ("a18_24", "a25_34", "a65p")]
+        + [ref.domain("sex", "F"), ref.domain("sex", "M"), np.ones(len(y), dtype=bool), np.zeros(len(y), dtype=bool)]
+    )
+    assert (variance.variance_layout(ref.designs[design]).classes is not None) is classes
+    for by in (None, domains):
+        assert_same_estimates(svymean(ref.designs[design], y, by), svymean(ref.designs[design], coded(y), by))
+
+
+@pytest.mark.parametrize("name", ["apistrat", "apiclus1"])
+def test_coded_items_on_strata_clusters_and_fpc(ref, name):
+    design, data = api_design(ref, name)
+    expected = ref.table("api.csv").query("design == @name")
+    y = np.column_stack([item_values(data, item) for item in expected["item"]])
+    result = svymean(design, coded(y), deff="without_replacement")
+    assert_close(result.se, expected["se"])
+    assert_same_estimates(svymean(design, y, deff="without_replacement"), result)
+
+
+def test_coded_items_share_a_state_table(ref):
+    """One state for several items (a question's codes and a net): the same as their columns."""
+    design = ref.designs["rake"]
+    answer = np.random.default_rng(3).integers(0, 4, design.n)  # 3: not in the base
+    table = np.array([[1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 0], [np.nan] * 4])
+    matrix = table[answer]
+    assert_same_estimates(svymean(design, matrix), svymean(design, [CodedItems(answer.astype(np.uint8), table)]))
+
+
+def test_coded_items_are_checked(ref):
+    design = ref.designs["rake"]
+    with pytest.raises(EstimationError, match=r"coded items with states of shape \(3,\).*the design \d+ respondents"):
+        svymean(design, [CodedItems(np.zeros(3, dtype=np.intp), np.ones((1, 1)))])
+    with pytest.raises(EstimationError, match="each a row of the table"):
+        svymean(design, [CodedItems(np.full(design.n, 2, dtype=np.intp), np.ones((2, 1)))])

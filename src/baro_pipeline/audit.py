@@ -24,8 +24,8 @@ import pandas as pd
 
 from .edition import Codebook, Condition, Edition, Indicator, PublishedFigure, Question
 from .errors import AuditMismatchError, EstimationError, UsageError
-from .estimation import estimate_items, indicator_values, published_round
-from .stats import Design
+from .estimation import ItemMatrix, estimate_items, indicator_items, indicator_values, published_round
+from .stats import CodedItems, Design, coded_column
 from .weighting import RakeResult
 
 # Rendering order: what needs a look first.
@@ -513,20 +513,24 @@ def computed_from(row: Mapping[str, object], suppress_base: int) -> Computed:
 
 def indicator_columns(
     specs: Iterable[Spec], book: Codebook, frame: pd.DataFrame
-) -> tuple[dict[Spec, np.ndarray], dict[Spec, Computed]]:
-    """Each spec's indicator column, or why it has none (empty base, an item the codebook lacks)."""
-    columns: dict[Spec, np.ndarray] = {}
+) -> tuple[dict[Spec, CodedItems], dict[Spec, Computed]]:
+    """Each spec's indicator column (coded), or why it has none (empty base, an item the codebook lacks)."""
+    columns: dict[Spec, CodedItems] = {}
     settled: dict[Spec, Computed] = {}
+    blocks: dict[tuple[str, bool | None], ItemMatrix] = {}  # a question's items serve all its specs
     for spec in specs:
+        question = (spec.indicator.question, spec.not_answers_in_base)
         try:
-            values = indicator_values(frame, book, spec.indicator, spec.base, not_answers_in_base=spec.not_answers_in_base)
+            if question not in blocks:
+                blocks[question] = indicator_items(frame, book, spec.indicator, spec.not_answers_in_base)
+            values = indicator_values(frame, book, spec.indicator, spec.base, not_answers_in_base=spec.not_answers_in_base, block=blocks[question])
         except EstimationError as exc:
             settled[spec] = Computed(missing=exc.what)
             continue
         if np.isnan(values).all():
             settled[spec] = empty_base(spec)  # nothing to estimate on it
         else:
-            columns[spec] = values
+            columns[spec] = coded_column(values)  # a byte per respondent, not eight
     return columns, settled
 
 
@@ -544,7 +548,7 @@ def population_estimates(specs: Sequence[Spec], edition: Edition, frame: pd.Data
         found.update({s: settled[replace(s, weighted=True)] for s in wanted if replace(s, weighted=True) in settled})
         estimated = [s for s in wanted if replace(s, weighted=True) in columns]
         if estimated:
-            values = np.column_stack([columns[replace(s, weighted=True)] for s in estimated])
+            values = [columns[replace(s, weighted=True)] for s in estimated]
             table = estimate_items(used, values, settings=edition.estimation, thresholds=edition.thresholds)
             rows = table.to_dict("records")
             found.update({s: computed_from(row, edition.thresholds.suppress_base) for s, row in zip(estimated, rows)})

@@ -601,7 +601,7 @@ def _check_codebook(book: Codebook, root: _Node) -> None:
             if entry.id in seen:
                 raise root.error(
                     f"duplicate id '{entry.id}' (at {seen[entry.id]} and {place})",
-                    f"rename one of them: give every question, profile variable and derived indicator its own id",
+                    "rename one of them: give every question, profile variable and derived indicator its own id",
                     key=f"{section}.{entry.id}",
                 )
             seen[entry.id] = place

@@ -38,7 +38,7 @@ from scipy import stats as scipy_stats
 
 from .edition import Codebook, Condition, Derived, Edition, EstimationSettings, Indicator, Population, Question, Thresholds
 from .errors import EstimationError
-from .stats import Design, MeanEstimates, domain_difference, proportion_ci, svyciprop_terms, svymean
+from .stats import BINARY_TABLE, CodedItems, Design, MeanEstimates, coded_column, proportion_ci, svyciprop_terms, svymean, versus_rest
 from .validation import asked, condition_mask
 from .weighting import RakeResult
 
@@ -61,6 +61,7 @@ TOTAL = "total"
 TOTAL_LABEL = "Ensemble"
 SIGNIFICANCE_LEVEL = 0.05
 MEAN_CI_METHOD = "t"  # mean ± t·se
+GLM_INTERVALS = ("logit", "likelihood", "beta")  # methods that take terms of svyciprop's glm
 # se_method of each calibration of stats.Design: Taylor linearisation with the calibration residuals.
 SE_METHODS = {
     "none": "linearised",
@@ -80,21 +81,37 @@ RANK_DECIMALS = 12  # estimates equal to 12 decimals are ties
 
 @dataclass(frozen=True, eq=False)
 class ItemMatrix:
-    """Respondents × items: ``values`` (n, k) and one ``items`` row per column (:data:`ITEM_COLUMNS`).
+    """Respondents × items, as coded items (:class:`~baro_pipeline.stats.CodedItems`: a state
+    per respondent and a table of the items' values per state), and one ``items`` row per item
+    (:data:`ITEM_COLUMNS`).
 
-    ``values`` is 1/0 for code, net and derived items (the answer itself for kind ``mean``) and
-    NaN outside the item's base. ``items.answer`` marks real answer codes (what a ranking ranks).
+    An item is 1/0 for code, net and derived items (the answer itself for kind ``mean``) and NaN
+    outside the item's base; ``items.answer`` marks real answer codes (what a ranking ranks).
+    Kept coded, the sums of every item over respondents are counts per state: :func:`values`
+    spells the matrix out, for a few columns.
     """
 
-    values: np.ndarray
+    coded: tuple[CodedItems, ...]
     items: pd.DataFrame
+    n: int
+
+    @property
+    def values(self) -> np.ndarray:
+        """The (n, k) matrix."""
+        return np.column_stack([c.dense() for c in self.coded]) if self.coded else np.empty((self.n, 0))
+
+    def column(self, j: int) -> np.ndarray:
+        """Item j, (n,)."""
+        ends = np.cumsum([c.table.shape[1] for c in self.coded])
+        source = int(np.searchsorted(ends, j, side="right"))
+        coded = self.coded[source]
+        return coded.table[:, j - (ends[source] - coded.table.shape[1])][coded.state]
 
 
 def stacked(blocks: Sequence[ItemMatrix], n: int) -> ItemMatrix:
     """Item matrices side by side (an empty matrix of n rows when there is none)."""
-    values = np.column_stack([b.values for b in blocks]) if blocks else np.empty((n, 0))
     items = pd.concat([b.items for b in blocks], ignore_index=True) if blocks else pd.DataFrame(columns=list(ITEM_COLUMNS))
-    return ItemMatrix(values.astype(float), items)
+    return ItemMatrix(tuple(c for b in blocks for c in b.coded), items, n)
 
 
 def item_rows(q: Question, keys: Sequence[str], labels: Sequence[str], kinds: Sequence[str], answers: Sequence[bool]) -> pd.DataFrame:
@@ -113,16 +130,29 @@ def item_rows(q: Question, keys: Sequence[str], labels: Sequence[str], kinds: Se
     )
 
 
-def chosen_codes(frame: pd.DataFrame, q: Question, column: str | None = None) -> np.ndarray:
-    """(n, codes) bool: which of ``q.all_codes()`` each respondent gave (ticked, for a multi question).
+def ticks(frame: pd.DataFrame, q: Question) -> np.ndarray:
+    """(n, codes) bool: which of ``q.all_codes()`` each respondent ticked (a multi question)."""
+    return frame[[q.columns[c] for c in q.all_codes()]].to_numpy(dtype=float) == 1
 
-    ``column`` is the grid row's column; a blank (not asked) gives no code.
+
+def code_states(frame: pd.DataFrame, q: Question, column: str) -> np.ndarray:
+    """(n,) position of each respondent's code in ``q.all_codes()``; that length when blank (not
+    asked) or not one of its codes. Looked up in a table indexed by code: one pass, no search.
     """
-    codes = q.all_codes()
-    if q.type == "multi":
-        return frame[[q.columns[c] for c in codes]].to_numpy(dtype=float) == 1
-    cells = frame[column or q.column].to_numpy(dtype=float)
-    return cells[:, None] == np.asarray(codes, dtype=float)[None, :]
+    codes = np.asarray(q.all_codes())
+    low, high = int(codes.min()), int(codes.max())
+    lookup = np.full(high - low + 2, len(codes), dtype=state_dtype(len(codes) + 1))
+    lookup[codes - low] = np.arange(len(codes))
+    cells = frame[column].to_numpy(dtype=float) - low
+    index = np.where((cells >= 0) & (cells <= high - low), cells, high - low + 1)  # NaN fails both tests
+    whole = index.astype(np.intp)
+    return np.where(whole == index, lookup[whole], len(codes)).astype(lookup.dtype)  # 2.5 is no code
+
+
+def state_dtype(n_states: int) -> type:
+    """The smallest unsigned integer type for states 0..n_states - 1 (coded items of 1e6 respondents
+    and hundreds of questions then hold a byte per answer)."""
+    return np.uint8 if n_states <= 1 << 8 else np.uint16 if n_states <= 1 << 16 else np.intp
 
 
 def codes_in_base(q: Question, not_answers_in_base: bool | None = None) -> np.ndarray:
@@ -137,31 +167,53 @@ def codes_in_base(q: Question, not_answers_in_base: bool | None = None) -> np.nd
 
 def net_membership(q: Question) -> np.ndarray:
     """(codes, nets) bool: which codes each net groups."""
-    return np.array([[c in net.codes for net in q.nets] for c in q.all_codes()], dtype=bool)
+    return np.array([[c in net.codes for net in q.nets] for c in q.all_codes()], dtype=bool).reshape(len(q.all_codes()), len(q.nets))
 
 
-def scale_items(chosen: np.ndarray, shown: np.ndarray, q: Question, in_base: np.ndarray, row: str | None = None, row_label: str = "") -> ItemMatrix:
-    """Code and net items of one scale (a single or multi question, or one grid row).
-
-    The base: shown the question and gave at least one code that counts in the base.
-    """
-    base = shown & (chosen & in_base).any(axis=1)
+def scale_rows(q: Question, in_base: np.ndarray, row: str | None = None, row_label: str = "") -> pd.DataFrame:
+    """The ``items`` rows of one scale: its codes in the base, then its nets."""
     codes = np.array(q.all_codes())[in_base]
-    values = np.column_stack([chosen[:, in_base], (chosen.astype(int) @ net_membership(q).astype(int)) > 0])
     own_keys = [str(c) for c in codes] + [net.id for net in q.nets]
     own_labels = [q.code_label(int(c)) for c in codes] + [net.label for net in q.nets]
     keys = [f"{row}:{k}" for k in own_keys] if row else own_keys
     labels = [f"{row_label} – {label}" for label in own_labels] if row else own_labels
     kinds = ["code"] * len(codes) + ["net"] * len(q.nets)
-    answers = [int(c) in q.codes for c in codes] + [False] * len(q.nets)
-    return ItemMatrix(np.where(base[:, None], values, np.nan), item_rows(q, keys, labels, kinds, answers))
+    return item_rows(q, keys, labels, kinds, [int(c) in q.codes for c in codes] + [False] * len(q.nets))
+
+
+def single_scale(states: np.ndarray, shown: np.ndarray, q: Question, in_base: np.ndarray, row: str | None = None, row_label: str = "") -> ItemMatrix:
+    """Code and net items of a single question or one grid row, coded by the code given.
+
+    The base: shown the question and gave a code that counts in the base. The state is the
+    code's position, or one more (out of the base); each state's row of the table is its
+    codes' one-hot and nets.
+    """
+    out = len(in_base)
+    states = np.where(shown, states, out).astype(states.dtype)
+    table = np.column_stack([np.eye(out, dtype=bool)[:, in_base], net_membership(q)]).astype(float)
+    table[~in_base] = np.nan
+    return ItemMatrix((CodedItems(states, np.vstack([table, np.full(table.shape[1], np.nan)])),), scale_rows(q, in_base, row, row_label), len(states))
+
+
+def binary_items(base: np.ndarray, values: np.ndarray) -> tuple[CodedItems, ...]:
+    """0/1 items (n, k) on a base (n,) as coded items: states out of the base, 0, 1."""
+    inside = base.view(np.uint8)
+    return tuple(CodedItems(inside + (inside & column.view(np.uint8)), BINARY_TABLE) for column in np.asarray(values, dtype=bool).T)
+
+
+def multi_scale(chosen: np.ndarray, shown: np.ndarray, q: Question, in_base: np.ndarray) -> ItemMatrix:
+    """Code and net items of a multi question: the base is shown it and ticked a code that counts in the base."""
+    base = shown & (chosen & in_base).any(axis=1)
+    nets = (chosen.astype(np.int8) @ net_membership(q).astype(np.int8)) > 0
+    return ItemMatrix(binary_items(base, np.column_stack([chosen[:, in_base], nets])), scale_rows(q, in_base), len(base))
 
 
 def mean_item(frame: pd.DataFrame, q: Question, shown: np.ndarray) -> ItemMatrix:
     """A numeric question's answers (not-answer codes out), NaN outside those asked who answered."""
     cells = frame[q.column].to_numpy(dtype=float)
     answered = shown & ~np.isnan(cells) & ~np.isin(cells, np.asarray(list(q.not_answers), dtype=float))
-    return ItemMatrix(np.where(answered, cells, np.nan)[:, None], item_rows(q, [q.id], [q.label or q.id], ["mean"], [False]))
+    values = np.where(answered, cells, np.nan)
+    return ItemMatrix((coded_column(values),), item_rows(q, [q.id], [q.label or q.id], ["mean"], [False]), len(values))
 
 
 def question_items(frame: pd.DataFrame, codebook: Codebook, q: Question, not_answers_in_base: bool | None = None) -> ItemMatrix:
@@ -173,8 +225,10 @@ def question_items(frame: pd.DataFrame, codebook: Codebook, q: Question, not_ans
         return mean_item(frame, q, shown)
     in_base = codes_in_base(q, not_answers_in_base)
     if q.type == "grid":
-        return stacked([scale_items(chosen_codes(frame, q, r.column), shown, q, in_base, r.id, r.label) for r in q.rows], len(frame))
-    return scale_items(chosen_codes(frame, q), shown, q, in_base)
+        return stacked([single_scale(code_states(frame, q, r.column), shown, q, in_base, r.id, r.label) for r in q.rows], len(frame))
+    if q.type == "multi":
+        return multi_scale(ticks(frame, q), shown, q, in_base)
+    return single_scale(code_states(frame, q, q.column), shown, q, in_base)
 
 
 def derived_items(frame: pd.DataFrame, codebook: Codebook, d: Derived) -> ItemMatrix:
@@ -186,7 +240,7 @@ def derived_items(frame: pd.DataFrame, codebook: Codebook, d: Derived) -> ItemMa
         {"question": [d.id], "item": [d.id], "item_label": [d.label], "kind": ["derived"],
          "base": ["all" if d.base is None else d.base.describe()], "question_type": ["derived"], "answer": [False]},
     )
-    return ItemMatrix(np.where(base, met, np.nan)[:, None], items)
+    return ItemMatrix(binary_items(base, met[:, None]), items, len(frame))
 
 
 def item_matrix(frame: pd.DataFrame, codebook: Codebook) -> ItemMatrix:
@@ -217,9 +271,8 @@ def indicator_items(frame: pd.DataFrame, codebook: Codebook, indicator: Indicato
     return question_items(frame, codebook, q, not_answers_in_base)
 
 
-def indicator_column(frame: pd.DataFrame, codebook: Codebook, indicator: Indicator, not_answers_in_base: bool | None) -> tuple[np.ndarray, str]:
-    """(n,) values of one indicator on its own base, and its kind."""
-    block = indicator_items(frame, codebook, indicator, not_answers_in_base)
+def indicator_column(block: ItemMatrix, codebook: Codebook, indicator: Indicator) -> tuple[np.ndarray, str]:
+    """(n,) values of one indicator on its own base, and its kind, from the items of its question."""
     found = np.flatnonzero(block.items["item"].to_numpy() == indicator.item)
     if not len(found):
         known = ", ".join(block.items["item"]) or "none (open-text question)"
@@ -228,7 +281,7 @@ def indicator_column(frame: pd.DataFrame, codebook: Codebook, indicator: Indicat
             where=f"codebook of population {codebook.population}",
             fix=f"use one of its items: {known}",
         )
-    return block.values[:, found[0]], str(block.items["kind"].iloc[found[0]])
+    return block.column(int(found[0])), str(block.items["kind"].iloc[found[0]])
 
 
 def indicator_values(
@@ -238,15 +291,18 @@ def indicator_values(
     base: str | Condition = "asked",
     *,
     not_answers_in_base: bool | None = None,
+    block: ItemMatrix | None = None,
 ) -> np.ndarray:
     """(n,) values of one indicator on a base, NaN outside it.
 
     ``base``: ``"asked"``, the item's own base; ``"all"``, the whole population (those outside the
     item's base count as 0, "no"); a :class:`Condition`, the subgroup that meets it within the
     item's own base. ``not_answers_in_base`` overrides the codebook's ``in_base`` of the
-    question's not-answer codes (e.g. ``False``: "don't know" excluded from the base).
+    question's not-answer codes (e.g. ``False``: "don't know" excluded from the base). ``block``:
+    the question's items (:func:`indicator_items`) when already built for another indicator.
     """
-    values, kind = indicator_column(frame, codebook, indicator, not_answers_in_base)
+    block = indicator_items(frame, codebook, indicator, not_answers_in_base) if block is None else block
+    values, kind = indicator_column(block, codebook, indicator)
     if isinstance(base, Condition):
         return np.where(condition_mask(frame, codebook, base), values, np.nan)
     if base == "asked":
@@ -285,7 +341,7 @@ def mean_interval(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, level: f
 
 
 def intervals(
-    design: Design, found: MeanEstimates, values: np.ndarray, domains: np.ndarray | None, mean_items: np.ndarray, settings: EstimationSettings
+    design: Design, found: MeanEstimates, values, domains: np.ndarray | None, mean_items: np.ndarray, settings: EstimationSettings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Confidence limits: the edition's method for shares (R: ``svyciprop(~y, design, method, level)``,
     on each item's base and domain), mean ± t·se for the ``mean_items`` (k,); both on the base's
@@ -293,13 +349,21 @@ def intervals(
     margin) back-transformed limits can land an ulp on the wrong side.
     """
     shares = np.where(mean_items, np.nan, found.estimate)
-    terms = svyciprop_terms(design, found, np.where(mean_items, np.nan, values), domains)
+    terms = svyciprop_terms(design, found, shares_only(values, mean_items), domains) if settings.interval in GLM_INTERVALS else None
     low, high = proportion_ci(
         shares, found.se, n=found.n, n_eff=found.n_eff, df=found.df, method=settings.interval, level=settings.level, terms=terms
     )
     mean_low, mean_high = mean_interval(found.estimate, found.se, found.df, settings.level)
     low, high = np.where(mean_items, mean_low, low), np.where(mean_items, mean_high, high)
     return np.minimum(low, found.estimate), np.maximum(high, found.estimate)
+
+
+def shares_only(values, mean_items: np.ndarray):
+    """The items (a matrix or coded items) with the means taken out of every base (all NaN)."""
+    if isinstance(values, np.ndarray):
+        return np.where(mean_items, np.nan, values)
+    cuts = np.cumsum([0] + [c.table.shape[1] for c in values])
+    return [CodedItems(c.state, np.where(mean_items[a:b], np.nan, c.table)) for c, a, b in zip(values, cuts[:-1], cuts[1:])]
 
 
 def se_method(design: Design) -> str:
@@ -309,14 +373,15 @@ def se_method(design: Design) -> str:
 
 def estimate_items(
     design: Design,
-    values: np.ndarray,
+    values: np.ndarray | Sequence[CodedItems],
     *,
     settings: EstimationSettings,
     thresholds: Thresholds,
     domains: np.ndarray | None = None,
     kinds: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Estimates of k items (columns of ``values``, NaN outside each item's base), on d domains.
+    """Estimates of k items (columns of ``values``, NaN outside each item's base; or coded items,
+    :attr:`ItemMatrix.coded`), on d domains.
 
     R: ``svymean(~y, design, deff = "replace")`` per item (its base a ``subset()`` of the design:
     the rest of the sample stays in it); with ``domains`` (n, d) bool, ``svyby(~y, ~domain,
@@ -332,9 +397,9 @@ def estimate_items(
     ``small_base`` is n < ``thresholds.flag_base``; ``suppressed`` is n < ``thresholds.suppress_base``,
     and then the estimate, SEs, interval, moe, deff and pct are NaN (n, n_weighted, n_eff kept).
     """
-    values = np.asarray(values, dtype=float)
+    values = values if isinstance(values, (list, tuple)) else np.asarray(values, dtype=float)
     found = svymean(design, values, domains=domains)
-    mean_items = np.asarray(kinds if kinds is not None else ["code"] * values.shape[1]) == "mean"
+    mean_items = np.asarray(kinds if kinds is not None else ["code"] * found.estimate.shape[-1]) == "mean"
     low, high = intervals(design, found, values, domains, mean_items, settings)
     is_mean = np.broadcast_to(mean_items, found.estimate.shape)
     n, estimate = found.n.ravel(), found.estimate.ravel()
@@ -389,15 +454,15 @@ def breakdown_levels(frame: pd.DataFrame, population: Population) -> Levels:
     return Levels(pd.DataFrame(keys, columns=["breakdown", "breakdown_level", "breakdown_label"]), np.column_stack(masks))
 
 
-def level_p_values(design: Design, values: np.ndarray, levels: Levels) -> np.ndarray:
+def level_p_values(design: Design, matrix: ItemMatrix, levels: Levels) -> np.ndarray:
     """(d, k) p-values of each breakdown level against the rest of its population (NaN for the total).
 
     R: ``svyglm(y ~ I(level), subset(design, in base))``, the coefficient's t test.
     """
-    p = np.full((levels.masks.shape[1], values.shape[1]), np.nan)
-    for i, level in enumerate(levels.keys["breakdown"]):
-        if level != TOTAL:
-            p[i] = domain_difference(design, values, levels.masks[:, i], ~levels.masks[:, i]).p
+    p = np.full((levels.masks.shape[1], len(matrix.items)), np.nan)
+    breakdown = (levels.keys["breakdown"] != TOTAL).to_numpy()
+    if breakdown.any() and matrix.coded:
+        p[breakdown] = versus_rest(design, list(matrix.coded), levels.masks[:, breakdown]).p
     return p
 
 
@@ -421,14 +486,14 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     """
     matrix = item_matrix(frame, population.codebook)
     levels = breakdown_levels(frame, population)
-    d, k = levels.masks.shape[1], matrix.values.shape[1]
+    d, k = levels.masks.shape[1], len(matrix.items)
     stats_table = estimate_items(
-        weighting.design, matrix.values, settings=edition.estimation, thresholds=edition.thresholds,
+        weighting.design, list(matrix.coded), settings=edition.estimation, thresholds=edition.thresholds,
         domains=levels.masks, kinds=matrix.items["kind"].to_numpy(),
     )
     items = matrix.items.iloc[np.tile(np.arange(k), d)].reset_index(drop=True)
     keys = levels.keys.iloc[np.repeat(np.arange(d), k)].reset_index(drop=True)
-    p_value = np.where(stats_table["suppressed"], np.nan, level_p_values(weighting.design, matrix.values, levels).ravel())
+    p_value = np.where(stats_table["suppressed"], np.nan, level_p_values(weighting.design, matrix, levels).ravel())
     table = pd.concat([items, keys, stats_table], axis=1).assign(
         edition=edition.id, population=population.id, p_value=p_value, significant=p_value < SIGNIFICANCE_LEVEL
     )

@@ -291,19 +291,25 @@ def check_jk1(ref: Reference) -> list[TableCheck]:
     return [compare("jk1.csv", expected, {"mean": result.estimate, "se": result.se}, ESTIMATE_TOLERANCE)]
 
 
+def api_design(ref, name: str) -> tuple[Design, pd.DataFrame]:
+    """R's api data sets as designs: apistrat (strata stype), apiclus1 (clusters dnum), with fpc."""
+    data = pd.read_csv(ref.folder / f"{name}.csv")
+    design = Design(
+        data["pw"].to_numpy(dtype=float),
+        strata=data["stype"].to_numpy() if name == "apistrat" else None,
+        clusters=data["dnum"].to_numpy() if name == "apiclus1" else None,
+        fpc=data["fpc"].to_numpy(dtype=float),
+    )
+    return design, data
+
+
 def check_api(ref: Reference) -> list[TableCheck]:
     """R's textbook designs: apistrat (strata, fpc) and apiclus1 (one-stage clusters, fpc), deff = TRUE."""
     expected = ref.table("api.csv")
     computed = {"mean": [], "se": [], "deff": []}
     rows = []
     for name, group in expected.groupby("design", sort=False):
-        data = pd.read_csv(ref.folder / f"{name}.csv")
-        design = Design(
-            data["pw"].to_numpy(dtype=float),
-            strata=data["stype"].to_numpy() if name == "apistrat" else None,
-            clusters=data["dnum"].to_numpy() if name == "apiclus1" else None,
-            fpc=data["fpc"].to_numpy(dtype=float),
-        )
+        design, data = api_design(ref, name)
         result = svymean(design, np.column_stack([item_values(data, item) for item in group["item"]]), deff="without_replacement")
         rows.append(group)
         for column, field in (("mean", "estimate"), ("se", "se"), ("deff", "deff")):

@@ -15,12 +15,14 @@ from .calibration import (
 from .design import Design, design_from_calibration
 from .intervals import INTERVAL_METHODS, SvycipropTerms, proportion_ci, svyciprop_terms
 from .replicates import jk1_rake
-from .significance import ChisqResult, DifferenceResult, domain_difference, independent_difference, svychisq
-from .variance import MeanEstimates, influence_values, svymean, variance_matrix
+from .significance import ChisqResult, DifferenceResult, domain_difference, independent_difference, svychisq, versus_rest
+from .variance import BINARY_TABLE, CodedItems, MeanEstimates, coded_column, influence_values, svymean, variance_matrix
 
 __all__ = [
+    "BINARY_TABLE",
     "INTERVAL_METHODS",
     "CalibrationResult",
+    "CodedItems",
     "ChisqResult",
     "Design",
     "DifferenceResult",
@@ -28,6 +30,7 @@ __all__ = [
     "SvycipropTerms",
     "calibrate_linear",
     "calibrate_raking_bounded",
+    "coded_column",
     "design_from_calibration",
     "domain_difference",
     "independent_difference",
@@ -41,4 +44,5 @@ __all__ = [
     "svymean",
     "trim_weights",
     "variance_matrix",
+    "versus_rest",
 ]

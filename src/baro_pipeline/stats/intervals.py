@@ -13,13 +13,14 @@ or to 1) and ``wilson`` gives its usual non-degenerate interval: prefer those tw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import numpy as np
 from scipy import special, stats
 
 from ..errors import EstimationError
 from .design import Design
-from .variance import MeanEstimates
+from .variance import MeanEstimates, class_answer_counts, is_coded, variance_layout
 
 INTERVAL_METHODS = ("logit", "likelihood", "xlogit", "beta", "asin", "mean", "wilson")
 
@@ -69,29 +70,50 @@ def svyciprop_terms(design: Design, estimates: MeanEstimates, y, domains=None) -
     (``summary.svyglm``: svyvar of Pearson residuals about its fit mu) is
     n_b / (n_b - 1) p (1 - p) / (mu (1 - mu)). The glm's first IRLS step depends on each
     respondent's W, so each domain (a loop over a handful) costs an elementwise pass over
-    n x (distinct bases among the items) and two (n, k) matrix products.
+    n x (distinct bases among the items) and two (n, k) matrix products; for coded items
+    (:class:`CodedItems`) on a design whose weights fall in few classes (raking from equal
+    design weights), a pass over the classes instead of the respondents.
     """
-    y = np.asarray(y, dtype=float).reshape(design.n, -1)
-    if np.any((y != 0) & (y != 1) & ~np.isnan(y)):
-        raise EstimationError("svyciprop terms need 0/1 items", where="svyciprop_terms", fix="pass indicators (NaN = not in the base)")
-    in_domain = np.ones((design.n, 1), dtype=bool) if domains is None else np.asarray(domains)
     n_b, w_b, p = (np.atleast_2d(a) for a in (estimates.n, estimates.n_weighted, estimates.estimate))
+    answered, domain_answers = answer_counts(design, y, domains)
     if design.calibration != "none":  # R's subset() keeps every row of a calibrated design
         rows = np.full(n_b.shape, float(design.n))
-        glm_rows, deviance_scale = np.broadcast_to((~np.isnan(y)).sum(axis=0), n_b.shape), rows * (n_b - 1) / n_b
+        glm_rows, deviance_scale = np.broadcast_to(answered, n_b.shape), rows * (n_b - 1) / n_b
     else:
         rows, glm_rows, deviance_scale = n_b, n_b, n_b - 1
-    ones, zeros = (y == 1).astype(float), (y == 0).astype(float)
     information, coefficient = np.empty_like(p), np.empty_like(p)
     with np.errstate(divide="ignore", invalid="ignore"):  # empty bases and p = 0 or 1 give NaN
-        for j in range(in_domain.shape[1]):
-            first = first_irls_step(design.weights * in_domain[:, j], rows[j] / w_b[j], ones, zeros)
+        for j, (weights, ones, zeros) in enumerate(domain_answers):
+            first = first_irls_step(weights, rows[j] / w_b[j], ones, zeros)
             information[j], coefficient[j] = quasibinomial_irls(first, p[j], rows[j])
         # Pearson residuals are taken about the glm's fit, not p: their variance is p(1-p) / (fit (1 - fit))
         fitted = special.expit(coefficient)
         deviance_scale = deviance_scale * fitted * (1 - fitted) / (p * (1 - p))
     terms = (rows, glm_rows, deviance_scale, information, coefficient)
     return SvycipropTerms(*(np.reshape(t, np.shape(estimates.n)) for t in terms))
+
+
+def answer_counts(design: Design, y, domains) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Each item's base size over the design (k,), and per domain (weights, ones, zeros): the
+    respondents' weights (0 outside the domain) and (n, k) marks of their answers 1 and 0 or, for
+    coded items on a design whose weights fall in few classes, the classes' weights and counts.
+    """
+    layout = variance_layout(design)
+    if is_coded(y) and layout.classes is not None:
+        check_binary([item.table for item in y])
+        ones, zeros, answered = class_answer_counts(layout, y, domains)
+        weights = layout.classes.kinds[:, 1]
+        return answered, ((weights, ones[:, j], zeros[:, j]) for j in range(ones.shape[1]))
+    y = np.column_stack([item.dense() for item in y]) if is_coded(y) else np.asarray(y, dtype=float).reshape(design.n, -1)
+    check_binary([y])
+    in_domain = np.ones((design.n, 1), dtype=bool) if domains is None else np.asarray(domains)
+    ones, zeros = (y == 1).astype(float), (y == 0).astype(float)
+    return (~np.isnan(y)).sum(axis=0), ((design.weights * in_domain[:, j], ones, zeros) for j in range(in_domain.shape[1]))
+
+
+def check_binary(tables: Sequence[np.ndarray]) -> None:
+    if any(np.any((t != 0) & (t != 1) & ~np.isnan(t)) for t in tables):
+        raise EstimationError("svyciprop terms need 0/1 items", where="svyciprop_terms", fix="pass indicators (NaN = not in the base)")
 
 
 def first_irls_step(weights, scales, ones, zeros) -> np.ndarray:

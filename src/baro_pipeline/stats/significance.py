@@ -10,10 +10,12 @@ from scipy import stats
 from ..errors import EstimationError
 from .design import Design, check_codes
 from .variance import (
+    DomainSums,
+    VarianceLayout,
     as_items,
     degrees_of_freedom,
-    domain_sums,
     influence_values,
+    item_sums,
     linearised_variance,
     mean_influence,
     svymean,
@@ -132,13 +134,40 @@ def domain_difference(design: Design, y, domain_a, domain_b) -> DifferenceResult
         )
     y, domains = as_items(design, y, np.stack([a, b], axis=1), "domain_difference")
     layout = variance_layout(design)
-    sums = domain_sums(layout, y, domains)
+    return difference_from_sums(layout, item_sums(layout, y, domains), 0, 1)
+
+
+def versus_rest(design: Design, y, domains) -> DifferenceResult:
+    """Difference of the means of every item between each domain and the rest of the sample;
+    fields of shape (d, k) for domains (n, d), which may overlap one another.
+
+    R: for each domain, ``svyglm(y ~ I(domain), subset(design, !is.na(y)))``, the coefficient
+    (negated: domain minus rest) and its t test. ``y`` as in :func:`svymean` (a matrix or coded
+    items). The sums of each rest are those of the whole sample minus those of its domain: one
+    pass over the data for every domain and its rest.
+    """
+    y, domains = as_items(design, y, domains, "versus_rest")
+    if domains is None:
+        raise EstimationError("versus_rest needs domains", where="versus_rest", fix="pass an (n, d) boolean matrix of domains")
+    d = domains.shape[1]
+    layout = variance_layout(design)
+    sums = item_sums(layout, y, np.column_stack([domains, np.ones(design.n, dtype=bool)]))
+    split = lambda x: x if x is None or x.ndim == 1 else np.concatenate([x[..., :d, :], x[..., d:, :] - x[..., :d, :]], axis=-2)  # noqa: E731
+    rest = DomainSums(**{f: split(getattr(sums, f)) for f in sums.__dataclass_fields__})
+    return difference_from_sums(layout, rest, np.arange(d), d + np.arange(d))
+
+
+def difference_from_sums(layout: VarianceLayout, sums: DomainSums, a, b) -> DifferenceResult:
+    """Means of domain(s) ``a`` minus those of the disjoint domain(s) ``b`` (indexes on the domain
+    axis of ``sums``): linearised SE of the two domains' influence values, calibration residuals
+    included, and t test on degf(a and b) - 1 degrees of freedom.
+    """
     mean, totals = mean_influence(sums)
     with np.errstate(divide="ignore", invalid="ignore"):
-        diff = mean[0] - mean[1]
-        se = np.sqrt(np.maximum(linearised_variance(layout, totals.difference(0, 1)), 0.0))
+        diff = mean[a] - mean[b]
+        se = np.sqrt(np.maximum(linearised_variance(layout, totals.difference(a, b)), 0.0))
         t = diff / se
-    df = degrees_of_freedom(layout, sums.count.sum(axis=1)) - 1
+    df = degrees_of_freedom(layout, sums.count[:, a] + sums.count[:, b]) - 1
     return DifferenceResult(diff, se, t, df, 2 * stats.t.sf(np.abs(t), df))
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Iterator, Sequence
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -35,6 +36,8 @@ BLOCK_BYTES = 1 << 24
 THREADS = min(8, os.cpu_count() or 1)
 
 DEFF_TYPES = ("replace", "without_replacement")
+# Beyond this share of distinct (cell, weights) among the rows, counting per class gains nothing.
+MAX_CLASS_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class VarianceLayout:
     stratum_size: np.ndarray  # (H,) PSUs per stratum, m_h
     stratum_factor: np.ndarray  # (H,) (1 - f_h) m_h / (m_h - 1)
     clustered: bool
+    classes: WeightClasses | None  # rows of equal cell and weights (None: nearly one per row)
+    projection: sparse.csr_array  # per-group sums -> the sums of DomainSums (see sums_projection)
 
     @property
     def calibrated(self) -> bool:
@@ -88,6 +93,18 @@ class VarianceLayout:
     @property
     def n_units(self) -> int:
         return len(self.unit_stratum)
+
+
+@dataclass(frozen=True, eq=False)
+class WeightClasses:
+    """Rows grouped by (cell, weight, least-squares weight): every sum over rows of a function of
+    the weights and of a coded state is a count per (class, state) times the class's weights.
+    Raking from equal (or few) design weights gives one class per calibration cell.
+    """
+
+    row_class: np.ndarray  # (n,)
+    cell: np.ndarray  # (C,) cell of each class
+    kinds: np.ndarray  # (C, KINDS): 1{w != 0}, w, w^2, fit weight
 
 
 _LAYOUTS: WeakKeyDictionary = WeakKeyDictionary()
@@ -129,6 +146,8 @@ def build_layout(design: Design) -> VarianceLayout:
     normal = model.T @ (np.bincount(cell, weights=fit_weights, minlength=n_cells)[:, None] * model)
     cell_unit = cell_codes[:, 0]
     m_h = np.bincount(unit_stratum if clustered else stratum)
+    classes = weight_classes(cell, w, fit_weights)
+    unit_model = np.zeros((n_cells, 0)) if clustered else (np.eye(n_units)[cell_unit][:, :, None] * model[:, None, :]).reshape(n_cells, -1)
     return VarianceLayout(
         weights=w,
         fit_weights=fit_weights,
@@ -138,14 +157,53 @@ def build_layout(design: Design) -> VarianceLayout:
         cell_unit=cell_unit,
         model=model,
         fit_inverse=np.linalg.pinv(normal, rcond=1e-12, hermitian=True),
-        unit_model=np.zeros((n_cells, 0)) if clustered else (np.eye(n_units)[cell_unit][:, :, None] * model[:, None, :]).reshape(n_cells, -1),
+        unit_model=unit_model,
         unit_weight_model=sum_by(cell_unit, n_units, cell_w[:, None] * model),
         unit_weight2_model=sum_by(cell_unit, n_units, cell_w2[:, None, None] * model[:, :, None] * model[:, None, :]),
         unit_stratum=unit_stratum,
         stratum_size=m_h,
         stratum_factor=stratum_factors(design.fpc, stratum, m_h),
         clustered=clustered,
+        classes=classes,
+        projection=sums_projection(cell_unit, model, unit_model if calibrated and not clustered else None, classes),
     )
+
+
+def weight_classes(cell: np.ndarray, w: np.ndarray, fit_weights: np.ndarray) -> WeightClasses | None:
+    """The rows' classes of equal (cell, w, fit weight), or None when there are more than
+    :data:`MAX_CLASS_SHARE` of the rows (then coded sums weigh each row).
+    """
+    key = cell.astype(np.int64)
+    for values in (w, fit_weights):  # combined one variable at a time: the key stays below n^2
+        codes = codes_of(values, len(values))
+        key = codes_of(key * (int(codes.max()) + 1) + codes, len(key))
+    n_classes = int(key.max()) + 1 if len(key) else 0
+    if n_classes > MAX_CLASS_SHARE * len(key):
+        return None
+    first = np.zeros(n_classes, dtype=np.intp)
+    first[key[::-1]] = np.arange(len(key))[::-1]  # any row of each class will do: its values are the class's
+    kinds = np.stack([(w[first] != 0).astype(float), w[first], w[first] ** 2, fit_weights[first]], axis=1)
+    return WeightClasses(key, cell[first], kinds)
+
+
+def sums_projection(cell_unit: np.ndarray, model: np.ndarray, unit_model: np.ndarray | None, classes: WeightClasses | None) -> sparse.csr_array:
+    """The linear map from per-group sums of coded items to what :class:`DomainSums` keeps, rows
+    by block: U unit sums of 1{w != 0}, of w and of w^2; p sums of the fit weight times the
+    calibration model row; with ``unit_model`` (a calibrated design with ids = ~1), U p sums of
+    w^2 times the model row in its unit.
+
+    Groups are weight classes (columns: one per class, its weights folded in: the map takes
+    plain counts), or else calibration cells (columns: KINDS blocks of G, the map takes the
+    cells' sums of each weight kind).
+    """
+    n_cells = len(cell_unit)
+    unit_of = sparse.csr_array((np.ones(n_cells), (cell_unit, np.arange(n_cells))), shape=(int(cell_unit.max()) + 1, n_cells))
+    per_cell = [(0, unit_of), (1, unit_of), (2, unit_of), (3, sparse.csr_array(model.T))]  # (kind, map over cells)
+    if unit_model is not None:
+        per_cell.append((2, sparse.csr_array(unit_model.T)))
+    if classes is not None:
+        return sparse.vstack([m[:, classes.cell] @ sparse.diags_array(classes.kinds[:, kind]) for kind, m in per_cell], format="csr")
+    return sparse.bmat([[m if kind == j else None for j in range(KINDS)] for kind, m in per_cell], format="csr")
 
 
 def stratum_factors(fpc: np.ndarray | None, stratum: np.ndarray, m_h: np.ndarray) -> np.ndarray:
@@ -288,7 +346,6 @@ def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | Non
     """
     n, k = y.shape
     d = 1 if domains is None else domains.shape[1]
-    p, n_units = layout.model.shape[1], layout.n_units
     block = min(n, max(256, BLOCK_BYTES // (8 * max(k, 1))))
     # Sorted by cell, a block's cells and units are a short range; sorting costs a copy of y,
     # worth it only when summing into every cell from every block would outweigh the block.
@@ -300,14 +357,7 @@ def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | Non
     with ThreadPoolExecutor(len(shares)) as pool:
         parts = list(pool.map(lambda s: block_sums(layout, y, domains, shift, order, s, block), shares))
     unit_y, unit_m, cell_y, cell_m = (sum(part[i] for part in parts) for i in range(4))
-    # the regression needs the cell sums projected on the model: p columns (per unit), not cells
-    fit, fit_m, cross = np.zeros((p, d, k)), np.zeros((p, d, k)), None
-    if layout.calibrated:  # contiguous transposes: OpenBLAS is slow on transposed thin operands
-        model_t = np.ascontiguousarray(layout.model.T)
-        fit, fit_m = np.tensordot(model_t, cell_y[0], axes=1), np.tensordot(model_t, cell_m[0], axes=1)
-    if layout.calibrated and not layout.clustered:
-        cross = np.tensordot(np.ascontiguousarray(layout.unit_model.T), np.stack([cell_y[1], cell_m[1]], 1), axes=1)
-        cross = cross.reshape(n_units, p, 2, d, k)
+    fit_y, fit_m, cross_y, cross_m = calibration_sums(layout, cell_y[0], cell_m[0], cell_y[1], cell_m[1])
     # linear sums were taken on y itself: move them to y - shift, where the squares are
     return DomainSums(
         shift=shift,
@@ -318,11 +368,193 @@ def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | Non
         total_w2=unit_y[1] - shift * unit_m[2],
         square=unit_y[2],
         square_w2=unit_y[3],
-        fit_y=fit - shift * fit_m,
+        fit_y=fit_y - shift * fit_m,
         fit_m=fit_m,
-        cross_y=None if cross is None else cross[:, :, 0] - shift * cross[:, :, 1],
-        cross_m=None if cross is None else cross[:, :, 1],
+        cross_y=None if cross_y is None else cross_y - shift * cross_m,
+        cross_m=cross_m,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Coded items: the same sums as counts per (class, domain, state)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class CodedItems:
+    """k items that are functions of one small categorical state per respondent: item j of
+    respondent i is ``table[state[i], j]`` (NaN: not in the item's base).
+
+    What the shares of a survey are: the codes and nets of a question or a grid row share the
+    state "code given" (plus one for "not in the base"), a tick box has three. Sums over
+    respondents then need one count per (weight class, domain, state), whatever k is.
+    """
+
+    state: np.ndarray  # (n,) ints in [0, S)
+    table: np.ndarray  # (S, k)
+
+    def dense(self) -> np.ndarray:
+        """The (n, k) item matrix."""
+        return self.table[self.state]
+
+
+KINDS = 4  # 1{w != 0}, w, w^2, fit weight
+BINARY_TABLE = np.array([[np.nan], [0.0], [1.0]])  # the states of a 0/1 item: out of the base, 0, 1
+
+
+def coded_column(values) -> CodedItems:
+    """One item (n,) as :class:`CodedItems`: a state per distinct value, and one for NaN (not in
+    the base); a 0/1 item, without sorting, the states of :data:`BINARY_TABLE`.
+    """
+    values = np.asarray(values, dtype=float)
+    answered = ~np.isnan(values)
+    ones = values == 1
+    if np.array_equal(answered, ones | (values == 0)):
+        return CodedItems(answered.view(np.uint8) + ones.view(np.uint8), BINARY_TABLE)
+    distinct, state = np.unique(values[answered], return_inverse=True)
+    states = np.full(len(values), len(distinct), dtype=np.intp)
+    states[answered] = state
+    return CodedItems(states, np.append(distinct, np.nan)[:, None])
+
+
+def domain_layers(domains: np.ndarray | None, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Domains in layers of disjoint ones (a breakdown's levels make one layer): per layer, the
+    level of each row (L when in none of its L domains) and the domain of each level.
+    """
+    if domains is None:
+        return [(np.zeros(n, dtype=np.intp), np.array([0]))]
+    layers: list[tuple[np.ndarray, list[int]]] = []
+    for j in range(domains.shape[1]):
+        column = domains[:, j]
+        free = next((layer for layer in layers if not np.any(layer[0] & column)), None)
+        if free is None:
+            layers.append((column.copy(), [j]))
+        else:
+            free[0][column] = True
+            free[1].append(j)
+    result = []
+    for _, columns in layers:
+        level = np.full(n, len(columns), dtype=np.intp)
+        for i, j in enumerate(columns):
+            level[domains[:, j]] = i
+        result.append((level, np.array(columns)))
+    return result
+
+
+def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[tuple]:
+    """Per coded item, in order: its columns (start, stop), states and table (S, k) and, per layer of
+    domains, the key of each respondent, ``rows`` (its class or cell) × (L + 1) × S + level × S +
+    state, with the layer's L and domains. Keys count with one bincount.
+    """
+    n = len(rows)
+    small = np.int32 if (int(rows.max()) + 1 if n else 1) * (len(domains.T) + 1 if domains is not None else 2) * max(
+        (len(item.table) for item in items), default=1
+    ) < 1 << 31 else np.int64  # keys half the size when they fit
+    layers = [((rows * (len(columns) + 1) + level).astype(small), len(columns), columns) for level, columns in domain_layers(domains, n)]
+    scaled: dict[tuple[int, int], np.ndarray] = {}  # group × S of a layer, shared by the items of S states
+    start = 0
+    for item in items:
+        table = np.asarray(item.table, dtype=float)
+        n_states, stop = len(table), start + table.shape[1]
+        keys = []
+        for i, (group, n_levels, columns) in enumerate(layers):
+            if (i, n_states) not in scaled:
+                scaled[i, n_states] = group * small(n_states)
+            keys.append((scaled[i, n_states] + item.state, n_levels, columns))
+        yield start, stop, item.state, table, keys
+        start = stop
+
+
+def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """(groups, L, S) counts (or sums of ``weights``) of keys made by :func:`keyed_items`, level L dropped."""
+    counts = np.bincount(key, weights=weights, minlength=n_groups * (n_levels + 1) * n_states)
+    return counts.reshape(n_groups, n_levels + 1, n_states)[:, :n_levels]
+
+
+def group_sums(layout: VarianceLayout, key: np.ndarray, n_levels: int, n_states: int) -> np.ndarray:
+    """(groups, L S) what the layout's projection takes: counts per (class, level, state), or the
+    sums of each weight kind per (cell, level, state), kind by kind.
+    """
+    if layout.classes is not None:
+        return key_counts(key, len(layout.classes.cell), n_levels, n_states).reshape(len(layout.classes.cell), -1)
+    row_kinds = ((layout.weights != 0).astype(float), layout.weights, layout.weights**2, layout.fit_weights)
+    return np.concatenate([key_counts(key, len(layout.cell_unit), n_levels, n_states, k) for k in row_kinds]).reshape(-1, n_levels * n_states)
+
+
+def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:
+    """:func:`domain_sums` of coded items: per item and layer of domains, one count per (class,
+    level, state), projected at once on the units and the calibration model; the items' values
+    enter only through their tables (base, y - shift and its square per state).
+    """
+    k, d = sum(item.table.shape[1] for item in items), 1 if domains is None else domains.shape[1]
+    n_units, p = layout.n_units, layout.model.shape[1]
+    rows = layout.cell if layout.classes is None else layout.classes.row_class
+    out = np.zeros((layout.projection.shape[0], d, 3, k))  # projection rows x domains x moments x items
+    shift = np.zeros(k)
+    for start, stop, _, table, keys in keyed_items(rows, items, domains):
+        base = ~np.isnan(table)
+        projected = [(layout.projection @ group_sums(layout, key, n_levels, len(table))).reshape(-1, n_levels, len(table)) for key, n_levels, _ in keys]
+        per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
+        weight = per_state @ base
+        centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
+        centred = np.where(base, table - centre, 0.0)  # any centre will do: it only serves precision
+        shift[start:stop] = centre
+        moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
+        for (_, _, columns), sums in zip(keys, projected):
+            out[:, columns, :, start:stop] = np.tensordot(sums, moments, axes=1)
+    unit = lambda kind, moment: out[kind * n_units : (kind + 1) * n_units, :, moment]  # noqa: E731
+    fit = out[3 * n_units : 3 * n_units + p]
+    cross = out[3 * n_units + p :].reshape(n_units, p, d, 3, k) if len(out) > 3 * n_units + p else None
+    return DomainSums(
+        shift=shift,
+        count=unit(0, 0),
+        weight=unit(1, 0),
+        weight2=unit(2, 0),
+        total=unit(1, 1),
+        total_w2=unit(2, 1),
+        square=unit(1, 2),
+        square_w2=unit(2, 2),
+        fit_y=fit[:, :, 1],
+        fit_m=fit[:, :, 0],
+        cross_y=None if cross is None else cross[..., 1, :],
+        cross_m=None if cross is None else cross[..., 0, :],
+    )
+
+
+def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """Respondents of each weight class answering 1 and 0 in each 0/1 item's base, per domain
+    (C, d, k) each, and each item's base size over the whole sample (k,): what a sum over the
+    respondents of any function of their weight and answer needs (the glm of ``svyciprop``).
+    """
+    classes = layout.classes
+    k, n_classes = sum(item.table.shape[1] for item in items), classes.kinds.shape[0]
+    d = 1 if domains is None else domains.shape[1]
+    ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
+    for start, stop, state, table, keys in keyed_items(classes.row_class, items, domains):
+        answered[start:stop] = np.bincount(state, minlength=len(table)) @ ~np.isnan(table)
+        for key, n_levels, columns in keys:
+            counts = key_counts(key, n_classes, n_levels, len(table))
+            ones[:, columns, start:stop], zeros[:, columns, start:stop] = counts @ (table == 1), counts @ (table == 0)
+    return ones, zeros, answered
+
+
+def calibration_sums(layout: VarianceLayout, fit_y, fit_m, w2_y, w2_m) -> tuple[np.ndarray, ...]:
+    """The per-cell sums of the regression on the calibration model, projected on the model:
+    p columns (per unit for ``cross``), not cells. Inputs (G, d, k): sums of the least-squares
+    weight and of w^2, on y and on the base indicator; outputs ``fit_y``, ``fit_m`` (p, d, k) and
+    ``cross_y``, ``cross_m`` (U, p, d, k) of :class:`DomainSums` (None where they do not apply).
+    """
+    p, n_units = layout.model.shape[1], layout.n_units
+    d, k = fit_y.shape[1:]
+    if not layout.calibrated:
+        return np.zeros((p, d, k)), np.zeros((p, d, k)), None, None
+    # contiguous transposes: OpenBLAS is slow on transposed thin operands
+    model_t = np.ascontiguousarray(layout.model.T)
+    fit = np.tensordot(model_t, fit_y, axes=1), np.tensordot(model_t, fit_m, axes=1)
+    if layout.clustered:
+        return (*fit, None, None)
+    cross = np.tensordot(np.ascontiguousarray(layout.unit_model.T), np.stack([w2_y, w2_m], 1), axes=1).reshape(n_units, p, 2, d, k)
+    return (*fit, cross[:, :, 0], cross[:, :, 1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,11 +647,37 @@ def degrees_of_freedom(layout: VarianceLayout, count: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def as_items(design: Design, y, domains, where: str = "svymean") -> tuple[np.ndarray, np.ndarray | None]:
-    """y as an (n, k) float matrix and domains as an (n, d) bool matrix, checked against the design."""
-    y = np.asarray(y, dtype=float)
-    y = y[:, None] if y.ndim == 1 else y
-    if y.ndim != 2 or len(y) != design.n:
+def is_coded(y) -> bool:
+    """Whether items are given as :class:`CodedItems` (a list or tuple of them) rather than a matrix."""
+    return isinstance(y, (list, tuple)) and all(isinstance(item, CodedItems) for item in y) and len(y) > 0
+
+
+def item_sums(layout: VarianceLayout, y, domains: np.ndarray | None) -> DomainSums:
+    """:func:`domain_sums` of an item matrix or :func:`coded_domain_sums` of coded items."""
+    return coded_domain_sums(layout, y, domains) if is_coded(y) else domain_sums(layout, y, domains)
+
+
+def checked_coded(design: Design, items: Sequence[CodedItems], where: str) -> Sequence[CodedItems]:
+    for item in items:
+        state, table = np.asarray(item.state), np.asarray(item.table)
+        if state.shape != (design.n,) or table.ndim != 2 or not np.issubdtype(state.dtype, np.integer) or (
+            len(state) and (state.min() < 0 or state.max() >= len(table))
+        ):
+            raise EstimationError(
+                f"coded items with states of shape {state.shape} ({state.dtype}) and a table of shape {table.shape}, the design {design.n} respondents",
+                where=where,
+                fix="give one integer state per respondent, each a row of the table (one column per item)",
+            )
+    return items
+
+
+def as_items(design: Design, y, domains, where: str = "svymean") -> tuple:
+    """y as an (n, k) float matrix (or checked coded items) and domains as an (n, d) bool matrix,
+    checked against the design.
+    """
+    y = checked_coded(design, y, where) if is_coded(y) else np.asarray(y, dtype=float)
+    y = y[:, None] if not is_coded(y) and y.ndim == 1 else y
+    if not is_coded(y) and (y.ndim != 2 or len(y) != design.n):
         raise EstimationError(
             f"items have shape {y.shape}, the design {design.n} respondents",
             where=where,
@@ -442,14 +700,15 @@ def svymean(design: Design, y, domains=None, *, deff: str = "replace") -> MeanEs
     R: ``svymean(~y, design, deff = "replace")`` for each item, ``svyby(~y, ~by, design, svymean)``
     for domains. NaN marks a respondent outside the item's base (routed, not asked) and is treated
     as R's ``subset()``: the respondent stays in the design with a zero influence value, and so do
-    respondents outside a domain. ``deff="without_replacement"`` is R's ``deff = TRUE``.
+    respondents outside a domain. ``y`` is an (n, k) matrix or a list of :class:`CodedItems`
+    (the same numbers, summed as counts per state: much faster for many shares). ``deff="without_replacement"`` is R's ``deff = TRUE``.
     Empty bases give NaN estimates.
     """
     if deff not in DEFF_TYPES:
         raise EstimationError(f"unknown deff '{deff}'", where="svymean", fix=f"use one of {', '.join(DEFF_TYPES)}")
     y, domains = as_items(design, y, domains)
     layout = variance_layout(design)
-    sums = domain_sums(layout, y, domains)
+    sums = item_sums(layout, y, domains)
     mean, totals = mean_influence(sums)
     count = sums.count.sum(axis=0)
     weight = sums.weight.sum(axis=0)
