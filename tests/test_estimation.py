@@ -20,6 +20,7 @@ from baro_pipeline.estimation import (
     item_matrix,
     published_round,
 )
+from baro_pipeline.stats import jk1_rake
 from baro_pipeline.weighting import weight_population
 
 from exports import clean_frame
@@ -358,3 +359,34 @@ def test_small_bases_flags_and_significance(hand_estimates):
     levels = table[(table["breakdown"] != "total") & ~table["suppressed"]]
     assert levels["p_value"].notna().any() and levels["p_value"].dropna().between(0, 1).all()
     assert (levels["significant"] == (levels["p_value"] < 0.05)).all()
+
+
+def test_jk1_variance_redoes_the_raking_in_every_replicate(skewed, mini_edition, mini_codebook, mini_population):
+    """variance: jk1 gives jk1_rake's SEs (R: as.svrepdesign(type = "JK1") + rake()), per domain
+    as the item with NaN outside the domain; estimates unchanged."""
+    frame, weighting = skewed
+    matrix = item_matrix(frame, mini_codebook)
+    j = matrix.items.index[matrix.items["question"].isin(["Q1", "Q3"])].to_numpy()
+    y = matrix.values[:, j]
+    settings = dataclasses.replace(mini_edition.estimation, variance="jk1")
+    domains = np.column_stack([np.ones(len(frame), bool), frame["profession"].to_numpy() == 1])
+    jk1 = estimate_items(weighting.design, y, settings=settings, thresholds=mini_edition.thresholds, domains=domains)
+    linear = estimate_items(weighting.design, y, settings=mini_edition.estimation, thresholds=mini_edition.thresholds, domains=domains)
+    codes = weighting.design.calibration_codes
+    totals = [np.bincount(c, weights=weighting.weights) for c in codes]
+    in_doctors = np.where(domains[:, [1]], y, np.nan)
+    direct = jk1_rake(codes, totals, np.ones(len(frame)), np.column_stack([y, in_doctors]))
+    np.testing.assert_allclose(jk1["se"], direct.se, rtol=1e-8)
+    np.testing.assert_allclose(jk1["estimate"], linear["estimate"], rtol=1e-9)
+    assert set(jk1["se_method"]) == {"jk1 (raking redone in each replicate)"}
+    assert not np.allclose(jk1["se"], linear["se"], rtol=1e-6)  # a different variance, close to the linearised one
+    np.testing.assert_allclose(jk1["se"], linear["se"], rtol=0.2)
+
+
+def test_jk1_variance_refuses_weights_it_cannot_replicate(skewed, mini_edition):
+    _, weighting = skewed
+    trimmed = dataclasses.replace(weighting.design, calibration="trimmed")
+    settings = dataclasses.replace(mini_edition.estimation, variance="jk1")
+    with pytest.raises(EstimationError, match="variance jk1 re-rakes every replicate, but these weights come from 'trimmed'") as found:
+        estimate_items(trimmed, np.ones((trimmed.n, 1)), settings=settings, thresholds=mini_edition.thresholds)
+    assert "variance: linearised" in found.value.fix

@@ -38,7 +38,7 @@ from scipy import stats as scipy_stats
 
 from .edition import Codebook, Condition, Derived, Edition, EstimationSettings, Indicator, Population, Question, Thresholds
 from .errors import EstimationError
-from .stats import BINARY_TABLE, CodedItems, Design, MeanEstimates, coded_column, proportion_ci, svyciprop_terms, svymean, versus_rest
+from .stats import BINARY_TABLE, CodedItems, Design, MeanEstimates, coded_column, jk1_rake, proportion_ci, svyciprop_terms, svymean, versus_rest
 from .validation import asked, condition_mask
 from .weighting import RakeResult
 
@@ -71,6 +71,7 @@ SE_METHODS = {
     "trimmed": "linearised (raking, trimmed)",
 }
 ROUNDING_EPSILON = 1e-9  # 76.49999999997 (float noise of 0.765 × 100) rounds as 76.5
+JK1_METHOD = "jk1 (raking redone in each replicate)"
 RANK_DECIMALS = 12  # estimates equal to 12 decimals are ties
 
 
@@ -366,9 +367,35 @@ def shares_only(values, mean_items: np.ndarray):
     return [CodedItems(c.state, np.where(mean_items[a:b], np.nan, c.table)) for c, a, b in zip(values, cuts[:-1], cuts[1:])]
 
 
-def se_method(design: Design) -> str:
+def se_method(design: Design, settings: EstimationSettings) -> str:
     """How the SEs were computed, for the ``se_method`` column."""
-    return SE_METHODS[design.calibration]
+    return JK1_METHOD if settings.variance == "jk1" else SE_METHODS[design.calibration]
+
+
+def replicate_estimates(design: Design, values, domains: np.ndarray | None) -> MeanEstimates:
+    """Means with JK1 jackknife SEs, the raking redone in every replicate (``variance: jk1``).
+
+    R: ``rake(as.svrepdesign(svydesign(ids = ~1, weights = ~w0), type = "JK1"), ...)`` then
+    ``svymean`` / ``svyby``. A domain's mean is its items' mean with NaN outside the domain (the
+    same ratio in every replicate), so the d domains are d × k columns of one :func:`jk1_rake`;
+    the margins are the raked totals of the design. n replicates of an (n, d k) matrix: for a
+    barometer's thousand respondents, not for a tracker's million.
+    """
+    if design.calibration != "raking":
+        raise EstimationError(
+            f"variance jk1 re-rakes every replicate, but these weights come from '{design.calibration}'",
+            where="edition.yaml, estimation.variance",
+            fix="use variance: linearised (it accounts for every calibration), or rake without bounds or trimming",
+        )
+    y = values if isinstance(values, np.ndarray) else np.column_stack([c.dense() for c in values])
+    masks = np.ones((design.n, 1), dtype=bool) if domains is None else domains
+    expanded = np.concatenate([np.where(masks[:, [j]], y, np.nan) for j in range(masks.shape[1])], axis=1)
+    codes = design.calibration_codes
+    totals = [np.bincount(c, weights=design.weights) for c in codes]
+    base = np.ones(design.n) if design.base_weights is None else design.base_weights
+    found = jk1_rake(codes, totals, base, expanded)
+    shape = (masks.shape[1], y.shape[1]) if domains is not None else (y.shape[1],)
+    return MeanEstimates(**{f: getattr(found, f).reshape(shape) for f in MeanEstimates.__dataclass_fields__})
 
 
 def estimate_items(
@@ -387,7 +414,9 @@ def estimate_items(
     the rest of the sample stays in it); with ``domains`` (n, d) bool, ``svyby(~y, ~domain,
     design, svymean, deff = "replace")``; intervals ``svyciprop(~y, design, method =
     settings.interval, level = settings.level)`` for shares and ``confint(svymean(...), df =
-    degf(design))`` (mean ± t·se) for the items whose ``kinds`` is ``"mean"``.
+    degf(design))`` (mean ± t·se) for the items whose ``kinds`` is ``"mean"``. With
+    ``settings.variance == "jk1"`` the SEs are JK1's (:func:`replicate_estimates`); the
+    significance of breakdown levels stays linearised.
 
     One row per item (k rows), or per domain and item with domains (d × k rows, domain by domain:
     row r is domain r // k, item r % k), columns :data:`ESTIMATE_COLUMNS`:
@@ -398,7 +427,7 @@ def estimate_items(
     and then the estimate, SEs, interval, moe, deff and pct are NaN (n, n_weighted, n_eff kept).
     """
     values = values if isinstance(values, (list, tuple)) else np.asarray(values, dtype=float)
-    found = svymean(design, values, domains=domains)
+    found = replicate_estimates(design, values, domains) if settings.variance == "jk1" else svymean(design, values, domains=domains)
     mean_items = np.asarray(kinds if kinds is not None else ["code"] * found.estimate.shape[-1]) == "mean"
     low, high = intervals(design, found, values, domains, mean_items, settings)
     is_mean = np.broadcast_to(mean_items, found.estimate.shape)
@@ -410,7 +439,7 @@ def estimate_items(
             "n_eff": found.n_eff.ravel(),
             "estimate": estimate,
             "se": found.se.ravel(),
-            "se_method": se_method(design),
+            "se_method": se_method(design, settings),
             "se_kish": found.se_kish.ravel(),
             "ci_low": low.ravel(),
             "ci_high": high.ravel(),
