@@ -131,3 +131,8 @@ def test_run_killed_while_writing_leaves_previous_outputs_whole(tmp_path, tables
     after = {p.name: p.read_bytes() for p in (tmp_path / "outputs" / "2025").iterdir()}
     assert after == before
     assert read_manifest(tmp_path, "2025")["run"] == 1
+    # the killed run's folder stays until the next run of the edition removes it
+    hidden = lambda: sorted(p.name for p in (tmp_path / "outputs").iterdir() if p.name.startswith(".2025."))  # noqa: E731
+    assert len(hidden()) == 3  # the lock, the published run, the killed run's folder
+    third = publish(tmp_path, tables, metadata, run=3)
+    assert hidden() == sorted([".2025.lock", third.target.name])

@@ -111,9 +111,20 @@ def publish_run(
     except BaseException:
         shutil.rmtree(run_folder, ignore_errors=True)
         raise
-    if previous is not None:
-        shutil.rmtree(previous, ignore_errors=True)
+    for stale in ([previous] if previous is not None else []) + stale_runs(out, edition_id, run_folder):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     return PublishedRun(out / str(edition_id), run_folder, tuple(sorted(files)))
+
+
+def stale_runs(out: Path, edition_id: str, current: Path) -> list[Path]:
+    """Run folders and temporary links of the edition left by killed runs (SIGKILL, power cut):
+    under the edition's lock no other run of it is writing, so all but ``current`` are debris.
+    """
+    prefix, lock = f".{edition_id}.", f".{edition_id}.lock"
+    return [p for p in out.iterdir() if p.name.startswith(prefix) and p.name != lock and p.name != current.name]
 
 
 def swap_link(out: Path, edition_id: str, run_folder: Path) -> Path | None:
