@@ -12,7 +12,7 @@ import run_bench  # noqa: E402
 
 def main():
     out, files = Path(sys.argv[1]), sys.argv[2:]
-    R = {"stages": {}, "whole": {}, "standard": {}, "profile": {}}
+    R = {"stages": {}, "whole": {}, "standard": {}, "profile": {}, "items": {}}
     starts, ends, loads = [], [], []
     logs_of = {}
     for i, f in enumerate(files):
@@ -20,7 +20,7 @@ def main():
         files[i] = f
         logs_of[f] = lg
         r = json.loads(Path(f).read_text())
-        for k in ("stages", "whole", "profile"):
+        for k in ("stages", "whole", "profile", "items"):
             for n, v in r.get(k, {}).items():
                 R[k].setdefault(n, v)
         for n, tools in r.get("standard", {}).items():
@@ -32,6 +32,7 @@ def main():
     R["started"], R["ended"], R["load_start"] = min(starts), max(ends), " / ".join(loads)
     R["stages"] = dict(sorted(R["stages"].items(), key=lambda kv: int(kv[0])))
     R["whole"] = dict(sorted(R["whole"].items(), key=lambda kv: int(kv[0])))
+    R["items"] = dict(sorted(R["items"].items(), key=lambda kv: int(kv[0])))
     for f in files:
         lf = Path(logs_of[f]) if logs_of[f] else Path(f).with_suffix(".log")
         if lf.exists():

@@ -3,7 +3,7 @@
 python bench/ses_tiled.py PROJECT_ROOT FACTOR REPS [--profile FILE]
 Reads and validates the exports of PROJECT_ROOT (e.g. the 1e5 data), repeats each population's kept
 frame FACTOR times (1e5 x 10 = 1e6 rows), rakes it (weighting.weight_population), then times
-estimation.item_matrix + stats.svymean(design, values) per population, REPS times in this process.
+estimation.item_matrix + stats.svymean(design, list(m.coded)) per population, REPS times in this process.
 A proxy for 1e6 when ingesting 1e6 rows takes too long; the cost of svymean depends on n and k only.
 """
 import cProfile
@@ -40,10 +40,10 @@ def main():
             s = time.perf_counter()
             m = estimation.item_matrix(frames[p], population.codebook)
             e = time.perf_counter()
-            res = stats.svymean(w[p].design, m.values)
+            res = stats.svymean(w[p].design, list(m.coded))
             im += e - s
             sm += time.perf_counter() - e
-            k[p] = m.values.shape[1]
+            k[p] = len(m.items)
         if prof and r == reps - 1:
             prof.disable()
             prof.dump_stats(prof_file)

@@ -41,12 +41,12 @@ def main() -> None:
         rows[pop] = val[pop].counts.kept
     for pop, population in ed.populations.items():
         wts[pop] = timed("raking", weighting.weight_population, val[pop].frame, population)
-    # SEs of every item of the codebooks, no breakdown: item_matrix + svymean on the raked design
+    # SEs of every item of the codebooks, no breakdown: item_matrix + svymean of its coded items on the raked design
     n_items = {}
     for pop, population in ed.populations.items():
         m = timed("item_matrix", estimation.item_matrix, val[pop].frame, population.codebook)
-        r = timed("svymean_all_items", stats.svymean, wts[pop].design, m.values)
-        n_items[pop] = int(m.values.shape[1])
+        r = timed("svymean_all_items", stats.svymean, wts[pop].design, list(m.coded))
+        n_items[pop] = len(m.items)
         assert np.isfinite(r.se).any()
     skip = sys.argv[sys.argv.index("--skip") + 1].split(",") if "--skip" in sys.argv else []
     for pop, population in ed.populations.items():

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from baro_pipeline.cli import main
+from baro_pipeline import ingest
 from baro_pipeline.ingest import LIMIT_VARIABLES
 from baro_pipeline.outputs import edition_lock, publish_run
 from broken import CASES, EDITION, ID, PLANTED, REPO, RUN_SCENARIOS, Case, copy_project, read_frame, row_level_run, start_baro, validate_report
@@ -88,6 +89,8 @@ def test_validate_gives_each_case_its_outcome(case, baseline, tmp_path, monkeypa
     root = broken_project(case, tmp_path)
     for variable, value in case.env.items():
         monkeypatch.setenv(variable, value)
+    if case.memory:
+        monkeypatch.setattr(ingest, "available_memory", lambda: case.memory)
     before = snapshot(root)
     case.outcome.check(*validate(root), baseline)
     assert snapshot(root) == before

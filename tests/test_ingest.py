@@ -8,10 +8,24 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from baro_pipeline import ingest
 from baro_pipeline.errors import ExportError
-from baro_pipeline.ingest import ROW, find_export, read_export
+from baro_pipeline.ingest import (
+    ASSUMED_MEMORY,
+    BYTES_PER_CELL,
+    BYTES_PER_FILE_BYTE,
+    LIMIT_VARIABLES,
+    ROW,
+    digit_numbers,
+    export_limits,
+    find_export,
+    parsed_numbers,
+    read_export,
+    text_numbers,
+)
 from exports import OPEN_TEXT, clean_frame, codebook_with_encoding, with_multi_encoding, write_csv, write_sav, write_xlsx
 
 
@@ -283,3 +297,45 @@ def test_find_export(files, outcome, mini_edition, tmp_path):
 
 def test_open_text_is_kept_only_as_text(reference):
     assert set(reference["Q2_98_other"].dropna()) == {OPEN_TEXT}
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers and limits
+# --------------------------------------------------------------------------------------------
+
+
+def test_numbers_read_from_bytes_equal_numbers_parsed_as_texts():
+    """Digits alone are read from the bytes (several pieces of a CSV column here); the same as parsed as texts."""
+    rng = np.random.default_rng(7)
+    cells = [str(v).zfill(w) if v >= 0 else "" for v, w in zip(rng.integers(-1, 10**15, 3000), rng.integers(1, 16, 3000))]
+    pieces = pa.chunked_array([cells[:1000], cells[1000:1001], cells[1001:]], pa.string())
+    column = pd.Series(pd.arrays.ArrowExtensionArray(pieces))
+    values, other = digit_numbers(column)
+    parsed, bad = text_numbers(pd.DataFrame({"c": column}))
+    assert not other.any() and bad.empty
+    np.testing.assert_array_equal(values, parsed["c"])
+
+
+def test_numbers_other_than_digits_are_parsed_as_texts():
+    cells = {"7": 7.0, "007": 7.0, "1234567890123456": 1234567890123456.0, " 2 ": 2.0, "1.0": 1.0, "1,5": 1.5, "+1": 1.0,
+             "-0": -0.0, "": np.nan, "abc": "bad", "0x1": "bad", "nan": "bad", "inf": "bad", "1 2": "bad"}
+    frame = pd.DataFrame({"digits": ["1", "", "23"] * 5, "mixed": list(cells)[:15] + [""] * (15 - len(cells))})
+    values, bad = parsed_numbers(frame)
+    np.testing.assert_array_equal(values["digits"], [1.0, np.nan, 23.0] * 5)
+    expected = [np.nan if v == "bad" else v for v in cells.values()]
+    np.testing.assert_array_equal(values["mixed"][: len(cells)], expected)
+    assert np.signbit(values["mixed"][list(cells).index("-0")])
+    assert list(bad.columns) == ["mixed"] and bad["mixed"][: len(cells)].tolist() == [v == "bad" for v in cells.values()]
+
+
+def test_default_limits_follow_the_memory_available(monkeypatch):
+    for variable in LIMIT_VARIABLES.values():
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(ingest, "available_memory", lambda: 8 * 2**30)
+    limits = export_limits()
+    assert (limits.max_mb, limits.max_cells) == (8 * 2**30 // (BYTES_PER_FILE_BYTE * 2**20), 8 * 2**30 // BYTES_PER_CELL)
+    assert limits.max_cells > 1_000_000 * 110 and limits.max_mb > 302  # a million interviews of the 2025 ps export
+    monkeypatch.setattr(ingest, "available_memory", lambda: None)
+    assert export_limits().max_cells == ASSUMED_MEMORY // BYTES_PER_CELL
+    monkeypatch.setenv("BARO_MAX_EXPORT_CELLS", "1e9")
+    assert export_limits().max_cells == 10**9

@@ -22,10 +22,11 @@ on row 1. SPSS: value labels are checked against the codebook's labels.
 
 Limits (:func:`export_limits`): a file too large for the machine is refused before it is parsed,
 by its size, its number of columns and its number of cells (rows × columns, counted from the
-line breaks, the workbook's unpacked size or the SPSS header). Each limit is overridable by an
-environment variable (:data:`LIMIT_VARIABLES`). A file that is mostly unreadable (rows with the
-wrong number of fields, cells that are not numbers where codes are expected) is refused as soon
-as that is clear, rather than quarantined cell by cell.
+line breaks, the workbook's unpacked size or the SPSS header); the default size and number of
+cells follow the memory available. Each limit is overridable by an environment variable
+(:data:`LIMIT_VARIABLES`). A file that is mostly unreadable (rows with the wrong number of
+fields, cells that are not numbers where codes are expected) is refused as soon as that is
+clear, rather than quarantined cell by cell.
 """
 
 from __future__ import annotations
@@ -63,10 +64,13 @@ NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 # file was encoded twice.
 FRENCH = "éèêëàâäîïôöùûüçœæÉÈÊÀÂÎÔÛÇŒ’‘“”«»…–—°€"
 UTF8_FRENCH = tuple(c.encode("utf-8") for c in FRENCH)
-MOJIBAKE = tuple(
-    b.decode("cp1252") for b in UTF8_FRENCH if all(x not in b for x in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"))
+MOJIBAKE = tuple(  # as UTF-8 bytes, looked for in the file's bytes
+    b.decode("cp1252").encode("utf-8") for b in UTF8_FRENCH if all(x not in b for x in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"))
 )
 C1_BYTES = re.compile(rb"[\x80-\x9f]")  # printable in Windows-1252, control characters in Latin-1
+DECODED_SLICE = 2**23  # bytes decoded at a time when checking a file's encoding (small: memory reused)
+CSV_BLOCK = 2**24  # bytes pyarrow parses at a time: the fewer blocks, the fewer pieces per column
+MAX_DIGITS = 15  # a whole number of up to 15 digits is exact as a float (under 2**53)
 # A file is refused as unreadable when its unreadable rows (or cells) pass this share of its rows,
 # and this many: beyond that it is not the codebook's export (labels for codes, garbage, another
 # file), and quarantining it cell by cell would only cost memory.
@@ -74,10 +78,13 @@ UNREADABLE_SHARE = 0.5
 UNREADABLE_MIN = 100
 # Limits of what is parsed at all (overridable by environment variable, see export_limits).
 LIMIT_VARIABLES = {"max_mb": "BARO_MAX_EXPORT_MB", "max_columns": "BARO_MAX_EXPORT_COLUMNS", "max_cells": "BARO_MAX_EXPORT_CELLS"}
-DEFAULT_MAX_MB = 256
 DEFAULT_MAX_COLUMNS = 5_000
-DEFAULT_MAX_CELLS = 20_000_000  # e.g. 100,000 interviews × 200 columns
-BYTES_PER_CELL = 200  # peak memory per cell read and validated (about 40 measured, with a margin)
+# The size and cells allowed by default are the memory available divided by these: ingest and
+# validation peak at about 22 bytes per cell and 8 per byte of CSV (2 per byte of unpacked .xlsx),
+# and the rest is room for weighting and estimation, which run while the frames are held.
+BYTES_PER_CELL = 50
+BYTES_PER_FILE_BYTE = 10
+ASSUMED_MEMORY = 4 * 2**30  # bytes, where the memory available cannot be told (not Linux)
 
 
 @dataclass(frozen=True)
@@ -163,7 +170,7 @@ def read_export(path: Path, codebook: Codebook) -> Export:
         data = path.read_bytes()
     except OSError as exc:
         raise ExportError(f"cannot read the file ({exc.strerror})", where=str(path), fix="check the path and its permissions") from None
-    if not data.strip():
+    if not data or data.isspace():  # not data.strip(): that would copy the file
         raise ExportError("the file is empty", where=str(path), fix="export the interviews again")
     table = READERS[fmt](path, data, codebook, limits)
     rows_read = len(table.frame) + len(table.issues)
@@ -171,7 +178,6 @@ def read_export(path: Path, codebook: Codebook) -> Export:
         raise ExportError("the export has a header but no data row", where=str(path), fix="export the interviews again (every status)")
     expected = expected_columns(codebook)
     extra = check_columns([c for c in table.frame.columns if c != ROW], expected, path)
-    frame, cell_issues = normalised_frame(table.frame, codebook, path)
     source = SourceFile(
         path=str(path),
         format=fmt,
@@ -184,6 +190,8 @@ def read_export(path: Path, codebook: Codebook) -> Export:
         extra_columns=extra,
         sheet=table.sheet,
     )
+    del data  # the file's bytes are not needed any more: their memory is free before the frame is built
+    frame, cell_issues = normalised_frame(table.frame, codebook, path)
     issues = pd.concat([table.issues, cell_issues], ignore_index=True).sort_values(["row", "column"], ignore_index=True)
     return Export(codebook.population, source, frame, issues)
 
@@ -215,15 +223,15 @@ NO_ISSUES = issue_frame(pd.DataFrame({"row": [], "respondent_id": []}), "", "", 
 def export_limits() -> ExportLimits:
     """The limits in force: each environment variable of :data:`LIMIT_VARIABLES` if set, else the default.
 
-    The default number of cells is also capped by the memory available now, so that a file is
-    refused with a message rather than by the kernel's out-of-memory killer.
+    The default size and number of cells follow the memory available now: a file the machine
+    cannot hold is refused with a message rather than by the kernel's out-of-memory killer, and
+    a large export that it can hold is read.
     """
-    memory = available_memory()
-    cells = DEFAULT_MAX_CELLS if memory is None else min(DEFAULT_MAX_CELLS, memory // BYTES_PER_CELL)
+    memory = available_memory() or ASSUMED_MEMORY
     return ExportLimits(
-        max_mb=limit_setting("max_mb", DEFAULT_MAX_MB),
+        max_mb=limit_setting("max_mb", memory // (BYTES_PER_FILE_BYTE * 2**20)),
         max_columns=int(limit_setting("max_columns", DEFAULT_MAX_COLUMNS)),
-        max_cells=int(limit_setting("max_cells", cells)),
+        max_cells=int(limit_setting("max_cells", memory // BYTES_PER_CELL)),
     )
 
 
@@ -255,7 +263,8 @@ def available_memory() -> int | None:
 def limit_fix(name: str, what: str) -> str:
     return (
         f"check that this is the interviews' export ({what}); if it truly is that large, raise the limit with the "
-        f"environment variable {LIMIT_VARIABLES[name]} on a machine with the memory for it (about {BYTES_PER_CELL} bytes per cell)"
+        f"environment variable {LIMIT_VARIABLES[name]} on a machine with the memory for it "
+        f"(about {BYTES_PER_CELL} bytes per cell and {BYTES_PER_FILE_BYTE} per byte of file)"
     )
 
 
@@ -296,11 +305,13 @@ def too_unreadable(bad: int, rows: int) -> bool:
 
 
 def read_csv_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLimits) -> TextTable:
-    encoding, bom, text = decoded_text(data, path)
-    header = text.split("\n", 1)[0].rstrip("\r")
+    encoding, bom = detected_encoding(data, path)
+    start = len(codecs.BOM_UTF8) if bom else 0
+    end = data.find(b"\n", start)
+    header = data[start : len(data) if end < 0 else end].decode(encoding).rstrip("\r")
     delimiter = detected_delimiter(header, path)
     raw_names = next(csv.reader([header], delimiter=delimiter))
-    check_shape(path, data_lines(text), len(raw_names), limits)
+    check_shape(path, data_lines(data), len(raw_names), limits)
     names = column_names(raw_names, path)
     rejected: list[tuple[int, int, str]] = []
 
@@ -311,25 +322,44 @@ def read_csv_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLim
         return "error" if too_unreadable(len(rejected), row.number - 1) else "skip"
 
     try:
-        table = pv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            # single-threaded: pyarrow only knows an invalid row's number when parsing serially
-            read_options=pv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
-            parse_options=pv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=reject),
-            convert_options=pv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False, quoted_strings_can_be_null=False
-            ),
-        )
+        table = csv_table(data, names, delimiter, encoding, reject)
     except pa.ArrowInvalid as exc:
         if rejected and too_unreadable(len(rejected), rejected[-1][0] - 1):
             raise field_count_error(rejected, names, delimiter, path) from None
         reason = str(exc).split(":")[0]  # the rest may quote a line of data
         raise ExportError(f"cannot parse the CSV ({reason})", where=str(path), fix="check the quoting of text values, or export the file again") from None
-    frame = table.to_pandas()
+    # Arrow's strings as they are (pandas' own strings would copy every offset to 64 bits)
+    frame = table.to_pandas(types_mapper={pa.string(): pd.ArrowDtype(pa.string())}.get)
     bad_rows = np.array([number - 1 for number, _, _ in rejected], dtype=np.int64)  # pyarrow counts the header as row 1
-    frame.insert(0, ROW, np.setdiff1d(np.arange(1, len(frame) + len(bad_rows) + 1), bad_rows))
+    frame.insert(0, ROW, np.delete(np.arange(1, len(frame) + len(bad_rows) + 1), bad_rows - 1))
     issues = field_count_issues(rejected, names, delimiter, codebook.columns.id)
     return TextTable(frame, issues, encoding=encoding, delimiter=delimiter, bom=bom)
+
+
+def csv_table(data: bytes, names: list[str], delimiter: str, encoding: str, reject: Callable[[pv.InvalidRow], str]) -> pa.Table:
+    """The rows after the header line as text cells (blank = "").
+
+    Parsed on every core first; a file with rows of the wrong number of fields is parsed again on
+    one, as pyarrow tells such a row's number to ``reject`` only then.
+    """
+
+    def parsed(threads: bool, handler: Callable[[pv.InvalidRow], str]) -> pa.Table:
+        return pv.read_csv(
+            pa.BufferReader(data),  # the bytes as they are: no decoded copy of the file
+            read_options=pv.ReadOptions(use_threads=threads, column_names=names, skip_rows=1, encoding=encoding, block_size=CSV_BLOCK),
+            parse_options=pv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=handler),
+            convert_options=pv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                check_utf8=False,  # checked already (detected_encoding), or made so by pyarrow's transcoding
+            ),
+        )
+
+    try:
+        return parsed(True, lambda row: "error")
+    except pa.ArrowInvalid:
+        return parsed(False, reject)
 
 
 def field_count_issues(rejected: list[tuple[int, int, str]], names: list[str], delimiter: str, id_column: str) -> pd.DataFrame:
@@ -348,10 +378,10 @@ def field_count_issues(rejected: list[tuple[int, int, str]], names: list[str], d
     return issue_frame(who, "", "", "field_count", reasons)
 
 
-def data_lines(text: str) -> int:
+def data_lines(data: bytes) -> int:
     """Lines after the header line (the last one may lack its line end)."""
-    start = text.find("\n") + 1
-    return 0 if start == 0 else text.count("\n", start) + (not text.endswith("\n"))
+    start = data.find(b"\n") + 1
+    return 0 if start == 0 else data.count(b"\n", start) + (not data.endswith(b"\n"))
 
 
 def field_count_error(rejected: list[tuple[int, int, str]], names: list[str], delimiter: str, path: Path) -> ExportError:
@@ -366,53 +396,88 @@ def field_count_error(rejected: list[tuple[int, int, str]], names: list[str], de
     )
 
 
-def decoded_text(data: bytes, path: Path) -> tuple[str, bool, str]:
-    """``(encoding, bom, text)``: UTF-8 (with or without BOM), else Windows-1252 or Latin-1; never a guess."""
+def detected_encoding(data: bytes, path: Path) -> tuple[str, bool]:
+    """``(encoding, bom)``: UTF-8 (with or without BOM), else Windows-1252 or Latin-1; never a guess."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise ExportError("the file is UTF-16 text", where=str(path), fix="save it as 'CSV UTF-8' (or Windows-1252)")
     bom = data.startswith(codecs.BOM_UTF8)
-    body = data[len(codecs.BOM_UTF8) :] if bom else data
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
+    start = len(codecs.BOM_UTF8) if bom else 0
+    not_utf8 = None if is_utf8(data, start) else first_undecodable(data, "utf-8", start)
+    if not_utf8 is not None:
         if bom:
             raise ExportError(
-                f"the file starts with a UTF-8 byte order mark but line {line_of(body, exc.start)} is not UTF-8",
+                f"the file starts with a UTF-8 byte order mark but line {line_of(data, not_utf8)} is not UTF-8",
                 where=str(path),
                 fix="the file mixes encodings: export it again as 'CSV UTF-8'",
-            ) from None
-        return single_byte_text(body, path, exc.start)
-    twice = [m for m in MOJIBAKE if m in text]
+            )
+        return single_byte_encoding(data, path, not_utf8), False
+    twice = first_held(data, MOJIBAKE)
     if twice:
-        line = text.count("\n", 0, text.index(twice[0])) + 1
         raise ExportError(
-            f"the text looks encoded twice ('{twice[0]}' where a French character is expected, line {line})",
+            f"the text looks encoded twice ('{twice.decode()}' where a French character is expected, line {line_of(data, data.index(twice))})",
             where=str(path),
             fix="the export was converted to UTF-8 twice: export it again from the source, as 'CSV UTF-8'",
         )
-    return "utf-8", bom, text
+    return "utf-8", bom
 
 
-def single_byte_text(data: bytes, path: Path, first_non_utf8: int) -> tuple[str, bool, str]:
+def is_utf8(data: bytes, start: int) -> bool:
+    """Whether the bytes from ``start`` on are UTF-8, as Arrow tells without decoding them (no copy)."""
+    offsets = pa.array([start, len(data)], pa.int64()).buffers()[1]
+    try:
+        pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)]).cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def first_undecodable(data: bytes, encoding: str, start: int) -> int | None:
+    """Offset of the first byte from ``start`` on that ``encoding`` cannot decode, or None.
+
+    Decoded a slice of lines at a time (a line end never splits a character), so that the text of a
+    large file is never held whole.
+    """
+    view = memoryview(data)
+    while start < len(data):
+        end = data.find(b"\n", start + DECODED_SLICE) + 1 or len(data)
+        try:
+            str(view[start:end], encoding)
+        except UnicodeDecodeError as exc:
+            return start + exc.start
+        start = end
+    return None
+
+
+def single_byte_encoding(data: bytes, path: Path, first_non_utf8: int) -> str:
     """Windows-1252 if it uses bytes 0x80–0x9F (’ œ € …), else Latin-1 (both agree on the rest)."""
-    utf8 = [c for c in UTF8_FRENCH if c in data]
+    utf8 = first_held(data, UTF8_FRENCH)
     if utf8:
         raise ExportError(
             f"the file mixes encodings: line {line_of(data, first_non_utf8)} is not UTF-8, "
-            f"but line {line_of(data, data.index(utf8[0]))} holds UTF-8 accented characters",
+            f"but line {line_of(data, data.index(utf8))} holds UTF-8 accented characters",
             where=str(path),
             fix="export the whole file again in one encoding, preferably 'CSV UTF-8'",
         )
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError as exc:
+    not_cp1252 = first_undecodable(data, "cp1252", 0)
+    if not_cp1252 is not None:
         raise ExportError(
-            f"cannot tell the encoding: not UTF-8, and byte 0x{data[exc.start]:02X} on line {line_of(data, exc.start)} "
+            f"cannot tell the encoding: not UTF-8, and byte 0x{data[not_cp1252]:02X} on line {line_of(data, not_cp1252)} "
             "is neither Windows-1252 nor plausible Latin-1 text",
             where=str(path),
             fix="export the file again as 'CSV UTF-8'",
-        ) from None
-    return ("windows-1252" if C1_BYTES.search(data) else "latin-1"), False, text
+        )
+    return "windows-1252" if C1_BYTES.search(data) else "latin-1"
+
+
+def first_held(data: bytes, sequences: tuple[bytes, ...]) -> bytes | None:
+    """The first of ``sequences``, in their order, that ``data`` holds (None if none).
+
+    Whether any is there is told by one pass of a regular expression: a search per sequence would
+    read a large file once per sequence.
+    """
+    if not re.search(b"|".join(map(re.escape, sequences)), data):
+        return None
+    return next(s for s in sequences if s in data)
 
 
 def line_of(data: bytes, offset: int) -> int:
@@ -642,22 +707,23 @@ def normalised_frame(text: pd.DataFrame, codebook: Codebook, path: Path) -> tupl
     """Text cells -> typed columns named as in the codebook, and the cells that are not numbers."""
     tech = codebook.columns
     who = pd.DataFrame({"row": text[ROW], "respondent_id": stripped(text[tech.id])})
-    columns: dict[str, pd.Series] = {ROW: text[ROW], tech.id: who["respondent_id"]}
+    columns: dict[str, pd.Series | np.ndarray] = {ROW: text[ROW], tech.id: who["respondent_id"]}
     columns.update({c: stripped(text[c]) for c in (tech.status, tech.start, tech.end, *text_columns(codebook))})
     values, bad = parsed_numbers(text[[tech.loi, *number_columns(codebook)]])
     check_readable(bad, text[ROW], path)
-    columns.update(values.items())
-    issues = [number_issues(text[c], c, who, bad[c]) for c in bad.columns[bad.any().to_numpy()]]
+    columns.update(values)
+    issues = [number_issues(text[c], c, who, bad[c]) for c in bad]
     for q in codebook.questions:
         if q.type == "multi" and q.encoding == "codes":
             ticks, found = ticks_from_slots(text, q, who)
             columns.update(ticks)
             issues.append(found)
         elif q.type == "multi":
-            columns.update(ticks_from_binary(pd.DataFrame({c: columns[c] for c in q.columns.values()})))
+            columns.update(ticks_from_binary({c: columns[c] for c in q.columns.values()}))
     order = [ROW, *(getattr(tech, k) for k in tech.__dataclass_fields__)]
     order += [c for q in codebook.profile + codebook.questions for c in q.export_columns()]  # codebook order
-    return pd.DataFrame({c: columns[c] for c in order}), pd.concat([NO_ISSUES, *issues], ignore_index=True)
+    # copy=False: the columns as they are, not copied into one block (the frame is most of the memory)
+    return pd.DataFrame({c: columns[c] for c in order}, copy=False), pd.concat([NO_ISSUES, *issues], ignore_index=True)
 
 
 def text_columns(codebook: Codebook) -> tuple[str, ...]:
@@ -683,24 +749,72 @@ def stripped(column: pd.Series) -> pd.Series:
     return text.where(text != "")
 
 
-def parsed_numbers(cells: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Floats from text cells ("1", "1.0", " 1 ", "1,5"), NaN where blank or not a number; and where not a number.
+def parsed_numbers(cells: pd.DataFrame) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Floats from text cells ("1", "1.0", " 1 ", "1,5"), NaN where blank or not a number, an array of
+    its own per column; and where not a number, for the columns that hold such a cell.
 
-    Every column at once, as one long column: string operations cost mostly per call, not per cell.
+    A column of digits and blanks alone (codes: the usual case) is read from its bytes; the others
+    are parsed as texts.
     """
-    long = pd.concat([cells[c].astype("str") for c in cells], ignore_index=True)
-    text = long.str.strip().str.replace(",", ".", regex=False)
+    digits = {c: digit_numbers(cells[c]) for c in cells}
+    values, bad = text_numbers(cells[[c for c, (_, other) in digits.items() if other.any()]])
+    return {c: values.get(c, read) for c, (read, _) in digits.items()}, bad
+
+
+def digit_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Cells of 1 to MAX_DIGITS ASCII digits as their number, blank cells as NaN; and which cells are neither.
+
+    Worked out on the text's bytes, a few array operations per digit and mostly one digit: that is
+    what a column of codes holds, and parsing each of its cells as a text costs far more. Piece by
+    piece of the column as read: small arrays, reused from one piece to the next.
+    """
+    text = pa.array(column, type=pa.string())  # as a CSV's columns are read: 32-bit offsets
+    pieces = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
+    found = [piece_digit_numbers(p) for p in pieces] or [piece_digit_numbers(pa.array([], pa.string()))]
+    return np.concatenate([values for values, _ in found]), np.concatenate([other for _, other in found])
+
+
+def piece_digit_numbers(text: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`digit_numbers` of one piece of a column."""
+    offsets = np.frombuffer(text.buffers()[1], np.int32, len(text) + 1, 4 * text.offset)
+    chars = np.frombuffer(text.buffers()[2] or b"\0", np.uint8)
+    lengths = np.diff(offsets)
+    zero = np.uint8(ord("0"))  # a character below "0" wraps above 9
+    digit = chars.take(offsets[:-1], mode="clip") - zero  # first characters (past the text for a blank)
+    values = digit.astype(np.float64)
+    other = (lengths > MAX_DIGITS) | ((digit > 9) & (lengths > 0))
+    if text.null_count:
+        other |= text.is_null().to_numpy(zero_copy_only=False)
+    longer = np.flatnonzero(lengths > 1)
+    for place in range(1, min(int(lengths.max(initial=0)), MAX_DIGITS)):
+        longer = longer[lengths[longer] > place]
+        digit = chars[offsets[longer] + place] - zero
+        other[longer[digit > 9]] = True
+        values[longer] = values[longer] * 10 + digit
+    values[(lengths == 0) | other] = np.nan
+    return values, other
+
+
+def text_numbers(cells: pd.DataFrame) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """:func:`parsed_numbers` of cells as texts: each column's distinct texts parsed once, every column's
+    at once as one long column (string operations cost per call and per text, not per cell)."""
+    distinct = [pd.factorize(cells[c], use_na_sentinel=False) for c in cells]
+    text = pd.Series([t for _, texts in distinct for t in texts], dtype="str")
+    text = text.str.strip().str.replace(",", ".", regex=False)
     valid = text.str.fullmatch(NUMBER).to_numpy(dtype=bool)
-    values = pd.to_numeric(text.where(valid), errors="coerce").to_numpy(dtype="float64")
+    numbers = pd.to_numeric(text.where(valid), errors="coerce").to_numpy(dtype="float64")
     bad = text.ne("").to_numpy(dtype=bool) & ~valid
-    shape = (len(cells.columns), len(cells))  # column after column
-    return tuple(pd.DataFrame(a.reshape(shape).T, index=cells.index, columns=cells.columns) for a in (values, bad))
+    bounds = np.cumsum([0, *(len(texts) for _, texts in distinct)])
+    places = dict(zip(cells.columns, zip((place for place, _ in distinct), bounds[:-1], bounds[1:])))
+    values = {c: numbers[start:end][place] for c, (place, start, end) in places.items()}
+    unreadable = {c: bad[start:end][place] for c, (place, start, end) in places.items() if bad[start:end].any()}
+    return values, pd.DataFrame(unreadable, index=cells.index, copy=False)
 
 
 def number_issues(column: pd.Series, name: str, who: pd.DataFrame, bad: pd.Series) -> pd.DataFrame:
     """One issue per cell of ``column`` that is not a number."""
     reason = f"'{name}' holds something that is not a number where a code or number is expected"
-    return issue_frame(who[bad], name, column[bad].str.strip(), "number", reason)
+    return issue_frame(who[bad], name, column[bad].astype("str").str.strip(), "number", reason)
 
 
 def check_readable(bad: pd.DataFrame, rows: pd.Series, path: Path) -> None:
@@ -722,19 +836,23 @@ def check_readable(bad: pd.DataFrame, rows: pd.Series, path: Path) -> None:
     )
 
 
-def ticks_from_binary(cells: pd.DataFrame) -> dict[str, pd.Series]:
-    """1/0 or 1/blank per code -> 0/1 per code; a blank beside an answer is 0, all blank stays NaN."""
-    matrix = cells.to_numpy(dtype="float64")
-    blank = np.isnan(matrix)
-    ticks = np.where(blank & ~blank.all(axis=1, keepdims=True), 0.0, matrix)
-    return {c: pd.Series(ticks[:, i], index=cells.index) for i, c in enumerate(cells.columns)}
+def ticks_from_binary(cells: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """1/0 or 1/blank per code -> 0/1 per code; a blank beside an answer is 0, all blank stays NaN.
+
+    The arrays (:func:`parsed_numbers`' own) are changed in place: new ones would be as much memory again.
+    """
+    blanks = {c: np.isnan(values) for c, values in cells.items()}
+    unanswered = np.logical_and.reduce(list(blanks.values()))
+    for c, values in cells.items():
+        values[blanks[c] & ~unanswered] = 0.0
+    return cells
 
 
 def ticks_from_slots(text: pd.DataFrame, q: Question, who: pd.DataFrame) -> tuple[dict[str, pd.Series], pd.DataFrame]:
     """Slot columns each holding a ticked code -> one 0/1 column per code (NaN if no slot is filled)."""
     slots = slot_columns(q)
     values, bad = parsed_numbers(text[list(slots)])
-    matrix = values.to_numpy()
+    matrix = np.column_stack(list(values.values()))
     answered = ~np.isnan(matrix).all(axis=1)
     unknown = ~np.isnan(matrix) & ~np.isin(matrix, np.array(q.all_codes(), dtype=float))
     rows, where = np.nonzero(unknown)
@@ -749,5 +867,5 @@ def ticks_from_slots(text: pd.DataFrame, q: Question, who: pd.DataFrame) -> tupl
         q.columns[c]: pd.Series(np.where(answered, (matrix == c).any(axis=1), np.nan), index=text.index, dtype="float64")
         for c in q.all_codes()
     }
-    unreadable = [number_issues(text[c], c, who, bad[c]) for c in bad.columns[bad.any().to_numpy()]]
+    unreadable = [number_issues(text[c], c, who, bad[c]) for c in bad]
     return ticks, pd.concat([found, *unreadable], ignore_index=True)
