@@ -20,10 +20,12 @@ from baro_pipeline.estimation import (
     item_matrix,
     published_round,
 )
+from baro_pipeline.ingest import read_export
 from baro_pipeline.stats import jk1_rake
+from baro_pipeline.validation import validate_export
 from baro_pipeline.weighting import weight_population
 
-from exports import clean_frame
+from exports import clean_frame, write_csv, write_sav, write_xlsx
 
 NAN = np.nan
 
@@ -390,3 +392,20 @@ def test_jk1_variance_refuses_weights_it_cannot_replicate(skewed, mini_edition):
     with pytest.raises(EstimationError, match="variance jk1 re-rakes every replicate, but these weights come from 'trimmed'") as found:
         estimate_items(trimmed, np.ones((trimmed.n, 1)), settings=settings, thresholds=mini_edition.thresholds)
     assert "variance: linearised" in found.value.fix
+
+
+def test_the_same_export_as_csv_excel_and_spss_gives_identical_estimates(mini_population, mini_edition, tmp_path):
+    """Ingest, validation, raking and estimation of one export written in the three formats."""
+    export = clean_frame(mini_population.codebook, n=200, seed=5)
+    paths = {
+        "csv": write_csv(export, tmp_path / "ps.csv"),
+        "xlsx": write_xlsx(export, tmp_path / "ps.xlsx"),
+        "sav": write_sav(export, tmp_path / "ps.sav", mini_population.codebook),
+    }
+    tables = {}
+    for fmt, path in paths.items():
+        valid = validate_export(read_export(path, mini_population.codebook), mini_population, mini_edition.quality, mini_edition.thresholds)
+        tables[fmt] = estimate_population(valid.frame, mini_population, weight_population(valid.frame, mini_population), mini_edition)
+    assert len(tables["csv"]) > 100 and tables["csv"]["estimate"].notna().sum() > 100
+    pd.testing.assert_frame_equal(tables["xlsx"], tables["csv"])
+    pd.testing.assert_frame_equal(tables["sav"], tables["csv"])
