@@ -497,7 +497,10 @@ def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domai
         per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
         weight = per_state @ base
         centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
-        centred = np.where(base, table - centre, 0.0)  # any centre will do: it only serves precision
+        # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
+        # share of exactly 0 or 1 comes out exactly
+        centre = np.where(np.all((table == 0) | (table == 1) | ~base, axis=0), 0.0, centre)
+        centred = np.where(base, table - centre, 0.0)
         shift[start:stop] = centre
         moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
         for (_, _, columns), sums in zip(keys, projected):
