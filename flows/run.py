@@ -26,6 +26,7 @@ read_export = task(ingest.read_export, name="read export", retries=2, retry_dela
 validate_export = stage_task(validation.validate_export, name="validate")
 weight_population = stage_task(weighting.weight_population, name="weight")
 estimate_population = stage_task(estimation.estimate_population, name="estimate")
+mirror_comparisons = stage_task(estimation.mirror_comparisons, name="mirror comparisons")
 audit_edition = stage_task(audit.audit_edition, name="audit")
 previous_run = stage_task(trends.previous_run, name="previous edition")
 trends_table = stage_task(trends.trends_table, name="trends")
@@ -89,12 +90,13 @@ def baro_run(edition_id: str = "2025", root: str = ".", strict: bool = False, ec
             progress(echo, f"{pop}: kept {c.kept}, excluded {sum(c.excluded.values())}, quarantined {c.quarantined}")
         stages.done("validate")
         for pop, population in ed.populations.items():
-            weightings[pop] = timed(timings, "weight", weight_population, validated[pop].frame, population)
+            weightings[pop] = timed(timings, "weight", weight_population, validated[pop].frame, population, ed.weighting)
             w = weightings[pop]
             progress(echo, f"{pop}: raked in {w.iterations} iterations, Kish deff {w.kish_deff:.2f}, weights {w.min_weight:.2f}–{w.max_weight:.2f}")
         stages.done("weight")
         for pop, population in ed.populations.items():
             estimates[pop] = timed(timings, "estimate", estimate_population, validated[pop].frame, population, weightings[pop], ed)
+        estimates = timed(timings, "estimate", mirror_comparisons, ed, estimates)
         progress(echo, f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
         stages.done("estimate")
         frames = {pop: v.frame for pop, v in validated.items()}

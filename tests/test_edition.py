@@ -16,7 +16,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from baro_pipeline.edition import Edition, PublishedFigure, load_edition
+from baro_pipeline.edition import Edition, PublishedFigure, Trimming, WeightingSettings, load_edition
 from baro_pipeline.errors import EditionError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -347,6 +347,51 @@ CASES = {
         "key 'figures.gp_genai_all.problems[0].kind'", "unknown problem kind 'typo'",
         "use one of self_contradiction, unlabelled_population, other",
     ),
+    "unknown weighting method": (
+        "edition.yaml",
+        lambda d: d.update(weighting={"method": "greg"}),
+        "key 'weighting.method'", "unknown weighting method 'greg'", "use one of raking, linear, raking_bounded",
+    ),
+    "bounds without bounded raking": (
+        "edition.yaml",
+        lambda d: d.update(weighting={"method": "raking", "bounds": [0.5, 2]}),
+        "key 'weighting.bounds'", "bounds are only used by method raking_bounded, not raking", "remove bounds, or use method: raking_bounded",
+    ),
+    "bounds that do not contain 1": (
+        "edition.yaml",
+        lambda d: d.update(weighting={"method": "raking_bounded", "bounds": [1.2, 2]}),
+        "key 'weighting.bounds'", "bounds [1.2, 2] are not [L, U] with 0 <= L < 1 < U", "write the range of w / w0",
+    ),
+    "trimming caps that leave out the mean weight": (
+        "edition.yaml",
+        lambda d: d.update(weighting={"trimming": {"upper": 0.8}}),
+        "key 'weighting.trimming'", "caps lower None, upper 0.8 leave out the mean weight 1", "weights have mean 1",
+    ),
+    "trimming after linear calibration": (
+        "edition.yaml",
+        lambda d: d.update(weighting={"method": "linear", "trimming": {"upper": 3}}),
+        "key 'weighting.trimming'", "trimming is only supported after raking, not after linear", "use method: raking, or remove trimming",
+    ),
+    "mirror naming an unknown question": (
+        "edition.yaml",
+        lambda d: d["mirrors"][0].update(gp="Q55"),
+        "key 'mirrors[0].gp'", "'Q55' is not a single, multi or grid question of the gp codebook", "use one of ['Q1', 'Q2',",
+    ),
+    "mirror of three questions": (
+        "edition.yaml",
+        lambda d: d["mirrors"][0].update(public="Q5"),
+        "key 'mirrors[0]'", "a mirror names two populations and their questions", "write e.g. - {ps: Q11, gp: Q7}",
+    ),
+    "mirror of an unknown population": (
+        "edition.yaml",
+        lambda d: d["mirrors"].__setitem__(0, {"ps": "Q7", "public": "Q5"}),
+        "key 'mirrors[0].public'", "unknown population 'public'", "use two of ['ps', 'gp']",
+    ),
+    "mirror of questions of two types": (
+        "edition.yaml",
+        lambda d: d["mirrors"][0].update(gp="Q6"),
+        "key 'mirrors[0]'", "the two questions are of different types (multi, single)", "pair questions of the same type",
+    ),
     "thresholds the wrong way round": (
         "edition.yaml",
         lambda d: d["thresholds"].update(suppress_base=50),
@@ -392,6 +437,19 @@ def test_a_named_figures_file_that_is_missing_is_an_error(broken):
     root = broken("edition.yaml", lambda d: d.update(figures="publishd.yaml"))
     with pytest.raises(EditionError, match=r"file not found: .*publishd\.yaml\n  fix: create it, or fix the name"):
         load_edition("2025", root)
+
+
+def test_weighting_and_mirrors_of_2025_are_read():
+    edition = load_edition("2025", REPO)
+    assert edition.weighting.method == "raking" and edition.weighting.trimming is None
+    assert [dict(m.questions) for m in edition.mirrors][:2] == [{"ps": "Q7", "gp": "Q5"}, {"ps": "Q10", "gp": "Q6"}]
+
+
+def test_weighting_settings_are_read(broken):
+    root = broken("edition.yaml", lambda d: d.update(weighting={"method": "raking_bounded", "bounds": [0.4, 2.5]}))
+    assert load_edition("2025", root).weighting == WeightingSettings("raking_bounded", (0.4, 2.5), None)
+    root = broken("edition.yaml", lambda d: d.update(weighting={"trimming": {"lower": 0.3, "upper": 3, "strict": True}}))
+    assert load_edition("2025", root).weighting == WeightingSettings("raking", (0.5, 2.0), Trimming(0.3, 3, True))
 
 
 def test_the_mini_fixture_still_loads(mini_edition: Edition):

@@ -8,23 +8,28 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
-from baro_pipeline.edition import Condition, Indicator, NotAnswer, Question, Thresholds
+from baro_pipeline.edition import Condition, Indicator, Mirror, NotAnswer, Question, Thresholds, load_edition
 from baro_pipeline.errors import EstimationError
 from baro_pipeline.estimation import (
     ESTIMATE_COLUMNS,
+    MIRROR_COLUMNS,
     POPULATION_COLUMNS,
     estimate_items,
     estimate_population,
     indicator_values,
     item_matrix,
+    mirror_comparisons,
     published_round,
 )
 from baro_pipeline.ingest import read_export
+from baro_pipeline.report import mirror_pairs
 from baro_pipeline.stats import jk1_rake
 from baro_pipeline.validation import validate_export
 from baro_pipeline.weighting import weight_population
 
+from broken import REPO
 from exports import clean_frame, write_csv, write_sav, write_xlsx
 
 NAN = np.nan
@@ -409,3 +414,63 @@ def test_the_same_export_as_csv_excel_and_spss_gives_identical_estimates(mini_po
     assert len(tables["csv"]) > 100 and tables["csv"]["estimate"].notna().sum() > 100
     pd.testing.assert_frame_equal(tables["xlsx"], tables["csv"])
     pd.testing.assert_frame_equal(tables["sav"], tables["csv"])
+
+
+def test_the_breakdown_variable_is_not_tested_within_its_own_levels(hand_estimates):
+    levels = hand_estimates[hand_estimates["breakdown"] == "profession"]
+    own = levels[levels["question"] == "profession"]
+    assert len(own) == 4 and own["p_value"].isna().all() and not own["significant"].any()
+    others = levels[(levels["question"] != "profession") & ~levels["suppressed"] & (levels["se"] > 0)]
+    assert others["p_value"].notna().all()
+
+
+@pytest.fixture(scope="module")
+def mirrored(hand_estimates, mini_edition):
+    """The hand estimates as two populations whose Q1 mirror each other: gp's shares 0.1 higher, SEs doubled."""
+    ps = mini_edition.populations["ps"]
+    edition = dataclasses.replace(
+        mini_edition,
+        populations=MappingProxyType({"ps": ps, "gp": dataclasses.replace(ps, id="gp")}),
+        mirrors=(Mirror(MappingProxyType({"ps": "Q1", "gp": "Q1"})),),
+    )
+    gp = hand_estimates.assign(population="gp", estimate=hand_estimates["estimate"] + 0.1, se=hand_estimates["se"] * 2)
+    return mirror_comparisons(edition, {"ps": hand_estimates, "gp": gp})
+
+
+def test_mirror_items_are_compared_as_independent_samples(mirrored, hand_estimates):
+    ps, gp = mirrored["ps"], mirrored["gp"]
+    assert list(ps.columns) == list(POPULATION_COLUMNS) + list(MIRROR_COLUMNS)
+    rows = ps[(ps["question"] == "Q1") & ps["estimate"].notna()]
+    assert len(rows) >= 6
+    se = np.sqrt(5) * rows["se"]
+    np.testing.assert_allclose(rows["mirror_difference"], -0.1, rtol=1e-12)
+    np.testing.assert_allclose(rows["mirror_se"], se, rtol=1e-12)
+    np.testing.assert_allclose(rows["mirror_p_value"], 2 * scipy_stats.norm.sf(0.1 / se), rtol=1e-12)
+    assert (rows["mirror_significant"] == (rows["mirror_p_value"] < 0.05)).all()
+    assert set(rows["mirror_population"]) == {"gp"} and set(rows["mirror_question"]) == {"Q1"} and (rows["mirror_item"] == rows["item"]).all()
+    mirror = gp.loc[rows.index]  # the same rows, seen from gp: the difference negated
+    np.testing.assert_allclose(mirror["mirror_difference"], 0.1, rtol=1e-12)
+    np.testing.assert_allclose(mirror["mirror_p_value"], rows["mirror_p_value"], rtol=1e-12)
+    assert set(mirror["mirror_population"]) == {"ps"}
+    # every level of the breakdown is compared (both populations have it), not only the total
+    assert set(rows["breakdown_level"]) == {"total", "1", "2"}
+
+
+def test_rows_without_a_mirror_have_null_mirror_columns(mirrored):
+    ps = mirrored["ps"]
+    other = ps[ps["question"] != "Q1"]
+    assert other[["mirror_population", "mirror_question", "mirror_item", "mirror_difference", "mirror_se", "mirror_p_value"]].isna().all().all()
+    assert not other["mirror_significant"].any()
+    withheld = ps[(ps["question"] == "Q1") & ps["estimate"].isna()]
+    assert withheld["mirror_p_value"].isna().all() and not withheld["mirror_significant"].any()
+
+
+def test_mirror_flags_of_2025_cover_the_published_mirror_figures():
+    """Every pair of published figures printed side by side (report.mirror_pairs) is an item of a declared mirror."""
+    edition = load_edition("2025", REPO)
+    declared = {frozenset(m.questions.items()) for m in edition.mirrors}
+    pairs = mirror_pairs(edition)
+    assert len(pairs) >= 5
+    for a, b in pairs:
+        assert frozenset({(a.population, a.indicator.question), (b.population, b.indicator.question)}) in declared, (a.id, b.id)
+        assert a.indicator.item == b.indicator.item

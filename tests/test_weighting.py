@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baro_pipeline.edition import load_edition
+from baro_pipeline.edition import Trimming, WeightingSettings, load_edition
 from baro_pipeline.errors import WeightingError
+from baro_pipeline.stats import trim_weights
 from baro_pipeline.weighting import weight_population, weighting_table, weights_table
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
@@ -94,3 +95,67 @@ def test_tables_have_one_row_per_population_and_per_respondent(frame, population
     weights = weights_table({"ps": frame["respondent_id"]}, {"ps": result})
     assert list(weights.columns) == ["population", "respondent_id", "weight"]
     assert weights["respondent_id"].tolist() == frame["respondent_id"].tolist()
+
+
+def margins_of(frame, weights, population):
+    """Weighted shares of every target category, as {variable: [shares in target order]}."""
+    return {
+        t.variable: [weighted_share(frame, weights, population.codebook.question(t.variable).column, float(c)) for c in t.shares]
+        for t in population.targets.variables
+    }
+
+
+def target_margins(population):
+    return {t.variable: list(t.shares.values()) for t in population.targets.variables}
+
+
+@pytest.mark.parametrize(
+    "settings, method",
+    [
+        (WeightingSettings("linear"), "linear"),
+        (WeightingSettings("raking_bounded", (0.3, 1.9)), "raking_bounded"),
+    ],
+)
+def test_the_edition_chooses_the_calibration(frame, population, settings, method):
+    raked = weight_population(frame, population)
+    result = weight_population(frame, population, settings)
+    assert result.method == method and result.design.calibration == method and result.trimming == "none"
+    for variable, shares in margins_of(frame, result.weights, population).items():
+        np.testing.assert_allclose(shares, target_margins(population)[variable], rtol=1e-10)
+    assert not np.allclose(result.weights, raked.weights, rtol=1e-6)  # another distance: other weights
+    if method == "raking_bounded":  # raking gives 2.05 to some: the upper bound binds
+        assert result.weights.min() >= 0.3 and result.weights.max() == pytest.approx(1.9, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "bounds, message",
+    [
+        # Generalists are 0.585 of the sample and 0.4 of the population: w / w0 must average 0.68 among them.
+        ((0.8, 1.5), r"needs w/w0 = 0\.68\d* on average .* outside the bounds \(0\.8, 1\.5\)\n  fix: widen the bounds"),
+        # Each margin alone fits, but not both within the bounds.
+        ((0.5, 1.6), r"bounded raking did not meet the margins within bounds \(0\.5, 1\.6\) in 1000 iterations.*\n  fix: widen the bounds"),
+    ],
+)
+def test_bounds_that_cannot_meet_the_margins_are_refused(frame, population, bounds, message):
+    with pytest.raises(WeightingError, match=message):
+        weight_population(frame, population, WeightingSettings("raking_bounded", bounds))
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_trimming_after_raking_caps_the_weights_and_keeps_the_raking_in_the_design(frame, population, strict):
+    raked = weight_population(frame, population)
+    upper = 1.5  # the raked weights are 0.50, 0.98, 1.06 and 2.05
+    result = weight_population(frame, population, WeightingSettings(trimming=Trimming(upper=upper, strict=strict)))
+    expected = trim_weights(raked.weights, upper=upper, strict=strict)
+    np.testing.assert_allclose(result.weights, expected.weights, rtol=1e-13)
+    assert result.weights.sum() == pytest.approx(len(frame))
+    assert result.method == "raking" and result.design.calibration == "trimmed" and len(result.design.calibration_codes) == 2
+    assert result.trimming.startswith(f"lower -, upper {upper}") and ("strict" if strict else "one pass, as R") in result.trimming
+    assert result.max_margin_error > 1e-6  # trimming moves the margins, and says so
+    if strict:
+        assert result.weights.max() <= upper
+
+
+def test_trimming_caps_that_cannot_hold_the_total_are_refused(frame, population):
+    with pytest.raises(WeightingError, match=r"trimming bounds \[1\.1, 3\] cannot hold 400 weights summing to 400 .*\n  fix: choose lower <= mean weight <= upper"):
+        weight_population(frame, population, WeightingSettings(trimming=Trimming(lower=1.1, upper=3)))

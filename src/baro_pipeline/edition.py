@@ -25,6 +25,7 @@ INTERVAL_METHODS = ("logit", "likelihood", "xlogit", "beta", "asin", "mean", "wi
 QUALITY_ACTIONS = ("quarantine", "flag", "keep")
 PROBLEM_KINDS = ("self_contradiction", "unlabelled_population", "other")
 MULTI_ENCODINGS = ("binary", "codes")
+WEIGHTING_METHODS = ("raking", "linear", "raking_bounded")
 SHARE_TOLERANCE = 1e-6
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -235,6 +236,31 @@ class EstimationSettings:
 
 
 @dataclass(frozen=True)
+class Trimming:
+    """Caps on the calibrated weights (R: ``trimWeights(design, upper, lower, strict)``)."""
+
+    lower: float | None = None
+    upper: float | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class WeightingSettings:
+    """How the weights are made: calibration to the targets, then trimming if asked."""
+
+    method: str = "raking"  # raking | linear (GREG) | raking_bounded
+    bounds: tuple[float, float] = (0.5, 2.0)  # raking_bounded: w / w0 kept inside [L, U]
+    trimming: Trimming | None = None
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """Two questions of two populations with the same meaning, compared item by item."""
+
+    questions: Mapping[str, str]  # population -> question id (two entries)
+
+
+@dataclass(frozen=True)
 class Indicator:
     """What a published figure measures: a question item, or a derived indicator."""
 
@@ -285,6 +311,8 @@ class Edition:
     figures: tuple[PublishedFigure, ...]
     previous: str | None = None
     dropped: tuple[str, ...] = ()  # questions of the previous edition not carried over
+    weighting: WeightingSettings = WeightingSettings()
+    mirrors: tuple[Mirror, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -825,7 +853,8 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
             fix=f"use one of {known}" if known else "run from the project folder, or pass --root DIR",
         )
     node = _Node(read_yaml(file), file, "").mapping(
-        ("id", "title", "fieldwork", "exports", "previous", "dropped", "populations", "thresholds", "quality", "estimation", "figures"),
+        ("id", "title", "fieldwork", "exports", "previous", "dropped", "populations", "thresholds", "quality", "weighting", "estimation",
+         "mirrors", "figures"),
         ("id", "title", "populations"),
     )
     if str(node.data["id"]) != str(edition_id):
@@ -863,7 +892,9 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
         populations=MappingProxyType(populations),
         thresholds=_thresholds(node.child("thresholds")),
         quality=_quality(node.child("quality")),
+        weighting=_weighting(node.child("weighting")),
         estimation=_estimation(node.child("estimation")),
+        mirrors=_mirrors(node, populations),
         figures=figures,
         previous=str(node.data["previous"]) if node.data.get("previous") is not None else None,
         dropped=tuple(str(x) for x in (node.get("dropped", list, []) or [])),
@@ -904,6 +935,61 @@ def _quality(node: _Node) -> QualityPolicy:
         if getattr(policy, key) not in QUALITY_ACTIONS:
             raise node.error(f"unknown action '{getattr(policy, key)}'", f"use one of {', '.join(QUALITY_ACTIONS)}", key=key)
     return policy
+
+
+def _weighting(node: _Node) -> WeightingSettings:
+    if node.data is None:
+        return WeightingSettings()
+    node.mapping(("method", "bounds", "trimming"))
+    method = node.get("method", str, "raking")
+    if method not in WEIGHTING_METHODS:
+        raise node.error(f"unknown weighting method '{method}'", f"use one of {', '.join(WEIGHTING_METHODS)}", key="method")
+    bounds = node.get("bounds", list, list(WeightingSettings.bounds))
+    if len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds) or not 0 <= bounds[0] < 1 < bounds[1]:
+        raise node.error(f"bounds {bounds} are not [L, U] with 0 <= L < 1 < U", "write the range of w / w0, e.g. bounds: [0.5, 2]", key="bounds")
+    if node.data.get("bounds") is not None and method != "raking_bounded":
+        raise node.error(f"bounds are only used by method raking_bounded, not {method}", "remove bounds, or use method: raking_bounded", key="bounds")
+    trimming = None
+    t = node.child("trimming")
+    if t.data is not None:
+        t.mapping(("lower", "upper", "strict"))
+        trimming = Trimming(t.get("lower", (int, float)), t.get("upper", (int, float)), t.get("strict", bool, False))
+        if trimming.lower is None and trimming.upper is None:
+            raise t.error("trimming needs a lower or an upper cap", "write e.g. trimming: {upper: 3}, in weights of mean 1")
+        if not (trimming.lower or 0) <= 1 <= (math.inf if trimming.upper is None else trimming.upper):
+            raise t.error(
+                f"caps lower {trimming.lower}, upper {trimming.upper} leave out the mean weight 1",
+                "weights have mean 1: choose lower <= 1 <= upper",
+            )
+        if method != "raking":
+            # The variance of trimmed weights takes the raking's residuals (R: trimWeights() on a raked design).
+            raise t.error(f"trimming is only supported after raking, not after {method}", "use method: raking, or remove trimming")
+    return WeightingSettings(method, (float(bounds[0]), float(bounds[1])), trimming)
+
+
+def _mirrors(node: _Node, populations: Mapping[str, Population]) -> tuple[Mirror, ...]:
+    """Mirror questions: ``- {ps: Q11, gp: Q7}``, two known populations, each a question of its codebook, of one type."""
+    mirrors = []
+    for m in node.items("mirrors"):
+        if not isinstance(m.data, dict) or len(m.data) != 2:
+            raise m.error("a mirror names two populations and their questions", "write e.g. - {ps: Q11, gp: Q7}")
+        types = set()
+        for pop, qid in m.data.items():
+            if str(pop) not in populations:
+                raise m.error(f"unknown population '{pop}'", f"use two of {list(populations)}", key=str(pop))
+            book = populations[str(pop)].codebook
+            question = next((q for q in book.questions if q.id == str(qid)), None)
+            if question is None or question.type in ("numeric", "text"):
+                raise m.error(
+                    f"'{qid}' is not a single, multi or grid question of the {pop} codebook",
+                    f"use one of {[q.id for q in book.questions if q.type not in ('numeric', 'text')]}",
+                    key=str(pop),
+                )
+            types.add(question.type)
+        if len(types) > 1:
+            raise m.error(f"the two questions are of different types ({', '.join(sorted(types))})", "pair questions of the same type")
+        mirrors.append(Mirror(MappingProxyType({str(p): str(q) for p, q in m.data.items()})))
+    return tuple(mirrors)
 
 
 def _estimation(node: _Node) -> EstimationSettings:

@@ -30,7 +30,7 @@ item on the whole population and on every level of its breakdowns, in one matrix
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,19 @@ from scipy import stats as scipy_stats
 
 from .edition import Codebook, Condition, Derived, Edition, EstimationSettings, Indicator, Population, Question, Thresholds
 from .errors import EstimationError
-from .stats import BINARY_TABLE, CodedItems, Design, MeanEstimates, coded_column, jk1_rake, proportion_ci, svyciprop_terms, svymean, versus_rest
+from .stats import (
+    BINARY_TABLE,
+    CodedItems,
+    Design,
+    MeanEstimates,
+    coded_column,
+    independent_difference,
+    jk1_rake,
+    proportion_ci,
+    svyciprop_terms,
+    svymean,
+    versus_rest,
+)
 from .validation import asked, condition_mask
 from .weighting import RakeResult
 
@@ -55,6 +67,12 @@ POPULATION_COLUMNS = KEY_COLUMNS + (
     "n", "n_weighted", "n_eff", "estimate", "se", "se_method", "se_kish", "ci_low", "ci_high",
     "ci_method", "level", "moe_pts", "deff", "pct", "rank", "small_base", "suppressed", "significant", "p_value",
 )
+# Added by mirror_comparisons: the same item of the mirror question of another population.
+MIRROR_COLUMNS = (
+    "mirror_population", "mirror_question", "mirror_item", "mirror_difference", "mirror_se", "mirror_p_value", "mirror_significant",
+)
+# A mirror item is the same answer at the same breakdown level.
+MIRROR_KEYS = ["item_label", "breakdown", "breakdown_label"]
 # Withheld when the base is under the suppression threshold (n, n_weighted and n_eff are kept).
 SUPPRESSED_COLUMNS = ("estimate", "se", "se_kish", "ci_low", "ci_high", "moe_pts", "deff", "pct")
 TOTAL = "total"
@@ -511,7 +529,8 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
 
     One :func:`estimate_items` call on the domains matrix of all levels; ``significant`` says
     whether a level differs from the rest of its population at 5 % (``p_value``; false for the
-    total and for suppressed rows); ``rank`` ranks the answer codes of each multi question.
+    total, for suppressed rows and for the breakdown variable's own items, which the level fixes);
+    ``rank`` ranks the answer codes of each multi question.
     """
     matrix = item_matrix(frame, population.codebook)
     levels = breakdown_levels(frame, population)
@@ -522,9 +541,61 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     )
     items = matrix.items.iloc[np.tile(np.arange(k), d)].reset_index(drop=True)
     keys = levels.keys.iloc[np.repeat(np.arange(d), k)].reset_index(drop=True)
-    p_value = np.where(stats_table["suppressed"], np.nan, level_p_values(weighting.design, matrix, levels).ravel())
+    # An item of the breakdown variable itself is fixed by the level (1 or 0): nothing to test.
+    own_level = (keys["breakdown"] == items["question"]).to_numpy()
+    p_value = np.where(stats_table["suppressed"] | own_level, np.nan, level_p_values(weighting.design, matrix, levels).ravel())
     table = pd.concat([items, keys, stats_table], axis=1).assign(
         edition=edition.id, population=population.id, p_value=p_value, significant=p_value < SIGNIFICANCE_LEVEL
     )
     answer_codes = (items["question_type"] == "multi") & (items["kind"] == "code") & items["answer"]
     return table.assign(rank=ranks(table, answer_codes))[list(POPULATION_COLUMNS)]
+
+
+def mirror_comparisons(edition: Edition, estimates: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Every population's rows with :data:`MIRROR_COLUMNS`: for an item of a mirror question
+    (``edition.mirrors``), the item of the other population's question with the same label at the
+    same breakdown level (the total always; a breakdown level when both populations have it, by
+    its label). ``mirror_difference`` is this estimate minus the other's; the samples are
+    independent, so its SE is sqrt(se² + se'²) and the test is a z test (``mirror_p_value``,
+    ``mirror_significant`` at 5 %). Null for the other rows and for withheld estimates.
+
+    R: ``svycontrast`` of the two estimates with a block-diagonal covariance.
+    """
+    tables = {pop: table.assign(**empty_mirror_columns(len(table))) for pop, table in estimates.items()}
+    for mirror in edition.mirrors:
+        (a_pop, a_question), (b_pop, b_question) = mirror.questions.items()
+        pairs = pd.merge(
+            mirror_rows(tables[a_pop], a_question), mirror_rows(tables[b_pop], b_question), on=MIRROR_KEYS, suffixes=("_a", "_b")
+        )
+        diff = independent_difference(pairs["estimate_a"], pairs["se_a"], pairs["estimate_b"], pairs["se_b"])
+        for this, other, sign in (("a", "b", 1.0), ("b", "a", -1.0)):
+            (pop, _), (other_pop, other_question) = (mirror.questions.items() if this == "a" else reversed(mirror.questions.items()))
+            found = {
+                "mirror_population": other_pop,
+                "mirror_question": other_question,
+                "mirror_item": pairs[f"item_{other}"].to_numpy(),
+                "mirror_difference": sign * diff.diff,
+                "mirror_se": diff.se,
+                "mirror_p_value": diff.p,
+                "mirror_significant": diff.p < SIGNIFICANCE_LEVEL,
+            }
+            rows = pairs[f"row_{this}"].to_numpy()
+            for column, values in found.items():
+                tables[pop].loc[rows, column] = values
+    return tables
+
+
+def empty_mirror_columns(n: int) -> dict[str, np.ndarray]:
+    """Mirror columns of rows compared with nothing: null, and not significant."""
+    empty = {"mirror_significant": np.zeros(n, dtype=bool)}
+    for column in ("mirror_difference", "mirror_se", "mirror_p_value"):
+        empty[column] = np.full(n, np.nan)
+    for column in ("mirror_population", "mirror_question", "mirror_item"):
+        empty[column] = np.full(n, None, dtype=object)
+    return {c: empty[c] for c in MIRROR_COLUMNS}
+
+
+def mirror_rows(table: pd.DataFrame, question: str) -> pd.DataFrame:
+    """The rows of one mirror question with what the comparison needs; ``row`` is their index."""
+    rows = table[table["question"] == question]
+    return rows[MIRROR_KEYS + ["item", "estimate", "se"]].assign(row=rows.index)

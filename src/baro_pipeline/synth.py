@@ -40,7 +40,7 @@ import pyarrow.csv as pv
 import pyreadstat
 
 from .audit import printed_interval
-from .edition import Codebook, Condition, Derived, Edition, Population, PublishedFigure, QualityPolicy, Question, _Node, read_yaml
+from .edition import Codebook, Condition, Derived, Edition, Population, PublishedFigure, QualityPolicy, Question, WeightingSettings, _Node, read_yaml
 from .errors import EditionError, UsageError
 from .ingest import coded_columns, expected_columns, slot_columns
 from .validation import answer_columns, condition_mask
@@ -1034,10 +1034,10 @@ def quota_filled(codes: np.ndarray, shares: Mapping[int, float], rng: np.random.
     return out
 
 
-def kept_weights(cells: dict[str, np.ndarray], population: Population) -> np.ndarray:
-    """The weights the pipeline will give the kept interviews: raked to the targets, mean 1."""
+def kept_weights(cells: dict[str, np.ndarray], population: Population, settings: WeightingSettings) -> np.ndarray:
+    """The weights the pipeline will give the kept interviews: calibrated to the targets, mean 1."""
     frame = pd.DataFrame({q.column: cells[q.column].astype(float) for q in population.codebook.profile})
-    return weight_population(frame, population).weights
+    return weight_population(frame, population, settings).weights
 
 
 def population_cells(edition: Edition, population: Population, pm: PopulationModel, file: Path, respondents: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -1051,7 +1051,7 @@ def population_cells(edition: Edition, population: Population, pm: PopulationMod
     cells = {}
     for name, rows in (("kept", kept), ("extra", ~kept)):
         part = {c: v[rows] for c, v in profile.items()}
-        weights = kept_weights(part, population) if name == "kept" else np.ones(int(rows.sum()))
+        weights = kept_weights(part, population, edition.weighting) if name == "kept" else np.ones(int(rows.sum()))
         straight = roles[rows] == ROLES.index("straightliner")
         avoid = name == "kept" and edition.quality.straightliner_action == "quarantine"
         group = Group(name, part, weights, straight, seed, pm.id, edition.quality.straightliner_min_rows, avoid)

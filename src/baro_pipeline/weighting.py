@@ -1,9 +1,12 @@
-"""Weighting stage: rake each population's kept respondents to its targets.
+"""Weighting stage: calibrate each population's kept respondents to its targets.
 
-A DataFrame wrapper around the numpy kernel :func:`baro_pipeline.stats.rake` (R: ``survey::rake()``):
-it turns the edition's targets into category codes and population totals, checks that every
-target category is present in the sample, and returns a frozen :class:`RakeResult` whose
-``design`` stores the calibration so that variances account for it (as R's calibrated designs do).
+A DataFrame wrapper around the numpy kernels of :mod:`baro_pipeline.stats.calibration`: raking
+(R: ``survey::rake()``, the default), linear calibration (GREG: ``calibrate(calfun = "linear")``)
+or bounded raking (``calibrate(calfun = "raking", bounds = c(L, U))``), as the edition's
+``weighting`` block says, then trimming if asked (``trimWeights()``). It turns the edition's
+targets into category codes and population totals, checks that every target category is present
+in the sample, and returns a frozen :class:`RakeResult` whose ``design`` stores the calibration so
+that variances account for it (as R's calibrated designs do).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .edition import Population, TargetVariable
+from .edition import Population, TargetVariable, Trimming, WeightingSettings
 from .errors import WeightingError
-from .stats import Design, design_from_calibration, kish_deff, rake
+from .stats import CalibrationResult, Design, calibrate_linear, calibrate_raking_bounded, design_from_calibration, kish_deff, rake, trim_weights
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,10 +82,40 @@ def check_sample_cells(codes: np.ndarray, population: Population, target: Target
             )
 
 
+def calibrated(codes: list[np.ndarray], totals: list[np.ndarray], settings: WeightingSettings, tol: float, max_iter: int) -> CalibrationResult:
+    """Weights meeting the margins by the edition's method (base weights 1)."""
+    if settings.method == "linear":
+        return calibrate_linear(codes, totals)
+    if settings.method == "raking_bounded":
+        return calibrate_raking_bounded(codes, totals, bounds=settings.bounds, tol=tol, max_iter=max_iter)
+    return rake(codes, totals, None, tol=tol, max_iter=max_iter)
+
+
+def trimming_text(trimming: Trimming | None, result: CalibrationResult | None) -> str:
+    """``weighting.parquet``'s ``trimming``: the caps, the passes made and what is left outside."""
+    if trimming is None or result is None:
+        return "none"
+    caps = f"lower {trimming.lower if trimming.lower is not None else '-'}, upper {trimming.upper if trimming.upper is not None else '-'}"
+    passes = f"{result.iterations} pass{'es' if result.iterations != 1 else ''}"
+    kind = "strict" if trimming.strict else "one pass, as R"
+    return f"{caps} ({kind}; {passes}{'' if result.converged else ', weights still outside'})"
+
+
 def weight_population(
-    frame: pd.DataFrame, population: Population, *, tol: float = 1e-10, max_iter: int = 1000
+    frame: pd.DataFrame,
+    population: Population,
+    settings: WeightingSettings = WeightingSettings(),
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 1000,
 ) -> RakeResult:
-    """Rake the kept respondents of one population to its targets (R: ``survey::rake()``)."""
+    """Calibrate the kept respondents of one population to its targets, then trim if asked.
+
+    R: ``rake()``, ``calibrate(calfun = "linear")`` or ``calibrate(calfun = "raking", bounds)``
+    on ``svydesign(ids = ~1, weights = ~1)``, then ``trimWeights(design, upper, lower, strict)``.
+    Weights have mean 1. Trimming after raking keeps the raking's margins in the design: the
+    variance still takes its residuals, as R's trimmed design does.
+    """
     n = len(frame)
     if n == 0:
         raise WeightingError("no respondent left to weight", where=f"population {population.id}", fix="check the export and the quarantine")
@@ -90,28 +123,33 @@ def weight_population(
     for c, t in zip(codes, population.targets.variables):
         check_sample_cells(c, population, t)
     totals = [target_totals(n, t) for t in population.targets.variables]
-    result = rake(codes, totals, None, tol=tol, max_iter=max_iter)
-    if not result.converged:
+    calibration = calibrated(codes, totals, settings, tol, max_iter)
+    if not calibration.converged:
         raise WeightingError(
-            f"raking did not converge in {result.iterations} iterations (max margin error {result.max_margin_error:.3g})",
+            f"{calibration.method} did not converge in {calibration.iterations} iterations (max margin error {calibration.max_margin_error:.3g})",
             where=f"population {population.id}",
             fix="check the targets against the sample (empty or tiny cells), or merge sparse categories",
         )
-    weights = result.weights
+    trimmed = None
+    if settings.trimming is not None:
+        t = settings.trimming
+        trimmed = trim_weights(calibration.weights, lower=t.lower, upper=t.upper, strict=t.strict, codes=codes, totals=totals)
+    final = trimmed or calibration
+    weights = final.weights
     deff = kish_deff(weights)
     return RakeResult(
         population=population.id,
         weights=weights,
-        method=result.method,
-        iterations=result.iterations,
-        converged=result.converged,
-        max_margin_error=result.max_margin_error,
+        method=calibration.method,
+        iterations=calibration.iterations,
+        converged=calibration.converged,
+        max_margin_error=final.max_margin_error,
         kish_deff=deff,
         efficiency=1.0 / deff,
         min_weight=float(weights.min()),
         max_weight=float(weights.max()),
-        trimming="none",
-        design=design_from_calibration(result, codes),
+        trimming=trimming_text(settings.trimming, trimmed),
+        design=design_from_calibration(final, codes),
     )
 
 
