@@ -423,7 +423,7 @@ def acceptance(R):
              + f" | {yes(all(x['agree'] for _, x in agree) if agree else None)} |")
     sv = it.get("svy", {})
     sratio = sv["seconds_all_items"] / bsec if bsec and sv and "failed" not in sv else None
-    L.append(f"| those SEs at 1e6 ≥ 10× faster than svy item by item | "
+    L.append("| those SEs at 1e6 ≥ 10× faster than svy item by item | "
              + (f"svy {fmt(sv['seconds_all_items'])} s{' (extrapolated)' if sum(sv['items'].values()) != sum(it['populations'].values()) else ''} vs baro {fmt(bsec)} s: {sratio:.0f}×" if sratio else "not measured")
              + f" | {yes(None if sratio is None else sratio >= 10)} |")
     wh = [r for r in (R.get("whole", {}).get(1000000) or R.get("whole", {}).get("1000000") or []) if "wall" in r]

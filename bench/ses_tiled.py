@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 
@@ -40,7 +39,7 @@ def main():
             s = time.perf_counter()
             m = estimation.item_matrix(frames[p], population.codebook)
             e = time.perf_counter()
-            res = stats.svymean(w[p].design, list(m.coded))
+            stats.svymean(w[p].design, list(m.coded))
             im += e - s
             sm += time.perf_counter() - e
             k[p] = len(m.items)
