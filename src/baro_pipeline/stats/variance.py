@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterator, Sequence
 from weakref import WeakKeyDictionary
 
@@ -70,7 +71,6 @@ class VarianceLayout:
 
     weights: np.ndarray  # (n,)
     fit_weights: np.ndarray  # (n,) least-squares weights of the calibration residuals
-    order: np.ndarray | None  # rows sorted by cell (None: a single cell)
     cell: np.ndarray  # (n,) cell of each row
     unit: np.ndarray  # (n,) unit of each row
     cell_unit: np.ndarray  # (G,)
@@ -89,6 +89,12 @@ class VarianceLayout:
     @property
     def calibrated(self) -> bool:
         return self.model.shape[1] > 0
+
+    @cached_property
+    def order(self) -> np.ndarray | None:
+        """Rows sorted by cell (None: a single cell); only item matrices summed by row block need it."""
+        n_cells = len(self.cell_unit)
+        return None if n_cells == 1 else np.argsort(self.cell.astype(np.uint16 if n_cells < 1 << 16 else np.intp), kind="stable")
 
     @property
     def n_units(self) -> int:
@@ -151,7 +157,6 @@ def build_layout(design: Design) -> VarianceLayout:
     return VarianceLayout(
         weights=w,
         fit_weights=fit_weights,
-        order=None if n_cells == 1 else np.argsort(cell.astype(np.uint16 if n_cells < 1 << 16 else np.intp), kind="stable"),
         cell=cell,
         unit=unit,
         cell_unit=cell_unit,
@@ -170,20 +175,33 @@ def build_layout(design: Design) -> VarianceLayout:
 
 
 def weight_classes(cell: np.ndarray, w: np.ndarray, fit_weights: np.ndarray) -> WeightClasses | None:
-    """The rows' classes of equal (cell, w, fit weight), or None when there are more than
-    :data:`MAX_CLASS_SHARE` of the rows (then coded sums weigh each row).
+    """The rows' classes of equal (cell, w, fit weight), numbered by cell, then w, then fit weight,
+    or None when there are more than :data:`MAX_CLASS_SHARE` of the rows (then coded sums weigh
+    each row). When the weights are constant within cells (raking from equal design weights),
+    the classes are the cells: checked in one pass, no sort.
     """
-    key = cell.astype(np.int64)
-    for values in (w, fit_weights):  # combined one variable at a time: the key stays below n^2
-        codes = codes_of(values, len(values))
-        key = codes_of(key * (int(codes.max()) + 1) + codes, len(key))
-    n_classes = int(key.max()) + 1 if len(key) else 0
+    n_cells = int(cell.max()) + 1 if len(cell) else 0
+    first = first_rows(cell, n_cells)
+    if all(np.array_equal(values, values[first][cell]) for values in (w, fit_weights)):
+        key, n_classes = cell, n_cells
+    else:
+        key = cell.astype(np.int64)
+        for values in (w, fit_weights):  # combined one variable at a time: the key stays below n^2
+            codes = codes_of(values, len(values))
+            key = codes_of(key * (int(codes.max()) + 1) + codes, len(key))
+        n_classes = int(key.max()) + 1 if len(key) else 0
+        first = first_rows(key, n_classes)  # any row of each class will do: its values are the class's
     if n_classes > MAX_CLASS_SHARE * len(key):
         return None
-    first = np.zeros(n_classes, dtype=np.intp)
-    first[key[::-1]] = np.arange(len(key))[::-1]  # any row of each class will do: its values are the class's
     kinds = np.stack([(w[first] != 0).astype(float), w[first], w[first] ** 2, fit_weights[first]], axis=1)
     return WeightClasses(key, cell[first], kinds)
+
+
+def first_rows(group: np.ndarray, n_groups: int) -> np.ndarray:
+    """(n_groups,) the first row of each group (groups 0..n_groups - 1, each with a row)."""
+    first = np.zeros(n_groups, dtype=np.intp)
+    first[group[::-1]] = np.arange(len(group))[::-1]
+    return first
 
 
 def sums_projection(cell_unit: np.ndarray, model: np.ndarray, unit_model: np.ndarray | None, classes: WeightClasses | None) -> sparse.csr_array:
@@ -447,10 +465,8 @@ def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarr
     state, with the layer's L and domains. Keys count with one bincount.
     """
     n = len(rows)
-    small = np.int32 if (int(rows.max()) + 1 if n else 1) * (len(domains.T) + 1 if domains is not None else 2) * max(
-        (len(item.table) for item in items), default=1
-    ) < 1 << 31 else np.int64  # keys half the size when they fit
-    layers = [((rows * (len(columns) + 1) + level).astype(small), len(columns), columns) for level, columns in domain_layers(domains, n)]
+    # keys of bincount's own type: smaller ones would be converted on every call
+    layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, n)]
     scaled: dict[tuple[int, int], np.ndarray] = {}  # group × S of a layer, shared by the items of S states
     start = 0
     for item in items:
@@ -459,7 +475,7 @@ def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarr
         keys = []
         for i, (group, n_levels, columns) in enumerate(layers):
             if (i, n_states) not in scaled:
-                scaled[i, n_states] = group * small(n_states)
+                scaled[i, n_states] = group * n_states
             keys.append((scaled[i, n_states] + item.state, n_levels, columns))
         yield start, stop, item.state, table, keys
         start = stop
