@@ -149,7 +149,8 @@ def build_layout(design: Design) -> VarianceLayout:
     n_cells, n_units = len(model), len(unit_stratum)
     cell_w = np.bincount(cell, weights=w, minlength=n_cells)
     cell_w2 = np.bincount(cell, weights=w * w, minlength=n_cells)
-    normal = model.T @ (np.bincount(cell, weights=fit_weights, minlength=n_cells)[:, None] * model)
+    # einsum, not BLAS: a product this thin waits for OpenBLAS's threads (~0.2 s at 5000 cells)
+    normal = np.einsum("gp,gq->pq", model, np.bincount(cell, weights=fit_weights, minlength=n_cells)[:, None] * model)
     cell_unit = cell_codes[:, 0]
     m_h = np.bincount(unit_stratum if clustered else stratum)
     classes = weight_classes(cell, w, fit_weights)
@@ -164,7 +165,7 @@ def build_layout(design: Design) -> VarianceLayout:
         fit_inverse=np.linalg.pinv(normal, rcond=1e-12, hermitian=True),
         unit_model=unit_model,
         unit_weight_model=sum_by(cell_unit, n_units, cell_w[:, None] * model),
-        unit_weight2_model=sum_by(cell_unit, n_units, cell_w2[:, None, None] * model[:, :, None] * model[:, None, :]),
+        unit_weight2_model=unit_outer_sums(cell_unit, n_units, model, cell_w2),
         unit_stratum=unit_stratum,
         stratum_size=m_h,
         stratum_factor=stratum_factors(design.fpc, stratum, m_h),
@@ -172,6 +173,16 @@ def build_layout(design: Design) -> VarianceLayout:
         classes=classes,
         projection=sums_projection(cell_unit, model, unit_model if calibrated and not clustered else None, classes),
     )
+
+
+def unit_outer_sums(cell_unit: np.ndarray, n_units: int, model: np.ndarray, cell_weight: np.ndarray) -> np.ndarray:
+    """(U, p, p) sum over each unit's cells of weight x x': one sparse product (cells x U p, each
+    cell's model row in its unit's block of columns) with the weighted model, no (G, p, p) array.
+    """
+    n_cells, p = model.shape
+    columns = (cell_unit[:, None] * p + np.arange(p)).ravel()
+    in_unit = sparse.csc_array((model.ravel(), (np.repeat(np.arange(n_cells), p), columns)), shape=(n_cells, n_units * p))
+    return (in_unit.T @ (cell_weight[:, None] * model)).reshape(n_units, p, p)
 
 
 def weight_classes(cell: np.ndarray, w: np.ndarray, fit_weights: np.ndarray) -> WeightClasses | None:
@@ -428,11 +439,19 @@ def coded_column(values) -> CodedItems:
     answered = ~np.isnan(values)
     ones = values == 1
     if np.array_equal(answered, ones | (values == 0)):
-        return CodedItems(answered.view(np.uint8) + ones.view(np.uint8), BINARY_TABLE)
+        return binary_column(answered, ones)
     distinct, state = np.unique(values[answered], return_inverse=True)
     states = np.full(len(values), len(distinct), dtype=np.intp)
     states[answered] = state
     return CodedItems(states, np.append(distinct, np.nan)[:, None])
+
+
+def binary_column(base: np.ndarray, ones: np.ndarray) -> CodedItems:
+    """A 0/1 item as :class:`CodedItems` with the states of :data:`BINARY_TABLE`: out of the
+    ``base`` (n,) bool, else 1 where ``ones`` (n,) bool, else 0. A byte per respondent, no sort.
+    """
+    inside = base.view(np.uint8)
+    return CodedItems(inside + (inside & ones.view(np.uint8)), BINARY_TABLE)
 
 
 def domain_layers(domains: np.ndarray | None, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
