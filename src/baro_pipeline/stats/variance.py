@@ -429,6 +429,8 @@ class CodedItems:
 
 KINDS = 4  # 1{w != 0}, w, w^2, fit weight
 BINARY_TABLE = np.array([[np.nan], [0.0], [1.0]])  # the states of a 0/1 item: out of the base, 0, 1
+# Bins of a count of coded items' joint states (groups × levels × states): ~1 MB, in cache.
+BUNDLE_BINS = 1 << 17
 
 
 def coded_column(values) -> CodedItems:
@@ -479,25 +481,60 @@ def domain_layers(domains: np.ndarray | None, n: int) -> list[tuple[np.ndarray, 
 
 
 def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[tuple]:
-    """Per coded item, in order: its columns (start, stop), states and table (S, k) and, per layer of
-    domains, the key of each respondent, ``rows`` (its class or cell) × (L + 1) × S + level × S +
-    state, with the layer's L and domains. Keys count with one bincount.
+    """Per bundle of coded items (:func:`bundles`), in order: its columns (start, stop), joint
+    states and table (S, k) and, per layer of domains, the key of each respondent, ``rows`` (its
+    class or cell) × (L + 1) × S + level × S + state, with the layer's L and domains. Keys count
+    with one bincount. A bundle's keys are overwritten by the next bundle's (fresh arrays of n
+    would cost more than the sums): use them before the next.
     """
     n = len(rows)
     # keys of bincount's own type: smaller ones would be converted on every call
     layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, n)]
-    scaled: dict[tuple[int, int], np.ndarray] = {}  # group × S of a layer, shared by the items of S states
+    width = max(1, BUNDLE_BINS // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
+    buffers = np.empty((len(layers), n), dtype=np.intp)
     start = 0
-    for item in items:
-        table = np.asarray(item.table, dtype=float)
-        n_states, stop = len(table), start + table.shape[1]
-        keys = []
-        for i, (group, n_levels, columns) in enumerate(layers):
-            if (i, n_states) not in scaled:
-                scaled[i, n_states] = group * n_states
-            keys.append((scaled[i, n_states] + item.state, n_levels, columns))
-        yield start, stop, item.state, table, keys
+    for bundle in bundles(items, width):
+        state, table = joint_states(bundle)
+        stop = start + table.shape[1]
+        keys = [
+            (np.add(np.multiply(group, len(table), out=key), state, out=key), n_levels, columns)
+            for key, (group, n_levels, columns) in zip(buffers, layers)
+        ]
+        yield start, stop, state, table, keys
         start = stop
+
+
+def bundles(items: Sequence[CodedItems], width: int) -> Iterator[list[CodedItems]]:
+    """Consecutive coded items whose states combined number at most ``width`` (an item with more
+    states makes a bundle of its own): one count of their joint states serves them all.
+    """
+    bundle: list[CodedItems] = []
+    combined = 1
+    for item in items:
+        if bundle and combined * len(item.table) > width:
+            yield bundle
+            bundle, combined = [], 1
+        bundle.append(item)
+        combined *= len(item.table)
+    if bundle:
+        yield bundle
+
+
+def joint_states(items: Sequence[CodedItems]) -> tuple[np.ndarray, np.ndarray]:
+    """The states of coded items as one item's, ((s1 S2 + s2) S3 + s3)..., and its table: the
+    items' tables side by side on every combination of states.
+    """
+    sizes = [len(item.table) for item in items]
+    if len(items) == 1:
+        state = items[0].state
+    else:
+        state = items[0].state.astype(np.uint16 if np.prod(sizes) <= 1 << 16 else np.intp)
+        for item, size in zip(items[1:], sizes[1:]):
+            state *= size
+            state += item.state
+    combos = np.unravel_index(np.arange(int(np.prod(sizes))), sizes)
+    table = np.hstack([np.asarray(item.table, dtype=float)[c] for item, c in zip(items, combos)])
+    return state, table
 
 
 def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, weights: np.ndarray | None = None) -> np.ndarray:
