@@ -462,21 +462,21 @@ def domain_layers(domains: np.ndarray | None, n: int) -> list[tuple[np.ndarray, 
     """
     if domains is None:
         return [(np.zeros(n, dtype=np.intp), np.array([0]))]
+    columns = np.ascontiguousarray(domains.T)  # domain by domain: contiguous reads
     layers: list[tuple[np.ndarray, list[int]]] = []
-    for j in range(domains.shape[1]):
-        column = domains[:, j]
+    for j, column in enumerate(columns):
         free = next((layer for layer in layers if not np.any(layer[0] & column)), None)
         if free is None:
             layers.append((column.copy(), [j]))
         else:
-            free[0][column] = True
+            np.logical_or(free[0], column, out=free[0])
             free[1].append(j)
     result = []
-    for _, columns in layers:
-        level = np.full(n, len(columns), dtype=np.intp)
-        for i, j in enumerate(columns):
-            level[domains[:, j]] = i
-        result.append((level, np.array(columns)))
+    for _, members in layers:
+        level = np.full(n, len(members), dtype=np.intp)
+        for i, j in enumerate(members):
+            np.copyto(level, i, where=columns[j])
+        result.append((level, np.array(members)))
     return result
 
 
