@@ -416,7 +416,8 @@ class CodedItems:
 
     What the shares of a survey are: the codes and nets of a question or a grid row share the
     state "code given" (plus one for "not in the base"), a tick box has three. Sums over
-    respondents then need one count per (weight class, domain, state), whatever k is.
+    respondents then need one count per (weight class, domain, state), whatever k is (and several
+    sources can be counted at once on their joint states: :func:`joint_states`).
     """
 
     state: np.ndarray  # (n,) ints in [0, S)
@@ -554,9 +555,10 @@ def group_sums(layout: VarianceLayout, key: np.ndarray, n_levels: int, n_states:
 
 
 def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:
-    """:func:`domain_sums` of coded items: per item and layer of domains, one count per (class,
-    level, state), projected at once on the units and the calibration model; the items' values
-    enter only through their tables (base, y - shift and its square per state).
+    """:func:`domain_sums` of coded items: per bundle of items (:func:`keyed_items`) and layer of
+    domains, one count per (class, level, joint state), projected at once on the units and the
+    calibration model; the items' values enter only through their tables (base, y - shift and
+    its square per state).
     """
     k, d = sum(item.table.shape[1] for item in items), 1 if domains is None else domains.shape[1]
     n_units, p = layout.n_units, layout.model.shape[1]
