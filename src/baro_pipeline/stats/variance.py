@@ -417,7 +417,7 @@ class CodedItems:
     What the shares of a survey are: the codes and nets of a question or a grid row share the
     state "code given" (plus one for "not in the base"), a tick box has three. Sums over
     respondents then need one count per (weight class, domain, state), whatever k is (and several
-    sources can be counted at once on their joint states: :func:`joint_states`).
+    sources can be counted at once on their joint state: :class:`Bundle`).
     """
 
     state: np.ndarray  # (n,) ints in [0, S)
@@ -481,12 +481,38 @@ def domain_layers(domains: np.ndarray | None, n: int) -> list[tuple[np.ndarray, 
     return result
 
 
-def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[tuple]:
-    """Per bundle of coded items (:func:`bundles`), in order: its columns (start, stop), joint
-    states and table (S, k) and, per layer of domains, the key of each respondent, ``rows`` (its
-    class or cell) × (L + 1) × S + level × S + state, with the layer's L and domains. Keys count
-    with one bincount. A bundle's keys are overwritten by the next bundle's (fresh arrays of n
-    would cost more than the sums): use them before the next.
+@dataclass(frozen=True, eq=False)
+class Bundle:
+    """Consecutive coded items counted together, on their joint state ((s1 S2 + s2) S3 + s3)...:
+    each item's columns (start, stop) among all items and its table.
+    """
+
+    columns: list[tuple[int, int]]
+    tables: list[np.ndarray]
+    state: np.ndarray  # (n,) joint state
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(table) for table in self.tables]
+
+    @property
+    def n_states(self) -> int:
+        return int(np.prod(self.sizes))
+
+    def marginals(self, counts: np.ndarray) -> list[np.ndarray]:
+        """Counts (..., joint states) as each item's counts (..., its states): sums over the other
+        items' states, exact for counts (integers), so every item gets the counts of its own bincount.
+        """
+        joint = counts.reshape(*counts.shape[:-1], *self.sizes)
+        lead, m = counts.ndim - 1, len(self.tables)
+        return [joint.sum(axis=tuple(lead + j for j in range(m) if j != i)) for i in range(m)]
+
+
+def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[tuple[Bundle, list]]:
+    """Per :class:`Bundle` of coded items, in order, and per layer of domains, the key of each
+    respondent, ``rows`` (its class or cell) × (L + 1) × S + level × S + joint state, with the
+    layer's L and domains. Keys count with one bincount. A bundle's keys are overwritten by the
+    next bundle's (fresh arrays of n would cost more than the sums): use them before the next.
     """
     n = len(rows)
     # keys of bincount's own type: smaller ones would be converted on every call
@@ -494,15 +520,16 @@ def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarr
     width = max(1, BUNDLE_BINS // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
     buffers = np.empty((len(layers), n), dtype=np.intp)
     start = 0
-    for bundle in bundles(items, width):
-        state, table = joint_states(bundle)
-        stop = start + table.shape[1]
+    for members in bundles(items, width):
+        tables = [np.asarray(item.table, dtype=float) for item in members]
+        stops = start + np.cumsum([table.shape[1] for table in tables])
+        bundle = Bundle(list(zip([start, *stops[:-1]], stops)), tables, joint_state(members))
         keys = [
-            (np.add(np.multiply(group, len(table), out=key), state, out=key), n_levels, columns)
+            (np.add(np.multiply(group, bundle.n_states, out=key), bundle.state, out=key), n_levels, columns)
             for key, (group, n_levels, columns) in zip(buffers, layers)
         ]
-        yield start, stop, state, table, keys
-        start = stop
+        yield bundle, keys
+        start = int(stops[-1])
 
 
 def bundles(items: Sequence[CodedItems], width: int) -> Iterator[list[CodedItems]]:
@@ -521,21 +548,16 @@ def bundles(items: Sequence[CodedItems], width: int) -> Iterator[list[CodedItems
         yield bundle
 
 
-def joint_states(items: Sequence[CodedItems]) -> tuple[np.ndarray, np.ndarray]:
-    """The states of coded items as one item's, ((s1 S2 + s2) S3 + s3)..., and its table: the
-    items' tables side by side on every combination of states.
-    """
-    sizes = [len(item.table) for item in items]
+def joint_state(items: Sequence[CodedItems]) -> np.ndarray:
+    """The states of coded items as one, ((s1 S2 + s2) S3 + s3)... (the item's own for one item)."""
     if len(items) == 1:
-        state = items[0].state
-    else:
-        state = items[0].state.astype(np.uint16 if np.prod(sizes) <= 1 << 16 else np.intp)
-        for item, size in zip(items[1:], sizes[1:]):
-            state *= size
-            state += item.state
-    combos = np.unravel_index(np.arange(int(np.prod(sizes))), sizes)
-    table = np.hstack([np.asarray(item.table, dtype=float)[c] for item, c in zip(items, combos)])
-    return state, table
+        return items[0].state
+    sizes = [len(item.table) for item in items]
+    state = items[0].state.astype(np.uint16 if np.prod(sizes) <= 1 << 16 else np.intp)
+    for item, size in zip(items[1:], sizes[1:]):
+        state *= size
+        state += item.state
+    return state
 
 
 def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -545,40 +567,42 @@ def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, wei
 
 
 def group_sums(layout: VarianceLayout, key: np.ndarray, n_levels: int, n_states: int) -> np.ndarray:
-    """(groups, L S) what the layout's projection takes: counts per (class, level, state), or the
+    """(groups, L, S) what the layout's projection takes: counts per (class, level, state), or the
     sums of each weight kind per (cell, level, state), kind by kind.
     """
     if layout.classes is not None:
-        return key_counts(key, len(layout.classes.cell), n_levels, n_states).reshape(len(layout.classes.cell), -1)
+        return key_counts(key, len(layout.classes.cell), n_levels, n_states)
     row_kinds = ((layout.weights != 0).astype(float), layout.weights, layout.weights**2, layout.fit_weights)
-    return np.concatenate([key_counts(key, len(layout.cell_unit), n_levels, n_states, k) for k in row_kinds]).reshape(-1, n_levels * n_states)
+    return np.concatenate([key_counts(key, len(layout.cell_unit), n_levels, n_states, k) for k in row_kinds])
 
 
 def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:
     """:func:`domain_sums` of coded items: per bundle of items (:func:`keyed_items`) and layer of
-    domains, one count per (class, level, joint state), projected at once on the units and the
-    calibration model; the items' values enter only through their tables (base, y - shift and
-    its square per state).
+    domains, one count per (class, level, joint state); per item, its marginal counts projected
+    at once on the units and the calibration model; the items' values enter only through their
+    tables (base, y - shift and its square per state).
     """
     k, d = sum(item.table.shape[1] for item in items), 1 if domains is None else domains.shape[1]
     n_units, p = layout.n_units, layout.model.shape[1]
     rows = layout.cell if layout.classes is None else layout.classes.row_class
     out = np.zeros((layout.projection.shape[0], d, 3, k))  # projection rows x domains x moments x items
     shift = np.zeros(k)
-    for start, stop, _, table, keys in keyed_items(rows, items, domains):
-        base = ~np.isnan(table)
-        projected = [(layout.projection @ group_sums(layout, key, n_levels, len(table))).reshape(-1, n_levels, len(table)) for key, n_levels, _ in keys]
-        per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
-        weight = per_state @ base
-        centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
-        # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
-        # share of exactly 0 or 1 comes out exactly
-        centre = np.where(np.all((table == 0) | (table == 1) | ~base, axis=0), 0.0, centre)
-        centred = np.where(base, table - centre, 0.0)
-        shift[start:stop] = centre
-        moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
-        for (_, _, columns), sums in zip(keys, projected):
-            out[:, columns, :, start:stop] = np.tensordot(sums, moments, axes=1)
+    for bundle, keys in keyed_items(rows, items, domains):
+        layers = [(bundle.marginals(group_sums(layout, key, n_levels, bundle.n_states)), columns) for key, n_levels, columns in keys]
+        for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
+            base = ~np.isnan(table)
+            projected = [(layout.projection @ sums[j].reshape(len(sums[j]), -1)).reshape(-1, sums[j].shape[1], len(table)) for sums, _ in layers]
+            per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
+            weight = per_state @ base
+            centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
+            # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
+            # share of exactly 0 or 1 comes out exactly
+            centre = np.where(np.all((table == 0) | (table == 1) | ~base, axis=0), 0.0, centre)
+            centred = np.where(base, table - centre, 0.0)
+            shift[start:stop] = centre
+            moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
+            for (_, columns), sums in zip(layers, projected):
+                out[:, columns, :, start:stop] = np.tensordot(sums, moments, axes=1)
     unit = lambda kind, moment: out[kind * n_units : (kind + 1) * n_units, :, moment]  # noqa: E731
     fit = out[3 * n_units : 3 * n_units + p]
     cross = out[3 * n_units + p :].reshape(n_units, p, d, 3, k) if len(out) > 3 * n_units + p else None
@@ -607,11 +631,13 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
     k, n_classes = sum(item.table.shape[1] for item in items), classes.kinds.shape[0]
     d = 1 if domains is None else domains.shape[1]
     ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
-    for start, stop, state, table, keys in keyed_items(classes.row_class, items, domains):
-        answered[start:stop] = np.bincount(state, minlength=len(table)) @ ~np.isnan(table)
-        for key, n_levels, columns in keys:
-            counts = key_counts(key, n_classes, n_levels, len(table))
-            ones[:, columns, start:stop], zeros[:, columns, start:stop] = counts @ (table == 1), counts @ (table == 0)
+    for bundle, keys in keyed_items(classes.row_class, items, domains):
+        states = bundle.marginals(np.bincount(bundle.state, minlength=bundle.n_states))
+        layers = [(bundle.marginals(key_counts(key, n_classes, n_levels, bundle.n_states)), columns) for key, n_levels, columns in keys]
+        for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
+            answered[start:stop] = states[j] @ ~np.isnan(table)
+            for counts, columns in layers:
+                ones[:, columns, start:stop], zeros[:, columns, start:stop] = counts[j] @ (table == 1), counts[j] @ (table == 0)
     return ones, zeros, answered
 
 
