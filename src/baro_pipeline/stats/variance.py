@@ -518,16 +518,18 @@ def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarr
     # keys of bincount's own type: smaller ones would be converted on every call
     layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, n)]
     width = max(1, BUNDLE_BINS // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
+    scaled: dict[tuple[int, int], np.ndarray] = {}  # group × S of a layer, shared by the bundles of S states
     buffers = np.empty((len(layers), n), dtype=np.intp)
     start = 0
     for members in bundles(items, width):
         tables = [np.asarray(item.table, dtype=float) for item in members]
         stops = start + np.cumsum([table.shape[1] for table in tables])
         bundle = Bundle(list(zip([start, *stops[:-1]], stops)), tables, joint_state(members))
-        keys = [
-            (np.add(np.multiply(group, bundle.n_states, out=key), bundle.state, out=key), n_levels, columns)
-            for key, (group, n_levels, columns) in zip(buffers, layers)
-        ]
+        keys = []
+        for i, (group, n_levels, columns) in enumerate(layers):
+            if (i, bundle.n_states) not in scaled:
+                scaled[i, bundle.n_states] = group * bundle.n_states
+            keys.append((np.add(scaled[i, bundle.n_states], bundle.state, out=buffers[i]), n_levels, columns))
         yield bundle, keys
         start = int(stops[-1])
 
