@@ -16,6 +16,7 @@ from baro_pipeline.estimation import (
     ESTIMATE_COLUMNS,
     MIRROR_COLUMNS,
     POPULATION_COLUMNS,
+    code_states,
     estimate_items,
     estimate_population,
     indicator_values,
@@ -216,6 +217,15 @@ def test_an_indicator_that_cannot_be_computed_says_why(frame, mini_codebook, ind
 # --------------------------------------------------------------------------------------------
 # Rounding as published
 # --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codes", [(1, 2, 98, 99), (-3, 0, 5), (1, 40000)])
+def test_code_states_take_exact_codes_only(codes):
+    """A state is a code's position; blank, 2.5, a number beyond the integers' range or no code at all are "no code"."""
+    q = Question(id="q", wording="q", type="single", codes=MappingProxyType({c: str(c) for c in codes}), column="Q")
+    values = [*codes, np.nan, 2.5, codes[0] - 1, codes[-1] + 1, codes[0] + 65536, codes[0] - 65536, 1e30, -np.inf]
+    expected = list(range(len(codes))) + [len(codes)] * 8
+    np.testing.assert_array_equal(code_states(pd.DataFrame({"Q": values}), q, "Q"), expected)
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ item on the whole population and on every level of its breakdowns, in one matrix
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -39,10 +40,10 @@ from scipy import stats as scipy_stats
 from .edition import Codebook, Condition, Derived, Edition, EstimationSettings, Indicator, Population, Question, Thresholds
 from .errors import EstimationError
 from .stats import (
-    BINARY_TABLE,
     CodedItems,
     Design,
     MeanEstimates,
+    binary_column,
     coded_column,
     independent_difference,
     jk1_rake,
@@ -102,7 +103,7 @@ RANK_DECIMALS = 12  # estimates equal to 12 decimals are ties
 class ItemMatrix:
     """Respondents × items, as coded items (:class:`~baro_pipeline.stats.CodedItems`: a state
     per respondent and a table of the items' values per state), and one ``items`` row per item
-    (:data:`ITEM_COLUMNS`).
+    (:data:`ITEM_COLUMNS`), kept as tuples until asked for (one DataFrame, not one per question).
 
     An item is 1/0 for code, net and derived items (the answer itself for kind ``mean``) and NaN
     outside the item's base; ``items.answer`` marks real answer codes (what a ranking ranks).
@@ -111,8 +112,13 @@ class ItemMatrix:
     """
 
     coded: tuple[CodedItems, ...]
-    items: pd.DataFrame
+    rows: tuple[tuple, ...]  # per item, its values of ITEM_COLUMNS
     n: int
+
+    @cached_property
+    def items(self) -> pd.DataFrame:
+        """One row per item, columns :data:`ITEM_COLUMNS`."""
+        return pd.DataFrame(list(self.rows), columns=list(ITEM_COLUMNS))
 
     @property
     def values(self) -> np.ndarray:
@@ -129,43 +135,37 @@ class ItemMatrix:
 
 def stacked(blocks: Sequence[ItemMatrix], n: int) -> ItemMatrix:
     """Item matrices side by side (an empty matrix of n rows when there is none)."""
-    items = pd.concat([b.items for b in blocks], ignore_index=True) if blocks else pd.DataFrame(columns=list(ITEM_COLUMNS))
-    return ItemMatrix(tuple(c for b in blocks for c in b.coded), items, n)
+    return ItemMatrix(tuple(c for b in blocks for c in b.coded), tuple(r for b in blocks for r in b.rows), n)
 
 
-def item_rows(q: Question, keys: Sequence[str], labels: Sequence[str], kinds: Sequence[str], answers: Sequence[bool]) -> pd.DataFrame:
+def item_rows(q: Question, keys: Sequence[str], labels: Sequence[str], kinds: Sequence[str], answers: Sequence[bool]) -> tuple[tuple, ...]:
     """The ``items`` rows of a question's columns (base ``asked``)."""
-    return pd.DataFrame(
-        {
-            "question": q.id,
-            "item": list(keys),
-            "item_label": list(labels),
-            "kind": list(kinds),
-            "base": "asked",
-            "question_type": q.type,
-            "answer": np.asarray(answers, dtype=bool),
-        },
-        columns=list(ITEM_COLUMNS),
-    )
+    return tuple((q.id, key, label, kind, "asked", q.type, bool(answer)) for key, label, kind, answer in zip(keys, labels, kinds, answers))
 
 
 def ticks(frame: pd.DataFrame, q: Question) -> np.ndarray:
-    """(n, codes) bool: which of ``q.all_codes()`` each respondent ticked (a multi question)."""
-    return frame[[q.columns[c] for c in q.all_codes()]].to_numpy(dtype=float) == 1
+    """(codes, n) bool: which of ``q.all_codes()`` each respondent ticked (a multi question), code by code."""
+    return np.stack([frame[q.columns[c]].to_numpy(dtype=float) == 1 for c in q.all_codes()])
 
 
 def code_states(frame: pd.DataFrame, q: Question, column: str) -> np.ndarray:
     """(n,) position of each respondent's code in ``q.all_codes()``; that length when blank (not
-    asked) or not one of its codes. Looked up in a table indexed by code: one pass, no search.
+    asked) or not one of its codes. Each answer is cast to an integer (16 bits when the codes
+    fit) and looked up by its offset from the lowest code in a table indexed by code: a few passes
+    over small integers, no search; the cast counts only where it is exact (NaN, 2.5 and values
+    out of the integers' range are no code).
     """
     codes = np.asarray(q.all_codes())
     low, high = int(codes.min()), int(codes.max())
+    whole_type, offset_type = (np.int16, np.uint16) if -(1 << 15) <= low and high < (1 << 15) - 1 else (np.int64, np.uint64)
     lookup = np.full(high - low + 2, len(codes), dtype=state_dtype(len(codes) + 1))
     lookup[codes - low] = np.arange(len(codes))
-    cells = frame[column].to_numpy(dtype=float) - low
-    index = np.where((cells >= 0) & (cells <= high - low), cells, high - low + 1)  # NaN fails both tests
-    whole = index.astype(np.intp)
-    return np.where(whole == index, lookup[whole], len(codes)).astype(lookup.dtype)  # 2.5 is no code
+    cells = frame[column].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):  # NaN and out-of-range values cast to any integer: not exact below
+        whole = cells.astype(whole_type)
+    offset = np.subtract(whole, whole_type(low)).view(offset_type)  # wraps: below the lowest code is beyond the highest
+    states = lookup[np.minimum(offset, offset_type(high - low + 1))]
+    return np.where(whole == cells, states, lookup[-1])
 
 
 def state_dtype(n_states: int) -> type:
@@ -214,17 +214,13 @@ def single_scale(states: np.ndarray, shown: np.ndarray, q: Question, in_base: np
     return ItemMatrix((CodedItems(states, np.vstack([table, np.full(table.shape[1], np.nan)])),), scale_rows(q, in_base, row, row_label), len(states))
 
 
-def binary_items(base: np.ndarray, values: np.ndarray) -> tuple[CodedItems, ...]:
-    """0/1 items (n, k) on a base (n,) as coded items: states out of the base, 0, 1."""
-    inside = base.view(np.uint8)
-    return tuple(CodedItems(inside + (inside & column.view(np.uint8)), BINARY_TABLE) for column in np.asarray(values, dtype=bool).T)
-
-
 def multi_scale(chosen: np.ndarray, shown: np.ndarray, q: Question, in_base: np.ndarray) -> ItemMatrix:
-    """Code and net items of a multi question: the base is shown it and ticked a code that counts in the base."""
-    base = shown & (chosen & in_base).any(axis=1)
-    nets = (chosen.astype(np.int8) @ net_membership(q).astype(np.int8)) > 0
-    return ItemMatrix(binary_items(base, np.column_stack([chosen[:, in_base], nets])), scale_rows(q, in_base), len(base))
+    """Code and net items of a multi question (``chosen``: its :func:`ticks`), 0/1 each: the base
+    is shown it and ticked a code that counts in the base.
+    """
+    base = shown & np.logical_or.reduce(chosen[in_base])
+    nets = [np.logical_or.reduce(chosen[members]) for members in net_membership(q).T]
+    return ItemMatrix(tuple(binary_column(base, ones) for ones in [*chosen[in_base], *nets]), scale_rows(q, in_base), len(base))
 
 
 def mean_item(frame: pd.DataFrame, q: Question, shown: np.ndarray) -> ItemMatrix:
@@ -252,14 +248,11 @@ def question_items(frame: pd.DataFrame, codebook: Codebook, q: Question, not_ans
 
 def derived_items(frame: pd.DataFrame, codebook: Codebook, d: Derived) -> ItemMatrix:
     """A derived indicator: any-of / all-of its conditions, NaN outside its base (everyone if none)."""
-    terms = np.column_stack([condition_mask(frame, codebook, term) for term in d.terms])
-    met = terms.any(axis=1) if d.rule == "any_of" else terms.all(axis=1)
+    combine = np.logical_or if d.rule == "any_of" else np.logical_and
+    met = combine.reduce([condition_mask(frame, codebook, term) for term in d.terms])
     base = np.ones(len(frame), bool) if d.base is None else condition_mask(frame, codebook, d.base)
-    items = pd.DataFrame(
-        {"question": [d.id], "item": [d.id], "item_label": [d.label], "kind": ["derived"],
-         "base": ["all" if d.base is None else d.base.describe()], "question_type": ["derived"], "answer": [False]},
-    )
-    return ItemMatrix(binary_items(base, met[:, None]), items, len(frame))
+    row = (d.id, d.id, d.label, "derived", "all" if d.base is None else d.base.describe(), "derived", False)
+    return ItemMatrix((binary_column(base, met),), (row,), len(frame))
 
 
 def item_matrix(frame: pd.DataFrame, codebook: Codebook) -> ItemMatrix:

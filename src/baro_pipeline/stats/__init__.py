@@ -16,7 +16,7 @@ from .design import Design, design_from_calibration
 from .intervals import INTERVAL_METHODS, SvycipropTerms, proportion_ci, svyciprop_terms
 from .replicates import jk1_rake
 from .significance import ChisqResult, DifferenceResult, domain_difference, independent_difference, svychisq, versus_rest
-from .variance import BINARY_TABLE, CodedItems, MeanEstimates, coded_column, influence_values, svymean, variance_matrix
+from .variance import BINARY_TABLE, CodedItems, MeanEstimates, binary_column, coded_column, influence_values, svymean, variance_matrix
 
 __all__ = [
     "BINARY_TABLE",
@@ -28,6 +28,7 @@ __all__ = [
     "DifferenceResult",
     "MeanEstimates",
     "SvycipropTerms",
+    "binary_column",
     "calibrate_linear",
     "calibrate_raking_bounded",
     "coded_column",

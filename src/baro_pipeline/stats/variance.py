@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterator, Sequence
 from weakref import WeakKeyDictionary
 
@@ -70,7 +71,6 @@ class VarianceLayout:
 
     weights: np.ndarray  # (n,)
     fit_weights: np.ndarray  # (n,) least-squares weights of the calibration residuals
-    order: np.ndarray | None  # rows sorted by cell (None: a single cell)
     cell: np.ndarray  # (n,) cell of each row
     unit: np.ndarray  # (n,) unit of each row
     cell_unit: np.ndarray  # (G,)
@@ -89,6 +89,12 @@ class VarianceLayout:
     @property
     def calibrated(self) -> bool:
         return self.model.shape[1] > 0
+
+    @cached_property
+    def order(self) -> np.ndarray | None:
+        """Rows sorted by cell (None: a single cell); only item matrices summed by row block need it."""
+        n_cells = len(self.cell_unit)
+        return None if n_cells == 1 else np.argsort(self.cell.astype(np.uint16 if n_cells < 1 << 16 else np.intp), kind="stable")
 
     @property
     def n_units(self) -> int:
@@ -143,7 +149,8 @@ def build_layout(design: Design) -> VarianceLayout:
     n_cells, n_units = len(model), len(unit_stratum)
     cell_w = np.bincount(cell, weights=w, minlength=n_cells)
     cell_w2 = np.bincount(cell, weights=w * w, minlength=n_cells)
-    normal = model.T @ (np.bincount(cell, weights=fit_weights, minlength=n_cells)[:, None] * model)
+    # einsum, not BLAS: a product this thin waits for OpenBLAS's threads (~0.2 s at 5000 cells)
+    normal = np.einsum("gp,gq->pq", model, np.bincount(cell, weights=fit_weights, minlength=n_cells)[:, None] * model)
     cell_unit = cell_codes[:, 0]
     m_h = np.bincount(unit_stratum if clustered else stratum)
     classes = weight_classes(cell, w, fit_weights)
@@ -151,7 +158,6 @@ def build_layout(design: Design) -> VarianceLayout:
     return VarianceLayout(
         weights=w,
         fit_weights=fit_weights,
-        order=None if n_cells == 1 else np.argsort(cell.astype(np.uint16 if n_cells < 1 << 16 else np.intp), kind="stable"),
         cell=cell,
         unit=unit,
         cell_unit=cell_unit,
@@ -159,7 +165,7 @@ def build_layout(design: Design) -> VarianceLayout:
         fit_inverse=np.linalg.pinv(normal, rcond=1e-12, hermitian=True),
         unit_model=unit_model,
         unit_weight_model=sum_by(cell_unit, n_units, cell_w[:, None] * model),
-        unit_weight2_model=sum_by(cell_unit, n_units, cell_w2[:, None, None] * model[:, :, None] * model[:, None, :]),
+        unit_weight2_model=unit_outer_sums(cell_unit, n_units, model, cell_w2),
         unit_stratum=unit_stratum,
         stratum_size=m_h,
         stratum_factor=stratum_factors(design.fpc, stratum, m_h),
@@ -169,21 +175,44 @@ def build_layout(design: Design) -> VarianceLayout:
     )
 
 
-def weight_classes(cell: np.ndarray, w: np.ndarray, fit_weights: np.ndarray) -> WeightClasses | None:
-    """The rows' classes of equal (cell, w, fit weight), or None when there are more than
-    :data:`MAX_CLASS_SHARE` of the rows (then coded sums weigh each row).
+def unit_outer_sums(cell_unit: np.ndarray, n_units: int, model: np.ndarray, cell_weight: np.ndarray) -> np.ndarray:
+    """(U, p, p) sum over each unit's cells of weight x x': one sparse product (cells x U p, each
+    cell's model row in its unit's block of columns) with the weighted model, no (G, p, p) array.
     """
-    key = cell.astype(np.int64)
-    for values in (w, fit_weights):  # combined one variable at a time: the key stays below n^2
-        codes = codes_of(values, len(values))
-        key = codes_of(key * (int(codes.max()) + 1) + codes, len(key))
-    n_classes = int(key.max()) + 1 if len(key) else 0
+    n_cells, p = model.shape
+    columns = (cell_unit[:, None] * p + np.arange(p)).ravel()
+    in_unit = sparse.csc_array((model.ravel(), (np.repeat(np.arange(n_cells), p), columns)), shape=(n_cells, n_units * p))
+    return (in_unit.T @ (cell_weight[:, None] * model)).reshape(n_units, p, p)
+
+
+def weight_classes(cell: np.ndarray, w: np.ndarray, fit_weights: np.ndarray) -> WeightClasses | None:
+    """The rows' classes of equal (cell, w, fit weight), numbered by cell, then w, then fit weight,
+    or None when there are more than :data:`MAX_CLASS_SHARE` of the rows (then coded sums weigh
+    each row). When the weights are constant within cells (raking from equal design weights),
+    the classes are the cells: checked in one pass, no sort.
+    """
+    n_cells = int(cell.max()) + 1 if len(cell) else 0
+    first = first_rows(cell, n_cells)
+    if all(np.array_equal(values, values[first][cell]) for values in (w, fit_weights)):
+        key, n_classes = cell, n_cells
+    else:
+        key = cell.astype(np.int64)
+        for values in (w, fit_weights):  # combined one variable at a time: the key stays below n^2
+            codes = codes_of(values, len(values))
+            key = codes_of(key * (int(codes.max()) + 1) + codes, len(key))
+        n_classes = int(key.max()) + 1 if len(key) else 0
+        first = first_rows(key, n_classes)  # any row of each class will do: its values are the class's
     if n_classes > MAX_CLASS_SHARE * len(key):
         return None
-    first = np.zeros(n_classes, dtype=np.intp)
-    first[key[::-1]] = np.arange(len(key))[::-1]  # any row of each class will do: its values are the class's
     kinds = np.stack([(w[first] != 0).astype(float), w[first], w[first] ** 2, fit_weights[first]], axis=1)
     return WeightClasses(key, cell[first], kinds)
+
+
+def first_rows(group: np.ndarray, n_groups: int) -> np.ndarray:
+    """(n_groups,) the first row of each group (groups 0..n_groups - 1, each with a row)."""
+    first = np.zeros(n_groups, dtype=np.intp)
+    first[group[::-1]] = np.arange(len(group))[::-1]
+    return first
 
 
 def sums_projection(cell_unit: np.ndarray, model: np.ndarray, unit_model: np.ndarray | None, classes: WeightClasses | None) -> sparse.csr_array:
@@ -387,7 +416,8 @@ class CodedItems:
 
     What the shares of a survey are: the codes and nets of a question or a grid row share the
     state "code given" (plus one for "not in the base"), a tick box has three. Sums over
-    respondents then need one count per (weight class, domain, state), whatever k is.
+    respondents then need one count per (weight class, domain, state), whatever k is (and several
+    sources can be counted at once on their joint state: :class:`Bundle`).
     """
 
     state: np.ndarray  # (n,) ints in [0, S)
@@ -400,6 +430,8 @@ class CodedItems:
 
 KINDS = 4  # 1{w != 0}, w, w^2, fit weight
 BINARY_TABLE = np.array([[np.nan], [0.0], [1.0]])  # the states of a 0/1 item: out of the base, 0, 1
+# Bins of a count of coded items' joint states (groups × levels × states): ~1 MB, in cache.
+BUNDLE_BINS = 1 << 17
 
 
 def coded_column(values) -> CodedItems:
@@ -410,11 +442,19 @@ def coded_column(values) -> CodedItems:
     answered = ~np.isnan(values)
     ones = values == 1
     if np.array_equal(answered, ones | (values == 0)):
-        return CodedItems(answered.view(np.uint8) + ones.view(np.uint8), BINARY_TABLE)
+        return binary_column(answered, ones)
     distinct, state = np.unique(values[answered], return_inverse=True)
     states = np.full(len(values), len(distinct), dtype=np.intp)
     states[answered] = state
     return CodedItems(states, np.append(distinct, np.nan)[:, None])
+
+
+def binary_column(base: np.ndarray, ones: np.ndarray) -> CodedItems:
+    """A 0/1 item as :class:`CodedItems` with the states of :data:`BINARY_TABLE`: out of the
+    ``base`` (n,) bool, else 1 where ``ones`` (n,) bool, else 0. A byte per respondent, no sort.
+    """
+    inside = base.view(np.uint8)
+    return CodedItems(inside + (inside & ones.view(np.uint8)), BINARY_TABLE)
 
 
 def domain_layers(domains: np.ndarray | None, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -423,46 +463,103 @@ def domain_layers(domains: np.ndarray | None, n: int) -> list[tuple[np.ndarray, 
     """
     if domains is None:
         return [(np.zeros(n, dtype=np.intp), np.array([0]))]
+    columns = np.ascontiguousarray(domains.T)  # domain by domain: contiguous reads
     layers: list[tuple[np.ndarray, list[int]]] = []
-    for j in range(domains.shape[1]):
-        column = domains[:, j]
+    for j, column in enumerate(columns):
         free = next((layer for layer in layers if not np.any(layer[0] & column)), None)
         if free is None:
             layers.append((column.copy(), [j]))
         else:
-            free[0][column] = True
+            np.logical_or(free[0], column, out=free[0])
             free[1].append(j)
     result = []
-    for _, columns in layers:
-        level = np.full(n, len(columns), dtype=np.intp)
-        for i, j in enumerate(columns):
-            level[domains[:, j]] = i
-        result.append((level, np.array(columns)))
+    for _, members in layers:
+        level = np.full(n, len(members), dtype=np.intp)
+        for i, j in enumerate(members):
+            np.copyto(level, i, where=columns[j])
+        result.append((level, np.array(members)))
     return result
 
 
-def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[tuple]:
-    """Per coded item, in order: its columns (start, stop), states and table (S, k) and, per layer of
-    domains, the key of each respondent, ``rows`` (its class or cell) × (L + 1) × S + level × S +
-    state, with the layer's L and domains. Keys count with one bincount.
+@dataclass(frozen=True, eq=False)
+class Bundle:
+    """Consecutive coded items counted together, on their joint state ((s1 S2 + s2) S3 + s3)...:
+    each item's columns (start, stop) among all items and its table.
+    """
+
+    columns: list[tuple[int, int]]
+    tables: list[np.ndarray]
+    state: np.ndarray  # (n,) joint state
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(table) for table in self.tables]
+
+    @property
+    def n_states(self) -> int:
+        return int(np.prod(self.sizes))
+
+    def marginals(self, counts: np.ndarray) -> list[np.ndarray]:
+        """Counts (..., joint states) as each item's counts (..., its states): sums over the other
+        items' states, exact for counts (integers), so every item gets the counts of its own bincount.
+        """
+        joint = counts.reshape(*counts.shape[:-1], *self.sizes)
+        lead, m = counts.ndim - 1, len(self.tables)
+        return [joint.sum(axis=tuple(lead + j for j in range(m) if j != i)) for i in range(m)]
+
+
+def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[tuple[Bundle, list]]:
+    """Per :class:`Bundle` of coded items, in order, and per layer of domains, the key of each
+    respondent, ``rows`` (its class or cell) × (L + 1) × S + level × S + joint state, with the
+    layer's L and domains. Keys count with one bincount. A bundle's keys are overwritten by the
+    next bundle's (fresh arrays of n would cost more than the sums): use them before the next.
     """
     n = len(rows)
-    small = np.int32 if (int(rows.max()) + 1 if n else 1) * (len(domains.T) + 1 if domains is not None else 2) * max(
-        (len(item.table) for item in items), default=1
-    ) < 1 << 31 else np.int64  # keys half the size when they fit
-    layers = [((rows * (len(columns) + 1) + level).astype(small), len(columns), columns) for level, columns in domain_layers(domains, n)]
-    scaled: dict[tuple[int, int], np.ndarray] = {}  # group × S of a layer, shared by the items of S states
+    # keys of bincount's own type: smaller ones would be converted on every call
+    layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, n)]
+    width = max(1, BUNDLE_BINS // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
+    scaled: dict[tuple[int, int], np.ndarray] = {}  # group × S of a layer, shared by the bundles of S states
+    buffers = np.empty((len(layers), n), dtype=np.intp)
     start = 0
-    for item in items:
-        table = np.asarray(item.table, dtype=float)
-        n_states, stop = len(table), start + table.shape[1]
+    for members in bundles(items, width):
+        tables = [np.asarray(item.table, dtype=float) for item in members]
+        stops = start + np.cumsum([table.shape[1] for table in tables])
+        bundle = Bundle(list(zip([start, *stops[:-1]], stops)), tables, joint_state(members))
         keys = []
         for i, (group, n_levels, columns) in enumerate(layers):
-            if (i, n_states) not in scaled:
-                scaled[i, n_states] = group * small(n_states)
-            keys.append((scaled[i, n_states] + item.state, n_levels, columns))
-        yield start, stop, item.state, table, keys
-        start = stop
+            if (i, bundle.n_states) not in scaled:
+                scaled[i, bundle.n_states] = group * bundle.n_states
+            keys.append((np.add(scaled[i, bundle.n_states], bundle.state, out=buffers[i]), n_levels, columns))
+        yield bundle, keys
+        start = int(stops[-1])
+
+
+def bundles(items: Sequence[CodedItems], width: int) -> Iterator[list[CodedItems]]:
+    """Consecutive coded items whose states combined number at most ``width`` (an item with more
+    states makes a bundle of its own): one count of their joint states serves them all.
+    """
+    bundle: list[CodedItems] = []
+    combined = 1
+    for item in items:
+        if bundle and combined * len(item.table) > width:
+            yield bundle
+            bundle, combined = [], 1
+        bundle.append(item)
+        combined *= len(item.table)
+    if bundle:
+        yield bundle
+
+
+def joint_state(items: Sequence[CodedItems]) -> np.ndarray:
+    """The states of coded items as one, ((s1 S2 + s2) S3 + s3)... (the item's own for one item)."""
+    if len(items) == 1:
+        return items[0].state
+    sizes = [len(item.table) for item in items]
+    state = items[0].state.astype(np.uint16 if np.prod(sizes) <= 1 << 16 else np.intp)
+    for item, size in zip(items[1:], sizes[1:]):
+        state *= size
+        state += item.state
+    return state
 
 
 def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -472,39 +569,42 @@ def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, wei
 
 
 def group_sums(layout: VarianceLayout, key: np.ndarray, n_levels: int, n_states: int) -> np.ndarray:
-    """(groups, L S) what the layout's projection takes: counts per (class, level, state), or the
+    """(groups, L, S) what the layout's projection takes: counts per (class, level, state), or the
     sums of each weight kind per (cell, level, state), kind by kind.
     """
     if layout.classes is not None:
-        return key_counts(key, len(layout.classes.cell), n_levels, n_states).reshape(len(layout.classes.cell), -1)
+        return key_counts(key, len(layout.classes.cell), n_levels, n_states)
     row_kinds = ((layout.weights != 0).astype(float), layout.weights, layout.weights**2, layout.fit_weights)
-    return np.concatenate([key_counts(key, len(layout.cell_unit), n_levels, n_states, k) for k in row_kinds]).reshape(-1, n_levels * n_states)
+    return np.concatenate([key_counts(key, len(layout.cell_unit), n_levels, n_states, k) for k in row_kinds])
 
 
 def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:
-    """:func:`domain_sums` of coded items: per item and layer of domains, one count per (class,
-    level, state), projected at once on the units and the calibration model; the items' values
-    enter only through their tables (base, y - shift and its square per state).
+    """:func:`domain_sums` of coded items: per bundle of items (:func:`keyed_items`) and layer of
+    domains, one count per (class, level, joint state); per item, its marginal counts projected
+    at once on the units and the calibration model; the items' values enter only through their
+    tables (base, y - shift and its square per state).
     """
     k, d = sum(item.table.shape[1] for item in items), 1 if domains is None else domains.shape[1]
     n_units, p = layout.n_units, layout.model.shape[1]
     rows = layout.cell if layout.classes is None else layout.classes.row_class
     out = np.zeros((layout.projection.shape[0], d, 3, k))  # projection rows x domains x moments x items
     shift = np.zeros(k)
-    for start, stop, _, table, keys in keyed_items(rows, items, domains):
-        base = ~np.isnan(table)
-        projected = [(layout.projection @ group_sums(layout, key, n_levels, len(table))).reshape(-1, n_levels, len(table)) for key, n_levels, _ in keys]
-        per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
-        weight = per_state @ base
-        centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
-        # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
-        # share of exactly 0 or 1 comes out exactly
-        centre = np.where(np.all((table == 0) | (table == 1) | ~base, axis=0), 0.0, centre)
-        centred = np.where(base, table - centre, 0.0)
-        shift[start:stop] = centre
-        moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
-        for (_, _, columns), sums in zip(keys, projected):
-            out[:, columns, :, start:stop] = np.tensordot(sums, moments, axes=1)
+    for bundle, keys in keyed_items(rows, items, domains):
+        layers = [(bundle.marginals(group_sums(layout, key, n_levels, bundle.n_states)), columns) for key, n_levels, columns in keys]
+        for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
+            base = ~np.isnan(table)
+            projected = [(layout.projection @ sums[j].reshape(len(sums[j]), -1)).reshape(-1, sums[j].shape[1], len(table)) for sums, _ in layers]
+            per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
+            weight = per_state @ base
+            centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
+            # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
+            # share of exactly 0 or 1 comes out exactly
+            centre = np.where(np.all((table == 0) | (table == 1) | ~base, axis=0), 0.0, centre)
+            centred = np.where(base, table - centre, 0.0)
+            shift[start:stop] = centre
+            moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
+            for (_, columns), sums in zip(layers, projected):
+                out[:, columns, :, start:stop] = np.tensordot(sums, moments, axes=1)
     unit = lambda kind, moment: out[kind * n_units : (kind + 1) * n_units, :, moment]  # noqa: E731
     fit = out[3 * n_units : 3 * n_units + p]
     cross = out[3 * n_units + p :].reshape(n_units, p, d, 3, k) if len(out) > 3 * n_units + p else None
@@ -533,11 +633,13 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
     k, n_classes = sum(item.table.shape[1] for item in items), classes.kinds.shape[0]
     d = 1 if domains is None else domains.shape[1]
     ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
-    for start, stop, state, table, keys in keyed_items(classes.row_class, items, domains):
-        answered[start:stop] = np.bincount(state, minlength=len(table)) @ ~np.isnan(table)
-        for key, n_levels, columns in keys:
-            counts = key_counts(key, n_classes, n_levels, len(table))
-            ones[:, columns, start:stop], zeros[:, columns, start:stop] = counts @ (table == 1), counts @ (table == 0)
+    for bundle, keys in keyed_items(classes.row_class, items, domains):
+        states = bundle.marginals(np.bincount(bundle.state, minlength=bundle.n_states))
+        layers = [(bundle.marginals(key_counts(key, n_classes, n_levels, bundle.n_states)), columns) for key, n_levels, columns in keys]
+        for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
+            answered[start:stop] = states[j] @ ~np.isnan(table)
+            for counts, columns in layers:
+                ones[:, columns, start:stop], zeros[:, columns, start:stop] = counts[j] @ (table == 1), counts[j] @ (table == 0)
     return ones, zeros, answered
 
 
