@@ -1,7 +1,9 @@
 """The main job as a Prefect flow: ingest, validate, weight, estimate, audit, write.
 
 Each task calls one library function and logs its summary; all the work is in ``baro_pipeline``.
-Only file reading is retried: the other stages are deterministic, so a retry would fail again.
+Only file reading is retried, and only on what may pass (a file still being copied, a network
+disk): the other stages and a :class:`BaroError` (a broken export) are deterministic, a retry would
+fail again.
 """
 
 from __future__ import annotations
@@ -17,12 +19,27 @@ from prefect.cache_policies import NO_CACHE
 
 from baro_flows.alerts import failed_state_on_pipeline_error, notify_failure
 from baro_pipeline import audit, edition, estimation, ingest, outputs, report, tables, trends, validation, weighting
+from baro_pipeline.errors import BaroError
 
 # Frames are large and change every run: never hash them for Prefect's cache.
 stage_task = task(cache_policy=NO_CACHE)
 
+
+def retry_unless_pipeline_error(task: Any, task_run: Any, state: Any) -> bool:
+    """``retry_condition_fn`` of file reading: retry an I/O failure, not a BaroError (the export is what is wrong)."""
+    try:
+        state.result()
+    except BaroError:
+        return False
+    except Exception:  # noqa: BLE001 - anything else may pass on a second try
+        return True
+    return True
+
+
 load_edition = stage_task(edition.load_edition, name="load edition")
-read_export = task(ingest.read_export, name="read export", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+read_export = task(
+    ingest.read_export, name="read export", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_pipeline_error, cache_policy=NO_CACHE
+)
 validate_export = stage_task(validation.validate_export, name="validate")
 weight_population = stage_task(weighting.weight_population, name="weight")
 estimate_population = stage_task(estimation.estimate_population, name="estimate")
