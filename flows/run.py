@@ -93,15 +93,16 @@ def baro_run(edition_id: str = "2025", root: str = ".", strict: bool = False, ec
     progress(echo, f"edition {ed.id}: {', '.join(ed.populations)}")
     stages = StageProgress(ed.id)
     with outputs.edition_lock(root_path, ed.id):
-        exports, validated, weightings, estimates = {}, {}, {}, {}
+        # The raw exports are freed once validated (the kept rows are a frame of their own): only their sources stay.
+        exports, sources, validated, weightings, estimates = {}, {}, {}, {}, {}
         for pop, population in ed.populations.items():
             path = ingest.find_export(ed, pop, root_path)
             exports[pop] = timed(timings, "ingest", read_export, path, population.codebook)
-            src = exports[pop].source
+            src = sources[pop] = exports[pop].source
             progress(echo, f"{pop}: read {src.rows_read} rows from {Path(src.path).name} ({src.format}, {src.encoding or '-'}, delimiter {src.delimiter!r})")
         stages.done("ingest")
         for pop, population in ed.populations.items():
-            validated[pop] = timed(timings, "validate", validate_export, exports[pop], population, ed.quality, ed.thresholds)
+            validated[pop] = timed(timings, "validate", validate_export, exports.pop(pop), population, ed.quality, ed.thresholds)
             c = validated[pop].counts
             progress(echo, f"{pop}: kept {c.kept}, excluded {sum(c.excluded.values())}, quarantined {c.quarantined}")
         stages.done("validate")
@@ -136,10 +137,10 @@ def baro_run(edition_id: str = "2025", root: str = ".", strict: bool = False, ec
             "tables.xlsx": timed(timings, "report", tables_xlsx, ed, tables["estimates"]),
         }
         stages.done("report")
-        hashes = {pop: e.source.sha256 for pop, e in exports.items()}
+        hashes = {pop: src.sha256 for pop, src in sources.items()}
         metadata = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, hashes)
         manifest = outputs.build_manifest(
-            ed.id, root_path, {p: e.source for p, e in exports.items()}, {p: v.counts for p, v in validated.items()}, timings, started_at
+            ed.id, root_path, sources, {p: v.counts for p, v in validated.items()}, timings, started_at
         )
         published = timed(timings, "write", publish_run, root_path, ed.id, tables, manifest, metadata, extra_files)
         stages.done("write")
