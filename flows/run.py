@@ -1,9 +1,9 @@
 """The main job as a Prefect flow: ingest, validate, weight, estimate, audit, write.
 
 Each task calls one library function and logs its summary; all the work is in ``baro_pipeline``.
-Only file reading is retried, and only on what may pass (a file still being copied, a network
-disk): the other stages and a :class:`BaroError` (a broken export) are deterministic, a retry would
-fail again.
+Only file reading is retried, and only when the file could not be read (a network disk, a file
+being replaced): the other stages, and what is wrong inside an export, are deterministic: a retry
+would fail again.
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ from prefect.cache_policies import NO_CACHE
 
 from baro_flows.alerts import failed_state_on_pipeline_error, notify_failure
 from baro_pipeline import audit, edition, estimation, ingest, outputs, report, tables, trends, validation, weighting
-from baro_pipeline.errors import BaroError
+from baro_pipeline.errors import BaroError, ExportReadError
 
 # Frames are large and change every run: never hash them for Prefect's cache.
 stage_task = task(cache_policy=NO_CACHE)
 
 
 def retry_unless_pipeline_error(task: Any, task_run: Any, state: Any) -> bool:
-    """``retry_condition_fn`` of file reading: retry an I/O failure, not a BaroError (the export is what is wrong)."""
+    """``retry_condition_fn`` of file reading: retry a file that could not be read, not a BaroError about its content."""
     try:
         state.result()
+    except ExportReadError:
+        return True
     except BaroError:
         return False
     except Exception:  # noqa: BLE001 - anything else may pass on a second try

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from baro_flows import alerts, server
-from baro_pipeline.errors import ExportError, UsageError
+from baro_pipeline.errors import ExportError, ExportReadError, UsageError
 from baro_pipeline.watch import ExportChange, changed_exports, changes_fingerprint, file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
@@ -194,3 +194,4 @@ def test_reading_an_export_is_retried_on_io_errors_only():
     assert read_export.retries == 2
     assert retry(read_export, None, Failed(data=OSError("stale NFS file handle"))) is True
     assert retry(read_export, None, Failed(data=ExportError("not a CSV export", where="raw/2025/ps.csv"))) is False
+    assert retry(read_export, None, Failed(data=ExportReadError("cannot read the file (Stale file handle)", where="raw/2025/ps.csv"))) is True
