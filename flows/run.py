@@ -1,7 +1,9 @@
 """The main job as a Prefect flow: ingest, validate, weight, estimate, audit, write.
 
 Each task calls one library function and logs its summary; all the work is in ``baro_pipeline``.
-Only file reading is retried: the other stages are deterministic, so a retry would fail again.
+Only file reading is retried, and only when the file could not be read (a network disk, a file
+being replaced): the other stages, and what is wrong inside an export, are deterministic: a retry
+would fail again.
 """
 
 from __future__ import annotations
@@ -17,12 +19,29 @@ from prefect.cache_policies import NO_CACHE
 
 from baro_flows.alerts import failed_state_on_pipeline_error, notify_failure
 from baro_pipeline import audit, edition, estimation, ingest, outputs, report, tables, trends, validation, weighting
+from baro_pipeline.errors import BaroError, ExportReadError
 
 # Frames are large and change every run: never hash them for Prefect's cache.
 stage_task = task(cache_policy=NO_CACHE)
 
+
+def retry_unless_pipeline_error(task: Any, task_run: Any, state: Any) -> bool:
+    """``retry_condition_fn`` of file reading: retry a file that could not be read, not a BaroError about its content."""
+    try:
+        state.result()
+    except ExportReadError:
+        return True
+    except BaroError:
+        return False
+    except Exception:  # noqa: BLE001 - anything else may pass on a second try
+        return True
+    return True
+
+
 load_edition = stage_task(edition.load_edition, name="load edition")
-read_export = task(ingest.read_export, name="read export", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+read_export = task(
+    ingest.read_export, name="read export", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_pipeline_error, cache_policy=NO_CACHE
+)
 validate_export = stage_task(validation.validate_export, name="validate")
 weight_population = stage_task(weighting.weight_population, name="weight")
 estimate_population = stage_task(estimation.estimate_population, name="estimate")
@@ -77,15 +96,16 @@ def baro_run(edition_id: str = "2025", root: str = ".", strict: bool = False, ec
     progress(echo, f"edition {ed.id}: {', '.join(ed.populations)}")
     stages = StageProgress(ed.id)
     with outputs.edition_lock(root_path, ed.id):
-        exports, validated, weightings, estimates = {}, {}, {}, {}
+        # The raw exports are freed once validated (the kept rows are a frame of their own): only their sources stay.
+        exports, sources, validated, weightings, estimates = {}, {}, {}, {}, {}
         for pop, population in ed.populations.items():
             path = ingest.find_export(ed, pop, root_path)
             exports[pop] = timed(timings, "ingest", read_export, path, population.codebook)
-            src = exports[pop].source
+            src = sources[pop] = exports[pop].source
             progress(echo, f"{pop}: read {src.rows_read} rows from {Path(src.path).name} ({src.format}, {src.encoding or '-'}, delimiter {src.delimiter!r})")
         stages.done("ingest")
         for pop, population in ed.populations.items():
-            validated[pop] = timed(timings, "validate", validate_export, exports[pop], population, ed.quality, ed.thresholds)
+            validated[pop] = timed(timings, "validate", validate_export, exports.pop(pop), population, ed.quality, ed.thresholds)
             c = validated[pop].counts
             progress(echo, f"{pop}: kept {c.kept}, excluded {sum(c.excluded.values())}, quarantined {c.quarantined}")
         stages.done("validate")
@@ -121,10 +141,10 @@ def baro_run(edition_id: str = "2025", root: str = ".", strict: bool = False, ec
             "tables.xlsx": timed(timings, "report", tables_xlsx, ed, tables["estimates"]),
         }
         stages.done("report")
-        hashes = {pop: e.source.sha256 for pop, e in exports.items()}
+        hashes = {pop: src.sha256 for pop, src in sources.items()}
         metadata = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, hashes)
         manifest = outputs.build_manifest(
-            ed.id, root_path, {p: e.source for p, e in exports.items()}, {p: v.counts for p, v in validated.items()}, timings, started_at
+            ed.id, root_path, sources, {p: v.counts for p, v in validated.items()}, timings, started_at
         )
         published = timed(timings, "write", publish_run, root_path, ed.id, tables, manifest, metadata, extra_files)
         stages.done("write")

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from baro_flows import alerts, server
-from baro_pipeline.errors import ExportError, UsageError
+from baro_pipeline.errors import ExportError, ExportReadError, UsageError
 from baro_pipeline.watch import ExportChange, changed_exports, changes_fingerprint, file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
@@ -183,3 +183,15 @@ def test_watch_deployment_watches_deployed_editions_every_15_minutes(deployments
     pattern = watch["parameters"]["deployment"]
     for edition_id in watch["parameters"]["editions"]:
         assert pattern.format(edition=edition_id) == f"baro-run/{deployments[f'baro-{edition_id}']['name']}"
+
+
+def test_reading_an_export_is_retried_on_io_errors_only():
+    from prefect.states import Failed
+
+    from baro_flows.run import read_export
+
+    retry = read_export.retry_condition_fn
+    assert read_export.retries == 2
+    assert retry(read_export, None, Failed(data=OSError("stale NFS file handle"))) is True
+    assert retry(read_export, None, Failed(data=ExportError("not a CSV export", where="raw/2025/ps.csv"))) is False
+    assert retry(read_export, None, Failed(data=ExportReadError("cannot read the file (Stale file handle)", where="raw/2025/ps.csv"))) is True

@@ -15,7 +15,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .errors import BaroError, UsageError
+# Before numpy is imported (it reads this once): numpy asks the kernel for transparent huge pages
+# on every large array, and at a million respondents the page faults and compaction that causes
+# cost more than the fewer TLB misses save (ingest ~30 % faster here without it).
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+
+from .errors import BaroError, UsageError  # noqa: E402 - after the numpy setting above
 
 EXIT_INTERNAL = 70
 

@@ -47,6 +47,11 @@ class ExportError(BaroError):
     exit_code = 1
 
 
+class ExportReadError(ExportError):
+    """The system could not read the export (missing, no permission, an I/O error): unlike what is
+    wrong inside an export, this may pass on a second try."""
+
+
 class ValidationThresholdError(BaroError):
     """Too many invalid rows: the edition's maximum share of invalid rows is passed."""
 

@@ -51,7 +51,7 @@ import pyarrow.csv as pv
 import pyreadstat
 
 from .edition import Codebook, Edition, Question
-from .errors import ExportError, UsageError
+from .errors import ExportError, ExportReadError, UsageError
 
 ROW = "_row"  # 1-based data row number in the file (header not counted), for the quarantine
 ISSUE_COLUMNS = ("row", "respondent_id", "column", "value", "rule", "reason")
@@ -169,7 +169,7 @@ def read_export(path: Path, codebook: Codebook) -> Export:
         check_size(path, path.stat().st_size, limits)
         data = path.read_bytes()
     except OSError as exc:
-        raise ExportError(f"cannot read the file ({exc.strerror})", where=str(path), fix="check the path and its permissions") from None
+        raise ExportReadError(f"cannot read the file ({exc.strerror})", where=str(path), fix="check the path and its permissions") from None
     if not data or data.isspace():  # not data.strip(): that would copy the file
         raise ExportError("the file is empty", where=str(path), fix="export the interviews again")
     table = READERS[fmt](path, data, codebook, limits)
