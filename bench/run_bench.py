@@ -119,24 +119,35 @@ def profile_stages(n, timeout, skip=None):
 
 
 def whole_runs(n, reps, timeout):
+    """A first run on a new PREFECT_HOME (Prefect creates its database: ~15 s of migrations), then
+    ``reps`` runs on it, as ``make run`` and every scheduled run after the first; the repeats are
+    what the table's median and the acceptance use, the first run is reported beside them."""
     out = []
-    for r in range(reps):
-        proj = project(n)
-        env = {**os.environ, "PREFECT_HOME": str(proj / ".prefect")}
+    proj = project(n)
+    env = {**os.environ, "PREFECT_HOME": str(proj / ".prefect")}
+    for r in range(reps + 1):
+        database = "new" if r == 0 else "existing"
         la = load()
         rc, so, se, wall, rss = run([BARO, "--root", proj, "run", "2025"], timeout=timeout, env=env)
         if rc is None:
-            say(f"baro run {n} rep {r + 1}: TIMEOUT after {timeout} s")
-            out.append({"failed": f"timeout {timeout} s", "load": la})
+            say(f"baro run {n} run {r + 1}: TIMEOUT after {timeout} s")
+            out.append({"failed": f"timeout {timeout} s", "load": la, "prefect_database": database})
             break
         man = proj / "outputs" / "2025" / "manifest.json"
         timings = json.loads(man.read_text())["timings_seconds"] if man.exists() else {}
         pipe = sum(timings.values())
-        say(f"baro run {n} rep {r + 1}: rc {rc} wall {wall:.1f} s pipeline {pipe:.1f} s peak {rss:.0f} MiB load {la}")
+        say(f"baro run {n} run {r + 1} (Prefect database {database}): rc {rc} wall {wall:.1f} s pipeline {pipe:.1f} s peak {rss:.0f} MiB load {la}")
         if rc != 0:
             say("  " + (so + se)[-800:].replace("\n", "\n  "))
-        out.append({"rc": rc, "wall": wall, "pipeline": pipe, "prefect": wall - pipe, "timings": timings, "peak_rss_mib": rss, "load": la})
+        out.append({"rc": rc, "wall": wall, "pipeline": pipe, "prefect": wall - pipe, "timings": timings, "peak_rss_mib": rss, "load": la,
+                    "prefect_database": database})
     return out
+
+
+def repeated_runs(runs):
+    """The whole runs on an existing Prefect database (the repeats), and the first one."""
+    ok = [r for r in runs if "wall" in r]
+    return [r for r in ok if r.get("prefect_database") != "new"], [r for r in ok if r.get("prefect_database") == "new"]
 
 
 # ---------------------------------------------------------------- 2. standard data set
@@ -426,11 +437,12 @@ def acceptance(R):
     L.append("| those SEs at 1e6 ≥ 10× faster than svy item by item | "
              + (f"svy {fmt(sv['seconds_all_items'])} s{' (extrapolated)' if sum(sv['items'].values()) != sum(it['populations'].values()) else ''} vs baro {fmt(bsec)} s: {sratio:.0f}×" if sratio else "not measured")
              + f" | {yes(None if sratio is None else sratio >= 10)} |")
-    wh = [r for r in (R.get("whole", {}).get(1000000) or R.get("whole", {}).get("1000000") or []) if "wall" in r]
+    wh, first = repeated_runs(R.get("whole", {}).get(1000000) or R.get("whole", {}).get("1000000") or [])
     if wh:
-        w, pk, rc = median([r["wall"] for r in wh]), max(r["peak_rss_mib"] or 0 for r in wh), max(r["rc"] for r in wh)
-        L.append(f"| whole `baro run` at 1e6 < 60 s | {fmt(w)} s (rc {rc}) | {yes(w < 60 and rc == 0)} |")
-        L.append(f"| … with peak memory < 4 GB | {fmt(pk, 4)} MiB | {yes(pk < 4096)} |")
+        w, pk, rc = median([r["wall"] for r in wh]), max(r["peak_rss_mib"] or 0 for r in wh + first), max(r["rc"] for r in wh + first)
+        cold = f"; the first run, on a new Prefect database: {fmt(first[0]['wall'])} s" if first else ""
+        L.append(f"| whole `baro run` at 1e6 < 60 s | {fmt(w)} s, median of {len(wh)} on an existing Prefect database (rc {rc}){cold} | {yes(w < 60 and rc == 0)} |")
+        L.append(f"| … with peak memory < 4 GB | {fmt(pk, 4)} MiB (largest of all runs) | {yes(pk < 4096)} |")
     else:
         f = (R.get("whole", {}).get(1000000) or R.get("whole", {}).get("1000000") or [{}])
         L.append(f"| whole `baro run` at 1e6 < 60 s, peak < 4 GB | {f[0].get('failed', 'not measured') if f else 'not measured'} | {yes(False) if f and f[0].get('failed') else '—'} |")
@@ -454,14 +466,19 @@ def write_results(R, path):
         L.append(f"| {n} | {len(ok)} | {fmt(g('ingest'))} | {fmt(g('validation'))} | {fmt(g('raking'))} | {fmt(g('estimation')) if g('estimation') is not None else 'skipped'} | "
                  f"{fmt(g('writing'))} | {fmt(g('ses_all_items'))} ({fmt(g('item_matrix'))} + {fmt(g('svymean_all_items'))}) | {fmt(max(r['peak_rss_mib_time'] for r in ok), 4)} | {ok[0]['load']} |")
     L.append("\n## Whole `baro run 2025` (subprocess, Prefect embedded server)\n")
-    L.append("| respondents / pop. | reps | wall | pipeline (manifest timings) | Prefect share | peak RSS | rc | load |\n|---|---|---|---|---|---|---|---|")
+    L.append("Each size: a first run on a new `PREFECT_HOME` (Prefect creates and migrates its SQLite database), then the repeats on "
+             "that database, as `make run` and scheduled runs work; medians are of the repeats.\n")
+    L.append("| respondents / pop. | Prefect database | runs | wall | pipeline (manifest timings) | Prefect share | peak RSS | rc | load |\n|---|---|---|---|---|---|---|---|---|")
     for n, runs in R["whole"].items():
-        ok = [r for r in runs if "wall" in r]
-        if not ok:
-            L.append(f"| {n} | 0 | {runs[0].get('failed') if runs else 'not run'} | | | | | {runs[0].get('load') if runs else ''} |")
+        if not any("wall" in r for r in runs):
+            L.append(f"| {n} | | 0 | {runs[0].get('failed') if runs else 'not run'} | | | | | {runs[0].get('load') if runs else ''} |")
             continue
-        w, p = median([r["wall"] for r in ok]), median([r["pipeline"] for r in ok])
-        L.append(f"| {n} | {len(ok)} | {fmt(w)} | {fmt(p)} | {fmt(w - p)} ({100 * (w - p) / w:.0f} %) | {fmt(max(r['peak_rss_mib'] or 0 for r in ok), 4)} | {ok[0]['rc']} | {ok[0]['load']} |")
+        for label, ok in zip(("existing", "new (first run)"), repeated_runs(runs)):
+            if not ok:
+                continue
+            w, p = median([r["wall"] for r in ok]), median([r["pipeline"] for r in ok])
+            L.append(f"| {n} | {label} | {len(ok)} | {fmt(w)} | {fmt(p)} | {fmt(w - p)} ({100 * (w - p) / w:.0f} %) | "
+                     f"{fmt(max(r['peak_rss_mib'] or 0 for r in ok), 4)} | {max(r['rc'] for r in ok)} | {ok[0]['load']} |")
     L.append("\n## 2. Standard data set: raking (weights 1, 4 margins of 2/5/9/13 categories, to 1e-10) and SEs of 10 binary items\n")
     L.append("Agreement: weights against R's rake() converged to 1e-13 (the fixed point), max relative error ≤ 1e-10; SEs against R's svymean on that design, ≤ 1e-8.\n")
     L.append("| rows | tool | rake median | SEs median | peak RSS | rake: baro ÷ tool speed-up (tool time / baro time) | weights agree with R? | SEs agree with R? | note | load |\n|---|---|---|---|---|---|---|---|---|---|")
