@@ -36,8 +36,10 @@ def test_every_reference_table_is_reproduced(results):
 
 def test_every_table_present_is_checked(results, reference):
     present = {table for table in CHECKS if (reference / table).exists()}
-    assert {r.table for r in results} == present == set(CHECKS)
+    assert {r.table for r in results} == present
     assert all(r.rows > 0 for r in results)
+    if reference == SEED11:  # the set kept here has every table, trimmed.csv (make_trimmed.R) included
+        assert present == set(CHECKS)
 
 
 def test_a_number_off_by_more_than_its_tolerance_fails_the_check(tmp_path, capsys):

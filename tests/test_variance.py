@@ -193,12 +193,12 @@ def test_coded_items_counted_together_or_one_by_one_agree(ref, monkeypatch):
 def test_weight_classes_are_the_cells_when_the_weights_are_constant_within_cells():
     cell = np.random.default_rng(3).integers(0, 6, 300)
     factor = np.array([1.5, 0.5, 2.0, 1.0, 0.75, 3.0])
-    classes = variance.weight_classes(cell, factor[cell], np.ones(300))
+    classes = variance.weight_classes(cell, factor[cell], np.ones(300), factor[cell])
     np.testing.assert_array_equal(classes.row_class, cell)
     np.testing.assert_array_equal(classes.kinds[:, 1], factor)
     w = factor[cell]
     w[cell == 2] *= np.where(np.arange((cell == 2).sum()) % 2, 1.0, 4.0)  # two weights in cell 2
-    classes = variance.weight_classes(cell, w, np.ones(300))
+    classes = variance.weight_classes(cell, w, np.ones(300), w)
     assert len(classes.cell) == 7 and np.array_equal(np.unique(classes.cell, return_counts=True)[1], [1, 1, 2, 1, 1, 1])
     np.testing.assert_array_equal(classes.kinds[classes.row_class, 1], w)
     np.testing.assert_array_equal(classes.cell[classes.row_class], cell)

@@ -150,6 +150,7 @@ def test_trimming_after_raking_caps_the_weights_and_keeps_the_raking_in_the_desi
     np.testing.assert_allclose(result.weights, expected.weights, rtol=1e-13)
     assert result.weights.sum() == pytest.approx(len(frame))
     assert result.method == "raking" and result.design.calibration == "trimmed" and len(result.design.calibration_codes) == 2
+    np.testing.assert_array_equal(result.design.calibrated_weights, raked.weights)  # R's variance sweeps with them
     assert result.trimming.startswith(f"lower -, upper {upper}") and ("strict" if strict else "one pass, as R") in result.trimming
     assert result.max_margin_error > 1e-6  # trimming moves the margins, and says so
     if strict:

@@ -149,7 +149,7 @@ def weight_population(
         min_weight=float(weights.min()),
         max_weight=float(weights.max()),
         trimming=trimming_text(settings.trimming, trimmed),
-        design=design_from_calibration(final, codes),
+        design=design_from_calibration(final, codes, calibrated_weights=None if trimmed is None else calibration.weights),
     )
 
 

@@ -171,12 +171,21 @@ def compare(table: str, expected: pd.DataFrame, computed: dict, tolerance: float
 # --------------------------------------------------------------------------------------------
 
 
+def trimmed_designs(ref: Reference) -> dict[str, Design]:
+    """``trimWeights(rake design, upper, lower, strict = FALSE / TRUE)`` of settings.csv, as designs
+    that keep the raked weights for the variance (R's trimmed design keeps the raking's margins)."""
+    raked = ref.calibrations["rake"].weights
+    bounds = {"lower": ref.settings["trim_lower"], "upper": ref.settings["trim_upper"]}
+    return {
+        name: design_from_calibration(trim_weights(raked, **bounds, strict=strict), ref.codes, ref.base_weights, calibrated_weights=raked)
+        for name, strict in (("trim", False), ("trim_strict", True))
+    }
+
+
 def check_weights(ref: Reference) -> list[TableCheck]:
     expected = ref.table("weights.csv").set_index("id").loc[ref.data["id"]]
     weights = {name: result.weights for name, result in ref.calibrations.items()}
-    bounds = {"lower": ref.settings["trim_lower"], "upper": ref.settings["trim_upper"]}
-    weights["trim"] = trim_weights(weights["rake"], **bounds).weights
-    weights["trim_strict"] = trim_weights(weights["rake"], **bounds, strict=True).weights
+    weights.update({name: design.weights for name, design in trimmed_designs(ref).items()})
     weights["w0"] = ref.base_weights
     return [compare("weights.csv", expected, {c: weights[c] for c in expected.columns}, WEIGHTS_TOLERANCE)]
 
@@ -224,18 +233,29 @@ def terms_of(terms, j):
     return type(terms)(*(np.asarray(getattr(terms, f))[j] for f in terms.__dataclass_fields__))
 
 
-def check_svyby(ref: Reference) -> list[TableCheck]:
-    expected = ref.table("svyby.csv")
-    design = ref.designs["rake"]
+def means_by_domain(ref: Reference, table: str, designs: dict[str, Design]) -> list[TableCheck]:
+    """A table of svymean / svyby rows (design, by, level, item, mean, se, deff); an empty ``by``
+    is the whole sample."""
+    expected = ref.table(table)
     computed = {"mean": [], "se": [], "deff": []}
     rows = []
-    for (by, item), group in expected.groupby(["by", "item"], sort=False):
-        domains = np.column_stack([ref.domain(by, level) for level in group["level"]])
-        result = svymean(design, ref.items([item]), domains)
+    for (design, by, item), group in expected.groupby(["design", "by", "item"], sort=False, dropna=False):
+        whole = pd.isna(by) or by == ""
+        domains = None if whole else np.column_stack([ref.domain(by, level) for level in group["level"]])
+        result = svymean(designs[design], ref.items([item]), domains)
         rows.append(group)
         for column, field in (("mean", "estimate"), ("se", "se"), ("deff", "deff")):
-            computed[column].append(getattr(result, field)[:, 0])
-    return [compare("svyby.csv", pd.concat(rows), {c: np.concatenate(v) for c, v in computed.items()}, ESTIMATE_TOLERANCE)]
+            computed[column].append(getattr(result, field).reshape(-1))
+    return [compare(table, pd.concat(rows), {c: np.concatenate(v) for c, v in computed.items()}, ESTIMATE_TOLERANCE)]
+
+
+def check_svyby(ref: Reference) -> list[TableCheck]:
+    return means_by_domain(ref, "svyby.csv", ref.designs)
+
+
+def check_trimmed(ref: Reference) -> list[TableCheck]:
+    """trimmed.csv (tests/conformance/make_trimmed.R): svymean and svyby on the trimmed designs."""
+    return means_by_domain(ref, "trimmed.csv", trimmed_designs(ref))
 
 
 def check_domain(ref: Reference) -> list[TableCheck]:
@@ -327,6 +347,7 @@ CHECKS: dict[str, tuple[Callable, float]] = {
     "svychisq.csv": (check_svychisq, OTHER_TOLERANCE),
     "jk1.csv": (check_jk1, ESTIMATE_TOLERANCE),
     "api.csv": (check_api, ESTIMATE_TOLERANCE),
+    "trimmed.csv": (check_trimmed, ESTIMATE_TOLERANCE),
 }
 
 

@@ -36,8 +36,10 @@ class Design:
     R: ``svydesign(ids = ~1, weights = ~w)`` then ``rake()`` / ``calibrate()`` / ``trimWeights()``.
     ``calibration`` says how ``calibration_codes`` enter the variance: ``"raking"`` and
     ``"trimmed"`` take unweighted least-squares residuals on the margin dummies (R's raking
-    sweeps), ``"linear"`` and ``"raking_bounded"`` take residuals in least squares weighted by
-    ``base_weights`` (R's ``calibrate()``). ``clusters`` are the PSUs of ``ids = ~psu`` and
+    sweeps; a trimmed design with ``calibrated_weights``, the raked weights it was trimmed from,
+    sweeps as R does with those: see ``variance.residual_weights``), ``"linear"`` and
+    ``"raking_bounded"`` take residuals in least squares weighted by ``base_weights`` (R's
+    ``calibrate()``). ``clusters`` are the PSUs of ``ids = ~psu`` and
     ``fpc`` the population count of PSUs of the stratum (or, when all values are <= 1, the
     sampling fraction), as in ``svydesign(fpc = ~fpc)``.
     """
@@ -49,6 +51,7 @@ class Design:
     strata: np.ndarray | None = None
     clusters: np.ndarray | None = None
     fpc: np.ndarray | None = None
+    calibrated_weights: np.ndarray | None = None  # "trimmed": the raked weights before trimming
 
     def __post_init__(self) -> None:
         weights = np.asarray(self.weights, dtype=float)
@@ -75,10 +78,10 @@ class Design:
             check_codes(c, len(weights), f"Design.calibration_codes[{j}]", EstimationError)
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "calibration_codes", codes)
-        for name in ("base_weights", "strata", "clusters", "fpc"):
+        for name in ("base_weights", "strata", "clusters", "fpc", "calibrated_weights"):
             value = getattr(self, name)
             if value is not None:
-                value = np.asarray(value, dtype=float if name in ("base_weights", "fpc") else None)
+                value = np.asarray(value, dtype=float if name in ("base_weights", "fpc", "calibrated_weights") else None)
                 if value.shape != weights.shape:
                     raise EstimationError(
                         f"{name} has shape {value.shape}, the weights {weights.shape}",
@@ -92,14 +95,17 @@ class Design:
         return len(self.weights)
 
 
-def design_from_calibration(result: CalibrationResult, codes: Sequence[np.ndarray], base_weights=None) -> Design:
+def design_from_calibration(result: CalibrationResult, codes: Sequence[np.ndarray], base_weights=None, calibrated_weights=None) -> Design:
     """The design of calibrated weights, keeping the margins for the variance (R: the design object
-    ``rake()`` / ``calibrate()`` / ``trimWeights()`` return, with its ``postStrata``)."""
+    ``rake()`` / ``calibrate()`` / ``trimWeights()`` return, with its ``postStrata``). For trimmed
+    weights, ``calibrated_weights`` are the raked weights they were trimmed from: R's variance keeps
+    them in its calibration residuals."""
     return Design(
         weights=result.weights,
         calibration_codes=tuple(np.asarray(c) for c in codes),
         calibration=result.method,
         base_weights=None if base_weights is None else np.asarray(base_weights, dtype=float),
+        calibrated_weights=calibrated_weights,
     )
 
 

@@ -70,15 +70,16 @@ class VarianceLayout:
     """
 
     weights: np.ndarray  # (n,)
-    fit_weights: np.ndarray  # (n,) least-squares weights of the calibration residuals
+    fit_weights: np.ndarray  # (n,) weights of z in the least-squares fit of the calibration residuals
+    fitted_weights: np.ndarray  # (n,) weights of the fitted part: u = w z - fitted weight x'beta
     cell: np.ndarray  # (n,) cell of each row
     unit: np.ndarray  # (n,) unit of each row
     cell_unit: np.ndarray  # (G,)
     model: np.ndarray  # (G, p) calibration model row of each cell (p = 0: not calibrated)
-    fit_inverse: np.ndarray  # (p, p) pseudo-inverse of X' diag(fit weights) X
+    fit_inverse: np.ndarray  # (p, p) pseudo-inverse of X' diag(least-squares weights) X
     unit_model: np.ndarray  # (G, U p) model row of each cell in its unit's block of columns
-    unit_weight_model: np.ndarray  # (U, p) sum over the unit of w x
-    unit_weight2_model: np.ndarray  # (U, p, p) sum over the unit of w^2 x x' (ids = ~1)
+    unit_weight_model: np.ndarray  # (U, p) sum over the unit of fitted weight x
+    unit_weight2_model: np.ndarray  # (U, p, p) sum over the unit of fitted weight^2 x x' (ids = ~1)
     unit_stratum: np.ndarray  # (U,)
     stratum_size: np.ndarray  # (H,) PSUs per stratum, m_h
     stratum_factor: np.ndarray  # (H,) (1 - f_h) m_h / (m_h - 1)
@@ -110,7 +111,7 @@ class WeightClasses:
 
     row_class: np.ndarray  # (n,)
     cell: np.ndarray  # (C,) cell of each class
-    kinds: np.ndarray  # (C, KINDS): 1{w != 0}, w, w^2, fit weight
+    kinds: np.ndarray  # (C, KINDS): 1{w != 0}, w, w^2, fit weight, w x fitted weight
 
 
 _LAYOUTS: WeakKeyDictionary = WeakKeyDictionary()
@@ -144,28 +145,28 @@ def build_layout(design: Design) -> VarianceLayout:
     calibrated = design.calibration != "none" and len(design.calibration_codes) > 0
     cell, cell_codes = calibration_cells([unit, *design.calibration_codes] if calibrated else [unit])
     model = margin_model_matrix(cell_codes[:, 1:])[0] if calibrated else np.zeros((len(cell_codes), 0))
-    uses_base = design.calibration in ("linear", "raking_bounded") and design.base_weights is not None
-    fit_weights = design.base_weights if uses_base else np.ones(n)
+    fit_weights, fitted_weights, least_squares = residual_weights(design)
     n_cells, n_units = len(model), len(unit_stratum)
-    cell_w = np.bincount(cell, weights=w, minlength=n_cells)
-    cell_w2 = np.bincount(cell, weights=w * w, minlength=n_cells)
+    cell_fitted = np.bincount(cell, weights=fitted_weights, minlength=n_cells)
+    cell_fitted2 = np.bincount(cell, weights=fitted_weights * fitted_weights, minlength=n_cells)
     # einsum, not BLAS: a product this thin waits for OpenBLAS's threads (~0.2 s at 5000 cells)
-    normal = np.einsum("gp,gq->pq", model, np.bincount(cell, weights=fit_weights, minlength=n_cells)[:, None] * model)
+    normal = np.einsum("gp,gq->pq", model, np.bincount(cell, weights=least_squares, minlength=n_cells)[:, None] * model)
     cell_unit = cell_codes[:, 0]
     m_h = np.bincount(unit_stratum if clustered else stratum)
-    classes = weight_classes(cell, w, fit_weights)
+    classes = weight_classes(cell, w, fit_weights, fitted_weights)
     unit_model = np.zeros((n_cells, 0)) if clustered else (np.eye(n_units)[cell_unit][:, :, None] * model[:, None, :]).reshape(n_cells, -1)
     return VarianceLayout(
         weights=w,
         fit_weights=fit_weights,
+        fitted_weights=fitted_weights,
         cell=cell,
         unit=unit,
         cell_unit=cell_unit,
         model=model,
         fit_inverse=np.linalg.pinv(normal, rcond=1e-12, hermitian=True),
         unit_model=unit_model,
-        unit_weight_model=sum_by(cell_unit, n_units, cell_w[:, None] * model),
-        unit_weight2_model=unit_outer_sums(cell_unit, n_units, model, cell_w2),
+        unit_weight_model=sum_by(cell_unit, n_units, cell_fitted[:, None] * model),
+        unit_weight2_model=unit_outer_sums(cell_unit, n_units, model, cell_fitted2),
         unit_stratum=unit_stratum,
         stratum_size=m_h,
         stratum_factor=stratum_factors(design.fpc, stratum, m_h),
@@ -173,6 +174,25 @@ def build_layout(design: Design) -> VarianceLayout:
         classes=classes,
         projection=sums_projection(cell_unit, model, unit_model if calibrated and not clustered else None, classes),
     )
+
+
+def residual_weights(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the weight of z in the fit (F), of the fitted part (V), and the least-squares
+    weight of the normal equations (L): beta = (X'LX)^+ X'F z and u = w z - V x'beta.
+
+    Raking: F = L = 1, V = w (R's sweeps: z minus its plain means per margin category).
+    ``calibrate()``: F = L = base weight, V = w (R's ``qr.resid`` in the base weights' metric).
+    Trimmed after raking, with the raked weights w_r kept: F = w / w_r, L = 1, V = w_r, which
+    is u = w_r resid(w / w_r z): R's ``svyrecvar`` sweeps with the weights ``rake()`` stored
+    with its margins, not the trimmed ones (without w_r, the raking's formula on the trimmed w).
+    """
+    n, w = design.n, design.weights
+    if design.calibration == "trimmed" and design.calibrated_weights is not None:
+        raked = design.calibrated_weights
+        return np.divide(w, raked, out=np.zeros(n), where=raked != 0), raked, np.ones(n)
+    uses_base = design.calibration in ("linear", "raking_bounded") and design.base_weights is not None
+    fit = design.base_weights if uses_base else np.ones(n)
+    return fit, w, fit
 
 
 def unit_outer_sums(cell_unit: np.ndarray, n_units: int, model: np.ndarray, cell_weight: np.ndarray) -> np.ndarray:
@@ -185,7 +205,7 @@ def unit_outer_sums(cell_unit: np.ndarray, n_units: int, model: np.ndarray, cell
     return (in_unit.T @ (cell_weight[:, None] * model)).reshape(n_units, p, p)
 
 
-def weight_classes(cell: np.ndarray, w: np.ndarray, fit_weights: np.ndarray) -> WeightClasses | None:
+def weight_classes(cell: np.ndarray, w: np.ndarray, fit_weights: np.ndarray, fitted_weights: np.ndarray) -> WeightClasses | None:
     """The rows' classes of equal (cell, w, fit weight), numbered by cell, then w, then fit weight,
     or None when there are more than :data:`MAX_CLASS_SHARE` of the rows (then coded sums weigh
     each row). When the weights are constant within cells (raking from equal design weights),
@@ -204,7 +224,8 @@ def weight_classes(cell: np.ndarray, w: np.ndarray, fit_weights: np.ndarray) -> 
         first = first_rows(key, n_classes)  # any row of each class will do: its values are the class's
     if n_classes > MAX_CLASS_SHARE * len(key):
         return None
-    kinds = np.stack([(w[first] != 0).astype(float), w[first], w[first] ** 2, fit_weights[first]], axis=1)
+    # the fitted weight is w / fit weight or w itself (residual_weights): constant in a class too
+    kinds = np.stack([(w[first] != 0).astype(float), w[first], w[first] ** 2, fit_weights[first], w[first] * fitted_weights[first]], axis=1)
     return WeightClasses(key, cell[first], kinds)
 
 
@@ -219,7 +240,7 @@ def sums_projection(cell_unit: np.ndarray, model: np.ndarray, unit_model: np.nda
     """The linear map from per-group sums of coded items to what :class:`DomainSums` keeps, rows
     by block: U unit sums of 1{w != 0}, of w and of w^2; p sums of the fit weight times the
     calibration model row; with ``unit_model`` (a calibrated design with ids = ~1), U p sums of
-    w^2 times the model row in its unit.
+    w times the fitted weight (w^2 but after trimming) times the model row in its unit.
 
     Groups are weight classes (columns: one per class, its weights folded in: the map takes
     plain counts), or else calibration cells (columns: KINDS blocks of G, the map takes the
@@ -229,10 +250,13 @@ def sums_projection(cell_unit: np.ndarray, model: np.ndarray, unit_model: np.nda
     unit_of = sparse.csr_array((np.ones(n_cells), (cell_unit, np.arange(n_cells))), shape=(int(cell_unit.max()) + 1, n_cells))
     per_cell = [(0, unit_of), (1, unit_of), (2, unit_of), (3, sparse.csr_array(model.T))]  # (kind, map over cells)
     if unit_model is not None:
-        per_cell.append((2, sparse.csr_array(unit_model.T)))
+        per_cell.append((4, sparse.csr_array(unit_model.T)))
     if classes is not None:
         return sparse.vstack([m[:, classes.cell] @ sparse.diags_array(classes.kinds[:, kind]) for kind, m in per_cell], format="csr")
-    return sparse.bmat([[m if kind == j else None for j in range(KINDS)] for kind, m in per_cell], format="csr")
+    blocks = [[m if kind == j else None for j in range(KINDS)] for kind, m in per_cell]
+    if unit_model is None:  # no cross sums: the last kind's block of columns is read by nothing
+        blocks[0][4] = sparse.csr_array((unit_of.shape[0], n_cells))
+    return sparse.bmat(blocks, format="csr")
 
 
 def stratum_factors(fpc: np.ndarray | None, stratum: np.ndarray, m_h: np.ndarray) -> np.ndarray:
@@ -339,7 +363,8 @@ def block_values(yb: np.ndarray, shift: np.ndarray, buffers: np.ndarray, missing
 
 def block_sums(layout, y, domains, shift, order, starts, block) -> list[np.ndarray]:
     """Sums over the row blocks beginning at ``starts``: per unit (kinds w, w^2 on y and on
-    (y - shift)^2; kinds 1, w, w^2 on the base indicator) and per cell (kinds fit weight, w^2).
+    (y - shift)^2; kinds 1, w, w^2 on the base indicator) and per cell (kinds fit weight,
+    w x fitted weight).
     """
     k, d = y.shape[1], 1 if domains is None else domains.shape[1]
     n_units, n_cells = layout.n_units, len(layout.model) if layout.calibrated else 0
@@ -361,7 +386,7 @@ def block_sums(layout, y, domains, shift, order, starts, block) -> list[np.ndarr
         if layout.calibrated:
             cell = layout.cell[rows]
             c0, c1 = cell.min(), cell.max() + 1
-            by_cell = indicator(cell - c0, c1 - c0, np.stack([layout.fit_weights[rows], w * w], 1), members, d)
+            by_cell = indicator(cell - c0, c1 - c0, np.stack([layout.fit_weights[rows], w * layout.fitted_weights[rows]], 1), members, d)
             cell_y[:, c0:c1] += (by_cell @ values).reshape(2, c1 - c0, d, k)
             cell_m[:, c0:c1] += (by_cell @ b).reshape(2, c1 - c0, d, -1)
     return [unit_y, unit_m, cell_y, cell_m]
@@ -428,7 +453,7 @@ class CodedItems:
         return self.table[self.state]
 
 
-KINDS = 4  # 1{w != 0}, w, w^2, fit weight
+KINDS = 5  # 1{w != 0}, w, w^2, fit weight, w x fitted weight
 BINARY_TABLE = np.array([[np.nan], [0.0], [1.0]])  # the states of a 0/1 item: out of the base, 0, 1
 # Bins of a count of coded items' joint states (groups × levels × states): ~1 MB, in cache.
 BUNDLE_BINS = 1 << 17
@@ -574,7 +599,8 @@ def group_sums(layout: VarianceLayout, key: np.ndarray, n_levels: int, n_states:
     """
     if layout.classes is not None:
         return key_counts(key, len(layout.classes.cell), n_levels, n_states)
-    row_kinds = ((layout.weights != 0).astype(float), layout.weights, layout.weights**2, layout.fit_weights)
+    w = layout.weights
+    row_kinds = ((w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights)
     return np.concatenate([key_counts(key, len(layout.cell_unit), n_levels, n_states, k) for k in row_kinds])
 
 
@@ -720,8 +746,8 @@ def linearised_variance(layout: VarianceLayout, totals: InfluenceTotals) -> np.n
     """Variance of estimates from the sums of their influence values, calibration residuals included.
 
     R: ``survey:::svyrecvar`` with the design's ``postStrata`` (raking sweeps or ``calibrate()``'s QR).
-    With beta = (X'LX)^+ fit, u = w (z - x'beta): per unit, sum u = unit - (sum w x)'beta and
-    sum u^2 = unit_square - 2 cross'beta + beta'(sum w^2 x x')beta.
+    With beta = (X'LX)^+ fit and u = w z - V x'beta (V the fitted weights, :func:`residual_weights`):
+    per unit, sum u = unit - (sum V x)'beta and sum u^2 = unit_square - 2 cross'beta + beta'(sum V^2 x x')beta.
     """
     beta = np.tensordot(layout.fit_inverse, totals.fit, axes=1)
     first = totals.unit - np.tensordot(layout.unit_weight_model, beta, axes=1)
@@ -842,7 +868,8 @@ def squeezed(estimates: MeanEstimates) -> MeanEstimates:
 
 
 def influence_values(design: Design, y) -> np.ndarray:
-    """The influence values u = w (z - x'beta) of the means of complete items, shape (n, k).
+    """The influence values u = w z - V x'beta of the means of complete items, shape (n, k)
+    (V = w but after trimming: :func:`residual_weights`).
 
     R: ``attr(svymean(~y, design, influence = TRUE), "influence")`` after the calibration residuals
     ``svyrecvar`` takes. Materialises an (n, k) matrix: for a few columns (svychisq's cells).
@@ -860,7 +887,7 @@ def influence_values(design: Design, y) -> np.ndarray:
     beta = np.tensordot(layout.fit_inverse, totals.fit[:, 0], axes=1)
     fitted = (layout.model @ beta)[layout.cell]
     z = (y - sums.shift - mean[0]) / sums.weight.sum(axis=0)[0]
-    return layout.weights[:, None] * (z - fitted)
+    return layout.weights[:, None] * z - layout.fitted_weights[:, None] * fitted
 
 
 def variance_matrix(design: Design, influence: np.ndarray) -> np.ndarray:
