@@ -112,7 +112,8 @@ def baro_run(edition_id: str = "2025", root: str = ".", strict: bool = False, ec
         for pop, population in ed.populations.items():
             weightings[pop] = timed(timings, "weight", weight_population, validated[pop].frame, population, ed.weighting)
             w = weightings[pop]
-            progress(echo, f"{pop}: raked in {w.iterations} iterations, Kish deff {w.kish_deff:.2f}, weights {w.min_weight:.2f}–{w.max_weight:.2f}")
+            trimmed = "" if w.trimming == "none" else f", trimmed: {w.trimming}"
+            progress(echo, f"{pop}: {w.method} in {w.iterations} iterations{trimmed}, Kish deff {w.kish_deff:.2f}, weights {w.min_weight:.2f}–{w.max_weight:.2f}")
         stages.done("weight")
         for pop, population in ed.populations.items():
             estimates[pop] = timed(timings, "estimate", estimate_population, validated[pop].frame, population, weightings[pop], ed)
