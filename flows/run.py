@@ -29,10 +29,8 @@ def retry_unless_pipeline_error(task: Any, task_run: Any, state: Any) -> bool:
     """``retry_condition_fn`` of file reading: retry a file that could not be read, not a BaroError about its content."""
     try:
         state.result()
-    except ExportReadError:
-        return True
-    except BaroError:
-        return False
+    except BaroError as error:  # an unreadable file may read on a second try; its content will not change
+        return isinstance(error, ExportReadError)
     except Exception:  # noqa: BLE001 - anything else may pass on a second try
         return True
     return True

@@ -561,8 +561,8 @@ def mirror_comparisons(edition: Edition, estimates: Mapping[str, pd.DataFrame]) 
             mirror_rows(tables[a_pop], a_question), mirror_rows(tables[b_pop], b_question), on=MIRROR_KEYS, suffixes=("_a", "_b")
         )
         diff = independent_difference(pairs["estimate_a"], pairs["se_a"], pairs["estimate_b"], pairs["se_b"])
-        for this, other, sign in (("a", "b", 1.0), ("b", "a", -1.0)):
-            (pop, _), (other_pop, other_question) = (mirror.questions.items() if this == "a" else reversed(mirror.questions.items()))
+        sides = (("a", a_pop, "b", b_pop, b_question, 1.0), ("b", b_pop, "a", a_pop, a_question, -1.0))
+        for this, pop, other, other_pop, other_question, sign in sides:
             found = {
                 "mirror_population": other_pop,
                 "mirror_question": other_question,
