@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import httpx
 import pytest
 import yaml
+from prefect.client.base import PrefectHttpxSyncClient
 
 from baro_flows import server
 from baro_pipeline.outputs import read_manifest
@@ -126,7 +126,9 @@ class Stack:
             "DO_NOT_TRACK": "1",
             "BARO_PROJECT_DIR": str(root),
         }
-        self.api = httpx.Client(base_url=self.api_url, timeout=30)
+        # Prefect's own HTTP client: like every Prefect client it retries a 503, which the server
+        # answers while its SQLite database is busy (workers and services writing at the same time).
+        self.api = PrefectHttpxSyncClient(base_url=self.api_url, timeout=30)
         self.receiver = Receiver()
         self.workers: list[subprocess.Popen] = []
 
@@ -154,9 +156,7 @@ class Stack:
         return log
 
     def post(self, path: str, body: dict) -> Any:
-        response = self.api.post(path, json=body)
-        response.raise_for_status()
-        return response.json()
+        return self.api.post(path, json=body).json()
 
     def trigger(self, deployment: str) -> str:
         flow, name = deployment.split("/")
