@@ -80,3 +80,5 @@ class AuditMismatchError(BaroError):
     """``--strict``: at least one published figure is a mismatch."""
 
     exit_code = 3
+    # The run's RunResult: a strict run publishes its outputs before it fails on the audit.
+    result: object = None

@@ -1,0 +1,198 @@
+"""The whole job as one plain function: an edition's exports in, its published outputs out.
+
+``run_edition`` is the one place that wires the stages (docs/design.md §4): edition, ingest,
+validate, weight, estimate, mirror comparisons, audit, trends, report, tables, write. It imports
+no Prefect module. Whoever runs it may wrap each stage call: ``stage(name, function, *args)``
+calls ``function(*args)`` by default; the Prefect flow (``flows/run.py``) passes a wrapper that
+runs each call as a task, so the order of the stages exists here only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Protocol
+
+import pandas as pd
+
+from . import audit, edition, estimation, ingest, outputs, report, tables, trends, validation, weighting
+
+
+class Stage(Protocol):
+    """How a stage is called: ``stage("validate", validation.validate_export, export, ...)``."""
+
+    def __call__(self, name: str, function: Callable[..., Any], /, *args: Any) -> Any: ...
+
+
+def direct(name: str, function: Callable[..., Any], /, *args: Any) -> Any:
+    """The default ``stage``: call the stage's function as it is."""
+    return function(*args)
+
+
+def silent(text: str) -> None:
+    """The default ``progress``: say nothing."""
+
+
+# Which part of the run each stage's time counts towards (the manifest's ``timings_seconds``).
+PHASES = {
+    "load edition": "edition",
+    "read export": "ingest",
+    "validate": "validate",
+    "weight": "weight",
+    "estimate": "estimate",
+    "mirror comparisons": "estimate",
+    "audit": "audit",
+    "previous edition": "report",
+    "trends": "report",
+    "report": "report",
+    "tables": "report",
+    "write outputs": "write",
+}
+
+
+@dataclass(frozen=True)
+class RowsSummary:
+    """One population's row accounting: read = kept + excluded + quarantined."""
+
+    read: int
+    kept: int
+    excluded: int
+    quarantined: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced: the tables written, where, the row accounting, the audit's counts and the timings."""
+
+    edition: str
+    rows: Mapping[str, RowsSummary]
+    verdicts: Mapping[str, int]
+    tables: Mapping[str, pd.DataFrame] = field(repr=False)
+    published: outputs.PublishedRun
+    timings: Mapping[str, float]
+
+    @property
+    def figures(self) -> int:
+        """How many published figures the audit compared."""
+        return len(self.tables["audit"])
+
+    @property
+    def pipeline_seconds(self) -> float:
+        return sum(self.timings.values())
+
+    def summary(self) -> dict[str, Any]:
+        """Counts only, no respondent data: what ``baro run`` prints and the flow shows as an artifact."""
+        return {
+            "edition": self.edition,
+            "rows": {pop: vars(r).copy() for pop, r in self.rows.items()},
+            "figures": self.figures,
+            "verdicts": dict(self.verdicts),
+            "outputs": str(self.published.folder),
+            "files": list(self.published.files),
+            "timings_seconds": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+class _Timed:
+    """``stage`` calls with their wall time added to their phase's total (a stage runs once per population)."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, name: str, function: Callable[..., Any], /, *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.stage(name, function, *args)
+        finally:
+            phase = PHASES[name]
+            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - start
+
+
+def weighting_line(pop: str, w: weighting.RakeResult) -> str:
+    trimmed = "" if w.trimming == "none" else f", trimmed: {w.trimming}"
+    return f"{pop}: {w.method} in {w.iterations} iterations{trimmed}, Kish deff {w.kish_deff:.2f}, weights {w.min_weight:.2f}–{w.max_weight:.2f}"
+
+
+def run_edition(
+    edition_id: str,
+    root: Path | str,
+    *,
+    strict: bool = False,
+    stage: Stage = direct,
+    progress: Callable[[str], None] = silent,
+) -> RunResult:
+    """Turn ``raw/<edition>/`` into ``outputs/<edition>/`` and return what was written.
+
+    ``progress`` receives one line of text per step (counts only). With ``strict``, a published
+    figure that the data contradicts raises :class:`~baro_pipeline.errors.AuditMismatchError`
+    after the outputs are published (the error carries the :class:`RunResult`).
+    """
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    root_path = Path(root).resolve()
+    timed = _Timed(stage)
+    ed = timed("load edition", edition.load_edition, edition_id, root_path)
+    progress(f"edition {ed.id}: {', '.join(ed.populations)}")
+    with outputs.edition_lock(root_path, ed.id):
+        # The raw exports are freed once validated (the kept rows are a frame of their own): only their sources stay.
+        exports, sources, validated, weightings, estimates = {}, {}, {}, {}, {}
+        for pop, population in ed.populations.items():
+            exports[pop] = timed("read export", ingest.read_export, ingest.find_export(ed, pop, root_path), population.codebook)
+            src = sources[pop] = exports[pop].source
+            progress(f"{pop}: read {src.rows_read} rows from {Path(src.path).name} ({src.format}, {src.encoding or '-'}, delimiter {src.delimiter!r})")
+        for pop, population in ed.populations.items():
+            validated[pop] = timed("validate", validation.validate_export, exports.pop(pop), population, ed.quality, ed.thresholds)
+            c = validated[pop].counts
+            progress(f"{pop}: kept {c.kept}, excluded {sum(c.excluded.values())}, quarantined {c.quarantined}")
+        for pop, population in ed.populations.items():
+            weightings[pop] = timed("weight", weighting.weight_population, validated[pop].frame, population, ed.weighting)
+            progress(weighting_line(pop, weightings[pop]))
+        for pop, population in ed.populations.items():
+            estimates[pop] = timed("estimate", estimation.estimate_population, validated[pop].frame, population, weightings[pop], ed)
+        estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
+        progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
+        frames = {pop: v.frame for pop, v in validated.items()}
+        audit_table = timed("audit", audit.audit_edition, ed, frames, weightings)
+        verdicts = audit.verdict_counts(audit_table)
+        progress("audit: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
+        run_tables = outputs.run_tables(
+            ed.id,
+            estimates,
+            weighting.weighting_table(ed.id, weightings),
+            weighting.weights_table({p: v.frame[ed.populations[p].codebook.columns.id] for p, v in validated.items()}, weightings),
+            {p: v.quarantine for p, v in validated.items()},
+            audit_table,
+        )
+        previous = timed("previous edition", trends.previous_run, root_path, ed)
+        if previous is not None:
+            run_tables["trends"] = timed("trends", trends.trends_table, ed, previous, run_tables["estimates"])
+            trend = run_tables["trends"]
+            progress(f"trends against {previous.edition.id}: {int(trend['significant'].sum())} significant changes in {len(trend)} rows")
+        extra_files = {
+            "report.html": timed("report", report.report_html, ed, run_tables["estimates"], run_tables["audit"], run_tables["weighting"], run_tables.get("trends")),
+            "tables.xlsx": timed("tables", tables.tables_xlsx, ed, run_tables["estimates"]),
+        }
+        metadata = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, {p: s.sha256 for p, s in sources.items()})
+        manifest = outputs.build_manifest(ed.id, root_path, sources, {p: v.counts for p, v in validated.items()}, timed.timings, started_at)
+        published = timed("write outputs", outputs.publish_run, root_path, ed.id, run_tables, manifest, metadata, extra_files)
+    result = RunResult(
+        edition=ed.id,
+        rows=MappingProxyType({pop: rows_summary(v.counts) for pop, v in validated.items()}),
+        verdicts=MappingProxyType(verdicts),
+        tables=MappingProxyType(run_tables),
+        published=published,
+        timings=MappingProxyType(dict(timed.timings)),
+    )
+    if strict:
+        failure = audit.strict_failure(audit_table)
+        if failure is not None:
+            failure.result = result
+            raise failure
+    return result
+
+
+def rows_summary(counts: validation.RowCounts) -> RowsSummary:
+    return RowsSummary(read=counts.read, kept=counts.kept, excluded=sum(counts.excluded.values()), quarantined=counts.quarantined)
