@@ -8,11 +8,12 @@ from .calibration import (
     CalibrationResult,
     calibrate_linear,
     calibrate_raking_bounded,
+    design_from_calibration,
     kish_deff,
     rake,
     trim_weights,
 )
-from .design import Design, design_from_calibration
+from .design import Design
 from .intervals import INTERVAL_METHODS, SvycipropTerms, proportion_ci, svyciprop_terms
 from .replicates import jk1_rake
 from .significance import ChisqResult, DifferenceResult, domain_difference, independent_difference, svychisq, versus_rest

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from ..errors import WeightingError
-from .design import calibration_cells, check_codes, margin_model_matrix
+from .design import Array, Design, calibration_cells, check_codes, margin_model_matrix
 
 # Weights within this relative distance of a trimming bound are on it, not outside.
 TRIM_TOLERANCE = 1e-12
@@ -41,13 +41,14 @@ class CellProblem:
     cell_codes: np.ndarray  # (G, J) category of each cell in each margin
     base_weights: np.ndarray  # (n,)
     cell_base: np.ndarray  # (G,) sum of the base weights of each cell
-    targets: tuple  # J arrays (K_j,): population totals per category
+    targets: tuple[Array, ...]  # J arrays (K_j,): population totals per category
 
     def margin(self, j: int, cell_totals: np.ndarray) -> np.ndarray:
         """Totals per category of margin j of cell totals (G,), or (G, R): one column per replicate."""
         n_cells = len(self.cell_codes)
         onehot = sparse.csr_array((np.ones(n_cells), (self.cell_codes[:, j], np.arange(n_cells))), shape=(len(self.targets[j]), n_cells))
-        return onehot @ cell_totals
+        margin: Array = onehot @ cell_totals
+        return margin
 
     def margins(self, cell_totals: np.ndarray) -> list[np.ndarray]:
         return [self.margin(j, cell_totals) for j in range(len(self.targets))]
@@ -59,10 +60,11 @@ class CellProblem:
 
     def weights(self, cell_totals: np.ndarray) -> np.ndarray:
         """Respondent weights: base weight times the factor of the cell."""
-        return self.base_weights * (cell_totals / self.cell_base)[self.cell]
+        weights: Array = self.base_weights * (cell_totals / self.cell_base)[self.cell]
+        return weights
 
 
-def cell_problem(codes: Sequence[np.ndarray], totals: Sequence[np.ndarray], base_weights=None) -> CellProblem:
+def cell_problem(codes: Sequence[Array], totals: Sequence[Array], base_weights: Array | None = None) -> CellProblem:
     """Check the inputs of a calibration and collapse them to cells."""
     codes = [np.asarray(c) for c in codes]
     targets = tuple(np.asarray(t, dtype=float) for t in totals)
@@ -146,7 +148,7 @@ def rake_cells(problem: CellProblem, cell_totals: np.ndarray, *, tol: float, max
     )
 
 
-def rake(codes, totals, base_weights=None, *, tol: float = 1e-10, max_iter: int = 1000) -> CalibrationResult:
+def rake(codes: Sequence[Array], totals: Sequence[Array], base_weights: Array | None = None, *, tol: float = 1e-10, max_iter: int = 1000) -> CalibrationResult:
     """Raking (iterative proportional fitting) of the base weights to the margins.
 
     R: ``survey::rake()``. The cell totals are scaled margin after margin until every margin is
@@ -165,7 +167,7 @@ def model_totals(problem: CellProblem) -> tuple[np.ndarray, np.ndarray]:
     return model, population
 
 
-def calibrate_linear(codes, totals, base_weights=None) -> CalibrationResult:
+def calibrate_linear(codes: Sequence[Array], totals: Sequence[Array], base_weights: Array | None = None) -> CalibrationResult:
     """Linear calibration (GREG): w = w0 (1 + x'lambda), closest to w0 in chi-square distance.
 
     R: ``survey::calibrate(design, ~a + b + ..., population, calfun = "linear")``. One solve of the
@@ -199,7 +201,7 @@ def check_bounds_feasible(problem: CellProblem, bounds: tuple[float, float]) -> 
 
 
 def calibrate_raking_bounded(
-    codes, totals, base_weights=None, *, bounds=(0.5, 2.0), tol: float = 1e-10, max_iter: int = 1000
+    codes: Sequence[Array], totals: Sequence[Array], base_weights: Array | None = None, *, bounds: tuple[float, float] = (0.5, 2.0), tol: float = 1e-10, max_iter: int = 1000
 ) -> CalibrationResult:
     """Raking calibration with bounds on g = w / w0: w = w0 min(max(exp(x'lambda), L), U).
 
@@ -232,7 +234,8 @@ def calibrate_raking_bounded(
 
 
 def trim_weights(
-    weights, *, lower=None, upper=None, strict: bool = False, codes=None, totals=None, max_rounds: int = 10_000
+    weights: Array, *, lower: float | None = None, upper: float | None = None, strict: bool = False,
+    codes: Sequence[Array] | None = None, totals: Sequence[Array] | None = None, max_rounds: int = 10_000
 ) -> CalibrationResult:
     """Trimming: weights outside [lower, upper] are set to the bound and the amount trimmed is
     shared equally (added) among the weights that were inside, keeping the total. Weights within
@@ -274,16 +277,32 @@ def trim_weights(
     if strict:  # what is left beyond a bound is rounding: the bounds hold exactly
         w = np.clip(w, low, high)
     error = np.nan
-    if codes is not None:
+    if codes is not None and totals is not None:
         problem = cell_problem(codes, totals, w)
         error = problem.margin_error(problem.cell_base)
     return CalibrationResult(w, "trimmed", rounds, not outside.any(), error)
 
 
-def kish_deff(weights) -> float:
+def kish_deff(weights: Array) -> float:
     """Kish's design effect of unequal weights, 1 + cv^2 = n sum(w^2) / sum(w)^2 (efficiency = 1/deff).
 
     R: ``survey`` has none; it is ``1 + (sd(w) / mean(w))^2`` with the population variance.
     """
     w = np.asarray(weights, dtype=float)
     return float(len(w) * np.dot(w, w) / w.sum() ** 2)
+
+
+def design_from_calibration(
+    result: CalibrationResult, codes: Sequence[Array], base_weights: Array | None = None, calibrated_weights: Array | None = None
+) -> Design:
+    """The design of calibrated weights, keeping the margins for the variance (R: the design object
+    ``rake()`` / ``calibrate()`` / ``trimWeights()`` return, with its ``postStrata``). For trimmed
+    weights, ``calibrated_weights`` are the raked weights they were trimmed from: R's variance keeps
+    them in its calibration residuals."""
+    return Design(
+        weights=result.weights,
+        calibration_codes=tuple(np.asarray(c) for c in codes),
+        calibration=result.method,
+        base_weights=None if base_weights is None else np.asarray(base_weights, dtype=float),
+        calibrated_weights=calibrated_weights,
+    )

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import EstimationError
 
-if TYPE_CHECKING:
-    from .calibration import CalibrationResult
+# The arrays every kernel takes and returns (float weights, integer codes, 0/1 items).
+Array = npt.NDArray[Any]
 
 CALIBRATIONS = ("none", "raking", "linear", "raking_bounded", "trimmed")
 
@@ -45,7 +46,7 @@ class Design:
     """
 
     weights: np.ndarray
-    calibration_codes: tuple = ()
+    calibration_codes: tuple[Array, ...] = ()
     calibration: str = "none"
     base_weights: np.ndarray | None = None
     strata: np.ndarray | None = None
@@ -93,20 +94,6 @@ class Design:
     @property
     def n(self) -> int:
         return len(self.weights)
-
-
-def design_from_calibration(result: CalibrationResult, codes: Sequence[np.ndarray], base_weights=None, calibrated_weights=None) -> Design:
-    """The design of calibrated weights, keeping the margins for the variance (R: the design object
-    ``rake()`` / ``calibrate()`` / ``trimWeights()`` return, with its ``postStrata``). For trimmed
-    weights, ``calibrated_weights`` are the raked weights they were trimmed from: R's variance keeps
-    them in its calibration residuals."""
-    return Design(
-        weights=result.weights,
-        calibration_codes=tuple(np.asarray(c) for c in codes),
-        calibration=result.method,
-        base_weights=None if base_weights is None else np.asarray(base_weights, dtype=float),
-        calibrated_weights=calibrated_weights,
-    )
 
 
 def check_codes(codes: np.ndarray, n: int, where: str, error: type) -> None:

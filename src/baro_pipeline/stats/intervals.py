@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special, stats
 
 from ..errors import EstimationError
-from .design import Design
-from .variance import MeanEstimates, class_answer_counts, is_coded, variance_layout
+from .design import Array, Design
+from .variance import Items, MeanEstimates, class_answer_counts, is_coded, variance_layout
 
 INTERVAL_METHODS = ("logit", "likelihood", "xlogit", "beta", "asin", "mean", "wilson")
 
@@ -54,14 +55,14 @@ class SvycipropTerms:
     coefficient: np.ndarray  # R: the glm's IRLS intercept
 
 
-def full_design_terms(p, n) -> SvycipropTerms:
+def full_design_terms(p: Array, n: Array) -> SvycipropTerms:
     """Terms of a base that is the whole design with no missing answer (n respondents),
     taking the glm's IRLS to convergence."""
     n = np.asarray(n, dtype=float)
     return SvycipropTerms(design_rows=n, glm_rows=n, deviance_scale=n - 1, information=n * p * (1 - p), coefficient=special.logit(p))
 
 
-def svyciprop_terms(design: Design, estimates: MeanEstimates, y, domains=None) -> SvycipropTerms:
+def svyciprop_terms(design: Design, estimates: MeanEstimates, y: Items, domains: Array | None = None) -> SvycipropTerms:
     """The terms of ``svyciprop`` for the 0/1 items of ``estimates = svymean(design, y, domains)``.
 
     R equivalent of a base: ``subset(design, domain & !is.na(y))``. A calibrated design keeps
@@ -93,7 +94,7 @@ def svyciprop_terms(design: Design, estimates: MeanEstimates, y, domains=None) -
     return SvycipropTerms(*(np.reshape(t, np.shape(estimates.n)) for t in terms))
 
 
-def answer_counts(design: Design, y, domains) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+def answer_counts(design: Design, y: Items, domains: Array | None) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Each item's base size over the design (k,), and per domain (weights, ones, zeros): the
     respondents' weights (0 outside the domain) and (n, k) marks of their answers 1 and 0 or, for
     coded items on a design whose weights fall in few classes, the classes' weights and counts.
@@ -116,7 +117,7 @@ def check_binary(tables: Sequence[np.ndarray]) -> None:
         raise EstimationError("svyciprop terms need 0/1 items", where="svyciprop_terms", fix="pass indicators (NaN = not in the base)")
 
 
-def first_irls_step(weights, scales, ones, zeros) -> np.ndarray:
+def first_irls_step(weights: Array, scales: Array, ones: Array, zeros: Array) -> Array:
     """Sums over each item's base of R's first IRLS step from mu_i = (W_i y_i + 0.5) / (W_i + 1):
     working weight x working response, working weight, and the deviance at the start; shape (3, k).
 
@@ -126,17 +127,18 @@ def first_irls_step(weights, scales, ones, zeros) -> np.ndarray:
     """
     levels, which = np.unique(scales, return_inverse=True)
     prior = weights[:, None] * levels
-    sums = 0.0
+    sums: Array = np.zeros(())
     for answer, indicator in ((1.0, ones), (0.0, zeros)):
         mu = (prior * answer + 0.5) / (prior + 1)
         working = prior * mu * (1 - mu)
         response = special.logit(mu) + (answer - mu) / (mu * (1 - mu))
         deviance = -2 * prior * np.log(np.abs(1 - answer - mu))  # -2 W log(mu) for a 1, log(1 - mu) for a 0
         sums = sums + indicator.T @ np.concatenate([working * response, working, deviance], axis=1)
-    return sums.reshape(len(scales), 3, len(levels))[np.arange(len(scales)), :, which.reshape(-1)].T
+    steps: Array = sums.reshape(len(scales), 3, len(levels))[np.arange(len(scales)), :, which.reshape(-1)].T
+    return steps
 
 
-def quasibinomial_irls(first, p, prior_total) -> tuple[np.ndarray, np.ndarray]:
+def quasibinomial_irls(first: Array, p: Array, prior_total: Array) -> tuple[Array, Array]:
     """R's ``glm.fit(y ~ 1, weights = W, family = quasibinomial)`` for every 0/1 item at once, from
     its first step (:func:`first_irls_step`): its model-based information sum(W mu (1 - mu)) with
     the weights of its last iteration, and its intercept. After the first step every mu is equal,
@@ -158,12 +160,12 @@ def quasibinomial_irls(first, p, prior_total) -> tuple[np.ndarray, np.ndarray]:
 
 
 def proportion_ci(
-    estimate,
-    se,
+    estimate: ArrayLike,
+    se: ArrayLike,
     *,
-    n,
-    n_eff=None,
-    df=None,
+    n: ArrayLike,
+    n_eff: ArrayLike | None = None,
+    df: ArrayLike | None = None,
     method: str = "logit",
     level: float = 0.95,
     terms: SvycipropTerms | None = None,
@@ -210,7 +212,7 @@ def proportion_ci(
     return np.where(degenerate, p, low), np.where(degenerate, p, high)
 
 
-def wilson(p, n_eff, alpha) -> tuple[np.ndarray, np.ndarray]:
+def wilson(p: Array, n_eff: Array, alpha: float) -> tuple[Array, Array]:
     """Wilson score interval on n_eff (normal quantile)."""
     z2 = stats.norm.isf(alpha / 2) ** 2
     centre = (p + z2 / (2 * n_eff)) / (1 + z2 / n_eff)
@@ -218,7 +220,7 @@ def wilson(p, n_eff, alpha) -> tuple[np.ndarray, np.ndarray]:
     return centre - half, centre + half
 
 
-def korn_graubard(p, se, df, design_rows, n_eff, alpha) -> tuple[np.ndarray, np.ndarray]:
+def korn_graubard(p: Array, se: Array, df: Array, design_rows: Array, n_eff: ArrayLike | None, alpha: float) -> tuple[Array, Array]:
     """R's ``beta`` method: Clopper-Pearson with n_eff = p(1-p)/se^2, rescaled by
     (t quantile at nrow(design) - 1 df / t quantile at df)^2. At p = 0 or 1 (se = 0) Kish's n_eff
     replaces it; without it, or where se = 0 inside (0, 1), the interval is the point p.
@@ -238,7 +240,7 @@ def korn_graubard(p, se, df, design_rows, n_eff, alpha) -> tuple[np.ndarray, np.
 # --------------------------------------------------------------------------------------------
 
 
-def profile_likelihood(p, se, df, terms: SvycipropTerms, alpha) -> tuple[np.ndarray, np.ndarray]:
+def profile_likelihood(p: Array, se: Array, df: Array, terms: SvycipropTerms, alpha: float) -> tuple[Array, Array]:
     """R's profile-likelihood interval of the intercept of the quasibinomial glm, back to p.
 
     As ``MASSprofile_glm`` and ``confint_profile``: the signed root z(b) of the scaled deviance
@@ -282,18 +284,20 @@ def profile_likelihood(p, se, df, terms: SvycipropTerms, alpha) -> tuple[np.ndar
     return special.expit(limits[:, 0]).reshape(shape), special.expit(limits[:, 1]).reshape(shape)
 
 
-def signed_root(p, fitted, b, scale):
+def signed_root(p: Array, fitted: Array, b: Array, scale: Array) -> Array:
     """sign(b - b0) sqrt(2 scale (KL(p || expit(b)) - KL(p || fitted))): R's profile statistic for a
     0/1 item, whose quasibinomial deviance is 2 (sum of prior weights) KL(p || mu) + constant.
     """
-    def cross_entropy(mu):
-        return -special.xlogy(p, mu) - special.xlogy(1 - p, 1 - mu)
+    def cross_entropy(mu: Array) -> Array:
+        entropy: Array = -special.xlogy(p, mu) - special.xlogy(1 - p, 1 - mu)
+        return entropy
 
     increase = cross_entropy(special.expit(b)) - cross_entropy(fitted)
-    return np.sign(b - special.logit(fitted)) * np.sqrt(np.maximum(2 * scale * increase, 0.0))
+    root: Array = np.sign(b - special.logit(fitted)) * np.sqrt(np.maximum(2 * scale * increase, 0.0))
+    return root
 
 
-def spline_inverse(x, y, cutoff):
+def spline_inverse(x: Array, y: Array, cutoff: Array) -> Array:
     """R's ``approx(spline(x, y)$y, spline(x, y)$x, xout = cutoff)`` row by row (x increasing)."""
     n_out = 3 * x.shape[1]
     xout = np.linspace(x[:, :1], x[:, -1:], n_out, axis=1)[:, :, 0]
@@ -311,7 +315,7 @@ def spline_inverse(x, y, cutoff):
     return result
 
 
-def fmm_coefficients(x, y):
+def fmm_coefficients(x: Array, y: Array) -> tuple[Array, Array, Array]:
     """Coefficients (b, c, d) of R's ``spline(method = "fmm")`` (Forsythe, Malcolm and Moler: end
     conditions from cubics through the first and last four points), row by row; the loops run
     over the knots.
@@ -349,16 +353,20 @@ def fmm_coefficients(x, y):
     return b, c, d
 
 
-def fmm_evaluate(x, y, coefficients, u):
+def fmm_evaluate(x: Array, y: Array, coefficients: tuple[Array, Array, Array], u: Array) -> Array:
     """R's ``spline_eval``: the cubic of the knot interval [x_i, x_i+1] holding each u."""
     b, c, d = coefficients
     i = np.clip(np.sum(x[:, None, :] <= u[:, :, None], axis=2) - 1, 0, x.shape[1] - 1)
     dx = u - np.take_along_axis(x, i, axis=1)
-    pick = lambda a: np.take_along_axis(a, i, axis=1)  # noqa: E731
-    return pick(y) + dx * (pick(b) + dx * (pick(c) + dx * pick(d)))
+
+    def pick(a: Array) -> Array:
+        return np.take_along_axis(a, i, axis=1)
+
+    values: Array = pick(y) + dx * (pick(b) + dx * (pick(c) + dx * pick(d)))
+    return values
 
 
-def exact_root(p, fitted, b0, se_b, scale, cutoff):
+def exact_root(p: Array, fitted: Array, b0: Array, se_b: Array, scale: Array, cutoff: Array) -> Array:
     """The b where the signed root reaches each cut-off, by bisection (both sides at once)."""
     low = np.stack([b0 - 50 * se_b - 50, b0], axis=1)
     high = np.stack([b0, b0 + 50 * se_b + 50], axis=1)
@@ -366,4 +374,5 @@ def exact_root(p, fitted, b0, se_b, scale, cutoff):
         mid = (low + high) / 2
         above = signed_root(p[:, None], fitted[:, None], mid, scale[:, None]) > cutoff
         high, low = np.where(above, mid, high), np.where(above, low, mid)
-    return (low + high) / 2
+    root: Array = (low + high) / 2
+    return root

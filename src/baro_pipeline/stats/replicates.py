@@ -10,16 +10,17 @@ needs only its cell factors and the dropped respondent's own values.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..errors import WeightingError
-from .calibration import cell_problem, rake_cells
-from .design import Design
+from .calibration import CellProblem, cell_problem, rake_cells
+from .design import Array, Design
 from .variance import MeanEstimates, as_items, sum_by, svymean
 
 
-def jk1_rake(codes, totals, base_weights, y, *, tol: float = 1e-10, max_iter: int = 1000) -> MeanEstimates:
+def jk1_rake(codes: Sequence[Array], totals: Sequence[Array], base_weights: Array | None, y: Array, *, tol: float = 1e-10, max_iter: int = 1000) -> MeanEstimates:
     """Means of the items (columns of y, NaN = not in the base) with their JK1 standard errors.
 
     R: ``rake(as.svrepdesign(svydesign(ids = ~1, weights = ~w0), type = "JK1"), ...)`` then
@@ -33,7 +34,7 @@ def jk1_rake(codes, totals, base_weights, y, *, tol: float = 1e-10, max_iter: in
     factor = full / problem.cell_base
     design = Design(problem.weights(full))
     estimates = svymean(design, y)
-    y, _ = as_items(design, y, None, "jk1_rake")
+    y = np.asarray(as_items(design, y, None, "jk1_rake")[0])
     keys, group = np.unique(np.stack([problem.cell, problem.base_weights]), axis=1, return_inverse=True)
     group = group.reshape(-1)
     dropped_cell, dropped_weight = keys[0].astype(np.intp), keys[1]
@@ -56,7 +57,7 @@ def jk1_rake(codes, totals, base_weights, y, *, tol: float = 1e-10, max_iter: in
     return dataclasses.replace(estimates, se=np.sqrt(variance), deff=variance / srs_variance)
 
 
-def check_replicate_margins(problem, base: np.ndarray, dropped_cell: np.ndarray) -> None:
+def check_replicate_margins(problem: CellProblem, base: np.ndarray, dropped_cell: np.ndarray) -> None:
     """A replicate must keep respondents in every category with a positive target."""
     for j, target in enumerate(problem.targets):
         empty = (problem.margin(j, base) <= 0) & (target[:, None] > 0)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from ..errors import EstimationError
-from .design import Design, check_codes
+from .design import Array, Design, check_codes
 from .variance import (
     DomainSums,
+    Items,
     VarianceLayout,
     as_items,
     degrees_of_freedom,
@@ -59,7 +61,7 @@ class DifferenceResult:
         return self.t
 
 
-def svychisq(design: Design, a_codes, b_codes, *, statistic: str = "F") -> ChisqResult:
+def svychisq(design: Design, a_codes: Array, b_codes: Array, *, statistic: str = "F") -> ChisqResult:
     """Rao-Scott test of independence of two categorical variables (codes 0..K-1 per respondent).
 
     R: ``svychisq(~a + b, design, statistic = "F")`` (second-order correction: F with d0 and
@@ -98,7 +100,7 @@ def observed_levels(codes: np.ndarray, n: int, name: str) -> np.ndarray:
     return np.unique(codes, return_inverse=True)[1].reshape(-1)
 
 
-def design_effects_matrix(proportion, covariance, nr: int, nc: int, n: int) -> np.ndarray:
+def design_effects_matrix(proportion: Array, covariance: Array, nr: int, nc: int, n: int) -> Array:
     """R's Delta: the interaction contrasts' design-based covariance over their multinomial one.
 
     The contrasts are the interaction columns of ~rows * cols, residualised on the main effects,
@@ -114,7 +116,7 @@ def design_effects_matrix(proportion, covariance, nr: int, nc: int, n: int) -> n
     return np.linalg.solve(multinomial, design_based)
 
 
-def domain_difference(design: Design, y, domain_a, domain_b) -> DifferenceResult:
+def domain_difference(design: Design, y: Items, domain_a: Array, domain_b: Array) -> DifferenceResult:
     """Difference of the means of every item (column of y) between two disjoint domains.
 
     R: ``svyglm(y ~ I(group == "b"), subset(design, a | b))``, the (negated) slope: its linearised
@@ -137,7 +139,7 @@ def domain_difference(design: Design, y, domain_a, domain_b) -> DifferenceResult
     return difference_from_sums(layout, item_sums(layout, y, domains), 0, 1)
 
 
-def versus_rest(design: Design, y, domains) -> DifferenceResult:
+def versus_rest(design: Design, y: Items, domains: Array | None) -> DifferenceResult:
     """Difference of the means of every item between each domain and the rest of the sample;
     fields of shape (d, k) for domains (n, d), which may overlap one another.
 
@@ -152,12 +154,16 @@ def versus_rest(design: Design, y, domains) -> DifferenceResult:
     d = domains.shape[1]
     layout = variance_layout(design)
     sums = item_sums(layout, y, np.column_stack([domains, np.ones(design.n, dtype=bool)]))
-    split = lambda x: x if x is None or x.ndim == 1 else np.concatenate([x[..., :d, :], x[..., d:, :] - x[..., :d, :]], axis=-2)  # noqa: E731
-    rest = DomainSums(**{f: split(getattr(sums, f)) for f in sums.__dataclass_fields__})
+
+    def split(x: Array | None) -> Array | None:
+        return x if x is None or x.ndim == 1 else np.concatenate([x[..., :d, :], x[..., d:, :] - x[..., :d, :]], axis=-2)
+
+    # split keeps None where a field is None (uncalibrated designs): each field keeps its type
+    rest = DomainSums(**{f: split(getattr(sums, f)) for f in sums.__dataclass_fields__})  # type: ignore[arg-type]
     return difference_from_sums(layout, rest, np.arange(d), d + np.arange(d))
 
 
-def difference_from_sums(layout: VarianceLayout, sums: DomainSums, a, b) -> DifferenceResult:
+def difference_from_sums(layout: VarianceLayout, sums: DomainSums, a: Array | int, b: Array | int) -> DifferenceResult:
     """Means of domain(s) ``a`` minus those of the disjoint domain(s) ``b`` (indexes on the domain
     axis of ``sums``): linearised SE of the two domains' influence values, calibration residuals
     included, and t test on degf(a and b) - 1 degrees of freedom.
@@ -171,7 +177,7 @@ def difference_from_sums(layout: VarianceLayout, sums: DomainSums, a, b) -> Diff
     return DifferenceResult(diff, se, t, df, 2 * stats.t.sf(np.abs(t), df))
 
 
-def independent_difference(est_a, se_a, est_b, se_b) -> DifferenceResult:
+def independent_difference(est_a: ArrayLike, se_a: ArrayLike, est_b: ArrayLike, se_b: ArrayLike) -> DifferenceResult:
     """Difference of estimates from independent samples (two populations, two editions): SE
     sqrt(se_a^2 + se_b^2), normal test. R: ``svycontrast`` of the two estimates with a block-diagonal
     covariance.

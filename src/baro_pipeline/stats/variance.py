@@ -22,14 +22,14 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, TypeGuard
 from weakref import WeakKeyDictionary
 
 import numpy as np
 from scipy import sparse
 
 from ..errors import EstimationError
-from .design import Design, calibration_cells, margin_model_matrix
+from .design import Array, Design, calibration_cells, margin_model_matrix
 
 # Row blocks of about this many bytes of y keep every temporary small and in cache.
 BLOCK_BYTES = 1 << 24
@@ -89,7 +89,7 @@ class VarianceLayout:
 
     @property
     def calibrated(self) -> bool:
-        return self.model.shape[1] > 0
+        return bool(self.model.shape[1] > 0)
 
     @cached_property
     def order(self) -> np.ndarray | None:
@@ -114,14 +114,15 @@ class WeightClasses:
     kinds: np.ndarray  # (C, KINDS): 1{w != 0}, w, w^2, fit weight, w x fitted weight
 
 
-_LAYOUTS: WeakKeyDictionary = WeakKeyDictionary()
+_LAYOUTS: WeakKeyDictionary[Design, VarianceLayout] = WeakKeyDictionary()
 
 
 def variance_layout(design: Design) -> VarianceLayout:
     """The layout of a design (cached per design object: designs are immutable)."""
-    if design not in _LAYOUTS:
-        _LAYOUTS[design] = build_layout(design)
-    return _LAYOUTS[design]
+    layout = _LAYOUTS.get(design)
+    if layout is None:
+        layout = _LAYOUTS[design] = build_layout(design)
+    return layout
 
 
 def codes_of(values: np.ndarray | None, n: int) -> np.ndarray:
@@ -191,7 +192,7 @@ def residual_weights(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray
         raked = design.calibrated_weights
         return np.divide(w, raked, out=np.zeros(n), where=raked != 0), raked, np.ones(n)
     uses_base = design.calibration in ("linear", "raking_bounded") and design.base_weights is not None
-    fit = design.base_weights if uses_base else np.ones(n)
+    fit = design.base_weights if uses_base and design.base_weights is not None else np.ones(n)
     return fit, w, fit
 
 
@@ -202,7 +203,8 @@ def unit_outer_sums(cell_unit: np.ndarray, n_units: int, model: np.ndarray, cell
     n_cells, p = model.shape
     columns = (cell_unit[:, None] * p + np.arange(p)).ravel()
     in_unit = sparse.csc_array((model.ravel(), (np.repeat(np.arange(n_cells), p), columns)), shape=(n_cells, n_units * p))
-    return (in_unit.T @ (cell_weight[:, None] * model)).reshape(n_units, p, p)
+    sums: Array = (in_unit.T @ (cell_weight[:, None] * model)).reshape(n_units, p, p)
+    return sums
 
 
 def weight_classes(cell: np.ndarray, w: np.ndarray, fit_weights: np.ndarray, fitted_weights: np.ndarray) -> WeightClasses | None:
@@ -268,7 +270,8 @@ def stratum_factors(fpc: np.ndarray | None, stratum: np.ndarray, m_h: np.ndarray
             fix="merge the stratum with a neighbour (R: options(survey.lonely.psu = 'fail'))",
         )
     if fpc is None:
-        return m_h / (m_h - 1)
+        factors: Array = m_h / (m_h - 1)
+        return factors
     per_stratum = fpc[np.unique(stratum, return_index=True)[1]]
     if not np.array_equal(fpc, per_stratum[stratum]):
         raise EstimationError("the fpc varies within a stratum", where="Design.fpc", fix="give one fpc per stratum")
@@ -279,14 +282,16 @@ def stratum_factors(fpc: np.ndarray | None, stratum: np.ndarray, m_h: np.ndarray
             where="Design.fpc",
             fix="give the population count of PSUs of the stratum, or the sampling fraction",
         )
-    return (1 - fraction) * m_h / (m_h - 1)
+    factors = (1 - fraction) * m_h / (m_h - 1)
+    return factors
 
 
 def sum_by(index: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
     """Sums of the rows of values (any trailing shape) per group."""
     flat = values.reshape(len(index), -1)
     onehot = sparse.csr_array((np.ones(len(index)), (index, np.arange(len(index)))), shape=(n_groups, len(index)))
-    return (onehot @ flat).reshape(n_groups, *values.shape[1:])
+    sums: Array = (onehot @ flat).reshape(n_groups, *values.shape[1:])
+    return sums
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,7 +299,7 @@ def sum_by(index: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def indicator(group, n_groups, kinds, members, n_domains) -> sparse.csc_array:
+def indicator(group: Array, n_groups: int, kinds: Array, members: tuple[Array, ...] | None, n_domains: int) -> sparse.csc_array:
     """Sparse (kinds x groups x domains, rows) matrix: times an (n_rows, m) matrix of values it
     gives the sums of kinds[i, q] * values[i] over the rows i of each group and domain. Stored by
     row (CSC), so the product reads each row of values once. ``members`` lists the (row, domain)
@@ -332,15 +337,16 @@ class DomainSums:
     square_w2: np.ndarray  # sum w^2 b y^2
     fit_y: np.ndarray
     fit_m: np.ndarray
-    cross_y: np.ndarray
-    cross_m: np.ndarray
+    cross_y: np.ndarray | None
+    cross_m: np.ndarray | None
 
 
 def block_shift(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted mean of each column in a block (0 when empty): subtracted before squaring."""
     answered = ~np.isnan(y)
     weight = w @ answered
-    return np.divide(w @ np.where(answered, y, 0.0), weight, out=np.zeros(y.shape[1]), where=weight > 0)
+    shift: Array = np.divide(w @ np.where(answered, y, 0.0), weight, out=np.zeros(y.shape[1]), where=weight > 0)
+    return shift
 
 
 def block_values(yb: np.ndarray, shift: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -361,7 +367,9 @@ def block_values(yb: np.ndarray, shift: np.ndarray, buffers: np.ndarray, missing
     return values, np.square(squares, out=squares), answered
 
 
-def block_sums(layout, y, domains, shift, order, starts, block) -> list[np.ndarray]:
+def block_sums(
+    layout: VarianceLayout, y: Array, domains: Array | None, shift: Array, order: Array | None, starts: Array, block: int
+) -> list[Array]:
     """Sums over the row blocks beginning at ``starts``: per unit (kinds w, w^2 on y and on
     (y - shift)^2; kinds 1, w, w^2 on the base indicator) and per cell (kinds fit weight,
     w x fitted weight).
@@ -410,7 +418,10 @@ def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | Non
     shares = np.array_split(starts, min(THREADS, len(starts)))
     with ThreadPoolExecutor(len(shares)) as pool:
         parts = list(pool.map(lambda s: block_sums(layout, y, domains, shift, order, s, block), shares))
-    unit_y, unit_m, cell_y, cell_m = (sum(part[i] for part in parts) for i in range(4))
+    totals = parts[0]
+    for part in parts[1:]:  # added in the order of the blocks, as they came
+        totals = [t + p for t, p in zip(totals, part)]
+    unit_y, unit_m, cell_y, cell_m = totals
     fit_y, fit_m, cross_y, cross_m = calibration_sums(layout, cell_y[0], cell_m[0], cell_y[1], cell_m[1])
     # linear sums were taken on y itself: move them to y - shift, where the squares are
     return DomainSums(
@@ -424,7 +435,7 @@ def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | Non
         square_w2=unit_y[3],
         fit_y=fit_y - shift * fit_m,
         fit_m=fit_m,
-        cross_y=None if cross_y is None else cross_y - shift * cross_m,
+        cross_y=None if cross_y is None or cross_m is None else cross_y - shift * cross_m,
         cross_m=cross_m,
     )
 
@@ -450,8 +461,12 @@ class CodedItems:
 
     def dense(self) -> np.ndarray:
         """The (n, k) item matrix."""
-        return self.table[self.state]
+        items: Array = self.table[self.state]
+        return items
 
+
+# Items as an (n, k) matrix (NaN: not in the base) or as coded items.
+Items = Array | Sequence[CodedItems]
 
 KINDS = 5  # 1{w != 0}, w, w^2, fit weight, w x fitted weight
 BINARY_TABLE = np.array([[np.nan], [0.0], [1.0]])  # the states of a 0/1 item: out of the base, 0, 1
@@ -459,7 +474,7 @@ BINARY_TABLE = np.array([[np.nan], [0.0], [1.0]])  # the states of a 0/1 item: o
 BUNDLE_BINS = 1 << 17
 
 
-def coded_column(values) -> CodedItems:
+def coded_column(values: Array) -> CodedItems:
     """One item (n,) as :class:`CodedItems`: a state per distinct value, and one for NaN (not in
     the base); a 0/1 item, without sorting, the states of :data:`BINARY_TABLE`.
     """
@@ -533,7 +548,7 @@ class Bundle:
         return [joint.sum(axis=tuple(lead + j for j in range(m) if j != i)) for i in range(m)]
 
 
-def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[tuple[Bundle, list]]:
+def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[tuple[Bundle, list[tuple[Array, int, Array]]]]:
     """Per :class:`Bundle` of coded items, in order, and per layer of domains, the key of each
     respondent, ``rows`` (its class or cell) × (L + 1) × S + level × S + joint state, with the
     layer's L and domains. Keys count with one bincount. A bundle's keys are overwritten by the
@@ -580,7 +595,7 @@ def joint_state(items: Sequence[CodedItems]) -> np.ndarray:
     if len(items) == 1:
         return items[0].state
     sizes = [len(item.table) for item in items]
-    state = items[0].state.astype(np.uint16 if np.prod(sizes) <= 1 << 16 else np.intp)
+    state: Array = items[0].state.astype(np.uint16 if np.prod(sizes) <= 1 << 16 else np.intp)
     for item, size in zip(items[1:], sizes[1:]):
         state *= size
         state += item.state
@@ -631,7 +646,10 @@ def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domai
             moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
             for (_, columns), sums in zip(layers, projected):
                 out[:, columns, :, start:stop] = np.tensordot(sums, moments, axes=1)
-    unit = lambda kind, moment: out[kind * n_units : (kind + 1) * n_units, :, moment]  # noqa: E731
+
+    def unit(kind: int, moment: int) -> Array:
+        return out[kind * n_units : (kind + 1) * n_units, :, moment]
+
     fit = out[3 * n_units : 3 * n_units + p]
     cross = out[3 * n_units + p :].reshape(n_units, p, d, 3, k) if len(out) > 3 * n_units + p else None
     return DomainSums(
@@ -656,6 +674,8 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
     respondents of any function of their weight and answer needs (the glm of ``svyciprop``).
     """
     classes = layout.classes
+    if classes is None:
+        raise EstimationError("coded items need the design's weight classes", where="class_answer_counts", fix="pass a design whose layout has weight classes")
     k, n_classes = sum(item.table.shape[1] for item in items), classes.kinds.shape[0]
     d = 1 if domains is None else domains.shape[1]
     ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
@@ -669,7 +689,7 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
     return ones, zeros, answered
 
 
-def calibration_sums(layout: VarianceLayout, fit_y, fit_m, w2_y, w2_m) -> tuple[np.ndarray, ...]:
+def calibration_sums(layout: VarianceLayout, fit_y: Array, fit_m: Array, w2_y: Array, w2_m: Array) -> tuple[Array, Array, Array | None, Array | None]:
     """The per-cell sums of the regression on the calibration model, projected on the model:
     p columns (per unit for ``cross``), not cells. Inputs (G, d, k): sums of the least-squares
     weight and of w^2, on y and on the base indicator; outputs ``fit_y``, ``fit_m`` (p, d, k) and
@@ -708,14 +728,17 @@ class InfluenceTotals:
     fit: np.ndarray
     cross: np.ndarray | None
 
-    def difference(self, a: int, b: int) -> InfluenceTotals:
-        """Totals of estimate a minus estimate b (axis -2: domains), for disjoint domains."""
-        linear = lambda x: None if x is None else x[..., a, :] - x[..., b, :]  # noqa: E731
+    def difference(self, a: Array | int, b: Array | int) -> InfluenceTotals:
+        """Totals of estimate(s) a minus estimate(s) b (axis -2: domains), for disjoint domains."""
+
+        def linear(x: Array) -> Array:
+            return x[..., a, :] - x[..., b, :]
+
         return InfluenceTotals(
             unit=linear(self.unit),
             unit_square=self.unit_square[..., a, :] + self.unit_square[..., b, :],
             fit=linear(self.fit),
-            cross=linear(self.cross),
+            cross=None if self.cross is None else linear(self.cross),
         )
 
 
@@ -728,7 +751,7 @@ def mean_influence(sums: DomainSums) -> tuple[np.ndarray, InfluenceTotals]:
             unit=(sums.total - mean * sums.weight) / weight,
             unit_square=(sums.square_w2 - 2 * mean * sums.total_w2 + mean**2 * sums.weight2) / weight**2,
             fit=(sums.fit_y - mean * sums.fit_m) / weight,
-            cross=None if sums.cross_y is None else (sums.cross_y - mean * sums.cross_m) / weight,
+            cross=None if sums.cross_y is None or sums.cross_m is None else (sums.cross_y - mean * sums.cross_m) / weight,
         )
     return mean, totals
 
@@ -756,7 +779,7 @@ def linearised_variance(layout: VarianceLayout, totals: InfluenceTotals) -> np.n
             layout, sum_by(layout.unit_stratum, len(layout.stratum_size), first**2), sum_by(layout.unit_stratum, len(layout.stratum_size), first) ** 2
         )
     second = totals.unit_square
-    if layout.calibrated:
+    if layout.calibrated and totals.cross is not None:
         second = (
             second
             - 2 * np.einsum("up...,p...->u...", totals.cross, beta)
@@ -770,7 +793,8 @@ def degrees_of_freedom(layout: VarianceLayout, count: np.ndarray) -> np.ndarray:
     in_unit = count > 0
     n_strata = sum_by(layout.unit_stratum, len(layout.stratum_size), in_unit.astype(float)) > 0
     psus = in_unit.sum(axis=0) if layout.clustered else count.sum(axis=0)
-    return (psus - n_strata.sum(axis=0)).astype(float)
+    degrees: Array = (psus - n_strata.sum(axis=0)).astype(float)
+    return degrees
 
 
 # --------------------------------------------------------------------------------------------
@@ -778,14 +802,14 @@ def degrees_of_freedom(layout: VarianceLayout, count: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def is_coded(y) -> bool:
+def is_coded(y: Items) -> TypeGuard[Sequence[CodedItems]]:
     """Whether items are given as :class:`CodedItems` (a list or tuple of them) rather than a matrix."""
     return isinstance(y, (list, tuple)) and all(isinstance(item, CodedItems) for item in y) and len(y) > 0
 
 
-def item_sums(layout: VarianceLayout, y, domains: np.ndarray | None) -> DomainSums:
+def item_sums(layout: VarianceLayout, y: Items, domains: np.ndarray | None) -> DomainSums:
     """:func:`domain_sums` of an item matrix or :func:`coded_domain_sums` of coded items."""
-    return coded_domain_sums(layout, y, domains) if is_coded(y) else domain_sums(layout, y, domains)
+    return coded_domain_sums(layout, y, domains) if is_coded(y) else domain_sums(layout, np.asarray(y), domains)
 
 
 def checked_coded(design: Design, items: Sequence[CodedItems], where: str) -> Sequence[CodedItems]:
@@ -802,18 +826,21 @@ def checked_coded(design: Design, items: Sequence[CodedItems], where: str) -> Se
     return items
 
 
-def as_items(design: Design, y, domains, where: str = "svymean") -> tuple:
+def as_items(design: Design, y: Items, domains: Array | None, where: str = "svymean") -> tuple[Items, Array | None]:
     """y as an (n, k) float matrix (or checked coded items) and domains as an (n, d) bool matrix,
     checked against the design.
     """
-    y = checked_coded(design, y, where) if is_coded(y) else np.asarray(y, dtype=float)
-    y = y[:, None] if not is_coded(y) and y.ndim == 1 else y
-    if not is_coded(y) and (y.ndim != 2 or len(y) != design.n):
-        raise EstimationError(
-            f"items have shape {y.shape}, the design {design.n} respondents",
-            where=where,
-            fix="pass one row per respondent of the design, one column per item (NaN = not in the item's base)",
-        )
+    if is_coded(y):
+        items: Items = checked_coded(design, y, where)
+    else:
+        matrix = np.asarray(y, dtype=float)
+        items = matrix = matrix[:, None] if matrix.ndim == 1 else matrix
+        if matrix.ndim != 2 or len(matrix) != design.n:
+            raise EstimationError(
+                f"items have shape {matrix.shape}, the design {design.n} respondents",
+                where=where,
+                fix="pass one row per respondent of the design, one column per item (NaN = not in the item's base)",
+            )
     if domains is not None:
         domains = np.asarray(domains)
         if domains.dtype != bool or domains.ndim != 2 or len(domains) != design.n:
@@ -822,10 +849,10 @@ def as_items(design: Design, y, domains, where: str = "svymean") -> tuple:
                 where=where,
                 fix="pass one column per breakdown level, True for its respondents",
             )
-    return y, domains
+    return items, domains
 
 
-def svymean(design: Design, y, domains=None, *, deff: str = "replace") -> MeanEstimates:
+def svymean(design: Design, y: Items, domains: Array | None = None, *, deff: str = "replace") -> MeanEstimates:
     """Weighted means of every item (column of y) in every domain, with linearised SEs.
 
     R: ``svymean(~y, design, deff = "replace")`` for each item, ``svyby(~y, ~by, design, svymean)``
@@ -867,14 +894,14 @@ def squeezed(estimates: MeanEstimates) -> MeanEstimates:
     return MeanEstimates(**{f: getattr(estimates, f)[0] for f in estimates.__dataclass_fields__})
 
 
-def influence_values(design: Design, y) -> np.ndarray:
+def influence_values(design: Design, y: Array) -> Array:
     """The influence values u = w z - V x'beta of the means of complete items, shape (n, k)
     (V = w but after trimming: :func:`residual_weights`).
 
     R: ``attr(svymean(~y, design, influence = TRUE), "influence")`` after the calibration residuals
     ``svyrecvar`` takes. Materialises an (n, k) matrix: for a few columns (svychisq's cells).
     """
-    y, _ = as_items(design, y, None, "influence_values")
+    y = np.asarray(as_items(design, y, None, "influence_values")[0])
     if np.isnan(y).any():
         raise EstimationError(
             "influence values need complete items (no NaN)",
@@ -887,7 +914,8 @@ def influence_values(design: Design, y) -> np.ndarray:
     beta = np.tensordot(layout.fit_inverse, totals.fit[:, 0], axes=1)
     fitted = (layout.model @ beta)[layout.cell]
     z = (y - sums.shift - mean[0]) / sums.weight.sum(axis=0)[0]
-    return layout.weights[:, None] * z - layout.fitted_weights[:, None] * fitted
+    influence: Array = layout.weights[:, None] * z - layout.fitted_weights[:, None] * fitted
+    return influence
 
 
 def variance_matrix(design: Design, influence: np.ndarray) -> np.ndarray:
