@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conformance import reference_or_skip
+from conformance import reference
 
 from baro_pipeline.errors import WeightingError
 from baro_pipeline.stats import calibrate_linear, calibrate_raking_bounded, kish_deff, rake, trim_weights
@@ -12,7 +12,7 @@ from baro_pipeline.stats import calibrate_linear, calibrate_raking_bounded, kish
 
 @pytest.fixture(scope="module")
 def ref():
-    return reference_or_skip()
+    return reference()
 
 
 @pytest.fixture(scope="module")

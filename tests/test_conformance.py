@@ -8,19 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conformance import REFERENCE_DIR
+from conformance import REFERENCE_DIR, reference_sets
 from conformance.check_reference import CHECKS, main, run
 
 
-# Another set made by ../shared/reference/make_reference.R (--seed 11 --n 1200), kept in the
-# repository so that the check runs even where ../shared is absent.
-SEED11 = Path(__file__).parent / "fixtures" / "reference_seed11_n1200"
-
-
-@pytest.fixture(scope="module", params=[REFERENCE_DIR, SEED11], ids=["shared", "seed11"])
+@pytest.fixture(scope="module", params=reference_sets(), ids=lambda path: path.name)
 def reference(request) -> Path:
-    if not (request.param / "dataset.csv").exists():
-        pytest.skip(f"no R reference numbers at {request.param} (make_reference.R writes them)")
     return request.param
 
 
@@ -38,13 +31,11 @@ def test_every_table_present_is_checked(results, reference):
     present = {table for table in CHECKS if (reference / table).exists()}
     assert {r.table for r in results} == present
     assert all(r.rows > 0 for r in results)
-    if reference == SEED11:  # the set kept here has every table, trimmed.csv (make_trimmed.R) included
+    if reference.is_relative_to(REFERENCE_DIR.parent):  # the sets kept here have every table, trimmed.csv included
         assert present == set(CHECKS)
 
 
 def test_a_number_off_by_more_than_its_tolerance_fails_the_check(tmp_path, capsys):
-    if not (REFERENCE_DIR / "dataset.csv").exists():
-        pytest.skip(f"no R reference numbers at {REFERENCE_DIR}")
     for name in ("dataset.csv", "margins.csv", "settings.csv"):
         shutil.copy(REFERENCE_DIR / name, tmp_path / name)
     svymean = pd.read_csv(REFERENCE_DIR / "svymean.csv")

@@ -1,6 +1,6 @@
 """The 2025 edition as data (``editions/2025``) and the loader's strictness (``baro_pipeline.edition``).
 
-The synthesis (``../shared/seed/``) is the reference: its 47 printed percentages and the questions
+The synthesis (``tests/fixtures/synthesis/``, a copy of the published text) is the reference: its 47 printed percentages and the questions
 quoted under its slides must all be in the edition. Every configuration mistake is checked on a
 broken copy of the real edition, by the text of its ``EditionError`` (file, key and fix).
 """
@@ -20,7 +20,7 @@ from baro_pipeline.edition import Edition, PublishedFigure, Trimming, WeightingS
 from baro_pipeline.errors import EditionError
 
 REPO = Path(__file__).resolve().parents[1]
-SEED = REPO.parent / "shared" / "seed" / "000_5c5ceed9e428b6ea.txt"
+SEED = REPO / "tests" / "fixtures" / "synthesis" / "000_5c5ceed9e428b6ea.txt"
 PRESS_SITES = ("https://www.buzz-esante.fr/", "https://www.cegedim-sante.com/", "https://www.veille-acteurs-sante.fr/")
 # Typos of the synthesis, fixed in the codebooks.
 SEED_TYPOS = {"Estimatez-vous": "Estimez-vous", "utilisent-ils eux-mêmes": "utilisent eux-mêmes"}
@@ -38,8 +38,6 @@ def figures(edition: Edition) -> dict[str, PublishedFigure]:
 
 @pytest.fixture(scope="module")
 def seed_text() -> str:
-    if not SEED.is_file():
-        pytest.skip(f"the synthesis is not at {SEED}")
     return SEED.read_text(encoding="utf-8")
 
 

@@ -6,7 +6,7 @@ from weakref import WeakKeyDictionary
 
 import numpy as np
 import pytest
-from conformance import reference_or_skip
+from conformance import reference
 from scipy import special
 from statsmodels.stats.proportion import proportion_confint
 
@@ -72,7 +72,7 @@ R_DOMAINS = [
 
 @pytest.fixture(scope="module")
 def ref():
-    return reference_or_skip()
+    return reference()
 
 
 @pytest.fixture(scope="module")
