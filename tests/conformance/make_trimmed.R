@@ -1,4 +1,4 @@
-# SEs of trimmed designs, beside a reference folder of ../shared/reference/make_reference.R:
+# SEs of trimmed designs, beside a reference folder made by make_reference.R (tests/conformance):
 #   Rscript tests/conformance/make_trimmed.R DIR   -> DIR/trimmed.csv
 # The same raking as make_reference.R (dataset.csv, margins.csv, settings.csv of DIR), then
 # trimWeights(upper, lower, strict = FALSE / TRUE) and svymean / svyby(deff = "replace") of a few
