@@ -137,7 +137,7 @@ def baro_run(edition_id: str = "2025", root: str = ".", strict: bool = False, ec
             progress(echo, f"trends against {previous.edition.id}: {int(tables['trends']['significant'].sum())} significant changes in {len(tables['trends'])} rows")
         extra_files = {
             "report.html": timed(timings, "report", report_html, ed, tables["estimates"], tables["audit"], tables["weighting"], tables.get("trends")),
-            "tables.xlsx": timed(timings, "report", tables_xlsx, ed, tables["estimates"]),
+            "tables.xlsx": timed(timings, "report", tables_xlsx, ed, tables["estimates"], tables["audit"], tables.get("trends")),
         }
         stages.done("report")
         hashes = {pop: src.sha256 for pop, src in sources.items()}
