@@ -49,12 +49,13 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
-from .edition import Edition, Population, PublishedFigure
+from .edition import Edition, Population, PublishedFigure, Question
 from .estimation import TOTAL
 from .report import question_base_text
 from .stats.significance import independent_difference
 
 CONTENTS, AUDIT, TRENDS = "Sommaire", "Audit", "Tendances"
+BACK = f"← {CONTENTS}"
 BANNER_ROWS = 4  # breakdown, level, letter, "%" / "sig."
 LEVEL_WIDTH = 2  # "%" and "sig." under each level
 # ``pct`` is rounded to whole points, as the publication rounds (estimation.published_round).
@@ -329,17 +330,21 @@ def block_groups(items: list[Item]) -> list[tuple[str, list[Item]]]:
     return [(group[0].label.split(" – ", 1)[0], group) for group in groups.values()]
 
 
-def block_title(population: Population, question: str, items: list[Item]) -> str:
+def codebook_question(population: Population, question: str) -> Question | None:
+    """The profile variable or question of a block (None for a derived indicator)."""
     book = population.codebook
-    q = next((x for x in book.profile + book.questions if x.id == question), None)
+    return next((x for x in book.profile + book.questions if x.id == question), None)
+
+
+def block_title(population: Population, question: str, items: list[Item]) -> str:
+    q = codebook_question(population, question)
     return (q.label or q.id) if q else items[0].label
 
 
 def write_block(ws: Worksheet, row: int, question: str, items: list[Item], table: Crosstab, population: Population) -> int:
     """One question's block from ``row``; returns the next free row. A profile variable's own
     breakdown is left out of its block (a variable crossed with itself says nothing)."""
-    book = population.codebook
-    q = next((x for x in book.profile + book.questions if x.id == question), None)
+    q = codebook_question(population, question)
     put(ws, row, 1, question).font = BOLD
     put(ws, row, 2, block_title(population, question, items)).font = BOLD
     put(ws, row + 1, 2, q.wording if q else f"Indicateur dérivé, base : {items[0].base}").font = ITALIC
@@ -397,10 +402,10 @@ def population_sheet(ws: Worksheet, edition: Edition, population: Population, es
     block's question id, title and first row."""
     table = crosstab(edition, population, estimates)
     put(ws, 1, 1, f"{edition.title} — {population.label}").font = Font(bold=True, size=13)
-    link(put(ws, 1, FIRST_LEVEL_COLUMN, CONTENTS), CONTENTS)
     for i, text in enumerate(notes(edition)):
         put(ws, 2 + i, 1, text).font = ITALIC
     top = 2 + len(notes(edition)) + 1
+    link(put(ws, top, 1, BACK), CONTENTS)  # left of the banner: frozen, always in sight
     write_banner(ws, table.levels, top)
     row = top + BANNER_ROWS + 1
     starts = []
@@ -465,6 +470,7 @@ TRENDS_COLUMNS = (
     FrameColumn("previous_question", "question précédente", width=10),
     FrameColumn("item", "item", width=12),
     FrameColumn("item_label", "réponse", width=50),
+    FrameColumn("breakdown", "ventilation", width=12),
     FrameColumn("breakdown_label", "niveau", width=24),
     FrameColumn("n_previous", "n précédent", COUNT_FORMAT, width=9),
     share("pct_previous", "% précédent"),
@@ -493,7 +499,7 @@ def frame_value(value: Any, scale: float) -> Any:
 def frame_sheet(ws: Worksheet, title: str, frame: pd.DataFrame, columns: Sequence[FrameColumn]) -> None:
     """A table as a sheet: a title, a header row (frozen, filtered, repeated on every printed page), a row per record."""
     put(ws, 1, 1, title).font = Font(bold=True, size=13)
-    link(put(ws, 1, len(columns), CONTENTS), CONTENTS)
+    link(put(ws, 2, 1, BACK), CONTENTS)
     head = 3
     for col, column in enumerate(columns, start=1):
         cell = put(ws, head, col, column.header)
