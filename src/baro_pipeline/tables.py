@@ -444,7 +444,7 @@ def share(name: str, header: str) -> FrameColumn:
     return FrameColumn(name, header, PERCENT_FORMAT, 0.01, 9)
 
 
-AUDIT_COLUMNS = (
+AUDIT_SHEET_COLUMNS = (
     FrameColumn("figure_id", "chiffre", width=24),
     FrameColumn("population", "population", width=10),
     FrameColumn("page", "page", COUNT_FORMAT, width=6),
@@ -464,7 +464,7 @@ AUDIT_COLUMNS = (
     FrameColumn("source", "source", width=14),
     FrameColumn("problems", "problèmes de la publication", width=40),
 )
-TRENDS_COLUMNS = (
+TRENDS_SHEET_COLUMNS = (
     FrameColumn("population", "population", width=10),
     FrameColumn("question", "question", width=10),
     FrameColumn("previous_question", "question précédente", width=10),
@@ -487,13 +487,13 @@ TRENDS_COLUMNS = (
 
 def frame_value(value: Any, scale: float) -> Any:
     """A table's value as a cell holds it: numbers scaled, numpy scalars as Python ones, missing as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, Real):
-        return float(value) * scale if scale != 1 else value.item() if isinstance(value, np.generic) else value
-    return str(value)
+    if isinstance(value, Real) and not isinstance(value, bool) and scale != 1:
+        return float(value) * scale
+    return value if isinstance(value, (bool, Real)) else str(value)
 
 
 def frame_sheet(ws: Worksheet, title: str, frame: pd.DataFrame, columns: Sequence[FrameColumn]) -> None:
@@ -551,9 +551,9 @@ def tables_xlsx(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame, 
         titles[pid]: population_sheet(workbook.create_sheet(titles[pid]), edition, population, estimates[estimates["population"] == pid])
         for pid, population in edition.populations.items()
     }
-    frame_sheet(workbook.create_sheet(AUDIT), f"{edition.title} — audit des chiffres publiés", audit, AUDIT_COLUMNS)
+    frame_sheet(workbook.create_sheet(AUDIT), f"{edition.title} — audit des chiffres publiés", audit, AUDIT_SHEET_COLUMNS)
     if trends is not None:
-        frame_sheet(workbook.create_sheet(TRENDS), f"{edition.title} — évolutions depuis {edition.previous}", trends, TRENDS_COLUMNS)
+        frame_sheet(workbook.create_sheet(TRENDS), f"{edition.title} — évolutions depuis {edition.previous}", trends, TRENDS_SHEET_COLUMNS)
     contents_sheet(contents, edition, blocks, others)
     buffer = io.BytesIO()
     workbook.save(buffer)
