@@ -1,17 +1,24 @@
-"""tables.xlsx: a sheet per population, a block per question, the published figures at their printed values."""
+"""tables.xlsx: contents, a sheet per population, a block per question, the published figures
+beside the computed ones, the audit and the trends; numbers as numbers, texts never formulas."""
 
 from __future__ import annotations
 
 import io
+import re
+import shutil
+import zipfile
 
 import numpy as np
 import openpyxl
+import pandas as pd
 import pytest
 
+from baro_pipeline.edition import load_edition
 from baro_pipeline.stats.significance import independent_difference
-from baro_pipeline.tables import FIRST_LEVEL_COLUMN, column_letter_names, tables_xlsx
+from baro_pipeline.tables import FIRST_LEVEL_COLUMN, column_letter_names, sheet_titles, tables_xlsx
+from baro_pipeline.trends import TREND_COLUMNS
 
-from test_report import run_2025
+from test_report import REPO, run_2025
 
 TOTAL_COLUMN = FIRST_LEVEL_COLUMN
 
@@ -22,7 +29,7 @@ def run():
 
 
 def workbook(run, estimates=None) -> openpyxl.Workbook:
-    return openpyxl.load_workbook(io.BytesIO(tables_xlsx(run.edition, run.estimates if estimates is None else estimates)))
+    return openpyxl.load_workbook(io.BytesIO(tables_xlsx(run.edition, run.estimates if estimates is None else estimates, run.audit)))
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +42,7 @@ def blocks(ws) -> dict[str, dict[str, tuple]]:
     starts with a bold id in column A."""
     found: dict[str, dict[str, tuple]] = {}
     current = None
-    banner = next(r[0].row for r in ws.iter_rows(min_row=1, max_row=12) if r[1].value == "réponse")
+    banner = banner_row(ws)
     for cells in ws.iter_rows(min_row=banner + 1):
         a = cells[0]
         if a.value is not None and a.font.bold and cells[1].value is not None and cells[1].font.bold:
@@ -45,14 +52,18 @@ def blocks(ws) -> dict[str, dict[str, tuple]]:
     return found
 
 
+def banner_row(ws) -> int:
+    """The banner's row of level labels (the one with "réponse" in column B)."""
+    return next(r[0].row for r in ws.iter_rows(min_row=1, max_row=12) if r[1].value == "réponse")
+
+
 def level_columns(ws) -> dict[str, int]:
     """Level label -> its % column (from the banner)."""
-    header = next(r for r in ws.iter_rows(min_row=1, max_row=12) if r[1].value == "réponse")
-    return {c.value: c.column for c in header if c.value and c.column >= FIRST_LEVEL_COLUMN}
+    return {c.value: c.column for c in ws[banner_row(ws)] if c.value and c.column >= FIRST_LEVEL_COLUMN}
 
 
 def test_a_sheet_per_population_with_every_question(run, book):
-    assert book.sheetnames == ["ps", "gp"]
+    assert book.sheetnames == ["Sommaire", "ps", "gp", "Audit"]
     for pid, population in run.edition.populations.items():
         book_ids = [q.id for q in population.codebook.profile + population.codebook.questions if q.type != "text"]
         book_ids += [d.id for d in population.codebook.derived]
@@ -65,7 +76,7 @@ def test_published_figures_are_at_their_printed_values(run, book):
         if any(p.kind == "self_contradiction" for p in figure.problems):
             continue  # gp_genai_all: the publication contradicts itself (docs/audit.md)
         row = blocks(book[figure.population])[figure.indicator.question][figure.indicator.item]
-        value = row[TOTAL_COLUMN - 1]
+        value = round(row[TOTAL_COLUMN - 1] * 100, 9)
         assert value >= figure.value if figure.operator == ">=" else value == figure.value, figure.id
         checked += 1
     assert checked == len(run.edition.figures) - 1
@@ -75,7 +86,7 @@ def test_banner_letters_and_notes(book):
     ws = book["ps"]
     columns = level_columns(ws)
     assert list(columns)[:3] == ["Ensemble", "Médecin généraliste", "Médecin spécialiste libéral"]
-    letters = [c.value for c in next(ws.iter_rows(min_row=8, max_row=8)) if c.value]
+    letters = [c.value for c in ws[banner_row(ws) + 1] if c.value]
     assert letters == [f"({x})" for x in column_letter_names(8)]
     notes = " ".join(str(ws.cell(r, 1).value) for r in (2, 3, 4))
     assert "test z bilatéral sur erreurs-types linéarisées" in notes and "échantillons indépendants" in notes
@@ -108,7 +119,7 @@ def test_suppressed_cells_keep_n_and_small_bases_are_flagged(run):
     q1 = blocks(ws)["Q1"]
     specialist, hospital = FIRST_LEVEL_COLUMN + 2 * 2 - 1, FIRST_LEVEL_COLUMN + 2 * 3 - 1
     assert q1["1"][specialist] == "–" and q1["1"][specialist + 1] is None
-    assert isinstance(q1["1"][hospital], int) and q1["1"][hospital + 1] == "*"
+    assert isinstance(q1["1"][hospital], float) and q1["1"][hospital + 1] == "*"
     base = next(r for r in ws.iter_rows(values_only=True) if r[1] == "Base (n)" and r[specialist] == 6)
     assert base[hospital] == 22
 
@@ -118,6 +129,186 @@ def test_grid_rows_are_sub_blocks_and_nets_are_named(book):
     labels = [r[1] for r in ws.iter_rows(values_only=True)]
     assert "Vous-même" in labels and "Net : A confiance" in labels
     q12 = blocks(ws)["Q12"]
-    assert q12["r1:confiance"][TOTAL_COLUMN - 1] == 84 and q12["r1:confiance"][1] == "Net : A confiance"
+    assert q12["r1:confiance"][TOTAL_COLUMN - 1] == 0.84 and q12["r1:confiance"][1] == "Net : A confiance"
     q3 = blocks(ws)["Q3"]
     assert q3["1"][2] == 1 and q3["1"][1] == "L'aide au diagnostic"  # rank of a multiple-choice answer
+
+
+def total_cell(ws, question: str, item: str):
+    """The Ensemble "%" cell of an item (its row found by the item key under the block's id)."""
+    row = next(cells[0].row for cells in block_rows(ws, question) if cells[0].value == item)
+    return ws.cell(row, TOTAL_COLUMN)
+
+
+def block_rows(ws, question: str) -> list[tuple]:
+    """The rows of one question's block, from its bold id in column A to the next block."""
+    rows, inside = [], False
+    for cells in ws.iter_rows(min_row=banner_row(ws) + 1):
+        starts = cells[0].value is not None and cells[0].font.bold and cells[1].font.bold
+        if starts:
+            inside = cells[0].value == question
+        elif inside:
+            rows.append(cells)
+    return rows
+
+
+def test_shares_are_fractions_with_a_percent_format_and_bases_are_counts(run, book):
+    ws = book["ps"]
+    share = total_cell(ws, "Q12", "r1:confiance")
+    assert (share.value, share.data_type, share.number_format) == (0.84, "n", "0%")
+    rows = {cells[0].value or cells[1].value: cells for cells in block_rows(ws, "Q1")}  # item key, else the row's name
+    n, weighted = rows["Base (n)"][TOTAL_COLUMN - 1], rows["Base pondérée"][TOTAL_COLUMN - 1]
+    assert (n.value, type(n.value), n.number_format) == (1000, int, "#,##0")
+    assert weighted.number_format == "#,##0.0" and weighted.number_format != share.number_format
+    est = run.estimates
+    q1 = est[(est["population"] == "ps") & (est["question"] == "Q1") & (est["breakdown"] == "profession") & (est["item"] == "2")]
+    generalist = rows["2"][FIRST_LEVEL_COLUMN + 1]  # level A, 0-based index of its "%" cell
+    assert generalist.value == pytest.approx(q1[q1["breakdown_level"] == "1"]["pct"].iloc[0] / 100, abs=1e-12)
+    assert generalist.number_format == "0%"
+
+
+def test_contents_links_to_every_block_and_sheet(run, book):
+    contents = book["Sommaire"]
+    links = [(c.value, c.hyperlink.location) for row in contents.iter_rows() for c in row if c.hyperlink is not None]
+    assert all(c.hyperlink is None or c.hyperlink.target is None for row in contents.iter_rows() for c in row)  # internal only
+    targets = []
+    for text, location in links:
+        match = re.fullmatch(r"'?([^'!]+)'?!([A-Z]+\d+)", location)
+        assert match, location
+        sheet, ref = match.groups()
+        targets.append((sheet, book[sheet][ref].value))
+    for pid in run.edition.populations:
+        linked = [value for sheet, value in targets if sheet == pid]
+        assert linked == list(blocks(book[pid])), pid  # each link lands on its block's id, all blocks in order
+    assert ("Audit", book["Audit"]["A1"].value) in targets
+    labels = {text for text, _ in links}
+    assert "Profession" in labels and "Audit" in labels
+    for name in ("ps", "gp", "Audit"):  # and back
+        assert [c.value for row in book[name].iter_rows(max_row=12) for c in row if c.hyperlink is not None and c.hyperlink.location == "'Sommaire'!A1"] == ["← Sommaire"]
+
+
+def test_no_breakdown_is_crossed_with_itself(run, book):
+    for pid, population in run.edition.populations.items():
+        ws = book[pid]
+        columns = level_columns(ws)
+        for breakdown in population.breakdowns:
+            est = run.estimates[(run.estimates["population"] == pid) & (run.estimates["breakdown"] == breakdown)]
+            own = [columns[label] for label in est["breakdown_label"].unique()]
+            other = [c for label, c in columns.items() if c not in own]
+            rows = block_rows(ws, breakdown)
+            assert rows and all(cells[c - 1].value is None and cells[c].value is None for cells in rows for c in own), (pid, breakdown)
+            assert any(cells[other[0] - 1].value is not None for cells in rows)  # the total is still there
+            q1 = total_cell(ws, "Q1", "1").row  # another question keeps the breakdown's columns
+            assert all(ws.cell(q1, c).value is not None for c in own), (pid, breakdown)
+
+
+def test_print_setup_landscape_fit_to_width_banner_repeated(book):
+    for name in book.sheetnames:
+        ws = book[name]
+        assert ws.page_setup.orientation == "landscape", name
+        assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight, ws.sheet_properties.pageSetUpPr.fitToPage) == (1, 0, True), name
+    banner = banner_row(book["ps"])
+    assert book["ps"].print_title_rows == f"${banner - 1}:${banner + 2}"  # breakdown, level, letter, % / sig.
+    assert book["Audit"].print_title_rows == "$3:$3"
+
+
+def test_published_figures_beside_the_computed_ones(run, book):
+    column = list(level_columns(book["ps"]).values())[0] - 1  # "publié", left of Ensemble
+    assert book["ps"].cell(banner_row(book["ps"]), column).value == "publié"
+    beside = 0
+    for figure in run.edition.figures:
+        row = next(cells for cells in block_rows(book[figure.population], figure.indicator.question) if cells[0].value == figure.indicator.item)
+        published = row[column - 1]
+        if figure.base != "asked":  # gp_genai_all: printed on the whole public, not on the question's base
+            assert published.value is None, figure.id
+            continue
+        assert published.value == pytest.approx(figure.value / 100, abs=1e-12), figure.id
+        assert published.number_format == ('"≥ "0%' if figure.operator == ">=" else "0%"), figure.id
+        beside += 1
+    assert beside == len(run.edition.figures) - 1
+
+
+def sheet_records(ws) -> list[dict]:
+    header = [c.value for c in ws[3]]
+    return [dict(zip(header, cells)) for cells in ws.iter_rows(min_row=4)]
+
+
+def test_the_audit_sheet_has_every_figure(run, book):
+    records = sheet_records(book["Audit"])
+    assert [r["chiffre"].value for r in records] == list(run.audit["figure_id"])
+    first = records[0]
+    expected = run.audit.iloc[0]
+    assert (first["publié"].value, first["publié"].number_format) == (pytest.approx(expected["published"] / 100), "0%")
+    assert first["calculé"].value == pytest.approx(expected["computed_pct"] / 100) and first["verdict"].value == expected["verdict"]
+    assert "Tendances" not in book.sheetnames
+
+
+def trends_of(run) -> pd.DataFrame:
+    """A trends table as trends.trends_table gives one: ps Q1 moved by 3 points since 'last year'."""
+    est = run.estimates[(run.estimates["population"] == "ps") & (run.estimates["question"] == "Q1")]
+    return est.assign(
+        edition="2025", previous_edition="2024", previous_question="Q1", n_previous=est["n"], estimate_previous=est["estimate"] - 0.03,
+        se_previous=est["se"], pct_previous=est["pct"] - 3, change_pts=3.0, se_change_pts=1.5, z=2.0, p_value=0.0455, significant=True,
+    )[list(TREND_COLUMNS)]
+
+
+def test_the_trends_sheet_when_the_edition_has_trends(run):
+    trends = trends_of(run)
+    book = openpyxl.load_workbook(io.BytesIO(tables_xlsx(run.edition, run.estimates, run.audit, trends)))
+    assert book.sheetnames == ["Sommaire", "ps", "gp", "Audit", "Tendances"]
+    records = sheet_records(book["Tendances"])
+    assert len(records) == len(trends)
+    first = records[0]
+    assert first["%"].value == pytest.approx(trends["pct"].iloc[0] / 100) and first["%"].number_format == "0%"
+    assert first["% précédent"].value == pytest.approx(trends["pct_previous"].iloc[0] / 100)
+    assert first["évolution (pts)"].value == 3.0 and first["n"].number_format == "#,##0"
+    assert any(c.hyperlink is not None and c.hyperlink.location == "'Tendances'!A1" for row in book["Sommaire"].iter_rows() for c in row)
+
+
+HOSTILE = ('=HYPERLINK("http://example.org","x")', "=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1")
+
+
+def hostile(texts: pd.Series) -> pd.Series:
+    """Each text behind one of the hostile starts, in turn."""
+    return pd.Series([HOSTILE[i % len(HOSTILE)] + str(t) for i, t in enumerate(texts)], index=texts.index)
+
+
+@pytest.fixture(scope="module")
+def hostile_book(run, tmp_path_factory) -> bytes:
+    """tables.xlsx of an edition whose title, labels and wordings start as formulas, and of
+    estimates, audit and trends whose texts do too."""
+    root = tmp_path_factory.mktemp("hostile")
+    shutil.copytree(REPO / "editions" / "2025", root / "editions" / "2025")
+    for file, key, start in (("edition.yaml", "title", '=HYPERLINK(\\"http://example.org\\",\\"x\\") '), ("edition.yaml", "label", "@"),
+                             ("codebook_ps.yaml", "label", "=1+1 "), ("codebook_ps.yaml", "wording", "\\t=1+1 "),
+                             ("codebook_gp.yaml", "label", "-"), ("codebook_gp.yaml", "wording", "\\r+1 ")):
+        path = root / "editions" / "2025" / file
+        path.write_text(path.read_text(encoding="utf-8").replace(f'{key}: "', f'{key}: "{start}'), encoding="utf-8")
+    edition = load_edition("2025", root)
+    assert edition.title.startswith("=HYPERLINK(") and edition.populations["ps"].codebook.question("Q1").wording.startswith("\t=")
+    estimates = run.estimates[run.estimates["question"].isin(["profession", "sex", "Q1", "Q12", "Q8"])]  # a few blocks are enough
+    estimates = estimates.assign(item_label=lambda e: hostile(e["item_label"]), breakdown_label=lambda e: hostile(e["breakdown_label"]))
+    audit = run.audit.assign(**{c: (lambda c: lambda a: hostile(a[c]))(c) for c in ("figure_id", "wording", "reason", "source", "problems", "verdict")})
+    trends = trends_of(run).assign(item_label=lambda t: hostile(t["item_label"]) + "\x01")
+    return tables_xlsx(edition, estimates, audit, trends)
+
+
+def test_no_text_becomes_a_formula(hostile_book):
+    book = openpyxl.load_workbook(io.BytesIO(hostile_book))
+    cells = [c for ws in book for row in ws.iter_rows() for c in row]
+    texts = [c for c in cells if isinstance(c.value, str)]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    for start in HOSTILE:
+        found = [c for c in texts if c.value.startswith(start.replace("\r", "\n"))]  # XML reads a CR as LF
+        assert found and all(c.data_type == "s" and c.quotePrefix for c in found), repr(start)
+    assert any(c.value.startswith('=HYPERLINK("http://example.org","x") Baromètre') for c in texts)  # the title, kept as written
+    assert not any("\x01" in c.value for c in texts)  # a control character an xlsx cannot hold is dropped
+    with zipfile.ZipFile(io.BytesIO(hostile_book)) as xlsx:
+        sheets = [name for name in xlsx.namelist() if name.startswith("xl/worksheets/")]
+        assert sheets and not [name for name in sheets if re.search(rb"<f[ >]", xlsx.read(name))]
+        assert not [name for name in xlsx.namelist() if name.endswith(".rels") and b"example.org" in xlsx.read(name)]
+
+
+def test_sheet_titles_are_valid_and_unique():
+    titles = sheet_titles(["audit", "a/b:c", "p" * 40, "P" * 40, "'q'"], ("Sommaire", "Audit"))
+    assert titles == {"audit": "audit (2)", "a/b:c": "a_b_c", "p" * 40: "p" * 31, "P" * 40: "P" * 27 + " (2)", "'q'": "q"}

@@ -173,7 +173,7 @@ def run_edition(
             progress(f"trends against {previous.edition.id}: {int(trend['significant'].sum())} significant changes in {len(trend)} rows")
         extra_files = {
             "report.html": timed("report", report.report_html, ed, run_tables["estimates"], run_tables["audit"], run_tables["weighting"], run_tables.get("trends")),
-            "tables.xlsx": timed("tables", tables.tables_xlsx, ed, run_tables["estimates"]),
+            "tables.xlsx": timed("tables", tables.tables_xlsx, ed, run_tables["estimates"], run_tables["audit"], run_tables.get("trends")),
         }
         metadata = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, {p: s.sha256 for p, s in sources.items()})
         manifest = outputs.build_manifest(ed.id, root_path, sources, {p: v.counts for p, v in validated.items()}, timed.timings, started_at)
