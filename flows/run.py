@@ -1,9 +1,8 @@
 """The main job as a Prefect flow: ``baro_pipeline.pipeline.run_edition`` with each stage a task.
 
-All the work and the order of the stages are in the library; this adds what is Prefect's: task
-states per stage, the retry of file reading, a progress bar, the summary and the audit as
-artifacts, and the failure alert (flows/alerts.py). Only file reading is retried, and only when the
-file could not be read: the other stages are deterministic, a retry would fail again.
+The work and the order of the stages are the library's; this adds what is Prefect's: task states,
+the retry of file reading (only when the file could not be read: the rest is deterministic), a
+progress bar, the summary and the audit as artifacts, and the failure alert (flows/alerts.py).
 """
 
 from __future__ import annotations
@@ -21,25 +20,25 @@ from baro_pipeline.pipeline import PHASES, RunResult, run_edition
 
 def retry_unless_pipeline_error(task: Any, task_run: Any, state: Any) -> bool:
     """``retry_condition_fn`` of file reading: retry a file that could not be read, not a BaroError about its content."""
-    try:
-        state.result()
-    except BaroError as error:  # an unreadable file may read on a second try; its content will not change
-        return isinstance(error, ExportReadError)
-    except Exception:  # noqa: BLE001 - anything else may pass on a second try
-        return True
-    return True
+    error = state.result(raise_on_failure=False)  # an unreadable file may read on a second try, not a bad content
+    return not isinstance(error, BaroError) or isinstance(error, ExportReadError)
 
 
 RETRIES: dict[str, dict[str, Any]] = {"read export": {"retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": retry_unless_pipeline_error}}
 ORDER = list(dict.fromkeys(PHASES.values()))
 
 
+def stage_task(name: str, function: Callable[..., Any]) -> Any:
+    """A stage as a Prefect task: its retries, and frames never hashed for a cache."""
+    return task(function, name=name, cache_policy=NO_CACHE, **RETRIES.get(name, {}))
+
+
 def as_tasks(edition_id: str, echo: bool) -> tuple[Callable[..., Any], Callable[[str], None]]:
-    """The ``stage`` and ``progress`` arguments of ``run_edition``: each stage a task (frames are never hashed for a cache)."""
+    """The ``stage`` and ``progress`` arguments of ``run_edition``: each stage a task, progress logged."""
     bar = create_progress_artifact(0.0, description=f"baro run {edition_id}: {' > '.join(ORDER)}")
 
     def stage(name: str, function: Callable[..., Any], /, *args: Any) -> Any:
-        result = task(function, name=name, cache_policy=NO_CACHE, **RETRIES.get(name, {}))(*args)
+        result = stage_task(name, function)(*args)
         update_progress_artifact(bar, 100.0 * (ORDER.index(PHASES[name]) + 1) / len(ORDER), description=f"baro run {edition_id}: {name} done")
         return result
 
@@ -61,17 +60,15 @@ def publish_artifacts(result: RunResult) -> None:
         markdown=f"# baro run {result.edition}\n\n| population | read | kept | excluded | quarantined |\n|---|---|---|---|---|\n{rows}\n\n"
         f"**Audit** ({result.figures} published figures): {verdicts}\n\nOutputs: `{result.published.folder}`\n",
     )
-    audit = result.tables["audit"]
-    columns = [c for c in ("figure_id", "population", "published", "operator", "computed_pct", "difference_pts", "moe_pts", "verdict") if c in audit]
-    table = audit[columns].astype(object).where(audit[columns].notna(), None).to_dict(orient="records")
+    audit = result.tables["audit"][["figure_id", "population", "published", "operator", "computed_pct", "difference_pts", "moe_pts", "verdict"]]
+    table = audit.astype(object).where(audit.notna(), None).to_dict(orient="records")
     create_table_artifact(key=f"baro-audit-{result.edition}".lower(), table=table, description=f"Published figures of edition {result.edition}: computed vs published")
 
 
-# A failed run ends Failed with the pipeline's own message and calls the alert webhook (flows/alerts.py).
 @flow(name="baro-run", on_failure=[notify_failure], on_crashed=[notify_failure])
 @failed_state_on_pipeline_error
 def baro_run(edition_id: str = "2025", root: str = ".", strict: bool = False, echo: bool = False) -> dict[str, Any]:
-    """Turn ``raw/<edition>/`` into ``outputs/<edition>/`` (docs/design.md §4)."""
+    """Turn ``raw/<edition>/`` into ``outputs/<edition>/`` (docs/design.md §4); a failure alerts (flows/alerts.py)."""
     stage, progress = as_tasks(edition_id, echo)
     try:
         result = run_edition(edition_id, root, strict=strict, stage=stage, progress=progress)

@@ -188,8 +188,10 @@ def test_watch_deployment_watches_deployed_editions_every_15_minutes(deployments
 def test_reading_an_export_is_retried_on_io_errors_only():
     from prefect.states import Failed
 
-    from baro_flows.run import read_export
+    from baro_flows.run import stage_task
+    from baro_pipeline.ingest import read_export as read
 
+    read_export = stage_task("read export", read)
     retry = read_export.retry_condition_fn
     assert read_export.retries == 2
     assert retry(read_export, None, Failed(data=OSError("stale NFS file handle"))) is True
