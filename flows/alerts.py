@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from prefect.blocks.webhook import Webhook
+from pydantic import SecretStr
 from prefect.logging.loggers import flow_run_logger
+from prefect.client.schemas.objects import State
 from prefect.states import Failed
 
 from baro_pipeline.errors import BaroError
@@ -21,7 +24,11 @@ from baro_pipeline.errors import BaroError
 ALERT_BLOCK = "baro-alerts"
 
 
-def failed_state_on_pipeline_error(fn: Callable[..., Any]) -> Callable[..., Any]:
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def failed_state_on_pipeline_error(fn: Callable[P, R]) -> Callable[P, R | State[Any]]:
     """Turn a :class:`BaroError` raised by a flow into a Failed state whose message is the error's own.
 
     When a flow raises, Prefect 3 writes "Flow run encountered an exception: ExportError: ..." as the
@@ -31,7 +38,7 @@ def failed_state_on_pipeline_error(fn: Callable[..., Any]) -> Callable[..., Any]
     """
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | State[Any]:
         try:
             return fn(*args, **kwargs)
         except BaroError as exc:
@@ -60,7 +67,7 @@ async def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """``on_failure`` / ``on_crashed`` hook: post the alert to the ``baro-alerts`` webhook, if one is set."""
     logger = flow_run_logger(flow_run, flow)
     try:
-        webhook = await Webhook.aload(ALERT_BLOCK)
+        webhook: Webhook = await Webhook.aload(ALERT_BLOCK)
     except ValueError:
         logger.info(f"no '{ALERT_BLOCK}' webhook block: the failure is only in the Prefect UI (see `make alerts`)")
         return
@@ -70,7 +77,7 @@ async def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
 
 
 def save_alert_block(url: str) -> None:
-    Webhook(url=url).save(ALERT_BLOCK, overwrite=True)
+    Webhook(url=SecretStr(url)).save(ALERT_BLOCK, overwrite=True)
 
 
 def main(argv: list[str]) -> int:

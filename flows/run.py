@@ -7,7 +7,9 @@ progress bar, the summary and the audit as artifacts, and the failure alert (flo
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
@@ -30,12 +32,12 @@ ORDER = list(dict.fromkeys(PHASES.values()))
 
 def stage_task(name: str, function: Callable[..., Any]) -> Any:
     """A stage as a Prefect task: its retries, and frames never hashed for a cache."""
-    return task(function, name=name, cache_policy=NO_CACHE, **RETRIES.get(name, {}))
+    return task(name=name, cache_policy=NO_CACHE, **RETRIES.get(name, {}))(function)
 
 
 def as_tasks(edition_id: str, echo: bool) -> tuple[Callable[..., Any], Callable[[str], None]]:
     """The ``stage`` and ``progress`` arguments of ``run_edition``: each stage a task, progress logged."""
-    bar = create_progress_artifact(0.0, description=f"baro run {edition_id}: {' > '.join(ORDER)}")
+    bar = cast(UUID, create_progress_artifact(0.0, description=f"baro run {edition_id}: {' > '.join(ORDER)}"))  # a UUID in a sync flow
 
     def stage(name: str, function: Callable[..., Any], /, *args: Any) -> Any:
         result = stage_task(name, function)(*args)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 
@@ -131,7 +132,7 @@ def run_edition(
     figure that the data contradicts raises :class:`~baro_pipeline.errors.AuditMismatchError`
     after the outputs are published (the error carries the :class:`RunResult`).
     """
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     root_path = Path(root).resolve()
     timed = _Timed(stage)
     ed = timed("load edition", edition.load_edition, edition_id, root_path)
