@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="write synthetic exports for an edition")
     p.add_argument("edition")
     p.add_argument("--respondents", type=int, default=None, help="complete interviews per population (default: the edition's sample size)")
-    p.add_argument("--seed", type=int, default=2025)
+    p.add_argument("--seed", type=int, default=None, help="default: the edition's own (its id when a number)")
     p.add_argument("--out", type=Path, default=None, help="folder of the exports (default: the edition's exports folder)")
     p.add_argument("--format", choices=("csv", "xlsx", "sav"), default="csv")
 
@@ -84,15 +84,16 @@ def cmd_synth(args: argparse.Namespace, root: Path) -> int:
     if args.respondents is not None and args.respondents < 1:
         raise UsageError(f"--respondents {args.respondents} must be at least 1", fix="give a positive number of interviews")
     from .edition import load_edition
-    from .synth import write_exports
+    from .synth import default_seed, write_exports
 
     ed = load_edition(args.edition, root)
     out = args.out if args.out is not None else root / ed.exports
+    seed = default_seed(ed) if args.seed is None else args.seed
     start = time.perf_counter()
-    files = write_exports(ed, out=out, respondents=args.respondents, seed=args.seed, fmt=args.format)
+    files = write_exports(ed, out=out, respondents=args.respondents, seed=seed, fmt=args.format)
     for f in files:
         print(f"wrote {f}")
-    print(f"synthetic exports of edition {ed.id} in {time.perf_counter() - start:.1f} s (seed {args.seed})")
+    print(f"synthetic exports of edition {ed.id} in {time.perf_counter() - start:.1f} s (seed {seed})")
     return 0
 
 
