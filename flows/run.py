@@ -8,6 +8,7 @@ would fail again.
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -70,6 +71,15 @@ def progress(echo: bool, text: str) -> None:
         print(f"  {text}", flush=True)
 
 
+def warn_of_marks(echo: bool, ed: edition.Edition) -> None:
+    """What a person must still fill in or review in the edition: a warning in Prefect's log and on stderr."""
+    warning = edition.marks_warning(ed)
+    if warning:
+        get_run_logger().warning(warning)
+        if echo:
+            print(warning, file=sys.stderr, flush=True)
+
+
 class StageProgress:
     """The run's stages done so far, as a progress bar on the flow run's page in the Prefect UI."""
 
@@ -91,6 +101,8 @@ def baro_run(edition_id: str = "2025", root: str = ".", strict: bool = False, ec
     root_path = Path(root).resolve()
     timings: dict[str, float] = {}
     ed = timed(timings, "edition", load_edition, edition_id, root_path)
+    warn_of_marks(echo, ed)
+    edition.check_runnable(ed)
     progress(echo, f"edition {ed.id}: {', '.join(ed.populations)}")
     stages = StageProgress(ed.id)
     with outputs.edition_lock(root_path, ed.id):
