@@ -261,10 +261,10 @@ def drafted_questions(meta: ExportMetadata, technical: set[str]) -> tuple[list[d
     columns = [c for c in meta.frame.columns if c not in technical | in_sets | others]
     profile: list[dict[str, Any]] = []
     questions: list[dict[str, Any]] = []
-    for name, (label, members) in meta.multi_sets.items():
-        codes = list(range(1, len(members) + 1))
-        parts = [meta.labels.get(c) for c in members]
-        questions.append(multi_question(meta, question_id(name), list(members), codes, label or None, parts))
+    for name, (label, set_columns) in meta.multi_sets.items():
+        codes = list(range(1, len(set_columns) + 1))
+        parts = [meta.labels.get(c) for c in set_columns]
+        questions.append(multi_question(meta, question_id(name), list(set_columns), codes, label or None, parts))
     for prefix, members, suffixes in blocks(meta, columns):
         if len(members) > 1 and is_dichotomy(meta, members) and all(s.isdigit() for s in suffixes):
             questions.append(multi_question(meta, question_id(prefix), members, [int(s) for s in suffixes], *block_label(meta, members)))
