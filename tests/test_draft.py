@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from baro_pipeline.cli import main
+from baro_pipeline.draft import ExportMetadata, drafted_codebook
 from baro_pipeline.edition import Edition, Question, check_runnable, load_edition
 from baro_pipeline.errors import EditionError, ExportError, UsageError
 from baro_pipeline.ingest import read_export
@@ -122,6 +124,35 @@ def test_cli_drafts_and_validate_lists_the_marks(root, capsys):
     assert re.match(r'warning: edition cli has \d+ place\(s\) to fill in or review \(docs/edition-format.md, "Marks"\):\n', err)
     assert f"  {root / 'editions' / 'cli' / 'targets_gp.yaml'}: key 'variables': TODO: the weighting targets" in err
     assert "Traceback" not in err
+
+
+def test_what_the_metadata_says_decides_the_types():
+    """Multiple-dichotomy sets, measurement levels, text, unlabelled codes and "ne sait pas" (a .sav's metadata)."""
+    frame = pd.DataFrame({
+        "respondent_id": ["a", "b", "c", "d"], "status": ["complete"] * 4,
+        "USE_A": [1, 0, 1, np.nan], "USE_B": [0, 1, 1, np.nan],
+        "Q1": [1, 2, 9, 3], "Q2": [4, 5, 6, 7], "Q3": ["x", np.nan, "y", "z"],
+    })
+    meta = ExportMetadata(
+        Path("ps.sav"),
+        frame,
+        labels={"USE_A": "Outil A", "USE_B": "Outil B", "Q2": "Nombre de patients"},
+        value_labels={"Q1": {1: "Oui", 2: "Non", 9: "Ne sait pas"}},
+        measures={"Q2": "scale"},
+        multi_sets={"$USE": ("Outils utilisés", ("USE_A", "USE_B"))},
+    )
+    draft = drafted_codebook(meta, "ps")
+    by_id = {q["id"]: q for q in draft.data["questions"]}
+    assert by_id["USE"] == {"id": "USE", "type": "multi", "wording": "Outils utilisés", "label": "Outils utilisés", "codes": {1: "Outil A", 2: "Outil B"},
+                            "columns": {1: "USE_A", 2: "USE_B"}, "required": False}
+    assert by_id["Q1"]["codes"] == {1: "Oui", 2: "Non", 3: "TODO: the export has no label for this code"}
+    assert by_id["Q1"]["not_answers"] == {9: {"label": "Ne sait pas", "in_base": True}}
+    assert (by_id["Q2"]["type"], by_id["Q2"]["min"], by_id["Q2"]["max"]) == ("numeric", 4.0, 7.0)
+    assert (by_id["Q3"]["type"], by_id["Q3"]["required"]) == ("text", False)
+    assert [(r["key"], r["note"][:28]) for r in draft.review if "asked_if" in r["key"]] == [
+        ("questions.USE.asked_if", "blank for 1 of 4 complete in"),
+        ("questions.Q3.asked_if", "blank for 1 of 4 complete in"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -126,6 +126,7 @@ def test_a_reviewed_edition_has_no_mark(project, made):
     ("review", "message"),
     [
         ("[{file: nope.yaml, key: x, note: y}]", "names file 'nope.yaml', which is not in"),
+        ("[{file: ../2025/edition.yaml, key: x, note: y}]", "names file '../2025/edition.yaml', which is not in"),
         ("[{key: title}]", "missing required key 'note'"),
         ("[{key: title, note: x, when: now}]", "unknown key 'when'"),
     ],

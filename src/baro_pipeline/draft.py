@@ -112,9 +112,9 @@ def blanks_as_missing(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def numbers_where_numeric(column: pd.Series) -> pd.Series:
-    """The column as numbers when every cell it holds is one, else as it is."""
+    """The column as numbers when every cell it holds is one, else as it is (an empty column: text)."""
     numbers = pd.to_numeric(column, errors="coerce")
-    return numbers if numbers.notna().sum() == column.notna().sum() else column
+    return numbers if column.notna().any() and numbers.notna().sum() == column.notna().sum() else column
 
 
 def has_label_row(frame: pd.DataFrame) -> bool:

@@ -1097,7 +1097,7 @@ def _review_marks(node: _Node, folder: Path) -> tuple[Mark, ...]:
     for entry in node.items("review"):
         entry.mapping(("file", "key", "note"), ("key", "note"))
         name = entry.get("file", str, EDITION_FILE)
-        if not (folder / name).is_file():
+        if Path(name).name != name or not (folder / name).is_file():
             raise entry.error(f"names file '{name}', which is not in {folder}", "name a file of the edition, e.g. targets_ps.yaml", key="file")
         marks.append(Mark(folder / name, entry.get("key", str), "review", f"to review: {entry.get('note', str)}"))
     return tuple(marks)

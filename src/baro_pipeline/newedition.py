@@ -202,10 +202,8 @@ def checklist(new: Edition, root: Path) -> tuple[str, ...]:
     """The review list printed after creation: the exports' folder, then each mark (file, key, what to do)."""
     exports = Path(root) / new.exports
     state = "holds files already: check they are the new ones" if exports.is_dir() and any(exports.iterdir()) else "does not hold any export yet"
-    exports_line = (
-        f"{new.exports}/ {state}: put one export per population there ({', '.join(new.populations)}; .csv, .xlsx or .sav), "
-        f"or write synthetic ones with `baro synth {new.id}`"
-    )
+    synthetic = f", or write synthetic ones with `baro synth {new.id}`" if (new.folder / MODEL_FILE).is_file() else ""
+    exports_line = f"{new.exports}/ {state}: put one export per population there ({', '.join(new.populations)}; .csv, .xlsx or .sav){synthetic}"
     return (exports_line,) + tuple(m.message for m in new.marks)
 
 
