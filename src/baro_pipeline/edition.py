@@ -341,7 +341,7 @@ class Edition:
     dropped: tuple[str, ...] = ()  # questions of the previous edition not carried over
     weighting: WeightingSettings = WeightingSettings()
     mirrors: tuple[Mirror, ...] = ()
-    marks: tuple[Mark, ...] = ()  # what a person must still fill in or review (warned, see runnable())
+    marks: tuple[Mark, ...] = ()  # what a person must still fill in or review (warned; see check_runnable)
 
 
 # --------------------------------------------------------------------------------------------
