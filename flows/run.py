@@ -1,12 +1,12 @@
 """The main job as a Prefect flow: ``baro_pipeline.pipeline.run_edition`` with each stage a task.
 
-The work and the order of the stages are the library's; this adds what is Prefect's: task states,
-the retry of file reading (only when the file could not be read: the rest is deterministic), a
-progress bar, the summary and the audit as artifacts, and the failure alert (flows/alerts.py).
+The work and the order of the stages are the library's; this adds Prefect's: task states, the retry
+of file reading (only if unreadable), a progress bar, artifacts, and the failure alert (alerts.py).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, cast
 from uuid import UUID
@@ -35,8 +35,8 @@ def stage_task(name: str, function: Callable[..., Any]) -> Any:
     return task(name=name, cache_policy=NO_CACHE, **RETRIES.get(name, {}))(function)
 
 
-def as_tasks(edition_id: str, echo: bool) -> tuple[Callable[..., Any], Callable[[str], None]]:
-    """The ``stage`` and ``progress`` arguments of ``run_edition``: each stage a task, progress logged."""
+def as_tasks(edition_id: str, echo: bool) -> tuple[Callable[..., Any], Callable[[str], None], Callable[[str], None]]:
+    """The ``stage``, ``progress`` and ``warn`` arguments of ``run_edition``: each stage a task, the rest logged."""
     bar = cast(UUID, create_progress_artifact(0.0, description=f"baro run {edition_id}: {' > '.join(ORDER)}"))  # a UUID in a sync flow
 
     def stage(name: str, function: Callable[..., Any], /, *args: Any) -> Any:
@@ -49,19 +49,17 @@ def as_tasks(edition_id: str, echo: bool) -> tuple[Callable[..., Any], Callable[
         if echo:
             print(f"  {text}", flush=True)
 
-    return stage, progress
+    def warn(text: str) -> None:
+        get_run_logger().warning(text)
+        if echo:
+            print(text, file=sys.stderr, flush=True)
+
+    return stage, progress, warn
 
 
 def publish_artifacts(result: RunResult) -> None:
-    """A markdown summary of the run and the audit as a table, in the Prefect UI (counts only, no data)."""
-    rows = "\n".join(f"| {pop} | {r.read} | {r.kept} | {r.excluded} | {r.quarantined} |" for pop, r in result.rows.items())
-    verdicts = ", ".join(f"{k}: {v}" for k, v in result.verdicts.items())
-    create_markdown_artifact(
-        key=f"baro-run-{result.edition}".lower(),
-        description=f"baro run {result.edition}",
-        markdown=f"# baro run {result.edition}\n\n| population | read | kept | excluded | quarantined |\n|---|---|---|---|---|\n{rows}\n\n"
-        f"**Audit** ({result.figures} published figures): {verdicts}\n\nOutputs: `{result.published.folder}`\n",
-    )
+    """The run's summary and the audit as a table, in the Prefect UI (counts only, no data)."""
+    create_markdown_artifact(key=f"baro-run-{result.edition}".lower(), description=f"baro run {result.edition}", markdown=result.markdown())
     audit = result.tables["audit"][["figure_id", "population", "published", "operator", "computed_pct", "difference_pts", "moe_pts", "verdict"]]
     table = audit.astype(object).where(audit.notna(), None).to_dict(orient="records")
     create_table_artifact(key=f"baro-audit-{result.edition}".lower(), table=table, description=f"Published figures of edition {result.edition}: computed vs published")
@@ -71,9 +69,9 @@ def publish_artifacts(result: RunResult) -> None:
 @failed_state_on_pipeline_error
 def baro_run(edition_id: str = "2025", root: str = ".", strict: bool = False, echo: bool = False) -> dict[str, Any]:
     """Turn ``raw/<edition>/`` into ``outputs/<edition>/`` (docs/design.md §4); a failure alerts (flows/alerts.py)."""
-    stage, progress = as_tasks(edition_id, echo)
+    stage, progress, warn = as_tasks(edition_id, echo)
     try:
-        result = run_edition(edition_id, root, strict=strict, stage=stage, progress=progress)
+        result = run_edition(edition_id, root, strict=strict, stage=stage, progress=progress, warn=warn)
     except AuditMismatchError as failure:
         publish_artifacts(failure.result)  # type: ignore[arg-type]
         raise

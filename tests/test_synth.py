@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ from baro_pipeline.edition import Edition, load_edition
 from baro_pipeline.errors import EditionError, UsageError
 from baro_pipeline.estimation import indicator_values, published_round
 from baro_pipeline.ingest import read_export
-from baro_pipeline.synth import Share, covering_ticks, load_model, synthesize, write_exports
+from baro_pipeline.newedition import create_edition
+from baro_pipeline.synth import Share, covering_ticks, default_seed, load_model, synthesize, write_exports
 from baro_pipeline.validation import validate_export
 from baro_pipeline.weighting import weight_population
 
@@ -64,6 +66,19 @@ def test_the_same_seed_writes_the_same_bytes(mini_edition, mini_exports, tmp_pat
 def test_another_seed_writes_other_interviews(mini_edition, mini_exports, tmp_path):
     write_exports(mini_edition, out=tmp_path, respondents=N, seed=8)
     assert (tmp_path / "ps.csv").read_bytes() != (mini_exports / "ps.csv").read_bytes()
+
+
+def test_the_default_seed_follows_the_edition(tmp_path):
+    """A copied edition draws its own interviews (its trend is noise, not zeros); one edition, one set of bytes."""
+    shutil.copytree(MINI / "editions" / "mini", tmp_path / "editions" / "mini")
+    create_edition(tmp_path, "2026", "mini")
+    mini, copy = load_edition("mini", tmp_path), load_edition("2026", tmp_path)
+    assert (default_seed(mini), default_seed(copy), default_seed(dataclasses.replace(copy, id="2025"))) == (zlib.crc32(b"mini"), 2026, 2025)
+    (old,) = write_exports(mini, out=tmp_path / "mini", respondents=N)
+    (new,) = write_exports(copy, out=tmp_path / "a", respondents=N)
+    (again,) = write_exports(copy, out=tmp_path / "b", respondents=N)
+    assert new.read_bytes() != old.read_bytes()
+    assert new.read_bytes() == again.read_bytes()
 
 
 def test_raw_2025_is_what_the_defaults_write(edition_2025, tmp_path):

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="write synthetic exports for an edition")
     p.add_argument("edition")
     p.add_argument("--respondents", type=int, default=None, help="complete interviews per population (default: the edition's sample size)")
-    p.add_argument("--seed", type=int, default=2025)
+    p.add_argument("--seed", type=int, default=None, help="default: the edition's own (its id when a number)")
     p.add_argument("--out", type=Path, default=None, help="folder of the exports (default: the edition's exports folder)")
     p.add_argument("--format", choices=("csv", "xlsx", "sav"), default="csv")
 
@@ -49,9 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("edition")
     p.add_argument("--format", choices=("table", "csv", "markdown", "json"), default="table")
 
-    p = sub.add_parser("new-edition", help="create editions/NEW from editions/OLD, linked to it for trends")
+    p = sub.add_parser("new-edition", help="create editions/NEW from editions/OLD (linked to it for trends), or draft it from exports")
     p.add_argument("edition", metavar="NEW")
-    p.add_argument("--from", dest="previous", metavar="OLD", required=True, help="the edition to copy and link to")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from", dest="previous", metavar="OLD", help="the edition to copy and link to")
+    source.add_argument("--from-export", dest="exports", metavar="FILE", type=Path, action="append", help="an export (.sav or .xlsx) named after its population, e.g. ps.sav; once per population")
     return parser
 
 
@@ -84,24 +86,27 @@ def cmd_synth(args: argparse.Namespace, root: Path) -> int:
     if args.respondents is not None and args.respondents < 1:
         raise UsageError(f"--respondents {args.respondents} must be at least 1", fix="give a positive number of interviews")
     from .edition import load_edition
-    from .synth import write_exports
+    from .synth import default_seed, write_exports
 
     ed = load_edition(args.edition, root)
     out = args.out if args.out is not None else root / ed.exports
+    seed = default_seed(ed) if args.seed is None else args.seed
     start = time.perf_counter()
-    files = write_exports(ed, out=out, respondents=args.respondents, seed=args.seed, fmt=args.format)
+    files = write_exports(ed, out=out, respondents=args.respondents, seed=seed, fmt=args.format)
     for f in files:
         print(f"wrote {f}")
-    print(f"synthetic exports of edition {ed.id} in {time.perf_counter() - start:.1f} s (seed {args.seed})")
+    print(f"synthetic exports of edition {ed.id} in {time.perf_counter() - start:.1f} s (seed {seed})")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace, root: Path) -> int:
-    from .edition import load_edition
+    from .edition import load_edition, marks_warning
     from .ingest import find_export, read_export
     from .validation import validate_export
 
     ed = load_edition(args.edition, root)
+    if ed.marks:
+        print(marks_warning(ed), file=sys.stderr)
     for pop, population in ed.populations.items():
         export = read_export(find_export(ed, pop, root), population.codebook)
         result = validate_export(export, population, ed.quality, ed.thresholds)
@@ -169,14 +174,18 @@ def cmd_audit(args: argparse.Namespace, root: Path) -> int:
 
 
 def cmd_new_edition(args: argparse.Namespace, root: Path) -> int:
-    from .newedition import create_edition
+    from .newedition import create_draft, create_edition
 
-    made = create_edition(root, args.edition, args.previous)
-    links = ", ".join(f"{pop} {n}" for pop, n in made.linked.items())
-    print(f"created {made.folder}/ from edition {made.previous} ({len(made.files)} files; questions linked by was: {links})")
+    if args.exports:
+        made = create_draft(root, args.edition, args.exports)
+        print(f"drafted {made.folder}/ from {', '.join(str(p) for p in args.exports)} ({len(made.files)} files)")
+    else:
+        made = create_edition(root, args.edition, args.previous)
+        links = ", ".join(f"{pop} {n}" for pop, n in made.linked.items())
+        print(f"created {made.folder}/ from edition {made.previous} ({len(made.files)} files; questions linked by was: {links})")
     print(f"before running edition {made.id}, review:")
     for line in made.checklist:
-        print(f"  [ ] {line}")
+        print("  [ ] " + line.replace("\n", "\n    "))
     return 0
 
 

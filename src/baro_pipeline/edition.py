@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 
@@ -27,6 +27,8 @@ PROBLEM_KINDS = ("self_contradiction", "unlabelled_population", "other")
 MULTI_ENCODINGS = ("binary", "codes")
 WEIGHTING_METHODS = ("raking", "linear", "raking_bounded")
 SHARE_TOLERANCE = 1e-6
+EDITION_FILE = "edition.yaml"
+TODO = "TODO"  # a value starting with it is a place a person must still fill in
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -173,6 +175,7 @@ class Codebook:
             {"complete": "complete", "incomplete": "incomplete", "screened_out": "screened_out"}
         )
     )
+    marks: tuple["Mark", ...] = ()  # TODO values of the codebook file
 
     def question(self, qid: str) -> Question:
         """A question or profile variable by id."""
@@ -198,8 +201,9 @@ class TargetVariable:
 @dataclass(frozen=True)
 class Targets:
     population: str
-    variables: tuple[TargetVariable, ...]
+    variables: tuple[TargetVariable, ...]  # empty while the file's variables are a TODO
     assumptions: str = ""
+    marks: tuple["Mark", ...] = ()  # TODO values of the targets file
 
 
 @dataclass(frozen=True)
@@ -298,6 +302,30 @@ class PublishedFigure:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A place of the edition a person must still fill in (``todo``) or review (``review``).
+
+    ``blocking``: the pipeline cannot run without it (e.g. weighting targets still a TODO).
+    """
+
+    file: Path
+    key: str
+    kind: Literal["todo", "review"]
+    what: str
+    blocking: bool = False
+
+    @property
+    def message(self) -> str:
+        """The edition's error form: ``<file>: key '<key>': <what>`` then ``fix: <fix>``."""
+        fix = (
+            "write the value in place of the TODO (docs/edition-format.md, \"Marks\")"
+            if self.kind == "todo"
+            else f"check it, then delete this entry from 'review:' in {self.file.parent / EDITION_FILE}"
+        )
+        return f"{self.file}: key '{self.key}': {self.what}\n  fix: {fix}"
+
+
+@dataclass(frozen=True)
 class Edition:
     id: str
     title: str
@@ -313,6 +341,7 @@ class Edition:
     dropped: tuple[str, ...] = ()  # questions of the previous edition not carried over
     weighting: WeightingSettings = WeightingSettings()
     mirrors: tuple[Mirror, ...] = ()
+    marks: tuple[Mark, ...] = ()  # what a person must still fill in or review (warned; see check_runnable)
 
 
 # --------------------------------------------------------------------------------------------
@@ -616,7 +645,7 @@ def load_codebook(file: Path, population: str) -> Codebook:
     profile = tuple(_question(n, profile=True) for n in root.items("profile"))
     questions = tuple(_question(n, profile=False) for n in root.items("questions"))
     derived = tuple(_derived(n) for n in root.items("derived"))
-    book = Codebook(population, columns, profile, questions, derived, MappingProxyType(status_map))
+    book = Codebook(population, columns, profile, questions, derived, MappingProxyType(status_map), todo_marks(root.data, file))
     _check_codebook(book, root)
     return book
 
@@ -690,6 +719,9 @@ def load_targets(file: Path, population: str, codebook: Codebook) -> Targets:
     root = _Node(read_yaml(file), file, "").mapping(("population", "assumptions", "variables"), ("population", "variables"))
     if root.data["population"] != population:
         raise root.error(f"targets are for population '{root.data['population']}', expected '{population}'", f"set population: {population}", key="population")
+    marks = todo_marks(root.data, file, blocking=("variables",))
+    if is_todo(root.data["variables"]):
+        return Targets(population, (), root.get("assumptions", str, ""), marks)
     variables = []
     for node in root.items("variables"):
         node.mapping(("variable", "source", "year", "shares"), ("variable", "source", "year", "shares"))
@@ -723,7 +755,7 @@ def load_targets(file: Path, population: str, codebook: Codebook) -> Targets:
     _unique([v.variable for v in variables], root, "variables", "target variable")
     if not variables:
         raise root.error("no target variable", "list at least one variable with its shares", key="variables")
-    return Targets(population, tuple(variables), root.get("assumptions", str, ""))
+    return Targets(population, tuple(variables), root.get("assumptions", str, ""), marks)
 
 
 # --------------------------------------------------------------------------------------------
@@ -816,11 +848,15 @@ def _indicator(node: _Node, book: Codebook) -> Indicator:
     return Indicator(question=qid, code=code, net=net, row=row)
 
 
-def load_figures(file: Path, populations: Mapping[str, Population]) -> tuple[PublishedFigure, ...]:
+def load_figures(file: Path, populations: Mapping[str, Population]) -> tuple[tuple[PublishedFigure, ...], tuple[Mark, ...]]:
+    """The published figures, and the file's TODO marks (``figures: "TODO: …"`` means none yet)."""
     root = _Node(read_yaml(file), file, "")
     if root.data is None:
-        return ()
+        return (), ()
     root.mapping(("figures",))
+    marks = todo_marks(root.data, file)
+    if is_todo(root.data.get("figures")):
+        return (), marks
     figures = tuple(_figure(n, populations) for n in root.items("figures"))
     _unique([f.id for f in figures], root, "figures", "figure id")
     ids = {f.id for f in figures}
@@ -834,7 +870,7 @@ def load_figures(file: Path, populations: Mapping[str, Population]) -> tuple[Pub
                 raise root.error(f"figure '{f.id}' is the product of '{ref}', which is itself or of another population", "name figures of the same population, other than this one", key=f"figures.{f.id}.product_of")
         if len(f.product_of) == 1:
             raise root.error(f"figure '{f.id}' is the product of a single figure", "name at least two figures (a share and a share of it)", key=f"figures.{f.id}.product_of")
-    return figures
+    return figures, marks
 
 
 # --------------------------------------------------------------------------------------------
@@ -854,14 +890,14 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
         )
     node = _Node(read_yaml(file), file, "").mapping(
         ("id", "title", "fieldwork", "exports", "previous", "dropped", "populations", "thresholds", "quality", "weighting", "estimation",
-         "mirrors", "figures"),
+         "mirrors", "figures", "review"),
         ("id", "title", "populations"),
     )
     if str(node.data["id"]) != str(edition_id):
         raise node.error(f"id '{node.data['id']}' does not match the folder name '{edition_id}'", f"set id: \"{edition_id}\"", key="id")
     fw = node.child("fieldwork")
     fieldwork = ("", "")
-    if fw.data is not None:
+    if fw.data is not None and not is_todo(fw.data):
         fw.mapping(("start", "end"), ("start", "end"))
         fieldwork = (str(fw.data["start"]), str(fw.data["end"]))
     pops_node = node.child("populations")
@@ -882,7 +918,13 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
         populations[str(pid)] = Population(str(pid), p.get("label", str), book, targets, breakdowns, sample_size)
     figures_file = node.get("figures", str, "published.yaml")
     named = node.data.get("figures") is not None
-    figures = load_figures(folder / figures_file, populations) if named or (folder / figures_file).exists() else ()
+    figures, figure_marks = load_figures(folder / figures_file, populations) if named or (folder / figures_file).exists() else ((), ())
+    marks = (
+        todo_marks({k: v for k, v in node.data.items() if k != "review"}, file)
+        + tuple(m for p in populations.values() for m in p.codebook.marks + p.targets.marks)
+        + figure_marks
+        + _review_marks(node, folder)
+    )
     return Edition(
         id=str(edition_id),
         title=node.get("title", str),
@@ -898,6 +940,7 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
         figures=figures,
         previous=str(node.data["previous"]) if node.data.get("previous") is not None else None,
         dropped=tuple(str(x) for x in (node.get("dropped", list, []) or [])),
+        marks=marks,
     )
 
 
@@ -1003,3 +1046,78 @@ def _estimation(node: _Node) -> EstimationSettings:
     if not 0 < settings.level < 1:
         raise node.error(f"level {settings.level} is not in (0, 1)", "write e.g. 0.95", key="level")
     return settings
+
+
+# --------------------------------------------------------------------------------------------
+# Marks: what a person must still fill in (TODO values) or review (the `review:` list)
+# --------------------------------------------------------------------------------------------
+
+
+def is_todo(value: Any) -> bool:
+    return isinstance(value, str) and value.lstrip().startswith(TODO)
+
+
+def todo_marks(data: Any, file: Path, blocking: tuple[str, ...] = ()) -> tuple[Mark, ...]:
+    """One mark per entry (question, variable, figure…) or top-level key holding TODO values.
+
+    Grouped by entry so that a question drafted without labels is one line, not one per code;
+    ``blocking`` names the top-level keys the pipeline cannot run without.
+    """
+    found: dict[str, list[tuple[str, str]]] = {}
+
+    def walk(node: Any, path: str, entry: str | None) -> None:
+        if is_todo(node):
+            owner = entry or path.split(".")[0]
+            found.setdefault(owner, []).append((path[len(owner) + 1 :], node.strip()[len(TODO) :].lstrip(": ")))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else str(key), entry)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                own = f"{path}{_entry_suffix(value, i)}"
+                walk(value, own, entry or own)
+
+    walk(data, "", None)
+    return tuple(
+        Mark(file, key, "todo", _todo_text(places), blocking=key.split(".")[0] in blocking)
+        for key, places in found.items()
+    )
+
+
+def _todo_text(places: list[tuple[str, str]]) -> str:
+    """``TODO: <text>`` for one place; ``TODO at wording, codes.1: <texts>`` for several."""
+    texts = " / ".join(dict.fromkeys(text for _, text in places if text))
+    where = ", ".join(sub for sub, _ in places if sub)
+    return f"TODO at {where}: {texts}" if where else f"TODO: {texts}"
+
+
+def _review_marks(node: _Node, folder: Path) -> tuple[Mark, ...]:
+    """``review:`` entries of edition.yaml: ``{file: <file of the edition> (default edition.yaml), key, note}``."""
+    marks = []
+    for entry in node.items("review"):
+        entry.mapping(("file", "key", "note"), ("key", "note"))
+        name = entry.get("file", str, EDITION_FILE)
+        if Path(name).name != name or not (folder / name).is_file():
+            raise entry.error(f"names file '{name}', which is not in {folder}", "name a file of the edition, e.g. targets_ps.yaml", key="file")
+        marks.append(Mark(folder / name, entry.get("key", str), "review", f"to review: {entry.get('note', str)}"))
+    return tuple(marks)
+
+
+def marks_warning(edition: Edition) -> str:
+    """The readable list ``baro validate`` and ``baro run`` print while an edition has marks ("" when none)."""
+    if not edition.marks:
+        return ""
+    lines = [f"warning: edition {edition.id} has {len(edition.marks)} place(s) to fill in or review (docs/edition-format.md, \"Marks\"):"]
+    lines += ["  " + m.message.replace("\n", "\n  ") for m in edition.marks]
+    return "\n".join(lines)
+
+
+def check_runnable(edition: Edition) -> None:
+    """Refuse to run an edition whose TODOs the pipeline needs (e.g. weighting targets), listing them."""
+    blocking = [m for m in edition.marks if m.blocking]
+    if blocking:
+        raise EditionError(
+            f"edition {edition.id} cannot run: the pipeline needs {len(blocking)} place(s) still marked TODO:\n"
+            + "\n".join("  " + m.message.split("\n")[0] for m in blocking),
+            fix="fill them in (weighting targets: docs/edition-format.md, \"Targets\"); `baro validate` lists every mark",
+        )

@@ -97,6 +97,16 @@ class RunResult:
         }
 
 
+    def markdown(self) -> str:
+        """The summary as markdown: rows per population and the audit's verdicts."""
+        rows = "\n".join(f"| {pop} | {r.read} | {r.kept} | {r.excluded} | {r.quarantined} |" for pop, r in self.rows.items())
+        verdicts = ", ".join(f"{k}: {v}" for k, v in self.verdicts.items())
+        return (
+            f"# baro run {self.edition}\n\n| population | read | kept | excluded | quarantined |\n|---|---|---|---|---|\n{rows}\n\n"
+            f"**Audit** ({self.figures} published figures): {verdicts}\n\nOutputs: `{self.published.folder}`\n"
+        )
+
+
 class _Timed:
     """``stage`` calls with their wall time added to their phase's total (a stage runs once per population)."""
 
@@ -125,10 +135,12 @@ def run_edition(
     strict: bool = False,
     stage: Stage = direct,
     progress: Callable[[str], None] = silent,
+    warn: Callable[[str], None] = silent,
 ) -> RunResult:
     """Turn ``raw/<edition>/`` into ``outputs/<edition>/`` and return what was written.
 
-    ``progress`` receives one line of text per step (counts only). With ``strict``, a published
+    ``progress`` receives one line of text per step (counts only), ``warn`` what a person must still
+    fill in or review in the edition (its marks: docs/edition-format.md). With ``strict``, a published
     figure that the data contradicts raises :class:`~baro_pipeline.errors.AuditMismatchError`
     after the outputs are published (the error carries the :class:`RunResult`).
     """
@@ -136,6 +148,9 @@ def run_edition(
     root_path = Path(root).resolve()
     timed = _Timed(stage)
     ed = timed("load edition", edition.load_edition, edition_id, root_path)
+    if ed.marks:
+        warn(edition.marks_warning(ed))
+    edition.check_runnable(ed)
     progress(f"edition {ed.id}: {', '.join(ed.populations)}")
     with outputs.edition_lock(root_path, ed.id):
         # The raw exports are freed once validated (the kept rows are a frame of their own): only their sources stay.

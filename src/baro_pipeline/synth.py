@@ -1177,12 +1177,23 @@ def synthesize(edition: Edition, population: str, *, respondents: int, seed: int
 # --------------------------------------------------------------------------------------------
 
 
-def write_exports(edition: Edition, *, out: Path, respondents: int | None = None, seed: int = 2025, fmt: str = "csv") -> tuple[Path, ...]:
+def default_seed(edition: Edition) -> int:
+    """The edition's own seed: its id when it is a number (2025 -> 2025), else the id's CRC-32.
+
+    Each edition draws other interviews, so that a copied edition's trend is sampling noise, not
+    zeros; the same edition always writes the same bytes.
+    """
+    return int(edition.id) if edition.id.isdigit() else zlib.crc32(edition.id.encode("utf-8"))
+
+
+def write_exports(edition: Edition, *, out: Path, respondents: int | None = None, seed: int | None = None, fmt: str = "csv") -> tuple[Path, ...]:
     """Write ``<out>/<population>.<fmt>`` for each population; returns the files written.
 
     ``respondents`` is the number of complete interviews validation keeps (default: each
     population's sample size); incomplete, screened-out and quarantined interviews come on top.
+    ``seed`` defaults to the edition's own (:func:`default_seed`).
     """
+    seed = default_seed(edition) if seed is None else seed
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'", fix=f"use one of {', '.join(FORMATS)}")
     if respondents is not None:
