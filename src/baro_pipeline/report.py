@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Iterable, Mapping, Sequence
-from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -38,8 +37,9 @@ from scipy.stats import norm
 
 from . import __version__
 from .audit import MIN_SHARED_WORDING_WORDS, shared_final_words
-from .edition import Codebook, Condition, Edition, Population, PublishedFigure, Question
+from .edition import Article, Codebook, Condition, Edition, Population, PublishedFigure, Question
 from .estimation import TOTAL
+from .report_texts import LANGUAGES, NARROW_SPACE, ReportTexts, french_number
 from .stats.significance import independent_difference
 
 DEFAULT_TOP = 5  # a ranking without an answer cap shows its first 5 ("Top 5"); capped: the cap ("Top 3")
@@ -48,14 +48,9 @@ VERDICT_COLOURS = {
     "match": "#548235", "within_moe": "#a9d18e", "not_computed": "#bfbfbf",
     "inconsistent_publication": "#ffc000", "mismatch": "#c00000",
 }
-VERDICT_LABELS = {
-    "match": "conforme", "within_moe": "dans la marge d'erreur", "not_computed": "non calculé",
-    "inconsistent_publication": "publication incohérente", "mismatch": "écart",
-}
 LABEL_WIDTH = 40  # characters per line of a chart's axis label
 LABEL_LINES = 3
 CHART_WIDTH = 360
-NARROW_SPACE = "\u202f"  # French thousands separator and space before %
 FONT = "Helvetica, Arial, sans-serif"
 # The y encoding of the bar charts: one band per label, in the data's order, lines split at '|'.
 LABEL_AXIS = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelExpr": "split(datum.label, '|')", "labelLimit": 280, "ticks": False, "domain": False}}
@@ -82,6 +77,7 @@ class Card:
 
     value: str
     moe: str
+    question: str  # the question's label when the wording is only an answer's ("Non, jamais"), else ""
     wording: str
     population: str
     colour: str
@@ -94,6 +90,7 @@ class Card:
 
 @dataclass(frozen=True)
 class Page:
+    anchor: str  # the section's id, for the table of contents
     title: str
     subtitle: str
     cards: tuple[Card, ...]
@@ -112,10 +109,12 @@ class Table:
 # --------------------------------------------------------------------------------------------
 
 
-def french_number(value: float, decimals: int = 0) -> str:
-    """1234.5 -> "1 234,5" (narrow no-break spaces between thousands)."""
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", NARROW_SPACE).replace(".", ",")
+def texts_of(edition: Edition) -> ReportTexts:
+    return LANGUAGES[edition.language]
+
+
+def population_labels(edition: Edition) -> dict[str, str]:
+    return {pid: short_label(p) for pid, p in edition.populations.items()}
 
 
 def percent_text(value: float) -> str:
@@ -264,8 +263,8 @@ def dumbbells(rows: pd.DataFrame, colour: str) -> dict[str, Any]:
     }
 
 
-def stacked_counts(rows: pd.DataFrame) -> dict[str, Any]:
-    """One stacked bar per ``label``: ``count`` per ``category``, coloured by VERDICT_COLOURS."""
+def stacked_counts(rows: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, Any]:
+    """One stacked bar per ``label``: ``count`` per ``category``, coloured by VERDICT_COLOURS, named by ``labels``."""
     present = [v for v in VERDICT_COLOURS if v in set(rows["category"])]
     return {
         "data": {"values": records(rows)},
@@ -276,7 +275,7 @@ def stacked_counts(rows: pd.DataFrame) -> dict[str, Any]:
             {"mark": {"type": "bar"}, "encoding": {
                 "x": {"field": "count", "type": "quantitative", "stack": True, "title": "chiffres publiés"},
                 "color": {"field": "category", "type": "nominal", "scale": {"domain": present, "range": [VERDICT_COLOURS[v] for v in present]},
-                          "legend": {"labelExpr": json.dumps(VERDICT_LABELS, ensure_ascii=False) + "[datum.label]"}},
+                          "legend": {"labelExpr": json.dumps(dict(labels), ensure_ascii=False) + "[datum.label]"}},
                 "order": {"field": "order", "type": "quantitative"},
             }},
         ],
@@ -338,24 +337,42 @@ def figure_page(figure: PublishedFigure, edition: Edition) -> int | None:
     return next((pages.get(q) for q in figure_question(figure, edition.populations[figure.population].codebook)), None)
 
 
+def article_text(article: Article, texts: ReportTexts) -> str:
+    """A press figure's source: "presse : cegedim-sante.com, « Baromètre IA Santé 2025 » (adresse non vérifiée)"."""
+    title = f", « {article.title} »" if article.title else ""
+    return f"{texts.press} : {article.outlet}{title} ({article.url if article.verified else texts.unverified})"
+
+
+def named_question(figure: PublishedFigure, book: Codebook) -> str:
+    """The question's label when the figure's wording is only one of its answers ("Non, jamais"):
+    the card must then say what was asked; "" when the wording says it already."""
+    if figure.indicator.question not in book.ids() or figure.indicator.question in {d.id for d in book.derived}:
+        return ""
+    q = book.question(figure.indicator.question)
+    answers = {q.code_label(c) for c in q.all_codes()} | {n.label for n in q.nets} | {r.label for r in q.rows}
+    return (q.label or q.wording) if figure.wording in answers else ""
+
+
 def figure_card(figure: PublishedFigure, row: Mapping[str, Any], edition: Edition) -> Card:
     population = edition.populations[figure.population]
     computed = row.get("computed", np.nan)
     missing = pd.isna(computed)
     small = not missing and pd.notna(row.get("n")) and int(row["n"]) < edition.thresholds.flag_base
-    source = "" if figure.source == "synthesis" else f" · presse : {urlsplit(figure.source).netloc or figure.source}"
+    texts = texts_of(edition)
+    source = "" if figure.article is None else f" · {article_text(figure.article, texts)}"
     verdict = str(row.get("verdict", "not_computed"))
     return Card(
         value=percent_text(row.get("computed_pct", np.nan)),
         moe="" if missing else f"± {points_text(row['moe_pts'])}",
+        question=named_question(figure, population.codebook),
         wording=figure.wording,
         population=short_label(population),
         colour=colours_of(edition)[figure.population],
         details=f"{n_text([row.get('n', np.nan)])} · base : {figure_base_text(figure, population)}{source}",
         printed=("≥" if figure.operator == ">=" else "") + percent_text(figure.value),
         verdict=verdict,
-        verdict_label=VERDICT_LABELS.get(verdict, verdict),
-        flag=("non calculé : " + str(row.get("reason", ""))) if missing else (f"⚠ base faible (n < {edition.thresholds.flag_base})" if small else ""),
+        verdict_label=texts.verdicts.get(verdict, verdict),
+        flag=("non calculé : " + texts.reason(row.get("reason_parts", ""), population_labels(edition))) if missing else (f"⚠ base faible (n < {edition.thresholds.flag_base})" if small else ""),
     )
 
 
@@ -437,6 +454,7 @@ def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame) -> tup
     numbers = sorted(set(figures_on) | set(charts_on), key=lambda p: (p is None, p or 0))
     return tuple(
         Page(
+            anchor=f"page-{number}" if number is not None else "resultats",
             title=f"Page {number} de la synthèse" if number is not None else "Résultats",
             subtitle=page_subtitle(figures_on.get(number, []), charts_on.get(number, []), edition),
             cards=tuple(figure_card(f, audited.get(f.id, {}), edition) for f in figures_on.get(number, [])),
@@ -452,8 +470,8 @@ def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame) -> tup
 
 
 def meaning(wording: str) -> str:
-    """A wording without its trailing parenthesis: an editorial note such as "(adresse exacte…)"
-    would otherwise make unrelated press figures look alike."""
+    """A wording without its trailing parenthesis, a detail ("Des dérives éthiques ou commerciales
+    (exploitation des données, biais, discriminations)"): the meaning is said before it."""
     return re.sub(r"\s*\([^()]*\)\s*$", "", wording) or wording
 
 
@@ -532,7 +550,7 @@ def mirror_section(edition: Edition, audit: pd.DataFrame) -> tuple[Chart | None,
         f"test z bilatéral à {french_number(edition.estimation.level * 100)} %.",
     )
     notes = (
-        "Paires de chiffres publiés de même sens, appariées par la fin de leur libellé (voir docs/report.md).",
+        f"Paires de chiffres publiés de même sens : imprimés sur la même page de la synthèse, leurs libellés finissent par les mêmes mots (au moins {MIN_SHARED_WORDING_WORDS}).",
         f"Bases : celles des chiffres publiés ; {n_text(found['n'])} (détail dans le tableau).",
         *small_base_notes((i for i, small in zip(ids, chart_rows["small"]) if small), edition),
     )
@@ -544,10 +562,14 @@ def mirror_section(edition: Edition, audit: pd.DataFrame) -> tuple[Chart | None,
 # --------------------------------------------------------------------------------------------
 
 
+def question_label(book: Codebook, qid: str) -> str | None:
+    """A question's label (its id when it has none); None for what is not a question (a derived indicator)."""
+    return next((q.label or q.id for q in book.questions if q.id == qid), None)
+
+
 def trend_label(row: Mapping[str, Any], edition: Edition) -> str:
     """"<question label> : <answer>"; a derived indicator's label alone."""
-    book = edition.populations[row["population"]].codebook
-    question = next((q.label or q.id for q in book.questions if q.id == row["question"]), None)
+    question = question_label(edition.populations[row["population"]].codebook, row["question"])
     return wrapped(f"{question} : {row['item_label']}" if question else str(row["item_label"]))
 
 
@@ -604,7 +626,7 @@ def trends_table_rows(edition: Edition, trends: pd.DataFrame) -> Table:
         tuple(
             (
                 short_label(edition.populations[r["population"]]),
-                r["question"],
+                question_label(edition.populations[r["population"]].codebook, r["question"]),
                 str(r["item_label"]),
                 percent_text(r["pct_previous"]),
                 percent_text(r["pct"]),
@@ -634,13 +656,15 @@ def audit_chart(edition: Edition, audit: pd.DataFrame) -> Chart:
             "order": counts["verdict"].map(order),
         }
     )
-    total = ", ".join(f"{n} {VERDICT_LABELS.get(v, v)}" for v, n in audit["verdict"].value_counts().items())
-    return Chart("Audit des chiffres publiés", stacked_counts(rows), (f"{len(audit)} chiffres publiés : {total}.", "Verdicts : docs/audit.md."))
+    texts = texts_of(edition)
+    total = ", ".join(f"{n} {texts.verdicts.get(v, v)}" for v, n in audit["verdict"].value_counts().items())
+    return Chart("Audit des chiffres publiés", stacked_counts(rows, texts.verdicts), (f"{len(audit)} chiffres publiés : {total}.", texts.audit_note))
 
 
 def audit_table(edition: Edition, audit: pd.DataFrame) -> Table:
     """The figures that do not match, what needs a look first."""
     rows = audit[audit["verdict"] != "match"]
+    texts, pops = texts_of(edition), population_labels(edition)
     return Table(
         ("chiffre", "population", "publié", "calculé", "écart", "verdict", "raison"),
         tuple(
@@ -650,8 +674,8 @@ def audit_table(edition: Edition, audit: pd.DataFrame) -> Table:
                 ("≥" if r["operator"] == ">=" else "") + percent_text(r["published"]),
                 "–" if pd.isna(r["computed"]) else f"{french_number(r['computed'], 1)}{NARROW_SPACE}%",
                 "–" if pd.isna(r["difference_pts"]) else points_text(r["difference_pts"], signed=True),
-                VERDICT_LABELS.get(r["verdict"], r["verdict"]),
-                str(r["reason"]),
+                texts.verdicts.get(r["verdict"], r["verdict"]),
+                texts.reason(r["reason_parts"], pops),
             )
             for r in rows.to_dict(orient="records")
         ),
