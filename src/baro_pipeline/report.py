@@ -39,7 +39,7 @@ from . import __version__
 from .audit import MIN_SHARED_WORDING_WORDS, shared_final_words
 from .edition import Article, Codebook, Condition, Edition, Population, PublishedFigure, Question
 from .estimation import TOTAL
-from .report_texts import LANGUAGES, NARROW_SPACE, ReportTexts, french_number
+from .report_texts import LANGUAGES, NARROW_SPACE, ReportTexts, french_number, points_text
 from .stats.significance import independent_difference
 
 DEFAULT_TOP = 5  # a ranking without an answer cap shows its first 5 ("Top 5"); capped: the cap ("Top 3")
@@ -119,13 +119,6 @@ def population_labels(edition: Edition) -> dict[str, str]:
 
 def percent_text(value: float) -> str:
     return "–" if pd.isna(value) else f"{french_number(value)}{NARROW_SPACE}%"
-
-
-def points_text(value: float, signed: bool = False) -> str:
-    shown = round(value, 1) + 0.0  # no "-0,0"
-    sign = "+" if signed and shown > 0 else ""
-    unit = "pt" if abs(shown) < 2 else "pts"
-    return f"{sign}{french_number(shown, 1)}{NARROW_SPACE}{unit}"
 
 
 def normal_quantile(edition: Edition) -> float:

@@ -28,9 +28,12 @@ def french_printed(printed: str) -> str:
     return f"{printed.replace('.', ',')}{NARROW_SPACE}%"
 
 
-def french_points(value: float) -> str:
+def points_text(value: float, signed: bool = False) -> str:
+    """3.25 -> "3,3 pts" ("+3,3 pts" when signed); under 2: "pt"."""
     shown = round(value, 1) + 0.0  # no "-0,0"
-    return f"{'+' if shown > 0 else ''}{french_number(shown, 1)}{NARROW_SPACE}pt{'s' if abs(shown) >= 2 else ''}"
+    sign = "+" if signed and shown > 0 else ""
+    unit = "pt" if abs(shown) < 2 else "pts"
+    return f"{sign}{french_number(shown, 1)}{NARROW_SPACE}{unit}"
 
 
 def french_range(low: float, high: float) -> str:
@@ -121,7 +124,7 @@ def french_reason_part(part: Facts, pops: Mapping[str, str]) -> str:
         "not_estimable": lambda: "l'indicateur ne peut pas être calculé sur ces données",
         "difference": lambda: (
             f"calculé {french_number(part['computed'], 1)}{NARROW_SPACE}% (arrondi {french_number(part['computed_pct'])}), "
-            f"écart {french_points(part['difference'])} ; le chiffre publié {french_printed(part['published'])} est "
+            f"écart {points_text(part['difference'], signed=True)} ; le chiffre publié {french_printed(part['published'])} est "
             f"{'dans' if part['inside'] else 'hors de'} l'intervalle de confiance à 95{NARROW_SPACE}% "
             f"({french_range(part['ci_low'], part['ci_high'])})"
         ),
@@ -149,7 +152,6 @@ class ReportTexts:
 
     verdicts: Mapping[str, str]
     reason: Callable[[str, Mapping[str, str]], str]  # (reason_parts, population id -> label) -> text
-    number: Callable[..., str]
     press: str  # before a press figure's outlet
     unverified: str  # after a source whose address is not verified
     audit_note: str  # under the audit's chart: what the verdicts mean
@@ -161,7 +163,6 @@ FRENCH = ReportTexts(
         "inconsistent_publication": "publication incohérente", "mismatch": "écart",
     },
     reason=french_reason,
-    number=french_number,
     press="presse",
     unverified="adresse non vérifiée",
     audit_note=(
