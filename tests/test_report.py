@@ -19,9 +19,9 @@ import pytest
 from markupsafe import escape
 
 from baro_pipeline import audit, estimation, ingest, validation, weighting
-from baro_pipeline.edition import Edition, load_edition
-from baro_pipeline.report import mirror_pairs, population_labels, question_pages, report_html, top_size
-from baro_pipeline.report_texts import FRENCH
+from baro_pipeline.edition import PROBLEM_KINDS, Edition, load_edition
+from baro_pipeline.report import audit_table, mirror_pairs, population_labels, question_pages, report_html, top_size
+from baro_pipeline.report_texts import FRENCH, FRENCH_CHECKS, FRENCH_CLAUSES, FRENCH_PROBLEM_KINDS, FRENCH_SLIPS
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
@@ -164,14 +164,27 @@ def test_every_audit_reason_is_worded_in_french(run):
     figures = tuple(dataclasses.replace(f, value=float(moved.get(f.id, f.value))) for f in run.edition.figures)
     edition = dataclasses.replace(run.edition, figures=figures, thresholds=dataclasses.replace(run.edition.thresholds, flag_base=950))
     table = audit.audit_edition(edition, run.frames, run.weights)
-    page = report_html(edition, run.estimates, table, run.weighting).decode("utf-8")
     codes = {part["code"] for parts in table["reason_parts"] for part in json.loads(parts)}
     assert {"difference", "no_slip_reproduces", "reproduced_by", "small_base", "known_problem", "check_involved", "self_contradiction", "product_of"} <= codes
     assert set(table.loc[table["verdict"] != "match", "figure_id"]) >= set(moved)
-    audit_part = section(page, "Audit des chiffres publiés")
-    for parts in table.loc[table["verdict"] != "match", "reason_parts"]:
-        assert f"<td>{escape(FRENCH.reason(parts, population_labels(edition)))}</td>" in audit_part
-    assert english_in(page) == []
+    shown = audit_table(edition, table)  # the report's table of the figures that do not match
+    reasons = [row[-1] for row in shown.rows]
+    assert reasons == [FRENCH.reason(parts, population_labels(edition)) for parts in table.loc[table["verdict"] != "match", "reason_parts"]]
+    assert english_in(" ".join(cell for row in shown.rows for cell in row[1:])) == []  # the figure id aside
+    by_id = {row[0]: row[-1] for row in shown.rows}
+    assert re.match(r"Calculé 9\d,\d\u202f% \(arrondi 9\d\), écart \+2\d,\d\u202fpts ; le chiffre publié 70\u202f% est hors de l'intervalle de confiance", by_id["ps_use_ai"])
+    assert "reproduit par l'arrondi à l'unité inférieure au lieu de l'arrondi au plus proche" in by_id[rounded_down]
+    assert "problème connu : la synthèse n'indique pas la population de cette liste" in by_id["ps_risk_reliability"]
+    assert by_id["ps_inform_never"].endswith("base faible (n = 913, sous 950)") and "base faible" not in by_id["ps_use_ai"]  # n = 1 000
+
+
+def test_every_clause_and_slip_the_audit_writes_has_a_french_text():
+    source = Path(audit.__file__).read_text(encoding="utf-8")
+    clauses = set(re.findall(r'ReasonPart\("(\w+)"', source)) | set(re.findall(r'publication_check\("(\w+)"', source))
+    slips = {code for found in re.findall(r'\("slip", ([^)]+)\)', source) for code in re.findall(r'"(\w+)"', found)}
+    assert len(clauses) >= 15 and len(slips) == 8
+    assert clauses <= set(FRENCH_CLAUSES) | set(FRENCH_CHECKS) and slips <= set(FRENCH_SLIPS)
+    assert set(FRENCH_PROBLEM_KINDS) == set(PROBLEM_KINDS) - {"self_contradiction"}
 
 
 def test_cards_name_the_question_of_an_answer_label(html):

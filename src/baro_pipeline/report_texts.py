@@ -108,36 +108,39 @@ def french_slip(record: Facts, pops: Mapping[str, str]) -> tuple[str, str]:
     return FRENCH_SLIPS[record["slip"]](record, pops)
 
 
+def pop_label(facts: Facts, pops: Mapping[str, str]) -> str:
+    return pops.get(facts["population"], facts["population"])
+
+
+# Every other clause of an audit reason, by its code: (facts, population id -> label) -> text.
+FRENCH_CLAUSES: dict[str, Callable[[Facts, Mapping[str, str]], str]] = {
+    "self_contradiction": lambda f, pops: "la publication se contredit sur ce chiffre",
+    "check_involved": lambda f, pops: f"un contrôle de cohérence de la publication qui inclut ce chiffre échoue ({french_reason_part(f['check'], pops)})",
+    "no_data": lambda f, pops: f"pas de données pour la population {pop_label(f, pops)} (aucun fichier validé)",
+    "no_weights": lambda f, pops: f"pas de poids pour la population {pop_label(f, pops)} (le calage n'a pas abouti)",
+    "empty_base": lambda f, pops: "base vide : aucun répondant dans la base du chiffre",
+    "suppressed_base": lambda f, pops: f"base trop faible : {french_number(f['n'])} répondant(s), sous le seuil de diffusion de {french_number(f['threshold'])}",
+    "not_estimable": lambda f, pops: "l'indicateur ne peut pas être calculé sur ces données",
+    "difference": lambda f, pops: (
+        f"calculé {french_number(f['computed'], 1)}{NARROW_SPACE}% (arrondi {french_number(f['computed_pct'])}), "
+        f"écart {points_text(f['difference'], signed=True)} ; le chiffre publié {french_printed(f['published'])} est "
+        f"{'dans' if f['inside'] else 'hors de'} l'intervalle de confiance à 95{NARROW_SPACE}% ({french_range(f['ci_low'], f['ci_high'])})"
+    ),
+    "reproduced_by": lambda f, pops: "reproduit par " + " ou par ".join(
+        f"{french_slip(s, pops)[0]} ({french_number(s['value'], 1)}{NARROW_SPACE}% → {french_printed(s['printed'])})" for s in f["slips"]
+    ),
+    "no_slip_tried": lambda f, pops: "aucune erreur usuelle n'a pu être essayée",
+    "no_slip_reproduces": lambda f, pops: "aucune erreur usuelle ne le reproduit ("
+    + ", ".join(f"{french_slip(s, pops)[1]} {french_printed(s['printed'])}" for s in f["slips"]) + ")",
+    "small_base": lambda f, pops: f"base faible (n = {french_number(f['n'])}, sous {french_number(f['flag_base'])})",
+    "known_problem": lambda f, pops: f"problème connu : {FRENCH_PROBLEM_KINDS.get(f['kind'], f['kind'])}",
+}
+
+
 def french_reason_part(part: Facts, pops: Mapping[str, str]) -> str:
     """One clause of an audit reason (a record of ``reason_parts``) in French."""
     code = part["code"]
-    if code in FRENCH_CHECKS:
-        return FRENCH_CHECKS[code](part)
-    slips = part.get("slips", [])
-    texts: dict[str, Callable[[], str]] = {
-        "self_contradiction": lambda: "la publication se contredit sur ce chiffre",
-        "check_involved": lambda: f"un contrôle de cohérence de la publication qui inclut ce chiffre échoue ({french_reason_part(part['check'], pops)})",
-        "no_data": lambda: f"pas de données pour la population {pops.get(part['population'], part['population'])} (aucun fichier validé)",
-        "no_weights": lambda: f"pas de poids pour la population {pops.get(part['population'], part['population'])} (le calage n'a pas abouti)",
-        "empty_base": lambda: "base vide : aucun répondant dans la base du chiffre",
-        "suppressed_base": lambda: f"base trop faible : {part['n']} répondant(s), sous le seuil de diffusion de {part['threshold']}",
-        "not_estimable": lambda: "l'indicateur ne peut pas être calculé sur ces données",
-        "difference": lambda: (
-            f"calculé {french_number(part['computed'], 1)}{NARROW_SPACE}% (arrondi {french_number(part['computed_pct'])}), "
-            f"écart {points_text(part['difference'], signed=True)} ; le chiffre publié {french_printed(part['published'])} est "
-            f"{'dans' if part['inside'] else 'hors de'} l'intervalle de confiance à 95{NARROW_SPACE}% "
-            f"({french_range(part['ci_low'], part['ci_high'])})"
-        ),
-        "reproduced_by": lambda: "reproduit par " + " ou par ".join(
-            f"{french_slip(s, pops)[0]} ({french_number(s['value'], 1)}{NARROW_SPACE}% → {french_printed(s['printed'])})" for s in slips
-        ),
-        "no_slip_tried": lambda: "aucune erreur usuelle n'a pu être essayée",
-        "no_slip_reproduces": lambda: "aucune erreur usuelle ne le reproduit ("
-        + ", ".join(f"{french_slip(s, pops)[1]} {french_printed(s['printed'])}" for s in slips) + ")",
-        "small_base": lambda: f"base faible (n = {part['n']}, sous {part['flag_base']})",
-        "known_problem": lambda: f"problème connu : {FRENCH_PROBLEM_KINDS.get(part['kind'], part['kind'])}",
-    }
-    return texts[code]()
+    return FRENCH_CHECKS[code](part) if code in FRENCH_CHECKS else FRENCH_CLAUSES[code](part, pops)
 
 
 def french_reason(parts_json: str, pops: Mapping[str, str]) -> str:
