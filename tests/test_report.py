@@ -20,7 +20,7 @@ from markupsafe import escape
 
 from baro_pipeline import audit, estimation, ingest, validation, weighting
 from baro_pipeline.edition import PROBLEM_KINDS, Edition, load_edition
-from baro_pipeline.report import audit_table, mirror_pairs, population_labels, question_pages, report_html, top_size
+from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, top_size
 from baro_pipeline.report_texts import FRENCH, FRENCH_CHECKS, FRENCH_CLAUSES, FRENCH_PROBLEM_KINDS, FRENCH_SLIPS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,6 +176,15 @@ def test_every_audit_reason_is_worded_in_french(run):
     assert "reproduit par l'arrondi à l'unité inférieure au lieu de l'arrondi au plus proche" in by_id[rounded_down]
     assert "problème connu : la synthèse n'indique pas la population de cette liste" in by_id["ps_risk_reliability"]
     assert by_id["ps_inform_never"].endswith("base faible (n = 913, sous 950)") and "base faible" not in by_id["ps_use_ai"]  # n = 1 000
+
+
+def test_a_figure_that_cannot_be_computed_says_why_in_french(run):
+    table = audit.audit_edition(run.edition, {"ps": run.frames["ps"]}, {"ps": run.weights["ps"]})  # no public's data
+    row = table.set_index("figure_id").loc["gp_trust"]
+    figure = next(f for f in run.edition.figures if f.id == "gp_trust")
+    card = figure_card(figure, {"figure_id": "gp_trust", **row.to_dict()}, run.edition)
+    assert (card.value, card.verdict_label) == ("–", "non calculé")
+    assert card.flag == "Pas de données pour la population Grand public (aucun fichier validé)"
 
 
 def test_every_clause_and_slip_the_audit_writes_has_a_french_text():

@@ -365,7 +365,7 @@ def figure_card(figure: PublishedFigure, row: Mapping[str, Any], edition: Editio
         printed=("≥" if figure.operator == ">=" else "") + percent_text(figure.value),
         verdict=verdict,
         verdict_label=texts.verdicts.get(verdict, verdict),
-        flag=("non calculé : " + texts.reason(row.get("reason_parts", ""), population_labels(edition))) if missing else (f"⚠ base faible (n < {edition.thresholds.flag_base})" if small else ""),
+        flag=texts.reason(row.get("reason_parts", ""), population_labels(edition)) if missing else (f"⚠ base faible (n < {edition.thresholds.flag_base})" if small else ""),
     )
 
 
