@@ -260,7 +260,7 @@ def test_an_edition_without_published_figures_still_shows_its_rankings(run):
     html = report_html(edition, run.estimates, run.audit.iloc[0:0], run.weighting).decode("utf-8")
     results = section(html, "Résultats")
     assert "Aspects de la pratique où l&#39;IA est utilisée (Professionnels de santé) — Top 5" in results
-    assert "L'édition ne liste encore aucun chiffre publié" in html
+    assert "L&#39;édition ne liste encore aucun chiffre publié" in html
 
 
 # --------------------------------------------------------------------------------------------

@@ -651,7 +651,7 @@ def audit_chart(edition: Edition, audit: pd.DataFrame) -> Chart:
     )
     texts = texts_of(edition)
     total = ", ".join(f"{n} {texts.verdicts.get(v, v)}" for v, n in audit["verdict"].value_counts().items())
-    return Chart("Audit des chiffres publiés", stacked_counts(rows, texts.verdicts), (f"{len(audit)} chiffres publiés : {total}.", texts.audit_note))
+    return Chart(texts.page["audit"], stacked_counts(rows, texts.verdicts), (f"{len(audit)} chiffres publiés : {total}.", texts.audit_note))
 
 
 def audit_table(edition: Edition, audit: pd.DataFrame) -> Table:
@@ -715,6 +715,7 @@ def report_html(
     audit_figure = audit_chart(edition, audit) if len(audit) else None
     charts = [c for page in report_pages for c in page.charts] + [c for c in (mirror_chart, *trend_figures, audit_figure) if c is not None]
     html = template_environment().get_template("report.html.j2").render(
+        t=texts_of(edition).page,
         edition=edition,
         version=__version__,
         populations=[(p.label, colour) for p, colour in zip(edition.populations.values(), colours_of(edition).values())],

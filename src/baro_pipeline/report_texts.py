@@ -158,6 +158,7 @@ class ReportTexts:
     press: str  # before a press figure's outlet
     unverified: str  # after a source whose address is not verified
     audit_note: str  # under the audit's chart: what the verdicts mean
+    page: Mapping[str, str]  # the page's own texts (titles, notes), by key; {fields} filled by the template
 
 
 FRENCH = ReportTexts(
@@ -175,6 +176,35 @@ FRENCH = ReportTexts(
         "Publication incohérente : la synthèse se contredit sur ce chiffre (par exemple un produit de deux chiffres publiés qui ne donne pas le chiffre publié). "
         "Non calculé : les données ne permettent pas de le calculer."
     ),
+    page={
+        "edition": "Édition {id}",
+        "fieldwork": " · terrain du {start} au {end}",
+        "previous": " · édition précédente : {previous}",
+        "summary": "Résultats recalculés à partir des données : estimations pondérées, marges d'erreur à {level} % et audit des chiffres publiés.",
+        "reading": (
+            "Chaque chiffre : estimation pondérée (calage sur les marges), arrondie comme la synthèse ; « ± » : marge d'erreur à "
+            "{level} % (demi-largeur de l'intervalle de confiance, méthode {interval}, erreurs-types linéarisées tenant compte du "
+            "calage) ; n : répondants de la base. Base faible : n < {flag_base} (signalée) ; n < {suppress_base} : valeur non publiée."
+        ),
+        "contents": "Sommaire",
+        "no_results": "Aucun résultat à montrer.",
+        "printed": "Publié :",
+        "mirror": "Comparaisons miroir entre populations",
+        "no_mirror": "Aucune paire de chiffres publiés de même sens dans les deux populations.",
+        "trends": "Évolutions depuis {previous}",
+        "significant_trends": "Évolutions significatives (ensemble de chaque population)",
+        "no_significant_trend": "Aucune évolution significative.",
+        "no_trends": (
+            "Pas d'évolutions : l'édition {previous} n'a pas de résultats (lancer « baro run {previous} »), "
+            "ou aucune question n'est reliée à celles de l'édition {previous}."
+        ),
+        "audit": "Audit des chiffres publiés",
+        "to_examine": "Chiffres à examiner",
+        "all_match": "Tous les chiffres publiés sont conformes.",
+        "no_figures": "L'édition ne liste encore aucun chiffre publié.",
+        "method": "Méthode",
+        "footer": "baro-pipeline {version} · édition {id} · aucune donnée individuelle ni réponse ouverte dans ce rapport.",
+    },
 )
 
 LANGUAGES: Mapping[str, ReportTexts] = {"fr": FRENCH}
