@@ -256,8 +256,8 @@ def dumbbells(rows: pd.DataFrame, colour: str) -> dict[str, Any]:
     }
 
 
-def stacked_counts(rows: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, Any]:
-    """One stacked bar per ``label``: ``count`` per ``category``, coloured by VERDICT_COLOURS, named by ``labels``."""
+def stacked_counts(rows: pd.DataFrame, labels: Mapping[str, str], axis: str) -> dict[str, Any]:
+    """One stacked bar per ``label``: ``count`` (``axis``) per ``category``, coloured by VERDICT_COLOURS, named by ``labels``."""
     present = [v for v in VERDICT_COLOURS if v in set(rows["category"])]
     return {
         "data": {"values": records(rows)},
@@ -266,7 +266,7 @@ def stacked_counts(rows: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, A
         "encoding": {"y": {"field": "label", "type": "nominal", "sort": None, "title": None}},
         "layer": [
             {"mark": {"type": "bar"}, "encoding": {
-                "x": {"field": "count", "type": "quantitative", "stack": True, "title": "chiffres publiés"},
+                "x": {"field": "count", "type": "quantitative", "stack": True, "title": axis},
                 "color": {"field": "category", "type": "nominal", "scale": {"domain": present, "range": [VERDICT_COLOURS[v] for v in present]},
                           "legend": {"labelExpr": json.dumps(dict(labels), ensure_ascii=False) + "[datum.label]"}},
                 "order": {"field": "order", "type": "quantitative"},
@@ -445,10 +445,11 @@ def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame) -> tup
     for pid, q in ranked_questions(edition, totals):
         charts_on.setdefault(question_pages(edition, pid)[q.id], []).append((pid, q))
     numbers = sorted(set(figures_on) | set(charts_on), key=lambda p: (p is None, p or 0))
+    texts = texts_of(edition)
     return tuple(
         Page(
             anchor=f"page-{number}" if number is not None else "resultats",
-            title=f"Page {number} de la synthèse" if number is not None else "Résultats",
+            title=texts.page["page_title"].format(number=number) if number is not None else texts.page["results"],
             subtitle=page_subtitle(figures_on.get(number, []), charts_on.get(number, []), edition),
             cards=tuple(figure_card(f, audited.get(f.id, {}), edition) for f in figures_on.get(number, [])),
             charts=tuple(ranking_chart(q, edition.populations[pid], edition, totals[totals["population"] == pid]) for pid, q in charts_on.get(number, [])),
@@ -525,8 +526,9 @@ def mirror_section(edition: Edition, audit: pd.DataFrame) -> tuple[Chart | None,
     diff = independent_difference(a_rows["computed"], a_rows["se_pts"], b_rows["computed"], b_rows["se_pts"])
     z = normal_quantile(edition)
     significant = np.nan_to_num(diff.p, nan=1.0) < 1 - edition.estimation.level
+    texts, level = texts_of(edition), french_number(edition.estimation.level * 100)
     table = Table(
-        ("comparaison", "population", "estimation", "population", "estimation", "écart", "significatif"),
+        texts.columns["mirror"],
         tuple(
             (
                 shared_ending(a.wording, b.wording),
@@ -535,19 +537,18 @@ def mirror_section(edition: Edition, audit: pd.DataFrame) -> tuple[Chart | None,
                 short_label(edition.populations[b.population]),
                 f"{percent_text(rb['computed_pct'])} ± {points_text(rb['moe_pts'])} ({n_text([rb['n']])})",
                 f"{points_text(d, signed=True)} (± {points_text(z * s)})" if pd.notna(d) else "–",
-                "oui" if sig else "non",
+                texts.page["yes"] if sig else texts.page["no"],
             )
             for (a, b), (_, ra), (_, rb), d, s, sig in zip(pairs, a_rows.iterrows(), b_rows.iterrows(), diff.diff, diff.se, significant)
         ),
-        note=f"Écart ± {french_number(z, 2)} erreur-type, entre deux échantillons indépendants : erreur-type √(se₁² + se₂²), "
-        f"test z bilatéral à {french_number(edition.estimation.level * 100)} %.",
+        note=texts.page["mirror_note"].format(z=french_number(z, 2), level=level),
     )
     notes = (
-        f"Paires de chiffres publiés de même sens : imprimés sur la même page de la synthèse, leurs libellés finissent par les mêmes mots (au moins {MIN_SHARED_WORDING_WORDS}).",
-        f"Bases : celles des chiffres publiés ; {n_text(found['n'])} (détail dans le tableau).",
+        texts.page["mirror_pairs"].format(words=MIN_SHARED_WORDING_WORDS),
+        texts.page["mirror_bases"].format(n=n_text(found["n"])),
         *small_base_notes((i for i, small in zip(ids, chart_rows["small"]) if small), edition),
     )
-    return Chart("Comparaisons miroir", interval_bars(chart_rows, colours), notes), table
+    return Chart(texts.page["mirror_chart"], interval_bars(chart_rows, colours), notes), table
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,6 +576,7 @@ def trend_charts(edition: Edition, trends: pd.DataFrame) -> tuple[Chart, ...]:
     previous → current estimate, the change, significant ones coloured."""
     totals = trends[(trends["breakdown"] == TOTAL) & (trends["kind"] != "mean")]
     published = {(f.population, f.indicator.question, f.indicator.item) for f in edition.figures}
+    texts = texts_of(edition)
     charts = []
     for pid, colour in colours_of(edition).items():
         mine = totals[totals["population"] == pid]
@@ -597,11 +599,11 @@ def trend_charts(edition: Edition, trends: pd.DataFrame) -> tuple[Chart, ...]:
         previous = str(chosen["previous_edition"].iloc[0])
         charts.append(
             Chart(
-                f"Évolutions {previous} → {edition.id} ({short_label(population)})",
+                texts.page["trend_chart"].format(previous=previous, id=edition.id, population=short_label(population)),
                 dumbbells(rows, colour),
                 (
-                    f"Cercle vide : {previous} ; point plein : {edition.id}, en couleur si l'évolution est significative à 95 % (*).",
-                    f"Base : chaque question sur sa base ; {n_text(chosen['n'])} en {edition.id}, {n_text(chosen['n_previous'])} en {previous}.",
+                    texts.page["trend_points"].format(previous=previous, id=edition.id),
+                    texts.page["trend_bases"].format(n=n_text(chosen["n"]), id=edition.id, n_previous=n_text(chosen["n_previous"]), previous=previous),
                     *small_base_notes(chosen.loc[chosen["n"] < edition.thresholds.flag_base, "item_label"], edition),
                 ),
             )
@@ -614,8 +616,9 @@ def trends_table_rows(edition: Edition, trends: pd.DataFrame) -> Table:
     found = trends[(trends["breakdown"] == TOTAL) & trends["significant"]]
     z = normal_quantile(edition)
     found = found.reindex(found["change_pts"].abs().sort_values(ascending=False).index)
+    texts = texts_of(edition)
     return Table(
-        ("population", "question", "réponse", "avant", "après", "évolution", "p"),
+        texts.columns["trends"],
         tuple(
             (
                 short_label(edition.populations[r["population"]]),
@@ -628,8 +631,7 @@ def trends_table_rows(edition: Edition, trends: pd.DataFrame) -> Table:
             )
             for r in found.to_dict(orient="records")
         ),
-        note=f"Évolution ± {french_number(z, 2)} erreur-type ; échantillons indépendants : erreur-type de l'évolution √(se₁² + se₂²) "
-        f"(erreurs-types de chaque édition, linéarisées après calage), test z bilatéral à {french_number(edition.estimation.level * 100)} %.",
+        note=texts.page["trend_note"].format(z=french_number(z, 2), level=french_number(edition.estimation.level * 100)),
     )
 
 
@@ -651,7 +653,8 @@ def audit_chart(edition: Edition, audit: pd.DataFrame) -> Chart:
     )
     texts = texts_of(edition)
     total = ", ".join(f"{n} {texts.verdicts.get(v, v)}" for v, n in audit["verdict"].value_counts().items())
-    return Chart(texts.page["audit"], stacked_counts(rows, texts.verdicts), (f"{len(audit)} chiffres publiés : {total}.", texts.audit_note))
+    notes = (texts.page["audit_counts"].format(n=len(audit), counts=total), texts.audit_note)
+    return Chart(texts.page["audit"], stacked_counts(rows, texts.verdicts, texts.page["audit_axis"]), notes)
 
 
 def audit_table(edition: Edition, audit: pd.DataFrame) -> Table:
@@ -659,7 +662,7 @@ def audit_table(edition: Edition, audit: pd.DataFrame) -> Table:
     rows = audit[audit["verdict"] != "match"]
     texts, pops = texts_of(edition), population_labels(edition)
     return Table(
-        ("chiffre", "population", "publié", "calculé", "écart", "verdict", "raison"),
+        texts.columns["audit"],
         tuple(
             (
                 r["figure_id"],
@@ -682,7 +685,7 @@ def audit_table(edition: Edition, audit: pd.DataFrame) -> Table:
 
 def weighting_rows(edition: Edition, weighting: pd.DataFrame) -> Table:
     return Table(
-        ("population", "interviews gardées", "effet de plan (Kish)", "efficacité", "poids min – max"),
+        texts_of(edition).columns["weighting"],
         tuple(
             (
                 edition.populations[r["population"]].label,

@@ -158,7 +158,8 @@ class ReportTexts:
     press: str  # before a press figure's outlet
     unverified: str  # after a source whose address is not verified
     audit_note: str  # under the audit's chart: what the verdicts mean
-    page: Mapping[str, str]  # the page's own texts (titles, notes), by key; {fields} filled by the template
+    page: Mapping[str, str]  # the page's own texts (titles, notes), by key; {fields} filled where used
+    columns: Mapping[str, tuple[str, ...]]  # each table's column headers
 
 
 FRENCH = ReportTexts(
@@ -204,6 +205,34 @@ FRENCH = ReportTexts(
         "no_figures": "L'édition ne liste encore aucun chiffre publié.",
         "method": "Méthode",
         "footer": "baro-pipeline {version} · édition {id} · aucune donnée individuelle ni réponse ouverte dans ce rapport.",
+        "page_title": "Page {number} de la synthèse",
+        "results": "Résultats",
+        "mirror_chart": "Comparaisons miroir",
+        "mirror_pairs": (
+            "Paires de chiffres publiés de même sens : imprimés sur la même page de la synthèse, leurs libellés finissent "
+            "par les mêmes mots (au moins {words})."
+        ),
+        "mirror_bases": "Bases : celles des chiffres publiés ; {n} (détail dans le tableau).",
+        "mirror_note": (
+            "Écart ± {z} erreur-type, entre deux échantillons indépendants : erreur-type √(se₁² + se₂²), test z bilatéral à {level} %."
+        ),
+        "yes": "oui",
+        "no": "non",
+        "trend_chart": "Évolutions {previous} → {id} ({population})",
+        "trend_points": "Cercle vide : {previous} ; point plein : {id}, en couleur si l'évolution est significative à 95 % (*).",
+        "trend_bases": "Base : chaque question sur sa base ; {n} en {id}, {n_previous} en {previous}.",
+        "trend_note": (
+            "Évolution ± {z} erreur-type ; échantillons indépendants : erreur-type de l'évolution √(se₁² + se₂²) "
+            "(erreurs-types de chaque édition, linéarisées après calage), test z bilatéral à {level} %."
+        ),
+        "audit_counts": "{n} chiffres publiés : {counts}.",
+        "audit_axis": "chiffres publiés",
+    },
+    columns={
+        "mirror": ("comparaison", "population", "estimation", "population", "estimation", "écart", "significatif"),
+        "trends": ("population", "question", "réponse", "avant", "après", "évolution", "p"),
+        "audit": ("chiffre", "population", "publié", "calculé", "écart", "verdict", "raison"),
+        "weighting": ("population", "interviews gardées", "effet de plan (Kish)", "efficacité", "poids min – max"),
     },
 )
 
