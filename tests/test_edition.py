@@ -21,7 +21,7 @@ from baro_pipeline.errors import EditionError
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "tests" / "fixtures" / "synthesis" / "000_5c5ceed9e428b6ea.txt"
-PRESS_SITES = ("https://www.buzz-esante.fr/", "https://www.cegedim-sante.com/", "https://www.veille-acteurs-sante.fr/")
+PRESS_SITES = ("buzz-esante.fr", "cegedim-sante.com", "veille-acteurs-sante.fr")
 # Typos of the synthesis, fixed in the codebooks.
 SEED_TYPOS = {"Estimatez-vous": "Estimez-vous", "utilisent-ils eux-mêmes": "utilisent eux-mêmes"}
 
@@ -119,9 +119,17 @@ def test_press_figures_have_their_article_as_source(edition: Edition):
     press = {f.id: f for f in edition.figures if f.source != "synthesis"}
     assert set(press) == set(PRESS)
     for fid, (value, site) in PRESS.items():
-        assert press[fid].value == value and press[fid].source.startswith(PRESS_SITES[site]), fid
-        assert "telle que citée par l'issue" in press[fid].wording
+        article = press[fid].article
+        assert press[fid].value == value and article is not None and article.outlet == PRESS_SITES[site], fid
+        assert (article.url, article.verified) == ("", False), fid  # no article has been checked: no address
+        assert press[fid].source == article.describe() == f"press: {PRESS_SITES[site]}{article.title and f', {article.title!r}'} (address not verified)"
     assert all(f.source and f.wording for f in edition.figures)
+
+
+def test_published_yaml_has_no_placeholder_and_no_unverified_address():
+    text = (REPO / "editions" / "2025" / "published.yaml").read_text(encoding="utf-8")
+    assert not re.search(r"https?://", text)  # no figure's address is verified
+    assert not re.search(r"telle que citée|adresse exacte|plausible|placeholder|TODO|xxx", text, re.IGNORECASE)
 
 
 @pytest.mark.parametrize(
@@ -389,6 +397,28 @@ CASES = {
         "edition.yaml",
         lambda d: d["mirrors"][0].update(gp="Q6"),
         "key 'mirrors[0]'", "the two questions are of different types (multi, single)", "pair questions of the same type",
+    ),
+    "a press article's address that is not verified": (
+        "published.yaml",
+        lambda d: entry(d["figures"], "ps_press_chatgpt")["source"].update(url="https://www.buzz-esante.fr/un-article/"),
+        "key 'figures.ps_press_chatgpt.source.url'", "an address that is not verified",
+        "open the article, and set verified: true if the address is the article's",
+    ),
+    "a verified source without its address": (
+        "published.yaml",
+        lambda d: entry(d["figures"], "ps_press_chatgpt")["source"].update(verified=True),
+        "key 'figures.ps_press_chatgpt.source.url'", "verified: true without the article's address", "give url: https://",
+    ),
+    "a source that is a bare address": (
+        "published.yaml",
+        set_in(["figures", "ps_press_chatgpt", "source"], "https://www.buzz-esante.fr/"),
+        "key 'figures.ps_press_chatgpt.source'", "unknown source 'https://www.buzz-esante.fr/'",
+        "write 'synthesis', or the press article as {outlet: .., title: .., verified: false}",
+    ),
+    "a report language without texts": (
+        "edition.yaml",
+        lambda d: d.update(language="en"),
+        "key 'language'", "no report texts in language 'en'", "use one of fr",
     ),
     "thresholds the wrong way round": (
         "edition.yaml",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import html as htmllib
+import json
 import re
 import shutil
 import subprocess
@@ -14,9 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from markupsafe import escape
+
 from baro_pipeline import audit, estimation, ingest, validation, weighting
-from baro_pipeline.edition import Edition, load_edition
-from baro_pipeline.report import mirror_pairs, question_pages, report_html, top_size
+from baro_pipeline.edition import PROBLEM_KINDS, Edition, load_edition
+from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, top_size
+from baro_pipeline.report_texts import FRENCH, FRENCH_CHECKS, FRENCH_CLAUSES, FRENCH_PROBLEM_KINDS, FRENCH_SLIPS
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
@@ -30,6 +35,8 @@ class Run:
     estimates: pd.DataFrame
     audit: pd.DataFrame
     weighting: pd.DataFrame
+    frames: dict
+    weights: dict
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,7 +49,7 @@ def run_2025() -> Run:
         frames[pop] = validation.validate_export(export, population, ed.quality, ed.thresholds).frame
         weights[pop] = weighting.weight_population(frames[pop], population)
         estimates.append(estimation.estimate_population(frames[pop], population, weights[pop], ed))
-    return Run(ed, pd.concat(estimates, ignore_index=True), audit.audit_edition(ed, frames, weights), weighting.weighting_table(ed.id, weights))
+    return Run(ed, pd.concat(estimates, ignore_index=True), audit.audit_edition(ed, frames, weights), weighting.weighting_table(ed.id, weights), frames, weights)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +71,16 @@ def section(html: str, title: str) -> str:
 def test_the_report_is_one_self_contained_file(html):
     assert html.startswith("<!DOCTYPE html>") and html.count("<svg") >= 14
     assert "<script" not in html and "<link" not in html and "@import" not in html and "<img" not in html
-    assert not re.search(r"""(src|href)\s*=|url\(""", html)
+    assert not re.search(r"""src\s*=|href\s*=\s*"(?!#)|url\(""", html)  # links only inside the page
+
+
+def test_the_table_of_contents_links_to_every_section(html):
+    toc = html[html.index('<nav class="toc">') : html.index("</nav>")]
+    targets = re.findall(r'href="#([^"]+)"', toc)
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(targets) == len(set(targets)) >= 14 and set(targets) <= set(ids)
+    assert html.index("</nav>") < html.index('<section class="page"')  # at the top
+    assert {"page-2", "page-12", "miroir", "audit", "methode"} <= set(targets)
 
 
 def test_headline_figures_with_their_margin_of_error(html):
@@ -112,6 +128,93 @@ def test_audit_summary(html):
     assert "<td>gp_genai_all</td>" in audit_part and "<td>ps_trust</td>" not in audit_part
 
 
+# English the audit writes (its reasons, as `baro audit` prints them) and pointers to the repository.
+ENGLISH = (
+    "the publication", "contradicts itself", "computed", "published", "inside the", "outside the", "95 % CI", "reproduced by",
+    "no usual slip", "unweighted", "whole sample", "small base", "known problem", "not computed", "check fails", "instead of",
+    "rounding", "population gp", "population ps", "empty base", "suppressed base", "no data", "address", "docs/", ".md",
+    "published.yaml", "inconsistent_publication", "within_moe", "mismatch",
+)
+
+
+def english_in(html: str) -> list[str]:
+    """English phrases in the page's text (tags, CSS and the charts' SVG markup left out)."""
+    text = re.sub(r"<style>.*?</style>|<[^>]+>", " ", html, flags=re.S)
+    return [phrase for phrase in ENGLISH if phrase.lower() in htmllib.unescape(text).lower()]
+
+
+def test_the_report_speaks_french(run, html):
+    assert english_in(html) == []
+    shown = run.audit[run.audit["verdict"] != "match"]
+    assert len(shown) == 1  # gp_genai_all: the publication contradicts itself
+    reason = FRENCH.reason(shown["reason_parts"].iloc[0], population_labels(run.edition))
+    assert reason.startswith("La publication se contredit sur ce chiffre ; publié 23\u202f%, alors que ses composantes donnent 45\u202f% × 54\u202f% = 24,3\u202f%")
+    assert f"<td>{escape(reason)}</td>" in section(html, "Audit des chiffres publiés")
+    assert shown["reason"].iloc[0].startswith("the publication contradicts itself")  # audit.parquet keeps its English
+
+
+def test_every_audit_reason_is_worded_in_french(run):
+    """Figures the data does not reproduce, on small bases, with known problems: every clause the
+    audit writes for them (difference, slips tried, notes, failed checks) is shown in French."""
+    moved = {"ps_use_ai": 70, "ps_risk_reliability": 60, "gp_trust": 40, "ps_inform_never": 46}
+    # A figure printed rounded down: reproduced by the "rounded down" slip.
+    computed = run.audit.set_index("figure_id")["computed"]
+    rounded_down = next(fid for fid, v in computed.items() if v % 1 >= 0.6 and fid not in moved)
+    moved[rounded_down] = int(computed[rounded_down])
+    figures = tuple(dataclasses.replace(f, value=float(moved.get(f.id, f.value))) for f in run.edition.figures)
+    edition = dataclasses.replace(run.edition, figures=figures, thresholds=dataclasses.replace(run.edition.thresholds, flag_base=950))
+    table = audit.audit_edition(edition, run.frames, run.weights)
+    codes = {part["code"] for parts in table["reason_parts"] for part in json.loads(parts)}
+    assert {"difference", "no_slip_reproduces", "reproduced_by", "small_base", "known_problem", "check_involved", "self_contradiction", "product_of"} <= codes
+    assert set(table.loc[table["verdict"] != "match", "figure_id"]) >= set(moved)
+    shown = audit_table(edition, table)  # the report's table of the figures that do not match
+    reasons = [row[-1] for row in shown.rows]
+    assert reasons == [FRENCH.reason(parts, population_labels(edition)) for parts in table.loc[table["verdict"] != "match", "reason_parts"]]
+    assert english_in(" ".join(cell for row in shown.rows for cell in row[1:])) == []  # the figure id aside
+    by_id = {row[0]: row[-1] for row in shown.rows}
+    assert re.match(r"Calculé 9\d,\d\u202f% \(arrondi 9\d\), écart \+2\d,\d\u202fpts ; le chiffre publié 70\u202f% est hors de l'intervalle de confiance", by_id["ps_use_ai"])
+    assert "reproduit par l'arrondi à l'unité inférieure au lieu de l'arrondi au plus proche" in by_id[rounded_down]
+    assert "problème connu : la synthèse n'indique pas la population de cette liste" in by_id["ps_risk_reliability"]
+    assert by_id["ps_inform_never"].endswith("base faible (n = 913, sous 950)") and "base faible" not in by_id["ps_use_ai"]  # n = 1 000
+
+
+def test_a_figure_that_cannot_be_computed_says_why_in_french(run):
+    table = audit.audit_edition(run.edition, {"ps": run.frames["ps"]}, {"ps": run.weights["ps"]})  # no public's data
+    row = table.set_index("figure_id").loc["gp_trust"]
+    figure = next(f for f in run.edition.figures if f.id == "gp_trust")
+    card = figure_card(figure, {"figure_id": "gp_trust", **row.to_dict()}, run.edition)
+    assert (card.value, card.verdict_label) == ("–", "non calculé")
+    assert card.flag == "Pas de données pour la population Grand public (aucun fichier validé)"
+
+
+def test_every_clause_and_slip_the_audit_writes_has_a_french_text():
+    source = Path(audit.__file__).read_text(encoding="utf-8")
+    clauses = set(re.findall(r'ReasonPart\("(\w+)"', source)) | set(re.findall(r'publication_check\("(\w+)"', source))
+    slips = {code for found in re.findall(r'\("slip", ([^)]+)\)', source) for code in re.findall(r'"(\w+)"', found)}
+    assert len(clauses) >= 15 and len(slips) == 8
+    assert clauses <= set(FRENCH_CLAUSES) | set(FRENCH_CHECKS) and slips <= set(FRENCH_SLIPS)
+    assert set(FRENCH_PROBLEM_KINDS) == set(PROBLEM_KINDS) - {"self_contradiction"}
+
+
+def test_cards_name_the_question_of_an_answer_label(html):
+    page4 = section(html, "Page 4 de la synthèse")
+    assert re.search(r'<div class="question">Information des patients sur l&#39;usage de l&#39;IA</div>\s*<div class="wording">Non, jamais</div>', page4)
+    page2 = section(html, "Page 2 de la synthèse")
+    assert '<div class="question">' not in page2  # "des professionnels de santé déclarent utiliser…" says it
+
+
+def test_press_figures_show_their_wording_and_no_unverified_address(run, html):
+    press = [f for f in run.edition.figures if f.article is not None]
+    assert press and all(f.article.url == "" for f in press)
+    verified = {f.article.url for f in press if f.article.verified}
+    shown = set(re.findall(r"https?://[^\s\"'<>]+", html)) - {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+    assert shown <= verified
+    assert '<div class="wording">ChatGPT est utilisé par 84 % des professionnels de santé qui utilisent l&#39;IA</div>' in html
+    assert "presse : cegedim-sante.com, « Baromètre IA Santé 2025 » (adresse non vérifiée)" in html
+    assert "presse : buzz-esante.fr (adresse non vérifiée)" in html
+    assert "(adresse exacte" not in html
+
+
 def test_small_bases_are_flagged_and_suppressed_rankings_withheld(run):
     estimates = run.estimates.copy()
     q3 = (estimates["population"] == "ps") & (estimates["question"] == "Q3") & (estimates["breakdown"] == "total")
@@ -149,7 +252,7 @@ def test_trends_section_when_there_is_a_predecessor(run):
     part = section(html, "Évolutions depuis 2024")
     assert "<h3>Évolutions 2024 → 2025 (Professionnels de santé)</h3>" in part
     assert "<h3>Évolutions 2024 → 2025 (Grand public)</h3>" in part
-    assert re.search(r"<td>Professionnels de santé</td>\s*<td>Q11</td>\s*<td>A confiance</td>\s*<td>69\u202f%</td>\s*<td>77\u202f%</td>\s*<td>\+8,0\u202fpts", part)
+    assert re.search(r"<td>Professionnels de santé</td>\s*<td>Confiance dans l&#39;usage de l&#39;IA en santé</td>\s*<td>A confiance</td>\s*<td>69\u202f%</td>\s*<td>77\u202f%</td>\s*<td>\+8,0\u202fpts", part)
 
 
 def test_an_edition_without_published_figures_still_shows_its_rankings(run):
@@ -157,7 +260,7 @@ def test_an_edition_without_published_figures_still_shows_its_rankings(run):
     html = report_html(edition, run.estimates, run.audit.iloc[0:0], run.weighting).decode("utf-8")
     results = section(html, "Résultats")
     assert "Aspects de la pratique où l&#39;IA est utilisée (Professionnels de santé) — Top 5" in results
-    assert "L'édition ne liste encore aucun chiffre publié" in html
+    assert "L&#39;édition ne liste encore aucun chiffre publié" in html
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,3 +322,25 @@ def test_every_chart_is_drawn_by_a_real_browser(html, tmp_path):
     result = chromium("--hide-scrollbars", f"--screenshot={shot}", "--window-size=1280,1800", page.as_uri(), profile=tmp_path / "profile")
     assert result.returncode == 0, result.stderr
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 50_000
+
+
+PHONE_PROBE = """<!DOCTYPE html><html><body style="margin:0">
+<iframe id="page" style="width:{width}px;height:800px;border:0" srcdoc="{page}"></iframe>
+<script>
+window.addEventListener("load", () => {{
+  const page = document.getElementById("page").contentDocument.documentElement;
+  document.body.setAttribute("data-page-width", page.scrollWidth);
+}});
+</script></body></html>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_page_fits_a_phone(html, tmp_path):
+    """At 400 px the page never scrolls sideways: charts scale to their box, tables scroll in theirs.
+    Chromium's window is at least 500 px wide, so the report is laid out in a 400 px frame."""
+    probe = tmp_path / "phone.html"
+    probe.write_text(PHONE_PROBE.format(width=400, page=htmllib.escape(html, quote=True)), encoding="utf-8")
+    dom = chromium("--hide-scrollbars", "--window-size=800,900", "--dump-dom", probe.as_uri(), profile=tmp_path / "profile")
+    assert dom.returncode == 0, dom.stderr
+    width = int(re.search(r'data-page-width="(\d+)"', dom.stdout).group(1))
+    assert width <= 400

@@ -13,6 +13,7 @@ No respondent id or respondent-level value leaves this module: only estimates. S
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import textwrap
@@ -34,7 +35,7 @@ VERDICTS = ("mismatch", "inconsistent_publication", "within_moe", "not_computed"
 AUDIT_COLUMNS = (
     "edition", "figure_id", "population", "indicator", "question", "item", "base", "published",
     "operator", "computed", "computed_pct", "difference_pts", "n", "n_eff", "se_pts", "ci_low_pts",
-    "ci_high_pts", "moe_pts", "verdict", "reason", "source", "page", "wording", "problems",
+    "ci_high_pts", "moe_pts", "verdict", "reason", "reason_parts", "source", "page", "wording", "problems",
 )
 FLOAT_COLUMNS = ("published", "computed", "computed_pct", "difference_pts", "n_eff", "se_pts", "ci_low_pts", "ci_high_pts", "moe_pts")
 CHECK_COLUMNS = ("population", "check", "figures", "published", "expected", "expected_low", "expected_high", "ok", "note")
@@ -52,6 +53,19 @@ _EPS = 1e-9
 # --------------------------------------------------------------------------------------------
 # Frozen values
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReasonPart:
+    """One clause of a figure's reason: a code and its facts (numbers, labels), which a report
+    words in its own language, and the clause in English, as ``reason`` keeps it."""
+
+    code: str
+    text: str
+    facts: tuple[tuple[str, object], ...] = ()
+
+    def record(self) -> dict[str, object]:
+        return {"code": self.code, **dict(self.facts)}
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,7 @@ class Slip:
     label: str  # what was done instead, for the reason
     spec: Spec
     rounding: str
+    facts: tuple[tuple[str, object], ...] = ()  # the slip's code and what it changed, for ReasonPart
 
 
 @dataclass(frozen=True)
@@ -87,7 +102,7 @@ class Computed:
     ci_high: float = math.nan
     moe: float = math.nan
     small_base: bool = False
-    missing: str = ""
+    missing: ReasonPart | None = None
 
 
 @dataclass(frozen=True)
@@ -105,8 +120,12 @@ class PublicationCheck:
     expected_low: float
     expected_high: float
     ok: bool
-    note: str
+    part: ReasonPart  # the check's note and its facts
     blamed: tuple[str, ...]
+
+    @property
+    def note(self) -> str:
+        return self.part.text
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,6 +197,7 @@ def publication_check(
     expected: tuple[float, float],
     note: str,
     blamed: Sequence[PublishedFigure],
+    facts: Mapping[str, object],
 ) -> PublicationCheck:
     """A check passes when the quantity's possible true values meet the expected range."""
     ok = quantity[0] <= expected[1] + _EPS and quantity[1] >= expected[0] - _EPS
@@ -189,7 +209,7 @@ def publication_check(
         expected_low=expected[0],
         expected_high=expected[1],
         ok=ok,
-        note=note,
+        part=ReasonPart(check, note, (("low", expected[0]), ("high", expected[1]), *facts.items())),
         blamed=tuple(f.id for f in blamed),
     )
 
@@ -206,7 +226,8 @@ def product_check(figure: PublishedFigure, by_id: Mapping[str, PublishedFigure],
         f"{' × '.join(printed_text(p) + ' %' for p in parts)} = {central:.1f} % "
         f"({low:.1f}–{high:.1f} from the rounded inputs)"
     )
-    return publication_check("product_of", [figure, *parts], figure_interval(figure, rounding), (low, high), note, [figure])
+    facts = {"published": printed_text(figure), "components": [printed_text(p) for p in parts], "central": central}
+    return publication_check("product_of", [figure, *parts], figure_interval(figure, rounding), (low, high), note, [figure], facts)
 
 
 def figure_codes(question: Question, figure: PublishedFigure) -> frozenset[int]:
@@ -244,7 +265,8 @@ def net_parts_check(question: Question, net: PublishedFigure, parts: Sequence[Pu
     values = " + ".join(printed_text(p) for p in parts)
     total = number_text(sum(p.value for p in parts))
     note = f"net '{net.indicator.net}' {printed_text(net)} % {rule} ({values} = {total} %): expected {low:.1f}–{high:.1f} %"
-    return publication_check("net_vs_parts", [net, *parts], figure_interval(net, rounding), (low, high), note, [net])
+    facts = {"net": net.indicator.net, "published": printed_text(net), "parts": [printed_text(p) for p in parts], "total": total, "multi": multi, "complete": complete}
+    return publication_check("net_vs_parts", [net, *parts], figure_interval(net, rounding), (low, high), note, [net], facts)
 
 
 def net_exclusive_check(net: PublishedFigure, exclusive: Sequence[PublishedFigure], rounding: str) -> PublicationCheck:
@@ -255,7 +277,8 @@ def net_exclusive_check(net: PublishedFigure, exclusive: Sequence[PublishedFigur
         f"net '{net.indicator.net}' {printed_text(net)} % plus the exclusive answer(s) {values} % must make 100 %: "
         f"expected net {100 - high:.1f}–{100 - low:.1f} %"
     )
-    return publication_check("net_plus_exclusive", [net, *exclusive], figure_interval(net, rounding), (100 - high, 100 - low), note, [net])
+    facts = {"net": net.indicator.net, "published": printed_text(net), "exclusive": [printed_text(f) for f in exclusive]}
+    return publication_check("net_plus_exclusive", [net, *exclusive], figure_interval(net, rounding), (100 - high, 100 - low), note, [net], facts)
 
 
 def disjoint_figures(question: Question, figures: Sequence[PublishedFigure]) -> list[PublishedFigure]:
@@ -280,7 +303,8 @@ def single_sum_check(question: Question, figures: Sequence[PublishedFigure], bas
         f"single-choice figures {values} = {number_text(sum(f.value for f in figures))} % "
         f"{'must make' if exact else 'may not exceed'} 100 % (±{0.5 * len(figures):g} of rounding)"
     )
-    return publication_check("single_sum", figures, summed_interval(figures, rounding), expected, note, figures)
+    facts = {"values": [printed_text(f) for f in figures], "total": number_text(sum(f.value for f in figures)), "exact": exact}
+    return publication_check("single_sum", figures, summed_interval(figures, rounding), expected, note, figures, facts)
 
 
 def multi_sum_check(question: Question, figures: Sequence[PublishedFigure], rounding: str) -> PublicationCheck:
@@ -291,7 +315,8 @@ def multi_sum_check(question: Question, figures: Sequence[PublishedFigure], roun
         f"figures of a '{question.max_answers} answers maximum' question {values} = "
         f"{number_text(sum(f.value for f in figures))} % may not exceed {number_text(cap)} %"
     )
-    return publication_check("multi_sum", figures, summed_interval(figures, rounding), (0.0, cap), note, figures)
+    facts = {"values": [printed_text(f) for f in figures], "total": number_text(sum(f.value for f in figures)), "max_answers": question.max_answers}
+    return publication_check("multi_sum", figures, summed_interval(figures, rounding), (0.0, cap), note, figures, facts)
 
 
 def question_checks(question: Question, figures: Sequence[PublishedFigure], base: str, rounding: str) -> list[PublicationCheck]:
@@ -374,9 +399,10 @@ def base_slip(spec: Spec, rounding: str) -> Slip:
     """The whole sample instead of those asked, or the routed base instead of any other."""
     if spec.base == "asked":
         label = "the whole sample as base ('all', those not asked counted as no) instead of those asked"
-        return Slip("whole sample", label, replace(spec, base="all"), rounding)
+        return Slip("whole sample", label, replace(spec, base="all"), rounding, (("slip", "whole_sample"),))
     instead = "the whole sample ('all')" if spec.base == "all" else f"the subgroup {base_text(spec.base)}"
-    return Slip("routed base", f"the routed base ('asked') instead of {instead}", replace(spec, base="asked"), rounding)
+    facts = (("slip", "routed_base"), ("instead_of", base_text(spec.base)))
+    return Slip("routed base", f"the routed base ('asked') instead of {instead}", replace(spec, base="asked"), rounding, facts)
 
 
 def not_answers_slip(spec: Spec, question: Question | None, rounding: str) -> Slip | None:
@@ -386,7 +412,8 @@ def not_answers_slip(spec: Spec, question: Question | None, rounding: str) -> Sl
     kept = any(na.in_base for na in question.not_answers.values())
     labels = ", ".join(f"'{na.label}'" for na in question.not_answers.values())
     label = f"{labels} {'excluded from' if kept else 'kept in'} the base"
-    return Slip("don't know out" if kept else "don't know in", label, replace(spec, not_answers_in_base=not kept), rounding)
+    facts = (("slip", "not_answers_out" if kept else "not_answers_in"), ("labels", [na.label for na in question.not_answers.values()]))
+    return Slip("don't know out" if kept else "don't know in", label, replace(spec, not_answers_in_base=not kept), rounding, facts)
 
 
 def top_box_slip(spec: Spec, question: Question | None, rounding: str) -> Slip | None:
@@ -396,7 +423,8 @@ def top_box_slip(spec: Spec, question: Question | None, rounding: str) -> Slip |
     net = next(n for n in question.nets if n.id == spec.indicator.net)
     code = net.codes[0]
     label = f"the top box (code {code} '{question.code_label(code)}' alone) instead of the net '{net.label}'"
-    return Slip("top box", label, replace(spec, indicator=replace(spec.indicator, net=None, code=code)), rounding)
+    facts = (("slip", "top_box"), ("code_label", question.code_label(code)), ("net_label", net.label))
+    return Slip("top box", label, replace(spec, indicator=replace(spec.indicator, net=None, code=code)), rounding, facts)
 
 
 def indicator_exists(book: Codebook, indicator: Indicator) -> bool:
@@ -451,7 +479,8 @@ def other_population_slips(figure: PublishedFigure, edition: Edition, rounding: 
         twin = counterpart(figure, population, edition) if population != figure.population else None
         if twin is not None:
             spec, how = twin
-            slips.append(Slip(f"population {population}", f"the other population ({population}, {how})", spec, rounding))
+            facts = (("slip", "other_population"), ("population", population))
+            slips.append(Slip(f"population {population}", f"the other population ({population}, {how})", spec, rounding, facts))
     return slips
 
 
@@ -462,11 +491,11 @@ def candidate_slips(figure: PublishedFigure, edition: Edition) -> tuple[Slip, ..
     question = question_of(edition.populations[figure.population].codebook, figure.indicator)
     other_rounding, rounding_label = OTHER_ROUNDING[rounding]
     slips = [
-        Slip("unweighted", "the unweighted estimate", replace(spec, weighted=False), rounding),
+        Slip("unweighted", "the unweighted estimate", replace(spec, weighted=False), rounding, (("slip", "unweighted"),)),
         base_slip(spec, rounding),
         not_answers_slip(spec, question, rounding),
         top_box_slip(spec, question, rounding),
-        Slip("rounded down" if other_rounding == "down" else "rounded to nearest", rounding_label, spec, other_rounding),
+        Slip("rounded down" if other_rounding == "down" else "rounded to nearest", rounding_label, spec, other_rounding, (("slip", "rounding"), ("rounding", other_rounding))),
         *other_population_slips(figure, edition, rounding),
     ]
     return tuple(s for s in slips if s is not None)
@@ -481,23 +510,26 @@ def unweighted(design: Design) -> Design:
     return replace(design, weights=np.ones(len(design.weights)), calibration="none", calibration_codes=())
 
 
-def missing_data(population: str, frames: Mapping[str, pd.DataFrame], weightings: Mapping[str, RakeResult]) -> str:
-    """What is missing to compute anything in a population ("" when nothing)."""
+def missing_data(population: str, frames: Mapping[str, pd.DataFrame], weightings: Mapping[str, RakeResult]) -> ReasonPart | None:
+    """What is missing to compute anything in a population (None when nothing)."""
+    facts = (("population", population),)
     if population not in frames:
-        return f"no data for population '{population}' (no validated export given to the audit)"
+        return ReasonPart("no_data", f"no data for population '{population}' (no validated export given to the audit)", facts)
     if population not in weightings:
-        return f"no weights for population '{population}' (its weighting did not run)"
-    return ""
+        return ReasonPart("no_weights", f"no weights for population '{population}' (its weighting did not run)", facts)
+    return None
 
 
 def empty_base(spec: Spec) -> Computed:
-    return Computed(n=0, missing=f"empty base: no respondent in base '{base_text(spec.base)}' of {indicator_text(spec.indicator)}")
+    text = f"empty base: no respondent in base '{base_text(spec.base)}' of {indicator_text(spec.indicator)}"
+    return Computed(n=0, missing=ReasonPart("empty_base", text))
 
 
 def computed_from(row: Mapping[str, object], suppress_base: int) -> Computed:
     """One row of ``estimate_items`` in points; a suppressed base is not computed."""
     n = int(row["n"])
-    missing = f"suppressed base: {n} respondent(s), under the suppression threshold of {suppress_base}" if row["suppressed"] else ""
+    text = f"suppressed base: {n} respondent(s), under the suppression threshold of {suppress_base}"
+    missing = ReasonPart("suppressed_base", text, (("n", n), ("threshold", suppress_base))) if row["suppressed"] else None
     return Computed(
         value=100 * float(row["estimate"]),
         n=n,
@@ -525,7 +557,7 @@ def indicator_columns(
                 blocks[question] = indicator_items(frame, book, spec.indicator, spec.not_answers_in_base)
             values = indicator_values(frame, book, spec.indicator, spec.base, not_answers_in_base=spec.not_answers_in_base, block=blocks[question])
         except EstimationError as exc:
-            settled[spec] = Computed(missing=exc.what)
+            settled[spec] = Computed(missing=ReasonPart("not_estimable", exc.what))
             continue
         if np.isnan(values).all():
             settled[spec] = empty_base(spec)  # nothing to estimate on it
@@ -604,7 +636,7 @@ def data_verdict(figure: PublishedFigure, main: Computed, rounding: str) -> str:
 
 def contradictions(
     edition: Edition, checks: Sequence[PublicationCheck], verdicts: Mapping[str, str]
-) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+) -> tuple[dict[str, list[ReasonPart]], dict[str, list[ReasonPart]]]:
     """Per figure: the contradictions it is held responsible for, and the failed checks it is only part of.
 
     A failed check blames the figures the data does not reproduce; when the data reproduces them
@@ -612,30 +644,44 @@ def contradictions(
     A figure whose problems say ``self_contradiction`` is always blamed.
     """
     blamed = {
-        f.id: [f"the publication contradicts itself: {p.note.rstrip('. ')}" for p in f.problems if p.kind == "self_contradiction"]
+        f.id: [
+            ReasonPart("self_contradiction", f"the publication contradicts itself: {p.note.rstrip('. ')}")
+            for p in f.problems if p.kind == "self_contradiction"
+        ]
         for f in edition.figures
     }
-    involved: dict[str, list[str]] = {f.id: [] for f in edition.figures}
+    involved: dict[str, list[ReasonPart]] = {f.id: [] for f in edition.figures}
     for check in (c for c in checks if not c.ok):
         culprits = [f for f in check.figures if verdicts[f] in ("mismatch", "within_moe")] or list(check.blamed)
         for f in check.figures:
             if f in culprits:
-                blamed[f].append(check.note)
+                blamed[f].append(check.part)
             else:
-                involved[f].append(f"the publication's {check.check} check fails ({check.note})")
+                text = f"the publication's {check.check} check fails ({check.note})"
+                involved[f].append(ReasonPart("check_involved", text, (("check", check.part.record()),)))
     return blamed, involved
 
 
-def difference_text(figure: PublishedFigure, main: Computed, rounding: str) -> str:
-    inside = "inside" if published_in_ci(figure, main) else "outside"
-    return (
-        f"computed {main.value:.1f} % → {number_text(printed_as(main.value, rounding))}, "
-        f"{signed_text(main.value - figure.value)} pts; the published {printed_text(figure)} is {inside} "
+def difference_part(figure: PublishedFigure, main: Computed, rounding: str) -> ReasonPart:
+    inside = published_in_ci(figure, main)
+    printed = printed_as(main.value, rounding)
+    text = (
+        f"computed {main.value:.1f} % → {number_text(printed)}, "
+        f"{signed_text(main.value - figure.value)} pts; the published {printed_text(figure)} is {'inside' if inside else 'outside'} "
         f"the 95 % CI {main.ci_low:.1f}–{main.ci_high:.1f}"
     )
+    facts = (
+        ("computed", main.value), ("computed_pct", printed), ("difference", main.value - figure.value), ("published", printed_text(figure)),
+        ("inside", inside), ("ci_low", main.ci_low), ("ci_high", main.ci_high),
+    )
+    return ReasonPart("difference", text, facts)
 
 
-def slips_text(figure: PublishedFigure, main: Computed, rounding: str, tried: Sequence[tuple[Slip, Computed]]) -> str:
+def slip_record(slip: Slip, computed: Computed) -> dict[str, object]:
+    return {**dict(slip.facts), "value": computed.value, "printed": number_text(printed_as(computed.value, slip.rounding))}
+
+
+def slips_part(figure: PublishedFigure, main: Computed, rounding: str, tried: Sequence[tuple[Slip, Computed]]) -> ReasonPart:
     """Which slip reproduces the printed value, or that none does (with the values each gives)."""
     distinct = [
         (s, c) for s, c in tried
@@ -643,19 +689,24 @@ def slips_text(figure: PublishedFigure, main: Computed, rounding: str, tried: Se
     ]
     hits = [(s, c) for s, c in distinct if reproduces(figure, c.value, s.rounding)]
     if hits:
-        return "reproduced by " + " or by ".join(
+        text = "reproduced by " + " or by ".join(
             f"{s.label} ({c.value:.1f} % → {number_text(printed_as(c.value, s.rounding))})" for s, c in hits
         )
+        return ReasonPart("reproduced_by", text, (("slips", [slip_record(s, c) for s, c in hits]),))
     if not distinct:
-        return "no usual slip could be tried"
+        return ReasonPart("no_slip_tried", "no usual slip could be tried")
     values = ", ".join(f"{s.name} {number_text(printed_as(c.value, s.rounding))}" for s, c in distinct)
-    return f"no usual slip reproduces it ({values})"
+    return ReasonPart("no_slip_reproduces", f"no usual slip reproduces it ({values})", (("slips", [slip_record(s, c) for s, c in distinct]),))
 
 
-def figure_notes(figure: PublishedFigure, main: Computed, flag_base: int, involved: Sequence[str]) -> list[str]:
+def figure_notes(figure: PublishedFigure, main: Computed, flag_base: int, involved: Sequence[ReasonPart]) -> list[ReasonPart]:
     """What an auditor should know even about a match: small base, known problems, failed checks."""
-    notes = [f"small base (n = {main.n}, under {flag_base})"] if main.small_base and not main.missing else []
-    notes += [f"known problem ({p.kind}): {p.note.rstrip('. ')}" for p in figure.problems if p.kind != "self_contradiction"]
+    small = main.small_base and not main.missing
+    notes = [ReasonPart("small_base", f"small base (n = {main.n}, under {flag_base})", (("n", main.n), ("flag_base", flag_base)))] if small else []
+    notes += [
+        ReasonPart("known_problem", f"known problem ({p.kind}): {p.note.rstrip('. ')}", (("kind", p.kind),))
+        for p in figure.problems if p.kind != "self_contradiction"
+    ]
     return notes + list(involved)
 
 
@@ -663,22 +714,23 @@ def figure_reason(
     figure: PublishedFigure,
     main: Computed,
     verdict_from_data: str,
-    blamed: Sequence[str],
-    notes: Sequence[str],
+    blamed: Sequence[ReasonPart],
+    notes: Sequence[ReasonPart],
     rounding: str,
     tried: Sequence[tuple[Slip, Computed]],
-) -> str:
+) -> list[ReasonPart]:
+    """The clauses of a figure's reason, in the order ``reason`` joins them."""
     parts = list(blamed)
     if main.missing:
-        parts.append(f"not computed: {main.missing}" if blamed else main.missing)
+        parts.append(replace(main.missing, text=f"not computed: {main.missing.text}") if blamed else main.missing)
     elif verdict_from_data != "match" or blamed:
-        parts.append(difference_text(figure, main, rounding))
+        parts.append(difference_part(figure, main, rounding))
     if verdict_from_data in ("mismatch", "within_moe"):
-        parts.append(slips_text(figure, main, rounding, tried))
-    return "; ".join(parts + list(notes))
+        parts.append(slips_part(figure, main, rounding, tried))
+    return parts + list(notes)
 
 
-def audit_row(edition: Edition, figure: PublishedFigure, main: Computed, verdict: str, reason: str) -> dict[str, object]:
+def audit_row(edition: Edition, figure: PublishedFigure, main: Computed, verdict: str, reason: Sequence[ReasonPart]) -> dict[str, object]:
     computed_pct = math.nan if main.missing else printed_as(main.value, edition.estimation.rounding)
     value = math.nan if main.missing else main.value
     return {
@@ -701,7 +753,8 @@ def audit_row(edition: Edition, figure: PublishedFigure, main: Computed, verdict
         "ci_high_pts": main.ci_high,
         "moe_pts": main.moe,
         "verdict": verdict,
-        "reason": reason,
+        "reason": "; ".join(p.text for p in reason),
+        "reason_parts": json.dumps([p.record() for p in reason], ensure_ascii=False),
         "source": figure.source,
         "page": figure.page,
         "wording": figure.wording,

@@ -19,6 +19,7 @@ from typing import Any, Literal, Mapping
 import yaml
 
 from .errors import EditionError
+from .report_texts import LANGUAGES
 
 QUESTION_TYPES = ("single", "multi", "grid", "numeric", "text")
 INTERVAL_METHODS = ("logit", "likelihood", "xlogit", "beta", "asin", "mean", "wilson")
@@ -287,6 +288,22 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Article:
+    """The press article a figure was quoted from: its outlet and title as known, and its address
+    only once someone has checked it (an unverified address is not kept)."""
+
+    outlet: str
+    title: str = ""
+    url: str = ""
+    verified: bool = False
+
+    def describe(self) -> str:
+        """E.g. "press: cegedim-sante.com, 'Baromètre IA Santé 2025' (address not verified)"."""
+        title = f", '{self.title}'" if self.title else ""
+        return f"press: {self.outlet}{title} ({self.url if self.verified else 'address not verified'})"
+
+
+@dataclass(frozen=True)
 class PublishedFigure:
     id: str
     population: str
@@ -296,9 +313,10 @@ class PublishedFigure:
     operator: str  # "=" or ">="
     page: int | None
     wording: str
-    source: str
+    source: str  # "synthesis", or the press article described (Article.describe)
     problems: tuple[Problem, ...] = ()
     product_of: tuple[str, ...] = ()  # a share of a share: published as the product of these figures
+    article: Article | None = None  # a press figure's article
 
 
 @dataclass(frozen=True)
@@ -342,6 +360,7 @@ class Edition:
     weighting: WeightingSettings = WeightingSettings()
     mirrors: tuple[Mirror, ...] = ()
     marks: tuple[Mark, ...] = ()  # what a person must still fill in or review (warned; see check_runnable)
+    language: str = "fr"  # the report's language (report_texts.LANGUAGES)
 
 
 # --------------------------------------------------------------------------------------------
@@ -798,6 +817,7 @@ def _figure(node: _Node, populations: Mapping[str, Population]) -> PublishedFigu
             raise p.error(f"unknown problem kind '{kind}'", f"use one of {', '.join(PROBLEM_KINDS)}", key="kind")
         problems.append(Problem(kind, p.get("note", str)))
     product_of = tuple(str(x) for x in (node.get("product_of", list, []) or []))
+    article = _article(node)
     return PublishedFigure(
         id=node.ident("id"),
         population=pop,
@@ -807,10 +827,34 @@ def _figure(node: _Node, populations: Mapping[str, Population]) -> PublishedFigu
         operator=operator,
         page=node.get("page", int),
         wording=node.get("wording", str),
-        source=node.get("source", str),
+        source=article.describe() if article else "synthesis",
         problems=tuple(problems),
         product_of=product_of,
+        article=article,
     )
+
+
+def _article(node: _Node) -> Article | None:
+    """A figure's source: None for the synthesis, else the press article {outlet, title, url, verified}."""
+    if node.data.get("source") == "synthesis":
+        return None
+    if not isinstance(node.data.get("source"), dict):
+        raise node.error(
+            f"unknown source {node.data.get('source')!r}",
+            "write 'synthesis', or the press article as {outlet: .., title: .., verified: false}",
+            key="source",
+        )
+    src = node.child("source").mapping(("outlet", "title", "url", "verified"), ("outlet", "verified"))
+    url, verified = src.get("url", str, ""), src.get("verified", bool)
+    if url and not verified:
+        raise src.error(
+            "an address that is not verified",
+            "open the article, and set verified: true if the address is the article's; else remove url (outlet and title say where it was read)",
+            key="url",
+        )
+    if verified and not url.startswith(("https://", "http://")):
+        raise src.error(f"verified: true without the article's address (url {url!r})", "give url: https://… the article's address", key="url")
+    return Article(src.get("outlet", str), src.get("title", str, ""), url, verified)
 
 
 def _indicator(node: _Node, book: Codebook) -> Indicator:
@@ -890,9 +934,12 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
         )
     node = _Node(read_yaml(file), file, "").mapping(
         ("id", "title", "fieldwork", "exports", "previous", "dropped", "populations", "thresholds", "quality", "weighting", "estimation",
-         "mirrors", "figures", "review"),
+         "mirrors", "figures", "review", "language"),
         ("id", "title", "populations"),
     )
+    language = node.get("language", str, "fr")
+    if language not in LANGUAGES:
+        raise node.error(f"no report texts in language '{language}'", f"use one of {', '.join(LANGUAGES)}", key="language")
     if str(node.data["id"]) != str(edition_id):
         raise node.error(f"id '{node.data['id']}' does not match the folder name '{edition_id}'", f"set id: \"{edition_id}\"", key="id")
     fw = node.child("fieldwork")
@@ -941,6 +988,7 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
         previous=str(node.data["previous"]) if node.data.get("previous") is not None else None,
         dropped=tuple(str(x) for x in (node.get("dropped", list, []) or [])),
         marks=marks,
+        language=language,
     )
 
 

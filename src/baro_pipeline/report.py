@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Iterable, Mapping, Sequence
-from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -38,8 +37,9 @@ from scipy.stats import norm
 
 from . import __version__
 from .audit import MIN_SHARED_WORDING_WORDS, shared_final_words
-from .edition import Codebook, Condition, Edition, Population, PublishedFigure, Question
+from .edition import Article, Codebook, Condition, Edition, Population, PublishedFigure, Question
 from .estimation import TOTAL
+from .report_texts import LANGUAGES, NARROW_SPACE, ReportTexts, french_number, points_text
 from .stats.significance import independent_difference
 
 DEFAULT_TOP = 5  # a ranking without an answer cap shows its first 5 ("Top 5"); capped: the cap ("Top 3")
@@ -48,14 +48,9 @@ VERDICT_COLOURS = {
     "match": "#548235", "within_moe": "#a9d18e", "not_computed": "#bfbfbf",
     "inconsistent_publication": "#ffc000", "mismatch": "#c00000",
 }
-VERDICT_LABELS = {
-    "match": "conforme", "within_moe": "dans la marge d'erreur", "not_computed": "non calculé",
-    "inconsistent_publication": "publication incohérente", "mismatch": "écart",
-}
 LABEL_WIDTH = 40  # characters per line of a chart's axis label
 LABEL_LINES = 3
 CHART_WIDTH = 360
-NARROW_SPACE = "\u202f"  # French thousands separator and space before %
 FONT = "Helvetica, Arial, sans-serif"
 # The y encoding of the bar charts: one band per label, in the data's order, lines split at '|'.
 LABEL_AXIS = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelExpr": "split(datum.label, '|')", "labelLimit": 280, "ticks": False, "domain": False}}
@@ -82,6 +77,7 @@ class Card:
 
     value: str
     moe: str
+    question: str  # the question's label when the wording is only an answer's ("Non, jamais"), else ""
     wording: str
     population: str
     colour: str
@@ -94,6 +90,7 @@ class Card:
 
 @dataclass(frozen=True)
 class Page:
+    anchor: str  # the section's id, for the table of contents
     title: str
     subtitle: str
     cards: tuple[Card, ...]
@@ -112,21 +109,16 @@ class Table:
 # --------------------------------------------------------------------------------------------
 
 
-def french_number(value: float, decimals: int = 0) -> str:
-    """1234.5 -> "1 234,5" (narrow no-break spaces between thousands)."""
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", NARROW_SPACE).replace(".", ",")
+def texts_of(edition: Edition) -> ReportTexts:
+    return LANGUAGES[edition.language]
+
+
+def population_labels(edition: Edition) -> dict[str, str]:
+    return {pid: short_label(p) for pid, p in edition.populations.items()}
 
 
 def percent_text(value: float) -> str:
     return "–" if pd.isna(value) else f"{french_number(value)}{NARROW_SPACE}%"
-
-
-def points_text(value: float, signed: bool = False) -> str:
-    shown = round(value, 1) + 0.0  # no "-0,0"
-    sign = "+" if signed and shown > 0 else ""
-    unit = "pt" if abs(shown) < 2 else "pts"
-    return f"{sign}{french_number(shown, 1)}{NARROW_SPACE}{unit}"
 
 
 def normal_quantile(edition: Edition) -> float:
@@ -264,8 +256,8 @@ def dumbbells(rows: pd.DataFrame, colour: str) -> dict[str, Any]:
     }
 
 
-def stacked_counts(rows: pd.DataFrame) -> dict[str, Any]:
-    """One stacked bar per ``label``: ``count`` per ``category``, coloured by VERDICT_COLOURS."""
+def stacked_counts(rows: pd.DataFrame, labels: Mapping[str, str], axis: str) -> dict[str, Any]:
+    """One stacked bar per ``label``: ``count`` (``axis``) per ``category``, coloured by VERDICT_COLOURS, named by ``labels``."""
     present = [v for v in VERDICT_COLOURS if v in set(rows["category"])]
     return {
         "data": {"values": records(rows)},
@@ -274,9 +266,9 @@ def stacked_counts(rows: pd.DataFrame) -> dict[str, Any]:
         "encoding": {"y": {"field": "label", "type": "nominal", "sort": None, "title": None}},
         "layer": [
             {"mark": {"type": "bar"}, "encoding": {
-                "x": {"field": "count", "type": "quantitative", "stack": True, "title": "chiffres publiés"},
+                "x": {"field": "count", "type": "quantitative", "stack": True, "title": axis},
                 "color": {"field": "category", "type": "nominal", "scale": {"domain": present, "range": [VERDICT_COLOURS[v] for v in present]},
-                          "legend": {"labelExpr": json.dumps(VERDICT_LABELS, ensure_ascii=False) + "[datum.label]"}},
+                          "legend": {"labelExpr": json.dumps(dict(labels), ensure_ascii=False) + "[datum.label]"}},
                 "order": {"field": "order", "type": "quantitative"},
             }},
         ],
@@ -338,24 +330,42 @@ def figure_page(figure: PublishedFigure, edition: Edition) -> int | None:
     return next((pages.get(q) for q in figure_question(figure, edition.populations[figure.population].codebook)), None)
 
 
+def article_text(article: Article, texts: ReportTexts) -> str:
+    """A press figure's source: "presse : cegedim-sante.com, « Baromètre IA Santé 2025 » (adresse non vérifiée)"."""
+    title = f", « {article.title} »" if article.title else ""
+    return f"{texts.press} : {article.outlet}{title} ({article.url if article.verified else texts.unverified})"
+
+
+def named_question(figure: PublishedFigure, book: Codebook) -> str:
+    """The question's label when the figure's wording is only one of its answers ("Non, jamais"):
+    the card must then say what was asked; "" when the wording says it already."""
+    if figure.indicator.question not in book.ids() or figure.indicator.question in {d.id for d in book.derived}:
+        return ""
+    q = book.question(figure.indicator.question)
+    answers = {q.code_label(c) for c in q.all_codes()} | {n.label for n in q.nets} | {r.label for r in q.rows}
+    return (q.label or q.wording) if figure.wording in answers else ""
+
+
 def figure_card(figure: PublishedFigure, row: Mapping[str, Any], edition: Edition) -> Card:
     population = edition.populations[figure.population]
     computed = row.get("computed", np.nan)
     missing = pd.isna(computed)
     small = not missing and pd.notna(row.get("n")) and int(row["n"]) < edition.thresholds.flag_base
-    source = "" if figure.source == "synthesis" else f" · presse : {urlsplit(figure.source).netloc or figure.source}"
+    texts = texts_of(edition)
+    source = "" if figure.article is None else f" · {article_text(figure.article, texts)}"
     verdict = str(row.get("verdict", "not_computed"))
     return Card(
         value=percent_text(row.get("computed_pct", np.nan)),
         moe="" if missing else f"± {points_text(row['moe_pts'])}",
+        question=named_question(figure, population.codebook),
         wording=figure.wording,
         population=short_label(population),
         colour=colours_of(edition)[figure.population],
         details=f"{n_text([row.get('n', np.nan)])} · base : {figure_base_text(figure, population)}{source}",
         printed=("≥" if figure.operator == ">=" else "") + percent_text(figure.value),
         verdict=verdict,
-        verdict_label=VERDICT_LABELS.get(verdict, verdict),
-        flag=("non calculé : " + str(row.get("reason", ""))) if missing else (f"⚠ base faible (n < {edition.thresholds.flag_base})" if small else ""),
+        verdict_label=texts.verdicts.get(verdict, verdict),
+        flag=texts.reason(row.get("reason_parts", ""), population_labels(edition)) if missing else (f"⚠ base faible (n < {edition.thresholds.flag_base})" if small else ""),
     )
 
 
@@ -435,9 +445,11 @@ def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame) -> tup
     for pid, q in ranked_questions(edition, totals):
         charts_on.setdefault(question_pages(edition, pid)[q.id], []).append((pid, q))
     numbers = sorted(set(figures_on) | set(charts_on), key=lambda p: (p is None, p or 0))
+    texts = texts_of(edition)
     return tuple(
         Page(
-            title=f"Page {number} de la synthèse" if number is not None else "Résultats",
+            anchor=f"page-{number}" if number is not None else "resultats",
+            title=texts.page["page_title"].format(number=number) if number is not None else texts.page["results"],
             subtitle=page_subtitle(figures_on.get(number, []), charts_on.get(number, []), edition),
             cards=tuple(figure_card(f, audited.get(f.id, {}), edition) for f in figures_on.get(number, [])),
             charts=tuple(ranking_chart(q, edition.populations[pid], edition, totals[totals["population"] == pid]) for pid, q in charts_on.get(number, [])),
@@ -452,8 +464,8 @@ def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame) -> tup
 
 
 def meaning(wording: str) -> str:
-    """A wording without its trailing parenthesis: an editorial note such as "(adresse exacte…)"
-    would otherwise make unrelated press figures look alike."""
+    """A wording without its trailing parenthesis, a detail ("Des dérives éthiques ou commerciales
+    (exploitation des données, biais, discriminations)"): the meaning is said before it."""
     return re.sub(r"\s*\([^()]*\)\s*$", "", wording) or wording
 
 
@@ -514,8 +526,9 @@ def mirror_section(edition: Edition, audit: pd.DataFrame) -> tuple[Chart | None,
     diff = independent_difference(a_rows["computed"], a_rows["se_pts"], b_rows["computed"], b_rows["se_pts"])
     z = normal_quantile(edition)
     significant = np.nan_to_num(diff.p, nan=1.0) < 1 - edition.estimation.level
+    texts, level = texts_of(edition), french_number(edition.estimation.level * 100)
     table = Table(
-        ("comparaison", "population", "estimation", "population", "estimation", "écart", "significatif"),
+        texts.columns["mirror"],
         tuple(
             (
                 shared_ending(a.wording, b.wording),
@@ -524,19 +537,18 @@ def mirror_section(edition: Edition, audit: pd.DataFrame) -> tuple[Chart | None,
                 short_label(edition.populations[b.population]),
                 f"{percent_text(rb['computed_pct'])} ± {points_text(rb['moe_pts'])} ({n_text([rb['n']])})",
                 f"{points_text(d, signed=True)} (± {points_text(z * s)})" if pd.notna(d) else "–",
-                "oui" if sig else "non",
+                texts.page["yes"] if sig else texts.page["no"],
             )
             for (a, b), (_, ra), (_, rb), d, s, sig in zip(pairs, a_rows.iterrows(), b_rows.iterrows(), diff.diff, diff.se, significant)
         ),
-        note=f"Écart ± {french_number(z, 2)} erreur-type, entre deux échantillons indépendants : erreur-type √(se₁² + se₂²), "
-        f"test z bilatéral à {french_number(edition.estimation.level * 100)} %.",
+        note=texts.page["mirror_note"].format(z=french_number(z, 2), level=level),
     )
     notes = (
-        "Paires de chiffres publiés de même sens, appariées par la fin de leur libellé (voir docs/report.md).",
-        f"Bases : celles des chiffres publiés ; {n_text(found['n'])} (détail dans le tableau).",
+        texts.page["mirror_pairs"].format(words=MIN_SHARED_WORDING_WORDS),
+        texts.page["mirror_bases"].format(n=n_text(found["n"])),
         *small_base_notes((i for i, small in zip(ids, chart_rows["small"]) if small), edition),
     )
-    return Chart("Comparaisons miroir", interval_bars(chart_rows, colours), notes), table
+    return Chart(texts.page["mirror_chart"], interval_bars(chart_rows, colours), notes), table
 
 
 # --------------------------------------------------------------------------------------------
@@ -544,10 +556,14 @@ def mirror_section(edition: Edition, audit: pd.DataFrame) -> tuple[Chart | None,
 # --------------------------------------------------------------------------------------------
 
 
+def question_label(book: Codebook, qid: str) -> str | None:
+    """A question's label (its id when it has none); None for what is not a question (a derived indicator)."""
+    return next((q.label or q.id for q in book.questions if q.id == qid), None)
+
+
 def trend_label(row: Mapping[str, Any], edition: Edition) -> str:
     """"<question label> : <answer>"; a derived indicator's label alone."""
-    book = edition.populations[row["population"]].codebook
-    question = next((q.label or q.id for q in book.questions if q.id == row["question"]), None)
+    question = question_label(edition.populations[row["population"]].codebook, row["question"])
     return wrapped(f"{question} : {row['item_label']}" if question else str(row["item_label"]))
 
 
@@ -560,6 +576,7 @@ def trend_charts(edition: Edition, trends: pd.DataFrame) -> tuple[Chart, ...]:
     previous → current estimate, the change, significant ones coloured."""
     totals = trends[(trends["breakdown"] == TOTAL) & (trends["kind"] != "mean")]
     published = {(f.population, f.indicator.question, f.indicator.item) for f in edition.figures}
+    texts = texts_of(edition)
     charts = []
     for pid, colour in colours_of(edition).items():
         mine = totals[totals["population"] == pid]
@@ -582,11 +599,11 @@ def trend_charts(edition: Edition, trends: pd.DataFrame) -> tuple[Chart, ...]:
         previous = str(chosen["previous_edition"].iloc[0])
         charts.append(
             Chart(
-                f"Évolutions {previous} → {edition.id} ({short_label(population)})",
+                texts.page["trend_chart"].format(previous=previous, id=edition.id, population=short_label(population)),
                 dumbbells(rows, colour),
                 (
-                    f"Cercle vide : {previous} ; point plein : {edition.id}, en couleur si l'évolution est significative à 95 % (*).",
-                    f"Base : chaque question sur sa base ; {n_text(chosen['n'])} en {edition.id}, {n_text(chosen['n_previous'])} en {previous}.",
+                    texts.page["trend_points"].format(previous=previous, id=edition.id),
+                    texts.page["trend_bases"].format(n=n_text(chosen["n"]), id=edition.id, n_previous=n_text(chosen["n_previous"]), previous=previous),
                     *small_base_notes(chosen.loc[chosen["n"] < edition.thresholds.flag_base, "item_label"], edition),
                 ),
             )
@@ -599,12 +616,13 @@ def trends_table_rows(edition: Edition, trends: pd.DataFrame) -> Table:
     found = trends[(trends["breakdown"] == TOTAL) & trends["significant"]]
     z = normal_quantile(edition)
     found = found.reindex(found["change_pts"].abs().sort_values(ascending=False).index)
+    texts = texts_of(edition)
     return Table(
-        ("population", "question", "réponse", "avant", "après", "évolution", "p"),
+        texts.columns["trends"],
         tuple(
             (
                 short_label(edition.populations[r["population"]]),
-                r["question"],
+                question_label(edition.populations[r["population"]].codebook, r["question"]),
                 str(r["item_label"]),
                 percent_text(r["pct_previous"]),
                 percent_text(r["pct"]),
@@ -613,8 +631,7 @@ def trends_table_rows(edition: Edition, trends: pd.DataFrame) -> Table:
             )
             for r in found.to_dict(orient="records")
         ),
-        note=f"Évolution ± {french_number(z, 2)} erreur-type ; échantillons indépendants : erreur-type de l'évolution √(se₁² + se₂²) "
-        f"(erreurs-types de chaque édition, linéarisées après calage), test z bilatéral à {french_number(edition.estimation.level * 100)} %.",
+        note=texts.page["trend_note"].format(z=french_number(z, 2), level=french_number(edition.estimation.level * 100)),
     )
 
 
@@ -634,15 +651,18 @@ def audit_chart(edition: Edition, audit: pd.DataFrame) -> Chart:
             "order": counts["verdict"].map(order),
         }
     )
-    total = ", ".join(f"{n} {VERDICT_LABELS.get(v, v)}" for v, n in audit["verdict"].value_counts().items())
-    return Chart("Audit des chiffres publiés", stacked_counts(rows), (f"{len(audit)} chiffres publiés : {total}.", "Verdicts : docs/audit.md."))
+    texts = texts_of(edition)
+    total = ", ".join(f"{n} {texts.verdicts.get(v, v)}" for v, n in audit["verdict"].value_counts().items())
+    notes = (texts.page["audit_counts"].format(n=len(audit), counts=total), texts.audit_note)
+    return Chart(texts.page["audit"], stacked_counts(rows, texts.verdicts, texts.page["audit_axis"]), notes)
 
 
 def audit_table(edition: Edition, audit: pd.DataFrame) -> Table:
     """The figures that do not match, what needs a look first."""
     rows = audit[audit["verdict"] != "match"]
+    texts, pops = texts_of(edition), population_labels(edition)
     return Table(
-        ("chiffre", "population", "publié", "calculé", "écart", "verdict", "raison"),
+        texts.columns["audit"],
         tuple(
             (
                 r["figure_id"],
@@ -650,8 +670,8 @@ def audit_table(edition: Edition, audit: pd.DataFrame) -> Table:
                 ("≥" if r["operator"] == ">=" else "") + percent_text(r["published"]),
                 "–" if pd.isna(r["computed"]) else f"{french_number(r['computed'], 1)}{NARROW_SPACE}%",
                 "–" if pd.isna(r["difference_pts"]) else points_text(r["difference_pts"], signed=True),
-                VERDICT_LABELS.get(r["verdict"], r["verdict"]),
-                str(r["reason"]),
+                texts.verdicts.get(r["verdict"], r["verdict"]),
+                texts.reason(r["reason_parts"], pops),
             )
             for r in rows.to_dict(orient="records")
         ),
@@ -665,7 +685,7 @@ def audit_table(edition: Edition, audit: pd.DataFrame) -> Table:
 
 def weighting_rows(edition: Edition, weighting: pd.DataFrame) -> Table:
     return Table(
-        ("population", "interviews gardées", "effet de plan (Kish)", "efficacité", "poids min – max"),
+        texts_of(edition).columns["weighting"],
         tuple(
             (
                 edition.populations[r["population"]].label,
@@ -698,6 +718,7 @@ def report_html(
     audit_figure = audit_chart(edition, audit) if len(audit) else None
     charts = [c for page in report_pages for c in page.charts] + [c for c in (mirror_chart, *trend_figures, audit_figure) if c is not None]
     html = template_environment().get_template("report.html.j2").render(
+        t=texts_of(edition).page,
         edition=edition,
         version=__version__,
         populations=[(p.label, colour) for p, colour in zip(edition.populations.values(), colours_of(edition).values())],
