@@ -1,8 +1,10 @@
-"""The project's own Prefect server: started in the background, waited for, stopped by its PID.
+"""The project's own Prefect server: ``prefect server start`` in the background, ``prefect server stop``.
 
 ``make server`` and ``make server-stop`` run this module; the integration test uses the same
-functions. The PID goes to ``<PREFECT_HOME>/server.pid`` and the server's log to ``server.log``
-beside it. No Prefect import: it only starts and stops the ``prefect`` command.
+functions. The PID goes to ``<PREFECT_HOME>/server.pid`` (where ``prefect server stop`` reads it)
+and the server's log to ``server.log`` beside it. What this adds to Prefect's commands: a clear
+refusal when a server already answers on the port, a wait until the API answers, the log, and a
+SIGKILL for a server that ignores ``prefect server stop``.
 """
 
 from __future__ import annotations
@@ -55,8 +57,24 @@ def recorded_pid(home: Path) -> int | None:
     return None
 
 
+def prefect_server(home: Path, command: str, *args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``prefect server <command> …`` with the project's PREFECT_HOME (and ``env``'s settings)."""
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", "server", command, *args],
+        env={**os.environ, **(env or {}), "PREFECT_HOME": str(home)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=STOP_TIMEOUT_SECONDS,
+    )
+
+
 def start_server(home: Path, host: str, port: int, env: Mapping[str, str] | None = None, timeout: float = START_TIMEOUT_SECONDS) -> int:
     """Start ``prefect server start`` in the background and return its PID once ``/api/health`` answers.
+
+    Not ``prefect server start --background``: Prefect 3.9 leaves that server's output on pipes
+    its command closes on exit, and a server on a new database dies writing its start-up log
+    (seen 2 of 2 here). The PID goes where ``prefect server stop`` reads it.
 
     ``env`` adds Prefect settings for the server (e.g. the scheduler off) to this process' environment.
     """
@@ -90,11 +108,11 @@ def start_server(home: Path, host: str, port: int, env: Mapping[str, str] | None
 
 
 def stop_server(home: Path, timeout: float = STOP_TIMEOUT_SECONDS) -> int | None:
-    """Stop the server whose PID is in ``server.pid`` (SIGTERM, then SIGKILL); return that PID, or None."""
+    """``prefect server stop`` (SIGTERM), waited for, SIGKILL past ``timeout``; the PID stopped, or None."""
     pid = recorded_pid(home)
     if pid is None:
         return None
-    os.kill(pid, signal.SIGTERM)
+    prefect_server(Path(home).resolve(), "stop")
     deadline = time.monotonic() + timeout
     while server_running(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
