@@ -139,7 +139,9 @@ def cmd_run(args: argparse.Namespace, root: Path) -> int:
     start = time.perf_counter()
     print(f"baro run {args.edition}: starting Prefect (embedded local server)", flush=True)
     from baro_flows.run import baro_run
+    from baro_flows.server import start_embedded_server
 
+    start_embedded_server()  # a child the kernel kills with this process
     summary = baro_run(edition_id=args.edition, root=str(root), strict=args.strict, echo=not args.verbose)
     print_summary(summary, time.perf_counter() - start)
     return 0
