@@ -3,7 +3,7 @@
 Commands work on the project folder they are run in (``editions/``, ``raw/``, ``outputs/``) or on
 the one ``--root`` names. Errors become a message and an exit code, never a traceback:
 0 success; 1 bad data (exports, invalid rows past the threshold, raking failed); 2 bad usage or
-configuration; 3 ``--strict`` audit mismatch.
+configuration; 3 ``--strict`` audit mismatch; 70 internal error; 73 outputs that cannot be written.
 """
 
 from __future__ import annotations
