@@ -37,9 +37,10 @@ from .errors import ForeignOutputError, OutputError, OutputReadError, OutputWrit
 TABLES_WITH_IDS = ("weights", "quarantine")
 
 # How to get past the system refusing a write, by errno.
+NO_PERMISSION_FIX = "make the folder writable for you (chmod u+w), or pass --root a project folder you can write"
 WRITE_FIXES = {
-    errno.EACCES: "make the folder writable for you (chmod u+w), or pass --root a project folder you can write",
-    errno.EPERM: "make the folder writable for you (chmod u+w), or pass --root a project folder you can write",
+    errno.EACCES: NO_PERMISSION_FIX,
+    errno.EPERM: NO_PERMISSION_FIX,
     errno.EROFS: "the disk is mounted read-only: pass --root a project folder on a writable disk",
     errno.ENOSPC: "free some disk space, then run again",
     errno.EDQUOT: "free some space within your disk quota, then run again",
