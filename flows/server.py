@@ -134,11 +134,11 @@ def start_embedded_server() -> None:
     follows the thread that started the child: call this from the main thread. Nothing to do when
     ``PREFECT_API_URL`` names a server, and off Linux.
     """
-    from prefect.server.api import server as prefect_server
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value() or not sys.platform.startswith("linux"):
         return
+    from prefect.server.api import server as prefect_server
 
     class ServerDyingWithParent(prefect_server.SubprocessASGIServer):
         def _run_uvicorn_command(self) -> "subprocess.Popen[Any]":
