@@ -314,7 +314,7 @@ def test_read_only_outputs_folder_is_a_clear_error(tmp_path, tables, metadata, l
     assert child.returncode == 0, child.stderr
     kind, message = child.stdout.split("\n", 1)
     assert kind == "OutputWriteError 73"
-    assert re.match(rf"(?s){tmp_path}/outputs/\.2025\.\S+: the outputs cannot be written: Permission denied.*fix: make the folder writable for you \(chmod u\+w\)", message), message
+    assert re.match(rf"(?s){tmp_path}/outputs/\.2025\.\S+: the outputs cannot be written: Permission denied.*fix: make {tmp_path}/outputs writable for you \(chmod u\+w {tmp_path}/outputs\)", message), message
     assert everything(tmp_path) == before
 
 

@@ -36,8 +36,8 @@ from .errors import ForeignOutputError, OutputError, OutputReadError, OutputWrit
 # Columns that may hold a respondent id: only these two tables may carry one (DESIGN.md §5).
 TABLES_WITH_IDS = ("weights", "quarantine")
 
-# How to get past the system refusing a write, by errno.
-NO_PERMISSION_FIX = "make the folder writable for you (chmod u+w), or pass --root a project folder you can write"
+# How to get past the system refusing a write, by errno ({folder}: the outputs folder).
+NO_PERMISSION_FIX = "make {folder} writable for you (chmod u+w {folder}), or pass --root a project folder you can write"
 WRITE_FIXES = {
     errno.EACCES: NO_PERMISSION_FIX,
     errno.EPERM: NO_PERMISSION_FIX,
@@ -73,15 +73,15 @@ def edition_folder(root: Path, edition_id: str) -> Path:
 
 
 @contextmanager
-def clear_write_errors() -> Iterator[None]:
-    """Turn the system refusing a write into an :class:`OutputWriteError` naming the path."""
+def clear_write_errors(folder: Path) -> Iterator[None]:
+    """Turn the system refusing a write in ``folder`` into an :class:`OutputWriteError` naming the path."""
     try:
         yield
     except OSError as exc:
         raise OutputWriteError(
             f"the outputs cannot be written: {exc.strerror or exc}",
-            where=str(exc.filename) if exc.filename else None,
-            fix=WRITE_FIXES.get(exc.errno or 0, "check the folder and its disk, then run again"),
+            where=str(exc.filename) if exc.filename else str(folder),
+            fix=WRITE_FIXES.get(exc.errno or 0, "check {folder} and its disk, then run again").format(folder=folder),
         ) from None
 
 
@@ -94,7 +94,7 @@ def outputs_folder(root: Path) -> Path:
         )
     if out.exists() and not out.is_dir():
         raise ForeignOutputError("is not a folder", where=str(out), fix="move that file away: runs write their outputs in a folder of that name")
-    with clear_write_errors():
+    with clear_write_errors(out.parent):
         out.mkdir(parents=True, exist_ok=True)
     return out.resolve()
 
@@ -113,7 +113,7 @@ def edition_lock(root: Path, edition_id: str) -> Iterator[None]:
         )
     current_run(out, str(edition_id))  # refused before anything is written, the lock file included
     lock = filelock.FileLock(str(lock_file), timeout=0)
-    with clear_write_errors():
+    with clear_write_errors(out):
         try:
             lock.acquire()
         except filelock.Timeout:  # an OSError too: caught first
@@ -160,7 +160,7 @@ def publish_run(
     out = outputs_folder(root)
     previous = current_run(out, str(edition_id))
     files = sorted([f"{name}.parquet" for name in tables] + list(extra_files or {}) + ["manifest.json"])
-    with clear_write_errors():
+    with clear_write_errors(out):
         run_folder = out / f".{edition_id}.{uuid.uuid4().hex[:12]}"
         run_folder.mkdir()  # never an existing folder: a name taken by chance is an error, not a merge
         try:
