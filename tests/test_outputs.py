@@ -202,6 +202,26 @@ def test_run_folder_holding_another_editions_manifest_is_refused(tmp_path, table
     refused(tmp_path, tables, metadata, r"holds a run of edition '2024' \(its manifest\.json says so\), not of '2025'")
 
 
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda folder, elsewhere: folder.symlink_to(elsewhere), "is a link or a file, not a run folder"),
+        (lambda folder, elsewhere: folder.mkdir(), "is a folder without the manifest\\.json of a run"),
+    ],
+    ids=["run-name-linking-elsewhere", "run-folder-without-manifest"],
+)
+def test_link_to_a_run_name_that_is_no_run_is_refused(tmp_path, tables, metadata, make, match):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "data.csv").write_text("keep me")
+    out = tmp_path / "outputs"
+    out.mkdir()
+    make(out / ".2025.0123456789ab", elsewhere)
+    (out / "2025").symlink_to(".2025.0123456789ab")
+    refused(tmp_path, tables, metadata, rf"outputs/\.2025\.0123456789ab: {match}")
+    assert (elsewhere / "data.csv").read_text() == "keep me"
+
+
 def test_dangling_link_elsewhere_is_refused_but_a_runs_own_is_replaced(tmp_path, tables, metadata):
     link = tmp_path / "outputs" / "2025"
     link.parent.mkdir()
