@@ -1,29 +1,38 @@
-"""The project's own Prefect server: ``prefect server start`` in the background, ``prefect server stop``.
+"""Prefect servers: the project's own, and the temporary one of ``baro run``.
 
+The project's own server is started in the background, waited for, stopped by its PID:
 ``make server`` and ``make server-stop`` run this module; the integration test uses the same
 functions. The PID goes to ``<PREFECT_HOME>/server.pid`` (where ``prefect server stop`` reads it)
 and the server's log to ``server.log`` beside it. What this adds to Prefect's commands: a clear
 refusal when a server already answers on the port, a wait until the API answers, the log, and a
 SIGKILL for a server that ignores ``prefect server stop``.
+
+``baro run`` starts Prefect's temporary server with :func:`start_embedded_server`, as a child
+that the kernel kills when ``baro run`` dies, even by SIGKILL.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
+import types
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
+from unittest import mock
 
 from baro_pipeline.errors import UsageError
 
 START_TIMEOUT_SECONDS = 240  # ~9 s usually, ~25 s on a fresh database; slow disks need more
 STOP_TIMEOUT_SECONDS = 30
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def pid_file(home: Path) -> Path:
@@ -120,6 +129,43 @@ def stop_server(home: Path, timeout: float = STOP_TIMEOUT_SECONDS) -> int | None
         os.kill(pid, signal.SIGKILL)
     pid_file(home).unlink(missing_ok=True)
     return pid
+
+
+def dying_with(parent_pid: int) -> Callable[[], None]:
+    """A ``preexec_fn`` after which the kernel sends the child SIGKILL when its parent dies (Linux)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork: the child only calls it
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # the parent died before prctl: no signal would come
+            os._exit(1)
+
+    return preexec
+
+
+def start_embedded_server() -> None:
+    """Start Prefect's temporary server now, as a child killed with this process.
+
+    Prefect starts it on first use as a plain child (``SubprocessASGIServer``, stopped at exit),
+    which a SIGKILL of ``baro run`` would leave running; Prefect has no setting for that. Started
+    here first, it is the one Prefect then uses (one instance per port). The parent-death signal
+    follows the thread that started the child: call this from the main thread. Nothing to do when
+    ``PREFECT_API_URL`` names a server, and off Linux.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value() or not sys.platform.startswith("linux"):
+        return
+    from prefect.server.api import server as prefect_server
+
+    class ServerDyingWithParent(prefect_server.SubprocessASGIServer):
+        def _run_uvicorn_command(self) -> "subprocess.Popen[Any]":
+            # Prefect's own command and environment, with one more argument to its Popen.
+            popen = functools.partial(subprocess.Popen, preexec_fn=dying_with(os.getpid()))
+            with mock.patch.object(prefect_server, "subprocess", types.SimpleNamespace(Popen=popen)):
+                return super()._run_uvicorn_command()
+
+    ServerDyingWithParent().start()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 Commands work on the project folder they are run in (``editions/``, ``raw/``, ``outputs/``) or on
 the one ``--root`` names. Errors become a message and an exit code, never a traceback:
 0 success; 1 bad data (exports, invalid rows past the threshold, raking failed); 2 bad usage or
-configuration; 3 ``--strict`` audit mismatch.
+configuration; 3 ``--strict`` audit mismatch; 70 internal error; 73 outputs that cannot be written.
 """
 
 from __future__ import annotations
@@ -144,7 +144,9 @@ def cmd_run(args: argparse.Namespace, root: Path) -> int:
     start = time.perf_counter()
     print(f"baro run {args.edition}: starting Prefect (embedded local server)", flush=True)
     from baro_flows.run import baro_run
+    from baro_flows.server import start_embedded_server
 
+    start_embedded_server()  # a child the kernel kills with this process
     summary = baro_run(edition_id=args.edition, root=str(root), strict=args.strict, echo=not args.verbose)
     print_summary(summary, time.perf_counter() - start)
     return 0

@@ -1,7 +1,9 @@
 """Typed errors of every stage, in one place.
 
 Each error says what is wrong, where (file, row, column or key) and how to fix it. The CLI turns
-them into a message and an exit code (``exit_code``), never a traceback.
+them into a message and an exit code (``exit_code``), never a traceback: 1 bad data, 2 bad usage or
+configuration, 3 ``--strict`` audit mismatch, 73 outputs that cannot be written (the CLI adds 70,
+an internal error).
 """
 
 from __future__ import annotations
@@ -72,6 +74,24 @@ class EstimationError(BaroError):
 
 class OutputError(BaroError):
     """Outputs cannot be written (locked folder, unwritable path)."""
+
+    exit_code = 1
+
+
+class ForeignOutputError(OutputError):
+    """Something in ``outputs/`` that no run of ours wrote is where a run would write or remove: refused, untouched."""
+
+    exit_code = 73  # sysexits' EX_CANTCREAT, beside the CLI's 70 (EX_SOFTWARE)
+
+
+class OutputWriteError(OutputError):
+    """The system refused to write the outputs (no permission, a read-only or full disk)."""
+
+    exit_code = 73
+
+
+class OutputReadError(BaroError):
+    """An output of a past run cannot be read back (damaged, not written by a run, unreadable)."""
 
     exit_code = 1
 
