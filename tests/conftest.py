@@ -1,12 +1,17 @@
-"""Shared fixtures: the small example edition ``tests/fixtures/mini`` and its parts."""
+"""Shared fixtures: the small example edition ``tests/fixtures/mini`` and its parts; the 2025 edition run in-process."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from baro_pipeline.edition import Codebook, Edition, Population, load_edition
+from baro_pipeline.pipeline import RunResult, run_edition
 
 MINI_ROOT = Path(__file__).parent / "fixtures" / "mini"
 
@@ -24,3 +29,42 @@ def mini_population(mini_edition: Edition) -> Population:
 @pytest.fixture(scope="session")
 def mini_codebook(mini_population: Population) -> Codebook:
     return mini_population.codebook
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_edition(dest: Path, edition: str = "2025") -> Path:
+    """A project folder holding a copy of the repository's edition and its exports."""
+    for part in ("editions", "raw"):
+        shutil.copytree(REPO / part / edition, dest / part / edition)
+    return dest
+
+
+@dataclass(frozen=True, eq=False)
+class StagedRun:
+    """A run of the library in-process, with what each stage returned (in call order)."""
+
+    root: Path
+    result: RunResult
+    stages: Mapping[str, list[Any]]
+
+    def per_population(self, stage: str) -> dict[str, Any]:
+        """A per-population stage's results by population (they run in the edition's order)."""
+        return dict(zip(self.result.rows, self.stages[stage], strict=True))
+
+
+def staged_run(root: Path, edition: str) -> StagedRun:
+    stages: dict[str, list[Any]] = {}
+
+    def keep(name: str, function: Any, /, *args: Any) -> Any:
+        stages.setdefault(name, []).append(value := function(*args))
+        return value
+
+    return StagedRun(root, run_edition(edition, root, stage=keep), stages)
+
+
+@pytest.fixture(scope="session")
+def run_2025(tmp_path_factory) -> StagedRun:
+    """The committed 2025 edition run once per session by ``run_edition`` (no Prefect), on a copy."""
+    return staged_run(copy_edition(tmp_path_factory.mktemp("run_2025")), "2025")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import html as htmllib
 import json
 import re
@@ -18,8 +17,8 @@ import pytest
 
 from markupsafe import escape
 
-from baro_pipeline import audit, estimation, ingest, validation, weighting
-from baro_pipeline.edition import PROBLEM_KINDS, Edition, load_edition
+from baro_pipeline import audit
+from baro_pipeline.edition import PROBLEM_KINDS, Edition
 from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, top_size
 from baro_pipeline.report_texts import FRENCH, FRENCH_CHECKS, FRENCH_CLAUSES, FRENCH_PROBLEM_KINDS, FRENCH_SLIPS
 
@@ -39,22 +38,17 @@ class Run:
     weights: dict
 
 
-@functools.lru_cache(maxsize=1)
-def run_2025() -> Run:
-    """The pipeline's stages on raw/2025 (shared with test_tables: computed once per session)."""
-    ed = load_edition("2025", REPO)
-    frames, weights, estimates = {}, {}, []
-    for pop, population in ed.populations.items():
-        export = ingest.read_export(ingest.find_export(ed, pop, REPO), population.codebook)
-        frames[pop] = validation.validate_export(export, population, ed.quality, ed.thresholds).frame
-        weights[pop] = weighting.weight_population(frames[pop], population)
-        estimates.append(estimation.estimate_population(frames[pop], population, weights[pop], ed))
-    return Run(ed, pd.concat(estimates, ignore_index=True), audit.audit_edition(ed, frames, weights), weighting.weighting_table(ed.id, weights), frames, weights)
+def run_of(staged) -> Run:
+    """The report's and the tables' inputs from the session's in-process run of 2025 (conftest.run_2025)."""
+    tables = staged.result.tables
+    frames = {pop: v.frame for pop, v in staged.per_population("validate").items()}
+    edition = staged.stages["load edition"][0]
+    return Run(edition, tables["estimates"], tables["audit"], tables["weighting"], frames, staged.per_population("weight"))
 
 
 @pytest.fixture(scope="module")
-def run() -> Run:
-    return run_2025()
+def run(run_2025) -> Run:
+    return run_of(run_2025)
 
 
 @pytest.fixture(scope="module")

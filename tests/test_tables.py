@@ -18,14 +18,14 @@ from baro_pipeline.stats.significance import independent_difference
 from baro_pipeline.tables import FIRST_LEVEL_COLUMN, column_letter_names, sheet_titles, tables_xlsx
 from baro_pipeline.trends import TREND_COLUMNS
 
-from test_report import REPO, run_2025
+from test_report import REPO, run_of
 
 TOTAL_COLUMN = FIRST_LEVEL_COLUMN
 
 
 @pytest.fixture(scope="module")
-def run():
-    return run_2025()
+def run(run_2025):
+    return run_of(run_2025)
 
 
 def workbook(run, estimates=None) -> openpyxl.Workbook:
