@@ -1,0 +1,167 @@
+"""Rank uncertainty: how sure the data are of a ranking's order (p_top, rank intervals, separable pairs).
+
+The items of one ranked question (shares on one base) are jointly normal around their estimates
+with the covariance of their influence values, the calibration residuals included (the
+residuals that give their SEs: :func:`linearised_covariance`), or of their JK1 replicates with
+the raking redone (:func:`jk1_covariance`). A fixed-seed simulation of that distribution gives
+
+- ``p_top``: the share of draws in which an item is among the top N (Goldstein & Spiegelhalter
+  1996, league tables: the probability of a rank, not the rank alone);
+- the critical value of the largest standardised pairwise difference, max_j |T_ij| over the
+  pairs compared (a max-t simultaneous test). Item i's rank interval is
+  [1 + #items significantly above it, k − #items significantly below it]: the marginal
+  confidence set of a rank of Mogstad, Romano, Shaikh & Wilhelm (2024, ReStud), with the
+  correlation of the items kept (Klein, Wright & Wieczorek 2020 build joint sets from
+  individual intervals; correlated shares of one base need the differences' own SEs). Since an
+  item significantly above another has the larger estimate, ``rank_low <= rank <= rank_high``
+  for the observed rank (ties share the lowest rank).
+
+R has no function for it (``survey`` reports no rank uncertainty). In R:
+``v <- svymean(~q_1 + q_2 + ..., subset(design, base))``, ``S <- vcov(v)``, then
+``d <- MASS::mvrnorm(1e4, coef(v), S)``, ``colMeans(t(apply(-d, 1, rank, ties.method = "min")) <= N)``
+for p_top, and the max-t quantile of the pairwise differences of ``d - coef(v)`` over their SEs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .design import Design
+from .variance import influence_values, variance_matrix
+
+DRAWS = 10_000
+SEED = 22  # issue 22: every run draws the same numbers
+
+
+@dataclass(frozen=True)
+class RankUncertainty:
+    """Per item (k,): the observed rank (1 = largest; ties share the lowest), the probability of
+    being among the top N, and the rank interval at the confidence level."""
+
+    rank: np.ndarray
+    p_top: np.ndarray
+    rank_low: np.ndarray
+    rank_high: np.ndarray
+
+
+def deviations(covariance: np.ndarray, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
+    """(draws, k) normal deviations with this covariance (a square root by eigenvalues: the
+    covariance of shares that sum to a constant is singular, Cholesky would refuse it)."""
+    values, vectors = np.linalg.eigh(covariance)
+    root = np.ascontiguousarray((vectors * np.sqrt(np.clip(values, 0.0, None))).T)
+    return np.random.default_rng(seed).standard_normal((draws, len(values))) @ root
+
+
+def ranks_of(values: np.ndarray) -> np.ndarray:
+    """Ranks along the last axis: 1 + the number of larger values (ties share the lowest)."""
+    return 1 + (values[..., None, :] > values[..., :, None]).sum(axis=-1)
+
+
+def top_shares(draws: np.ndarray, top: int) -> np.ndarray:
+    """(k,) share of the draws (draws, k) in which each item is among the ``top`` largest (ties
+    share the lowest rank: at least the top-th largest value of its draw)."""
+    k = draws.shape[1]
+    if top >= k:
+        return np.ones(k)
+    threshold = np.partition(draws, k - top, axis=1)[:, k - top]
+    return (draws >= threshold[:, None]).mean(axis=0)
+
+
+def difference_se(covariance: np.ndarray) -> np.ndarray:
+    """(k, k) SE of each difference of two items."""
+    var = np.diag(covariance)
+    return np.sqrt(np.clip(var[:, None] + var[None, :] - 2 * covariance, 0.0, None))
+
+
+def standardised(estimate: np.ndarray, covariance: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k, k) t = (estimate_i - estimate_j) / SE of the difference, and (draws, k, k) the same
+    of the draws' deviations, |T*|. A difference with no variance is known exactly: t is
+    ±inf (0 when the estimates are equal) and its |T*| is 0.
+    """
+    se = difference_se(covariance)
+    random = se > 0
+    diff = estimate[:, None] - estimate[None, :]
+    t = np.divide(diff, se, out=np.copysign(np.inf, diff), where=random)
+    t[diff == 0] = 0.0
+    single = noise.astype(np.float32)  # a quantile of |T*| needs no more digits; half the memory traffic
+    spread = single[:, :, None] - single[:, None, :]
+    np.abs(spread, out=spread)
+    spread *= np.divide(1.0, se, out=np.zeros_like(se), where=random).astype(np.float32)
+    return t, spread
+
+
+def signs(t: np.ndarray, critical) -> np.ndarray:
+    """+1 where t is significantly above 0, -1 below, 0 where the data cannot tell."""
+    return np.where(t > critical, 1, np.where(t < -critical, -1, 0))
+
+
+def separations(estimate, covariance, pairs, *, level: float, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
+    """(m,) for each pair (a, b) of ``pairs`` (m, 2): +1 when a is significantly above b, -1
+    when below, 0 when the data cannot separate them; simultaneous over the m pairs at ``level``
+    (critical value: the ``level`` quantile of max |T*| over the pairs in the draws).
+    """
+    estimate, covariance, pairs = np.asarray(estimate, dtype=float), np.asarray(covariance, dtype=float), np.asarray(pairs)
+    t, spread = standardised(estimate, covariance, deviations(covariance, draws, seed))
+    a, b = pairs[:, 0], pairs[:, 1]
+    return signs(t[a, b], np.quantile(spread[:, a, b].max(axis=1), level))
+
+
+def rank_interval(t: np.ndarray, spread: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """(k,) lowest and highest rank of each item: item i against the k - 1 others at once (its
+    critical value: the ``level`` quantile of max_j |T*_ij|, the spread (draws, k, k) of
+    :func:`standardised`)."""
+    found = signs(t, np.quantile(spread.max(axis=1), level, axis=0)[:, None])  # |T*| is symmetric
+    return 1 + (found < 0).sum(axis=1), len(t) - (found > 0).sum(axis=1)
+
+
+def rank_uncertainty(estimate, covariance, *, top: int, level: float, draws: int = DRAWS, seed: int = SEED) -> RankUncertainty:
+    """p_top and the rank interval of k items with estimates (k,) and covariance (k, k)."""
+    estimate = np.asarray(estimate, dtype=float)
+    covariance = np.asarray(covariance, dtype=float)
+    noise = deviations(covariance, draws, seed)
+    low, high = rank_interval(*standardised(estimate, covariance, noise), level)
+    return RankUncertainty(ranks_of(estimate), top_shares(estimate + noise, top), low, high)
+
+
+def linearised_covariance(design: Design, y: np.ndarray, domains: np.ndarray | None = None) -> np.ndarray:
+    """(d, k, k) covariance of the means of items y (n, k) sharing one base (NaN outside it), on
+    each domain (columns of ``domains``, (n, d) bool; the whole sample when None): the influence
+    values of each domain mean, calibration residuals taken, as :func:`svymean` takes them.
+
+    R: ``vcov(svymean(~y1 + y2 + ..., subset(design, domain & base)))``. A domain mean's
+    influence is that of the total of e = b (y - ȳ_b) / W_b (b: the base within the domain):
+    :func:`influence_values` of a mean of complete items divides by the design's total W, so
+    the total's is W times it. Memory: an (n, d k) matrix.
+    """
+    n, k = y.shape
+    masks = np.ones((n, 1), dtype=bool) if domains is None else domains
+    base = masks & ~np.isnan(y).any(axis=1)[:, None]
+    w = design.weights[:, None] * base
+    total = w.sum(axis=0)
+    filled = np.nan_to_num(y)
+    mean = np.divide(w.T @ filled, total[:, None], out=np.zeros((len(total), k)), where=total[:, None] > 0)
+    e = np.divide(base[:, :, None] * (filled[:, None, :] - mean), total[:, None], out=np.zeros((n,) + mean.shape), where=total[:, None] > 0)
+    u = design.weights.sum() * influence_values(design, e.reshape(n, -1)).reshape(e.shape)
+    return np.stack([variance_matrix(design, u[:, j]) for j in range(len(total))])
+
+
+def pair_sums(y: np.ndarray) -> np.ndarray:
+    """(n, k + k (k - 1) / 2): the items, then the sum of each pair (i < j, row by row)."""
+    a, b = np.triu_indices(y.shape[1], 1)
+    return np.column_stack([y, y[:, a] + y[:, b]])
+
+
+def covariance_from_pair_sums(se: np.ndarray, k: int) -> np.ndarray:
+    """(..., k, k) covariance of k means from the SEs (..., k + k (k - 1) / 2) of the means of
+    :func:`pair_sums`: cov(a, b) = (var(a + b) - var(a) - var(b)) / 2. For replicate variances
+    (JK1 with the raking redone): a replicate's mean of y_a + y_b is the sum of its means of
+    y_a and y_b when the items share their base, so this is their replicate covariance exactly.
+    """
+    var = se[..., :k] ** 2
+    a, b = np.triu_indices(k, 1)
+    covariance = np.zeros(se.shape[:-1] + (k, k))
+    covariance[..., np.arange(k), np.arange(k)] = var
+    covariance[..., a, b] = covariance[..., b, a] = (se[..., k:] ** 2 - var[..., a] - var[..., b]) / 2
+    return covariance
