@@ -109,7 +109,7 @@ class Question:
     columns: Mapping[int, str] = field(default_factory=dict)  # multi: code -> export column
     encoding: str = "binary"  # multi: "binary" (0/1 or 1/blank per code) or "codes" (code per column)
     max_answers: int | None = None  # multi: "3 réponses maximum"
-    top: int = 3  # multi: how many answers the edition ranks ("Top 5 des utilisations")
+    top: int | None = None  # multi: the edition ranks its answers and keeps this many ("Top 5 des utilisations")
     exclusive: tuple[int, ...] = ()  # multi: codes that must stand alone ("Non, jamais")
     other_text: str | None = None  # open-text column ("autre, précisez"): read, never output
     asked_if: Condition | None = None
@@ -603,8 +603,8 @@ def _question(node: _Node, profile: bool) -> Question:
     max_answers = node.get("max_answers", int)
     if max_answers is not None and (qtype != "multi" or max_answers < 1):
         raise node.error("'max_answers' applies to a multi question, as a number >= 1", "remove it or fix the type", key="max_answers")
-    top = node.get("top", int, 3)
-    if "top" in node.data and (qtype != "multi" or top < 1):
+    top = node.get("top", int)
+    if top is not None and (qtype != "multi" or top < 1):
         raise node.error("'top' applies to a multi question, as a number >= 1", "remove it or fix the type", key="top")
     return Question(
         id=qid,

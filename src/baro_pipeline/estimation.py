@@ -48,7 +48,6 @@ from .stats import (
     covariance_from_pair_sums,
     independent_difference,
     jk1_rake,
-    linearised_covariance,
     pair_sums,
     proportion_ci,
     rank_uncertainty,
@@ -96,6 +95,7 @@ SE_METHODS = {
 ROUNDING_EPSILON = 1e-9  # 76.49999999997 (float noise of 0.765 × 100) rounds as 76.5
 JK1_METHOD = "jk1 (raking redone in each replicate)"
 RANK_DECIMALS = 12  # estimates equal to 12 decimals are ties
+DEFAULT_TOP = 3  # p_top of a multi question whose codebook names no 'top'
 
 
 # --------------------------------------------------------------------------------------------
@@ -522,17 +522,17 @@ def ranks(table: pd.DataFrame, ranked: pd.Series) -> pd.Series:
 
 
 def ranked_covariance(design: Design, y: np.ndarray, domains: np.ndarray, settings: EstimationSettings) -> np.ndarray:
-    """(d, k, k) covariance of the means of one ranked question's items y (n, k) on each domain,
-    from the variance its SEs come from: JK1 replicates re-raked (``variance: jk1``), else linearised."""
-    if settings.variance == "jk1":
-        return covariance_from_pair_sums(replicate_estimates(design, pair_sums(y), domains).se, y.shape[1])
-    return linearised_covariance(design, y, domains)
+    """(d, k, k) covariance of the means of one ranked question's items y (n, k) on each domain
+    (R: ``vcov(svyby(~y1 + y2 + ..., ~domain, design, svymean, covmat = TRUE))``), from the
+    variance its SEs come from: JK1 replicates re-raked (``variance: jk1``), else linearised."""
+    means = replicate_estimates if settings.variance == "jk1" else svymean
+    return covariance_from_pair_sums(means(design, pair_sums(y), domains).se, y.shape[1])
 
 
 def rank_uncertainties(table: pd.DataFrame, matrix: ItemMatrix, levels: Levels, design: Design, codebook: Codebook, settings: EstimationSettings) -> pd.DataFrame:
     """Columns ``top_n``, ``p_top``, ``rank_low``, ``rank_high`` of ``table`` (rows level by
     level, item by item): for the rows with a rank, per question and level, the question's
-    ``top`` (``top_n``), the probability of being among those top (``p_top``) and the rank
+    ``top`` (``top_n``; :data:`DEFAULT_TOP` when the codebook names none), the probability of being among those top (``p_top``) and the rank
     interval at the edition's level (:func:`~baro_pipeline.stats.rank_uncertainty`, on the same
     ties as ``rank``); null elsewhere. The covariances of a question's items on every level come
     from one call.
@@ -545,7 +545,7 @@ def rank_uncertainties(table: pd.DataFrame, matrix: ItemMatrix, levels: Levels, 
     for question in pd.unique(questions[ranked.any(axis=0)]):
         items = np.flatnonzero((questions == question) & ranked.any(axis=0))
         covariances = ranked_covariance(design, np.column_stack([matrix.column(int(j)) for j in items]), levels.masks, settings)
-        top = codebook.question(question).top
+        top = codebook.question(question).top or DEFAULT_TOP
         for level in np.flatnonzero(ranked[:, items].any(axis=1)):
             chosen = ranked[level, items]
             rows = level * k + items[chosen]

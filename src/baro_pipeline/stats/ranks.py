@@ -2,8 +2,9 @@
 
 The items of one ranked question (shares on one base) are jointly normal around their estimates
 with the covariance of their influence values, the calibration residuals included (the
-residuals that give their SEs: :func:`linearised_covariance`), or of their JK1 replicates with
-the raking redone (:func:`jk1_covariance`). A fixed-seed simulation of that distribution gives
+residuals that give their SEs), or of their JK1 replicates with the raking redone: both from the
+SEs of the items and of their pairwise sums (:func:`pair_sums`, :func:`covariance_from_pair_sums`),
+computed by the kernels that give the SEs. A fixed-seed simulation of that distribution gives
 
 - ``p_top``: the share of draws in which an item is among the top N (Goldstein & Spiegelhalter
   1996, league tables: the probability of a rank, not the rank alone);
@@ -25,11 +26,11 @@ for p_top, and the max-t quantile of the pairwise differences of ``d - coef(v)``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from .design import Design
-from .variance import influence_values, variance_matrix
+from .variance import CodedItems, coded_column
 
 DRAWS = 10_000
 SEED = 22  # issue 22: every run draws the same numbers
@@ -51,7 +52,15 @@ def deviations(covariance: np.ndarray, draws: int = DRAWS, seed: int = SEED) -> 
     covariance of shares that sum to a constant is singular, Cholesky would refuse it)."""
     values, vectors = np.linalg.eigh(covariance)
     root = np.ascontiguousarray((vectors * np.sqrt(np.clip(values, 0.0, None))).T)
-    return np.random.default_rng(seed).standard_normal((draws, len(values))) @ root
+    return standard_normals(draws, len(values), seed) @ root
+
+
+@lru_cache(maxsize=16)
+def standard_normals(draws: int, k: int, seed: int) -> np.ndarray:
+    """(draws, k) standard normal draws, the same for every ranking of k items (drawn once per run)."""
+    found = np.random.default_rng(seed).standard_normal((draws, k))
+    found.flags.writeable = False
+    return found
 
 
 def ranks_of(values: np.ndarray) -> np.ndarray:
@@ -125,39 +134,22 @@ def rank_uncertainty(estimate, covariance, *, top: int, level: float, draws: int
     return RankUncertainty(ranks_of(estimate), top_shares(estimate + noise, top), low, high)
 
 
-def linearised_covariance(design: Design, y: np.ndarray, domains: np.ndarray | None = None) -> np.ndarray:
-    """(d, k, k) covariance of the means of items y (n, k) sharing one base (NaN outside it), on
-    each domain (columns of ``domains``, (n, d) bool; the whole sample when None): the influence
-    values of each domain mean, calibration residuals taken, as :func:`svymean` takes them.
-
-    R: ``vcov(svymean(~y1 + y2 + ..., subset(design, domain & base)))``. A domain mean's
-    influence is that of the total of e = b (y - ȳ_b) / W_b (b: the base within the domain):
-    :func:`influence_values` of a mean of complete items divides by the design's total W, so
-    the total's is W times it. Memory: an (n, d k) matrix.
-    """
-    n, k = y.shape
-    masks = np.ones((n, 1), dtype=bool) if domains is None else domains
-    base = masks & ~np.isnan(y).any(axis=1)[:, None]
-    w = design.weights[:, None] * base
-    total = w.sum(axis=0)
-    filled = np.nan_to_num(y)
-    mean = np.divide(w.T @ filled, total[:, None], out=np.zeros((len(total), k)), where=total[:, None] > 0)
-    e = np.divide(base[:, :, None] * (filled[:, None, :] - mean), total[:, None], out=np.zeros((n,) + mean.shape), where=total[:, None] > 0)
-    u = design.weights.sum() * influence_values(design, e.reshape(n, -1)).reshape(e.shape)
-    return np.stack([variance_matrix(design, u[:, j]) for j in range(len(total))])
-
-
-def pair_sums(y: np.ndarray) -> np.ndarray:
-    """(n, k + k (k - 1) / 2): the items, then the sum of each pair (i < j, row by row)."""
+def pair_sums(y: np.ndarray) -> list[CodedItems]:
+    """The items y (n, k), then the sum of each pair (i < j, row by row), as coded items (a
+    share's sum takes three values: a byte per respondent, the SE kernels' fast path)."""
     a, b = np.triu_indices(y.shape[1], 1)
-    return np.column_stack([y, y[:, a] + y[:, b]])
+    coded = [coded_column(column) for column in np.column_stack([y, y[:, a] + y[:, b]]).T]
+    # States as small as the tick boxes' (coded_column's are intp for values other than 0/1):
+    # the kernels count several items at once on their joint state, of the first item's type.
+    return [CodedItems(c.state.astype(np.min_scalar_type(len(c.table))), c.table) for c in coded]
 
 
 def covariance_from_pair_sums(se: np.ndarray, k: int) -> np.ndarray:
     """(..., k, k) covariance of k means from the SEs (..., k + k (k - 1) / 2) of the means of
-    :func:`pair_sums`: cov(a, b) = (var(a + b) - var(a) - var(b)) / 2. For replicate variances
-    (JK1 with the raking redone): a replicate's mean of y_a + y_b is the sum of its means of
-    y_a and y_b when the items share their base, so this is their replicate covariance exactly.
+    :func:`pair_sums`: cov(a, b) = (var(a + b) - var(a) - var(b)) / 2, exact when the items
+    share their base. Linearised: the mean of y_a + y_b has the influence values u_a + u_b (the
+    same calibration residuals), and the variance is a quadratic form in u. JK1 with the raking
+    redone: a replicate's mean of y_a + y_b is the sum of its means of y_a and y_b.
     """
     var = se[..., :k] ** 2
     a, b = np.triu_indices(k, 1)
