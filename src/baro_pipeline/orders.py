@@ -53,7 +53,8 @@ class Answers:
 
 
 def published_lists(edition: Edition) -> list[PublishedList]:
-    """Every published top-N list of the edition, in the order of its first figure."""
+    """Every published top-N list of the edition, in the order of its first figure (a code
+    printed twice counts once, at its first figure)."""
     found: dict[tuple[str, str], list[PublishedFigure]] = {}
     for figure in edition.figures:
         indicator = figure.indicator
@@ -61,8 +62,10 @@ def published_lists(edition: Edition) -> list[PublishedList]:
             continue
         book = edition.populations[figure.population].codebook
         question = next((q for q in book.questions if q.id == indicator.question), None)
-        if question is not None and question.top is not None and indicator.code in question.codes:
-            found.setdefault((figure.population, question.id), []).append(figure)
+        listed = found.setdefault((figure.population, indicator.question), [])
+        printed_before = any(f.indicator.code == indicator.code for f in listed)  # the press repeating the synthesis
+        if question is not None and question.top is not None and indicator.code in question.codes and not printed_before:
+            listed.append(figure)
     return [
         PublishedList(population, edition.populations[population].codebook.question(qid), tuple(sorted(figures, key=lambda f: -f.value)))
         for (population, qid), figures in found.items()
