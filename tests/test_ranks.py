@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -236,13 +237,26 @@ def test_printed_ties_claim_no_order(mini):
     assert row["verdict"] == "order_supported", row["reason"]  # only the two above the left-out code are claimed
 
 
-def test_top_is_only_for_multi_questions(tmp_path):
-    import shutil
-
+@pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        ("    type: grid\n", "    type: grid\n    top: 2\n", "key 'questions.Q3.top': 'top' applies to a multi question, as a number >= 1"),
+        ("    max_answers: 2\n", "    max_answers: 2\n    top: 0\n", "key 'questions.Q2.top': 'top' applies to a multi question, as a number >= 1"),
+        ("    max_answers: 2\n", "    max_answers: 2\n    top: 5\n", "key 'questions.Q2.top': 'top' is 5, but the question has 4 answer codes to rank"),
+    ],
+)
+def test_a_wrong_top_is_refused_where_it_is(tmp_path, before, after, message):
     root = tmp_path / "mini"
     shutil.copytree(MINI, root)
     book = root / "editions" / "mini" / "codebook_ps.yaml"
-    book.write_text(book.read_text(encoding="utf-8").replace("    type: grid\n", "    type: grid\n    top: 2\n", 1), encoding="utf-8")
+    book.write_text(book.read_text(encoding="utf-8").replace(before, after, 1), encoding="utf-8")
     with pytest.raises(EditionError) as error:
         load_edition("mini", root)
-    assert "'top' applies to a multi question" in str(error.value) and "codebook_ps.yaml" in str(error.value)
+    assert message in str(error.value) and "codebook_ps.yaml" in str(error.value) and error.value.fix
+
+
+def test_a_list_without_data_is_not_computed(mini):
+    edition, _ = mini
+    table = orders.order_audit(ranked_edition(edition, {1: 80, 2: 45}), {}, {})
+    assert table["verdict"].tolist() == ["not_computed"]
+    assert table["reason"].iloc[0] == "no data for population 'ps' (no validated export given to the audit)"

@@ -606,6 +606,8 @@ def _question(node: _Node, profile: bool) -> Question:
     top = node.get("top", int)
     if top is not None and (qtype != "multi" or top < 1):
         raise node.error("'top' applies to a multi question, as a number >= 1", "remove it or fix the type", key="top")
+    if top is not None and top > len(codes):
+        raise node.error(f"'top' is {top}, but the question has {len(codes)} answer codes to rank", f"use at most {len(codes)}", key="top")
     return Question(
         id=qid,
         wording=node.get("wording", str, ""),

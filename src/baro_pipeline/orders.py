@@ -40,6 +40,14 @@ class PublishedList:
     question: Question
     figures: tuple[PublishedFigure, ...]
 
+    @property
+    def printed_order(self) -> str:
+        """The printed codes and values: '1 (36 %) > 2 (34 %) > 3 (33 %) = 4 (33 %) > …'."""
+        parts = [f"{self.figures[0].indicator.code} ({self.figures[0].value:g} %)"]
+        for previous, figure in zip(self.figures, self.figures[1:]):
+            parts.append(f"{'=' if previous.value == figure.value else '>'} {figure.indicator.code} ({figure.value:g} %)")
+        return " ".join(parts)
+
 
 @dataclass(frozen=True)
 class Answers:
@@ -104,14 +112,6 @@ def computed_order(answers: Answers, count: int) -> str:
     return " > ".join(f"{answers.keys[j]} ({100 * answers.estimate[j]:.1f} %)" for j in first)
 
 
-def printed_order(listed: PublishedList) -> str:
-    """The printed codes and values: '1 (36 %) > 2 (34 %) > 3 (33 %) = 4 (33 %) > …'."""
-    parts = [f"{listed.figures[0].indicator.code} ({listed.figures[0].value:g} %)"]
-    for previous, figure in zip(listed.figures, listed.figures[1:]):
-        parts.append(f"{'=' if previous.value == figure.value else '>'} {figure.indicator.code} ({figure.value:g} %)")
-    return " ".join(parts)
-
-
 def step_text(answers: Answers, step: np.ndarray, printed: set[int]) -> str:
     """One step of the order: both items, the difference and its SE in points."""
     a, b = step
@@ -145,7 +145,7 @@ def order_row(edition: Edition, listed: PublishedList, frames: Mapping[str, pd.D
         "label": listed.question.label,
         "top_n": listed.question.top,
         "figures": ", ".join(f.id for f in listed.figures),
-        "printed_order": printed_order(listed),
+        "printed_order": listed.printed_order,
         "level": edition.estimation.level,
     }
     missing = missing_data(listed.population, frames, weightings)
