@@ -84,21 +84,30 @@ def difference_se(covariance: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(var[:, None] + var[None, :] - 2 * covariance, 0.0, None))
 
 
-def standardised(estimate: np.ndarray, covariance: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(k, k) t = (estimate_i - estimate_j) / SE of the difference, and (draws, k, k) the same
-    of the draws' deviations, |T*|. A difference with no variance is known exactly: t is
-    ±inf (0 when the estimates are equal) and its |T*| is 0.
+def standardised(estimate: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k, k) t = (estimate_i - estimate_j) / SE of the difference, and (k, k) 1 / SE. A
+    difference with no variance is known exactly: t is ±inf (0 when the estimates are equal) and
+    its 1 / SE is 0 (its deviations in the draws are 0 too).
     """
     se = difference_se(covariance)
     random = se > 0
     diff = estimate[:, None] - estimate[None, :]
     t = np.divide(diff, se, out=np.copysign(np.inf, diff), where=random)
     t[diff == 0] = 0.0
-    single = noise.astype(np.float32)  # a quantile of |T*| needs no more digits; half the memory traffic
-    spread = single[:, :, None] - single[:, None, :]
-    np.abs(spread, out=spread)
-    spread *= np.divide(1.0, se, out=np.zeros_like(se), where=random).astype(np.float32)
-    return t, spread
+    return t, np.divide(1.0, se, out=np.zeros_like(se), where=random)
+
+
+def largest_spreads(noise: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(draws, k) max_j |T*_ij| = |noise_i - noise_j| / SE_ij, one j at a time (no draws × k × k
+    array; single precision: a quantile of |T*| needs no more digits)."""
+    single, factors = noise.astype(np.float32), scale.astype(np.float32)
+    largest, spread = np.zeros_like(single), np.empty_like(single)
+    for j in range(single.shape[1]):
+        np.subtract(single, single[:, j : j + 1], out=spread)
+        np.abs(spread, out=spread)
+        spread *= factors[:, j]
+        np.maximum(largest, spread, out=largest)
+    return largest
 
 
 def signs(t: np.ndarray, critical) -> np.ndarray:
@@ -112,16 +121,17 @@ def separations(estimate, covariance, pairs, *, level: float, draws: int = DRAWS
     (critical value: the ``level`` quantile of max |T*| over the pairs in the draws).
     """
     estimate, covariance, pairs = np.asarray(estimate, dtype=float), np.asarray(covariance, dtype=float), np.asarray(pairs)
-    t, spread = standardised(estimate, covariance, deviations(covariance, draws, seed))
+    t, scale = standardised(estimate, covariance)
+    noise = deviations(covariance, draws, seed)
     a, b = pairs[:, 0], pairs[:, 1]
-    return signs(t[a, b], np.quantile(spread[:, a, b].max(axis=1), level))
+    spread = np.abs(noise[:, a] - noise[:, b]) * scale[a, b]
+    return signs(t[a, b], np.quantile(spread.max(axis=1), level))
 
 
-def rank_interval(t: np.ndarray, spread: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+def rank_interval(t: np.ndarray, largest: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """(k,) lowest and highest rank of each item: item i against the k - 1 others at once (its
-    critical value: the ``level`` quantile of max_j |T*_ij|, the spread (draws, k, k) of
-    :func:`standardised`)."""
-    found = signs(t, np.quantile(spread.max(axis=1), level, axis=0)[:, None])  # |T*| is symmetric
+    critical value: the ``level`` quantile of max_j |T*_ij|, ``largest`` (draws, k))."""
+    found = signs(t, np.quantile(largest, level, axis=0)[:, None])
     return 1 + (found < 0).sum(axis=1), len(t) - (found > 0).sum(axis=1)
 
 
@@ -130,7 +140,8 @@ def rank_uncertainty(estimate, covariance, *, top: int, level: float, draws: int
     estimate = np.asarray(estimate, dtype=float)
     covariance = np.asarray(covariance, dtype=float)
     noise = deviations(covariance, draws, seed)
-    low, high = rank_interval(*standardised(estimate, covariance, noise), level)
+    t, scale = standardised(estimate, covariance)
+    low, high = rank_interval(t, largest_spreads(noise, scale), level)
     return RankUncertainty(ranks_of(estimate), top_shares(estimate + noise, top), low, high)
 
 
