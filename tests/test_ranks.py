@@ -123,6 +123,8 @@ def test_the_linearised_covariance_agrees_with_the_re_raked_jackknife(raked):
     y = items(raked, [0.45, 0.43, 0.30, 0.28, 0.1], seed=4)
     linearised = ranked_covariance(design, y, whole(N), LINEARISED)[0]
     replicates = covariance_from_pair_sums(jk1_rake(codes, totals, np.ones(N), np.column_stack([c.dense() for c in pair_sums(y)])).se, 5)
+    # An edition with variance: jk1 gets this covariance for its ranks.
+    np.testing.assert_allclose(ranked_covariance(design, y, whole(N), EstimationSettings(variance="jk1"))[0], replicates, rtol=1e-8, atol=1e-14)
     scale = np.sqrt(np.outer(np.diag(linearised), np.diag(linearised)))
     np.testing.assert_allclose(replicates / scale, linearised / scale, atol=0.02)
     # The pairwise-sum identity holds replicate by replicate: the JK1 variance of a difference.

@@ -532,10 +532,10 @@ def ranked_covariance(design: Design, y: np.ndarray, domains: np.ndarray, settin
 def rank_uncertainties(table: pd.DataFrame, matrix: ItemMatrix, levels: Levels, design: Design, codebook: Codebook, settings: EstimationSettings) -> pd.DataFrame:
     """Columns ``top_n``, ``p_top``, ``rank_low``, ``rank_high`` of ``table`` (rows level by
     level, item by item): for the rows with a rank, per question and level, the question's
-    ``top`` (``top_n``; :data:`DEFAULT_TOP` when the codebook names none), the probability of being among those top (``p_top``) and the rank
-    interval at the edition's level (:func:`~baro_pipeline.stats.rank_uncertainty`, on the same
-    ties as ``rank``); null elsewhere. The covariances of a question's items on every level come
-    from one call.
+    ``top`` (``top_n``; :data:`DEFAULT_TOP` when the codebook names none), the probability of
+    being among those top (``p_top``) and the rank interval at the edition's level
+    (:func:`~baro_pipeline.stats.rank_uncertainty`, on the same ties as ``rank``); null
+    elsewhere. The covariances of a question's items on every level come from one call.
     """
     k = len(matrix.items)
     found = {c: np.full(len(table), np.nan) for c in ("top_n", "p_top", "rank_low", "rank_high")}

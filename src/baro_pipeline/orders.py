@@ -162,4 +162,4 @@ def order_audit(edition: Edition, frames: Mapping[str, pd.DataFrame], weightings
     """``orders.parquet``: one row per published top-N list (:data:`ORDER_COLUMNS`), its verdict
     (:data:`ORDER_VERDICTS`) and reason."""
     rows = [order_row(edition, listed, frames, weightings) for listed in published_lists(edition)]
-    return pd.DataFrame(rows, columns=list(ORDER_COLUMNS)).astype({"top_n": "Int64"})
+    return pd.DataFrame(rows, columns=list(ORDER_COLUMNS)).astype({"top_n": "Int64", "level": float})
