@@ -146,13 +146,29 @@ def rank_uncertainty(estimate, covariance, *, top: int, level: float, draws: int
 
 
 def pair_sums(y: np.ndarray) -> list[CodedItems]:
-    """The items y (n, k), then the sum of each pair (i < j, row by row), as coded items (a
-    share's sum takes three values: a byte per respondent, the SE kernels' fast path)."""
+    """The items y (n, k), then the sum of each pair (i < j, row by row), as coded items: the
+    SE kernels' fast path, a byte per respondent. Shares (0/1) are coded without a sort (a sum of
+    two takes 0, 1 or 2); other values by their distinct values.
+    """
     a, b = np.triu_indices(y.shape[1], 1)
-    coded = [coded_column(column) for column in np.column_stack([y, y[:, a] + y[:, b]]).T]
-    # States as small as the tick boxes' (coded_column's are intp for values other than 0/1):
-    # the kernels count several items at once on their joint state, of the first item's type.
-    return [CodedItems(c.state.astype(np.min_scalar_type(len(c.table))), c.table) for c in coded]
+    shares = np.isin(y[~np.isnan(y)], (0.0, 1.0)).all()
+    code = share_sum_column if shares else small_coded_column
+    return [small_coded_column(column) for column in y.T] + [code(y[:, i] + y[:, j]) for i, j in zip(a, b)]
+
+
+SUM_TABLE = np.array([[0.0], [1.0], [2.0], [np.nan]])  # the states of a sum of two shares; 3: not in the base
+
+
+def share_sum_column(total: np.ndarray) -> CodedItems:
+    """A sum of two 0/1 items (NaN outside the base) as coded items, state = the sum."""
+    return CodedItems(np.where(np.isnan(total), 3, total).astype(np.uint8), SUM_TABLE)
+
+
+def small_coded_column(values: np.ndarray) -> CodedItems:
+    """:func:`coded_column` with states as small as the tick boxes' (its are intp for values other
+    than 0/1): the kernels count several items at once on a joint state of the first one's type."""
+    coded = coded_column(values)
+    return CodedItems(coded.state.astype(np.min_scalar_type(len(coded.table))), coded.table)
 
 
 def covariance_from_pair_sums(se: np.ndarray, k: int) -> np.ndarray:
