@@ -262,3 +262,26 @@ def test_a_list_without_data_is_not_computed(mini):
     table = orders.order_audit(ranked_edition(edition, {1: 80, 2: 45}), {}, {})
     assert table["verdict"].tolist() == ["not_computed"]
     assert table["reason"].iloc[0] == "no data for population 'ps' (no validated export given to the audit)"
+
+
+def test_tables_show_a_rank_with_its_interval_when_it_is_not_certain():
+    from baro_pipeline.tables import rank_cell
+
+    assert rank_cell(1.0, 1.0, 1.0) == 1
+    assert rank_cell(3.0, 2.0, 5.0) == "3 [2–5]"
+
+
+def test_the_report_names_the_ranks_the_data_cannot_separate(mini):
+    from baro_pipeline.report import rank_uncertainty_notes
+
+    edition, _ = mini
+    shown = pd.DataFrame(
+        {"item_label": ["Diagnostic", "Administratif", "Formation"], "rank": [1, 2, 3], "rank_low": [1, 2, 2],
+         "rank_high": [1, 3, 3], "p_top": [1.0, 0.62, 0.38], "top_n": [2, 2, 2]}
+    )
+    assert rank_uncertainty_notes(shown, edition) == [
+        "Rangs que les données ne séparent pas (ex aequo possibles ; entre crochets l'intervalle de rang à 95 %) : "
+        "Administratif : rang 2 [2–3], 62 % de chances d'être dans le Top 2 ; Formation : rang 3 [2–3], 38 % de chances d'être dans le Top 2."
+    ]
+    certain = shown.assign(rank_low=[1, 2, 3], rank_high=[1, 2, 3])
+    assert rank_uncertainty_notes(certain, edition) == ["Ordre établi : chaque rang affiché est distinct des autres (intervalles de rang à 95 %)."]
