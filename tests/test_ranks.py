@@ -264,11 +264,14 @@ def test_a_list_without_data_is_not_computed(mini):
     assert table["reason"].iloc[0] == "no data for population 'ps' (no validated export given to the audit)"
 
 
-def test_tables_show_a_rank_with_its_interval_when_it_is_not_certain():
-    from baro_pipeline.tables import rank_cell
+def test_tables_show_the_rank_interval_beside_the_rank():
+    from baro_pipeline.tables import ITEM_COLUMNS, Item, rank_interval_cell
 
-    assert rank_cell(1.0, 1.0, 1.0) == 1
-    assert rank_cell(3.0, 2.0, 5.0) == "3 [2–5]"
+    item = Item("Q2", "1", "Diagnostic", "code", "asked", 0, 3.0, None, 2.0, 5.0)
+    assert [c.header for c in ITEM_COLUMNS][2:4] == ["rang", "intervalle"]
+    assert rank_interval_cell(item) == "2–5"
+    assert rank_interval_cell(dataclasses.replace(item, rank_low=3.0, rank_high=3.0)) == "3–3"
+    assert rank_interval_cell(dataclasses.replace(item, rank=float("nan"), rank_low=float("nan"), rank_high=float("nan"))) is None
 
 
 def test_the_report_names_the_ranks_the_data_cannot_separate(mini):

@@ -149,8 +149,8 @@ def order_row(edition: Edition, listed: PublishedList, frames: Mapping[str, pd.D
         "level": edition.estimation.level,
     }
     missing = missing_data(listed.population, frames, weightings)
-    if missing:
-        return {**row, "computed_order": "", "verdict": "not_computed", "reason": missing}
+    if missing is not None:
+        return {**row, "computed_order": "", "verdict": "not_computed", "reason": missing.text}
     answers = question_answers(frames[listed.population], edition, listed, weightings[listed.population])
     steps = order_steps(listed, answers.keys, answers.estimate)
     printed = {answers.keys.index(str(f.indicator.code)) for f in listed.figures}
