@@ -109,6 +109,7 @@ class Question:
     columns: Mapping[int, str] = field(default_factory=dict)  # multi: code -> export column
     encoding: str = "binary"  # multi: "binary" (0/1 or 1/blank per code) or "codes" (code per column)
     max_answers: int | None = None  # multi: "3 réponses maximum"
+    top: int | None = None  # multi: the edition ranks its answers and keeps this many ("Top 5 des utilisations")
     exclusive: tuple[int, ...] = ()  # multi: codes that must stand alone ("Non, jamais")
     other_text: str | None = None  # open-text column ("autre, précisez"): read, never output
     asked_if: Condition | None = None
@@ -547,7 +548,7 @@ def _condition(node: _Node) -> Condition:
 
 _QUESTION_KEYS = (
     "id", "wording", "label", "type", "column", "codes", "not_answers", "nets", "rows", "columns",
-    "encoding", "max_answers", "exclusive", "other_text", "asked_if", "required", "min", "max", "was",
+    "encoding", "max_answers", "top", "exclusive", "other_text", "asked_if", "required", "min", "max", "was",
 )
 
 
@@ -602,6 +603,11 @@ def _question(node: _Node, profile: bool) -> Question:
     max_answers = node.get("max_answers", int)
     if max_answers is not None and (qtype != "multi" or max_answers < 1):
         raise node.error("'max_answers' applies to a multi question, as a number >= 1", "remove it or fix the type", key="max_answers")
+    top = node.get("top", int)
+    if top is not None and (qtype != "multi" or top < 1):
+        raise node.error("'top' applies to a multi question, as a number >= 1", "remove it or fix the type", key="top")
+    if top is not None and top > len(codes):
+        raise node.error(f"'top' is {top}, but the question has {len(codes)} answer codes to rank", f"use at most {len(codes)}", key="top")
     return Question(
         id=qid,
         wording=node.get("wording", str, ""),
@@ -615,6 +621,7 @@ def _question(node: _Node, profile: bool) -> Question:
         columns=MappingProxyType(columns),
         encoding=encoding,
         max_answers=max_answers,
+        top=top,
         exclusive=_code_list(node, "exclusive", all_codes, "'exclusive'"),
         other_text=node.get("other_text", str),
         asked_if=_condition(node.child("asked_if")) if node.data.get("asked_if") is not None else None,

@@ -45,9 +45,12 @@ from .stats import (
     MeanEstimates,
     binary_column,
     coded_column,
+    covariance_from_pair_sums,
     independent_difference,
     jk1_rake,
+    pair_sums,
     proportion_ci,
+    rank_uncertainty,
     svyciprop_terms,
     svymean,
     versus_rest,
@@ -66,7 +69,7 @@ KEY_COLUMNS = (
 )
 POPULATION_COLUMNS = KEY_COLUMNS + (
     "n", "n_weighted", "n_eff", "estimate", "se", "se_method", "se_kish", "ci_low", "ci_high",
-    "ci_method", "level", "moe_pts", "deff", "pct", "rank", "small_base", "suppressed", "significant", "p_value",
+    "ci_method", "level", "moe_pts", "deff", "pct", "rank", "top_n", "p_top", "rank_low", "rank_high", "small_base", "suppressed", "significant", "p_value",
 )
 # Added by mirror_comparisons: the same item of the mirror question of another population.
 MIRROR_COLUMNS = (
@@ -92,6 +95,7 @@ SE_METHODS = {
 ROUNDING_EPSILON = 1e-9  # 76.49999999997 (float noise of 0.765 × 100) rounds as 76.5
 JK1_METHOD = "jk1 (raking redone in each replicate)"
 RANK_DECIMALS = 12  # estimates equal to 12 decimals are ties
+DEFAULT_TOP = 3  # p_top of a multi question whose codebook names no 'top'
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,13 +521,49 @@ def ranks(table: pd.DataFrame, ranked: pd.Series) -> pd.Series:
     return rank.reindex(table.index).astype("Int64")
 
 
+def ranked_covariance(design: Design, y: np.ndarray, domains: np.ndarray, settings: EstimationSettings) -> np.ndarray:
+    """(d, k, k) covariance of the means of one ranked question's items y (n, k) on each domain
+    (R: ``vcov(svyby(~y1 + y2 + ..., ~domain, design, svymean, covmat = TRUE))``), from the
+    variance its SEs come from: JK1 replicates re-raked (``variance: jk1``), else linearised."""
+    means = replicate_estimates if settings.variance == "jk1" else svymean
+    return covariance_from_pair_sums(means(design, pair_sums(y), domains).se, y.shape[1])
+
+
+def rank_uncertainties(table: pd.DataFrame, matrix: ItemMatrix, levels: Levels, design: Design, codebook: Codebook, settings: EstimationSettings) -> pd.DataFrame:
+    """Columns ``top_n``, ``p_top``, ``rank_low``, ``rank_high`` of ``table`` (rows level by
+    level, item by item): for the rows with a rank, per question and level, the question's
+    ``top`` (``top_n``; :data:`DEFAULT_TOP` when the codebook names none), the probability of
+    being among those top (``p_top``) and the rank interval at the edition's level
+    (:func:`~baro_pipeline.stats.rank_uncertainty`, on the same ties as ``rank``); null
+    elsewhere. The covariances of a question's items on every level come from one call.
+    """
+    k = len(matrix.items)
+    found = {c: np.full(len(table), np.nan) for c in ("top_n", "p_top", "rank_low", "rank_high")}
+    ranked = table["rank"].notna().to_numpy().reshape(-1, k)  # (levels, items)
+    estimate = table["estimate"].round(RANK_DECIMALS).to_numpy()
+    questions = matrix.items["question"].to_numpy()
+    for question in pd.unique(questions[ranked.any(axis=0)]):
+        items = np.flatnonzero((questions == question) & ranked.any(axis=0))
+        covariances = ranked_covariance(design, np.column_stack([matrix.column(int(j)) for j in items]), levels.masks, settings)
+        top = codebook.question(question).top or DEFAULT_TOP
+        for level in np.flatnonzero(ranked[:, items].any(axis=1)):
+            chosen = ranked[level, items]
+            rows = level * k + items[chosen]
+            ranking = rank_uncertainty(estimate[rows], covariances[level][np.ix_(chosen, chosen)], top=top, level=settings.level)
+            found["top_n"][rows], found["p_top"][rows], found["rank_low"][rows], found["rank_high"][rows] = (
+                top, ranking.p_top, ranking.rank_low, ranking.rank_high
+            )
+    return pd.DataFrame(found, index=table.index).astype({"top_n": "Int64", "rank_low": "Int64", "rank_high": "Int64"})
+
+
 def estimate_population(frame: pd.DataFrame, population: Population, weighting: RakeResult, edition: Edition) -> pd.DataFrame:
     """Every row of ``estimates.parquet`` for one population: every item × (total + breakdown levels).
 
     One :func:`estimate_items` call on the domains matrix of all levels; ``significant`` says
     whether a level differs from the rest of its population at 5 % (``p_value``; false for the
     total, for suppressed rows and for the breakdown variable's own items, which the level fixes);
-    ``rank`` ranks the answer codes of each multi question.
+    ``rank`` ranks the answer codes of each multi question, ``p_top``, ``rank_low`` and
+    ``rank_high`` say how sure that rank is (:func:`rank_uncertainties`).
     """
     matrix = item_matrix(frame, population.codebook)
     levels = breakdown_levels(frame, population)
@@ -541,7 +581,9 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
         edition=edition.id, population=population.id, p_value=p_value, significant=p_value < SIGNIFICANCE_LEVEL
     )
     answer_codes = (items["question_type"] == "multi") & (items["kind"] == "code") & items["answer"]
-    return table.assign(rank=ranks(table, answer_codes))[list(POPULATION_COLUMNS)]
+    table = table.assign(rank=ranks(table, answer_codes))
+    uncertainty = rank_uncertainties(table, matrix, levels, weighting.design, population.codebook, edition.estimation)
+    return pd.concat([table, uncertainty], axis=1)[list(POPULATION_COLUMNS)]
 
 
 def mirror_comparisons(edition: Edition, estimates: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

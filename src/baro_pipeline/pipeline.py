@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from . import audit, edition, estimation, ingest, outputs, report, tables, trends, validation, weighting
+from . import audit, edition, estimation, ingest, orders, outputs, report, tables, trends, validation, weighting
 
 
 class Stage(Protocol):
@@ -46,6 +46,7 @@ PHASES = {
     "estimate": "estimate",
     "mirror comparisons": "estimate",
     "audit": "audit",
+    "audit of published orders": "audit",
     "previous edition": "report",
     "trends": "report",
     "report": "report",
@@ -182,6 +183,8 @@ def run_edition(
             {p: v.quarantine for p, v in validated.items()},
             audit_table,
         )
+        run_tables["orders"] = timed("audit of published orders", orders.order_audit, ed, frames, weightings)
+        progress("published orders: " + (", ".join(f"{k} {v}" for k, v in run_tables["orders"]["verdict"].value_counts().items()) or "none"))
         previous = timed("previous edition", trends.previous_run, root_path, ed)
         if previous is not None:
             run_tables["trends"] = timed("trends", trends.trends_table, ed, previous, run_tables["estimates"])

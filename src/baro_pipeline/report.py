@@ -397,6 +397,21 @@ def interval_rows(estimates: pd.DataFrame, group: str) -> pd.DataFrame:
     )
 
 
+def rank_uncertainty_notes(shown: pd.DataFrame, edition: Edition) -> list[str]:
+    """The note under a ranking naming the ranks the data cannot separate: each with its rank
+    interval and its probability of being in the top (``rank_low``, ``rank_high``, ``p_top``)."""
+    level = french_number(edition.estimation.level * 100)
+    blurred = shown[shown["rank_low"] < shown["rank_high"]]
+    if blurred.empty:
+        return [f"Ordre établi : chaque rang affiché est distinct des autres (intervalles de rang à {level} %)."]
+    items = " ; ".join(
+        f"{row.item_label} : rang {row.rank} [{row.rank_low}–{row.rank_high}], "
+        f"{french_number(100 * row.p_top)} % de chances d'être dans le Top {row.top_n}"
+        for row in blurred.itertuples()
+    )
+    return [f"Rangs que les données ne séparent pas (ex aequo possibles ; entre crochets l'intervalle de rang à {level} %) : {items}."]
+
+
 def ranking_chart(q: Question, population: Population, edition: Edition, totals: pd.DataFrame) -> Chart:
     """A "Top N" bar chart of a multiple-choice question's answers, in rank order."""
     ranked = totals[(totals["question"] == q.id) & totals["rank"].notna()]
@@ -412,6 +427,7 @@ def ranking_chart(q: Question, population: Population, edition: Edition, totals:
         "Barre : estimation pondérée ; trait : intervalle de confiance à "
         f"{french_number(edition.estimation.level * 100)} % ; rang parmi {len(ranked)} réponses (plusieurs réponses possibles).",
         *small_base_notes(shown.loc[shown["small_base"], "item_label"], edition),
+        *rank_uncertainty_notes(shown, edition),
     ]
     return Chart(f"{label} ({short_label(population)}){ranking}", interval_bars(rows, colours_of(edition)), tuple(notes))
 

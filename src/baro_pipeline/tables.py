@@ -162,6 +162,8 @@ class Item:
     pos: int
     rank: float
     published: PublishedFigure | None
+    rank_low: float = math.nan  # the rank's interval (estimates.parquet)
+    rank_high: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -196,10 +198,17 @@ def published_format(item: Item) -> str:
     return AT_LEAST_PERCENT_FORMAT if item.published is not None and item.published.operator == ">=" else PERCENT_FORMAT
 
 
+def rank_interval_cell(item: Item) -> str | None:
+    """The rank interval of an answer on the whole population at the edition's level, "2–5"
+    ("1–1": the data separate it from every other answer), from ``rank_low``/``rank_high``."""
+    return None if math.isnan(item.rank_low) else f"{int(item.rank_low)}–{int(item.rank_high)}"
+
+
 ITEM_COLUMNS = (
     ItemColumn("question", 12, lambda item: item.key),
     ItemColumn("réponse", 60, item_label),
     ItemColumn("rang", 6, lambda item: None if math.isnan(item.rank) else int(item.rank)),
+    ItemColumn("intervalle", 10, rank_interval_cell),
     ItemColumn("publié", 9, published_share, published_format),
 )
 FIRST_LEVEL_COLUMN = len(ITEM_COLUMNS) + 1
@@ -254,7 +263,7 @@ def significance_letters(estimate: np.ndarray, se: np.ndarray, testable: np.ndar
 def crosstab(edition: Edition, population: Population, estimates: pd.DataFrame) -> Crosstab:
     """The population's estimates as arrays, with their significance letters."""
     levels = tuple(table_levels(population, estimates))
-    cells = {c: wide(estimates, levels, c) for c in ("n", "n_weighted", "estimate", "se", "pct", "rank", "small_base", "suppressed")}
+    cells = {c: wide(estimates, levels, c) for c in ("n", "n_weighted", "estimate", "se", "pct", "rank", "rank_low", "rank_high", "small_base", "suppressed")}
     cells["small_base"] = cells["small_base"].astype(bool)
     cells["suppressed"] = cells["suppressed"].astype(bool)
     testable = ~cells["small_base"] & ~cells["suppressed"] & ~np.isnan(cells["estimate"].astype(float))
@@ -289,7 +298,8 @@ def table_items(edition: Edition, population: Population, estimates: pd.DataFram
     rows = estimates[["question", "item", "item_label", "kind", "base"]].drop_duplicates(["question", "item"])
     blocks: dict[str, list[Item]] = {}
     for pos, (question, key, label, kind, base) in enumerate(rows.itertuples(index=False)):
-        item = Item(str(question), str(key), str(label), str(kind), str(base), pos, float(table.cells["rank"][pos, 0]), printed.get((str(question), str(key))))
+        rank, low, high = (float(table.cells[c][pos, 0]) for c in ("rank", "rank_low", "rank_high"))
+        item = Item(str(question), str(key), str(label), str(kind), str(base), pos, rank, printed.get((str(question), str(key))), low, high)
         blocks.setdefault(item.question, []).append(item)
     return blocks
 

@@ -15,6 +15,7 @@ from .calibration import (
 )
 from .design import Design
 from .intervals import INTERVAL_METHODS, SvycipropTerms, proportion_ci, svyciprop_terms
+from .ranks import RankUncertainty, covariance_from_pair_sums, difference_se, pair_sums, rank_uncertainty, separations
 from .replicates import jk1_rake
 from .significance import ChisqResult, DifferenceResult, domain_difference, independent_difference, svychisq, versus_rest
 from .variance import BINARY_TABLE, CodedItems, MeanEstimates, binary_column, coded_column, influence_values, svymean, variance_matrix
@@ -28,19 +29,25 @@ __all__ = [
     "Design",
     "DifferenceResult",
     "MeanEstimates",
+    "RankUncertainty",
     "SvycipropTerms",
     "binary_column",
     "calibrate_linear",
     "calibrate_raking_bounded",
     "coded_column",
+    "covariance_from_pair_sums",
     "design_from_calibration",
+    "difference_se",
     "domain_difference",
     "independent_difference",
     "influence_values",
     "jk1_rake",
     "kish_deff",
+    "pair_sums",
     "proportion_ci",
     "rake",
+    "rank_uncertainty",
+    "separations",
     "svychisq",
     "svyciprop_terms",
     "svymean",

@@ -1,0 +1,186 @@
+"""Rank uncertainty: how sure the data are of a ranking's order (p_top, rank intervals, separable pairs).
+
+The items of one ranked question (shares on one base) are jointly normal around their estimates
+with the covariance of their influence values, the calibration residuals included (the
+residuals that give their SEs), or of their JK1 replicates with the raking redone: both from the
+SEs of the items and of their pairwise sums (:func:`pair_sums`, :func:`covariance_from_pair_sums`),
+computed by the kernels that give the SEs. A fixed-seed simulation of that distribution gives
+
+- ``p_top``: the share of draws in which an item is among the top N (Goldstein & Spiegelhalter
+  1996, league tables: the probability of a rank, not the rank alone);
+- the critical value of the largest standardised pairwise difference, max_j |T_ij| over the
+  pairs compared (a max-t simultaneous test). Item i's rank interval is
+  [1 + #items significantly above it, k − #items significantly below it]: the marginal
+  confidence set of a rank of Mogstad, Romano, Shaikh & Wilhelm (2024, ReStud), with the
+  correlation of the items kept (Klein, Wright & Wieczorek 2020 build joint sets from
+  individual intervals; correlated shares of one base need the differences' own SEs). Since an
+  item significantly above another has the larger estimate, ``rank_low <= rank <= rank_high``
+  for the observed rank (ties share the lowest rank).
+
+R has no function for it (``survey`` reports no rank uncertainty). In R:
+``v <- svymean(~q_1 + q_2 + ..., subset(design, base))``, ``S <- vcov(v)``, then
+``d <- MASS::mvrnorm(1e4, coef(v), S)``, ``colMeans(t(apply(-d, 1, rank, ties.method = "min")) <= N)``
+for p_top, and the max-t quantile of the pairwise differences of ``d - coef(v)`` over their SEs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .variance import CodedItems, coded_column
+
+DRAWS = 10_000
+SEED = 22  # issue 22: every run draws the same numbers
+
+
+@dataclass(frozen=True)
+class RankUncertainty:
+    """Per item (k,): the observed rank (1 = largest; ties share the lowest), the probability of
+    being among the top N, and the rank interval at the confidence level."""
+
+    rank: np.ndarray
+    p_top: np.ndarray
+    rank_low: np.ndarray
+    rank_high: np.ndarray
+
+
+def deviations(covariance: np.ndarray, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
+    """(draws, k) normal deviations with this covariance (a square root by eigenvalues: the
+    covariance of shares that sum to a constant is singular, Cholesky would refuse it)."""
+    values, vectors = np.linalg.eigh(covariance)
+    root = np.ascontiguousarray((vectors * np.sqrt(np.clip(values, 0.0, None))).T)
+    return standard_normals(draws, len(values), seed) @ root
+
+
+@lru_cache(maxsize=16)
+def standard_normals(draws: int, k: int, seed: int) -> np.ndarray:
+    """(draws, k) standard normal draws, the same for every ranking of k items (drawn once per run)."""
+    found = np.random.default_rng(seed).standard_normal((draws, k))
+    found.flags.writeable = False
+    return found
+
+
+def ranks_of(values: np.ndarray) -> np.ndarray:
+    """Ranks along the last axis: 1 + the number of larger values (ties share the lowest)."""
+    return 1 + (values[..., None, :] > values[..., :, None]).sum(axis=-1)
+
+
+def top_shares(draws: np.ndarray, top: int) -> np.ndarray:
+    """(k,) share of the draws (draws, k) in which each item is among the ``top`` largest (ties
+    share the lowest rank: at least the top-th largest value of its draw)."""
+    k = draws.shape[1]
+    if top >= k:
+        return np.ones(k)
+    threshold = np.partition(draws, k - top, axis=1)[:, k - top]
+    return (draws >= threshold[:, None]).mean(axis=0)
+
+
+def difference_se(covariance: np.ndarray) -> np.ndarray:
+    """(k, k) SE of each difference of two items."""
+    var = np.diag(covariance)
+    return np.sqrt(np.clip(var[:, None] + var[None, :] - 2 * covariance, 0.0, None))
+
+
+def standardised(estimate: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k, k) t = (estimate_i - estimate_j) / SE of the difference, and (k, k) 1 / SE. A
+    difference with no variance is known exactly: t is ±inf (0 when the estimates are equal) and
+    its 1 / SE is 0 (its deviations in the draws are 0 too).
+    """
+    se = difference_se(covariance)
+    random = se > 0
+    diff = estimate[:, None] - estimate[None, :]
+    t = np.divide(diff, se, out=np.copysign(np.inf, diff), where=random)
+    t[diff == 0] = 0.0
+    return t, np.divide(1.0, se, out=np.zeros_like(se), where=random)
+
+
+def largest_spreads(noise: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(draws, k) max_j |T*_ij| = |noise_i - noise_j| / SE_ij, one j at a time (no draws × k × k
+    array; single precision: a quantile of |T*| needs no more digits)."""
+    single, factors = noise.astype(np.float32), scale.astype(np.float32)
+    largest, spread = np.zeros_like(single), np.empty_like(single)
+    for j in range(single.shape[1]):
+        np.subtract(single, single[:, j : j + 1], out=spread)
+        np.abs(spread, out=spread)
+        spread *= factors[:, j]
+        np.maximum(largest, spread, out=largest)
+    return largest
+
+
+def signs(t: np.ndarray, critical) -> np.ndarray:
+    """+1 where t is significantly above 0, -1 below, 0 where the data cannot tell."""
+    return np.where(t > critical, 1, np.where(t < -critical, -1, 0))
+
+
+def separations(estimate, covariance, pairs, *, level: float, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
+    """(m,) for each pair (a, b) of ``pairs`` (m, 2): +1 when a is significantly above b, -1
+    when below, 0 when the data cannot separate them; simultaneous over the m pairs at ``level``
+    (critical value: the ``level`` quantile of max |T*| over the pairs in the draws).
+    """
+    estimate, covariance, pairs = np.asarray(estimate, dtype=float), np.asarray(covariance, dtype=float), np.asarray(pairs)
+    t, scale = standardised(estimate, covariance)
+    noise = deviations(covariance, draws, seed)
+    a, b = pairs[:, 0], pairs[:, 1]
+    spread = np.abs(noise[:, a] - noise[:, b]) * scale[a, b]
+    return signs(t[a, b], np.quantile(spread.max(axis=1), level))
+
+
+def rank_interval(t: np.ndarray, largest: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """(k,) lowest and highest rank of each item: item i against the k - 1 others at once (its
+    critical value: the ``level`` quantile of max_j |T*_ij|, ``largest`` (draws, k))."""
+    found = signs(t, np.quantile(largest, level, axis=0)[:, None])
+    return 1 + (found < 0).sum(axis=1), len(t) - (found > 0).sum(axis=1)
+
+
+def rank_uncertainty(estimate, covariance, *, top: int, level: float, draws: int = DRAWS, seed: int = SEED) -> RankUncertainty:
+    """p_top and the rank interval of k items with estimates (k,) and covariance (k, k)."""
+    estimate = np.asarray(estimate, dtype=float)
+    covariance = np.asarray(covariance, dtype=float)
+    noise = deviations(covariance, draws, seed)
+    t, scale = standardised(estimate, covariance)
+    low, high = rank_interval(t, largest_spreads(noise, scale), level)
+    return RankUncertainty(ranks_of(estimate), top_shares(estimate + noise, top), low, high)
+
+
+def pair_sums(y: np.ndarray) -> list[CodedItems]:
+    """The items y (n, k), then the sum of each pair (i < j, row by row), as coded items: the
+    SE kernels' fast path, a byte per respondent. Shares (0/1) are coded without a sort (a sum of
+    two takes 0, 1 or 2); other values by their distinct values.
+    """
+    a, b = np.triu_indices(y.shape[1], 1)
+    shares = np.isin(y[~np.isnan(y)], (0.0, 1.0)).all()
+    code = share_sum_column if shares else small_coded_column
+    return [small_coded_column(column) for column in y.T] + [code(y[:, i] + y[:, j]) for i, j in zip(a, b)]
+
+
+SUM_TABLE = np.array([[0.0], [1.0], [2.0], [np.nan]])  # the states of a sum of two shares; 3: not in the base
+
+
+def share_sum_column(total: np.ndarray) -> CodedItems:
+    """A sum of two 0/1 items (NaN outside the base) as coded items, state = the sum."""
+    return CodedItems(np.where(np.isnan(total), 3, total).astype(np.uint8), SUM_TABLE)
+
+
+def small_coded_column(values: np.ndarray) -> CodedItems:
+    """:func:`coded_column` with states as small as the tick boxes' (its are intp for values other
+    than 0/1): the kernels count several items at once on a joint state of the first one's type."""
+    coded = coded_column(values)
+    return CodedItems(coded.state.astype(np.min_scalar_type(len(coded.table))), coded.table)
+
+
+def covariance_from_pair_sums(se: np.ndarray, k: int) -> np.ndarray:
+    """(..., k, k) covariance of k means from the SEs (..., k + k (k - 1) / 2) of the means of
+    :func:`pair_sums`: cov(a, b) = (var(a + b) - var(a) - var(b)) / 2, exact when the items
+    share their base. Linearised: the mean of y_a + y_b has the influence values u_a + u_b (the
+    same calibration residuals), and the variance is a quadratic form in u. JK1 with the raking
+    redone: a replicate's mean of y_a + y_b is the sum of its means of y_a and y_b.
+    """
+    var = se[..., :k] ** 2
+    a, b = np.triu_indices(k, 1)
+    covariance = np.zeros(se.shape[:-1] + (k, k))
+    covariance[..., np.arange(k), np.arange(k)] = var
+    covariance[..., a, b] = covariance[..., b, a] = (se[..., k:] ** 2 - var[..., a] - var[..., b]) / 2
+    return covariance

@@ -1,0 +1,290 @@
+"""Rank uncertainty (stats/ranks.py, estimation.rank_uncertainties) and the audit of published orders (orders.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from baro_pipeline import orders
+from baro_pipeline.edition import EstimationSettings, Indicator, PublishedFigure, load_edition
+from baro_pipeline.errors import EditionError
+from baro_pipeline.estimation import ranked_covariance
+from baro_pipeline.ingest import read_export
+from baro_pipeline.stats import (
+    covariance_from_pair_sums,
+    design_from_calibration,
+    influence_values,
+    jk1_rake,
+    pair_sums,
+    rake,
+    rank_uncertainty,
+    separations,
+    svymean,
+    variance_matrix,
+)
+from baro_pipeline.stats.ranks import DRAWS
+from baro_pipeline.validation import validate_export
+from baro_pipeline.weighting import weight_population
+from exports import clean_frame, write_csv
+
+MINI = Path(__file__).parent / "fixtures" / "mini"
+LINEARISED = EstimationSettings()
+N = 600
+# Monte Carlo SE of a probability near 0.5 from the simulation's draws, times 4.
+P_TOLERANCE = 4 * np.sqrt(0.25 / DRAWS)
+
+
+@pytest.fixture(scope="module")
+def raked():
+    """A design raked on two margins (sex × 3 ages), unequal weights, and its codes and totals."""
+    rng = np.random.default_rng(5)
+    codes = (rng.integers(0, 2, N), rng.integers(0, 3, N))
+    totals = [np.array([0.6, 0.4]) * N, np.array([0.2, 0.5, 0.3]) * N]
+    return design_from_calibration(rake(codes, totals), codes), codes, totals
+
+
+def ticks_with_share(cells: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """A 0/1 item with exactly round(share × cell size) ticks in every cell: items made so with
+    the same share have the same weighted estimate (raked weights are equal within a cell)."""
+    y = np.zeros(len(cells))
+    for cell in np.unique(cells):
+        members = rng.permutation(np.flatnonzero(cells == cell))
+        y[members[: round(share * len(members))]] = 1.0
+    return y
+
+
+def items(raked, shares: list[float], seed: int = 0) -> np.ndarray:
+    design, codes, _ = raked
+    rng = np.random.default_rng(seed)
+    cells = codes[0] * 3 + codes[1]
+    return np.column_stack([ticks_with_share(cells, s, rng) for s in shares])
+
+
+def whole(n: int) -> np.ndarray:
+    return np.ones((n, 1), dtype=bool)
+
+
+def uncertainty(raked, y: np.ndarray, top: int, settings: EstimationSettings = LINEARISED):
+    design = raked[0]
+    return rank_uncertainty(svymean(design, y).estimate, ranked_covariance(design, y, whole(len(y)), settings)[0], top=top, level=0.95)
+
+
+def test_two_equal_items_each_lead_half_of_the_time(raked):
+    y = items(raked, [0.40, 0.40, 0.10])
+    estimate = svymean(raked[0], y).estimate
+    assert estimate[0] == pytest.approx(estimate[1], abs=1e-12)  # the construction's point
+    found = uncertainty(raked, y, top=1)
+    assert found.rank.tolist() == [1, 1, 3]
+    assert found.p_top[0] == pytest.approx(0.5, abs=P_TOLERANCE) and found.p_top[1] == pytest.approx(0.5, abs=P_TOLERANCE)
+    assert found.p_top[2] == 0.0
+    assert found.rank_low.tolist() == [1, 1, 3] and found.rank_high.tolist() == [2, 2, 3]
+
+
+def test_a_clear_leader_is_first_in_every_draw(raked):
+    found = uncertainty(raked, items(raked, [0.80, 0.40, 0.35, 0.05]), top=1)
+    assert found.p_top[0] > 0.999 and found.p_top[1:].sum() < 0.001
+    assert (found.rank_low[0], found.rank_high[0]) == (1, 1)
+    assert found.rank_high[1] == 3 and found.rank_low[2] == 2  # 40 % and 35 % on n = 600: not separable
+
+
+def test_p_top_sums_to_the_top_size_and_intervals_hold_the_rank(raked):
+    found = uncertainty(raked, items(raked, [0.45, 0.42, 0.40, 0.30, 0.29, 0.1], seed=3), top=3)
+    assert found.p_top.sum() == pytest.approx(3.0)  # three items in the top of every draw
+    assert ((found.rank_low <= found.rank) & (found.rank <= found.rank_high)).all()
+    assert found.rank_low.tolist() != found.rank_high.tolist()
+
+
+def test_the_covariance_is_that_of_the_influence_values_after_raking(raked):
+    """The pairwise-sum covariance equals R's svyrecvar of the influence values (calibration residuals included)."""
+    design = raked[0]
+    y = items(raked, [0.5, 0.3, 0.2, 0.6], seed=1)
+    covariance = ranked_covariance(design, y, whole(N), LINEARISED)[0]
+    np.testing.assert_allclose(covariance, variance_matrix(design, influence_values(design, y)), rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(np.sqrt(np.diag(covariance)), svymean(design, y).se, rtol=1e-12)
+
+
+def test_a_domain_covariance_has_the_domain_ses(raked):
+    design, codes, _ = raked
+    y = items(raked, [0.5, 0.3, 0.2], seed=2)
+    y[codes[1] == 2] = np.nan  # a routed base
+    domains = np.column_stack([codes[0] == 0, codes[0] == 1])
+    covariance = ranked_covariance(design, y, domains, LINEARISED)
+    np.testing.assert_allclose(np.sqrt(np.diagonal(covariance, axis1=1, axis2=2)), svymean(design, y, domains=domains).se, rtol=1e-12)
+
+
+def test_the_linearised_covariance_agrees_with_the_re_raked_jackknife(raked):
+    """JK1 replicates, raking redone in each: the covariance, and the ranks drawn from it."""
+    design, codes, totals = raked
+    y = items(raked, [0.45, 0.43, 0.30, 0.28, 0.1], seed=4)
+    linearised = ranked_covariance(design, y, whole(N), LINEARISED)[0]
+    replicates = covariance_from_pair_sums(jk1_rake(codes, totals, np.ones(N), np.column_stack([c.dense() for c in pair_sums(y)])).se, 5)
+    # An edition with variance: jk1 gets this covariance for its ranks.
+    np.testing.assert_allclose(ranked_covariance(design, y, whole(N), EstimationSettings(variance="jk1"))[0], replicates, rtol=1e-8, atol=1e-14)
+    scale = np.sqrt(np.outer(np.diag(linearised), np.diag(linearised)))
+    np.testing.assert_allclose(replicates / scale, linearised / scale, atol=0.02)
+    # The pairwise-sum identity holds replicate by replicate: the JK1 variance of a difference.
+    difference = jk1_rake(codes, totals, np.ones(N), y[:, [0]] - y[:, [1]]).se[0] ** 2
+    assert difference == pytest.approx(replicates[0, 0] + replicates[1, 1] - 2 * replicates[0, 1], rel=1e-9)
+    by_linearised = rank_uncertainty(svymean(design, y).estimate, linearised, top=2, level=0.95)
+    by_replicates = rank_uncertainty(svymean(design, y).estimate, replicates, top=2, level=0.95)
+    np.testing.assert_allclose(by_replicates.p_top, by_linearised.p_top, atol=0.02)
+    assert by_replicates.rank_low.tolist() == by_linearised.rank_low.tolist()
+    assert by_replicates.rank_high.tolist() == by_linearised.rank_high.tolist()
+
+
+def test_the_simulation_is_reproducible(raked):
+    y = items(raked, [0.41, 0.40, 0.39])
+    first, second = uncertainty(raked, y, top=1), uncertainty(raked, y, top=1)
+    assert first.p_top.tolist() == second.p_top.tolist()
+
+
+def test_separations_name_the_direction_of_each_step():
+    covariance = np.diag([1e-4, 1e-4, 1e-4])
+    found = separations(np.array([0.5, 0.48, 0.2]), covariance, np.array([[0, 1], [1, 2], [2, 0]]), level=0.95)
+    assert found.tolist() == [0, 1, -1]
+
+
+# --------------------------------------------------------------------------------------------
+# estimates.parquet rows and the audit of published orders, on the mini edition
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    edition = load_edition("mini", MINI)
+    population = edition.populations["ps"]
+    path = write_csv(clean_frame(population.codebook, n=400, seed=7), tmp_path_factory.mktemp("ranks") / "ps.csv")
+    frame = validate_export(read_export(path, population.codebook), population, edition.quality, edition.thresholds).frame
+    return edition, frame
+
+
+def with_q2_shares(frame: pd.DataFrame, shares: dict[int, float]) -> pd.DataFrame:
+    """Q2 ticked with these shares among those asked, code 98 by none (the base: those asked who tick one)."""
+    rng = np.random.default_rng(11)
+    asked = frame["Q2_98"].notna().to_numpy()
+    found = frame.copy()
+    for code, share in {**shares, 98: 0.0}.items():
+        found.loc[asked, f"Q2_{code}"] = (rng.random(asked.sum()) < share).astype(float)
+    return found
+
+
+def ranked_edition(edition, printed: dict[int, float]):
+    """The mini edition with Q2 ranked (top 2) and these printed shares of its codes."""
+    book = edition.populations["ps"].codebook
+    questions = tuple(dataclasses.replace(q, top=2) if q.id == "Q2" else q for q in book.questions)
+    population = dataclasses.replace(edition.populations["ps"], codebook=dataclasses.replace(book, questions=questions))
+    figures = tuple(
+        PublishedFigure(f"ps_q2_{code}", "ps", Indicator("Q2", code=code), "asked", value, "=", None, "", "synthesis")
+        for code, value in printed.items()
+    )
+    others = tuple(f for f in edition.figures if f.indicator.question != "Q2")
+    return dataclasses.replace(edition, populations={"ps": population}, figures=others + figures)
+
+
+def audited(mini, shares: dict[int, float], printed: dict[int, float]) -> pd.Series:
+    edition, frame = mini
+    frame = with_q2_shares(frame, shares)
+    edition = ranked_edition(edition, printed)
+    table = orders.order_audit(edition, {"ps": frame}, {"ps": weight_population(frame, edition.populations["ps"])})
+    assert len(table) == 1 and list(table.columns) == list(orders.ORDER_COLUMNS)
+    return table.iloc[0]
+
+
+def test_every_ranked_row_has_its_rank_within_its_interval(mini):
+    from baro_pipeline.estimation import estimate_population
+
+    edition, frame = mini
+    frame = with_q2_shares(frame, {1: 0.5, 2: 0.48, 3: 0.2})
+    table = estimate_population(frame, edition.populations["ps"], weight_population(frame, edition.populations["ps"]), edition)
+    ranked = table[table["rank"].notna()]
+    assert len(ranked) and ranked[["top_n", "p_top", "rank_low", "rank_high"]].notna().all().all()
+    assert ((ranked["rank_low"] <= ranked["rank"]) & (ranked["rank"] <= ranked["rank_high"])).all()
+    assert ranked["p_top"].between(0, 1).all() and (ranked["top_n"] == 3).all()  # no 'top' in the codebook: 3
+    unranked = table[table["rank"].isna()]
+    assert unranked[["top_n", "p_top", "rank_low", "rank_high"]].isna().all().all()
+    total = ranked[(ranked["question"] == "Q2") & (ranked["breakdown"] == "total")].set_index("item")
+    # About 50 % and 48 %, which the data cannot order, then 20 % and 98 ticked by none (0 %, SE 0).
+    assert total.loc[["1", "2", "3", "98"], "rank_low"].tolist() == [1, 1, 3, 4]
+    assert total.loc[["1", "2", "3", "98"], "rank_high"].tolist() == [2, 2, 3, 4]
+
+
+def test_a_clear_printed_order_is_supported(mini):
+    row = audited(mini, {1: 0.8, 2: 0.45, 3: 0.1}, {1: 80, 2: 45})
+    assert row["verdict"] == "order_supported", row["reason"]
+    assert row["printed_order"] == "1 (80 %) > 2 (45 %)" and row["computed_order"].startswith("1 (")
+    assert row["top_n"] == 2 and row["figures"] == "ps_q2_1, ps_q2_2"
+
+
+def test_a_step_the_data_cannot_tell_is_named(mini):
+    row = audited(mini, {1: 0.8, 2: 0.45, 3: 0.43}, {1: 80, 2: 45})
+    assert row["verdict"] == "order_not_separable"
+    assert row["reason"].startswith("the data cannot separate (at 95 %, all 2 steps at once): 'Administratif'")
+    assert "'Formation'" in row["reason"] and "not printed" in row["reason"] and "Diagnostic" not in row["reason"]
+
+
+def test_a_reversed_printed_order_is_contradicted(mini):
+    row = audited(mini, {1: 0.2, 2: 0.6, 3: 0.05}, {1: 60, 2: 20})
+    assert row["verdict"] == "order_contradicted"
+    assert row["reason"].startswith("the data rank the lower one significantly above")
+
+
+def test_printed_ties_claim_no_order(mini):
+    row = audited(mini, {1: 0.8, 2: 0.5, 3: 0.1}, {1: 60, 2: 60})
+    assert row["printed_order"] == "1 (60 %) = 2 (60 %)"
+    assert row["verdict"] == "order_supported", row["reason"]  # only the two above the left-out code are claimed
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        ("    type: grid\n", "    type: grid\n    top: 2\n", "key 'questions.Q3.top': 'top' applies to a multi question, as a number >= 1"),
+        ("    max_answers: 2\n", "    max_answers: 2\n    top: 0\n", "key 'questions.Q2.top': 'top' applies to a multi question, as a number >= 1"),
+        ("    max_answers: 2\n", "    max_answers: 2\n    top: 5\n", "key 'questions.Q2.top': 'top' is 5, but the question has 4 answer codes to rank"),
+    ],
+)
+def test_a_wrong_top_is_refused_where_it_is(tmp_path, before, after, message):
+    root = tmp_path / "mini"
+    shutil.copytree(MINI, root)
+    book = root / "editions" / "mini" / "codebook_ps.yaml"
+    book.write_text(book.read_text(encoding="utf-8").replace(before, after, 1), encoding="utf-8")
+    with pytest.raises(EditionError) as error:
+        load_edition("mini", root)
+    assert message in str(error.value) and "codebook_ps.yaml" in str(error.value) and error.value.fix
+
+
+def test_a_list_without_data_is_not_computed(mini):
+    edition, _ = mini
+    table = orders.order_audit(ranked_edition(edition, {1: 80, 2: 45}), {}, {})
+    assert table["verdict"].tolist() == ["not_computed"]
+    assert table["reason"].iloc[0] == "no data for population 'ps' (no validated export given to the audit)"
+
+
+def test_tables_show_the_rank_interval_beside_the_rank():
+    from baro_pipeline.tables import ITEM_COLUMNS, Item, rank_interval_cell
+
+    item = Item("Q2", "1", "Diagnostic", "code", "asked", 0, 3.0, None, 2.0, 5.0)
+    assert [c.header for c in ITEM_COLUMNS][2:4] == ["rang", "intervalle"]
+    assert rank_interval_cell(item) == "2–5"
+    assert rank_interval_cell(dataclasses.replace(item, rank_low=3.0, rank_high=3.0)) == "3–3"
+    assert rank_interval_cell(dataclasses.replace(item, rank=float("nan"), rank_low=float("nan"), rank_high=float("nan"))) is None
+
+
+def test_the_report_names_the_ranks_the_data_cannot_separate(mini):
+    from baro_pipeline.report import rank_uncertainty_notes
+
+    edition, _ = mini
+    shown = pd.DataFrame(
+        {"item_label": ["Diagnostic", "Administratif", "Formation"], "rank": [1, 2, 3], "rank_low": [1, 2, 2],
+         "rank_high": [1, 3, 3], "p_top": [1.0, 0.62, 0.38], "top_n": [2, 2, 2]}
+    )
+    assert rank_uncertainty_notes(shown, edition) == [
+        "Rangs que les données ne séparent pas (ex aequo possibles ; entre crochets l'intervalle de rang à 95 %) : "
+        "Administratif : rang 2 [2–3], 62 % de chances d'être dans le Top 2 ; Formation : rang 3 [2–3], 38 % de chances d'être dans le Top 2."
+    ]
+    certain = shown.assign(rank_low=[1, 2, 3], rank_high=[1, 2, 3])
+    assert rank_uncertainty_notes(certain, edition) == ["Ordre établi : chaque rang affiché est distinct des autres (intervalles de rang à 95 %)."]
