@@ -30,6 +30,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from numpy.typing import ArrayLike
+
+from .design import Array
 from .variance import CodedItems, coded_column
 
 DRAWS = 10_000
@@ -52,7 +55,8 @@ def deviations(covariance: np.ndarray, draws: int = DRAWS, seed: int = SEED) -> 
     covariance of shares that sum to a constant is singular, Cholesky would refuse it)."""
     values, vectors = np.linalg.eigh(covariance)
     root = np.ascontiguousarray((vectors * np.sqrt(np.clip(values, 0.0, None))).T)
-    return standard_normals(draws, len(values), seed) @ root
+    noise: Array = standard_normals(draws, len(values), seed) @ root
+    return noise
 
 
 @lru_cache(maxsize=16)
@@ -65,7 +69,8 @@ def standard_normals(draws: int, k: int, seed: int) -> np.ndarray:
 
 def ranks_of(values: np.ndarray) -> np.ndarray:
     """Ranks along the last axis: 1 + the number of larger values (ties share the lowest)."""
-    return 1 + (values[..., None, :] > values[..., :, None]).sum(axis=-1)
+    found: Array = 1 + (values[..., None, :] > values[..., :, None]).sum(axis=-1)
+    return found
 
 
 def top_shares(draws: np.ndarray, top: int) -> np.ndarray:
@@ -75,13 +80,15 @@ def top_shares(draws: np.ndarray, top: int) -> np.ndarray:
     if top >= k:
         return np.ones(k)
     threshold = np.partition(draws, k - top, axis=1)[:, k - top]
-    return (draws >= threshold[:, None]).mean(axis=0)
+    shares: Array = (draws >= threshold[:, None]).mean(axis=0)
+    return shares
 
 
 def difference_se(covariance: np.ndarray) -> np.ndarray:
     """(k, k) SE of each difference of two items."""
     var = np.diag(covariance)
-    return np.sqrt(np.clip(var[:, None] + var[None, :] - 2 * covariance, 0.0, None))
+    se: Array = np.sqrt(np.clip(var[:, None] + var[None, :] - 2 * covariance, 0.0, None))
+    return se
 
 
 def standardised(estimate: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,12 +117,12 @@ def largest_spreads(noise: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return largest
 
 
-def signs(t: np.ndarray, critical) -> np.ndarray:
+def signs(t: Array, critical: Array | float) -> Array:
     """+1 where t is significantly above 0, -1 below, 0 where the data cannot tell."""
     return np.where(t > critical, 1, np.where(t < -critical, -1, 0))
 
 
-def separations(estimate, covariance, pairs, *, level: float, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
+def separations(estimate: ArrayLike, covariance: ArrayLike, pairs: ArrayLike, *, level: float, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
     """(m,) for each pair (a, b) of ``pairs`` (m, 2): +1 when a is significantly above b, -1
     when below, 0 when the data cannot separate them; simultaneous over the m pairs at ``level``
     (critical value: the ``level`` quantile of max |T*| over the pairs in the draws).
@@ -135,7 +142,7 @@ def rank_interval(t: np.ndarray, largest: np.ndarray, level: float) -> tuple[np.
     return 1 + (found < 0).sum(axis=1), len(t) - (found > 0).sum(axis=1)
 
 
-def rank_uncertainty(estimate, covariance, *, top: int, level: float, draws: int = DRAWS, seed: int = SEED) -> RankUncertainty:
+def rank_uncertainty(estimate: ArrayLike, covariance: ArrayLike, *, top: int, level: float, draws: int = DRAWS, seed: int = SEED) -> RankUncertainty:
     """p_top and the rank interval of k items with estimates (k,) and covariance (k, k)."""
     estimate = np.asarray(estimate, dtype=float)
     covariance = np.asarray(covariance, dtype=float)
