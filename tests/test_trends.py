@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import math
 import re
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import copy_edition
 
+from baro_pipeline.cli import print_summary
 from baro_pipeline.edition import load_edition
 from baro_pipeline.errors import EditionError
 from baro_pipeline.newedition import create_edition
+from baro_pipeline.pipeline import RunResult, run_edition
 from baro_pipeline.synth import write_exports
 from baro_pipeline.trends import TREND_COLUMNS, PreviousRun, previous_run, question_links, trends_table
 
@@ -233,26 +233,22 @@ def moved_editions(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    root = tmp_path_factory.mktemp("trends")
-    for folder in ("editions", "raw"):
-        shutil.copytree(REPO / folder / "2025", root / folder / "2025")
+def two_runs(tmp_path_factory) -> tuple[Path, dict[str, RunResult], list[str]]:
+    """Editions 2025 and 2026 (moved and renamed questions) run in-process, and the progress lines of the second."""
+    root = copy_edition(tmp_path_factory.mktemp("trends"))
     create_edition(root, "2026", "2025")
     moved_editions(root)
     # The committed 2025 exports are `baro synth 2025` (seed 2025, 1,000 interviews per population):
     # the same seed makes every unmoved question's answers identical, so their change is 0; at
     # 1,000 interviews a move of 8 points is at least 3.5 SEs of the change (z test).
     write_exports(load_edition("2026", root), out=root / "raw" / "2026", seed=2025)
-    # One process for both runs: Prefect's temporary server starts once.
-    script = f"import sys; from baro_pipeline.cli import main; sys.exit(main(['--root', {str(root)!r}, 'run', '2025']) or main(['--root', {str(root)!r}, 'run', '2026']))"
-    env = {**os.environ, "PREFECT_HOME": str(root / ".prefect")}
-    return root, subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    lines: list[str] = []
+    runs = {"2025": run_edition("2025", root), "2026": run_edition("2026", root, progress=lines.append)}
+    return root, runs, lines
 
 
-@pytest.mark.slow
 def test_exactly_the_moved_items_change_significantly(two_runs):
-    root, result = two_runs
-    assert result.returncode == 0, result.stdout + result.stderr
+    root, _, _ = two_runs
     trends = pd.read_parquet(root / "outputs" / "2026" / "trends.parquet")
     totals = trends[trends["breakdown"] == "total"]
     significant = set(zip(totals.loc[totals["significant"], "population"], totals.loc[totals["significant"], "question"], totals.loc[totals["significant"], "item"]))
@@ -270,20 +266,19 @@ def test_exactly_the_moved_items_change_significantly(two_runs):
     assert moved[("gp", "Q7", "3")] == pytest.approx(-8, abs=0.05)
 
 
-@pytest.mark.slow
 def test_a_renamed_question_is_trended_under_its_new_id(two_runs):
-    root, _ = two_runs
+    root, _, _ = two_runs
     trends = pd.read_parquet(root / "outputs" / "2026" / "trends.parquet")
     renamed = trends[(trends["question"] == "Q23") & (trends["breakdown"] == "total")]
     assert set(renamed["previous_question"]) == {"Q22"} and set(renamed["item"]) == {"1", "2", "3", "4", "oui"}
     assert renamed["change_pts"].abs().max() < 0.05
 
 
-@pytest.mark.slow
-def test_the_run_says_where_the_trends_and_the_report_are(two_runs):
-    root, result = two_runs
-    out = result.stdout
-    assert re.search(r"trends against 2025: \d+ significant changes in \d+ rows", out)
+def test_the_run_says_where_the_trends_and_the_report_are(two_runs, capsys):
+    root, runs, lines = two_runs
+    assert any(re.fullmatch(r"trends against 2025: \d+ significant changes in \d+ rows", line) for line in lines)
+    print_summary(runs["2026"].summary(), 1.0)
+    out = capsys.readouterr().out
     folder = root / "outputs" / "2026"
     for line in (f"report:  {folder / 'report.html'}", f"tables:  {folder / 'tables.xlsx'}", f"trends:  {folder / 'trends.parquet'}", f"audit:   {folder / 'audit.parquet'}"):
         assert line in out
