@@ -5,11 +5,13 @@ The same pieces against a real Prefect server and workers: tests/test_integratio
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import inspect
 import json
 import os
 import shutil
+import signal
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from baro_flows import alerts, server
+from baro_flows import alerts, deploy, server, worker
 from baro_pipeline.errors import ExportError, ExportReadError, UsageError
 from baro_pipeline.watch import ExportChange, changed_exports, changes_fingerprint, file_sha256
 
@@ -197,3 +199,59 @@ def test_reading_an_export_is_retried_on_io_errors_only():
     assert retry(read_export, None, Failed(data=OSError("stale NFS file handle"))) is True
     assert retry(read_export, None, Failed(data=ExportError("not a CSV export", where="raw/2025/ps.csv"))) is False
     assert retry(read_export, None, Failed(data=ExportReadError("cannot read the file (Stale file handle)", where="raw/2025/ps.csv"))) is True
+
+
+async def work_until_stopped(stopped: list[str], signum: int | None) -> str:
+    """A worker's loops: it sends itself ``signum`` (a Ctrl-C in its terminal), then polls; its cleanup records that it ran."""
+    try:
+        if signum is not None:
+            os.kill(os.getpid(), signum)
+        await asyncio.sleep(0.01 if signum is None else 60)
+        return "ended"
+    finally:
+        stopped.append("cleaned up")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_one_signal_stops_the_worker_after_its_cleanup(signum):
+    stopped: list[str] = []
+    assert asyncio.run(worker.stopping_signal(work_until_stopped(stopped, signum))) == signum
+    assert stopped == ["cleaned up"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # a later Ctrl-C is Python's again
+
+
+def test_a_worker_whose_loops_end_was_not_stopped():
+    stopped: list[str] = []
+    assert asyncio.run(worker.stopping_signal(work_until_stopped(stopped, None))) is None
+    assert stopped == ["cleaned up"]
+
+
+def test_make_worker_runs_the_worker_that_stops_on_one_ctrl_c():
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile[makefile.index("\nworker:") :].split("\n\n")[0]
+    assert "$(BIN)/python -m baro_flows.worker --pool $(WORK_POOL)" in recipe and "prefect worker start" not in recipe
+
+
+# What `prefect --no-prompt deploy --all` prints for each deployment (a rich panel), then its own hints.
+DEPLOY_OUTPUT = """
+╭──────────────────────────────────────────────────────────────────────────────────────╮
+│ Deployment 'baro-run/baro-2025' successfully created with id '0b6c1f3e-aaaa-bbbb'.   │
+╰──────────────────────────────────────────────────────────────────────────────────────╯
+To schedule a run for this deployment, use the following command:
+        $ prefect deployment run 'baro-run/baro-2025'
+╭──────────────────────────────────────────────────────────────────────────────────────╮
+│ Deployment 'baro-watch/baro-watch' successfully created with id '1c7d2e4f-cccc'.     │
+╰──────────────────────────────────────────────────────────────────────────────────────╯
+"""
+
+
+def test_deploy_prints_next_commands_that_name_the_projects_server():
+    names = deploy.deployed(DEPLOY_OUTPUT)
+    assert names == ["baro-run/baro-2025", "baro-watch/baro-watch"]
+    text = deploy.next_commands("http://127.0.0.1:4300/api", names)
+    commands = [line.split("#")[0].strip() for line in text.splitlines() if "make " in line]
+    assert commands == [
+        "PREFECT_API_URL=http://127.0.0.1:4300/api make worker",
+        "PREFECT_API_URL=http://127.0.0.1:4300/api make trigger EDITION=2025",
+    ]
+    assert "baro-watch/baro-watch" in text and "prefect " not in text
