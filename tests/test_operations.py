@@ -9,6 +9,7 @@ import asyncio
 import http.server
 import inspect
 import json
+import math
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
+import anyio
 import pytest
 import yaml
 
@@ -201,29 +203,67 @@ def test_reading_an_export_is_retried_on_io_errors_only():
     assert retry(read_export, None, Failed(data=ExportReadError("cannot read the file (Stale file handle)", where="raw/2025/ps.csv"))) is True
 
 
-async def work_until_stopped(stopped: list[str], signum: int | None) -> str:
-    """A worker's loops: it sends itself ``signum`` (a Ctrl-C in its terminal), then polls; its cleanup records that it ran."""
+async def worker_loops(events: list[str], signals: tuple[int, ...], run_seconds: float | None = None, limiter=None) -> str:
+    """A worker's loops: with a run in progress (a slot of ``limiter`` for ``run_seconds``), it gets
+    ``signals`` (a Ctrl-C in its terminal), then polls; its cleanup records that it ran."""
+    run = object()
+
+    async def the_run() -> None:
+        await asyncio.sleep(run_seconds)
+        events.append("run ended")
+        limiter.release_on_behalf_of(run)
+
+    if run_seconds is not None:
+        await limiter.acquire_on_behalf_of(run)
+        running = asyncio.ensure_future(the_run())
     try:
-        if signum is not None:
+        for signum in signals:
             os.kill(os.getpid(), signum)
-        await asyncio.sleep(0.01 if signum is None else 60)
+            await asyncio.sleep(0.05)  # handled one at a time, as a person presses Ctrl-C
+        await asyncio.sleep(0.01 if not signals else 60)
         return "ended"
     finally:
-        stopped.append("cleaned up")
+        events.append("worker stopped")
+        if run_seconds is not None:
+            running.cancel()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_one_signal_stops_the_worker_after_its_cleanup(signum):
-    stopped: list[str] = []
-    assert asyncio.run(worker.stopping_signal(work_until_stopped(stopped, signum))) == signum
-    assert stopped == ["cleaned up"]
+    events: list[str] = []
+    assert asyncio.run(worker.stopping_signal(worker_loops(events, (signum,)))) == signum
+    assert events == ["worker stopped"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # a later Ctrl-C is Python's again
 
 
+def test_one_signal_lets_the_runs_in_progress_end_first_and_takes_no_new_one(capsys):
+    events: list[str] = []
+
+    async def main():
+        limiter = anyio.CapacityLimiter(math.inf)
+        stopped = await worker.stopping_signal(worker_loops(events, (signal.SIGINT,), 0.5, limiter), runs=lambda: limiter)
+        return stopped, limiter.total_tokens
+
+    assert asyncio.run(main()) == (signal.SIGINT, 1)  # while it drained, no slot was free for a new run
+    assert events == ["run ended", "worker stopped"]
+    assert "SIGINT: stopping once the 1 run(s) in progress end; again to stop now" in capsys.readouterr().out
+
+
+def test_a_second_signal_stops_the_worker_at_once():
+    events: list[str] = []
+
+    async def main():
+        limiter = anyio.CapacityLimiter(math.inf)
+        return await worker.stopping_signal(worker_loops(events, (signal.SIGINT, signal.SIGINT), 60, limiter), runs=lambda: limiter)
+
+    assert asyncio.run(main()) == signal.SIGINT
+    assert events == ["worker stopped"]
+
+
 def test_a_worker_whose_loops_end_was_not_stopped():
-    stopped: list[str] = []
-    assert asyncio.run(worker.stopping_signal(work_until_stopped(stopped, None))) is None
-    assert stopped == ["cleaned up"]
+    events: list[str] = []
+    assert asyncio.run(worker.stopping_signal(worker_loops(events, ()))) is None
+    assert events == ["worker stopped"]
 
 
 def test_make_worker_runs_the_worker_that_stops_on_one_ctrl_c():
