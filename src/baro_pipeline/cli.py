@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"{examples_text(('baro run 2025', 'baro audit 2025 --problems', 'baro COMMAND --help'))}\n\n{exit_codes_text()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--root", type=Path, default=Path("."), help=ROOT_HELP)
+    parser.add_argument("--root", type=Path, default=Path("."), metavar="DIR", help=ROOT_HELP)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('baro-pipeline')}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, command in sub.choices.items():
         # Also after the command (`baro run 2025 --root DIR`); SUPPRESS keeps the one given before it.
-        command.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=ROOT_HELP)
+        command.add_argument("--root", type=Path, default=argparse.SUPPRESS, metavar="DIR", help=ROOT_HELP)
         command.epilog = examples_text(EXAMPLES[name])
         command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
