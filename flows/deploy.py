@@ -34,7 +34,7 @@ def next_commands(api_url: str, deployments: list[str]) -> str:
     return "\n".join(lines)
 
 
-def prefect(*args: str) -> subprocess.CompletedProcess:
+def prefect(*args: str) -> subprocess.CompletedProcess[str]:
     # Wide lines: Prefect's console wraps at the terminal's width, and deployed() reads its output.
     return subprocess.run([sys.executable, "-m", "prefect", *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "500"})
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     api_url = os.environ["PREFECT_API_URL"]  # set by the Makefile: the project's server unless told otherwise
     log = Path(os.environ.get("PREFECT_HOME", ".prefect")) / "deploy.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    steps = [("--no-prompt", "deploy", "--all")]
+    steps: list[tuple[str, ...]] = [("--no-prompt", "deploy", "--all")]
     if prefect("work-pool", "inspect", pool).returncode != 0:
         steps.insert(0, ("work-pool", "create", pool, "--type", "process"))
     output = []

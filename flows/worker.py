@@ -13,7 +13,8 @@ import asyncio
 import math
 import signal
 import sys
-from typing import Any, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 
@@ -21,7 +22,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DRAIN_POLL_SECONDS = 0.2
 
 
-async def cancel_when_idle(task: asyncio.Future, limiter: anyio.CapacityLimiter) -> None:
+async def cancel_when_idle(task: asyncio.Future[Any], limiter: anyio.CapacityLimiter) -> None:
     """Cancel ``task`` once no run holds a slot of ``limiter``; meanwhile no slot frees up for a new run."""
     while limiter.borrowed_tokens:
         limiter.total_tokens = limiter.borrowed_tokens
@@ -37,7 +38,7 @@ async def stopping_signal(work: Coroutine[Any, Any, Any], runs: Callable[[], any
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(work)
     received: list[signal.Signals] = []
-    drains: list[asyncio.Future] = []
+    drains: list[asyncio.Future[Any]] = []
 
     def stop(sig: signal.Signals) -> None:
         received.append(sig)

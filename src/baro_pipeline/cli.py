@@ -14,16 +14,17 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, TextIO
 
 # Before numpy is imported (it reads this once): numpy asks the kernel for transparent huge pages
 # on every large array, and at a million respondents the page faults and compaction that causes
 # cost more than the fewer TLB misses save (ingest ~30 % faster here without it).
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
-from .errors import BaroError, OutputWriteError, UsageError  # noqa: E402 - after the numpy setting above
+from .errors import BaroError, OutputWriteError, UsageError  # after the numpy setting above
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -151,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: previous outputs are untouched", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback
+    except Exception as exc:  # the CLI never shows a traceback
         if getattr(args, "verbose", False):
             raise
         print(f"internal error: {type(exc).__name__}: {exc}\n  rerun with --verbose for details, and report it", file=sys.stderr)
@@ -231,7 +232,7 @@ def cmd_run(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
-def print_summary(summary: dict, seconds: float, baro: str) -> None:
+def print_summary(summary: dict[str, Any], seconds: float, baro: str) -> None:
     print(f"done in {seconds:.1f} s (pipeline {sum(summary['timings_seconds'].values()):.1f} s, the rest is Prefect)")
     for pop, r in summary["rows"].items():
         print(f"  {pop}: read {r['read']} = kept {r['kept']} + excluded {r['excluded']} + quarantined {r['quarantined']}")
