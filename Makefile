@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_TELEMETRY_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test venv clean server server-stop deploy worker alerts test-integration
+.PHONY: run test venv clean server server-stop deploy worker trigger alerts test-integration
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,8 @@ clean:
 SERVER_HOST := 127.0.0.1
 SERVER_PORT ?= 4200
 WORK_POOL   := baro-process
-# deploy, worker and alerts talk to the server of `make server` unless PREFECT_API_URL names another.
-deploy worker alerts: export PREFECT_API_URL ?= http://$(SERVER_HOST):$(SERVER_PORT)/api
+# deploy, worker, trigger and alerts talk to the server of `make server` unless PREFECT_API_URL names another.
+deploy worker trigger alerts: export PREFECT_API_URL ?= http://$(SERVER_HOST):$(SERVER_PORT)/api
 
 server: $(STAMP)
 	$(BIN)/python -m baro_flows.server start --home $(PREFECT_HOME) --host $(SERVER_HOST) --port $(SERVER_PORT)
@@ -43,12 +43,17 @@ server-stop: $(STAMP)
 	$(BIN)/python -m baro_flows.server stop --home $(PREFECT_HOME)
 
 # The pull step of prefect.yaml makes workers run the flows in this folder (BARO_PROJECT_DIR).
+# Prefect's output goes to .prefect/deploy.log; what it prints is the next commands, with the server's URL.
 deploy: $(STAMP)
-	$(BIN)/prefect work-pool inspect $(WORK_POOL) >/dev/null 2>&1 || $(BIN)/prefect work-pool create $(WORK_POOL) --type process
-	BARO_PROJECT_DIR=$(CURDIR) $(BIN)/prefect --no-prompt deploy --all
+	BARO_PROJECT_DIR=$(CURDIR) $(BIN)/python -m baro_flows.deploy --pool $(WORK_POOL)
 
+# One Ctrl-C stops it (exit 0). No shell between make and the worker: make prints no "Interrupt".
 worker: $(STAMP)
-	$(BIN)/prefect worker start --pool $(WORK_POOL) --type process
+	$(BIN)/python -m baro_flows.worker --pool $(WORK_POOL)
+
+# A run of baro-run/baro-$(EDITION) now, on the server's workers (not in this terminal).
+trigger: $(STAMP)
+	$(BIN)/prefect deployment run baro-run/baro-$(EDITION)
 
 alerts: $(STAMP)
 	$(BIN)/python -m baro_flows.alerts $(WEBHOOK)

@@ -474,7 +474,7 @@ CASES: tuple[Case, ...] = (
         FIX + r"export the answers as codes, not as labels"))),
     Case("codes_shifted", rewritten(shifted_codes), Refused(1, (
         PS + r" \(population ps\): 1010 of 1010 interviews quarantined \(100\.0%\), above the edition's maximum share of invalid rows \(10\.0%\); "
-        r"most frequent problems: allowed_codes \d+", FIX + r"run `baro validate EDITION`.*thresholds\.max_invalid_share"))),
+        r"most frequent problems: allowed_codes \d+", FIX + r"run `baro (--root \S+ )?validate EDITION`.*thresholds\.max_invalid_share"))),
     # ---- Excel and SPSS
     Case("xlsx_notice_sheet_first", workbook(lambda f: {"Lisez-moi": NOTICE, "Données": f}), Accepted((r"ps\.xlsx, xlsx, sheet 'Données'", r"read 60 = kept"), rows=False)),
     Case("xlsx_interviews_on_two_sheets", workbook(lambda f: {"Données": f, "Données (envoi 1)": f}), Refused(1, (

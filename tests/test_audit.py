@@ -422,38 +422,91 @@ def test_every_verdict_is_counted(mixed):
     assert audit.verdict_counts(mixed.iloc[0:0]) == dict.fromkeys(audit.VERDICTS, 0)
 
 
-@pytest.mark.parametrize("width", [80, 100])
+def verdict_ranks(verdicts) -> list[int]:
+    return [audit.VERDICTS.index(v) for v in verdicts]
+
+
+def markdown_rows(text: str) -> pd.DataFrame:
+    """The pipe table of ``render_audit(..., "markdown")``, after its summary line."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
+    assert set(lines[1]) == {"|", "-"}
+    return pd.DataFrame(cells[2:], columns=cells[0])
+
+
+@pytest.mark.parametrize("width", [64, 80, 100])
 def test_table_fits_the_terminal_and_puts_what_needs_a_look_first(mixed, width):
     text = audit.render_audit(mixed, "table", width=width)
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= width
-    starts = [i for i, line in enumerate(lines) if line.startswith(("ps:", "gp:"))]
-    assert [lines[i][:2] for i in starts] == ["ps", "gp"]
-    ps_block = lines[starts[0] : starts[1]]
-    shown = [line.split()[-1] for line in ps_block if line.startswith("  ") and not line.startswith("   ")][1:]
-    assert shown == sorted(shown, key=audit.VERDICTS.index)
-    assert shown[0] == "mismatch" and shown[-1] == "match"
+    assert lines[0].startswith(f"Audit: {len(mixed)} figure(s): 1 mismatch")
+    # A block per verdict, across populations: the mismatch of ps and the not_computed of gp before any match.
+    blocks = [line.split(":")[0] for line in lines if line.split(":")[0] in audit.VERDICTS]
+    assert blocks == sorted(set(mixed["verdict"]), key=audit.VERDICTS.index) and blocks[-1] == "match"
+    figure_rows = [line.split() for line in lines if line.startswith("  ") and not line.startswith(("   ", "  figure"))]
+    shown = {row[0].rstrip("…"): row[1] for row in figure_rows}
+    assert len(figure_rows) == len(mixed) and set(shown.values()) == {"ps", "gp"}
     reasons = [line for line in lines if line.startswith("      → ")]
     assert len(reasons) == (mixed["verdict"] != "match").sum()
-    assert "gp_figure_with_a_very_long_identifier_indeed"[: width - 58] + "…" in text  # ids cut to fit
+    long_id = "gp_figure_with_a_very_long_identifier_indeed"
+    assert (long_id[: width - 37] + "…" if len(long_id) > width - 36 else long_id) in text  # ids cut to fit
 
 
-def test_csv_markdown_and_json_parse_back(mixed):
+def test_every_format_puts_problems_first(mixed):
+    expected = audit.ordered_for_reading(mixed)["figure_id"].tolist()
+    assert verdict_ranks(audit.ordered_for_reading(mixed)["verdict"]) == sorted(verdict_ranks(mixed["verdict"]))
     back = pd.read_csv(io.StringIO(audit.render_audit(mixed, "csv")))
-    assert back["figure_id"].tolist() == mixed["figure_id"].tolist()
-    assert back["reason"].fillna("").tolist() == mixed["reason"].tolist()
-    assert np.allclose(back["computed"], mixed["computed"], equal_nan=True)
+    assert back["figure_id"].tolist() == expected and list(back.columns) == list(audit.AUDIT_COLUMNS)
+    assert [r["figure_id"] for r in json.loads(audit.render_audit(mixed, "json"))] == expected
+    assert markdown_rows(audit.render_audit(mixed, "markdown"))["figure"].tolist() == expected
 
-    lines = audit.render_audit(mixed, "markdown").splitlines()
-    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
-    assert cells[0] == list(audit.AUDIT_COLUMNS) and set(lines[1]) == {"|", "-"}
-    table = pd.DataFrame(cells[2:], columns=cells[0])
-    assert table["verdict"].tolist() == mixed["verdict"].tolist() and table["reason"].tolist() == mixed["reason"].tolist()
 
-    records = json.loads(audit.render_audit(mixed, "json"))
-    assert [r["figure_id"] for r in records] == mixed["figure_id"].tolist()
-    missing = next(r for r in records if r["verdict"] == "not_computed")
+def shown_verdicts(text: str, fmt: str) -> list[str]:
+    """The verdict of each figure a rendering shows, in its order."""
+    if fmt == "table":  # a block per verdict: "mismatch: 2 figure(s) (ps 1, gp 1)"
+        blocks = [re.match(r"(\w+): (\d+) figure", line) for line in text.splitlines()[1:]]
+        return [m[1] for m in blocks if m and m[1] in audit.VERDICTS for _ in range(int(m[2]))]
+    if fmt == "csv":
+        return pd.read_csv(io.StringIO(text))["verdict"].tolist()
+    if fmt == "json":
+        return [r["verdict"] for r in json.loads(text)]
+    return markdown_rows(text)["verdict"].tolist()
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "markdown", "json"])
+def test_problems_only_leaves_out_the_matches(mixed, fmt):
+    assert shown_verdicts(audit.render_audit(mixed, fmt), fmt) == audit.ordered_for_reading(mixed)["verdict"].tolist()
+    problems = audit.ordered_for_reading(mixed[mixed["verdict"] != "match"])
+    assert shown_verdicts(audit.render_audit(mixed, fmt, problems_only=True), fmt) == problems["verdict"].tolist()
+
+
+def test_problems_only_says_when_nothing_needs_a_look(mixed):
+    matches = mixed[mixed["verdict"] == "match"]
+    assert audit.render_audit(matches, "table", problems_only=True).splitlines()[1:] == ["no figure needs a look"]
+    assert json.loads(audit.render_audit(matches, "json", problems_only=True)) == []
+
+
+def test_csv_and_json_keep_every_column_at_full_precision(mixed):
+    back = pd.read_csv(io.StringIO(audit.render_audit(mixed, "csv"))).set_index("figure_id")
+    ordered = mixed.set_index("figure_id").loc[back.index]
+    assert back["reason"].fillna("").tolist() == ordered["reason"].tolist()
+    assert np.allclose(back["computed"], ordered["computed"], equal_nan=True)
+    missing = next(r for r in json.loads(audit.render_audit(mixed, "json")) if r["verdict"] == "not_computed")
     assert missing["computed"] is None and missing["n"] is None
+
+
+def test_markdown_is_for_a_person_rounded_with_the_useful_columns(mixed):
+    text = audit.render_audit(mixed, "markdown")
+    assert text.splitlines()[0] == f"**Audit**: {audit.counts_text(mixed)}"
+    table = markdown_rows(text).set_index("figure")
+    assert list(table.columns) == ["population", "page", "wording", "published", "computed", "diff", "MOE", "verdict", "reason"]
+    ordered = mixed.set_index("figure_id").loc[table.index]
+    assert table["verdict"].tolist() == ordered["verdict"].tolist() and table["reason"].tolist() == ordered["reason"].tolist()
+    numbers = table[["published", "computed", "diff", "MOE"]].to_numpy().ravel()
+    assert all(re.fullmatch(r"—|[≥±+-]?\d+(\.\d)?", cell) for cell in numbers), numbers
+    mismatch = ordered.index[ordered["verdict"] == "mismatch"][0]
+    assert table.loc[mismatch, "computed"] == f"{ordered.loc[mismatch, 'computed']:.1f}"
+    assert table.loc[mismatch, "MOE"] == f"±{ordered.loc[mismatch, 'moe_pts']:.1f}"
 
 
 def test_unknown_format_is_a_usage_error(mixed):

@@ -10,13 +10,16 @@ import subprocess
 import sys
 import time
 import urllib.request
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from baro_pipeline.cli import main
+from baro_pipeline.cli import EXIT_CODES, ReaderProofStdout, build_parser, main
 from baro_pipeline.outputs import edition_lock, publish_run
+
+REPO = Path(__file__).resolve().parents[1]
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 
@@ -53,10 +56,107 @@ def test_broken_edition_is_a_configuration_error(project, capsys):
     assert "unknown key 'breakdown'" in err and "did you mean 'breakdowns'?" in err
 
 
-def test_audit_before_any_run_says_to_run_first(project, capsys):
-    code, _, err = run_cli(capsys, "--root", str(project), "audit", "mini")
+def test_audit_before_any_run_says_to_run_first(project, capsys, monkeypatch):
+    monkeypatch.chdir(project)
+    code, _, err = run_cli(capsys, "audit", "mini")
     assert code == 2
     assert "no audit.parquet for edition mini" in err and "run 'baro run mini' first" in err
+
+
+def test_hints_keep_the_root_given(project, capsys):
+    for args in (("--root", str(project), "audit", "mini"), ("audit", "mini", "--root", str(project))):
+        code, _, err = run_cli(capsys, *args)
+        assert code == 2 and f"run 'baro --root {project} run mini' first" in err
+
+
+def test_audit_of_an_unknown_edition_names_the_known_ones(project, capsys):
+    code, _, err = run_cli(capsys, "--root", str(project), "audit", "2031")
+    assert code == 2
+    assert "edition '2031' not found" in err and "use one of ['mini']" in err and "first" not in err
+
+
+def test_root_is_accepted_after_the_command(project, capsys):
+    code, _, err = run_cli(capsys, "validate", "2031", "--root", str(project))
+    assert code == 2 and f"edition '2031' not found in {project / 'editions'}" in err
+
+
+def test_a_missing_export_does_not_suggest_synthetic_data(project, capsys):
+    code, _, err = run_cli(capsys, "--root", str(project), "validate", "mini")
+    assert code == 1
+    assert "no export for population 'ps'" in err and "put the export there as ps.csv" in err and "synth" not in err
+
+
+def test_run_refuses_an_unknown_edition_before_starting_prefect(project):
+    script = (
+        "import sys; from baro_pipeline.cli import main; code = main(sys.argv[1:]); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'baro_flows'})); sys.exit(code)"
+    )
+    result = subprocess.run([sys.executable, "-c", script, "--root", str(project), "run", "2031"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: edition '2031' not found") and "use one of ['mini']" in result.stderr
+    assert result.stdout.splitlines() == ["[]"]  # nothing printed, no Prefect imported
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0 and capsys.readouterr().out == f"baro {version('baro-pipeline')}\n"
+
+
+def test_help_lists_every_exit_code_as_the_readme_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    exit_codes = " ".join(readme[readme.index("Exit codes") :].split("\n\n")[0].split())
+    for code, what in EXIT_CODES:
+        assert re.search(rf"^ +{code}  {re.escape(what)}$", out, re.M), (code, out)
+        assert f"{code} " in exit_codes, (code, exit_codes)
+    assert "70" in out and "internal error" in exit_codes
+
+
+def commands() -> dict:
+    return build_parser()._subparsers._group_actions[0].choices  # the subcommands' parsers
+
+
+@pytest.mark.parametrize("command", sorted(commands()))
+def test_every_command_explains_each_argument_and_shows_an_example(command, capsys):
+    for action in commands()[command]._actions:
+        assert action.help, f"baro {command}: {action.dest} has no help"
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    examples = out[out.index("examples:") :].splitlines()[1:]
+    assert examples and all(line.startswith(f"  baro {command} ") for line in examples), out
+    assert "--root" in out
+
+
+def test_stdout_whose_reader_left_takes_the_rest_silently():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `| head -2` has read its lines and gone
+    with os.fdopen(write_end, "w") as stream:
+        out = ReaderProofStdout(stream)
+        print("progress", file=out, flush=True)
+        print("more progress", file=out, flush=True)
+        assert os.path.samestat(os.fstat(stream.fileno()), os.stat(os.devnull))
+
+
+@pytest.mark.slow
+def test_a_run_piped_into_head_still_publishes(project):
+    """`baro run mini | head -2`: the reader leaves after two lines; the run goes on and publishes."""
+    assert main(["--root", str(project), "synth", "mini"]) == 0
+    env = {**os.environ, "PREFECT_HOME": str(project / ".prefect")}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "baro_pipeline.cli", "--root", str(project), "run", "mini"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    assert run.stdout is not None and run.stderr is not None
+    head = [run.stdout.readline() for _ in range(2)]
+    run.stdout.close()
+    stderr = run.stderr.read()
+    assert run.wait(timeout=600) == 0, stderr
+    assert head[0].startswith("baro run mini: starting Prefect") and stderr == ""
+    assert (project / "outputs" / "mini" / "audit.parquet").exists()
 
 
 def test_synth_refuses_a_non_positive_sample(project, capsys):
@@ -81,7 +181,7 @@ def test_audit_of_a_damaged_table_is_a_data_error(project, capsys):
     (published.target / "audit.parquet").write_bytes(b"PAR1 cut short")
     code, _, err = run_cli(capsys, "--root", str(project), "audit", "mini")
     assert code == 1
-    assert re.search(r"(?s)error: .*/audit\.parquet: is not a readable Parquet file \(damaged or cut short: .*fix: run 'baro run mini' again", err), err
+    assert re.search(r"(?s)error: .*/audit\.parquet: is not a readable Parquet file \(damaged or cut short: .*fix: run 'baro --root \S+ run mini' again", err), err
 
 
 def child_processes(pid: int) -> list[int]:

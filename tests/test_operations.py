@@ -5,19 +5,23 @@ The same pieces against a real Prefect server and workers: tests/test_integratio
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import inspect
 import json
+import math
 import os
 import shutil
+import signal
 import threading
 from pathlib import Path
 from types import SimpleNamespace
 
+import anyio
 import pytest
 import yaml
 
-from baro_flows import alerts, server
+from baro_flows import alerts, deploy, server, worker
 from baro_pipeline.errors import ExportError, ExportReadError, UsageError
 from baro_pipeline.watch import ExportChange, changed_exports, changes_fingerprint, file_sha256
 
@@ -197,3 +201,97 @@ def test_reading_an_export_is_retried_on_io_errors_only():
     assert retry(read_export, None, Failed(data=OSError("stale NFS file handle"))) is True
     assert retry(read_export, None, Failed(data=ExportError("not a CSV export", where="raw/2025/ps.csv"))) is False
     assert retry(read_export, None, Failed(data=ExportReadError("cannot read the file (Stale file handle)", where="raw/2025/ps.csv"))) is True
+
+
+async def worker_loops(events: list[str], signals: tuple[int, ...], run_seconds: float | None = None, limiter=None) -> str:
+    """A worker's loops: with a run in progress (a slot of ``limiter`` for ``run_seconds``), it gets
+    ``signals`` (a Ctrl-C in its terminal), then polls; its cleanup records that it ran."""
+    run = object()
+
+    async def the_run() -> None:
+        await asyncio.sleep(run_seconds)
+        events.append("run ended")
+        limiter.release_on_behalf_of(run)
+
+    if run_seconds is not None:
+        await limiter.acquire_on_behalf_of(run)
+        running = asyncio.ensure_future(the_run())
+    try:
+        for signum in signals:
+            os.kill(os.getpid(), signum)
+            await asyncio.sleep(0.05)  # handled one at a time, as a person presses Ctrl-C
+        await asyncio.sleep(0.01 if not signals else 60)
+        return "ended"
+    finally:
+        events.append("worker stopped")
+        if run_seconds is not None:
+            running.cancel()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_one_signal_stops_the_worker_after_its_cleanup(signum):
+    events: list[str] = []
+    assert asyncio.run(worker.stopping_signal(worker_loops(events, (signum,)))) == signum
+    assert events == ["worker stopped"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # a later Ctrl-C is Python's again
+
+
+def test_one_signal_lets_the_runs_in_progress_end_first_and_takes_no_new_one(capsys):
+    events: list[str] = []
+
+    async def main():
+        limiter = anyio.CapacityLimiter(math.inf)
+        stopped = await worker.stopping_signal(worker_loops(events, (signal.SIGINT,), 0.5, limiter), runs=lambda: limiter)
+        return stopped, limiter.total_tokens
+
+    assert asyncio.run(main()) == (signal.SIGINT, 1)  # while it drained, no slot was free for a new run
+    assert events == ["run ended", "worker stopped"]
+    assert "SIGINT: stopping once the 1 run(s) in progress end; again to stop now" in capsys.readouterr().out
+
+
+def test_a_second_signal_stops_the_worker_at_once():
+    events: list[str] = []
+
+    async def main():
+        limiter = anyio.CapacityLimiter(math.inf)
+        return await worker.stopping_signal(worker_loops(events, (signal.SIGINT, signal.SIGINT), 60, limiter), runs=lambda: limiter)
+
+    assert asyncio.run(main()) == signal.SIGINT
+    assert events == ["worker stopped"]
+
+
+def test_a_worker_whose_loops_end_was_not_stopped():
+    events: list[str] = []
+    assert asyncio.run(worker.stopping_signal(worker_loops(events, ()))) is None
+    assert events == ["worker stopped"]
+
+
+def test_make_worker_runs_the_worker_that_stops_on_one_ctrl_c():
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile[makefile.index("\nworker:") :].split("\n\n")[0]
+    assert "$(BIN)/python -m baro_flows.worker --pool $(WORK_POOL)" in recipe and "prefect worker start" not in recipe
+
+
+# What `prefect --no-prompt deploy --all` prints for each deployment (a rich panel), then its own hints.
+DEPLOY_OUTPUT = """
+╭──────────────────────────────────────────────────────────────────────────────────────╮
+│ Deployment 'baro-run/baro-2025' successfully created with id '0b6c1f3e-aaaa-bbbb'.   │
+╰──────────────────────────────────────────────────────────────────────────────────────╯
+To schedule a run for this deployment, use the following command:
+        $ prefect deployment run 'baro-run/baro-2025'
+╭──────────────────────────────────────────────────────────────────────────────────────╮
+│ Deployment 'baro-watch/baro-watch' successfully created with id '1c7d2e4f-cccc'.     │
+╰──────────────────────────────────────────────────────────────────────────────────────╯
+"""
+
+
+def test_deploy_prints_next_commands_that_name_the_projects_server():
+    names = deploy.deployed(DEPLOY_OUTPUT)
+    assert names == ["baro-run/baro-2025", "baro-watch/baro-watch"]
+    text = deploy.next_commands("http://127.0.0.1:4300/api", names)
+    commands = [line.split("#")[0].strip() for line in text.splitlines() if "make " in line]
+    assert commands == [
+        "PREFECT_API_URL=http://127.0.0.1:4300/api make worker",
+        "PREFECT_API_URL=http://127.0.0.1:4300/api make trigger EDITION=2025",
+    ]
+    assert "baro-watch/baro-watch" in text and "prefect " not in text

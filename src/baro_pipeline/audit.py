@@ -820,11 +820,16 @@ def strict_failure(audit_df: pd.DataFrame) -> AuditMismatchError | None:
 
 
 def ordered_for_reading(audit_df: pd.DataFrame) -> pd.DataFrame:
-    """Populations in order of appearance; within each, verdicts in VERDICTS order, then the edition's order."""
+    """What needs a look first: verdicts in VERDICTS order; within one, populations in order of appearance, then the edition's order."""
     populations = list(dict.fromkeys(audit_df["population"]))
     population_rank = audit_df["population"].map(populations.index).to_numpy()
     verdict_rank = audit_df["verdict"].map({v: i for i, v in enumerate(VERDICTS)}).fillna(len(VERDICTS)).to_numpy()
-    return audit_df.iloc[np.lexsort((verdict_rank, population_rank))]  # lexsort is stable
+    return audit_df.iloc[np.lexsort((population_rank, verdict_rank))]  # lexsort is stable
+
+
+def problem_figures(audit_df: pd.DataFrame) -> pd.DataFrame:
+    """The figures that need a look: every verdict but ``match``."""
+    return audit_df[audit_df["verdict"] != "match"]
 
 
 def fitted(text: str, width: int) -> str:
@@ -837,29 +842,46 @@ def counts_text(audit_df: pd.DataFrame) -> str:
     return f"{len(audit_df)} figure(s): {counts}" if counts else "no published figure"
 
 
-def figure_lines(row: pd.Series, id_width: int, width: int) -> list[str]:
-    """One figure of the table: the numbers, the wording, and the reason unless it matches."""
+def population_counts_text(audit_df: pd.DataFrame) -> str:
+    counts = audit_df["population"].value_counts(sort=False)
+    return f"{len(audit_df)} figure(s) ({', '.join(f'{pop} {n}' for pop, n in counts.items())})"
+
+
+def figure_numbers(row: pd.Series) -> tuple[str, str, str, str]:
+    """Published (``≥80`` for ``>=``), computed, difference and margin of error as printed, ``—`` when missing."""
     published = ("≥" if row["operator"] == ">=" else "") + number_text(row["published"])
     computed = "—" if pd.isna(row["computed"]) else f"{row['computed']:.1f}"
     diff = "—" if pd.isna(row["difference_pts"]) else signed_text(row["difference_pts"])
-    lines = [f"  {fitted(str(row['figure_id']), id_width):<{id_width}}  {published:>9}  {computed:>8}  {diff:>6}  {row['verdict']}"]
+    moe = "—" if pd.isna(row["moe_pts"]) else f"±{row['moe_pts']:.1f}"
+    return published, computed, diff, moe
+
+
+def figure_lines(row: pd.Series, id_width: int, population_width: int, width: int) -> list[str]:
+    """One figure of the table: the numbers, the wording, and the reason unless it matches."""
+    published, computed, diff, _ = figure_numbers(row)
+    figure = f"{fitted(str(row['figure_id']), id_width):<{id_width}}"
+    lines = [f"  {figure}  {row['population']:<{population_width}}  {published:>9}  {computed:>8}  {diff:>6}"]
     lines.append(fitted(f"      « {row['wording']} »", width))
     if row["verdict"] != "match" and row["reason"]:
         lines += textwrap.wrap(str(row["reason"]), width, initial_indent="      → ", subsequent_indent="        ")
     return lines
 
 
-def audit_table_text(audit_df: pd.DataFrame, width: int) -> str:
-    """The audit for a terminal: grouped by population, what needs a look first, lines ≤ width."""
-    # Beside the id: indent, published, computed, diff, the longest verdict and the spaces between.
-    longest_id = max((len(str(i)) for i in audit_df["figure_id"]), default=0)
-    id_width = max(min(longest_id, width - 57), len("figure"))
-    header = f"  {'figure':<{id_width}}  {'published':>9}  {'computed':>8}  {'diff':>6}  verdict"
+def audit_table_text(audit_df: pd.DataFrame, shown: pd.DataFrame, width: int) -> str:
+    """The audit for a terminal: the counts of ``audit_df``, then ``shown`` (ordered for reading) in
+    blocks by verdict; lines ≤ width."""
+    population_width = max([len("pop"), *(len(str(p)) for p in audit_df["population"])])
+    # Beside the id: indent, population, published, computed, diff and the spaces between.
+    longest_id = max((len(str(i)) for i in shown["figure_id"]), default=0)
+    id_width = max(min(longest_id, width - 33 - population_width), len("figure"))
+    header = f"  {'figure':<{id_width}}  {'pop':<{population_width}}  {'published':>9}  {'computed':>8}  {'diff':>6}"
     lines = textwrap.wrap(f"Audit: {counts_text(audit_df)}", width)
-    for population, group in ordered_for_reading(audit_df).groupby("population", sort=False):
-        lines += ["", *textwrap.wrap(f"{population}: {counts_text(group)}", width), header]
+    if shown.empty:
+        lines.append("no figure needs a look")
+    for verdict, group in shown.groupby("verdict", sort=False):
+        lines += ["", *textwrap.wrap(f"{verdict}: {population_counts_text(group)}", width), header]
         for _, row in group.iterrows():
-            lines += figure_lines(row, id_width, width)
+            lines += figure_lines(row, id_width, population_width, width)
     return "\n".join(lines)
 
 
@@ -869,21 +891,29 @@ def markdown_cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def audit_markdown(audit_df: pd.DataFrame) -> str:
-    columns = list(audit_df.columns)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in audit_df.itertuples(index=False)]
+def audit_markdown(audit_df: pd.DataFrame, shown: pd.DataFrame) -> str:
+    """The audit for a person: the counts of ``audit_df``, then ``shown`` (ordered for reading) as a
+    pipe table of the columns one reads, numbers rounded to a tenth of a point."""
+    columns = ["figure", "population", "page", "wording", "published", "computed", "diff", "MOE", "verdict", "reason"]
+    rows = [
+        [row["figure_id"], row["population"], row["page"], row["wording"], *figure_numbers(row), row["verdict"], row["reason"]]
+        for _, row in shown.iterrows()
+    ]
+    lines = [f"**Audit**: {counts_text(audit_df)}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def render_audit(audit_df: pd.DataFrame, fmt: str = "table", width: int = 80) -> str:
-    """The audit as text: ``table`` (terminal), ``csv``, ``markdown`` or ``json`` (records)."""
+def render_audit(audit_df: pd.DataFrame, fmt: str = "table", width: int = 80, problems_only: bool = False) -> str:
+    """The audit as text, what needs a look first: ``table`` (terminal), ``markdown`` (a person),
+    ``csv`` or ``json`` (records, every column); ``problems_only`` leaves out the matches."""
+    shown = ordered_for_reading(problem_figures(audit_df) if problems_only else audit_df)
     if fmt == "table":
-        return audit_table_text(audit_df, width)
-    if fmt == "csv":
-        return audit_df.to_csv(index=False, lineterminator="\n")
+        return audit_table_text(audit_df, shown, width)
     if fmt == "markdown":
-        return audit_markdown(audit_df)
+        return audit_markdown(audit_df, shown)
+    if fmt == "csv":
+        return shown.to_csv(index=False, lineterminator="\n")
     if fmt == "json":
-        return audit_df.to_json(orient="records", force_ascii=False, indent=2)
+        return shown.to_json(orient="records", force_ascii=False, indent=2)
     raise UsageError(f"unknown audit format '{fmt}'", fix=f"use one of {', '.join(RENDER_FORMATS)}")

@@ -1,60 +1,140 @@
 """``baro``: the command line (DESIGN.md §6).
 
 Commands work on the project folder they are run in (``editions/``, ``raw/``, ``outputs/``) or on
-the one ``--root`` names. Errors become a message and an exit code, never a traceback:
-0 success; 1 bad data (exports, invalid rows past the threshold, raking failed); 2 bad usage or
-configuration; 3 ``--strict`` audit mismatch; 70 internal error; 73 outputs that cannot be written.
+the one ``--root`` names (before or after the command). Errors become a message and an exit code,
+never a traceback: the codes are ``EXIT_CODES``, listed by ``baro --help``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import re
+import shlex
 import sys
 import time
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
 from pathlib import Path
-from typing import Sequence
+from typing import Any, TextIO
 
 # Before numpy is imported (it reads this once): numpy asks the kernel for transparent huge pages
 # on every large array, and at a million respondents the page faults and compaction that causes
 # cost more than the fewer TLB misses save (ingest ~30 % faster here without it).
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
-from .errors import BaroError, UsageError  # noqa: E402 - after the numpy setting above
+from .errors import BaroError, OutputWriteError, UsageError  # after the numpy setting above
 
 EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+EXIT_CODES = (
+    (0, "success"),
+    (1, "bad data: exports, too many invalid rows, raking failed, a damaged output"),
+    (2, "bad usage or configuration"),
+    (3, "--strict: a published figure is a mismatch"),
+    (EXIT_INTERNAL, "internal error: a bug; rerun with --verbose and report it"),
+    (OutputWriteError.exit_code, "the outputs cannot be written: no permission, a read-only or full disk, or something in outputs/ no run wrote"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C); previous outputs are untouched"),
+)
+EDITION_HELP = "the edition: a folder of editions/, e.g. 2025"
+ROOT_HELP = "project folder holding editions/, raw/ and outputs/ (default: here)"
+EXAMPLES = {
+    "synth": ("baro synth 2025", "baro synth 2025 --respondents 300 --seed 7 --out /tmp/exports --format sav"),
+    "validate": ("baro validate 2025", "baro validate 2025 --root ~/surveys"),
+    "run": ("baro run 2025", "baro run 2025 --strict --root ~/surveys"),
+    "audit": ("baro audit 2025 --problems", "baro audit 2025 --format markdown > audit.md"),
+    "new-edition": ("baro new-edition 2026 --from 2025", "baro new-edition 2026 --from-export ps.sav --from-export gp.sav"),
+}
+
+
+def examples_text(lines: Sequence[str]) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def exit_codes_text() -> str:
+    return "exit codes:\n" + "\n".join(f"  {code:>3}  {what}" for code, what in EXIT_CODES)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="baro", description="Survey exports to audited, design-based published figures.")
-    parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding editions/, raw/ and outputs/ (default: here)")
+    parser = argparse.ArgumentParser(
+        prog="baro",
+        description="Survey exports to audited, design-based published figures.",
+        epilog=f"{examples_text(('baro run 2025', 'baro audit 2025 --problems', 'baro COMMAND --help'))}\n\n{exit_codes_text()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--root", type=Path, default=Path("."), metavar="DIR", help=ROOT_HELP)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('baro-pipeline')}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("synth", help="write synthetic exports for an edition")
-    p.add_argument("edition")
+    p.add_argument("edition", help=EDITION_HELP)
     p.add_argument("--respondents", type=int, default=None, help="complete interviews per population (default: the edition's sample size)")
-    p.add_argument("--seed", type=int, default=None, help="default: the edition's own (its id when a number)")
+    p.add_argument("--seed", type=int, default=None, help="random seed: the same seed writes the same exports (default: the edition's own, its id when a number)")
     p.add_argument("--out", type=Path, default=None, help="folder of the exports (default: the edition's exports folder)")
-    p.add_argument("--format", choices=("csv", "xlsx", "sav"), default="csv")
+    p.add_argument("--format", choices=("csv", "xlsx", "sav"), default="csv", help="file format of the exports (default: csv)")
 
     p = sub.add_parser("validate", help="read and validate the exports; print what would be kept, excluded and quarantined")
-    p.add_argument("edition")
+    p.add_argument("edition", help=EDITION_HELP)
 
     p = sub.add_parser("run", help="run the whole pipeline as a Prefect flow (embedded local server)")
-    p.add_argument("edition")
+    p.add_argument("edition", help=EDITION_HELP)
     p.add_argument("--strict", action="store_true", help="exit 3 when a published figure is a mismatch")
-    p.add_argument("--verbose", action="store_true", help="show Prefect's own log")
+    p.add_argument("--verbose", action="store_true", help="show Prefect's own log, and the traceback of an internal error")
 
-    p = sub.add_parser("audit", help="print the audit of the last run: computed vs published figures")
-    p.add_argument("edition")
-    p.add_argument("--format", choices=("table", "csv", "markdown", "json"), default="table")
+    p = sub.add_parser("audit", help="print the audit of the last run: computed vs published figures, problems first")
+    p.add_argument("edition", help=EDITION_HELP)
+    p.add_argument("--format", choices=("table", "csv", "markdown", "json"), default="table", help="table for a terminal (default), markdown for a person, csv or json for programs")
+    p.add_argument("--problems", action="store_true", help="only the figures that need a look (every verdict but match)")
 
     p = sub.add_parser("new-edition", help="create editions/NEW from editions/OLD (linked to it for trends), or draft it from exports")
-    p.add_argument("edition", metavar="NEW")
+    p.add_argument("edition", metavar="NEW", help="id of the new edition (its folder under editions/)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--from", dest="previous", metavar="OLD", help="the edition to copy and link to")
     source.add_argument("--from-export", dest="exports", metavar="FILE", type=Path, action="append", help="an export (.sav or .xlsx) named after its population, e.g. ps.sav; once per population")
+
+    for name, command in sub.choices.items():
+        # Also after the command (`baro run 2025 --root DIR`); SUPPRESS keeps the one given before it.
+        command.add_argument("--root", type=Path, default=argparse.SUPPRESS, metavar="DIR", help=ROOT_HELP)
+        command.epilog = examples_text(EXAMPLES[name])
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
+
+
+def baro_command(root: Path) -> str:
+    """How to call baro on this project again: with ``--root`` unless it is the current folder."""
+    return "baro" if root == Path.cwd().resolve() else f"baro --root {shlex.quote(str(root))}"
+
+
+def rooted(text: str, root: Path) -> str:
+    """A message's hints (`baro run 2025`, written by stages that do not know the command line) with --root."""
+    return re.sub(r"\bbaro (?=(?:synth|validate|run|audit|new-edition)\b)", f"{baro_command(root)} ", text)
+
+
+class ReaderProofStdout:
+    """stdout whose reader may leave (`baro run 2025 | head -2`): the rest goes to /dev/null and the
+    command goes on; a run publishes whatever happens to its progress lines."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.guarded(self.stream.write, text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.guarded(self.stream.flush)
+
+    def guarded(self, call: Callable[..., Any], *args: Any) -> None:
+        try:
+            call(*args)
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())  # what is still buffered goes there too
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,20 +142,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.root.resolve()
     try:
-        if not (root / "editions").is_dir():
-            raise UsageError(f"no editions/ folder in {root}", fix="run baro from the project folder, or pass --root DIR")
-        return COMMANDS[args.command](args, root)
+        with contextlib.redirect_stdout(ReaderProofStdout(sys.stdout)):
+            if not (root / "editions").is_dir():
+                raise UsageError(f"no editions/ folder in {root}", fix="run baro from the project folder, or pass --root DIR")
+            return COMMANDS[args.command](args, root)
     except BaroError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {rooted(exc.message, root)}", file=sys.stderr)
         return exc.exit_code
-    except BrokenPipeError:
-        # The reader went away (`baro audit 2025 | head`): nothing left to say.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
     except KeyboardInterrupt:
         print("interrupted: previous outputs are untouched", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the CLI never shows a traceback
         if getattr(args, "verbose", False):
             raise
         print(f"internal error: {type(exc).__name__}: {exc}\n  rerun with --verbose for details, and report it", file=sys.stderr)
@@ -140,6 +217,9 @@ def prefect_environment(root: Path, verbose: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace, root: Path) -> int:
+    from .edition import load_edition
+
+    load_edition(args.edition, root)  # an unknown or broken edition is refused before Prefect starts (seconds)
     prefect_environment(root, args.verbose)
     start = time.perf_counter()
     print(f"baro run {args.edition}: starting Prefect (embedded local server)", flush=True)
@@ -148,11 +228,11 @@ def cmd_run(args: argparse.Namespace, root: Path) -> int:
 
     start_embedded_server()  # a child the kernel kills with this process
     summary = baro_run(edition_id=args.edition, root=str(root), strict=args.strict, echo=not args.verbose)
-    print_summary(summary, time.perf_counter() - start)
+    print_summary(summary, time.perf_counter() - start, baro_command(root))
     return 0
 
 
-def print_summary(summary: dict, seconds: float) -> None:
+def print_summary(summary: dict[str, Any], seconds: float, baro: str) -> None:
     print(f"done in {seconds:.1f} s (pipeline {sum(summary['timings_seconds'].values()):.1f} s, the rest is Prefect)")
     for pop, r in summary["rows"].items():
         print(f"  {pop}: read {r['read']} = kept {r['kept']} + excluded {r['excluded']} + quarantined {r['quarantined']}")
@@ -162,16 +242,17 @@ def print_summary(summary: dict, seconds: float) -> None:
     for name, what in (("report.html", "report"), ("tables.xlsx", "tables"), ("trends.parquet", "trends"), ("audit.parquet", "audit")):
         if name in summary["files"]:
             print(f"    {what + ':':<8} {Path(summary['outputs']) / name}")
-    print(f"    (the audit as text: baro audit {summary['edition']})")
+    print(f"    (the audit as text: {baro} audit {summary['edition']})")
 
 
 def cmd_audit(args: argparse.Namespace, root: Path) -> int:
+    from .audit import render_audit
+    from .edition import load_edition
     from .outputs import read_table
 
+    load_edition(args.edition, root)  # "not found, use one of …" rather than "run it first" for an unknown edition
     table = read_table(root, args.edition, "audit")
-    from .audit import render_audit
-
-    print(render_audit(table, fmt=args.format))
+    print(render_audit(table, fmt=args.format, problems_only=args.problems))
     return 0
 
 

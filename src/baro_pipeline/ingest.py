@@ -147,7 +147,7 @@ def find_export(edition: Edition, population: str, root: Path) -> Path:
         raise ExportError(
             f"no export for population '{population}'",
             where=str(folder),
-            fix=f"put the export there as {population}.csv, {population}.xlsx or {population}.sav (or run `baro synth {edition.id}`)",
+            fix=f"put the export there as {population}.csv, {population}.xlsx or {population}.sav",
         )
     if len(found) > 1:
         raise ExportError(
