@@ -50,7 +50,7 @@ def all_wordings(edition: Edition) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# The 2025 edition loads and says what DESIGN.md §2 asks
+# The 2025 edition loads and says what docs/design.md §2 asks
 # --------------------------------------------------------------------------------------------
 
 

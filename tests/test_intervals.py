@@ -16,7 +16,7 @@ from baro_pipeline.stats import INTERVAL_METHODS, coded_column, proportion_ci, s
 PROFILE_METHODS = ("logit", "likelihood", "xlogit")  # R goes through a glm's IRLS: 1e-7
 
 # svyciprop(~item, subset(design, domain & !is.na(item)), method, level = 0.95, na.rm = TRUE) with R
-# 4.2.2 / survey 4.1.1 on /work/shared/reference (seed 2025): design, domain, item, method,
+# 4.2.2 / survey 4.1.1 on tests/fixtures/reference (seed 2025): design, domain, item, method,
 # estimate, lower, upper. Bases are domains of calibrated and uncalibrated designs and routed items.
 R_DOMAINS = [
     ("rake", "age == 'a18_24'", "y_low", "likelihood", 0.16115974941853425, 0.1057747995607884, 0.22921558597670949),

@@ -1,4 +1,4 @@
-"""``baro``: the command line (DESIGN.md §6).
+"""``baro``: the command line (docs/design.md §6).
 
 Commands work on the project folder they are run in (``editions/``, ``raw/``, ``outputs/``) or on
 the one ``--root`` names (before or after the command). Errors become a message and an exit code,

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .errors import ForeignOutputError, OutputError, OutputReadError, OutputWriteError, UsageError
 
-# Columns that may hold a respondent id: only these two tables may carry one (DESIGN.md §5).
+# Columns that may hold a respondent id: only these two tables may carry one (docs/design.md §5).
 TABLES_WITH_IDS = ("weights", "quarantine")
 
 # How to get past the system refusing a write, by errno ({folder}: the outputs folder).
@@ -323,7 +323,7 @@ def run_tables(
     quarantine: Mapping[str, pd.DataFrame],
     audit: pd.DataFrame,
 ) -> dict[str, pd.DataFrame]:
-    """The Parquet tables of DESIGN.md §5, in a stable row order (same inputs, same bytes)."""
+    """The Parquet tables of docs/design.md §5, in a stable row order (same inputs, same bytes)."""
     return {
         "estimates": pd.concat(list(estimates.values()), ignore_index=True),
         "weighting": weighting.reset_index(drop=True),

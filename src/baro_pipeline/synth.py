@@ -1,7 +1,7 @@
 """Synthetic exports: Toluna-style interviews that reproduce an edition's published figures.
 
 The barometer's respondent-level data is not public. ``baro synth`` writes exports in its shape
-(DESIGN.md §3) from the answer model of ``editions/<id>/synth.yaml`` (docs/synth.md), so that the
+(docs/design.md §3) from the answer model of ``editions/<id>/synth.yaml`` (docs/synth.md), so that the
 pipeline, once it has raked the kept interviews to the targets, finds every published figure at
 its printed value. For each population:
 

@@ -1,4 +1,4 @@
-"""Have an edition's exports changed since its last run? (the scheduled watch, DESIGN.md §6)
+"""Have an edition's exports changed since its last run? (the scheduled watch, docs/design.md §6)
 
 The sha256 of each population's export in the edition's exports folder is compared with the hash
 the last run's ``manifest.json`` recorded for it. No Prefect here: the flow ``baro_flows.watch``
