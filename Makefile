@@ -23,7 +23,10 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/baro run $(EDITION)
 
+# The linters first (seconds), then the tests.
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 clean:
