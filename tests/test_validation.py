@@ -144,6 +144,18 @@ def test_duplicate_ids_quarantine_both_interviews(frame, mini_population, tmp_pa
     assert result.quarantine["reason"].eq("respondent id found on several interviews: each id must be unique").all()
 
 
+@pytest.mark.parametrize("control", ["\x00", "\x1b", "\x85"], ids=["NUL", "ESC", "NEL"])
+def test_a_control_character_inside_an_id_is_quarantined_and_shown(control, frame, mini_population, tmp_path):
+    export = frame.copy()
+    export.loc[2, "respondent_id"] = f"R0{control}003"
+    result = validated(export, mini_population, tmp_path)
+    problem = result.quarantine.iloc[0]
+    assert len(result.quarantine) == 1 and (problem["row"], problem["column"], problem["rule"]) == (3, "respondent_id", "respondent_id")
+    assert problem["value"] == f"R0\\x{ord(control):02x}003" and problem["reason"].startswith("respondent id holds a control character")
+    assert result.counts.quarantined == 1
+    assert_counts_add_up(result)
+
+
 def test_a_truncated_line_is_quarantined_with_its_row_number(frame, mini_population, tmp_path):
     text = frame.to_csv(sep=";", index=False)
     cut = text.rstrip("\n").rsplit(";", 5)[0]  # the last line loses its last five fields
