@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -469,6 +470,31 @@ def sav_with_moved_labels(root: Path) -> None:
     write_sav(frame, export_file(root, suffix="sav"), codebook(), labels={**labels, "Q1": q1})
 
 
+def damaged_sav(root: Path) -> None:
+    """An SPSS file whose first value-label record names variable 1,543,503,907: ReadStat reads past its
+    arrays and the process dies of a segmentation fault."""
+    frame = typed(first_interviews(root))
+    export_file(root).unlink()
+    path = export_file(root, suffix="sav")
+    write_sav(frame, path, codebook())
+    data = bytearray(path.read_bytes())
+    record = data.index(b"\x04\x00\x00\x00\x01\x00\x00\x00")  # record type 4, one variable, then its index
+    data[record + 11] = 0x5C  # the index's high byte
+    path.write_bytes(bytes(data))
+
+
+def damaged_workbook(root: Path) -> None:
+    """A workbook whose sheet XML is cut short (a download interrupted inside the zip's member)."""
+    path = workbook(lambda f: {"Données": f})(root)
+    with zipfile.ZipFile(path) as source:
+        members = {info.filename: source.read(info) for info in source.infolist()}
+    sheet = next(name for name in members if name.startswith("xl/worksheets/sheet"))
+    members[sheet] = members[sheet][: len(members[sheet]) // 2]
+    with zipfile.ZipFile(path, "w") as target:
+        for name, content in members.items():
+            target.writestr(name, content)
+
+
 def edited(file: str, old: str, new: str) -> Callable[[Path], None]:
     return lambda root: replace_once(root / "editions" / EDITION / file, old, new)
 
@@ -543,6 +569,9 @@ CASES: tuple[Case, ...] = (
     Case("xlsx_title_above_header", workbook(lambda f: {"Données": f}, startrow=2), Refused(1, (r"ps\.xlsx, sheet 'Données': the column names are on row 3, not on row 1", FIX + r"delete row\(s\) 1–2"))),
     Case("sav_labels_disagree", sav_with_moved_labels, Refused(1, (
         r"raw/2025/ps\.sav: column 'Q1': code 1 is labelled 'Non, jamais' in the file but 'Oui, tous les jours ou presque' in the codebook", FIX + "check that the column is mapped"))),
+    Case("xlsx_damaged", damaged_workbook, Refused(1, (r"raw/2025/ps\.xlsx: not a readable Excel workbook \(xml\.ParseError\)", FIX + "open it in Excel and save it again"))),
+    Case("sav_crashes_the_reader", damaged_sav, Refused(1, (
+        r"raw/2025/ps\.sav: not a readable SPSS \.sav file: the SPSS reader crashed on it \(SIGSEGV\)", FIX + "the file is damaged"))),
     # ---- the edition's YAML
     Case("yaml_syntax_error", edited("codebook_ps.yaml", 'codes: {1: "Un homme", 2: "Une femme"}', 'codes: {1: "Un homme", 2: "Une femme"'), Refused(2, (
         r"editions/2025/codebook_ps\.yaml, line \d+, column \d+: invalid YAML", FIX + "correct the YAML syntax at that place"))),

@@ -34,10 +34,12 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import faulthandler
 import hashlib
 import io
 import os
 import re
+import signal
 import stat
 import unicodedata
 import zipfile
@@ -618,8 +620,11 @@ def read_xlsx_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLi
         # The unpacked size bounds what openpyxl will hold (an .xlsx is zipped XML, ~10× its size).
         check_size(path, sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist()), limits, unpacked=True)
         sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=str, engine="openpyxl")
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
-        raise ExportError(f"not a readable Excel workbook ({type(exc).__name__})", where=str(path), fix="open it in Excel and save it again as .xlsx") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged workbook fails anywhere in zipfile, zlib, the XML parser or openpyxl
+        kind = type(exc).__name__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__.split('.')[0]}.{type(exc).__name__}"
+        raise ExportError(f"not a readable Excel workbook ({kind})", where=str(path), fix="open it in Excel and save it again as .xlsx") from None
     tech = codebook.columns
     found = [(name, grid, header_row(grid, (tech.id, tech.status))) for name, grid in sheets.items()]
     found = [(name, grid, row) for name, grid, row in found if row is not None]
@@ -674,6 +679,7 @@ def header_row(grid: pd.DataFrame, names: tuple[str, ...]) -> int | None:
 
 
 def read_sav_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLimits) -> TextTable:
+    check_sav_readable_apart(path)
     try:
         _, header = pyreadstat.read_sav(str(path), metadataonly=True)
         check_shape(path, header.number_rows or 0, header.number_columns, limits)
@@ -684,6 +690,31 @@ def read_sav_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLim
     text = frame.apply(cell_text)
     text.insert(0, ROW, np.arange(1, len(frame) + 1, dtype=np.int64))
     return TextTable(text, NO_ISSUES)
+
+
+def check_sav_readable_apart(path: Path) -> None:
+    """Read the SPSS file once in a child process first: ReadStat, a C library, can crash the process
+    (a segmentation fault) on a damaged file, and a crash there must be this error, not the run's end.
+
+    A forked child reads it into plain arrays (no pandas, no threads) and exits; only its fate is
+    used. Where processes cannot be forked (not POSIX), the file is read directly.
+    """
+    if not hasattr(os, "fork"):
+        return
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            faulthandler.disable()  # its crash is reported by the parent, not dumped on stderr
+            pyreadstat.read_sav(str(path), output_format="dict")
+        finally:
+            os._exit(0)  # an error is found again, and reported, by the parent's own read
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        raise ExportError(
+            f"not a readable SPSS .sav file: the SPSS reader crashed on it ({signal.Signals(os.WTERMSIG(status)).name})",
+            where=str(path),
+            fix="the file is damaged: save it again from SPSS as .sav, or export the interviews as CSV",
+        )
 
 
 def check_value_labels(labels: Mapping[str, Mapping[float, str]], codebook: Codebook, path: Path) -> None:
