@@ -109,6 +109,15 @@ def test_single_byte_encodings_are_detected(encoding, detected, text, frame, min
 
 
 @pytest.mark.parametrize(
+    "encoding, name",
+    [("utf-16", "UTF-16"), ("utf-32", "UTF-32"), ("utf-16-le", r"UTF-16 \(no byte order mark\)"), ("utf-32-be", r"UTF-32 \(no byte order mark\)")],
+)
+def test_wide_encodings_are_named(encoding, name, frame, mini_codebook, tmp_path):
+    with pytest.raises(ExportError, match=rf"the file is {name} text\n  fix: save it as 'CSV UTF-8'"):
+        read_export(write_csv(frame, tmp_path / "ps.csv", encoding=encoding), mini_codebook)
+
+
+@pytest.mark.parametrize(
     "data, message",
     [
         ("é".encode("utf-8") + "é".encode("cp1252"), r"mixes encodings: line 2 is not UTF-8, but line 2 holds UTF-8"),
@@ -187,8 +196,10 @@ def test_duplicate_column_names_are_an_error(frame, mini_codebook, tmp_path):
         (None, r"the export has a header but no data row"),
         ("respondent_id status loi_seconds\nR1 complete 600\n", r"no delimiter in the header line \(looked for ';', ',' and tab\)"),
         ("respondent_id;status,loi\nR1;complete,600\n", r"cannot tell the delimiter: the header line has as many ';' as ','"),
+        ("respondent_id;status;lo", r"the export has a header but no data row \(the file ends within its first line\)"),
+        ('respondent_id;"status;loi\nR1;complete;600\n', r"line 1: the header line has a quote \(\"\) that is never closed"),
     ],
-    ids=["empty", "header-only", "no-delimiter", "ambiguous-delimiter"],
+    ids=["empty", "header-only", "no-delimiter", "ambiguous-delimiter", "header-cut-short", "unclosed-quote-in-header"],
 )
 def test_unreadable_csv_is_an_error(text, message, frame, mini_codebook, tmp_path):
     content = lines(frame)[0] + "\n" if text is None else text

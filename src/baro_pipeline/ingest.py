@@ -78,6 +78,7 @@ MOJIBAKE = tuple(  # as UTF-8 bytes, looked for in the file's bytes
 )
 # Byte order marks of encodings that are refused, UTF-32 first (its little-endian mark starts like UTF-16's).
 WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+WIDE_SAMPLE = 4096  # bytes looked at for the NULs of UTF-16 or UTF-32 text without a byte order mark
 C1_BYTES = re.compile(rb"[\x80-\x9f]")  # printable in Windows-1252, control characters in Latin-1
 DECODED_SLICE = 2**23  # bytes decoded at a time when checking a file's encoding (small: memory reused)
 CSV_BLOCK = 2**24  # bytes pyarrow parses at a time: the fewer blocks, the fewer pieces per column
@@ -186,7 +187,7 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     table = READERS[fmt](path, data, codebook, limits)
     rows_read = len(table.frame) + int((~table.issues["row"].isin(table.frame[ROW])).sum())  # + the rows left out
     if rows_read == 0:
-        raise ExportError("the export has a header but no data row", where=str(path), fix="export the interviews again (every status)")
+        raise no_data_row(path)
     expected = expected_columns(codebook)
     extra = check_columns([c for c in table.frame.columns if c != ROW], expected, path)
     source = SourceFile(
@@ -206,6 +207,10 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     frame, cell_issues = normalised_frame(table.frame, codebook, path)
     issues = pd.concat([table.issues, cell_issues], ignore_index=True).sort_values(["row", "column"], ignore_index=True)
     return Export(codebook.population, source, frame, issues)
+
+
+def no_data_row(path: Path, detail: str = "") -> ExportError:
+    return ExportError(f"the export has a header but no data row{detail}", where=str(path), fix="export the interviews again (every status)")
 
 
 def file_bytes(path: Path, limits: ExportLimits) -> bytes:
@@ -344,14 +349,21 @@ def read_csv_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLim
     encoding, bom = detected_encoding(data, path)
     start = len(codecs.BOM_UTF8) if bom else 0
     first_end = LINE_END.search(data, start)
-    end = first_end.start() if first_end else len(data)
-    header = data[start:end].decode(encoding)
+    if first_end is None:  # one line: a header (maybe cut short), no interview
+        raise no_data_row(path, " (the file ends within its first line)")
+    header = data[start : first_end.start()].decode(encoding)
+    if header.count('"') % 2:
+        raise ExportError(
+            "the header line has a quote (\") that is never closed: the reader would take the lines after it as column names",
+            where=f"{path}, line 1",
+            fix='remove the stray " from the column names, or close it',
+        )
     delimiter = detected_delimiter(header, path)
     try:
         raw_names = next(csv.reader([header], delimiter=delimiter))
     except csv.Error as exc:  # e.g. a name over csv's field size limit
         raise ExportError(f"cannot read the header line ({exc})", where=f"{path}, line 1", fix="put the column names on line 1, one per column") from None
-    rows = line_ends(data, first_end.end(), len(data)) + (not data.endswith((b"\n", b"\r"))) if first_end else 0
+    rows = line_ends(data, first_end.end(), len(data)) + (not data.endswith((b"\n", b"\r")))
     check_shape(path, rows, len(raw_names), limits)
     names = column_names(raw_names, path)
     table, rejected = csv_table(data, names, delimiter, encoding, path)
@@ -361,8 +373,7 @@ def read_csv_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLim
     frame.insert(0, ROW, np.delete(np.arange(1, len(frame) + len(bad_rows) + 1), bad_rows - 1))
     frame, oversized = without_oversized_fields(frame, table, codebook)
     issues = pd.concat([field_count_issues(rejected, names, delimiter, frame, codebook), oversized], ignore_index=True)
-    line_end = LINE_ENDS[first_end.group()] if first_end else None
-    return TextTable(frame, issues, encoding=encoding, delimiter=delimiter, bom=bom, line_end=line_end)
+    return TextTable(frame, issues, encoding=encoding, delimiter=delimiter, bom=bom, line_end=LINE_ENDS[first_end.group()])
 
 
 def without_oversized_fields(frame: pd.DataFrame, table: pa.Table, codebook: Codebook) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -502,7 +513,7 @@ def field_count_error(rejected: list[tuple[int, int, str]], names: list[str], de
 
 def detected_encoding(data: bytes, path: Path) -> tuple[str, bool]:
     """``(encoding, bom)``: UTF-8 (with or without BOM), else Windows-1252 or Latin-1; never a guess."""
-    wide = next((name for bom, name in WIDE_BOMS if data.startswith(bom)), None)
+    wide = next((name for bom, name in WIDE_BOMS if data.startswith(bom)), None) or wide_without_bom(data)
     if wide:
         raise ExportError(f"the file is {wide} text", where=str(path), fix="save it as 'CSV UTF-8' (or Windows-1252)")
     bom = data.startswith(codecs.BOM_UTF8)
@@ -524,6 +535,14 @@ def detected_encoding(data: bytes, path: Path) -> tuple[str, bool]:
             fix="the export was converted to UTF-8 twice: export it again from the source, as 'CSV UTF-8'",
         )
     return "utf-8", bom
+
+
+def wide_without_bom(data: bytes) -> str | None:
+    """UTF-16 or UTF-32 text without a byte order mark, told by its NUL bytes: one in two or three in
+    four of a text's first bytes, where a CSV in a single-byte encoding or UTF-8 has none."""
+    head = data[:WIDE_SAMPLE]
+    share = head.count(0) / len(head)
+    return "UTF-32 (no byte order mark)" if share >= 0.6 else "UTF-16 (no byte order mark)" if share >= 0.3 else None
 
 
 def is_utf8(data: bytes, start: int) -> bool:
