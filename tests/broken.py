@@ -356,12 +356,6 @@ def id_after_open_text(root: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8-sig").replace(f'"{SHIFTING_TEXT}"', SHIFTING_TEXT), encoding="utf-8-sig")
 
 
-def id_in_both_populations(root: Path) -> None:
-    """A gp interview carrying the id of a ps one (the two panels mixed up)."""
-    ps, gp = read_frame(root), read_frame(root, "gp")
-    write_frame(gp.assign(**{ID: gp[ID].where(gp.index != 0, ps.loc[0, ID])}), root, "gp")
-
-
 def header_only(root: Path) -> None:
     path = export_file(root)
     path.write_bytes(path.read_bytes().split(b"\n", 1)[0] + b"\n")

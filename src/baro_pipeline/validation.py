@@ -399,6 +399,20 @@ def kept_frame(frame: pd.DataFrame, kept: np.ndarray, codebook: Codebook) -> pd.
     return pd.DataFrame(columns, copy=False)  # the columns taken above, not copied again into one block
 
 
+def shared_id_warnings(validated: Mapping[str, Validated], populations: Mapping[str, Population]) -> list[str]:
+    """A warning per pair of populations whose kept interviews share respondent ids (the panels mixed
+    up, or an id reused by the panel provider): counts only, as ids never appear in a message."""
+    ids = {pop: set(v.frame[populations[pop].codebook.columns.id]) for pop, v in validated.items()}
+    pops = list(ids)
+    return [
+        f"warning: {n} respondent id(s) on kept interviews of both {a} and {b}: check that the two exports are of distinct panels "
+        "(the interviews are in weights.parquet under both populations)"
+        for i, a in enumerate(pops)
+        for b in pops[i + 1 :]
+        if (n := len(ids[a] & ids[b]))
+    ]
+
+
 def check_invalid_share(counts: RowCounts, quarantine: pd.DataFrame, thresholds: Thresholds, export: Export) -> None:
     """Too many quarantined interviews stops the run: something is wrong with the export or the codebook."""
     base = counts.read - sum(counts.excluded.values())
