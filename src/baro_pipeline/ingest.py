@@ -477,16 +477,18 @@ def trusted_ids(rejected: list[tuple[int, int, str]], names: list[str], delimite
     place = names.index(codebook.columns.id) if codebook.columns.id in names else len(names)  # missing: refused later
     if place == len(names) or (free and min(free) < place):
         return [None] * len(rejected)
-    shapes = set(id_shapes(frame[codebook.columns.id].dropna().astype(str).str.strip()))
-    ids: list[str | None] = []
-    for _, actual, text in rejected:
-        try:
-            fields = next(csv.reader([text], delimiter=delimiter), []) if place < actual - 1 else []
-        except csv.Error:  # a field over csv's size limit: nothing to trust
-            fields = []
-        found = fields[place].strip() if place < len(fields) else ""
-        ids.append(found if found and next(iter(id_shapes(pd.Series([found])))) in shapes else None)
-    return ids
+    found = pd.Series([field_at(text, place, delimiter) if place < actual - 1 else "" for _, actual, text in rejected], dtype="str")
+    shaped = id_shapes(found).isin(set(id_shapes(frame[codebook.columns.id].dropna().astype("str").str.strip())))
+    return [text if ok and text else None for text, ok in zip(found, shaped)]
+
+
+def field_at(line: str, place: int, delimiter: str) -> str:
+    """The stripped field at ``place`` of a line ("" when the line has no such field or cannot be split)."""
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:  # a field over csv's size limit: nothing to trust
+        return ""
+    return fields[place].strip() if place < len(fields) else ""
 
 
 def id_shapes(ids: pd.Series) -> pd.Series:
