@@ -266,9 +266,9 @@ def test_digits_other_than_ascii_and_overflows_are_issues_not_blanks(cell, reaso
 
 
 def test_infinite_numbers_in_a_sav_file_are_issues(frame, mini_codebook, tmp_path):
-    export = frame.assign(loi_seconds=frame["loi_seconds"].where(frame.index != 1, np.inf))
+    export = frame.assign(loi_seconds=frame["loi_seconds"].where(frame.index != 1, np.inf).where(frame.index != 4, -np.inf))
     issues = read_export(write_sav(export, tmp_path / "ps.sav", mini_codebook), mini_codebook).issues
-    assert issues[["row", "column", "value", "rule"]].values.tolist() == [[2, "loi_seconds", "inf", "number"]]
+    assert issues[["row", "column", "value", "rule"]].values.tolist() == [[2, "loi_seconds", "inf", "number"], [5, "loi_seconds", "-inf", "number"]]
 
 
 def test_a_field_over_the_size_limit_quarantines_its_row_only(frame, reference, mini_codebook, tmp_path, monkeypatch):

@@ -13,12 +13,18 @@ by one function, :func:`normalised_frame`, driven by the codebook alone:
   renames it);
 - open-text columns stay text (they are read for validation and dropped there).
 
+Only a regular file (after links) is read, and no further than the size limit. Numbers are
+written with the ASCII digits 0–9; a number beyond a float (``1e400``) is not one.
+
 CSV: encoding detected (UTF-8 with or without BOM, else Windows-1252 or Latin-1, decided by what
 decodes and by typical mojibake; anything else is an error, never a guess), delimiter detected on
-the header line among ``;`` ``,`` and tab, cells read as strings by ``pyarrow.csv``; a row with
-the wrong number of fields is kept out of the frame as an issue with its row number.
+the header line among ``;`` ``,`` and tab, lines ended by LF, CR LF or CR alone, cells read as
+strings by ``pyarrow.csv``; a row with the wrong number of fields is kept out of the frame as an
+issue with its row number (and its id only where it can be trusted: :func:`trusted_ids`), a cell
+over ``MAX_FIELD_MB`` blanked and an issue of its row.
 Excel: the one sheet whose header row holds the id and status columns; the column names must be
-on row 1. SPSS: value labels are checked against the codebook's labels.
+on row 1. SPSS: read once in a forked child first (ReadStat can crash on a damaged file); value
+labels are checked against the codebook's labels.
 
 Limits (:func:`export_limits`): a file too large for the machine is refused before it is parsed,
 by its size, its number of columns and its number of cells (rows × columns, counted from the
