@@ -386,8 +386,7 @@ def without_oversized_fields(frame: pd.DataFrame, table: pa.Table, codebook: Cod
     """The frame with every cell over MAX_FIELD_MB blanked (its row quarantined, not the file refused),
     and an issue per such cell. Told from the table's string lengths: no cell is measured twice."""
     limit = MAX_FIELD_MB * 2**20
-    sizes = {name: pc.binary_length(table.column(name)) for name in table.column_names}
-    over = {name: size for name, size in sizes.items() if (pc.max(size).as_py() or 0) > limit}
+    over = {name: size for name in table.column_names if (pc.max(size := pc.binary_length(table.column(name))).as_py() or 0) > limit}  # one column's sizes held at a time
     if not over:
         return frame, NO_ISSUES
     masks = {name: pc.greater(size, limit).to_numpy(zero_copy_only=False) for name, size in over.items()}
