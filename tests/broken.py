@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -38,6 +39,8 @@ OPEN_TEXT_MARKER = "PLANTED-OPEN-TEXT"
 GARBAGE_ROWS = 1_000_000
 EXCEL_ROWS = 60  # Excel and SPSS cases use the first interviews only: openpyxl is slow
 EXTRA_COLUMNS = 5_000  # more than ingest.DEFAULT_MAX_COLUMNS once added to the export's own
+HUGE_FIELD = 50 * 2**20  # characters of one open answer: more than ingest.MAX_FIELD_MB and a parse block
+SHIFTING_TEXT = "cabinet; clinique"  # an open answer holding the delimiter
 # Run scenarios that are tests rather than inputs (listed in the docs with the cases).
 RUN_SCENARIOS = ("row_level_run", "killed_mid_run", "rerun_is_identical")
 
@@ -176,6 +179,10 @@ PLANTED = (
     Planted("codes_as_1.0_and_space", set_cells({"Q1": lambda v: f"{v}.0", "PROFESSION": lambda v: f" {v} "})),
     Planted("decimal_comma", set_cells({LOI: lambda v: f"{v},5"})),
     Planted("extra_column", extra_column, says=(r"ignored: 1 column\(s\) the codebook does not name: panel_source",)),
+    Planted("full_width_digit", set_cells({"Q2": "\uff12"}), {"number": 1, "required": 1}),
+    Planted("arabic_indic_tick", set_cells({"Q8_1": "\u0661"}, where=lambda f: f["Q8_1"].eq("0") & f["Q8_2"].eq("1")), {"number": 1}),
+    Planted("loi_beyond_float", set_cells({LOI: "1e400"}), {"number": 1, "not_nullable": 1}),
+    Planted("control_character_in_id", set_cells({ID: lambda v: v[:3] + "\x00" + v[3:]}), {"respondent_id": 1}),
 )
 
 
@@ -311,6 +318,44 @@ def write_bytes(data: bytes, population: str = "ps") -> Callable[[Path], None]:
     return lambda root: export_file(root, population).write_bytes(data)
 
 
+def special_file(kind: str, suffix: str = "csv") -> Callable[[Path], None]:
+    """The ps export replaced by a FIFO, or by a link to /dev/zero (endless zeros), under its usual name."""
+
+    def make(root: Path) -> None:
+        export_file(root).unlink()
+        path = export_file(root, suffix=suffix)
+        if kind == "fifo":
+            os.mkfifo(path)
+        else:
+            path.symlink_to("/dev/zero")
+
+    return make
+
+
+def cr_line_ends(root: Path) -> None:
+    """Lines ended by CR alone, as an old Mac export."""
+    path = export_file(root)
+    path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r"))
+
+
+def huge_open_text(root: Path) -> None:
+    """A 50 MB "autre, précisez" answer in one interview (a paste gone wrong), longer than a parse block."""
+    frame = read_frame(root)
+    (i,) = Rows(frame).take()
+    frame.loc[i, "Q3_98_other"] = "x" * HUGE_FIELD
+    write_frame(frame, root)
+
+
+def id_after_open_text(root: Path) -> None:
+    """respondent_id moved to the last column, and an unquoted ';' in one open answer (line shifted by one field)."""
+    frame = read_frame(root)
+    (i,) = Rows(frame).take(frame["Q3_98_other"].eq("").to_numpy())
+    frame.loc[i, "Q3_98_other"] = SHIFTING_TEXT
+    write_frame(frame[[c for c in frame.columns if c != ID] + [ID]], root)
+    path = export_file(root)
+    path.write_text(path.read_text(encoding="utf-8-sig").replace(f'"{SHIFTING_TEXT}"', SHIFTING_TEXT), encoding="utf-8-sig")
+
+
 def header_only(root: Path) -> None:
     path = export_file(root)
     path.write_bytes(path.read_bytes().split(b"\n", 1)[0] + b"\n")
@@ -419,6 +464,31 @@ def sav_with_moved_labels(root: Path) -> None:
     write_sav(frame, export_file(root, suffix="sav"), codebook(), labels={**labels, "Q1": q1})
 
 
+def damaged_sav(root: Path) -> None:
+    """An SPSS file whose first value-label record names variable 1,543,503,907: ReadStat reads past its
+    arrays and the process dies of a segmentation fault."""
+    frame = typed(first_interviews(root))
+    export_file(root).unlink()
+    path = export_file(root, suffix="sav")
+    write_sav(frame, path, codebook())
+    data = bytearray(path.read_bytes())
+    record = data.index(b"\x04\x00\x00\x00\x01\x00\x00\x00")  # record type 4, one variable, then its index
+    data[record + 11] = 0x5C  # the index's high byte
+    path.write_bytes(bytes(data))
+
+
+def damaged_workbook(root: Path) -> None:
+    """A workbook whose sheet XML is cut short (a download interrupted inside the zip's member)."""
+    path = workbook(lambda f: {"Données": f})(root)
+    with zipfile.ZipFile(path) as source:
+        members = {info.filename: source.read(info) for info in source.infolist()}
+    sheet = next(name for name in members if name.startswith("xl/worksheets/sheet"))
+    members[sheet] = members[sheet][: len(members[sheet]) // 2]
+    with zipfile.ZipFile(path, "w") as target:
+        for name, content in members.items():
+            target.writestr(name, content)
+
+
 def edited(file: str, old: str, new: str) -> Callable[[Path], None]:
     return lambda root: replace_once(root / "editions" / EDITION / file, old, new)
 
@@ -436,6 +506,8 @@ def planted_case(p: Planted) -> Case:
     return Case(p.id, lambda root: plant(root, [p]), outcome)
 
 
+# "Billion laughs" under an allowed key: 9 lists of 9 aliases of the list before, 9**9 values once expanded.
+ALIAS_BOMB = "dropped:\n  - &l0 [" + ", ".join(["lol"] * 9) + "]\n" + "".join(f"  - &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 9))
 PS = r"raw/2025/ps\.csv"
 FIX = r"\n  fix: "
 
@@ -454,6 +526,14 @@ CASES: tuple[Case, ...] = (
     Case("utf8_without_bom", rewritten(encoding="utf-8"), Accepted((r"ps\.csv, csv, encoding utf-8, delimiter ';'",))),
     Case("bom_then_latin1", bom_then_latin1, Refused(1, (PS + r": the file starts with a UTF-8 byte order mark but line \d+ is not UTF-8", FIX + "the file mixes encodings"))),
     Case("utf16", rewritten(encoding="utf-16"), Refused(1, (PS + r": the file is UTF-16 text", FIX + r"save it as 'CSV UTF-8'"))),
+    Case("utf32", rewritten(encoding="utf-32"), Refused(1, (PS + r": the file is UTF-32 text", FIX + r"save it as 'CSV UTF-8'"))),
+    Case("cr_line_ends", cr_line_ends, Accepted((r"ps\.csv, csv, encoding utf-8, delimiter ';'",))),
+    Case("export_is_fifo", special_file("fifo"), Refused(1, (PS + r": not a regular file but a FIFO \(named pipe\)", FIX + "put the export itself there"))),
+    Case("export_links_to_dev_zero", special_file("zero"), Refused(1, (PS + r": not a regular file but a character device \(a link to /dev/zero\)", FIX + "put the export itself there"))),
+    Case("xlsx_is_fifo", special_file("fifo", "xlsx"), Refused(1, (r"raw/2025/ps\.xlsx: not a regular file but a FIFO", FIX))),
+    Case("sav_links_to_dev_zero", special_file("zero", "sav"), Refused(1, (r"raw/2025/ps\.sav: not a regular file but a character device", FIX))),
+    Case("open_text_of_50_mb", huge_open_text, Quarantined({"field_size": 1}, 1)),
+    Case("id_after_open_text_shifted", id_after_open_text, Quarantined({"field_count": 1}, 1)),
     Case("garbage_million_rows", garbage, Refused(1, (
         PS + r": the file has about 1,000,000 rows × 110 columns = 110,000,000 cells, more than the limit of 21,474,836", FIX + r".*BARO_MAX_EXPORT_CELLS")),
         memory=2**30),
@@ -483,11 +563,16 @@ CASES: tuple[Case, ...] = (
     Case("xlsx_title_above_header", workbook(lambda f: {"Données": f}, startrow=2), Refused(1, (r"ps\.xlsx, sheet 'Données': the column names are on row 3, not on row 1", FIX + r"delete row\(s\) 1–2"))),
     Case("sav_labels_disagree", sav_with_moved_labels, Refused(1, (
         r"raw/2025/ps\.sav: column 'Q1': code 1 is labelled 'Non, jamais' in the file but 'Oui, tous les jours ou presque' in the codebook", FIX + "check that the column is mapped"))),
+    Case("xlsx_damaged", damaged_workbook, Refused(1, (r"raw/2025/ps\.xlsx: not a readable Excel workbook \(xml\.ParseError\)", FIX + "open it in Excel and save it again"))),
+    Case("sav_crashes_the_reader", damaged_sav, Refused(1, (
+        r"raw/2025/ps\.sav: not a readable SPSS \.sav file: the SPSS reader crashed on it \(SIGSEGV\)", FIX + "the file is damaged"))),
     # ---- the edition's YAML
     Case("yaml_syntax_error", edited("codebook_ps.yaml", 'codes: {1: "Un homme", 2: "Une femme"}', 'codes: {1: "Un homme", 2: "Une femme"'), Refused(2, (
         r"editions/2025/codebook_ps\.yaml, line \d+, column \d+: invalid YAML", FIX + "correct the YAML syntax at that place"))),
     Case("yaml_key_typo", edited("codebook_ps.yaml", "est utilisée\"\n    asked_if:", "est utilisée\"\n    asked_iff:"), Refused(2, (
         r"editions/2025/codebook_ps\.yaml: key 'questions\.Q3\.asked_iff': unknown key 'asked_iff'", FIX + r"did you mean 'asked_if'\?"))),
+    Case("yaml_alias_bomb", edited("edition.yaml", "dropped: []", ALIAS_BOMB), Refused(2, (
+        r"editions/2025/edition\.yaml, line \d+, column \d+: invalid YAML: the aliases expand to more than 200,000 values", FIX + "write the values out instead of nesting aliases"))),
     Case("targets_sum_to_0.98", edited("targets_ps.yaml", "4: 0.74}", "4: 0.72}"), Refused(2, (
         r"editions/2025/targets_ps\.yaml: key 'variables\.profession\.shares': shares of 'profession' sum to 0\.98, not 1", FIX + "correct the shares so that they sum to 1"))),
     # ---- found by the run only (weighting)

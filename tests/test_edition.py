@@ -461,6 +461,31 @@ def test_a_key_written_twice_is_an_error_not_a_silent_override(broken):
         load_edition("2025", root)
 
 
+BOMB = "dropped:\n  - &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(f"  - &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 9))
+
+
+@pytest.mark.parametrize(
+    "dropped, line, problem",
+    [
+        (BOMB, 15, r"the aliases expand to more than 200,000 values"),  # l5: 9 aliases of 66,430 values each
+        ("dropped: &loop [Q1, *loop]\n", 9, r"alias \*loop inside its own anchor"),
+    ],
+    ids=["billion-laughs", "recursive"],
+)
+def test_aliases_that_expand_without_bound_are_refused_at_their_line(broken, dropped, line, problem):
+    root = broken("edition.yaml", lambda text: text.replace("dropped: []\n", dropped, 1), text=True)
+    file = root / "editions" / "2025" / "edition.yaml"
+    with pytest.raises(EditionError, match=rf"{re.escape(str(file))}, line {line}, column \d+: invalid YAML: {problem}.*\n  fix: write the values out"):
+        load_edition("2025", root)
+
+
+def test_a_few_aliases_of_small_blocks_are_read():
+    """published.yaml shares one ``problems:`` block between figures by an anchor and aliases."""
+    text = (REPO / "editions" / "2025" / "published.yaml").read_text(encoding="utf-8")
+    assert "&unlabelled" in text and "*unlabelled" in text
+    load_edition("2025", REPO)
+
+
 def test_a_named_figures_file_that_is_missing_is_an_error(broken):
     root = broken("edition.yaml", lambda d: d.update(figures="publishd.yaml"))
     with pytest.raises(EditionError, match=r"file not found: .*publishd\.yaml\n  fix: create it, or fix the name"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -84,10 +85,13 @@ def test_csv_delimiter_and_bom_are_detected_and_recorded(delimiter, encoding, bo
     pd.testing.assert_frame_equal(result.frame, reference)
 
 
-def test_windows_line_ends_are_read(frame, reference, mini_codebook, tmp_path):
+@pytest.mark.parametrize("line_end, name", [("\r\n", "CRLF"), ("\r", "CR")])
+def test_windows_and_old_mac_line_ends_are_read_and_recorded(line_end, name, frame, reference, mini_codebook, tmp_path):
     path = tmp_path / "ps.csv"
-    frame.to_csv(path, sep=";", index=False, encoding="utf-8-sig", lineterminator="\r\n")
-    pd.testing.assert_frame_equal(read_export(path, mini_codebook).frame, reference)
+    frame.to_csv(path, sep=";", index=False, encoding="utf-8-sig", lineterminator=line_end)
+    result = read_export(path, mini_codebook)
+    pd.testing.assert_frame_equal(result.frame, reference)
+    assert result.source.line_end == name and result.source.rows_read == len(frame)
 
 
 @pytest.mark.parametrize(
@@ -102,6 +106,15 @@ def test_single_byte_encodings_are_detected(encoding, detected, text, frame, min
     result = read_export(write_csv(export, tmp_path / "ps.csv", encoding=encoding), mini_codebook)
     assert (result.source.encoding, result.source.bom) == (detected, False)
     assert set(result.frame["Q2_98_other"].dropna()) == {text}
+
+
+@pytest.mark.parametrize(
+    "encoding, name",
+    [("utf-16", "UTF-16"), ("utf-32", "UTF-32"), ("utf-16-le", r"UTF-16 \(no byte order mark\)"), ("utf-32-be", r"UTF-32 \(no byte order mark\)")],
+)
+def test_wide_encodings_are_named(encoding, name, frame, mini_codebook, tmp_path):
+    with pytest.raises(ExportError, match=rf"the file is {name} text\n  fix: save it as 'CSV UTF-8'"):
+        read_export(write_csv(frame, tmp_path / "ps.csv", encoding=encoding), mini_codebook)
 
 
 @pytest.mark.parametrize(
@@ -183,8 +196,10 @@ def test_duplicate_column_names_are_an_error(frame, mini_codebook, tmp_path):
         (None, r"the export has a header but no data row"),
         ("respondent_id status loi_seconds\nR1 complete 600\n", r"no delimiter in the header line \(looked for ';', ',' and tab\)"),
         ("respondent_id;status,loi\nR1;complete,600\n", r"cannot tell the delimiter: the header line has as many ';' as ','"),
+        ("respondent_id;status;lo", r"the export has a header but no data row \(the file ends within its first line\)"),
+        ('respondent_id;"status;loi\nR1;complete;600\n', r"line 1: the header line has a quote \(\"\) that is never closed"),
     ],
-    ids=["empty", "header-only", "no-delimiter", "ambiguous-delimiter"],
+    ids=["empty", "header-only", "no-delimiter", "ambiguous-delimiter", "header-cut-short", "unclosed-quote-in-header"],
 )
 def test_unreadable_csv_is_an_error(text, message, frame, mini_codebook, tmp_path):
     content = lines(frame)[0] + "\n" if text is None else text
@@ -209,6 +224,79 @@ def test_rows_after_a_bad_line_keep_their_row_numbers(frame, mini_codebook, tmp_
     assert result.issues[["row", "respondent_id", "rule"]].values.tolist() == [[3, "R0003", "field_count"]]
     assert result.frame[ROW].tolist() == [r for r in range(1, 31) if r != 3]
     assert (result.frame[mini_codebook.columns.id] == result.frame[ROW].map("R{:04d}".format)).all()
+
+
+def shifted_export(frame: pd.DataFrame, path: Path, columns: list[str], row: int, text: str) -> Path:
+    """The export with these columns in this order, and ``text`` written unquoted in the open answer of ``row`` (0-based)."""
+    export = frame[columns].astype({"Q2_98_other": object})
+    export.loc[row, "Q2_98_other"] = "MARK"
+    return csv_text(path.parent, export.to_csv(sep=";", index=False).replace("MARK", text))
+
+
+def test_a_shifted_row_never_takes_open_text_as_its_id(frame, mini_codebook, tmp_path):
+    id_last = [c for c in frame.columns if c != "respondent_id"] + ["respondent_id"]
+    result = read_export(shifted_export(frame, tmp_path / "ps.csv", id_last, 4, "au cabinet; R0099"), mini_codebook)
+    assert result.issues[["row", "rule"]].values.tolist() == [[5, "field_count"]]
+    assert result.issues["respondent_id"].isna().all()
+
+
+def test_a_line_broken_in_an_open_text_gives_an_id_only_to_its_first_part(frame, mini_codebook, tmp_path):
+    result = read_export(shifted_export(frame, tmp_path / "ps.csv", list(frame.columns), 4, "au cabinet\nmaison"), mini_codebook)
+    issues = result.issues
+    assert issues["rule"].eq("field_count").all() and issues["row"].tolist() == [5, 6]
+    assert issues["respondent_id"].iloc[0] == "R0005" and pd.isna(issues["respondent_id"].iloc[1])  # "maison;…" is not id-shaped
+
+
+@pytest.mark.parametrize(
+    "cell, reason",
+    [("\uff11", "a digit other than 0–9"), ("\u0663", "a digit other than 0–9"), ("1e400", "a number too large"), ("-1e999", "a number too large")],
+    ids=["full-width", "arabic-indic", "overflow", "negative-overflow"],
+)
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_digits_other_than_ascii_and_overflows_are_issues_not_blanks(cell, reason, fmt, frame, mini_codebook, tmp_path):
+    export = frame.astype({"SEXE": object, "Q2_1": object})
+    export.loc[2, "SEXE"] = cell
+    tick = int(np.flatnonzero(export["Q2_1"].eq(0))[0])  # a 0/1 multi column: never read as "not ticked"
+    export.loc[tick, "Q2_1"] = cell
+    path = write_csv(export, tmp_path / "ps.csv") if fmt == "csv" else write_xlsx(export, tmp_path / "ps.xlsx")
+    issues = read_export(path, mini_codebook).issues.set_index("column")
+    assert issues.loc["SEXE", "row"] == 3 and issues.loc["Q2_1", "row"] == tick + 1
+    assert issues["rule"].eq("number").all() and issues["value"].eq(cell).all()
+    assert issues["reason"].str.contains(reason).all(), issues["reason"].tolist()
+
+
+def test_infinite_numbers_in_a_sav_file_are_issues(frame, mini_codebook, tmp_path):
+    export = frame.assign(loi_seconds=frame["loi_seconds"].where(frame.index != 1, np.inf).where(frame.index != 4, -np.inf))
+    issues = read_export(write_sav(export, tmp_path / "ps.sav", mini_codebook), mini_codebook).issues
+    assert issues[["row", "column", "value", "rule"]].values.tolist() == [[2, "loi_seconds", "inf", "number"], [5, "loi_seconds", "-inf", "number"]]
+
+
+def test_a_field_over_the_size_limit_quarantines_its_row_only(frame, reference, mini_codebook, tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "CSV_BLOCK", 2**16)  # a field longer than a parse block, on a small file
+    export = frame.astype({"Q2_98_other": object})
+    export.loc[6, "Q2_98_other"] = "x" * (ingest.MAX_FIELD_MB * 2**20 + 1)
+    result = read_export(write_csv(export, tmp_path / "ps.csv"), mini_codebook)
+    issue = result.issues.iloc[0]
+    assert len(result.issues) == 1 and (issue["row"], issue["respondent_id"], issue["column"], issue["value"], issue["rule"]) == (7, "R0007", "Q2_98_other", "", "field_size")
+    assert issue["reason"].startswith("the field of column 'Q2_98_other' is 1.0 MB, more than the limit of 1 MB per field")
+    assert result.frame.loc[6, "Q2_98_other"] is pd.NA or pd.isna(result.frame.loc[6, "Q2_98_other"])
+    pd.testing.assert_frame_equal(result.frame.drop(index=6), reference.drop(index=6))
+
+
+@pytest.mark.parametrize("kind, says", [("fifo", "a FIFO"), ("zero", "a character device"), ("folder", "a folder")])
+@pytest.mark.parametrize("suffix", ["csv", "xlsx", "sav"])
+def test_an_export_that_is_not_a_regular_file_is_refused_unread(kind, says, suffix, mini_codebook, tmp_path):
+    path = tmp_path / f"ps.{suffix}"
+    {"fifo": lambda: os.mkfifo(path), "zero": lambda: path.symlink_to("/dev/zero"), "folder": path.mkdir}[kind]()
+    with pytest.raises(ExportError, match=f"not a regular file but {says}"):
+        read_export(path, mini_codebook)
+
+
+def test_the_size_limit_holds_while_reading(frame, mini_codebook, tmp_path, monkeypatch):
+    path = write_csv(frame, tmp_path / "ps.csv")
+    monkeypatch.setenv("BARO_MAX_EXPORT_MB", str(100 / 2**20))
+    with pytest.raises(ExportError, match=r"the file is [\d.]+ MB, more than the limit"):
+        ingest.file_bytes(path, export_limits())
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from baro_pipeline.edition import Condition, QualityPolicy, Question, Thresholds
 from baro_pipeline.errors import ValidationThresholdError
 from baro_pipeline.ingest import read_export
-from baro_pipeline.validation import QUARANTINE_COLUMNS, build_schema, condition_mask, validate_export
+from baro_pipeline.validation import QUARANTINE_COLUMNS, build_schema, condition_mask, shared_id_warnings, validate_export
 from exports import OPEN_TEXT, clean_frame, write_csv
 
 N = 100
@@ -144,6 +144,18 @@ def test_duplicate_ids_quarantine_both_interviews(frame, mini_population, tmp_pa
     assert result.quarantine["reason"].eq("respondent id found on several interviews: each id must be unique").all()
 
 
+@pytest.mark.parametrize("control", ["\x00", "\x1b", "\x85"], ids=["NUL", "ESC", "NEL"])
+def test_a_control_character_inside_an_id_is_quarantined_and_shown(control, frame, mini_population, tmp_path):
+    export = frame.copy()
+    export.loc[2, "respondent_id"] = f"R0{control}003"
+    result = validated(export, mini_population, tmp_path)
+    problem = result.quarantine.iloc[0]
+    assert len(result.quarantine) == 1 and (problem["row"], problem["column"], problem["rule"]) == (3, "respondent_id", "respondent_id")
+    assert problem["value"] == f"R0\\x{ord(control):02x}003" and problem["reason"].startswith("respondent id holds a control character")
+    assert result.counts.quarantined == 1
+    assert_counts_add_up(result)
+
+
 def test_a_truncated_line_is_quarantined_with_its_row_number(frame, mini_population, tmp_path):
     text = frame.to_csv(sep=";", index=False)
     cut = text.rstrip("\n").rsplit(";", 5)[0]  # the last line loses its last five fields
@@ -151,6 +163,20 @@ def test_a_truncated_line_is_quarantined_with_its_row_number(frame, mini_populat
     assert result.quarantine[["row", "respondent_id", "column", "value", "rule"]].values.tolist() == [[N, f"R{N:04d}", "", "", "field_count"]]
     assert result.counts.read == N and result.counts.quarantined == 1
     assert_counts_add_up(result)
+
+
+def test_ids_shared_by_two_populations_are_counted_in_a_warning_without_the_ids(frame, mini_population, tmp_path):
+    for folder in ("ps", "gp", "g2"):
+        (tmp_path / folder).mkdir()
+    ps = validated(frame, mini_population, tmp_path / "ps")
+    other = frame.assign(respondent_id=frame["respondent_id"].str.replace("R", "G").where(frame.index >= 3, frame["respondent_id"]))
+    gp = validated(other, mini_population, tmp_path / "gp")
+    warnings = shared_id_warnings({"ps": ps, "gp": gp}, {"ps": mini_population, "gp": mini_population})
+    assert warnings == [
+        "warning: 3 respondent id(s) on kept interviews of both ps and gp: check that the two exports are of distinct panels "
+        "(the interviews are in weights.parquet under both populations)"
+    ]
+    assert shared_id_warnings({"ps": ps, "gp": validated(frame.assign(respondent_id="G" + frame["respondent_id"]), mini_population, tmp_path / "g2")}, {"ps": mini_population, "gp": mini_population}) == []
 
 
 # --------------------------------------------------------------------------------------------

@@ -445,8 +445,39 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
+# An edition file holds a few thousand values once its aliases are expanded; nested aliases that
+# expand to more are an expansion bomb ("billion laughs"), refused before anything is built.
+MAX_YAML_VALUES = 200_000
+
+
+class _ExpansionError(yaml.composer.ComposerError):
+    """Aliases that expand past MAX_YAML_VALUES, or an alias inside its own anchor."""
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (safe_load keeps the last one silently)."""
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (safe_load keeps the last one silently)
+    and aliases that expand to more than :data:`MAX_YAML_VALUES` values."""
+
+    def compose_document(self) -> yaml.Node | None:
+        self.expanded: dict[int, int] = {}  # id(node) -> values it holds once its aliases are expanded
+        self.values = 0
+        return super().compose_document()
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        event = self.peek_event()
+        node = super().compose_node(parent, index)
+        if isinstance(event, yaml.AliasEvent):
+            if id(node) not in self.expanded:
+                raise _ExpansionError(None, None, f"alias *{event.anchor} inside its own anchor (a recursive structure)", event.start_mark)
+            size = self.expanded[id(node)]
+        else:
+            children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
+            size = 1 + sum(self.expanded[id(c)] for c in children)
+            self.expanded[id(node)] = size
+        self.values += size if isinstance(event, yaml.AliasEvent) else 1
+        if self.values > MAX_YAML_VALUES:
+            raise _ExpansionError(None, None, f"the aliases expand to more than {MAX_YAML_VALUES:,} values (nested anchors and aliases)", event.start_mark)
+        return node
 
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -480,11 +511,12 @@ def read_yaml(file: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(file)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        fix = (
-            "keep one entry per key: remove or rename the repeated one"
-            if problem.startswith("duplicate key")
-            else "correct the YAML syntax at that place"
-        )
+        if isinstance(exc, _ExpansionError):
+            fix = "write the values out instead of nesting aliases (an edition file needs no more than a few aliases of small blocks)"
+        elif problem.startswith("duplicate key"):
+            fix = "keep one entry per key: remove or rename the repeated one"
+        else:
+            fix = "correct the YAML syntax at that place"
         raise EditionError(f"invalid YAML: {problem}", where=where, fix=fix) from None
     except UnicodeDecodeError:
         raise EditionError("not UTF-8 text", where=str(file), fix="save the file as UTF-8") from None

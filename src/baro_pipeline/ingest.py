@@ -13,12 +13,18 @@ by one function, :func:`normalised_frame`, driven by the codebook alone:
   renames it);
 - open-text columns stay text (they are read for validation and dropped there).
 
+Only a regular file (after links) is read, and no further than the size limit. Numbers are
+written with the ASCII digits 0–9; a number beyond a float (``1e400``) is not one.
+
 CSV: encoding detected (UTF-8 with or without BOM, else Windows-1252 or Latin-1, decided by what
 decodes and by typical mojibake; anything else is an error, never a guess), delimiter detected on
-the header line among ``;`` ``,`` and tab, cells read as strings by ``pyarrow.csv``; a row with
-the wrong number of fields is kept out of the frame as an issue with its row number.
+the header line among ``;`` ``,`` and tab, lines ended by LF, CR LF or CR alone, cells read as
+strings by ``pyarrow.csv``; a row with the wrong number of fields is kept out of the frame as an
+issue with its row number (and its id only where it can be trusted: :func:`trusted_ids`), a cell
+over ``MAX_FIELD_MB`` blanked and an issue of its row.
 Excel: the one sheet whose header row holds the id and status columns; the column names must be
-on row 1. SPSS: value labels are checked against the codebook's labels.
+on row 1. SPSS: read once in a forked child first (ReadStat can crash on a damaged file); value
+labels are checked against the codebook's labels.
 
 Limits (:func:`export_limits`): a file too large for the machine is refused before it is parsed,
 by its size, its number of columns and its number of cells (rows × columns, counted from the
@@ -34,10 +40,13 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import faulthandler
 import hashlib
 import io
 import os
 import re
+import signal
+import stat
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -47,6 +56,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyreadstat
 
@@ -57,8 +67,13 @@ ROW = "_row"  # 1-based data row number in the file (header not counted), for th
 ISSUE_COLUMNS = ("row", "respondent_id", "column", "value", "rule", "reason")
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".sav": "sav"}
 DELIMITERS = {";": "';'", ",": "','", "\t": "tab"}
+LINE_END = re.compile(rb"\r\n|\n|\r")  # pyarrow reads each as a line end
+LINE_ENDS = {b"\r\n": "CRLF", b"\n": "LF", b"\r": "CR"}
+FILE_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFDIR: "a folder", stat.S_IFSOCK: "a socket"}
 HEADER_SEARCH_ROWS = 10  # Excel: how far down a misplaced header row is looked for
-NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+# ASCII digits only: "\d" also matches "１" or "٣", which the numeric conversion then reads as blank.
+OTHER_DIGIT = r"(?![0-9])\d"  # a Unicode digit that is not ASCII
+NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 # Typical French characters. Their UTF-8 bytes in a file that is not UTF-8 mean mixed encodings;
 # their UTF-8 bytes read as Windows-1252 ("Ã©" for "é", "â€™" for "’") in UTF-8 text mean the
 # file was encoded twice.
@@ -67,9 +82,14 @@ UTF8_FRENCH = tuple(c.encode("utf-8") for c in FRENCH)
 MOJIBAKE = tuple(  # as UTF-8 bytes, looked for in the file's bytes
     b.decode("cp1252").encode("utf-8") for b in UTF8_FRENCH if all(x not in b for x in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"))
 )
+# Byte order marks of encodings that are refused, UTF-32 first (its little-endian mark starts like UTF-16's).
+WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+WIDE_SAMPLE = 4096  # bytes looked at for the NULs of UTF-16 or UTF-32 text without a byte order mark
 C1_BYTES = re.compile(rb"[\x80-\x9f]")  # printable in Windows-1252, control characters in Latin-1
 DECODED_SLICE = 2**23  # bytes decoded at a time when checking a file's encoding (small: memory reused)
 CSV_BLOCK = 2**24  # bytes pyarrow parses at a time: the fewer blocks, the fewer pieces per column
+MAX_CSV_BLOCK = 2**31 - 1  # pyarrow's largest block (a 32-bit size)
+MAX_FIELD_MB = 1  # a cell larger than this is not an answer (Excel holds 32,767 characters a cell)
 MAX_DIGITS = 15  # a whole number of up to 15 digits is exact as a float (under 2**53)
 # A file is refused as unreadable when its unreadable rows (or cells) pass this share of its rows,
 # and this many: beyond that it is not the codebook's export (labels for codes, garbage, another
@@ -101,6 +121,7 @@ class SourceFile:
     rows_read: int  # data rows, including those with the wrong number of fields
     extra_columns: tuple[str, ...] = ()  # columns the codebook does not name (ignored)
     sheet: str | None = None  # Excel: the sheet read (the first one holding the id column)
+    line_end: str | None = None  # CSV only: "CRLF", "LF" or "CR" (the header line's)
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,11 +148,12 @@ class TextTable:
     """An export as text cells (blank = ""), with ``_row``, before conversion."""
 
     frame: pd.DataFrame
-    issues: pd.DataFrame  # rows that could not be split into the header's fields (not in ``frame``)
+    issues: pd.DataFrame  # rows that could not be split into the header's fields (not in ``frame``), cells over the size limit
     encoding: str | None = None
     delimiter: str | None = None
     bom: bool = False
     sheet: str | None = None
+    line_end: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,17 +187,13 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     if fmt is None:
         raise ExportError(f"unknown export format '{path.suffix}'", where=str(path), fix="export as .csv, .xlsx or .sav")
     limits = export_limits()
-    try:
-        check_size(path, path.stat().st_size, limits)
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ExportReadError(f"cannot read the file ({exc.strerror})", where=str(path), fix="check the path and its permissions") from None
+    data = file_bytes(path, limits)
     if not data or data.isspace():  # not data.strip(): that would copy the file
         raise ExportError("the file is empty", where=str(path), fix="export the interviews again")
     table = READERS[fmt](path, data, codebook, limits)
-    rows_read = len(table.frame) + len(table.issues)
+    rows_read = len(table.frame) + int((~table.issues["row"].isin(table.frame[ROW])).sum())  # + the rows left out
     if rows_read == 0:
-        raise ExportError("the export has a header but no data row", where=str(path), fix="export the interviews again (every status)")
+        raise no_data_row(path)
     expected = expected_columns(codebook)
     extra = check_columns([c for c in table.frame.columns if c != ROW], expected, path)
     source = SourceFile(
@@ -189,11 +207,40 @@ def read_export(path: Path, codebook: Codebook) -> Export:
         rows_read=rows_read,
         extra_columns=extra,
         sheet=table.sheet,
+        line_end=table.line_end,
     )
     del data  # the file's bytes are not needed any more: their memory is free before the frame is built
     frame, cell_issues = normalised_frame(table.frame, codebook, path)
     issues = pd.concat([table.issues, cell_issues], ignore_index=True).sort_values(["row", "column"], ignore_index=True)
     return Export(codebook.population, source, frame, issues)
+
+
+def no_data_row(path: Path, detail: str = "") -> ExportError:
+    return ExportError(f"the export has a header but no data row{detail}", where=str(path), fix="export the interviews again (every status)")
+
+
+def file_bytes(path: Path, limits: ExportLimits) -> bytes:
+    """The bytes of a regular file (after links), read no further than the size limit.
+
+    A FIFO, a device (a link to ``/dev/zero``) or a directory is refused before it is opened: reading
+    one would hang or never end. The limit holds while reading, as a file may grow after ``stat``.
+    """
+    try:
+        info = path.stat()
+        kind = stat.S_IFMT(info.st_mode)
+        if kind != stat.S_IFREG:
+            raise ExportError(
+                f"not a regular file but {FILE_KINDS.get(kind, 'a special file')}" + (f" (a link to {path.resolve()})" if path.is_symlink() else ""),
+                where=str(path),
+                fix="put the export itself there, as an ordinary file (copy it rather than link a pipe or device)",
+            )
+        limit = int(limits.max_mb * 2**20)
+        with path.open("rb") as file:
+            data = file.read(limit + 1)
+    except OSError as exc:
+        raise ExportReadError(f"cannot read the file ({exc.strerror})", where=str(path), fix="check the path and its permissions") from None
+    check_size(path, max(info.st_size, len(data)), limits)
+    return data
 
 
 def issue_frame(who: pd.DataFrame, column: object, value: object, rule: object, reason: object) -> pd.DataFrame:
@@ -307,12 +354,65 @@ def too_unreadable(bad: int, rows: int) -> bool:
 def read_csv_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLimits) -> TextTable:
     encoding, bom = detected_encoding(data, path)
     start = len(codecs.BOM_UTF8) if bom else 0
-    end = data.find(b"\n", start)
-    header = data[start : len(data) if end < 0 else end].decode(encoding).rstrip("\r")
+    first_end = LINE_END.search(data, start)
+    if first_end is None:  # one line: a header (maybe cut short), no interview
+        raise no_data_row(path, " (the file ends within its first line)")
+    header = data[start : first_end.start()].decode(encoding)
+    if header.count('"') % 2:
+        raise ExportError(
+            "the header line has a quote (\") that is never closed: the reader would take the lines after it as column names",
+            where=f"{path}, line 1",
+            fix='remove the stray " from the column names, or close it',
+        )
     delimiter = detected_delimiter(header, path)
-    raw_names = next(csv.reader([header], delimiter=delimiter))
-    check_shape(path, data_lines(data), len(raw_names), limits)
+    try:
+        raw_names = next(csv.reader([header], delimiter=delimiter))
+    except csv.Error as exc:  # e.g. a name over csv's field size limit
+        raise ExportError(f"cannot read the header line ({exc})", where=f"{path}, line 1", fix="put the column names on line 1, one per column") from None
+    rows = line_ends(data, first_end.end(), len(data)) + (not data.endswith((b"\n", b"\r")))
+    check_shape(path, rows, len(raw_names), limits)
     names = column_names(raw_names, path)
+    table, rejected = csv_table(data, names, delimiter, encoding, path)
+    # Arrow's strings as they are (pandas' own strings would copy every offset to 64 bits)
+    frame = table.to_pandas(types_mapper={pa.string(): pd.ArrowDtype(pa.string())}.get)
+    bad_rows = np.array([number - 1 for number, _, _ in rejected], dtype=np.int64)  # pyarrow counts the header as row 1
+    frame.insert(0, ROW, np.delete(np.arange(1, len(frame) + len(bad_rows) + 1), bad_rows - 1))
+    frame, oversized = without_oversized_fields(frame, table, codebook)
+    issues = pd.concat([field_count_issues(rejected, names, delimiter, frame, codebook), oversized], ignore_index=True)
+    return TextTable(frame, issues, encoding=encoding, delimiter=delimiter, bom=bom, line_end=LINE_ENDS[first_end.group()])
+
+
+def without_oversized_fields(frame: pd.DataFrame, table: pa.Table, codebook: Codebook) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The frame with every cell over MAX_FIELD_MB blanked (its row quarantined, not the file refused),
+    and an issue per such cell. Told from the table's string lengths: no cell is measured twice."""
+    limit = MAX_FIELD_MB * 2**20
+    over = {name: size for name in table.column_names if (pc.max(size := pc.binary_length(table.column(name))).as_py() or 0) > limit}  # one column's sizes held at a time
+    if not over:
+        return frame, NO_ISSUES
+    masks = {name: pc.greater(size, limit).to_numpy(zero_copy_only=False) for name, size in over.items()}
+    frame = frame.assign(**{name: frame[name].where(~mask, "") for name, mask in masks.items()})
+    who = pd.DataFrame({"row": frame[ROW], "respondent_id": stripped(frame[codebook.columns.id]) if codebook.columns.id in frame else None})
+    issues = [
+        issue_frame(
+            who[mask],
+            name,
+            "",
+            "field_size",
+            [f"the field of column '{name}' is {n / 2**20:,.1f} MB, more than the limit of {MAX_FIELD_MB} MB per field: a text pasted by mistake, or a quote left open before it; shorten it or export again" for n in over[name].to_numpy(zero_copy_only=False)[mask]],
+        )
+        for name, mask in masks.items()
+    ]
+    return frame, pd.concat(issues, ignore_index=True)
+
+
+def csv_table(data: bytes, names: list[str], delimiter: str, encoding: str, path: Path) -> tuple[pa.Table, list[tuple[int, int, str]]]:
+    """The rows after the header line as text cells (blank = ""), and the rows with the wrong number of
+    fields (number, fields, text), kept out of the table.
+
+    Parsed on every core first; a file with rows of the wrong number of fields is parsed again on
+    one, as pyarrow tells such a row's number to its handler only then. A row longer than a parse
+    block (a huge text) is parsed again in one block the size of the file.
+    """
     rejected: list[tuple[int, int, str]] = []
 
     def reject(row: pv.InvalidRow) -> str:
@@ -321,32 +421,11 @@ def read_csv_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLim
         rejected.append((row.number, row.actual_columns, row.text))
         return "error" if too_unreadable(len(rejected), row.number - 1) else "skip"
 
-    try:
-        table = csv_table(data, names, delimiter, encoding, reject)
-    except pa.ArrowInvalid as exc:
-        if rejected and too_unreadable(len(rejected), rejected[-1][0] - 1):
-            raise field_count_error(rejected, names, delimiter, path) from None
-        reason = str(exc).split(":")[0]  # the rest may quote a line of data
-        raise ExportError(f"cannot parse the CSV ({reason})", where=str(path), fix="check the quoting of text values, or export the file again") from None
-    # Arrow's strings as they are (pandas' own strings would copy every offset to 64 bits)
-    frame = table.to_pandas(types_mapper={pa.string(): pd.ArrowDtype(pa.string())}.get)
-    bad_rows = np.array([number - 1 for number, _, _ in rejected], dtype=np.int64)  # pyarrow counts the header as row 1
-    frame.insert(0, ROW, np.delete(np.arange(1, len(frame) + len(bad_rows) + 1), bad_rows - 1))
-    issues = field_count_issues(rejected, names, delimiter, codebook.columns.id)
-    return TextTable(frame, issues, encoding=encoding, delimiter=delimiter, bom=bom)
-
-
-def csv_table(data: bytes, names: list[str], delimiter: str, encoding: str, reject: Callable[[pv.InvalidRow], str]) -> pa.Table:
-    """The rows after the header line as text cells (blank = "").
-
-    Parsed on every core first; a file with rows of the wrong number of fields is parsed again on
-    one, as pyarrow tells such a row's number to ``reject`` only then.
-    """
-
-    def parsed(threads: bool, handler: Callable[[pv.InvalidRow], str]) -> pa.Table:
+    def parsed(threads: bool, handler: Callable[[pv.InvalidRow], str], block: int) -> pa.Table:
+        rejected.clear()
         return pv.read_csv(
             pa.BufferReader(data),  # the bytes as they are: no decoded copy of the file
-            read_options=pv.ReadOptions(use_threads=threads, column_names=names, skip_rows=1, encoding=encoding, block_size=CSV_BLOCK),
+            read_options=pv.ReadOptions(use_threads=threads, column_names=names, skip_rows=1, encoding=encoding, block_size=block),
             parse_options=pv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=handler),
             convert_options=pv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
@@ -356,19 +435,31 @@ def csv_table(data: bytes, names: list[str], delimiter: str, encoding: str, reje
             ),
         )
 
+    def either_block(threads: bool, handler: Callable[[pv.InvalidRow], str]) -> pa.Table:
+        try:
+            return parsed(threads, handler, CSV_BLOCK)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or len(data) <= CSV_BLOCK:
+                raise
+        return parsed(threads, handler, min(len(data) + 1, MAX_CSV_BLOCK))
+
     try:
-        return parsed(True, lambda row: "error")
-    except pa.ArrowInvalid:
-        return parsed(False, reject)
+        try:
+            return either_block(True, lambda row: "error"), rejected
+        except pa.ArrowInvalid:
+            return either_block(False, reject), rejected
+    except pa.ArrowInvalid as exc:
+        if rejected and too_unreadable(len(rejected), rejected[-1][0] - 1):
+            raise field_count_error(rejected, names, delimiter, path) from None
+        reason = str(exc).split(":")[0]  # the rest may quote a line of data
+        raise ExportError(f"cannot parse the CSV ({reason})", where=str(path), fix="check the quoting of text values, or export the file again") from None
 
 
-def field_count_issues(rejected: list[tuple[int, int, str]], names: list[str], delimiter: str, id_column: str) -> pd.DataFrame:
+def field_count_issues(rejected: list[tuple[int, int, str]], names: list[str], delimiter: str, frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     """One issue per row that does not have the header's number of fields (e.g. a truncated last line)."""
     if not rejected:
         return NO_ISSUES
-    where = names.index(id_column) if id_column in names else None
-    fields = [next(csv.reader([text], delimiter=delimiter), []) for _, _, text in rejected]
-    ids = [f[where].strip() if where is not None and where < len(f) and f[where].strip() else None for f in fields]
+    ids = trusted_ids(rejected, names, delimiter, frame, codebook)
     counts = np.array([actual for _, actual, _ in rejected])
     reasons = np.char.add(
         np.char.add("the row has ", counts.astype(str)),
@@ -378,10 +469,41 @@ def field_count_issues(rejected: list[tuple[int, int, str]], names: list[str], d
     return issue_frame(who, "", "", "field_count", reasons)
 
 
-def data_lines(data: bytes) -> int:
-    """Lines after the header line (the last one may lack its line end)."""
-    start = data.find(b"\n") + 1
-    return 0 if start == 0 else data.count(b"\n", start) + (not data.endswith(b"\n"))
+def trusted_ids(rejected: list[tuple[int, int, str]], names: list[str], delimiter: str, frame: pd.DataFrame, codebook: Codebook) -> list[str | None]:
+    """The respondent id of each row with the wrong number of fields, where it can be trusted, else None.
+
+    A line shifted by an unquoted delimiter in a text, or the rest of a line broken inside a text,
+    puts other text at the id's place: the id is taken only from before the first column that may
+    hold free text (open texts, columns the codebook does not name), never from a row's last field
+    (a cut line may end inside it), and only when it is shaped like the well-formed rows' ids.
+    """
+    expected = expected_columns(codebook)
+    free = [i for i, name in enumerate(names) if name in text_columns(codebook) or name not in expected]
+    place = names.index(codebook.columns.id) if codebook.columns.id in names else len(names)  # missing: refused later
+    if place == len(names) or (free and min(free) < place):
+        return [None] * len(rejected)
+    found = pd.Series([field_at(text, place, delimiter) if place < actual - 1 else "" for _, actual, text in rejected], dtype="str")
+    shaped = id_shapes(found).isin(set(id_shapes(frame[codebook.columns.id].dropna().astype("str").str.strip())))
+    return [text if ok and text else None for text, ok in zip(found, shaped)]
+
+
+def field_at(line: str, place: int, delimiter: str) -> str:
+    """The stripped field at ``place`` of a line ("" when the line has no such field or cannot be split)."""
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:  # a field over csv's size limit: nothing to trust
+        return ""
+    return fields[place].strip() if place < len(fields) else ""
+
+
+def id_shapes(ids: pd.Series) -> pd.Series:
+    """An id's shape: each letter an "a", each digit a "9" ("TLN-PS-000001" -> "aaa-aa-999999")."""
+    return ids.str.replace(r"[^\W\d_]", "a", regex=True).str.replace(r"\d", "9", regex=True)
+
+
+def line_ends(data: bytes, start: int, end: int) -> int:
+    """Line ends between ``start`` and ``end``: CR LF, LF or CR alone (an old Mac export)."""
+    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
 
 
 def field_count_error(rejected: list[tuple[int, int, str]], names: list[str], delimiter: str, path: Path) -> ExportError:
@@ -398,8 +520,9 @@ def field_count_error(rejected: list[tuple[int, int, str]], names: list[str], de
 
 def detected_encoding(data: bytes, path: Path) -> tuple[str, bool]:
     """``(encoding, bom)``: UTF-8 (with or without BOM), else Windows-1252 or Latin-1; never a guess."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise ExportError("the file is UTF-16 text", where=str(path), fix="save it as 'CSV UTF-8' (or Windows-1252)")
+    wide = next((name for bom, name in WIDE_BOMS if data.startswith(bom)), None) or wide_without_bom(data)
+    if wide:
+        raise ExportError(f"the file is {wide} text", where=str(path), fix="save it as 'CSV UTF-8' (or Windows-1252)")
     bom = data.startswith(codecs.BOM_UTF8)
     start = len(codecs.BOM_UTF8) if bom else 0
     not_utf8 = None if is_utf8(data, start) else first_undecodable(data, "utf-8", start)
@@ -419,6 +542,14 @@ def detected_encoding(data: bytes, path: Path) -> tuple[str, bool]:
             fix="the export was converted to UTF-8 twice: export it again from the source, as 'CSV UTF-8'",
         )
     return "utf-8", bom
+
+
+def wide_without_bom(data: bytes) -> str | None:
+    """UTF-16 or UTF-32 text without a byte order mark, told by its NUL bytes: one in two or three in
+    four of a text's first bytes, where a CSV in a single-byte encoding or UTF-8 has none."""
+    head = data[:WIDE_SAMPLE]
+    share = head.count(0) / len(head)
+    return "UTF-32 (no byte order mark)" if share >= 0.6 else "UTF-16 (no byte order mark)" if share >= 0.3 else None
 
 
 def is_utf8(data: bytes, start: int) -> bool:
@@ -481,7 +612,7 @@ def first_held(data: bytes, sequences: tuple[bytes, ...]) -> bytes | None:
 
 
 def line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
+    return line_ends(data, 0, offset) + 1
 
 
 def detected_delimiter(header: str, path: Path) -> str:
@@ -515,8 +646,11 @@ def read_xlsx_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLi
         # The unpacked size bounds what openpyxl will hold (an .xlsx is zipped XML, ~10× its size).
         check_size(path, sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist()), limits, unpacked=True)
         sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=str, engine="openpyxl")
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
-        raise ExportError(f"not a readable Excel workbook ({type(exc).__name__})", where=str(path), fix="open it in Excel and save it again as .xlsx") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged workbook fails anywhere in zipfile, zlib, the XML parser or openpyxl
+        kind = type(exc).__name__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__.split('.')[0]}.{type(exc).__name__}"
+        raise ExportError(f"not a readable Excel workbook ({kind})", where=str(path), fix="open it in Excel and save it again as .xlsx") from None
     tech = codebook.columns
     found = [(name, grid, header_row(grid, (tech.id, tech.status))) for name, grid in sheets.items()]
     found = [(name, grid, row) for name, grid, row in found if row is not None]
@@ -571,6 +705,7 @@ def header_row(grid: pd.DataFrame, names: tuple[str, ...]) -> int | None:
 
 
 def read_sav_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLimits) -> TextTable:
+    check_sav_readable_apart(path)
     try:
         _, header = pyreadstat.read_sav(str(path), metadataonly=True)
         check_shape(path, header.number_rows or 0, header.number_columns, limits)
@@ -581,6 +716,31 @@ def read_sav_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLim
     text = frame.apply(cell_text)
     text.insert(0, ROW, np.arange(1, len(frame) + 1, dtype=np.int64))
     return TextTable(text, NO_ISSUES)
+
+
+def check_sav_readable_apart(path: Path) -> None:
+    """Read the SPSS file once in a child process first: ReadStat, a C library, can crash the process
+    (a segmentation fault) on a damaged file, and a crash there must be this error, not the run's end.
+
+    A forked child reads it into plain arrays (no pandas, no threads) and exits; only its fate is
+    used. Where processes cannot be forked (not POSIX), the file is read directly.
+    """
+    if not hasattr(os, "fork"):
+        return
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            faulthandler.disable()  # its crash is reported by the parent, not dumped on stderr
+            pyreadstat.read_sav(str(path), output_format="dict")
+        finally:
+            os._exit(0)  # an error is found again, and reported, by the parent's own read
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        raise ExportError(
+            f"not a readable SPSS .sav file: the SPSS reader crashed on it ({signal.Signals(os.WTERMSIG(status)).name})",
+            where=str(path),
+            fix="the file is damaged: save it again from SPSS as .sav, or export the interviews as CSV",
+        )
 
 
 def check_value_labels(labels: Mapping[str, Mapping[float, str]], codebook: Codebook, path: Path) -> None:
@@ -801,9 +961,9 @@ def text_numbers(cells: pd.DataFrame) -> tuple[dict[str, np.ndarray], pd.DataFra
     distinct = [pd.factorize(cells[c], use_na_sentinel=False) for c in cells]
     text = pd.Series([t for _, texts in distinct for t in texts], dtype="str")
     text = text.str.strip().str.replace(",", ".", regex=False)
-    valid = text.str.fullmatch(NUMBER).to_numpy(dtype=bool)
-    numbers = pd.to_numeric(text.where(valid), errors="coerce").to_numpy(dtype="float64")
-    bad = text.ne("").to_numpy(dtype=bool) & ~valid
+    numbers = pd.to_numeric(text.where(text.str.fullmatch(NUMBER)), errors="coerce").to_numpy(dtype="float64")
+    numbers = np.where(np.isinf(numbers), np.nan, numbers)  # "1e400": beyond any float, not an answer
+    bad = text.ne("").to_numpy(dtype=bool) & np.isnan(numbers)
     bounds = np.cumsum([0, *(len(texts) for _, texts in distinct)])
     places = dict(zip(cells.columns, zip((place for place, _ in distinct), bounds[:-1], bounds[1:])))
     values = {c: numbers[start:end][place] for c, (place, start, end) in places.items()}
@@ -813,8 +973,14 @@ def text_numbers(cells: pd.DataFrame) -> tuple[dict[str, np.ndarray], pd.DataFra
 
 def number_issues(column: pd.Series, name: str, who: pd.DataFrame, bad: pd.Series) -> pd.DataFrame:
     """One issue per cell of ``column`` that is not a number."""
-    reason = f"'{name}' holds something that is not a number where a code or number is expected"
-    return issue_frame(who[bad], name, column[bad].astype("str").str.strip(), "number", reason)
+    value = column[bad].astype("str").str.strip()
+    reason = np.select(
+        [value.str.contains(OTHER_DIGIT).to_numpy(dtype=bool), value.str.replace(",", ".", regex=False).str.fullmatch(NUMBER).to_numpy(dtype=bool)],
+        [f"'{name}' holds a digit other than 0–9 (full-width or of another script): write codes and numbers with the digits 0–9",
+         f"'{name}' holds a number too large to be an answer (beyond ±1.8e308)"],
+        f"'{name}' holds something that is not a number where a code or number is expected",
+    )
+    return issue_frame(who[bad], name, value, "number", reason)
 
 
 def check_readable(bad: pd.DataFrame, rows: pd.Series, path: Path) -> None:

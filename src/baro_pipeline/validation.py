@@ -35,6 +35,8 @@ from .ingest import NO_ISSUES, ROW, Export, cell_text, issue_frame, text_columns
 
 QUARANTINE_COLUMNS = ("population", "file", "row", "respondent_id", "column", "value", "rule", "reason")
 EXCLUDED_STATUSES = ("incomplete", "screened_out")
+CONTROL = r"[\x00-\x1f\x7f-\x9f]"  # control characters (C0, DEL, C1)
+CONTROL_REASON = "respondent id holds a control character (shown as \\xNN): a damaged export or an id typed by hand; correct the id"
 TOP_REASONS = 5  # how many rules the threshold error lists
 # Reasons of pandera's built-in checks (custom checks carry theirs in ``error``).
 BUILTIN_REASONS = {
@@ -80,7 +82,7 @@ def build_schema(codebook: Codebook) -> pa.DataFrameSchema:
     tech = codebook.columns
     statuses = list(codebook.statuses.values())
     columns = {
-        tech.id: pa.Column(str, nullable=False, unique=True),
+        tech.id: pa.Column(str, pa.Check(lambda s: ~s.str.contains(CONTROL), name="respondent_id", error=CONTROL_REASON), nullable=False, unique=True),
         tech.status: pa.Column(str, pa.Check.isin(statuses, name="status", error=f"unknown interview status (expected one of {', '.join(statuses)})")),
         tech.loi: pa.Column(float, pa.Check.ge(0, name="loi", error="length of interview must be a number of seconds >= 0")),
         tech.start: pa.Column(str, nullable=True),
@@ -158,7 +160,8 @@ def schema_problems(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
 def shown_values(values: pd.Series, numeric: pd.Series) -> np.ndarray:
     """Failure cases as text: numbers as in the export ("7", not "7.0"), other values as they are."""
     as_numbers = cell_text(pd.to_numeric(values.where(numeric.to_numpy(dtype=bool)), errors="coerce"))
-    return np.where(numeric.to_numpy(dtype=bool), as_numbers.to_numpy(), values.astype(str).to_numpy())
+    text = values.astype(str).str.replace(CONTROL, lambda m: f"\\x{ord(m.group()):02x}", regex=True)  # visible, and no NUL in a log
+    return np.where(numeric.to_numpy(dtype=bool), as_numbers.to_numpy(), text.to_numpy())
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,6 +397,20 @@ def kept_frame(frame: pd.DataFrame, kept: np.ndarray, codebook: Codebook) -> pd.
         shown = asked(rows, codebook, q)
         columns.update({c: rows[c].where(shown) if q.type == "multi" else rows[c] for c in answer_columns(q)})
     return pd.DataFrame(columns, copy=False)  # the columns taken above, not copied again into one block
+
+
+def shared_id_warnings(validated: Mapping[str, Validated], populations: Mapping[str, Population]) -> list[str]:
+    """A warning per pair of populations whose kept interviews share respondent ids (the panels mixed
+    up, or an id reused by the panel provider): counts only, as ids never appear in a message."""
+    ids = {pop: set(v.frame[populations[pop].codebook.columns.id]) for pop, v in validated.items()}
+    pops = list(ids)
+    return [
+        f"warning: {n} respondent id(s) on kept interviews of both {a} and {b}: check that the two exports are of distinct panels "
+        "(the interviews are in weights.parquet under both populations)"
+        for i, a in enumerate(pops)
+        for b in pops[i + 1 :]
+        if (n := len(ids[a] & ids[b]))
+    ]
 
 
 def check_invalid_share(counts: RowCounts, quarantine: pd.DataFrame, thresholds: Thresholds, export: Export) -> None:
