@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from baro_pipeline.edition import Codebook, Edition, Population, load_edition
 
@@ -24,3 +27,15 @@ def mini_population(mini_edition: Edition) -> Population:
 @pytest.fixture(scope="session")
 def mini_codebook(mini_population: Population) -> Codebook:
     return mini_population.codebook
+
+
+# Hypothesis profiles of the property-based harness (tests/test_fuzz.py): `make test` runs the
+# derandomized "baro" one (reproducible in CI, no example database written); `make fuzz` sets
+# HYPOTHESIS_PROFILE=fuzz: FUZZ_EXAMPLES (1500) examples per property, failures kept under
+# .pytest_cache/ to replay first on the next run.
+# No shrinking: an example costs a read and a validation of the real codebook's 110 columns, and a
+# failing one is printed with its layout and its mutations by name, which is what reproduces it.
+HARNESS = dict(deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate], suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+settings.register_profile("baro", max_examples=60, derandomize=True, database=None, **HARNESS)
+settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", 1500)), database=DirectoryBasedExampleDatabase(".pytest_cache/hypothesis"), **HARNESS)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "baro"))
