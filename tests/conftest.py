@@ -35,7 +35,11 @@ def mini_codebook(mini_population: Population) -> Codebook:
 # .pytest_cache/ to replay first on the next run.
 # No shrinking: an example costs a read and a validation of the real codebook's 110 columns, and a
 # failing one is printed with its layout and its mutations by name, which is what reproduces it.
-HARNESS = dict(deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate], suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
-settings.register_profile("baro", max_examples=60, derandomize=True, database=None, **HARNESS)
-settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", 1500)), database=DirectoryBasedExampleDatabase(".pytest_cache/hypothesis"), **HARNESS)
+HARNESS = {
+    "deadline": None,
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate],
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+}
+settings.register_profile("baro", max_examples=30, derandomize=True, database=None, **HARNESS)
+settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "1500")), database=DirectoryBasedExampleDatabase(".pytest_cache/hypothesis"), **HARNESS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "baro"))

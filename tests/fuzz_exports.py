@@ -25,9 +25,9 @@ import os
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -147,6 +147,13 @@ def with_cell(table: Table, row: int, column: int, text: str) -> Table:
     return dataclasses.replace(table, rows=tuple(rows))
 
 
+def numeric_columns(table: Table) -> list[int]:
+    """The number columns (codes, ticks, the length of interview)."""
+    book = codebook(table.population)
+    names = {book.columns.loi, *number_columns(book)}
+    return [i for i, name in enumerate(table.header) if name in names]
+
+
 def spoiled(population: str, column: str, old: str, new: str) -> bool:
     """Whether a cell changed from ``old`` to ``new`` makes its interview invalid (it must not be kept):
     a number cell that is neither blank nor a finite plain number, a changed status, an id with a control character."""
@@ -176,16 +183,24 @@ def special_columns(table: Table) -> list[int]:
 
 @st.composite
 def cell_mutation(draw: st.DrawFn, table: Table, layout: Layout) -> Mutation:
-    """A hostile payload put at the start, middle or end of a cell, or in place of it; or a huge field (CSV)."""
+    """A hostile number in place of a number cell (the length of interview, unbounded, half the time); a hostile
+    text in place of any cell or at its start, middle or end; or a huge field (CSV)."""
     row = draw(st.integers(0, len(table.rows) - 1))
-    column = draw(st.sampled_from(special_columns(table)) | st.integers(0, len(table.header) - 1))
+    kind = draw(st.sampled_from(["number"] * 4 + ["text"] * 5 + (["huge"] if layout.format == "csv" else [])))
+    if kind == "number":
+        loi = table.header.index(codebook(table.population).columns.loi)
+        column = draw(st.just(loi) | st.sampled_from(numeric_columns(table)))
+        payload, at = draw(st.sampled_from(NUMBERS)), "instead"
+    else:
+        column = draw(st.sampled_from(special_columns(table)) | st.integers(0, len(table.header) - 1))
     where = f"cell {table.header[column]!r} of row {row}"
-    if layout.format == "csv" and draw(st.integers(0, 9)) == 0:
+    if kind == "huge":
         size = draw(st.sampled_from(HUGE_FIELDS))
         unit = MARKER if table.header[column] in text_columns(codebook(table.population)) else draw(st.sampled_from(["x", "é", "1"]))
         return Mutation(f"{where}: a field of {size:,} characters", table=lambda t: with_cell(t, row, column, unit * (size // len(unit))))
-    payload = draw(cell_payloads(layout))
-    at = draw(st.sampled_from(["instead", "start", "middle", "end"]))
+    if kind == "text":
+        payload = draw(cell_payloads(layout))
+        at = draw(st.sampled_from(["instead", "start", "middle", "end"]))
     rows_kept = layout.quoted or not any(c in payload for c in BREAKS_LINES)
 
     def put(t: Table) -> Table:
@@ -306,7 +321,7 @@ def xlsx_bytes(table: Table, layout: Layout) -> bytes:
 
 def sav_bytes(table: Table, layout: Layout) -> bytes:
     """An SPSS file: columns of numbers as numbers, with the codebook's value labels; NULs removed (SPSS strings are C strings)."""
-    names = [c if c.isidentifier() else "v%d_%s" % (i, re.sub(r"\W", "_", c)) for i, c in enumerate(table.header)]
+    names = [c if c.isidentifier() else f"v{i}_" + re.sub(r"\W", "_", c) for i, c in enumerate(table.header)]
     frame = typed(frame_of(table).set_axis(names, axis=1).replace("\x00", "", regex=True))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "export.sav"

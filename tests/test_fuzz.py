@@ -111,14 +111,18 @@ def validated(drawn: Drawn, folder: Path, lenient: bool) -> Validated:
     return validate_export(read_export(path, population.codebook), population, EDITION.quality, LENIENT if lenient else EDITION.thresholds)
 
 
-def check_refusal(exc: BaroError) -> None:
+def check_refusal(exc: BaroError, drawn: Drawn) -> None:
     assert exc.exit_code in (1, 2), exc.message
     assert exc.what and exc.where and exc.fix, f"not a clear message (what, where, fix): {exc.message!r}"
     assert MARKER not in exc.message, "an open text in an error message"
+    named = re.findall(r"UTF-(?:16|32)", exc.what)
+    if named and not any(m.data for m in drawn.mutations):
+        assert drawn.layout.encoding.upper().startswith(named[0]), f"a {drawn.layout.encoding} file called {named[0]}: {exc.what}"
 
 
 def texts_of(frame: pd.DataFrame) -> list[str]:
-    return [str(v) for column in frame.columns for v in (column, *frame[column].tolist())]
+    """Every column name and cell, as ``column: value``."""
+    return [f"{column}: {v}" for column in frame.columns for v in ("(name)", *frame[column].tolist())]
 
 
 def check_result(result: Validated, drawn: Drawn, folder: Path) -> None:
@@ -145,7 +149,7 @@ def test_stages_count_rows_and_keep_open_text_out(drawn: Drawn, lenient: bool) -
         try:
             result = validated(drawn, folder, lenient)
         except BaroError as exc:
-            check_refusal(exc)
+            check_refusal(exc, drawn)
             return
         check_result(result, drawn, folder)
 
@@ -159,7 +163,7 @@ def test_damaged_cells_are_quarantined_row_by_row(drawn: Drawn) -> None:
         try:
             result = validated(drawn, folder, lenient=True)
         except BaroError as exc:
-            check_refusal(exc)
+            check_refusal(exc, drawn)
             assert exc.what.startswith("no interview left"), f"a well-formed file refused as a whole: {exc.message}"
             return
         check_result(result, drawn, folder)
