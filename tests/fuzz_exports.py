@@ -72,9 +72,6 @@ class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
 
-    def column(self, name: str) -> int:
-        return self.header.index(name)
-
 
 @functools.lru_cache(maxsize=256)
 def clean_cells(population: str, n: int, seed: int) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
