@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from baro_pipeline.cli import main
@@ -32,7 +32,7 @@ from baro_pipeline.ingest import read_export
 from baro_pipeline.outputs import write_table
 from baro_pipeline.validation import Validated, validate_export
 from broken import replace_once
-from fuzz_exports import EDITION, ID_PATTERN, MARKER, POPULATIONS, REPO, Drawn, Layout, clean_cells, csv_bytes, exports, Table
+from fuzz_exports import EDITION, ID_PATTERN, MARKER, POPULATIONS, REPO, Drawn, Layout, Table, clean_cells, csv_bytes, exports, known_export
 
 # Every problem quarantined, none refused for its share: the row-by-row path is exercised on small exports.
 LENIENT = dataclasses.replace(EDITION.thresholds, max_invalid_share=1.0)
@@ -75,6 +75,15 @@ def baro(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+# Failures the harness found once, tried first on every run (docs/broken-inputs.md).
+CR_ONLY = known_export(Layout("csv", line_ends=("\r",)))
+UTF16_CRLF_NO_BOM = known_export(Layout("csv", encoding="utf-16-le", line_ends=("\r\n",)))
+UTF32 = known_export(Layout("csv", encoding="utf-32"))
+OPEN_TEXT_UNQUOTED_LINE_END = known_export(Layout("csv", quoting="none"), {"Q3_98_other": "OTXMARK001a\nOTXMARK001b"}, rows=None)
+
+
+@example(drawn=CR_ONLY, lenient=False)
+@example(drawn=UTF16_CRLF_NO_BOM, lenient=False)
 @given(drawn=exports(), lenient=st.booleans())
 def test_validate_ends_in_a_clear_exit_with_every_row_counted(projects: dict[bool, Path], drawn: Drawn, lenient: bool) -> None:
     root = projects[lenient]
@@ -142,6 +151,9 @@ def check_result(result: Validated, drawn: Drawn, folder: Path) -> None:
     assert not np.isinf(numbers).any(), "an infinite number kept"
 
 
+@example(drawn=CR_ONLY, lenient=True)
+@example(drawn=UTF32, lenient=True)
+@example(drawn=OPEN_TEXT_UNQUOTED_LINE_END, lenient=True)
 @given(drawn=exports(), lenient=st.booleans())
 def test_stages_count_rows_and_keep_open_text_out(drawn: Drawn, lenient: bool) -> None:
     with tempfile.TemporaryDirectory() as name:
@@ -154,6 +166,11 @@ def test_stages_count_rows_and_keep_open_text_out(drawn: Drawn, lenient: bool) -
         check_result(result, drawn, folder)
 
 
+@example(drawn=known_export(Layout("csv"), {"loi_seconds": "1e400"}))
+@example(drawn=known_export(Layout("csv"), {"respondent_id": "TLN-PS-0\x0000001"}))
+@example(drawn=known_export(Layout("csv"), {"Q3_1": "1", "Q3_2": "٣"}))  # a tick column, beside a tick
+@example(drawn=known_export(Layout("csv"), {"Q3_1": "1", "Q3_2": "1" * 4301}))  # past Python's int-from-text limit
+@example(drawn=known_export(Layout("xlsx"), {"Q3_1": "1", "Q3_2": "NaN"}))  # read_excel's own blanks
 @given(drawn=exports(structural=False))
 def test_damaged_cells_are_quarantined_row_by_row(drawn: Drawn) -> None:
     """A well-formed file whose cells are damaged is read: its problems quarantined interview by
