@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_TELEMETRY_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test venv clean server server-stop deploy worker trigger alerts test-integration
+.PHONY: run test fuzz venv clean server server-stop deploy worker trigger alerts test-integration
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# The property-based harness (tests/test_fuzz.py) with thousands of examples per property instead of
+# make test's few: prints how many were tried per property. Several minutes; FUZZ_EXAMPLES=N to change.
+FUZZ_EXAMPLES ?= 1500
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
 
 clean:
 	rm -rf $(VENV) .prefect .pytest_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from baro_pipeline.edition import Codebook, Edition, Population, load_edition
 from baro_pipeline.pipeline import RunResult, run_edition
@@ -68,3 +71,19 @@ def staged_run(root: Path, edition: str) -> StagedRun:
 def run_2025(tmp_path_factory) -> StagedRun:
     """The committed 2025 edition run once per session by ``run_edition`` (no Prefect), on a copy."""
     return staged_run(copy_edition(tmp_path_factory.mktemp("run_2025")), "2025")
+
+
+# Hypothesis profiles of the property-based harness (tests/test_fuzz.py): `make test` runs the
+# derandomized "baro" one (reproducible in CI, no example database written); `make fuzz` sets
+# HYPOTHESIS_PROFILE=fuzz: FUZZ_EXAMPLES (1500) examples per property, failures kept under
+# .pytest_cache/ to replay first on the next run.
+# No shrinking: an example costs a read and a validation of the real codebook's 110 columns, and a
+# failing one is printed with its layout and its mutations by name, which is what reproduces it.
+HARNESS = {
+    "deadline": None,
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate],
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+}
+settings.register_profile("baro", max_examples=30, derandomize=True, database=None, **HARNESS)
+settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "1500")), database=DirectoryBasedExampleDatabase(".pytest_cache/hypothesis"), **HARNESS)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "baro"))
