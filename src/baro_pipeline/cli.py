@@ -179,14 +179,15 @@ def cmd_synth(args: argparse.Namespace, root: Path) -> int:
 def cmd_validate(args: argparse.Namespace, root: Path) -> int:
     from .edition import load_edition, marks_warning
     from .ingest import find_export, read_export
-    from .validation import validate_export
+    from .validation import shared_id_warnings, validate_export
 
     ed = load_edition(args.edition, root)
     if ed.marks:
         print(marks_warning(ed), file=sys.stderr)
+    results = {}
     for pop, population in ed.populations.items():
         export = read_export(find_export(ed, pop, root), population.codebook)
-        result = validate_export(export, population, ed.quality, ed.thresholds)
+        result = results[pop] = validate_export(export, population, ed.quality, ed.thresholds)
         c = result.counts
         src = export.source
         sheet = f", sheet {src.sheet!r}" if src.sheet else ""
@@ -201,6 +202,8 @@ def cmd_validate(args: argparse.Namespace, root: Path) -> int:
         if len(result.quarantine):
             for rule, count in result.quarantine.groupby("rule").size().sort_values(ascending=False).items():
                 print(f"    quarantine {rule:<22} {count}")
+    for warning in shared_id_warnings(results, ed.populations):
+        print(warning, file=sys.stderr)
     return 0
 
 

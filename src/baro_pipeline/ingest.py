@@ -645,7 +645,8 @@ def read_xlsx_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLi
     try:
         # The unpacked size bounds what openpyxl will hold (an .xlsx is zipped XML, ~10× its size).
         check_size(path, sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist()), limits, unpacked=True)
-        sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=str, engine="openpyxl")
+        # keep_default_na=False: a cell reading "NaN", "NA" or "null" is what the export says, not a blank
+        sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=str, engine="openpyxl", keep_default_na=False)
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged workbook fails anywhere in zipfile, zlib, the XML parser or openpyxl

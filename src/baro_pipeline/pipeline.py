@@ -164,6 +164,8 @@ def run_edition(
             validated[pop] = timed("validate", validation.validate_export, exports.pop(pop), population, ed.quality, ed.thresholds)
             c = validated[pop].counts
             progress(f"{pop}: kept {c.kept}, excluded {sum(c.excluded.values())}, quarantined {c.quarantined}")
+        for warning in validation.shared_id_warnings(validated, ed.populations):
+            warn(warning)
         for pop, population in ed.populations.items():
             weightings[pop] = timed("weight", weighting.weight_population, validated[pop].frame, population, ed.weighting)
             progress(weighting_line(pop, weightings[pop]))

@@ -1,0 +1,83 @@
+"""pipeline.run_edition: the whole run as one plain function, without Prefect."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from conftest import REPO, copy_edition
+
+from baro_pipeline.errors import AuditMismatchError
+from baro_pipeline.pipeline import PHASES, run_edition
+
+
+def test_a_run_calls_every_stage_through_the_wrapper_once_per_population(run_2025):
+    populations = list(run_2025.result.rows)
+    calls = {name: len(values) for name, values in run_2025.stages.items()}
+    per_population = {"read export", "validate", "weight", "estimate"}
+    assert set(calls) == set(PHASES) - {"trends"}  # 2025 has no previous edition
+    assert all(calls[name] == (len(populations) if name in per_population else 1) for name in calls)
+    assert set(run_2025.result.timings) == set(PHASES.values()) - {"trends"} | {"report"}
+
+
+def test_the_result_is_what_was_published(run_2025):
+    result = run_2025.result
+    folder = result.published.folder
+    for name, table in result.tables.items():
+        as_written = pa.Table.from_pandas(table, preserve_index=False).to_pandas()  # Arrow's types, as Parquet keeps them
+        pd.testing.assert_frame_equal(pd.read_parquet(folder / f"{name}.parquet"), as_written)
+    for pop, rows in result.rows.items():
+        assert rows.read == rows.kept + rows.excluded + rows.quarantined
+        assert rows.kept == (result.tables["weights"]["population"] == pop).sum()
+    assert result.verdicts == dict(result.tables["audit"]["verdict"].value_counts().reindex(list(result.verdicts), fill_value=0))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.edition = "2026"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        result.tables["estimates"] = pd.DataFrame()  # type: ignore[index]
+
+
+def test_a_plain_python_session_runs_an_edition_without_loading_prefect(tmp_path):
+    root = copy_edition(tmp_path)
+    script = (
+        "import sys; from baro_pipeline.pipeline import run_edition; r = run_edition('2025', sys.argv[1]); "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'baro_flows')); "
+        "print(r.published.folder.name, r.verdicts['match'], loaded)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2025", "59", "[]"]
+
+
+def test_strict_publishes_then_raises_with_the_result(tmp_path):
+    root = copy_edition(tmp_path)
+    published = root / "editions" / "2025" / "published.yaml"
+    # A figure printed 20 points off its computed value: a mismatch.
+    text = published.read_text(encoding="utf-8")
+    assert "value: 52\n" in text
+    published.write_text(text.replace("value: 52\n", "value: 72\n", 1), encoding="utf-8")
+    with pytest.raises(AuditMismatchError, match=r"1 published figure\(s\) do not match the data: ") as raised:
+        run_edition("2025", root, strict=True)
+    result = raised.value.result
+    assert result is not None and result.verdicts["mismatch"] == 1
+    assert (result.published.folder / "audit.parquet").is_file()
+
+
+def test_progress_and_warnings_go_to_their_callbacks(tmp_path):
+    root = copy_edition(tmp_path)
+    gp = root / "raw" / "2025" / "gp.csv"
+    ps_ids = pd.read_csv(root / "raw" / "2025" / "ps.csv", sep=";", dtype=str, encoding="utf-8-sig", keep_default_na=False)["respondent_id"]
+    frame = pd.read_csv(gp, sep=";", dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    frame.loc[:4, "respondent_id"] = ps_ids[:5].to_numpy()  # five gp interviews carry ps ids
+    frame.to_csv(gp, sep=";", index=False, encoding="utf-8-sig")
+    lines: list[str] = []
+    warnings: list[str] = []
+    run_edition("2025", root, progress=lines.append, warn=warnings.append)
+    assert lines[0] == "edition 2025: ps, gp"
+    assert any(line.startswith("audit: mismatch 0") for line in lines)
+    shared = [w for w in warnings if "respondent id(s) on kept interviews of both ps and gp" in w]
+    assert len(shared) == 1 and shared[0].startswith("warning: ")
+    assert not any(i in w for i in ps_ids for w in warnings)  # counts only, never the ids
