@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 from pathlib import Path
 
@@ -166,7 +165,7 @@ def test_row_level_run_counts_every_row_and_audits(row_level):
 
 def run_killed_after_validation(root: Path) -> list[str]:
     """Start `baro run`, SIGKILL its process group once it has validated; the lines it printed."""
-    proc = start_baro(root, "run", EDITION, merged=True)
+    proc = start_baro(root, "run", EDITION, "--no-prefect", merged=True)
     lines = []
     try:
         for line in proc.stdout:
@@ -184,7 +183,7 @@ def killed_then_rerun(row_level, refused_runs) -> dict:
     """The row-level run's project: killed after validation, then run again (the refused runs go on meanwhile)."""
     root = row_level.root
     found = {"before": snapshot(root), "first": published(root), "lines": run_killed_after_validation(root), "after_kill": snapshot(root)}
-    rerun = start_baro(root, "run", EDITION)
+    rerun = start_baro(root, "run", EDITION, "--no-prefect")
     out, err = rerun.communicate(timeout=900)
     return {**found, "rerun": (rerun.returncode, err), "second": published(root)}
 
@@ -214,20 +213,20 @@ def test_the_same_inputs_give_byte_identical_tables(killed_then_rerun):
 
 
 @pytest.fixture(scope="module")
-def refused_runs(row_level, tmp_path_factory):
+def refused_runs(tmp_path_factory):
     """The run cases, started together on their own copies; ``finished(id)``: exit code, stdout, stderr, outputs before and after.
 
-    Each copy starts from the row-level run's Prefect database (already migrated: ~10 s less), and
-    the runs go on in the background while the kill test runs.
+    ``baro run --no-prefect``: what only a run finds is the library's to say, and the command line's
+    to print (a run through Prefect says the same: test_flows); the runs go on in the background
+    while the kill test runs.
     """
     started = {}
     with contextlib.ExitStack() as locks:
         for case in RUN_CASES:
             root = broken_project(case, tmp_path_factory.mktemp(case.id))
-            shutil.copytree(row_level.root / ".prefect", root / ".prefect")
             if case.lock_held:
                 locks.enter_context(edition_lock(root, EDITION))  # held by this process: the run is another one
-            started[case.id] = (root, snapshot(root), start_baro(root, "run", EDITION))
+            started[case.id] = (root, snapshot(root), start_baro(root, "run", EDITION, "--no-prefect"))
 
         @functools.cache
         def finished(name: str) -> tuple:

@@ -277,7 +277,7 @@ def test_a_renamed_question_is_trended_under_its_new_id(two_runs):
 def test_the_run_says_where_the_trends_and_the_report_are(two_runs, capsys):
     root, runs, lines = two_runs
     assert any(re.fullmatch(r"trends against 2025: \d+ significant changes in \d+ rows", line) for line in lines)
-    print_summary(runs["2026"].summary(), 1.0)
+    print_summary(runs["2026"].summary(), 1.0, "baro")
     out = capsys.readouterr().out
     folder = root / "outputs" / "2026"
     for line in (f"report:  {folder / 'report.html'}", f"tables:  {folder / 'tables.xlsx'}", f"trends:  {folder / 'trends.parquet'}", f"audit:   {folder / 'audit.parquet'}"):

@@ -42,7 +42,7 @@ ROOT_HELP = "project folder holding editions/, raw/ and outputs/ (default: here)
 EXAMPLES = {
     "synth": ("baro synth 2025", "baro synth 2025 --respondents 300 --seed 7 --out /tmp/exports --format sav"),
     "validate": ("baro validate 2025", "baro validate 2025 --root ~/surveys"),
-    "run": ("baro run 2025", "baro run 2025 --strict --root ~/surveys"),
+    "run": ("baro run 2025", "baro run 2025 --strict --root ~/surveys", "baro run 2025 --no-prefect"),
     "audit": ("baro audit 2025 --problems", "baro audit 2025 --format markdown > audit.md"),
     "new-edition": ("baro new-edition 2026 --from 2025", "baro new-edition 2026 --from-export ps.sav --from-export gp.sav"),
 }
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("edition", help=EDITION_HELP)
     p.add_argument("--strict", action="store_true", help="exit 3 when a published figure is a mismatch")
     p.add_argument("--verbose", action="store_true", help="show Prefect's own log, and the traceback of an internal error")
+    p.add_argument("--no-prefect", action="store_true", help="call the library's run_edition directly: the same outputs, without Prefect's task states, retries, artifacts and alerts")
 
     p = sub.add_parser("audit", help="print the audit of the last run: computed vs published figures, problems first")
     p.add_argument("edition", help=EDITION_HELP)
@@ -223,20 +224,27 @@ def cmd_run(args: argparse.Namespace, root: Path) -> int:
     from .edition import load_edition
 
     load_edition(args.edition, root)  # an unknown or broken edition is refused before Prefect starts (seconds)
-    prefect_environment(root, args.verbose)
     start = time.perf_counter()
-    print(f"baro run {args.edition}: starting Prefect (embedded local server)", flush=True)
-    from baro_flows.run import baro_run
-    from baro_flows.server import start_embedded_server
+    if args.no_prefect:
+        from .pipeline import run_edition
 
-    start_embedded_server()  # a child the kernel kills with this process
-    summary = baro_run(edition_id=args.edition, root=str(root), strict=args.strict, echo=not args.verbose)
-    print_summary(summary, time.perf_counter() - start, baro_command(root))
+        print(f"baro run {args.edition}: without Prefect (the library's run_edition)", flush=True)
+        result = run_edition(args.edition, root, strict=args.strict, progress=lambda text: print(f"  {text}", flush=True), warn=lambda text: print(text, file=sys.stderr, flush=True))
+        summary = result.summary()
+    else:
+        prefect_environment(root, args.verbose)
+        print(f"baro run {args.edition}: starting Prefect (embedded local server)", flush=True)
+        from baro_flows.run import baro_run
+        from baro_flows.server import start_embedded_server
+
+        start_embedded_server()  # a child the kernel kills with this process
+        summary = baro_run(edition_id=args.edition, root=str(root), strict=args.strict, echo=not args.verbose)
+    print_summary(summary, time.perf_counter() - start, baro_command(root), "" if args.no_prefect else ", the rest is Prefect")
     return 0
 
 
-def print_summary(summary: dict[str, Any], seconds: float, baro: str) -> None:
-    print(f"done in {seconds:.1f} s (pipeline {sum(summary['timings_seconds'].values()):.1f} s, the rest is Prefect)")
+def print_summary(summary: dict[str, Any], seconds: float, baro: str, rest: str = ", the rest is Prefect") -> None:
+    print(f"done in {seconds:.1f} s (pipeline {sum(summary['timings_seconds'].values()):.1f} s{rest})")
     for pop, r in summary["rows"].items():
         print(f"  {pop}: read {r['read']} = kept {r['kept']} + excluded {r['excluded']} + quarantined {r['quarantined']}")
     verdicts = ", ".join(f"{k} {v}" for k, v in summary["verdicts"].items())
