@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from ..errors import EstimationError
 from .design import Array, Design, check_codes
@@ -26,6 +27,7 @@ from .variance import (
 )
 
 CHISQ_STATISTICS = ("F", "Chisq")
+ADJUSTMENTS = ("none", "bonferroni", "holm")  # of the p-values of a family of tests
 
 
 @dataclass(frozen=True)
@@ -128,15 +130,33 @@ def domain_difference(design: Design, y: Items, domain_a: Array, domain_b: Array
         raise EstimationError(
             "domains must be boolean arrays, one value per respondent", where="domain_difference", fix="pass masks of the two groups"
         )
-    if np.any(a & b):
+    found = pairwise_differences(design, y, np.stack([a, b], axis=1), np.array([[0, 1]]), where="domain_difference")
+    return DifferenceResult(*(getattr(found, f)[0] for f in DifferenceResult.__dataclass_fields__))
+
+
+def pairwise_differences(design: Design, y, domains, pairs, *, where: str = "pairwise_differences") -> DifferenceResult:
+    """Differences of the means of every item between pairs of disjoint domains: for each row
+    (a, b) of ``pairs`` (p, 2), the mean of domain column a minus that of b; fields (p, k).
+
+    R: the domains' means with their covariance through the design (``svyby(~y, ~level, design,
+    svymean, covmat = TRUE)``, or the coefficients of ``svyglm(y ~ 0 + level)``), then
+    ``svycontrast`` of each pair: the SE of a - b counts the covariance that calibration gives
+    the two domains. The test is that of :func:`domain_difference` (t on degf(a and b) - 1 df).
+    One pass over the data for every domain; the pairs are vectorised over items.
+    """
+    y, domains = as_items(design, y, domains, where)
+    pairs = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
+    if domains is None or (pairs.size and (pairs.min() < 0 or pairs.max() >= domains.shape[1])):
+        raise EstimationError("pairs must index the columns of the domains", where=where, fix="pass an (n, d) domains matrix and (p, 2) column indexes")
+    shared = np.sum(domains[:, pairs[:, 0]] & domains[:, pairs[:, 1]], axis=0)
+    if np.any(shared):
         raise EstimationError(
-            f"the two domains share {int(np.sum(a & b))} respondent(s)",
-            where="domain_difference",
+            f"the two domains share {int(shared.max())} respondent(s)",
+            where=where,
             fix="compare disjoint groups (a difference with an overlapping domain is not a two-group contrast)",
         )
-    y, domains = as_items(design, y, np.stack([a, b], axis=1), "domain_difference")
     layout = variance_layout(design)
-    return difference_from_sums(layout, item_sums(layout, y, domains), 0, 1)
+    return difference_from_sums(layout, item_sums(layout, y, domains), pairs[:, 0], pairs[:, 1])
 
 
 def versus_rest(design: Design, y: Items, domains: Array | None) -> DifferenceResult:
@@ -187,3 +207,24 @@ def independent_difference(est_a: ArrayLike, se_a: ArrayLike, est_b: ArrayLike, 
     with np.errstate(divide="ignore", invalid="ignore"):
         z = diff / se
     return DifferenceResult(diff, se, z, np.full(np.shape(z), np.inf), 2 * stats.norm.sf(np.abs(z)))
+
+
+def adjusted_p_values(p, families, method: str) -> np.ndarray:
+    """p-values (p, k) adjusted for multiple testing within each family: the rows with the same
+    label in ``families`` (p,), one column (item) at a time. NaN (not tested) stays NaN and is not
+    counted in its family. ``method``: one of :data:`ADJUSTMENTS` (statsmodels' ``multipletests``;
+    R: ``p.adjust``).
+    """
+    if method not in ADJUSTMENTS:
+        raise EstimationError(f"unknown adjustment '{method}'", where="adjusted_p_values", fix=f"use one of {', '.join(ADJUSTMENTS)}")
+    p = np.array(p, dtype=float, ndmin=2)
+    if method == "none":
+        return p
+    families = np.asarray(families)
+    for family in np.unique(families):
+        rows = np.flatnonzero(families == family)
+        for column in range(p.shape[1]):
+            tested = rows[~np.isnan(p[rows, column])]
+            if tested.size:
+                p[tested, column] = multipletests(p[tested, column], method=method)[1]
+    return p
