@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from ..errors import EstimationError
 from .design import Array, Design, check_codes
@@ -220,6 +219,8 @@ def adjusted_p_values(p, families, method: str) -> np.ndarray:
     p = np.array(p, dtype=float, ndmin=2)
     if method == "none":
         return p
+    from statsmodels.stats.multitest import multipletests  # here: a second to import, for editions that adjust
+
     families = np.asarray(families)
     for family in np.unique(families):
         rows = np.flatnonzero(families == family)
