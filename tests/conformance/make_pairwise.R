@@ -1,32 +1,21 @@
-# Pairwise contrasts of breakdown levels, beside a reference folder of ../shared/reference/make_reference.R:
+# Pairwise contrasts of breakdown levels, beside a reference folder made by make_reference.R (tests/conformance):
 #   Rscript tests/conformance/make_pairwise.R DIR   -> DIR/pairwise.csv
-# The same raking as make_reference.R (dataset.csv, margins.csv, settings.csv of DIR). For a
-# calibration variable (age) and a profile variable (prof), every pair of levels a - b of
+# The raked design of raked_reference.R (the same raking as make_reference.R). For a calibration
+# variable (age) and a profile variable (prof), every pair of levels a - b: diff and se from
 # svycontrast of the levels' means with their covariance through the design and its calibration
-# (diff, se; R's svyby(covmat = TRUE) + svycontrast, see below), with the t test of the same difference as the slope of
-# svyglm(y ~ I(by == b)) on the two levels (t, df, p_value); and each level against the rest of
-# the sample, "a - rest": svyglm(y ~ I(by == a)) on the whole sample. Items: two binary items and
-# a routed one (NA when not asked: its base is subset(design, !is.na(routed))).
-# check_reference.py checks the file when it is there.
-suppressMessages(library(survey))
+# (R's svyby(covmat = TRUE) + svycontrast, see below); t, df and p_value of the same difference as
+# the slope of svyglm(y ~ I(by == b)) on the two levels. Then each level against the rest of the
+# sample, "a - rest": svyglm(y ~ I(by == a)). Items: two binary items and a routed one (NA when not
+# asked: its base is subset(design, !is.na(routed))). check_reference.py checks the file when it is there.
 dir <- commandArgs(trailingOnly = TRUE)[1]
-d <- read.csv(file.path(dir, "dataset.csv"))
-mrg <- read.csv(file.path(dir, "margins.csv"))
-set <- read.csv(file.path(dir, "settings.csv"))
-setting <- function(name) set$value[set$name == name]
-n <- nrow(d)
-vars <- unique(mrg$variable)
-pop <- lapply(vars, function(v) {
-  t <- data.frame(mrg$category[mrg$variable == v], mrg$share[mrg$variable == v] * n)
-  names(t) <- c(v, "Freq")
-  t
-})
-des <- rake(svydesign(ids = ~1, weights = ~w0, data = d), lapply(vars, function(v) as.formula(paste0("~", v))), pop,
-            control = list(maxit = setting("rake_maxit"), epsilon = setting("rake_epsilon"), verbose = FALSE))
+here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE)))
+source(file.path(here, "raked_reference.R"))  # d, setting(), des: the raked design
 
 slope_test <- function(item, indicator, design) {
-  g <- svyglm(as.formula(paste(item, "~", indicator)), design)
-  cf <- suppressWarnings(summary(g))$coefficients  # "zero weight" of the rows outside a subset
+  # "observations with zero weight not used for calculating dispersion": the rows outside a
+  # subset, and a dispersion that design-based SEs do not use
+  g <- suppressWarnings(svyglm(as.formula(paste(item, "~", indicator)), design))
+  cf <- suppressWarnings(summary(g))$coefficients
   list(est = cf[2, "Estimate"], se = cf[2, "Std. Error"], t = cf[2, "t value"], df = g$df.residual, p = cf[2, "Pr(>|t|)"])
 }
 
@@ -36,7 +25,7 @@ for (by in c("age", "prof")) for (item in c("y_low", "y_mid", "routed")) {
   # svyby(covmat = TRUE) stops on a raked design in survey 4.1.1 ("number of items to replace is
   # not a multiple of replacement length"): the same domain means and covariance as the
   # coefficients of the saturated svyglm(y ~ 0 + by) on the item's base
-  means <- svyglm(as.formula(paste(item, "~ 0 +", by)), base)
+  means <- suppressWarnings(svyglm(as.formula(paste(item, "~ 0 +", by)), base))
   levels <- sort(unique(base$variables[[by]]))
   for (i in seq_along(levels)) for (j in seq_along(levels)) {
     if (i >= j) next
