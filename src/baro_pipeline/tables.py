@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Real
 from string import ascii_uppercase
@@ -252,11 +253,16 @@ def significance_letters(higher_than: np.ndarray, levels: Sequence[Level]) -> np
     """(items, levels) strings: the letters of the levels of the same breakdown each cell is
     significantly higher than (the level codes of the estimates' ``higher_than``)."""
     letter = {(lv.breakdown, lv.level): lv.letter for lv in levels}
-    listed = lambda codes: codes if isinstance(codes, (list, np.ndarray)) else ()  # noqa: E731 (NaN: no such row)
     return np.array(
-        [["".join(letter[(lv.breakdown, str(code))] for code in listed(codes)) for codes, lv in zip(row, levels)] for row in higher_than],
+        [["".join(letter[(lv.breakdown, str(code))] for code in listed_codes(codes)) for codes, lv in zip(row, levels)] for row in higher_than],
         dtype=object,
     )
+
+
+def listed_codes(codes: Any) -> Iterable[Any]:
+    """A cell's ``higher_than``: a list (a run's estimates), an array (read back from Parquet) or
+    NaN (no such row in the estimates)."""
+    return codes if isinstance(codes, (list, np.ndarray)) else ()
 
 
 def crosstab(population: Population, estimates: pd.DataFrame) -> Crosstab:

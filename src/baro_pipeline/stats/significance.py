@@ -133,7 +133,7 @@ def domain_difference(design: Design, y: Items, domain_a: Array, domain_b: Array
     return DifferenceResult(*(getattr(found, f)[0] for f in DifferenceResult.__dataclass_fields__))
 
 
-def pairwise_differences(design: Design, y, domains, pairs, *, where: str = "pairwise_differences") -> DifferenceResult:
+def pairwise_differences(design: Design, y: Items, domains: Array, pairs: ArrayLike, *, where: str = "pairwise_differences") -> DifferenceResult:
     """Differences of the means of every item between pairs of disjoint domains: for each row
     (a, b) of ``pairs`` (p, 2), the mean of domain column a minus that of b; fields (p, k).
 
@@ -143,11 +143,11 @@ def pairwise_differences(design: Design, y, domains, pairs, *, where: str = "pai
     the two domains. The test is that of :func:`domain_difference` (t on degf(a and b) - 1 df).
     One pass over the data for every domain; the pairs are vectorised over items.
     """
-    y, domains = as_items(design, y, domains, where)
-    pairs = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
-    if domains is None or (pairs.size and (pairs.min() < 0 or pairs.max() >= domains.shape[1])):
+    items, masks = as_items(design, y, domains, where)
+    index = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
+    if masks is None or (index.size and (index.min() < 0 or index.max() >= masks.shape[1])):
         raise EstimationError("pairs must index the columns of the domains", where=where, fix="pass an (n, d) domains matrix and (p, 2) column indexes")
-    shared = np.sum(domains[:, pairs[:, 0]] & domains[:, pairs[:, 1]], axis=0)
+    shared = np.sum(masks[:, index[:, 0]] & masks[:, index[:, 1]], axis=0)
     if np.any(shared):
         raise EstimationError(
             f"the two domains share {int(shared.max())} respondent(s)",
@@ -155,7 +155,7 @@ def pairwise_differences(design: Design, y, domains, pairs, *, where: str = "pai
             fix="compare disjoint groups (a difference with an overlapping domain is not a two-group contrast)",
         )
     layout = variance_layout(design)
-    return difference_from_sums(layout, item_sums(layout, y, domains), pairs[:, 0], pairs[:, 1])
+    return difference_from_sums(layout, item_sums(layout, items, masks), index[:, 0], index[:, 1])
 
 
 def versus_rest(design: Design, y: Items, domains: Array | None) -> DifferenceResult:
@@ -208,7 +208,7 @@ def independent_difference(est_a: ArrayLike, se_a: ArrayLike, est_b: ArrayLike, 
     return DifferenceResult(diff, se, z, np.full(np.shape(z), np.inf), 2 * stats.norm.sf(np.abs(z)))
 
 
-def adjusted_p_values(p, families, method: str) -> np.ndarray:
+def adjusted_p_values(p: ArrayLike, families: ArrayLike, method: str) -> Array:
     """p-values (p, k) adjusted for multiple testing within each family: the rows with the same
     label in ``families`` (p,), one column (item) at a time. NaN (not tested) stays NaN and is not
     counted in its family. ``method``: one of :data:`ADJUSTMENTS`, as R's ``p.adjust`` and
@@ -220,23 +220,24 @@ def adjusted_p_values(p, families, method: str) -> np.ndarray:
     p = np.array(p, dtype=float, ndmin=2)
     if method == "none":
         return p
-    families = np.asarray(families)
+    labels = np.asarray(families)
     adjusted = np.full_like(p, np.nan)
-    for family in np.unique(families):
-        rows = np.flatnonzero(families == family)
+    for family in np.unique(labels):
+        rows = np.flatnonzero(labels == family)
         adjusted[rows] = family_adjusted(p[rows], method)
     return adjusted
 
 
-def family_adjusted(p: np.ndarray, method: str) -> np.ndarray:
+def family_adjusted(p: Array, method: str) -> Array:
     """One family's p-values (m, k), each column adjusted over its tested (not NaN) rows:
     Bonferroni m·p; Holm's step-down, the running maximum of (m - i)·p_(i) over the sorted ones."""
     tested = np.sum(~np.isnan(p), axis=0)
     if method == "bonferroni":
-        return np.minimum(p * tested, 1.0)
+        bonferroni: Array = np.minimum(p * tested, 1.0)
+        return bonferroni
     order = np.argsort(p, axis=0)  # NaN last: the running maximum carries no NaN into a tested row
     ranked = np.take_along_axis(p, order, axis=0)
     stepped = np.minimum(np.maximum.accumulate((tested - np.arange(len(p))[:, None]) * ranked, axis=0), 1.0)
-    adjusted = np.empty_like(p)
+    adjusted: Array = np.empty_like(p)
     np.put_along_axis(adjusted, order, stepped, axis=0)
     return adjusted
