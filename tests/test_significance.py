@@ -10,8 +10,10 @@ from conformance.check_reference import load_reference
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from baro_pipeline.edition import LETTER_ADJUSTMENTS
 from baro_pipeline.errors import EstimationError
 from baro_pipeline.stats import (
+    ADJUSTMENTS,
     adjusted_p_values,
     coded_column,
     domain_difference,
@@ -189,6 +191,10 @@ def test_adjustment_is_statsmodels_multipletests_per_family_and_item():
                 rows = np.flatnonzero((families == family) & ~np.isnan(p[:, j]))
                 if rows.size:
                     np.testing.assert_allclose(found[rows, j], multipletests(p[rows, j], method=method)[1], rtol=1e-12)
+
+
+def test_the_edition_accepts_the_adjustments_the_kernel_knows():
+    assert LETTER_ADJUSTMENTS == ADJUSTMENTS
 
 
 def test_an_unknown_adjustment_is_refused():
