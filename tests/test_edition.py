@@ -65,7 +65,7 @@ def test_2025_edition_loads_with_both_populations(edition: Edition):
     assert (edition.quality.speeder_share_of_median, edition.quality.speeder_action) == (0.4, "quarantine")
     assert (edition.quality.straightliner_min_rows, edition.quality.straightliner_action) == (4, "flag")
     est = edition.estimation
-    assert (est.interval, est.level, est.variance, est.rounding) == ("logit", 0.95, "linearised", "half_up")
+    assert (est.interval, est.level, est.variance, est.rounding, est.letters_adjust) == ("logit", 0.95, "linearised", "half_up", "none")
 
 
 @pytest.mark.parametrize(
@@ -352,6 +352,16 @@ CASES = {
         set_in(["figures", "gp_genai_all", "problems"], [{"kind": "typo", "note": "x"}]),
         "key 'figures.gp_genai_all.problems[0].kind'", "unknown problem kind 'typo'",
         "use one of self_contradiction, unlabelled_population, other",
+    ),
+    "unknown adjustment of the letters": (
+        "edition.yaml",
+        lambda d: d["estimation"].update(letters_adjust="sidak"),
+        "key 'estimation.letters_adjust'", "unknown adjustment 'sidak'", "use one of none, bonferroni, holm",
+    ),
+    "adjustment of the letters not a name": (
+        "edition.yaml",
+        lambda d: d["estimation"].update(letters_adjust=["holm"]),
+        "key 'estimation.letters_adjust'", "expected text, found list ['holm']", "write text here",
     ),
     "unknown weighting method": (
         "edition.yaml",

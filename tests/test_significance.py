@@ -5,11 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conformance import reference
+from conformance import SEED11_DIR, reference
+from conformance.check_reference import load_reference
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
+from baro_pipeline.edition import LETTER_ADJUSTMENTS
 from baro_pipeline.errors import EstimationError
-from baro_pipeline.stats import coded_column, domain_difference, independent_difference, svychisq, svymean, versus_rest
+from baro_pipeline.stats import (
+    ADJUSTMENTS,
+    adjusted_p_values,
+    coded_column,
+    domain_difference,
+    independent_difference,
+    pairwise_differences,
+    svychisq,
+    svymean,
+    versus_rest,
+)
 
 TOLERANCE = 1e-8
 
@@ -110,3 +123,81 @@ def test_versus_rest_is_each_domain_against_its_complement(ref, design):
             one = domain_difference(ref.designs[design], y, levels[:, j], ~levels[:, j])
             for field in ("diff", "se", "t", "df", "p"):
                 np.testing.assert_allclose(getattr(result, field)[j], getattr(one, field), rtol=1e-10, err_msg=field)
+
+
+@pytest.fixture(scope="module")
+def seed11():
+    return load_reference(SEED11_DIR)
+
+
+@pytest.mark.parametrize("by", ["age", "prof"])
+def test_pairwise_differences_reproduce_svycontrast(seed11, by):
+    """Every pair of levels of a raking variable (age) and of a profile variable (prof), the three
+    items (one routed) in one call, against R's svycontrast of the levels' means and svyglm's test."""
+    expected = seed11.table("pairwise.csv")
+    expected = expected[(expected["by"] == by) & ~expected["contrast"].str.endswith(" - rest")]
+    items = list(dict.fromkeys(expected["item"]))
+    contrasts = list(dict.fromkeys(expected["contrast"]))
+    levels = sorted({level for c in contrasts for level in c.split(" - ")})
+    domains = np.column_stack([seed11.domain(by, level) for level in levels])
+    pairs = [[levels.index(level) for level in c.split(" - ")] for c in contrasts]
+    assert len(levels) >= 3 and len(pairs) == len(levels) * (len(levels) - 1) // 2
+    result = pairwise_differences(seed11.designs["rake"], seed11.items(items), domains, pairs)
+    for field, column in (("diff", "diff"), ("se", "se"), ("t", "t"), ("df", "df"), ("p", "p_value")):
+        table = expected.pivot(index="contrast", columns="item", values=column).loc[contrasts, items]
+        np.testing.assert_allclose(getattr(result, field), table.to_numpy(), rtol=TOLERANCE, err_msg=field)
+
+
+def test_levels_raked_together_are_not_independent_samples(seed11):
+    """Without calibration the SE of a pair is sqrt(se1² + se2²); raking on age ties its levels."""
+    y = seed11.items(["y_mid"])
+    levels = np.column_stack([seed11.domain("age", a) for a in ("a18_24", "a35_49", "a65p")])
+    pairs = np.array([[0, 1], [0, 2], [1, 2]])
+    for design, independent in (("w0", True), ("rake", False)):
+        se = svymean(seed11.designs[design], y, levels).se[:, 0]
+        result = pairwise_differences(seed11.designs[design], y, levels, pairs)
+        assert np.allclose(result.se[:, 0], np.hypot(se[pairs[:, 0]], se[pairs[:, 1]]), rtol=1e-12) is independent
+
+
+def test_pairwise_differences_refuse_overlapping_domains_and_bad_pairs(seed11):
+    y, design = seed11.items(["y_low"]), seed11.designs["rake"]
+    domains = np.column_stack([seed11.domain("sex", "F"), seed11.domain("sex", "M"), seed11.domain("age", "a65p")])
+    with pytest.raises(EstimationError, match=r"the two domains share \d+ respondent\(s\)"):
+        pairwise_differences(design, y, domains, [[0, 1], [0, 2]])
+    with pytest.raises(EstimationError, match=r"pairs must index the columns of the domains"):
+        pairwise_differences(design, y, domains, [[0, 3]])
+
+
+def test_holm_and_bonferroni_within_each_family():
+    """Two families (breakdowns) of one item, and an untested pair (NaN) left out of its family."""
+    p = np.array([[0.01], [0.04], [0.03], [0.02], [np.nan], [0.04]])
+    families = np.array(["age", "age", "age", "prof", "prof", "prof"])
+    np.testing.assert_allclose(adjusted_p_values(p, families, "holm")[:, 0], [0.03, 0.06, 0.06, 0.04, np.nan, 0.04])
+    np.testing.assert_allclose(adjusted_p_values(p, families, "bonferroni")[:, 0], [0.03, 0.12, 0.09, 0.04, np.nan, 0.08])
+    np.testing.assert_array_equal(adjusted_p_values(p, families, "none"), p)
+
+
+def test_adjustment_is_statsmodels_multipletests_per_family_and_item():
+    """Families of 3 and 6 pairs, untested pairs (NaN) here and there, p-values that reach 1."""
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0, 0.5, (9, 40))
+    p[rng.random(p.shape) < 0.15] = np.nan
+    families = np.repeat(["a", "b"], [3, 6])
+    for method in ("holm", "bonferroni"):
+        found = adjusted_p_values(p, families, method)
+        np.testing.assert_array_equal(np.isnan(found), np.isnan(p))
+        for family in ("a", "b"):
+            for j in range(p.shape[1]):
+                rows = np.flatnonzero((families == family) & ~np.isnan(p[:, j]))
+                if rows.size:
+                    np.testing.assert_allclose(found[rows, j], multipletests(p[rows, j], method=method)[1], rtol=1e-12)
+
+
+def test_the_edition_accepts_the_adjustments_the_kernel_knows():
+    assert LETTER_ADJUSTMENTS == ADJUSTMENTS
+
+
+def test_an_unknown_adjustment_is_refused():
+    with pytest.raises(EstimationError, match=r"unknown adjustment 'sidak'") as raised:
+        adjusted_p_values(np.array([[0.01]]), np.array(["a"]), "sidak")
+    assert "use one of none, bonferroni, holm" in str(raised.value)

@@ -13,8 +13,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from baro_pipeline.edition import load_edition
-from baro_pipeline.stats.significance import independent_difference
+from baro_pipeline.edition import EstimationSettings, load_edition
+from baro_pipeline.estimation import ItemMatrix, Levels, higher_levels
+from baro_pipeline.stats import coded_column, design_from_calibration, independent_difference, pairwise_differences, rake, svymean
 from baro_pipeline.tables import FIRST_LEVEL_COLUMN, column_letter_names, sheet_titles, tables_xlsx
 from baro_pipeline.trends import TREND_COLUMNS
 
@@ -89,24 +90,65 @@ def test_banner_letters_and_notes(book):
     letters = [c.value for c in ws[banner_row(ws) + 1] if c.value]
     assert letters == [f"({x})" for x in column_letter_names(8)]
     notes = " ".join(str(ws.cell(r, 1).value) for r in (2, 3, 4))
-    assert "test z bilatéral sur erreurs-types linéarisées" in notes and "échantillons indépendants" in notes
+    assert "test t bilatéral de la différence, erreur-type linéarisée avec la covariance des deux colonnes" in notes
+    assert "sans ajustement pour tests multiples" in notes
     assert "* : base faible (n < 30)" in notes and "– : valeur non publiée (n < 10), n conservé" in notes
 
 
-def test_letters_mark_a_significantly_higher_level_of_the_same_breakdown(run, book):
+def test_letters_are_the_levels_each_level_is_higher_than(run, book):
     ws = book["ps"]
     row = blocks(ws)["Q1"]["1"]  # "Oui, tous les jours ou presque", by profession (A–D) and age (E–H)
     est = run.estimates[(run.estimates["population"] == "ps") & (run.estimates["question"] == "Q1") & (run.estimates["item"] == "1")]
     professions = est[est["breakdown"] == "profession"].set_index("breakdown_level")
-    for i, (level, letter) in enumerate(zip("1234", "ABCD")):
-        expected = ""
-        for other, other_letter in zip("1234", "ABCD"):
-            d = independent_difference(professions.at[level, "estimate"], professions.at[level, "se"], professions.at[other, "estimate"], professions.at[other, "se"])
-            if other != level and d.diff > 0 and d.p < 0.05:
-                expected += other_letter
-        column = FIRST_LEVEL_COLUMN + 2 * (i + 1)
-        assert (row[column] or "") == expected, letter
+    letters = dict(zip("1234", "ABCD"))
+    for i, level in enumerate("1234"):
+        expected = "".join(letters[other] for other in professions.at[level, "higher_than"])
+        assert (row[FIRST_LEVEL_COLUMN + 2 * (i + 1)] or "") == expected, level
+    assert any(len(x) for x in professions["higher_than"])  # the item has letters to check
     assert all(ch in "ABCD" for ch in (row[FIRST_LEVEL_COLUMN + 2] or ""))  # never a letter of the age columns
+
+
+def raked_levels(seed: int, n: int = 600) -> tuple:
+    """Three levels of a breakdown g and an item y tied to a raking variable z whose share rises
+    with the level: the design, the item matrix, the levels and y."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 3, n)
+    z = (rng.random(n) < 0.3 + 0.2 * g).astype(np.intp)
+    y = (rng.random(n) < np.where(z == 1, 0.7, 0.2) + 0.08 * (g == 2)).astype(float)
+    design = design_from_calibration(rake([z], [np.array([n / 2, n / 2])], np.ones(n)), [z], np.ones(n))
+    keys = pd.DataFrame({"breakdown": "g", "breakdown_level": ["0", "1", "2"], "breakdown_label": ["g0", "g1", "g2"]})
+    return design, ItemMatrix((coded_column(y),), (), n), Levels(keys, np.column_stack([g == level for level in range(3)])), y
+
+
+def test_letters_count_the_covariance_calibration_gives_the_levels():
+    """Seed 17: level 2 is above level 1 for the independent-sample test (p < 0.05), not once the
+    covariance of the two levels through the raking is counted: no letter."""
+    design, matrix, levels, y = raked_levels(17)
+    means = svymean(design, y[:, None], levels.masks)
+    independent = independent_difference(means.estimate[2, 0], means.se[2, 0], means.estimate[1, 0], means.se[1, 0])
+    exact = pairwise_differences(design, y[:, None], levels.masks, [[2, 1]])
+    assert independent.diff > 0 and independent.p < 0.05 < exact.p[0, 0]
+    higher = higher_levels(design, matrix, levels, np.ones((3, 1), dtype=bool), EstimationSettings())
+    assert "1" not in higher[2]
+    assert higher == [[str(b) for b in range(3) if b != a and pairwise_differences(design, y[:, None], levels.masks, [[a, b]]).p[0, 0] < 0.05
+                       and means.estimate[a, 0] > means.estimate[b, 0]] for a in range(3)]
+
+
+def test_holm_removes_the_letters_its_adjustment_makes_insignificant():
+    """Seed 0: the pair (2, 1) has p = 0.032 alone and 0.065 after Holm over the three pairs."""
+    design, matrix, levels, y = raked_levels(0)
+    pairs = np.array([[0, 1], [0, 2], [1, 2]])
+    p = pairwise_differences(design, y[:, None], levels.masks, pairs).p[:, 0]
+    assert 0.05 / 2 < p[2] < 0.05 and p[1] < 0.05 / 3
+    plain = higher_levels(design, matrix, levels, np.ones((3, 1), dtype=bool), EstimationSettings())
+    holm = higher_levels(design, matrix, levels, np.ones((3, 1), dtype=bool), EstimationSettings(letters_adjust="holm"))
+    assert plain == [[], [], ["0", "1"]] and holm == [[], [], ["0"]]
+
+
+def test_untestable_cells_take_part_in_no_pair():
+    design, matrix, levels, _ = raked_levels(0)
+    testable = np.array([[True], [True], [False]])
+    assert higher_levels(design, matrix, levels, testable, EstimationSettings()) == [[], [], []]
 
 
 def test_suppressed_cells_keep_n_and_small_bases_are_flagged(run):

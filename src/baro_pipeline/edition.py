@@ -23,6 +23,7 @@ from .report_texts import LANGUAGES
 
 QUESTION_TYPES = ("single", "multi", "grid", "numeric", "text")
 INTERVAL_METHODS = ("logit", "likelihood", "xlogit", "beta", "asin", "mean", "wilson")
+LETTER_ADJUSTMENTS = ("none", "bonferroni", "holm")  # stats.ADJUSTMENTS, without importing the kernels
 QUALITY_ACTIONS = ("quarantine", "flag", "keep")
 PROBLEM_KINDS = ("self_contradiction", "unlabelled_population", "other")
 MULTI_ENCODINGS = ("binary", "codes")
@@ -239,6 +240,7 @@ class EstimationSettings:
     level: float = 0.95
     variance: str = "linearised"  # or "jk1"
     rounding: str = "half_up"  # how the publication rounds: half_up (nearest) or down
+    letters_adjust: str = "none"  # tables' letters: none, bonferroni or holm within a breakdown's pairs of levels
 
 
 @dataclass(frozen=True)
@@ -1130,6 +1132,8 @@ def _estimation(node: _Node) -> EstimationSettings:
         raise node.error(f"unknown variance method '{settings.variance}'", "use 'linearised' or 'jk1'", key="variance")
     if settings.rounding not in ("half_up", "down"):
         raise node.error(f"unknown rounding '{settings.rounding}'", "use 'half_up' or 'down'", key="rounding")
+    if settings.letters_adjust not in LETTER_ADJUSTMENTS:
+        raise node.error(f"unknown adjustment '{settings.letters_adjust}'", f"use one of {', '.join(LETTER_ADJUSTMENTS)}", key="letters_adjust")
     if not 0 < settings.level < 1:
         raise node.error(f"level {settings.level} is not in (0, 1)", "write e.g. 0.95", key="level")
     return settings

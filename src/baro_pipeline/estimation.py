@@ -43,12 +43,14 @@ from .stats import (
     CodedItems,
     Design,
     MeanEstimates,
+    adjusted_p_values,
     binary_column,
     coded_column,
     covariance_from_pair_sums,
     independent_difference,
     jk1_rake,
     pair_sums,
+    pairwise_differences,
     proportion_ci,
     rank_uncertainty,
     svyciprop_terms,
@@ -70,6 +72,7 @@ KEY_COLUMNS = (
 POPULATION_COLUMNS = KEY_COLUMNS + (
     "n", "n_weighted", "n_eff", "estimate", "se", "se_method", "se_kish", "ci_low", "ci_high",
     "ci_method", "level", "moe_pts", "deff", "pct", "rank", "top_n", "p_top", "rank_low", "rank_high", "small_base", "suppressed", "significant", "p_value",
+    "higher_than",
 )
 # Added by mirror_comparisons: the same item of the mirror question of another population.
 MIRROR_COLUMNS = (
@@ -510,6 +513,37 @@ def level_p_values(design: Design, matrix: ItemMatrix, levels: Levels) -> np.nda
     return p
 
 
+def level_pairs(levels: Levels) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of levels of one breakdown, as (p, 2) columns of ``levels.masks`` (a before b),
+    and the breakdown of each pair (the family of its adjustment)."""
+    breakdowns = levels.keys["breakdown"].to_numpy()
+    pairs = [(a, b) for a in range(len(breakdowns)) for b in range(a + 1, len(breakdowns)) if breakdowns[a] == breakdowns[b] != TOTAL]
+    return np.array(pairs, dtype=np.intp).reshape(-1, 2), breakdowns[[a for a, _ in pairs]]
+
+
+def higher_levels(design: Design, matrix: ItemMatrix, levels: Levels, testable: np.ndarray, settings: EstimationSettings) -> list[list[str]]:
+    """For each level and item (row r: level r // k, item r % k), the codes of the other levels of
+    its breakdown whose estimate it is significantly above: the letters of ``tables.xlsx``.
+
+    Every pair of levels of a breakdown with both cells ``testable`` (d, k) is tested with the
+    covariance the design gives the two levels (:func:`pairwise_differences`; R: ``svyby(...,
+    covmat = TRUE)`` then ``svycontrast``) at 1 - ``settings.level``, the p-values adjusted by
+    ``settings.letters_adjust`` within a breakdown's pairs for one item.
+    """
+    d, k = testable.shape
+    higher = np.zeros((d, d, k), dtype=bool)
+    pairs, family = level_pairs(levels)
+    if len(pairs) and matrix.coded:
+        diff = pairwise_differences(design, list(matrix.coded), levels.masks, pairs)
+        tested = testable[pairs[:, 0]] & testable[pairs[:, 1]]
+        p = adjusted_p_values(np.where(tested, diff.p, np.nan), family, settings.letters_adjust)
+        significant = np.nan_to_num(p, nan=1.0) < 1 - settings.level
+        higher[pairs[:, 0], pairs[:, 1]] = significant & (diff.diff > 0)
+        higher[pairs[:, 1], pairs[:, 0]] = significant & (diff.diff < 0)
+    codes = levels.keys["breakdown_level"].astype(str).to_numpy()
+    return [list(codes[higher[i, :, j]]) for i in range(d) for j in range(k)]
+
+
 def ranks(table: pd.DataFrame, ranked: pd.Series) -> pd.Series:
     """Rank of the ``ranked`` rows (answer codes of multi questions) within their question and level.
 
@@ -562,6 +596,8 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     One :func:`estimate_items` call on the domains matrix of all levels; ``significant`` says
     whether a level differs from the rest of its population at 5 % (``p_value``; false for the
     total, for suppressed rows and for the breakdown variable's own items, which the level fixes);
+    ``higher_than`` lists the levels of the same breakdown it is significantly above
+    (:func:`higher_levels`: small bases, suppressed rows and those own items are not tested);
     ``rank`` ranks the answer codes of each multi question, ``p_top``, ``rank_low`` and
     ``rank_high`` say how sure that rank is (:func:`rank_uncertainties`).
     """
@@ -577,8 +613,10 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     # An item of the breakdown variable itself is fixed by the level (1 or 0): nothing to test.
     own_level = (keys["breakdown"] == items["question"]).to_numpy()
     p_value = np.where(stats_table["suppressed"] | own_level, np.nan, level_p_values(weighting.design, matrix, levels).ravel())
+    testable = ~(stats_table["small_base"] | stats_table["suppressed"] | stats_table["estimate"].isna()).to_numpy() & ~own_level
+    higher_than = higher_levels(weighting.design, matrix, levels, testable.reshape(d, k), edition.estimation)
     table = pd.concat([items, keys, stats_table], axis=1).assign(
-        edition=edition.id, population=population.id, p_value=p_value, significant=p_value < SIGNIFICANCE_LEVEL
+        edition=edition.id, population=population.id, p_value=p_value, significant=p_value < SIGNIFICANCE_LEVEL, higher_than=higher_than
     )
     answer_codes = (items["question_type"] == "multi") & (items["kind"] == "code") & items["answer"]
     table = table.assign(rank=ranks(table, answer_codes))

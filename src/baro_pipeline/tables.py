@@ -15,12 +15,11 @@ profile variable is not crossed with itself: its own breakdown's columns stay em
 
 Significance letters follow the convention of Q and SPSS tables: every breakdown level has a
 letter (A, B, C… across the sheet); a cell carries the letter of each other level *of the same
-breakdown* that it is significantly higher than at the edition's confidence level (95 %). The
-test is a two-sample z test on the design-based (linearised, calibration-aware) SEs of
-``estimates.parquet``, treating the two levels as independent samples: SE of the difference
-sqrt(se1² + se2²) (:func:`baro_pipeline.stats.significance.independent_difference`). Levels are
-disjoint groups of one sample raked together, so this ignores their small calibration covariance.
-Small bases (n < ``flag_base``) are flagged ``*`` and not tested; suppressed cells (n <
+breakdown* that it is significantly higher than at the edition's confidence level (95 %), as
+``estimates.parquet``'s ``higher_than`` says (:func:`baro_pipeline.estimation.higher_levels`: the
+difference of the two levels with the covariance the design and its calibration give them, a t
+test, the p-values adjusted within the breakdown's pairs of levels as the edition's
+``letters_adjust`` asks). Small bases (n < ``flag_base``) are flagged ``*`` and not tested; suppressed cells (n <
 ``suppress_base``) show "–" with their n kept in the base row.
 
 Every text — labels and wordings of the edition, texts of the audit and the trends — is written
@@ -33,6 +32,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Real
 from string import ascii_uppercase
@@ -52,12 +52,12 @@ from openpyxl.worksheet.worksheet import Worksheet
 from .edition import Edition, Population, PublishedFigure, Question
 from .estimation import TOTAL
 from .report import question_base_text
-from .stats.significance import independent_difference
 
 CONTENTS, AUDIT, TRENDS = "Sommaire", "Audit", "Tendances"
 BACK = f"← {CONTENTS}"
 BANNER_ROWS = 4  # breakdown, level, letter, "%" / "sig."
 LEVEL_WIDTH = 2  # "%" and "sig." under each level
+ADJUSTMENT_NAMES = {"bonferroni": "Bonferroni", "holm": "Holm"}
 # ``pct`` is rounded to whole points, as the publication rounds (estimation.published_round).
 PERCENT_FORMAT = "0%"
 AT_LEAST_PERCENT_FORMAT = '"≥ "0%'
@@ -249,25 +249,29 @@ def wide(estimates: pd.DataFrame, levels: Sequence[Level], column: str) -> np.nd
     return keyed.reindex(index).to_numpy().reshape(len(items), len(levels))
 
 
-def significance_letters(estimate: np.ndarray, se: np.ndarray, testable: np.ndarray, levels: Sequence[Level], alpha: float) -> np.ndarray:
+def significance_letters(higher_than: np.ndarray, levels: Sequence[Level]) -> np.ndarray:
     """(items, levels) strings: the letters of the levels of the same breakdown each cell is
-    significantly higher than (two-sample z test, levels as independent samples)."""
-    k, d = estimate.shape
-    diff = independent_difference(estimate[:, :, None], se[:, :, None], estimate[:, None, :], se[:, None, :])
-    same = np.array([[a.breakdown == b.breakdown != TOTAL and a is not b for b in levels] for a in levels])
-    higher = (diff.diff > 0) & (np.nan_to_num(diff.p, nan=1.0) < alpha) & same[None] & testable[:, :, None] & testable[:, None, :]
-    letters = np.array([lv.letter for lv in levels])
-    return np.array([["".join(letters[higher[i, j]]) for j in range(d)] for i in range(k)], dtype=object)
+    significantly higher than (the level codes of the estimates' ``higher_than``)."""
+    letter = {(lv.breakdown, lv.level): lv.letter for lv in levels}
+    return np.array(
+        [["".join(letter[(lv.breakdown, str(code))] for code in listed_codes(codes)) for codes, lv in zip(row, levels)] for row in higher_than],
+        dtype=object,
+    )
 
 
-def crosstab(edition: Edition, population: Population, estimates: pd.DataFrame) -> Crosstab:
+def listed_codes(codes: Any) -> Iterable[Any]:
+    """A cell's ``higher_than``: a list (a run's estimates), an array (read back from Parquet) or
+    NaN (no such row in the estimates)."""
+    return codes if isinstance(codes, (list, np.ndarray)) else ()
+
+
+def crosstab(population: Population, estimates: pd.DataFrame) -> Crosstab:
     """The population's estimates as arrays, with their significance letters."""
     levels = tuple(table_levels(population, estimates))
-    cells = {c: wide(estimates, levels, c) for c in ("n", "n_weighted", "estimate", "se", "pct", "rank", "rank_low", "rank_high", "small_base", "suppressed")}
+    cells = {c: wide(estimates, levels, c) for c in ("n", "n_weighted", "estimate", "se", "pct", "rank", "rank_low", "rank_high", "small_base", "suppressed", "higher_than")}
     cells["small_base"] = cells["small_base"].astype(bool)
     cells["suppressed"] = cells["suppressed"].astype(bool)
-    testable = ~cells["small_base"] & ~cells["suppressed"] & ~np.isnan(cells["estimate"].astype(float))
-    cells["letters"] = significance_letters(cells["estimate"].astype(float), cells["se"].astype(float), testable, levels, 1 - edition.estimation.level)
+    cells["letters"] = significance_letters(cells.pop("higher_than"), levels)
     return Crosstab(levels, cells)
 
 
@@ -391,8 +395,15 @@ def write_level_cells(ws: Worksheet, row: int, col: int, table: Crosstab, item: 
     if small and not suppressed:
         cell.fill = SMALL_BASE_FILL
         put(ws, row, col + 1, SMALL_BASE_MARK)
-    elif table.cells["letters"][item.pos, j]:
+    elif table.cells["letters"][item.pos, j] and not suppressed:  # a withheld share has no letters
         put(ws, row, col + 1, table.cells["letters"][item.pos, j])
+
+
+def adjustment_note(edition: Edition) -> str:
+    method = edition.estimation.letters_adjust
+    if method == "none":
+        return ", sans ajustement pour tests multiples"
+    return f", p-values ajustées ({ADJUSTMENT_NAMES[method]}) sur les paires de colonnes de la ventilation, ligne par ligne"
 
 
 def notes(edition: Edition) -> tuple[str, ...]:
@@ -400,8 +411,8 @@ def notes(edition: Edition) -> tuple[str, ...]:
     level = f"{edition.estimation.level * 100:g}"
     return (
         f"% : pourcentage pondéré (calage sur les marges), arrondi comme la synthèse ({edition.estimation.rounding}) ; base : répondants interrogés ayant répondu.",
-        f"sig. : lettres des colonnes de la même ventilation dont la colonne est significativement plus élevée à {level} % — test z bilatéral sur erreurs-types "
-        "linéarisées (calage pris en compte), niveaux traités comme échantillons indépendants : √(se₁² + se₂²).",
+        f"sig. : lettres des colonnes de la même ventilation dont la colonne est significativement plus élevée à {level} % — test t bilatéral de la différence, "
+        f"erreur-type linéarisée avec la covariance des deux colonnes (calage pris en compte){adjustment_note(edition)}.",
         f"{SMALL_BASE_MARK} : base faible (n < {t.flag_base}), fond orangé, non testée ; {WITHHELD} : valeur non publiée (n < {t.suppress_base}), n conservé.",
         f"publié : le chiffre imprimé par la publication sur la base de la question, à comparer à l'Ensemble ; chaque chiffre publié et son audit : feuille « {AUDIT} ».",
     )
@@ -410,7 +421,7 @@ def notes(edition: Edition) -> tuple[str, ...]:
 def population_sheet(ws: Worksheet, edition: Edition, population: Population, estimates: pd.DataFrame) -> list[tuple[str, str, int]]:
     """One population's sheet: title, notes, banner, then every question's block; returns each
     block's question id, title and first row."""
-    table = crosstab(edition, population, estimates)
+    table = crosstab(population, estimates)
     put(ws, 1, 1, f"{edition.title} — {population.label}").font = Font(bold=True, size=13)
     for i, text in enumerate(notes(edition)):
         put(ws, 2 + i, 1, text).font = ITALIC

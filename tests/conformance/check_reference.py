@@ -40,12 +40,14 @@ from baro_pipeline.stats import (  # noqa: E402
     design_from_calibration,
     domain_difference,
     jk1_rake,
+    pairwise_differences,
     proportion_ci,
     rake,
     svychisq,
     svyciprop_terms,
     svymean,
     trim_weights,
+    versus_rest,
 )
 
 # Relative tolerances of the reference README.
@@ -288,6 +290,28 @@ def check_contrast(ref: Reference) -> list[TableCheck]:
     return [compare("contrast.csv", expected, computed, OTHER_TOLERANCE)]
 
 
+def check_pairwise(ref: Reference) -> list[TableCheck]:
+    """pairwise.csv (tests/conformance/make_pairwise.R): every pair of levels of a breakdown, a - b,
+    in one :func:`pairwise_differences` call per breakdown and item; each level against the rest
+    of the sample, "a - rest", in one :func:`versus_rest` call."""
+    expected = ref.table("pairwise.csv")
+    design = ref.designs["rake"]
+    computed = {c: [] for c in ("diff", "se", "t", "df", "p_value")}
+    rows = []
+    for (by, item, rest), group in expected.groupby(["by", "item", expected["contrast"].str.endswith(" - rest")], sort=False):
+        sides = [c.split(" - ") for c in group["contrast"]]
+        levels = list(dict.fromkeys(level for pair in sides for level in pair if level != "rest"))
+        domains = np.column_stack([ref.domain(by, level) for level in levels])
+        if rest:
+            result = versus_rest(design, ref.items([item]), domains)
+        else:
+            result = pairwise_differences(design, ref.items([item]), domains, [[levels.index(a), levels.index(b)] for a, b in sides])
+        rows.append(group)
+        for column, field in zip(computed, ("diff", "se", "t", "df", "p")):
+            computed[column].append(getattr(result, field)[:, 0])
+    return [compare("pairwise.csv", pd.concat(rows), {c: np.concatenate(v) for c, v in computed.items()}, OTHER_TOLERANCE)]
+
+
 def grouping_column(data: pd.DataFrame, *levels: str) -> str:
     """The dataset's column whose values include every level (sex for F - M)."""
     return next(c for c in data.columns if not pd.api.types.is_numeric_dtype(data[c]) and set(levels) <= set(data[c].astype(str)))
@@ -348,6 +372,7 @@ CHECKS: dict[str, tuple[Callable, float]] = {
     "jk1.csv": (check_jk1, ESTIMATE_TOLERANCE),
     "api.csv": (check_api, ESTIMATE_TOLERANCE),
     "trimmed.csv": (check_trimmed, ESTIMATE_TOLERANCE),
+    "pairwise.csv": (check_pairwise, OTHER_TOLERANCE),
 }
 
 

@@ -1,23 +1,11 @@
 # SEs of trimmed designs, beside a reference folder made by make_reference.R (tests/conformance):
 #   Rscript tests/conformance/make_trimmed.R DIR   -> DIR/trimmed.csv
-# The same raking as make_reference.R (dataset.csv, margins.csv, settings.csv of DIR), then
+# The raked design of raked_reference.R (the same raking as make_reference.R), then
 # trimWeights(upper, lower, strict = FALSE / TRUE) and svymean / svyby(deff = "replace") of a few
 # items on each trimmed design. check_reference.py checks the file when it is there.
-suppressMessages(library(survey))
 dir <- commandArgs(trailingOnly = TRUE)[1]
-d <- read.csv(file.path(dir, "dataset.csv"))
-mrg <- read.csv(file.path(dir, "margins.csv"))
-set <- read.csv(file.path(dir, "settings.csv"))
-setting <- function(name) set$value[set$name == name]
-n <- nrow(d)
-vars <- unique(mrg$variable)
-pop <- lapply(vars, function(v) {
-  t <- data.frame(mrg$category[mrg$variable == v], mrg$share[mrg$variable == v] * n)
-  names(t) <- c(v, "Freq")
-  t
-})
-des <- rake(svydesign(ids = ~1, weights = ~w0, data = d), lapply(vars, function(v) as.formula(paste0("~", v))), pop,
-            control = list(maxit = setting("rake_maxit"), epsilon = setting("rake_epsilon"), verbose = FALSE))
+here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE)))
+source(file.path(here, "raked_reference.R"))  # d, setting(), des: the raked design
 rows <- list()
 for (strict in c(FALSE, TRUE)) {
   tr <- trimWeights(des, upper = setting("trim_upper"), lower = setting("trim_lower"), strict = strict)

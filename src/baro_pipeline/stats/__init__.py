@@ -17,10 +17,21 @@ from .design import Design
 from .intervals import INTERVAL_METHODS, SvycipropTerms, proportion_ci, svyciprop_terms
 from .ranks import RankUncertainty, covariance_from_pair_sums, difference_se, pair_sums, rank_uncertainty, separations
 from .replicates import jk1_rake
-from .significance import ChisqResult, DifferenceResult, domain_difference, independent_difference, svychisq, versus_rest
+from .significance import (
+    ADJUSTMENTS,
+    ChisqResult,
+    DifferenceResult,
+    adjusted_p_values,
+    domain_difference,
+    independent_difference,
+    pairwise_differences,
+    svychisq,
+    versus_rest,
+)
 from .variance import BINARY_TABLE, CodedItems, MeanEstimates, binary_column, coded_column, influence_values, svymean, variance_matrix
 
 __all__ = [
+    "ADJUSTMENTS",
     "BINARY_TABLE",
     "INTERVAL_METHODS",
     "CalibrationResult",
@@ -31,6 +42,7 @@ __all__ = [
     "MeanEstimates",
     "RankUncertainty",
     "SvycipropTerms",
+    "adjusted_p_values",
     "binary_column",
     "calibrate_linear",
     "calibrate_raking_bounded",
@@ -44,6 +56,7 @@ __all__ = [
     "jk1_rake",
     "kish_deff",
     "pair_sums",
+    "pairwise_differences",
     "proportion_ci",
     "rake",
     "rank_uncertainty",
