@@ -39,6 +39,7 @@ from scipy import stats as scipy_stats
 
 from .edition import Codebook, Condition, Derived, Edition, EstimationSettings, Indicator, Population, Question, Thresholds
 from .errors import EstimationError
+from .significance import Significance
 from .stats import (
     CodedItems,
     Design,
@@ -78,7 +79,6 @@ MIRROR_KEYS = ["item_label", "breakdown", "breakdown_label"]
 SUPPRESSED_COLUMNS = ("estimate", "se", "se_kish", "ci_low", "ci_high", "moe_pts", "deff", "pct")
 TOTAL = "total"
 TOTAL_LABEL = "Ensemble"
-SIGNIFICANCE_LEVEL = 0.05
 MEAN_CI_METHOD = "t"  # mean ± t·se
 GLM_INTERVALS = ("logit", "likelihood", "beta")  # methods that take terms of svyciprop's glm
 # se_method of each calibration of stats.Design: Taylor linearisation with the calibration residuals.
@@ -353,19 +353,19 @@ def mean_interval(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, level: f
 
 
 def intervals(
-    design: Design, found: MeanEstimates, values, domains: np.ndarray | None, mean_items: np.ndarray, settings: EstimationSettings
+    design: Design, found: MeanEstimates, values, domains: np.ndarray | None, mean_items: np.ndarray, significance: Significance
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Confidence limits: the edition's method for shares (R: ``svyciprop(~y, design, method, level)``,
+    """Confidence limits at the edition's level: its method for shares (R: ``svyciprop(~y, design, method, level)``,
     on each item's base and domain), mean ± t·se for the ``mean_items`` (k,); both on the base's
     degrees of freedom. Limits never cross the estimate: where the SE is all but 0 (a calibration
     margin) back-transformed limits can land an ulp on the wrong side.
     """
     shares = np.where(mean_items, np.nan, found.estimate)
-    terms = svyciprop_terms(design, found, shares_only(values, mean_items), domains) if settings.interval in GLM_INTERVALS else None
+    terms = svyciprop_terms(design, found, shares_only(values, mean_items), domains) if significance.interval in GLM_INTERVALS else None
     low, high = proportion_ci(
-        shares, found.se, n=found.n, n_eff=found.n_eff, df=found.df, method=settings.interval, level=settings.level, terms=terms
+        shares, found.se, n=found.n, n_eff=found.n_eff, df=found.df, method=significance.interval, level=significance.level, terms=terms
     )
-    mean_low, mean_high = mean_interval(found.estimate, found.se, found.df, settings.level)
+    mean_low, mean_high = mean_interval(found.estimate, found.se, found.df, significance.level)
     low, high = np.where(mean_items, mean_low, low), np.where(mean_items, mean_high, high)
     return np.minimum(low, found.estimate), np.maximum(high, found.estimate)
 
@@ -414,6 +414,7 @@ def estimate_items(
     values: np.ndarray | Sequence[CodedItems],
     *,
     settings: EstimationSettings,
+    significance: Significance,
     thresholds: Thresholds,
     domains: np.ndarray | None = None,
     kinds: Sequence[str] | None = None,
@@ -424,7 +425,7 @@ def estimate_items(
     R: ``svymean(~y, design, deff = "replace")`` per item (its base a ``subset()`` of the design:
     the rest of the sample stays in it); with ``domains`` (n, d) bool, ``svyby(~y, ~domain,
     design, svymean, deff = "replace")``; intervals ``svyciprop(~y, design, method =
-    settings.interval, level = settings.level)`` for shares and ``confint(svymean(...), df =
+    significance.interval, level = significance.level)`` for shares and ``confint(svymean(...), df =
     degf(design))`` (mean ± t·se) for the items whose ``kinds`` is ``"mean"``. With
     ``settings.variance == "jk1"`` the SEs are JK1's (:func:`replicate_estimates`); the
     significance of breakdown levels stays linearised.
@@ -440,7 +441,7 @@ def estimate_items(
     values = values if isinstance(values, (list, tuple)) else np.asarray(values, dtype=float)
     found = replicate_estimates(design, values, domains) if settings.variance == "jk1" else svymean(design, values, domains=domains)
     mean_items = np.asarray(kinds if kinds is not None else ["code"] * found.estimate.shape[-1]) == "mean"
-    low, high = intervals(design, found, values, domains, mean_items, settings)
+    low, high = intervals(design, found, values, domains, mean_items, significance)
     is_mean = np.broadcast_to(mean_items, found.estimate.shape)
     n, estimate = found.n.ravel(), found.estimate.ravel()
     table = pd.DataFrame(
@@ -454,8 +455,8 @@ def estimate_items(
             "se_kish": found.se_kish.ravel(),
             "ci_low": low.ravel(),
             "ci_high": high.ravel(),
-            "ci_method": np.where(is_mean, MEAN_CI_METHOD, settings.interval).ravel(),
-            "level": settings.level,
+            "ci_method": np.where(is_mean, MEAN_CI_METHOD, significance.interval).ravel(),
+            "level": significance.level,
             "moe_pts": (np.fmax(found.estimate - low, high - found.estimate) * np.where(is_mean, 1.0, 100.0)).ravel(),
             "deff": found.deff.ravel(),
             "pct": np.where(is_mean.ravel(), np.nan, published_round(estimate * 100, settings.rounding)),
@@ -521,7 +522,8 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     """Every row of ``estimates.parquet`` for one population: every item × (total + breakdown levels).
 
     One :func:`estimate_items` call on the domains matrix of all levels; ``significant`` says
-    whether a level differs from the rest of its population at 5 % (``p_value``; false for the
+    whether a level differs from the rest of its population at the edition's test level
+    (``Significance.alpha``, 5 % at 95 %; ``p_value``; false for the
     total, for suppressed rows and for the breakdown variable's own items, which the level fixes);
     ``rank`` ranks the answer codes of each multi question.
     """
@@ -529,7 +531,7 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     levels = breakdown_levels(frame, population)
     d, k = levels.masks.shape[1], len(matrix.items)
     stats_table = estimate_items(
-        weighting.design, list(matrix.coded), settings=edition.estimation, thresholds=edition.thresholds,
+        weighting.design, list(matrix.coded), settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds,
         domains=levels.masks, kinds=matrix.items["kind"].to_numpy(),
     )
     items = matrix.items.iloc[np.tile(np.arange(k), d)].reset_index(drop=True)
@@ -538,7 +540,7 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     own_level = (keys["breakdown"] == items["question"]).to_numpy()
     p_value = np.where(stats_table["suppressed"] | own_level, np.nan, level_p_values(weighting.design, matrix, levels).ravel())
     table = pd.concat([items, keys, stats_table], axis=1).assign(
-        edition=edition.id, population=population.id, p_value=p_value, significant=p_value < SIGNIFICANCE_LEVEL
+        edition=edition.id, population=population.id, p_value=p_value, significant=edition.significance.significant(p_value)
     )
     answer_codes = (items["question_type"] == "multi") & (items["kind"] == "code") & items["answer"]
     return table.assign(rank=ranks(table, answer_codes))[list(POPULATION_COLUMNS)]
@@ -550,7 +552,7 @@ def mirror_comparisons(edition: Edition, estimates: Mapping[str, pd.DataFrame]) 
     same breakdown level (the total always; a breakdown level when both populations have it, by
     its label). ``mirror_difference`` is this estimate minus the other's; the samples are
     independent, so its SE is sqrt(se² + se'²) and the test is a z test (``mirror_p_value``,
-    ``mirror_significant`` at 5 %). Null for the other rows and for withheld estimates.
+    ``mirror_significant`` at the edition's test level, 5 % at 95 %). Null for the other rows and for withheld estimates.
 
     R: ``svycontrast`` of the two estimates with a block-diagonal covariance.
     """
@@ -570,7 +572,7 @@ def mirror_comparisons(edition: Edition, estimates: Mapping[str, pd.DataFrame]) 
                 "mirror_difference": sign * diff.diff,
                 "mirror_se": diff.se,
                 "mirror_p_value": diff.p,
-                "mirror_significant": diff.p < SIGNIFICANCE_LEVEL,
+                "mirror_significant": edition.significance.significant(diff.p),
             }
             rows = pairs[f"row_{this}"].to_numpy()
             for column, values in found.items():

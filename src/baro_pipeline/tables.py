@@ -15,7 +15,7 @@ profile variable is not crossed with itself: its own breakdown's columns stay em
 
 Significance letters follow the convention of Q and SPSS tables: every breakdown level has a
 letter (A, B, C… across the sheet); a cell carries the letter of each other level *of the same
-breakdown* that it is significantly higher than at the edition's confidence level (95 %). The
+breakdown* that it is significantly higher than at the edition's test level (``Edition.significance``). The
 test is a two-sample z test on the design-based (linearised, calibration-aware) SEs of
 ``estimates.parquet``, treating the two levels as independent samples: SE of the difference
 sqrt(se1² + se2²) (:func:`baro_pipeline.stats.significance.independent_difference`). Levels are
@@ -258,7 +258,7 @@ def crosstab(edition: Edition, population: Population, estimates: pd.DataFrame) 
     cells["small_base"] = cells["small_base"].astype(bool)
     cells["suppressed"] = cells["suppressed"].astype(bool)
     testable = ~cells["small_base"] & ~cells["suppressed"] & ~np.isnan(cells["estimate"].astype(float))
-    cells["letters"] = significance_letters(cells["estimate"].astype(float), cells["se"].astype(float), testable, levels, 1 - edition.estimation.level)
+    cells["letters"] = significance_letters(cells["estimate"].astype(float), cells["se"].astype(float), testable, levels, edition.significance.alpha)
     return Crosstab(levels, cells)
 
 
@@ -387,10 +387,9 @@ def write_level_cells(ws: Worksheet, row: int, col: int, table: Crosstab, item: 
 
 def notes(edition: Edition) -> tuple[str, ...]:
     t = edition.thresholds
-    level = f"{edition.estimation.level * 100:g}"
     return (
         f"% : pourcentage pondéré (calage sur les marges), arrondi comme la synthèse ({edition.estimation.rounding}) ; base : répondants interrogés ayant répondu.",
-        f"sig. : lettres des colonnes de la même ventilation dont la colonne est significativement plus élevée à {level} % — test z bilatéral sur erreurs-types "
+        f"sig. : lettres des colonnes de la même ventilation dont la colonne est significativement plus élevée à {edition.significance.level_text} — test z bilatéral sur erreurs-types "
         "linéarisées (calage pris en compte), niveaux traités comme échantillons indépendants : √(se₁² + se₂²).",
         f"{SMALL_BASE_MARK} : base faible (n < {t.flag_base}), fond orangé, non testée ; {WITHHELD} : valeur non publiée (n < {t.suppress_base}), n conservé.",
         f"publié : le chiffre imprimé par la publication sur la base de la question, à comparer à l'Ensemble ; chaque chiffre publié et son audit : feuille « {AUDIT} ».",
