@@ -523,8 +523,8 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
 
     One :func:`estimate_items` call on the domains matrix of all levels; ``significant`` says
     whether a level differs from the rest of its population at the edition's test level
-    (``Significance.alpha``, 5 % at 95 %; ``p_value``; false for the
-    total, for suppressed rows and for the breakdown variable's own items, which the level fixes);
+    (``p_value`` under ``edition.significance.alpha``; false for the total, for suppressed rows
+    and for the breakdown variable's own items, which the level fixes);
     ``rank`` ranks the answer codes of each multi question.
     """
     matrix = item_matrix(frame, population.codebook)
@@ -552,7 +552,7 @@ def mirror_comparisons(edition: Edition, estimates: Mapping[str, pd.DataFrame]) 
     same breakdown level (the total always; a breakdown level when both populations have it, by
     its label). ``mirror_difference`` is this estimate minus the other's; the samples are
     independent, so its SE is sqrt(se² + se'²) and the test is a z test (``mirror_p_value``,
-    ``mirror_significant`` at the edition's test level, 5 % at 95 %). Null for the other rows and for withheld estimates.
+    ``mirror_significant`` at the edition's test level). Null for the other rows and for withheld estimates.
 
     R: ``svycontrast`` of the two estimates with a block-diagonal covariance.
     """

@@ -16,7 +16,7 @@ The change is in points for shares (× 100) and in the item's unit for means; it
 two editions as independent samples, each with its design-based SE: sqrt(se1² + se2²)
 (:func:`baro_pipeline.stats.significance.independent_difference`, a normal test). A change is
 significant when its two-sided p-value is under the edition's test level (``Edition.significance``:
-1 − its confidence level, 5 % at 95 %).
+1 − its confidence level).
 """
 
 from __future__ import annotations
