@@ -18,6 +18,7 @@ from scipy.stats import norm, t
 
 from baro_pipeline.edition import load_edition
 from baro_pipeline.errors import EditionError
+from baro_pipeline.newedition import create_edition
 from baro_pipeline.pipeline import run_edition
 from baro_pipeline.report import trend_charts, trends_table_rows
 from baro_pipeline.significance import Significance
@@ -25,7 +26,7 @@ from baro_pipeline.tables import tables_xlsx
 from baro_pipeline.trends import PreviousRun, trends_table
 
 from test_report import REPO, run_2025
-from test_trends import CURRENT, PREVIOUS, linked, root  # noqa: F401 (fixtures: the mini edition and its successor)
+from test_trends import CURRENT, MINI, PREVIOUS, edit_codebook, split_rename_and_add
 
 ESTIMATION_LINE = "estimation: {interval: logit, level: 0.95, variance: linearised, rounding: half_up}"
 NARROW_SPACE = "\u202f"
@@ -99,11 +100,20 @@ def test_a_bad_policy_is_refused_where_it_is_written(tmp_path, estimation, what,
 # --------------------------------------------------------------------------------------------
 
 
-def test_trends_are_flagged_and_told_at_the_editions_level(linked):
+@pytest.fixture
+def successor(tmp_path) -> Path:
+    """The mini edition and test_trends' successor of it, "next" (split, renamed and new questions)."""
+    shutil.copytree(MINI / "editions" / "mini", tmp_path / "editions" / "mini")
+    create_edition(tmp_path, "next", "mini")
+    edit_codebook(tmp_path, split_rename_and_add)
+    return tmp_path
+
+
+def test_trends_are_flagged_and_told_at_the_editions_level(successor):
     # Q3b r3:1 moves by 5 points with an SE of the change of 2.8: p = 0.077, significant at 90 % only.
     current = CURRENT.assign(estimate=np.where(CURRENT["question"] == "Q3b", 0.25, CURRENT["estimate"]))
-    previous = PreviousRun(load_edition("mini", linked), PREVIOUS)
-    at_95 = load_edition("next", linked)
+    previous = PreviousRun(load_edition("mini", successor), PREVIOUS)
+    at_95 = load_edition("next", successor)
     at_90 = dataclasses.replace(at_95, significance=dataclasses.replace(at_95.significance, level=0.90))
     tables = {e.significance.level: trends_table(e, previous, current) for e in (at_95, at_90)}
     moved = tables[0.90]["question"] == "Q3b"

@@ -41,7 +41,8 @@ class Significance:
 
     def significant(self, p: ArrayLike) -> np.ndarray:
         """Whether each two-sided p-value is under alpha (a missing p-value is not significant)."""
-        return np.nan_to_num(np.asarray(p, dtype=float), nan=1.0) < self.alpha
+        flags: np.ndarray = np.nan_to_num(np.asarray(p, dtype=float), nan=1.0) < self.alpha
+        return flags
 
     def percent_in(self, language: str) -> str:
         """The level in percent as a language writes it: "95", "97,5" (French), "97.5" (English)."""
