@@ -4,7 +4,6 @@ edition.yaml, and edition 2025 run at 90 % — intervals, MOE, flags, letters an
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
 import shutil
 from pathlib import Path
@@ -19,15 +18,14 @@ from scipy.stats import norm, t
 from baro_pipeline.edition import load_edition
 from baro_pipeline.errors import EditionError
 from baro_pipeline.newedition import create_edition
-from baro_pipeline.pipeline import run_edition
+from baro_pipeline.pipeline import RunResult, run_edition
 from baro_pipeline.report import trend_charts, trends_table_rows
 from baro_pipeline.significance import Significance
-from baro_pipeline.tables import tables_xlsx
 from baro_pipeline.trends import PreviousRun, trends_table
 
-from test_report import REPO, run_2025
 from test_trends import CURRENT, MINI, PREVIOUS, edit_codebook, split_rename_and_add
 
+REPO = Path(__file__).resolve().parents[1]
 ESTIMATION_LINE = "estimation: {interval: logit, level: 0.95, variance: linearised, rounding: half_up}"
 NARROW_SPACE = "\u202f"
 
@@ -130,20 +128,28 @@ def test_trends_are_flagged_and_told_at_the_editions_level(successor):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def at_90(tmp_path_factory):
-    """Edition 2025 and its exports, run in-process with level: 0.90."""
-    root = tmp_path_factory.mktemp("at_90")
+def run_at(root: Path, level: str) -> tuple[Path, RunResult]:
+    """Edition 2025 and its exports, run in-process at ``level`` (as edition.yaml writes it)."""
     shutil.copytree(REPO / "raw" / "2025", root / "raw" / "2025")
-    edition_with(root, ESTIMATION_LINE.replace("level: 0.95", "level: 0.90"))
+    edition_with(root, ESTIMATION_LINE.replace("level: 0.95", f"level: {level}"))
     return root, run_edition("2025", root)
 
 
 @pytest.fixture(scope="module")
-def both(at_90) -> pd.DataFrame:
+def at_95(tmp_path_factory) -> tuple[Path, RunResult]:
+    return run_at(tmp_path_factory.mktemp("at_95"), "0.95")
+
+
+@pytest.fixture(scope="module")
+def at_90(tmp_path_factory) -> tuple[Path, RunResult]:
+    return run_at(tmp_path_factory.mktemp("at_90"), "0.90")
+
+
+@pytest.fixture(scope="module")
+def both(at_95, at_90) -> pd.DataFrame:
     """The estimates at 95 % and at 90 %, row by row (suffixes _95, _90)."""
     keys = ["population", "question", "item", "breakdown", "breakdown_level"]
-    return run_2025().estimates.merge(at_90[1].tables["estimates"], on=keys, suffixes=("_95", "_90"), validate="one_to_one")
+    return at_95[1].tables["estimates"].merge(at_90[1].tables["estimates"], on=keys, suffixes=("_95", "_90"), validate="one_to_one")
 
 
 def test_intervals_narrow_by_the_ratio_of_the_quantiles(both):
@@ -187,11 +193,9 @@ def letter_cells(book: openpyxl.Workbook) -> dict[tuple[str, str], set[str]]:
     }
 
 
-def test_tables_letters_and_notes_follow(at_90):
-    root, _ = at_90
-    book = openpyxl.load_workbook(root / "outputs" / "2025" / "tables.xlsx")
-    run = run_2025()
-    before = letter_cells(openpyxl.load_workbook(io.BytesIO(tables_xlsx(run.edition, run.estimates, run.audit))))
+def test_tables_letters_and_notes_follow(at_95, at_90):
+    book = openpyxl.load_workbook(at_90[0] / "outputs" / "2025" / "tables.xlsx")
+    before = letter_cells(openpyxl.load_workbook(at_95[0] / "outputs" / "2025" / "tables.xlsx"))
     after = letter_cells(book)
     assert all(letters <= after.get(cell, set()) for cell, letters in before.items())  # a lower level keeps every letter
     assert sum(map(len, after.values())) > sum(map(len, before.values()))
@@ -212,8 +216,8 @@ def test_report_and_audit_texts_say_90_percent(at_90):
     assert reasons.str.contains("the 90 % CI", regex=False).any() and not reasons.str.contains("95 %", regex=False).any()
 
 
-def test_the_audit_judges_on_the_90_percent_interval(at_90):
-    before = run_2025().audit.set_index("figure_id")
+def test_the_audit_judges_on_the_90_percent_interval(at_95, at_90):
+    before = at_95[1].tables["audit"].set_index("figure_id")
     audit = at_90[1].tables["audit"].set_index("figure_id")
     computed = audit[audit["computed"].notna()]
     assert len(computed) > 50
