@@ -357,7 +357,7 @@ class Edition:
     quality: QualityPolicy
     estimation: EstimationSettings
     figures: tuple[PublishedFigure, ...]
-    significance: Significance = Significance()  # the one confidence level, interval method and test level
+    significance: Significance  # the one confidence level, interval method and test level
     previous: str | None = None
     dropped: tuple[str, ...] = ()  # questions of the previous edition not carried over
     weighting: WeightingSettings = WeightingSettings()
