@@ -28,6 +28,7 @@ from test_trends import CURRENT, MINI, PREVIOUS, edit_codebook, split_rename_and
 REPO = Path(__file__).resolve().parents[1]
 ESTIMATION_LINE = "estimation: {interval: logit, level: 0.95, variance: linearised, rounding: half_up}"
 NARROW_SPACE = "\u202f"
+SHARE_FIX = "write the confidence level as a share, e.g. 0.95 for 95 %"
 
 
 # --------------------------------------------------------------------------------------------
@@ -77,9 +78,10 @@ def test_the_edition_carries_its_policy(tmp_path):
 @pytest.mark.parametrize(
     "estimation, what, fix",
     [
-        ("estimation: {level: 95}", "level 95 is not a confidence level between 0 and 1", "write the confidence level as a share, e.g. 0.95 for 95 %"),
-        ("estimation: {level: 0}", "level 0 is not a confidence level between 0 and 1", "write the confidence level as a share, e.g. 0.95 for 95 %"),
-        ("estimation: {level: .nan}", "level nan is not a confidence level between 0 and 1", "write the confidence level as a share, e.g. 0.95 for 95 %"),
+        *(
+            (f"estimation: {{level: {written}}}", f"level {shown} is not a confidence level between 0 and 1", SHARE_FIX)
+            for written, shown in (("95", "95"), ("0", "0"), ("1", "1"), ("0.9999999999999", "1"), (".nan", "nan"))
+        ),
         ("estimation: {level: high}", "expected a whole number or a number, found str 'high'", "write a whole number or a number here"),
         ("estimation: {interval: exact}", "unknown interval method 'exact'", "use one of logit, likelihood, xlogit, beta, asin, mean, wilson"),
         ("estimation: {levels: 0.9}", "unknown key 'levels'", "did you mean 'level'?"),
