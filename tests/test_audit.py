@@ -131,7 +131,7 @@ def estimate_pct(data, indicator: Indicator, base="asked", *, weighted: bool = T
     if not weighted:
         design = dataclasses.replace(design, weights=np.ones(len(design.weights)), calibration="none", calibration_codes=())
     values = indicator_values(frames["ps"], edition.populations["ps"].codebook, indicator, base, **options)
-    table = estimate_items(design, values[:, None], settings=edition.estimation, thresholds=edition.thresholds)
+    table = estimate_items(design, values[:, None], settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds)
     return 100 * float(table["estimate"].iloc[0])
 
 
@@ -237,7 +237,7 @@ def test_the_other_population_is_recognised(tmp_path, data, truth):
         100 * float(estimate_items(
             weightings["gp"].design,
             indicator_values(gp_frame, edition.populations["gp"].codebook, Indicator("Q4", net="informe"), "asked")[:, None],
-            settings=edition.estimation, thresholds=edition.thresholds,
+            settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds,
         )["estimate"].iloc[0])
     )
     assert gp_value != computed.loc["ps_inform", "computed_pct"]

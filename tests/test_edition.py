@@ -65,7 +65,7 @@ def test_2025_edition_loads_with_both_populations(edition: Edition):
     assert (edition.quality.speeder_share_of_median, edition.quality.speeder_action) == (0.4, "quarantine")
     assert (edition.quality.straightliner_min_rows, edition.quality.straightliner_action) == (4, "flag")
     est = edition.estimation
-    assert (est.interval, est.level, est.variance, est.rounding, est.letters_adjust) == ("logit", 0.95, "linearised", "half_up", "none")
+    assert (edition.significance.interval, edition.significance.level, est.variance, est.rounding, est.letters_adjust) == ("logit", 0.95, "linearised", "half_up", "none")
 
 
 @pytest.mark.parametrize(

@@ -261,7 +261,7 @@ def test_an_estimate_is_the_weighted_share_of_its_base(skewed, mini_edition, min
     w = weighting.weights
     assert w.std() > 0.1
     matrix = item_matrix(frame, mini_codebook)
-    table = estimate_items(weighting.design, matrix.values, settings=mini_edition.estimation, thresholds=mini_edition.thresholds, kinds=matrix.items["kind"])
+    table = estimate_items(weighting.design, matrix.values, settings=mini_edition.estimation, significance=mini_edition.significance, thresholds=mini_edition.thresholds, kinds=matrix.items["kind"])
     assert list(table.columns) == list(ESTIMATE_COLUMNS) and len(table) == len(matrix.items)
     for j in matrix.items.index[matrix.items["question"].isin(["Q1", "Q2", "Q3", "D_diag_or_admin"])]:
         y = matrix.values[:, j]
@@ -285,7 +285,7 @@ def test_a_mean_gets_a_t_interval_and_no_percentage(skewed, mini_edition, mini_c
     values = np.linspace(20, 70, len(frame))
     matrix = item_matrix(frame.assign(Q5=values), with_question(mini_codebook, age))
     j = matrix.items.index[matrix.items["kind"] == "mean"]
-    table = estimate_items(weighting.design, matrix.values[:, j], settings=mini_edition.estimation, thresholds=mini_edition.thresholds, kinds=["mean"])
+    table = estimate_items(weighting.design, matrix.values[:, j], settings=mini_edition.estimation, significance=mini_edition.significance, thresholds=mini_edition.thresholds, kinds=["mean"])
     row = table.iloc[0]
     assert row["estimate"] == pytest.approx(np.average(values, weights=weighting.weights))
     assert row["ci_method"] == "t" and np.isnan(row["pct"])
@@ -298,7 +298,7 @@ def test_small_and_suppressed_bases_at_the_thresholds(skewed, mini_edition, n, s
     _, weighting = skewed
     y = np.full(len(weighting.weights), NAN)
     y[:n] = [1.0, 0.0] * (n // 2) + [1.0] * (n % 2)
-    table = estimate_items(weighting.design, y[:, None], settings=mini_edition.estimation, thresholds=Thresholds(flag_base=5, suppress_base=3))
+    table = estimate_items(weighting.design, y[:, None], settings=mini_edition.estimation, significance=mini_edition.significance, thresholds=Thresholds(flag_base=5, suppress_base=3))
     row = table.iloc[0]
     assert (row["n"], row["small_base"], row["suppressed"]) == (n, small, suppressed)
     withheld = row[["estimate", "se", "se_kish", "ci_low", "ci_high", "moe_pts", "deff", "pct"]]
@@ -387,8 +387,8 @@ def test_jk1_variance_redoes_the_raking_in_every_replicate(skewed, mini_edition,
     y = matrix.values[:, j]
     settings = dataclasses.replace(mini_edition.estimation, variance="jk1")
     domains = np.column_stack([np.ones(len(frame), bool), frame["profession"].to_numpy() == 1])
-    jk1 = estimate_items(weighting.design, y, settings=settings, thresholds=mini_edition.thresholds, domains=domains)
-    linear = estimate_items(weighting.design, y, settings=mini_edition.estimation, thresholds=mini_edition.thresholds, domains=domains)
+    jk1 = estimate_items(weighting.design, y, settings=settings, significance=mini_edition.significance, thresholds=mini_edition.thresholds, domains=domains)
+    linear = estimate_items(weighting.design, y, settings=mini_edition.estimation, significance=mini_edition.significance, thresholds=mini_edition.thresholds, domains=domains)
     codes = weighting.design.calibration_codes
     totals = [np.bincount(c, weights=weighting.weights) for c in codes]
     in_doctors = np.where(domains[:, [1]], y, np.nan)
@@ -405,7 +405,7 @@ def test_jk1_variance_refuses_weights_it_cannot_replicate(skewed, mini_edition):
     trimmed = dataclasses.replace(weighting.design, calibration="trimmed")
     settings = dataclasses.replace(mini_edition.estimation, variance="jk1")
     with pytest.raises(EstimationError, match="variance jk1 re-rakes every replicate, but these weights come from 'trimmed'") as found:
-        estimate_items(trimmed, np.ones((trimmed.n, 1)), settings=settings, thresholds=mini_edition.thresholds)
+        estimate_items(trimmed, np.ones((trimmed.n, 1)), settings=settings, significance=mini_edition.significance, thresholds=mini_edition.thresholds)
     assert "variance: linearised" in found.value.fix
 
 

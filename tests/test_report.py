@@ -141,7 +141,7 @@ def test_the_report_speaks_french(run, html):
     assert english_in(html) == []
     shown = run.audit[run.audit["verdict"] != "match"]
     assert len(shown) == 1  # gp_genai_all: the publication contradicts itself
-    reason = FRENCH.reason(shown["reason_parts"].iloc[0], population_labels(run.edition))
+    reason = FRENCH.reason(shown["reason_parts"].iloc[0], population_labels(run.edition), run.edition.significance)
     assert reason.startswith("La publication se contredit sur ce chiffre ; publié 23\u202f%, alors que ses composantes donnent 45\u202f% × 54\u202f% = 24,3\u202f%")
     assert f"<td>{escape(reason)}</td>" in section(html, "Audit des chiffres publiés")
     assert shown["reason"].iloc[0].startswith("the publication contradicts itself")  # audit.parquet keeps its English
@@ -163,7 +163,7 @@ def test_every_audit_reason_is_worded_in_french(run):
     assert set(table.loc[table["verdict"] != "match", "figure_id"]) >= set(moved)
     shown = audit_table(edition, table)  # the report's table of the figures that do not match
     reasons = [row[-1] for row in shown.rows]
-    assert reasons == [FRENCH.reason(parts, population_labels(edition)) for parts in table.loc[table["verdict"] != "match", "reason_parts"]]
+    assert reasons == [FRENCH.reason(parts, population_labels(edition), edition.significance) for parts in table.loc[table["verdict"] != "match", "reason_parts"]]
     assert english_in(" ".join(cell for row in shown.rows for cell in row[1:])) == []  # the figure id aside
     by_id = {row[0]: row[-1] for row in shown.rows}
     assert re.match(r"Calculé 9\d,\d\u202f% \(arrondi 9\d\), écart \+2\d,\d\u202fpts ; le chiffre publié 70\u202f% est hors de l'intervalle de confiance", by_id["ps_use_ai"])

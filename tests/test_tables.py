@@ -13,8 +13,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from baro_pipeline.edition import EstimationSettings, load_edition
+from baro_pipeline.edition import load_edition
 from baro_pipeline.estimation import ItemMatrix, Levels, higher_levels
+from baro_pipeline.significance import Significance
 from baro_pipeline.stats import coded_column, design_from_calibration, independent_difference, pairwise_differences, rake, svymean
 from baro_pipeline.tables import FIRST_LEVEL_COLUMN, column_letter_names, sheet_titles, tables_xlsx
 from baro_pipeline.trends import TREND_COLUMNS
@@ -128,7 +129,7 @@ def test_letters_count_the_covariance_calibration_gives_the_levels():
     independent = independent_difference(means.estimate[2, 0], means.se[2, 0], means.estimate[1, 0], means.se[1, 0])
     exact = pairwise_differences(design, y[:, None], levels.masks, [[2, 1]])
     assert independent.diff > 0 and independent.p < 0.05 < exact.p[0, 0]
-    higher = higher_levels(design, matrix, levels, np.ones((3, 1), dtype=bool), EstimationSettings())
+    higher = higher_levels(design, matrix, levels, np.ones((3, 1), dtype=bool), Significance())
     assert "1" not in higher[2]
     assert higher == [[str(b) for b in range(3) if b != a and pairwise_differences(design, y[:, None], levels.masks, [[a, b]]).p[0, 0] < 0.05
                        and means.estimate[a, 0] > means.estimate[b, 0]] for a in range(3)]
@@ -140,15 +141,15 @@ def test_holm_removes_the_letters_its_adjustment_makes_insignificant():
     pairs = np.array([[0, 1], [0, 2], [1, 2]])
     p = pairwise_differences(design, y[:, None], levels.masks, pairs).p[:, 0]
     assert 0.05 / 2 < p[2] < 0.05 and p[1] < 0.05 / 3
-    plain = higher_levels(design, matrix, levels, np.ones((3, 1), dtype=bool), EstimationSettings())
-    holm = higher_levels(design, matrix, levels, np.ones((3, 1), dtype=bool), EstimationSettings(letters_adjust="holm"))
+    plain = higher_levels(design, matrix, levels, np.ones((3, 1), dtype=bool), Significance())
+    holm = higher_levels(design, matrix, levels, np.ones((3, 1), dtype=bool), Significance(), "holm")
     assert plain == [[], [], ["0", "1"]] and holm == [[], [], ["0"]]
 
 
 def test_untestable_cells_take_part_in_no_pair():
     design, matrix, levels, _ = raked_levels(0)
     testable = np.array([[True], [True], [False]])
-    assert higher_levels(design, matrix, levels, testable, EstimationSettings()) == [[], [], []]
+    assert higher_levels(design, matrix, levels, testable, Significance()) == [[], [], []]
 
 
 def test_suppressed_cells_keep_n_and_small_bases_are_flagged(run):

@@ -26,6 +26,7 @@ import pandas as pd
 from .edition import Codebook, Condition, Edition, Indicator, PublishedFigure, Question
 from .errors import AuditMismatchError, EstimationError, UsageError
 from .estimation import ItemMatrix, estimate_items, indicator_items, indicator_values, published_round
+from .significance import Significance
 from .stats import CodedItems, Design, coded_column
 from .weighting import RakeResult
 
@@ -581,7 +582,7 @@ def population_estimates(specs: Sequence[Spec], edition: Edition, frame: pd.Data
         estimated = [s for s in wanted if replace(s, weighted=True) in columns]
         if estimated:
             values = [columns[replace(s, weighted=True)] for s in estimated]
-            table = estimate_items(used, values, settings=edition.estimation, thresholds=edition.thresholds)
+            table = estimate_items(used, values, settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds)
             rows = table.to_dict("records")
             found.update({s: computed_from(row, edition.thresholds.suppress_base) for s, row in zip(estimated, rows)})
     return found
@@ -662,13 +663,13 @@ def contradictions(
     return blamed, involved
 
 
-def difference_part(figure: PublishedFigure, main: Computed, rounding: str) -> ReasonPart:
+def difference_part(figure: PublishedFigure, main: Computed, rounding: str, significance: Significance) -> ReasonPart:
     inside = published_in_ci(figure, main)
     printed = printed_as(main.value, rounding)
     text = (
         f"computed {main.value:.1f} % → {number_text(printed)}, "
         f"{signed_text(main.value - figure.value)} pts; the published {printed_text(figure)} is {'inside' if inside else 'outside'} "
-        f"the 95 % CI {main.ci_low:.1f}–{main.ci_high:.1f}"
+        f"the {significance.percent_in('en')} % CI {main.ci_low:.1f}–{main.ci_high:.1f}"
     )
     facts = (
         ("computed", main.value), ("computed_pct", printed), ("difference", main.value - figure.value), ("published", printed_text(figure)),
@@ -718,13 +719,14 @@ def figure_reason(
     notes: Sequence[ReasonPart],
     rounding: str,
     tried: Sequence[tuple[Slip, Computed]],
+    significance: Significance,
 ) -> list[ReasonPart]:
     """The clauses of a figure's reason, in the order ``reason`` joins them."""
     parts = list(blamed)
     if main.missing:
         parts.append(replace(main.missing, text=f"not computed: {main.missing.text}") if blamed else main.missing)
     elif verdict_from_data != "match" or blamed:
-        parts.append(difference_part(figure, main, rounding))
+        parts.append(difference_part(figure, main, rounding, significance))
     if verdict_from_data in ("mismatch", "within_moe"):
         parts.append(slips_part(figure, main, rounding, tried))
     return parts + list(notes)
@@ -789,7 +791,7 @@ def audit_edition(
         verdict = "inconsistent_publication" if blamed[f.id] else verdicts[f.id]
         tried = [(s, computed[s.spec]) for s in slips[f.id]]
         notes = figure_notes(f, main, edition.thresholds.flag_base, involved[f.id])
-        reason = figure_reason(f, main, verdicts[f.id], blamed[f.id], notes, rounding, tried)
+        reason = figure_reason(f, main, verdicts[f.id], blamed[f.id], notes, rounding, tried, edition.significance)
         rows.append(audit_row(edition, f, main, verdict, reason))
     return audit_frame(rows)
 

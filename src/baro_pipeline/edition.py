@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
@@ -20,10 +20,12 @@ import yaml
 
 from .errors import EditionError
 from .report_texts import LANGUAGES
+from .significance import Significance
 
 QUESTION_TYPES = ("single", "multi", "grid", "numeric", "text")
 INTERVAL_METHODS = ("logit", "likelihood", "xlogit", "beta", "asin", "mean", "wilson")
 LETTER_ADJUSTMENTS = ("none", "bonferroni", "holm")  # stats.ADJUSTMENTS, without importing the kernels
+SIGNIFICANCE_KEYS = ("level", "interval")  # of the estimation: block, read into the Significance
 QUALITY_ACTIONS = ("quarantine", "flag", "keep")
 PROBLEM_KINDS = ("self_contradiction", "unlabelled_population", "other")
 MULTI_ENCODINGS = ("binary", "codes")
@@ -236,8 +238,8 @@ class QualityPolicy:
 
 @dataclass(frozen=True)
 class EstimationSettings:
-    interval: str = "logit"
-    level: float = 0.95
+    """The ``estimation:`` block besides its level and interval method (those are the Significance)."""
+
     variance: str = "linearised"  # or "jk1"
     rounding: str = "half_up"  # how the publication rounds: half_up (nearest) or down
     letters_adjust: str = "none"  # tables' letters: none, bonferroni or holm within a breakdown's pairs of levels
@@ -358,6 +360,7 @@ class Edition:
     quality: QualityPolicy
     estimation: EstimationSettings
     figures: tuple[PublishedFigure, ...]
+    significance: Significance  # the one confidence level, interval method and test level
     previous: str | None = None
     dropped: tuple[str, ...] = ()  # questions of the previous edition not carried over
     weighting: WeightingSettings = WeightingSettings()
@@ -1024,6 +1027,7 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
         quality=_quality(node.child("quality")),
         weighting=_weighting(node.child("weighting")),
         estimation=_estimation(node.child("estimation")),
+        significance=_significance(node.child("estimation"), language),
         mirrors=_mirrors(node, populations),
         figures=figures,
         previous=str(node.data["previous"]) if node.data.get("previous") is not None else None,
@@ -1033,13 +1037,14 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
     )
 
 
-def _settings(node: _Node, cls: type) -> Any:
-    """A flat settings block: keys are the dataclass' fields, each of the default's type."""
+def _settings(node: _Node, cls: type, shared_with: tuple[str, ...] = ()) -> Any:
+    """A flat settings block: keys are the dataclass' fields, each of the default's type (and the
+    keys ``shared_with`` another reader of the same block)."""
     if node.data is None:
         return cls()
     defaults = cls()
     fields = tuple(cls.__dataclass_fields__)
-    node.mapping(fields)
+    node.mapping(fields + shared_with)
     values = {}
     for key in fields:
         default = getattr(defaults, key)
@@ -1125,18 +1130,32 @@ def _mirrors(node: _Node, populations: Mapping[str, Population]) -> tuple[Mirror
 
 
 def _estimation(node: _Node) -> EstimationSettings:
-    settings = _settings(node, EstimationSettings)
-    if settings.interval not in INTERVAL_METHODS:
-        raise node.error(f"unknown interval method '{settings.interval}'", f"use one of {', '.join(INTERVAL_METHODS)}", key="interval")
+    settings = _settings(node, EstimationSettings, shared_with=SIGNIFICANCE_KEYS)
     if settings.variance not in ("linearised", "jk1"):
         raise node.error(f"unknown variance method '{settings.variance}'", "use 'linearised' or 'jk1'", key="variance")
     if settings.rounding not in ("half_up", "down"):
         raise node.error(f"unknown rounding '{settings.rounding}'", "use 'half_up' or 'down'", key="rounding")
     if settings.letters_adjust not in LETTER_ADJUSTMENTS:
         raise node.error(f"unknown adjustment '{settings.letters_adjust}'", f"use one of {', '.join(LETTER_ADJUSTMENTS)}", key="letters_adjust")
-    if not 0 < settings.level < 1:
-        raise node.error(f"level {settings.level} is not in (0, 1)", "write e.g. 0.95", key="level")
     return settings
+
+
+def _significance(node: _Node, language: str) -> Significance:
+    """The ``estimation:`` block's level and interval method, the edition's one significance policy."""
+    default = Significance()
+    if node.data is None:
+        return replace(default, language=language)
+    significance = Significance(float(node.get("level", (int, float), default.level)), node.get("interval", str, default.interval), language)
+    if significance.interval not in INTERVAL_METHODS:
+        raise node.error(f"unknown interval method '{significance.interval}'", f"use one of {', '.join(INTERVAL_METHODS)}", key="interval")
+    # On alpha (1 - level, rounded): a level of 1 - 1e-13 would test at 0 and draw infinite z.
+    if not 0 < significance.alpha < 1:
+        raise node.error(
+            f"level {significance.level:g} is not a confidence level between 0 and 1",
+            f"write the confidence level as a share, e.g. {default.level:g} for {default.level_text}",
+            key="level",
+        )
+    return significance
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from scipy import stats as scipy_stats
 
 from .edition import Codebook, Condition, Derived, Edition, EstimationSettings, Indicator, Population, Question, Thresholds
 from .errors import EstimationError
+from .significance import Significance
 from .stats import (
     CodedItems,
     Design,
@@ -84,7 +85,6 @@ MIRROR_KEYS = ["item_label", "breakdown", "breakdown_label"]
 SUPPRESSED_COLUMNS = ("estimate", "se", "se_kish", "ci_low", "ci_high", "moe_pts", "deff", "pct")
 TOTAL = "total"
 TOTAL_LABEL = "Ensemble"
-SIGNIFICANCE_LEVEL = 0.05
 MEAN_CI_METHOD = "t"  # mean ± t·se
 GLM_INTERVALS = ("logit", "likelihood", "beta")  # methods that take terms of svyciprop's glm
 # se_method of each calibration of stats.Design: Taylor linearisation with the calibration residuals.
@@ -360,19 +360,19 @@ def mean_interval(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, level: f
 
 
 def intervals(
-    design: Design, found: MeanEstimates, values, domains: np.ndarray | None, mean_items: np.ndarray, settings: EstimationSettings
+    design: Design, found: MeanEstimates, values, domains: np.ndarray | None, mean_items: np.ndarray, significance: Significance
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Confidence limits: the edition's method for shares (R: ``svyciprop(~y, design, method, level)``,
+    """Confidence limits at the edition's level: its method for shares (R: ``svyciprop(~y, design, method, level)``,
     on each item's base and domain), mean ± t·se for the ``mean_items`` (k,); both on the base's
     degrees of freedom. Limits never cross the estimate: where the SE is all but 0 (a calibration
     margin) back-transformed limits can land an ulp on the wrong side.
     """
     shares = np.where(mean_items, np.nan, found.estimate)
-    terms = svyciprop_terms(design, found, shares_only(values, mean_items), domains) if settings.interval in GLM_INTERVALS else None
+    terms = svyciprop_terms(design, found, shares_only(values, mean_items), domains) if significance.interval in GLM_INTERVALS else None
     low, high = proportion_ci(
-        shares, found.se, n=found.n, n_eff=found.n_eff, df=found.df, method=settings.interval, level=settings.level, terms=terms
+        shares, found.se, n=found.n, n_eff=found.n_eff, df=found.df, method=significance.interval, level=significance.level, terms=terms
     )
-    mean_low, mean_high = mean_interval(found.estimate, found.se, found.df, settings.level)
+    mean_low, mean_high = mean_interval(found.estimate, found.se, found.df, significance.level)
     low, high = np.where(mean_items, mean_low, low), np.where(mean_items, mean_high, high)
     return np.minimum(low, found.estimate), np.maximum(high, found.estimate)
 
@@ -421,6 +421,7 @@ def estimate_items(
     values: np.ndarray | Sequence[CodedItems],
     *,
     settings: EstimationSettings,
+    significance: Significance,
     thresholds: Thresholds,
     domains: np.ndarray | None = None,
     kinds: Sequence[str] | None = None,
@@ -431,7 +432,7 @@ def estimate_items(
     R: ``svymean(~y, design, deff = "replace")`` per item (its base a ``subset()`` of the design:
     the rest of the sample stays in it); with ``domains`` (n, d) bool, ``svyby(~y, ~domain,
     design, svymean, deff = "replace")``; intervals ``svyciprop(~y, design, method =
-    settings.interval, level = settings.level)`` for shares and ``confint(svymean(...), df =
+    significance.interval, level = significance.level)`` for shares and ``confint(svymean(...), df =
     degf(design))`` (mean ± t·se) for the items whose ``kinds`` is ``"mean"``. With
     ``settings.variance == "jk1"`` the SEs are JK1's (:func:`replicate_estimates`); the
     significance of breakdown levels stays linearised.
@@ -447,7 +448,7 @@ def estimate_items(
     values = values if isinstance(values, (list, tuple)) else np.asarray(values, dtype=float)
     found = replicate_estimates(design, values, domains) if settings.variance == "jk1" else svymean(design, values, domains=domains)
     mean_items = np.asarray(kinds if kinds is not None else ["code"] * found.estimate.shape[-1]) == "mean"
-    low, high = intervals(design, found, values, domains, mean_items, settings)
+    low, high = intervals(design, found, values, domains, mean_items, significance)
     is_mean = np.broadcast_to(mean_items, found.estimate.shape)
     n, estimate = found.n.ravel(), found.estimate.ravel()
     table = pd.DataFrame(
@@ -461,8 +462,8 @@ def estimate_items(
             "se_kish": found.se_kish.ravel(),
             "ci_low": low.ravel(),
             "ci_high": high.ravel(),
-            "ci_method": np.where(is_mean, MEAN_CI_METHOD, settings.interval).ravel(),
-            "level": settings.level,
+            "ci_method": np.where(is_mean, MEAN_CI_METHOD, significance.interval).ravel(),
+            "level": significance.level,
             "moe_pts": (np.fmax(found.estimate - low, high - found.estimate) * np.where(is_mean, 1.0, 100.0)).ravel(),
             "deff": found.deff.ravel(),
             "pct": np.where(is_mean.ravel(), np.nan, published_round(estimate * 100, settings.rounding)),
@@ -521,14 +522,14 @@ def level_pairs(levels: Levels) -> tuple[np.ndarray, np.ndarray]:
     return np.array(pairs, dtype=np.intp).reshape(-1, 2), breakdowns[[a for a, _ in pairs]]
 
 
-def higher_levels(design: Design, matrix: ItemMatrix, levels: Levels, testable: np.ndarray, settings: EstimationSettings) -> list[list[str]]:
+def higher_levels(design: Design, matrix: ItemMatrix, levels: Levels, testable: np.ndarray, significance: Significance, adjust: str = "none") -> list[list[str]]:
     """For each level and item (row r: level r // k, item r % k), the codes of the other levels of
     its breakdown whose estimate it is significantly above: the letters of ``tables.xlsx``.
 
     Every pair of levels of a breakdown with both cells ``testable`` (d, k) is tested with the
     covariance the design gives the two levels (:func:`pairwise_differences`; R: ``svyby(...,
-    covmat = TRUE)`` then ``svycontrast``) at 1 - ``settings.level``, the p-values adjusted by
-    ``settings.letters_adjust`` within a breakdown's pairs for one item.
+    covmat = TRUE)`` then ``svycontrast``) at the edition's test level, the p-values adjusted by
+    ``adjust`` (the edition's ``letters_adjust``) within a breakdown's pairs for one item.
     """
     d, k = testable.shape
     higher = np.zeros((d, d, k), dtype=bool)
@@ -536,8 +537,8 @@ def higher_levels(design: Design, matrix: ItemMatrix, levels: Levels, testable: 
     if len(pairs) and matrix.coded:
         diff = pairwise_differences(design, list(matrix.coded), levels.masks, pairs)
         tested = testable[pairs[:, 0]] & testable[pairs[:, 1]]
-        p = adjusted_p_values(np.where(tested, diff.p, np.nan), family, settings.letters_adjust)
-        significant = np.nan_to_num(p, nan=1.0) < 1 - settings.level
+        p = adjusted_p_values(np.where(tested, diff.p, np.nan), family, adjust)
+        significant = significance.significant(p)
         higher[pairs[:, 0], pairs[:, 1]] = significant & (diff.diff > 0)
         higher[pairs[:, 1], pairs[:, 0]] = significant & (diff.diff < 0)
     codes = levels.keys["breakdown_level"].astype(str).to_numpy()
@@ -563,7 +564,9 @@ def ranked_covariance(design: Design, y: np.ndarray, domains: np.ndarray, settin
     return covariance_from_pair_sums(means(design, pair_sums(y), domains).se, y.shape[1])
 
 
-def rank_uncertainties(table: pd.DataFrame, matrix: ItemMatrix, levels: Levels, design: Design, codebook: Codebook, settings: EstimationSettings) -> pd.DataFrame:
+def rank_uncertainties(
+    table: pd.DataFrame, matrix: ItemMatrix, levels: Levels, design: Design, codebook: Codebook, settings: EstimationSettings, confidence: float
+) -> pd.DataFrame:
     """Columns ``top_n``, ``p_top``, ``rank_low``, ``rank_high`` of ``table`` (rows level by
     level, item by item): for the rows with a rank, per question and level, the question's
     ``top`` (``top_n``; :data:`DEFAULT_TOP` when the codebook names none), the probability of
@@ -583,7 +586,7 @@ def rank_uncertainties(table: pd.DataFrame, matrix: ItemMatrix, levels: Levels, 
         for level in np.flatnonzero(ranked[:, items].any(axis=1)):
             chosen = ranked[level, items]
             rows = level * k + items[chosen]
-            ranking = rank_uncertainty(estimate[rows], covariances[level][np.ix_(chosen, chosen)], top=top, level=settings.level)
+            ranking = rank_uncertainty(estimate[rows], covariances[level][np.ix_(chosen, chosen)], top=top, level=confidence)
             found["top_n"][rows], found["p_top"][rows], found["rank_low"][rows], found["rank_high"][rows] = (
                 top, ranking.p_top, ranking.rank_low, ranking.rank_high
             )
@@ -594,7 +597,8 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     """Every row of ``estimates.parquet`` for one population: every item × (total + breakdown levels).
 
     One :func:`estimate_items` call on the domains matrix of all levels; ``significant`` says
-    whether a level differs from the rest of its population at 5 % (``p_value``; false for the
+    whether a level differs from the rest of its population at the edition's test level (``p_value``
+    under ``edition.significance.alpha``; false for the
     total, for suppressed rows and for the breakdown variable's own items, which the level fixes);
     ``higher_than`` lists the levels of the same breakdown it is significantly above
     (:func:`higher_levels`: small bases, suppressed rows and those own items are not tested);
@@ -605,7 +609,7 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     levels = breakdown_levels(frame, population)
     d, k = levels.masks.shape[1], len(matrix.items)
     stats_table = estimate_items(
-        weighting.design, list(matrix.coded), settings=edition.estimation, thresholds=edition.thresholds,
+        weighting.design, list(matrix.coded), settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds,
         domains=levels.masks, kinds=matrix.items["kind"].to_numpy(),
     )
     items = matrix.items.iloc[np.tile(np.arange(k), d)].reset_index(drop=True)
@@ -614,13 +618,13 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     own_level = (keys["breakdown"] == items["question"]).to_numpy()
     p_value = np.where(stats_table["suppressed"] | own_level, np.nan, level_p_values(weighting.design, matrix, levels).ravel())
     testable = ~(stats_table["small_base"] | stats_table["suppressed"] | stats_table["estimate"].isna()).to_numpy() & ~own_level
-    higher_than = higher_levels(weighting.design, matrix, levels, testable.reshape(d, k), edition.estimation)
+    higher_than = higher_levels(weighting.design, matrix, levels, testable.reshape(d, k), edition.significance, edition.estimation.letters_adjust)
     table = pd.concat([items, keys, stats_table], axis=1).assign(
-        edition=edition.id, population=population.id, p_value=p_value, significant=p_value < SIGNIFICANCE_LEVEL, higher_than=higher_than
+        edition=edition.id, population=population.id, p_value=p_value, significant=edition.significance.significant(p_value), higher_than=higher_than
     )
     answer_codes = (items["question_type"] == "multi") & (items["kind"] == "code") & items["answer"]
     table = table.assign(rank=ranks(table, answer_codes))
-    uncertainty = rank_uncertainties(table, matrix, levels, weighting.design, population.codebook, edition.estimation)
+    uncertainty = rank_uncertainties(table, matrix, levels, weighting.design, population.codebook, edition.estimation, edition.significance.level)
     return pd.concat([table, uncertainty], axis=1)[list(POPULATION_COLUMNS)]
 
 
@@ -630,7 +634,7 @@ def mirror_comparisons(edition: Edition, estimates: Mapping[str, pd.DataFrame]) 
     same breakdown level (the total always; a breakdown level when both populations have it, by
     its label). ``mirror_difference`` is this estimate minus the other's; the samples are
     independent, so its SE is sqrt(se² + se'²) and the test is a z test (``mirror_p_value``,
-    ``mirror_significant`` at 5 %). Null for the other rows and for withheld estimates.
+    ``mirror_significant`` at the edition's test level). Null for the other rows and for withheld estimates.
 
     R: ``svycontrast`` of the two estimates with a block-diagonal covariance.
     """
@@ -650,7 +654,7 @@ def mirror_comparisons(edition: Edition, estimates: Mapping[str, pd.DataFrame]) 
                 "mirror_difference": sign * diff.diff,
                 "mirror_se": diff.se,
                 "mirror_p_value": diff.p,
-                "mirror_significant": diff.p < SIGNIFICANCE_LEVEL,
+                "mirror_significant": edition.significance.significant(diff.p),
             }
             rows = pairs[f"row_{this}"].to_numpy()
             for column, values in found.items():

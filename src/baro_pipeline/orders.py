@@ -146,7 +146,7 @@ def order_row(edition: Edition, listed: PublishedList, frames: Mapping[str, pd.D
         "top_n": listed.question.top,
         "figures": ", ".join(f.id for f in listed.figures),
         "printed_order": listed.printed_order,
-        "level": edition.estimation.level,
+        "level": edition.significance.level,
     }
     missing = missing_data(listed.population, frames, weightings)
     if missing is not None:
@@ -154,7 +154,7 @@ def order_row(edition: Edition, listed: PublishedList, frames: Mapping[str, pd.D
     answers = question_answers(frames[listed.population], edition, listed, weightings[listed.population])
     steps = order_steps(listed, answers.keys, answers.estimate)
     printed = {answers.keys.index(str(f.indicator.code)) for f in listed.figures}
-    verdict, reason = list_verdict(answers, steps, printed, edition.estimation.level)
+    verdict, reason = list_verdict(answers, steps, printed, edition.significance.level)
     return {**row, "computed_order": computed_order(answers, len(listed.figures) + 1), "verdict": verdict, "reason": reason}
 
 

@@ -33,7 +33,6 @@ import pandas as pd
 import vl_convert
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from scipy.stats import norm
 
 from . import __version__
 from .audit import MIN_SHARED_WORDING_WORDS, shared_final_words
@@ -119,11 +118,6 @@ def population_labels(edition: Edition) -> dict[str, str]:
 
 def percent_text(value: float) -> str:
     return "–" if pd.isna(value) else f"{french_number(value)}{NARROW_SPACE}%"
-
-
-def normal_quantile(edition: Edition) -> float:
-    """The z of the edition's two-sided level (1.96 at 95 %): a difference ± z SE."""
-    return float(norm.isf((1 - edition.estimation.level) / 2))
 
 
 def short_label(population: Population) -> str:
@@ -365,7 +359,7 @@ def figure_card(figure: PublishedFigure, row: Mapping[str, Any], edition: Editio
         printed=("≥" if figure.operator == ">=" else "") + percent_text(figure.value),
         verdict=verdict,
         verdict_label=texts.verdicts.get(verdict, verdict),
-        flag=texts.reason(row.get("reason_parts", ""), population_labels(edition)) if missing else (f"⚠ base faible (n < {edition.thresholds.flag_base})" if small else ""),
+        flag=texts.reason(row.get("reason_parts", ""), population_labels(edition), edition.significance) if missing else (f"⚠ base faible (n < {edition.thresholds.flag_base})" if small else ""),
     )
 
 
@@ -400,7 +394,7 @@ def interval_rows(estimates: pd.DataFrame, group: str) -> pd.DataFrame:
 def rank_uncertainty_notes(shown: pd.DataFrame, edition: Edition) -> list[str]:
     """The note under a ranking naming the ranks the data cannot separate: each with its rank
     interval and its probability of being in the top (``rank_low``, ``rank_high``, ``p_top``)."""
-    level = french_number(edition.estimation.level * 100)
+    level = edition.significance.percent
     blurred = shown[shown["rank_low"] < shown["rank_high"]]
     if blurred.empty:
         return [f"Ordre établi : chaque rang affiché est distinct des autres (intervalles de rang à {level} %)."]
@@ -425,7 +419,7 @@ def ranking_chart(q: Question, population: Population, edition: Edition, totals:
         f"Base : {question_base_text(q, population)} · {n_text(shown['n'])}",
         f"{q.wording}",
         "Barre : estimation pondérée ; trait : intervalle de confiance à "
-        f"{french_number(edition.estimation.level * 100)} % ; rang parmi {len(ranked)} réponses (plusieurs réponses possibles).",
+        f"{edition.significance.level_text} ; rang parmi {len(ranked)} réponses (plusieurs réponses possibles).",
         *small_base_notes(shown.loc[shown["small_base"], "item_label"], edition),
         *rank_uncertainty_notes(shown, edition),
     ]
@@ -540,9 +534,8 @@ def mirror_section(edition: Edition, audit: pd.DataFrame) -> tuple[Chart | None,
     colours = {short_label(edition.populations[p]): c for p, c in colours_of(edition).items()}
     a_rows, b_rows = rows.loc[[a.id for a, _ in pairs]], rows.loc[[b.id for _, b in pairs]]
     diff = independent_difference(a_rows["computed"], a_rows["se_pts"], b_rows["computed"], b_rows["se_pts"])
-    z = normal_quantile(edition)
-    significant = np.nan_to_num(diff.p, nan=1.0) < 1 - edition.estimation.level
-    texts, level = texts_of(edition), french_number(edition.estimation.level * 100)
+    z, significant = edition.significance.z, edition.significance.significant(diff.p)
+    texts = texts_of(edition)
     table = Table(
         texts.columns["mirror"],
         tuple(
@@ -557,7 +550,7 @@ def mirror_section(edition: Edition, audit: pd.DataFrame) -> tuple[Chart | None,
             )
             for (a, b), (_, ra), (_, rb), d, s, sig in zip(pairs, a_rows.iterrows(), b_rows.iterrows(), diff.diff, diff.se, significant)
         ),
-        note=texts.page["mirror_note"].format(z=french_number(z, 2), level=level),
+        note=texts.page["mirror_note"].format(z=french_number(z, 2), level=edition.significance.percent),
     )
     notes = (
         texts.page["mirror_pairs"].format(words=MIN_SHARED_WORDING_WORDS),
@@ -618,7 +611,7 @@ def trend_charts(edition: Edition, trends: pd.DataFrame) -> tuple[Chart, ...]:
                 texts.page["trend_chart"].format(previous=previous, id=edition.id, population=short_label(population)),
                 dumbbells(rows, colour),
                 (
-                    texts.page["trend_points"].format(previous=previous, id=edition.id),
+                    texts.page["trend_points"].format(previous=previous, id=edition.id, level=edition.significance.percent),
                     texts.page["trend_bases"].format(n=n_text(chosen["n"]), id=edition.id, n_previous=n_text(chosen["n_previous"]), previous=previous),
                     *small_base_notes(chosen.loc[chosen["n"] < edition.thresholds.flag_base, "item_label"], edition),
                 ),
@@ -630,7 +623,7 @@ def trend_charts(edition: Edition, trends: pd.DataFrame) -> tuple[Chart, ...]:
 def trends_table_rows(edition: Edition, trends: pd.DataFrame) -> Table:
     """Every significant change of the whole populations, largest first."""
     found = trends[(trends["breakdown"] == TOTAL) & trends["significant"]]
-    z = normal_quantile(edition)
+    z = edition.significance.z
     found = found.reindex(found["change_pts"].abs().sort_values(ascending=False).index)
     texts = texts_of(edition)
     return Table(
@@ -647,7 +640,7 @@ def trends_table_rows(edition: Edition, trends: pd.DataFrame) -> Table:
             )
             for r in found.to_dict(orient="records")
         ),
-        note=texts.page["trend_note"].format(z=french_number(z, 2), level=french_number(edition.estimation.level * 100)),
+        note=texts.page["trend_note"].format(z=french_number(z, 2), level=edition.significance.percent),
     )
 
 
@@ -687,7 +680,7 @@ def audit_table(edition: Edition, audit: pd.DataFrame) -> Table:
                 "–" if pd.isna(r["computed"]) else f"{french_number(r['computed'], 1)}{NARROW_SPACE}%",
                 "–" if pd.isna(r["difference_pts"]) else points_text(r["difference_pts"], signed=True),
                 texts.verdicts.get(r["verdict"], r["verdict"]),
-                texts.reason(r["reason_parts"], pops),
+                texts.reason(r["reason_parts"], pops, edition.significance),
             )
             for r in rows.to_dict(orient="records")
         ),
@@ -738,9 +731,9 @@ def report_html(
         edition=edition,
         version=__version__,
         populations=[(p.label, colour) for p, colour in zip(edition.populations.values(), colours_of(edition).values())],
-        level=french_number(edition.estimation.level * 100),
+        level=edition.significance.percent,
         thresholds=edition.thresholds,
-        interval=edition.estimation.interval,
+        interval=edition.significance.interval,
         pages=report_pages,
         mirror_chart=mirror_chart,
         mirror_table=mirror_table,

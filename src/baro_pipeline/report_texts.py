@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from .significance import Significance
+
 NARROW_SPACE = "\u202f"  # French thousands separator and space before %
 
 Facts = Mapping[str, Any]
@@ -124,7 +126,7 @@ FRENCH_CLAUSES: dict[str, Callable[[Facts, Mapping[str, str]], str]] = {
     "difference": lambda f, pops: (
         f"calculé {french_number(f['computed'], 1)}{NARROW_SPACE}% (arrondi {french_number(f['computed_pct'])}), "
         f"écart {points_text(f['difference'], signed=True)} ; le chiffre publié {french_printed(f['published'])} est "
-        f"{'dans' if f['inside'] else 'hors de'} l'intervalle de confiance à 95{NARROW_SPACE}% ({french_range(f['ci_low'], f['ci_high'])})"
+        f"{'dans' if f['inside'] else 'hors de'} l'intervalle de confiance à {f['level']}{NARROW_SPACE}% ({french_range(f['ci_low'], f['ci_high'])})"
     ),
     "reproduced_by": lambda f, pops: "reproduit par " + " ou par ".join(
         f"{french_slip(s, pops)[0]} ({french_number(s['value'], 1)}{NARROW_SPACE}% → {french_printed(s['printed'])})" for s in f["slips"]
@@ -143,9 +145,10 @@ def french_reason_part(part: Facts, pops: Mapping[str, str]) -> str:
     return FRENCH_CHECKS[code](part) if code in FRENCH_CHECKS else FRENCH_CLAUSES[code](part, pops)
 
 
-def french_reason(parts_json: str, pops: Mapping[str, str]) -> str:
-    """A figure's whole reason (``reason_parts`` of the audit) in French; "" when it has none."""
-    text = " ; ".join(french_reason_part(p, pops) for p in json.loads(parts_json or "[]"))
+def french_reason(parts_json: str, pops: Mapping[str, str], significance: Significance) -> str:
+    """A figure's whole reason (``reason_parts`` of the audit) in French; "" when it has none.
+    Each clause's facts get the ``level`` (in percent) the audit's intervals were computed at."""
+    text = " ; ".join(french_reason_part({**p, "level": significance.percent}, pops) for p in json.loads(parts_json or "[]"))
     return text[:1].upper() + text[1:]
 
 
@@ -154,7 +157,7 @@ class ReportTexts:
     """What the report says in one language, besides the edition's own labels and wordings."""
 
     verdicts: Mapping[str, str]
-    reason: Callable[[str, Mapping[str, str]], str]  # (reason_parts, population id -> label) -> text
+    reason: Callable[[str, Mapping[str, str], Significance], str]  # (reason_parts, population id -> label, the edition's policy) -> text
     press: str  # before a press figure's outlet
     unverified: str  # after a source whose address is not verified
     audit_note: str  # under the audit's chart: what the verdicts mean
@@ -219,7 +222,7 @@ FRENCH = ReportTexts(
         "yes": "oui",
         "no": "non",
         "trend_chart": "Évolutions {previous} → {id} ({population})",
-        "trend_points": "Cercle vide : {previous} ; point plein : {id}, en couleur si l'évolution est significative à 95 % (*).",
+        "trend_points": "Cercle vide : {previous} ; point plein : {id}, en couleur si l'évolution est significative à {level} % (*).",
         "trend_bases": "Base : chaque question sur sa base ; {n} en {id}, {n_previous} en {previous}.",
         "trend_note": (
             "Évolution ± {z} erreur-type ; échantillons indépendants : erreur-type de l'évolution √(se₁² + se₂²) "

@@ -15,7 +15,7 @@ profile variable is not crossed with itself: its own breakdown's columns stay em
 
 Significance letters follow the convention of Q and SPSS tables: every breakdown level has a
 letter (A, B, C… across the sheet); a cell carries the letter of each other level *of the same
-breakdown* that it is significantly higher than at the edition's confidence level (95 %), as
+breakdown* that it is significantly higher than at the edition's test level (``Edition.significance``), as
 ``estimates.parquet``'s ``higher_than`` says (:func:`baro_pipeline.estimation.higher_levels`: the
 difference of the two levels with the covariance the design and its calibration give them, a t
 test, the p-values adjusted within the breakdown's pairs of levels as the edition's
@@ -408,10 +408,9 @@ def adjustment_note(edition: Edition) -> str:
 
 def notes(edition: Edition) -> tuple[str, ...]:
     t = edition.thresholds
-    level = f"{edition.estimation.level * 100:g}"
     return (
         f"% : pourcentage pondéré (calage sur les marges), arrondi comme la synthèse ({edition.estimation.rounding}) ; base : répondants interrogés ayant répondu.",
-        f"sig. : lettres des colonnes de la même ventilation dont la colonne est significativement plus élevée à {level} % — test t bilatéral de la différence, "
+        f"sig. : lettres des colonnes de la même ventilation dont la colonne est significativement plus élevée à {edition.significance.level_text} — test t bilatéral de la différence, "
         f"erreur-type linéarisée avec la covariance des deux colonnes (calage pris en compte){adjustment_note(edition)}.",
         f"{SMALL_BASE_MARK} : base faible (n < {t.flag_base}), fond orangé, non testée ; {WITHHELD} : valeur non publiée (n < {t.suppress_base}), n conservé.",
         f"publié : le chiffre imprimé par la publication sur la base de la question, à comparer à l'Ensemble ; chaque chiffre publié et son audit : feuille « {AUDIT} ».",

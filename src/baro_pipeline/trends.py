@@ -15,7 +15,8 @@ on (population, question through ``was:``, item, breakdown, breakdown level):
 The change is in points for shares (× 100) and in the item's unit for means; its SE treats the
 two editions as independent samples, each with its design-based SE: sqrt(se1² + se2²)
 (:func:`baro_pipeline.stats.significance.independent_difference`, a normal test). A change is
-significant when its two-sided p-value is under 1 − the edition's confidence level (5 % at 95 %).
+significant when its two-sided p-value is under the edition's test level (``Edition.significance``:
+1 − its confidence level).
 """
 
 from __future__ import annotations
@@ -124,5 +125,5 @@ def trends_table(edition: Edition, previous: PreviousRun, estimates: pd.DataFram
         se_change_pts=diff.se * scale,
         z=diff.z,
         p_value=diff.p,
-        significant=np.nan_to_num(diff.p, nan=1.0) < 1 - edition.estimation.level,
+        significant=edition.significance.significant(diff.p),
     )[list(TREND_COLUMNS)].reset_index(drop=True)
