@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import run_bench  # noqa: E402
+import run_bench
 
 
 def main():
@@ -28,7 +28,9 @@ def main():
                 cur = R["standard"].setdefault(n, {})
                 if tool not in cur or "failed" in cur[tool]:
                     cur[tool] = v  # the first file wins, unless its measurement failed
-        starts.append(r["started"]); ends.append(r.get("ended", "?")); loads.append(r["load_start"])
+        starts.append(r["started"])
+        ends.append(r.get("ended", "?"))
+        loads.append(r["load_start"])
     R["started"], R["ended"], R["load_start"] = min(starts), max(ends), " / ".join(loads)
     R["stages"] = dict(sorted(R["stages"].items(), key=lambda kv: int(kv[0])))
     R["whole"] = dict(sorted(R["whole"].items(), key=lambda kv: int(kv[0])))
@@ -36,7 +38,7 @@ def main():
     for f in files:
         lf = Path(logs_of[f]) if logs_of[f] else Path(f).with_suffix(".log")
         if lf.exists():
-            run_bench.LOG.extend(l for l in lf.read_text().splitlines() if l.startswith("[") or l.startswith("  "))
+            run_bench.LOG.extend(line for line in lf.read_text().splitlines() if line.startswith(("[", "  ")))
     run_bench.write_results(R, out)
 
 

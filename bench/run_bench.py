@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import pstats
@@ -20,7 +21,7 @@ import shutil
 import statistics
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -34,7 +35,7 @@ LOG: list[str] = []
 
 
 def say(msg: str) -> None:
-    line = f"[{datetime.now(timezone.utc):%H:%M:%S}] {msg}"
+    line = f"[{datetime.now(UTC):%H:%M:%S}] {msg}"
     print(line, flush=True)
     LOG.append(line)
 
@@ -109,7 +110,7 @@ def profile_stages(n, timeout, skip=None):
         return None
     st = pstats.Stats(str(prof))
     rows = []
-    for (file, line, fn), (cc, nc, tt, ct, callers) in st.stats.items():
+    for (file, _line, fn), (_cc, nc, tt, ct, _callers) in st.stats.items():
         if "baro_pipeline" in file or "pandera" in file or "pandas" in file or "numpy" in file or "scipy" in file:
             rows.append((ct, tt, nc, f"{Path(file).parent.name}/{Path(file).name}:{fn}"))
     rows.sort(reverse=True)
@@ -171,7 +172,7 @@ def standard(n, reps, timeout, tools, with_r=True):
     for tool in [t for t in ("baro", *tools) if t]:
         py = PY if tool == "baro" else BENCH / ".venvs" / tool / "bin" / "python"
         if not py.exists():
-            res[tool] = {"failed": "not installed (see bench/logs/pip_%s.log)" % tool}
+            res[tool] = {"failed": f"not installed (see bench/logs/pip_{tool}.log)"}
             continue
         la = load()
         rc, so, se, wall, rss2 = run([py, BENCH / "tool_standard.py", tool, d, reps], timeout=timeout)
@@ -405,10 +406,23 @@ def items_section(items):
     return L
 
 
+def met(ok):
+    """An acceptance cell: met, not met, or not measured (None)."""
+    return "—" if ok is None else ("**yes**" if ok else "**NO**")
+
+
+def agreement_cell(ok, err, none):
+    """An agreement cell: the verdict and the error, or the text `none` when nothing was compared."""
+    return none if err is None else ("yes" if ok else "NO") + f" ({fmt(err)})"
+
+
+def median_seconds(runs, stage):
+    return median([r["seconds"].get(stage) for r in runs])
+
+
 def acceptance(R):
     """The acceptance items of issue 11, met or not, from the numbers of this run."""
     L = ["## Acceptance of issue 11 (from the numbers below)\n", "| item | measured | met? |", "|---|---|---|"]
-    yes = lambda ok: "—" if ok is None else ("**yes**" if ok else "**NO**")
     st = R.get("standard", {}).get(1000000) or R.get("standard", {}).get("1000000") or {}
     b = st.get("baro", {})
     brk = median(b.get("rake", [])) if "failed" not in b else None
@@ -417,35 +431,35 @@ def acceptance(R):
         trk = median(t.get("rake", [])) if "failed" not in t else None
         ratio = trk / brk if trk and brk else None
         L.append(f"| raking at 1e6 ≥ {need}× faster than {tool} (standard data set) | "
-                 + (f"{fmt(trk)} s vs baro {fmt(brk)} s: {ratio:.0f}×" if ratio else "not measured") + f" | {yes(None if ratio is None else ratio >= need)} |")
+                 + (f"{fmt(trk)} s vs baro {fmt(brk)} s: {ratio:.0f}×" if ratio else "not measured") + f" | {met(None if ratio is None else ratio >= need)} |")
     we = b.get("weight_rel_err")
-    L.append(f"| weights at 1e6 = R's to 1e-10 (standard data set) | max rel diff {fmt(we)} | {yes(None if we is None else we <= 1e-10)} |")
+    L.append(f"| weights at 1e6 = R's to 1e-10 (standard data set) | max rel diff {fmt(we)} | {met(None if we is None else we <= 1e-10)} |")
     it = R.get("items", {}).get(1000000) or R.get("items", {}).get("1000000") or {}
     ib = it.get("baro", {}) if "failed" not in it else {}
     bsec = median(ib.get("seconds", [])) if ib and "failed" not in ib else None
     L.append(f"| SEs of every item of the 2025 codebooks (both populations, {sum(it.get('populations', {}).values()) or '?'} items) at 1e6 < 2 s | "
-             + (f"{fmt(bsec)} s (median of {len(ib['seconds'])}, layout built inside)" if bsec else "not measured") + f" | {yes(None if bsec is None else bsec < 2)} |")
+             + (f"{fmt(bsec)} s (median of {len(ib['seconds'])}, layout built inside)" if bsec else "not measured") + f" | {met(None if bsec is None else bsec < 2)} |")
     agree = []
     for n in (100000, 1000000):
         x = (R.get("items", {}).get(n) or R.get("items", {}).get(str(n)) or {}).get("baro", {})
         if "agree" in x:
             agree.append((n, x))
     L.append("| those SEs = R's to 1e-8 | " + ("; ".join(f"{n}: {x['compared']} items, SE max rel {fmt(x['se_rel_err'])}, estimates {fmt(x['estimate_rel_err'])}" for n, x in agree) or "not measured")
-             + f" | {yes(all(x['agree'] for _, x in agree) if agree else None)} |")
+             + f" | {met(all(x['agree'] for _, x in agree) if agree else None)} |")
     sv = it.get("svy", {})
     sratio = sv["seconds_all_items"] / bsec if bsec and sv and "failed" not in sv else None
     L.append("| those SEs at 1e6 ≥ 10× faster than svy item by item | "
              + (f"svy {fmt(sv['seconds_all_items'])} s{' (extrapolated)' if sum(sv['items'].values()) != sum(it['populations'].values()) else ''} vs baro {fmt(bsec)} s: {sratio:.0f}×" if sratio else "not measured")
-             + f" | {yes(None if sratio is None else sratio >= 10)} |")
+             + f" | {met(None if sratio is None else sratio >= 10)} |")
     wh, first = repeated_runs(R.get("whole", {}).get(1000000) or R.get("whole", {}).get("1000000") or [])
     if wh:
         w, pk, rc = median([r["wall"] for r in wh]), max(r["peak_rss_mib"] or 0 for r in wh + first), max(r["rc"] for r in wh + first)
         cold = f"; the first run, on a new Prefect database: {fmt(first[0]['wall'])} s" if first else ""
-        L.append(f"| whole `baro run` at 1e6 < 60 s | {fmt(w)} s, median of {len(wh)} on an existing Prefect database (rc {rc}){cold} | {yes(w < 60 and rc == 0)} |")
-        L.append(f"| … with peak memory < 4 GB | {fmt(pk, 4)} MiB (largest of all runs) | {yes(pk < 4096)} |")
+        L.append(f"| whole `baro run` at 1e6 < 60 s | {fmt(w)} s, median of {len(wh)} on an existing Prefect database (rc {rc}){cold} | {met(w < 60 and rc == 0)} |")
+        L.append(f"| … with peak memory < 4 GB | {fmt(pk, 4)} MiB (largest of all runs) | {met(pk < 4096)} |")
     else:
         f = (R.get("whole", {}).get(1000000) or R.get("whole", {}).get("1000000") or [{}])
-        L.append(f"| whole `baro run` at 1e6 < 60 s, peak < 4 GB | {f[0].get('failed', 'not measured') if f else 'not measured'} | {yes(False) if f and f[0].get('failed') else '—'} |")
+        L.append(f"| whole `baro run` at 1e6 < 60 s, peak < 4 GB | {f[0].get('failed', 'not measured') if f else 'not measured'} | {met(False) if f and f[0].get('failed') else '—'} |")
     L.append("| no test depends on timing | not a benchmark measurement | — |\n")
     return L
 
@@ -462,7 +476,7 @@ def write_results(R, path):
         if not ok:
             L.append(f"| {n} | 0 | failed: {runs[0].get('failed')} (timeout {runs[0].get('timeout')} s) | | | | | | | {runs[0].get('load')} |")
             continue
-        g = lambda k: median([r["seconds"].get(k) for r in ok])
+        g = functools.partial(median_seconds, ok)
         L.append(f"| {n} | {len(ok)} | {fmt(g('ingest'))} | {fmt(g('validation'))} | {fmt(g('raking'))} | {fmt(g('estimation')) if g('estimation') is not None else 'skipped'} | "
                  f"{fmt(g('writing'))} | {fmt(g('ses_all_items'))} ({fmt(g('item_matrix'))} + {fmt(g('svymean_all_items'))}) | {fmt(max(r['peak_rss_mib_time'] for r in ok), 4)} | {ok[0]['load']} |")
     L.append("\n## Whole `baro run 2025` (subprocess, Prefect embedded server)\n")
@@ -491,9 +505,8 @@ def write_results(R, path):
                 continue
             rk, se = median(r.get("rake", [])), median(r.get("se", []))
             ratio = f"{rk / brk:.1f}× (SE {se / bse:.1f}×)" if brk and rk and se and bse else (f"{rk / brk:.1f}×" if brk and rk else "—")
-            chk = lambda ok, err, none: none if err is None else ("yes" if ok else "NO") + f" ({fmt(err)})"
-            wa = "reference" if tool == "R survey" else chk(r.get("weights_agree"), r.get("weight_rel_err"), "no weights")
-            sa = "reference" if tool == "R survey" else chk(r.get("se_agree"), r.get("se_rel_err"), "no R SE at this size" if not r.get("se") else "not checked")
+            wa = "reference" if tool == "R survey" else agreement_cell(r.get("weights_agree"), r.get("weight_rel_err"), "no weights")
+            sa = "reference" if tool == "R survey" else agreement_cell(r.get("se_agree"), r.get("se_rel_err"), "no R SE at this size" if not r.get("se") else "not checked")
             if tool not in ("R survey", "baro") and not r.get("se"):
                 sa = "no SE"
             L.append(f"| {n} | {tool} | {fmt(rk)} ({len(r.get('rake', []))} reps) | {fmt(se)} | {fmt(r.get('peak_rss_mib'), 4)} | {ratio} | {wa} | {sa} | {r.get('note', '')} | {r.get('load', '')} |")
@@ -535,7 +548,7 @@ def main():
     a = ap.parse_args()
     WORK.mkdir(exist_ok=True)
     R_RAKE_ONLY.update(int(x) for x in a.r_rake_only_at.split(",") if x)
-    R = {"started": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}", "load_start": load(), "stages": {}, "whole": {}, "standard": {}, "profile": {}, "items": {}}
+    R = {"started": f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}", "load_start": load(), "stages": {}, "whole": {}, "standard": {}, "profile": {}, "items": {}}
     parts = a.parts.split(",")
     sizes = [int(s) for s in a.sizes.split(",") if s]
     for n in sizes:
@@ -543,7 +556,7 @@ def main():
     if "standard" in parts and not a.no_setup:
         subprocess.run([BENCH / "setup_venvs.sh"], stdout=subprocess.DEVNULL)
     def ckpt():
-        R["ended"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}"
+        R["ended"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
         Path(a.out).with_suffix(".json").write_text(json.dumps(R, indent=1, default=str))
         write_results(R, Path(a.out))
 
@@ -578,7 +591,7 @@ def main():
                     R["whole"][n] = whole_runs(n, a.reps_1e6 if n >= 1_000_000 else a.reps, a.timeout)
                     ckpt()
     finally:
-        R["ended"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}"
+        R["ended"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
         Path(a.out).with_suffix(".json").write_text(json.dumps(R, indent=1, default=str))
         write_results(R, Path(a.out))
         say(f"wrote {a.out}")

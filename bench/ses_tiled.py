@@ -46,7 +46,10 @@ def main():
         if prof and r == reps - 1:
             prof.disable()
             prof.dump_stats(prof_file)
-        out["raking"].append(t1 - t0); out["item_matrix"].append(im); out["svymean"].append(sm); out["total"].append(im + sm)
+        out["raking"].append(t1 - t0)
+        out["item_matrix"].append(im)
+        out["svymean"].append(sm)
+        out["total"].append(im + sm)
     out["items"] = k
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))

@@ -24,8 +24,9 @@ import time
 import types
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from unittest import mock
 
 from baro_pipeline.errors import UsageError
@@ -42,7 +43,8 @@ def pid_file(home: Path) -> Path:
 def api_answers(api_url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-            return response.status == 200
+            status: int = response.status
+            return status == 200
     except (urllib.error.URLError, OSError):
         return False
 
@@ -159,7 +161,7 @@ def start_embedded_server() -> None:
     from prefect.server.api import server as prefect_server
 
     class ServerDyingWithParent(prefect_server.SubprocessASGIServer):
-        def _run_uvicorn_command(self) -> "subprocess.Popen[Any]":
+        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
             # Prefect's own command and environment, with one more argument to its Popen.
             popen = functools.partial(subprocess.Popen, preexec_fn=dying_with(os.getpid()))
             with mock.patch.object(prefect_server, "subprocess", types.SimpleNamespace(Popen=popen)):
@@ -182,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  UI  http://{args.host}:{args.port}")
             print(f"  API http://{args.host}:{args.port}/api  (stop it: make server-stop)")
         else:
-            pid = stop_server(args.home)
-            print(f"Prefect server stopped (PID {pid})" if pid else "no Prefect server of this project is running")
+            stopped = stop_server(args.home)
+            print(f"Prefect server stopped (PID {stopped})" if stopped else "no Prefect server of this project is running")
     except UsageError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code

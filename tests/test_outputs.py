@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from baro_pipeline.errors import ForeignOutputError, OutputError, OutputReadError, OutputWriteError, UsageError
+from baro_pipeline.errors import ForeignOutputError, OutputError, OutputReadError, UsageError
 from baro_pipeline.outputs import edition_lock, publish_run, read_manifest, read_table, table_metadata
 
 SRC = Path(__file__).resolve().parents[1] / "src"

@@ -15,8 +15,8 @@ import shutil
 import sqlite3
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pyarrow.parquet as pq

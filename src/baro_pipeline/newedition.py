@@ -29,9 +29,10 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -149,7 +150,7 @@ def empty_figures(old: Edition, new_id: str) -> bytes:
         f"# List the figures of the {new_id} publication here when it is out, as editions/{old.id}/published.yaml\n"
         "# does (format: docs/edition-format.md). Until then the audit has no figure to check.\n"
         "figures: []\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def is_share(node: Any) -> bool:

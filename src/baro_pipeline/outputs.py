@@ -20,10 +20,11 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import filelock
 import pandas as pd
@@ -302,7 +303,8 @@ def read_manifest(root: Path, edition_id: str) -> dict[str, Any] | None:
     file = edition_folder(root, edition_id) / "manifest.json"
     if not file.exists():
         return None
-    return json.loads(file.read_text(encoding="utf-8"))
+    manifest: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+    return manifest
 
 
 def table_metadata(edition_id: str, populations: Mapping[str, str], inputs: Mapping[str, str]) -> dict[str, Any]:

@@ -28,12 +28,14 @@ import math
 import os
 import re
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pv
@@ -207,12 +209,16 @@ def population_model(node: _Node, population: Population) -> PopulationModel:
     )
 
 
-def settings(node: _Node, cls: type, upper: float) -> Any:
+Block = TypeVar("Block", Rates, Timing)
+
+
+def settings(node: _Node, cls: type[Block], upper: float) -> Block:
     """A flat block of positive numbers (the dataclass' fields); ``upper`` bounds them."""
     if node.data is None:
         return cls()
-    node.mapping(tuple(cls.__dataclass_fields__))
-    values = {key: float(node.get(key, (int, float), getattr(cls(), key))) for key in cls.__dataclass_fields__}
+    names = tuple(f.name for f in fields(cls))
+    node.mapping(names)
+    values = {key: float(node.get(key, (int, float), getattr(cls(), key))) for key in names}
     for key, value in values.items():
         if not 0 <= value <= upper:
             raise node.error(f"{key} = {value:g} is out of range", f"give a number between 0 and {upper:g}", key=key)
@@ -220,8 +226,8 @@ def settings(node: _Node, cls: type, upper: float) -> Any:
 
 
 def check_template(template: str, node: _Node) -> None:
-    fields = re.findall(r"\{([^}]*)\}", template)
-    if "text" not in fields or any(f not in ("id", "text") for f in fields) or fields.count("id") > 1:
+    placeholders = re.findall(r"\{([^}]*)\}", template)
+    if "text" not in placeholders or any(f not in ("id", "text") for f in placeholders) or placeholders.count("id") > 1:
         raise node.error(f"text_template '{template}' must hold {{text}} once, and may hold {{id}} once", "write e.g. 'précision libre {id} : {text}'", key="text_template")
     check_csv_text(template, node, "text_template")
 
@@ -274,6 +280,7 @@ def profile_shares(node: _Node, q: Question, population: Population) -> Mapping[
             raise spec.error(f"code(s) {missing} of {q.id} have no share", "give every code its sample share (0 if none)", key=key)
         check_sum(values.values(), spec, key)
         return MappingProxyType(values)
+    assert target is not None  # refused above: a skew needs a target
     raw = {c: share * values.get(c, 1.0) for c, share in target.shares.items()}
     total = sum(raw.values())
     return MappingProxyType({c: v / total for c, v in raw.items()})
@@ -281,7 +288,7 @@ def profile_shares(node: _Node, q: Question, population: Population) -> Mapping[
 
 def code_numbers(node: _Node, q: Question, signed: bool = False) -> dict[int, float]:
     """``{code: number}`` over codes of ``q``: numbers >= 0, or of any sign when ``signed``."""
-    out = {}
+    out: dict[int, float] = {}
     for code, sub in entries(node, f"codes of {q.id}").items():
         if code not in q.all_codes():
             raise node.error(f"{code!r} is not a code of {q.id}", f"use codes of {q.id}: {list(q.all_codes())}", key=str(code))
@@ -309,7 +316,7 @@ QUESTION_KEYS = {  # type -> (allowed keys, required keys)
 def question_model(node: _Node, q: Question, book: Codebook) -> QuestionModel:
     node.mapping(*QUESTION_KEYS[q.type])
     codes = code_shares(node.child("codes"), q, summed=q.type == "single") if q.type in ("single", "multi") else MappingProxyType({})
-    rows = MappingProxyType({})
+    rows: Mapping[str, Mapping[int, Share]] = MappingProxyType({})
     if q.type == "grid":
         given = entries(node.child("rows"), f"rows of {q.id}")
         for r in q.rows:
@@ -532,7 +539,7 @@ def figure_questions(figure: PublishedFigure, book: Codebook) -> set[str]:
     """Questions whose shares a figure's value depends on: its item's, and those of its routing and base."""
     derived = {d.id: d for d in book.derived}
     d = derived.get(figure.indicator.question)
-    own = {t.question for t in d.terms} if d else {figure.indicator.question}
+    own = {qid for t in d.terms for qid in t.questions()} if d else {figure.indicator.question}
     conditions = [c for c in (figure.base, d.base if d else None) if isinstance(c, Condition)]
     questions = set(own)
     for qid in list(own) + [x for c in conditions for x in c.questions()]:
@@ -561,14 +568,14 @@ def implied_value(figure: PublishedFigure, edition: Edition, pm: PopulationModel
     where = f"{figure.population}.questions"
     if ind.question in derived:
         d = derived[ind.question]
-        q = book.question(d.terms[0].question)
+        q = book.question(d.terms[0].questions()[0])
         union = pm.questions[q.id].unions.get(d.id)
         if union is None:
             raise node.error(f"figure '{figure.id}' publishes derived '{d.id}', which no union of {q.id} models", f"add unions: {{{d.id}: [share, {figure.id}]}} under {q.id}", key=f"{where}.{q.id}")
         item, in_base, bases = union.share.value, 1.0, [d.base]
     else:
         q = book.question(ind.question)
-        codes = next(n.codes for n in q.nets if n.id == ind.net) if ind.net is not None else (ind.code,)
+        codes = (ind.code,) if ind.code is not None else next(n.codes for n in q.nets if n.id == ind.net)
         item, in_base, bases = answer_share(q, pm.questions[q.id], codes, ind.row, node, where), in_base_share(q, pm.questions[q.id], ind.row), [q.asked_if]
     if figure.base == "all":
         return reach(q.asked_if, book, pm, node, where) * item
@@ -587,7 +594,7 @@ def answer_share(q: Question, qm: QuestionModel, codes: tuple[int, ...], row: st
     """Share of the respondents asked who gave one of ``codes`` (one row of a grid)."""
     if q.profile:
         raise node.error(f"a figure depends on profile variable {q.id} (routing or base): the shares cannot tell its weighted share", "route on a question, not on a profile variable", key=where)
-    if q.type == "grid":
+    if row is not None:  # a grid (the edition gives a row to grid items and conditions only)
         return sum(qm.rows[row][c].value for c in codes)
     if q.type == "single" or len(codes) == 1:
         return sum(qm.codes[c].value for c in codes)
@@ -607,7 +614,7 @@ def answer_share(q: Question, qm: QuestionModel, codes: tuple[int, ...], row: st
 def in_base_share(q: Question, qm: QuestionModel, row: str | None) -> float:
     """Share of the respondents asked who are in the item's base (not-answers out of the base excluded)."""
     out = [c for c, na in q.not_answers.items() if not na.in_base]
-    shares = qm.rows[row] if q.type == "grid" else qm.codes
+    shares = qm.rows[row] if row is not None else qm.codes  # a grid's row, or the question's codes
     return 1 - sum(shares[c].value for c in out)
 
 
@@ -615,7 +622,7 @@ def reach(condition: Condition | None, book: Codebook, pm: PopulationModel, node
     """Share of the whole population meeting a routing condition (a chain of simple conditions)."""
     if condition is None:
         return 1.0
-    if condition.all or condition.any:
+    if condition.question is None:  # all / any
         raise node.error(
             f"routing {condition.describe()} combines conditions: the synthesis cannot tell its share",
             "publish figures of such questions on base 'asked'",
@@ -640,7 +647,7 @@ def ranked(pool: np.ndarray, score: np.ndarray) -> np.ndarray:
     return pool[np.argsort(-score[pool])]
 
 
-def picked(ranked_pool: np.ndarray, weights: np.ndarray, target: float) -> np.ndarray:
+def picked(ranked_pool: np.ndarray, weights: np.ndarray, target: float) -> npt.NDArray[np.bool_]:
     """Which of ``ranked_pool`` (a mask) get an answer whose total weight should be ``target``.
 
     The first ones, up to the cut whose cumulative weight is closest to the target; then the one
@@ -706,7 +713,7 @@ def covering_ticks(
     item, among the respondents of its domain (``domains[:, j]``) who have not ticked it and are
     under ``capacity``.
     """
-    ticks = np.zeros(domains.shape, bool)
+    ticks = np.zeros_like(domains, dtype=bool)
     for members, items in covers:
         weight = weights[members].sum()
         wanted = targets[items]
@@ -743,12 +750,20 @@ def covering_ticks(
 # --------------------------------------------------------------------------------------------
 
 
+Cells = dict[str, np.ndarray]  # export column -> codes (open texts: indices of the texts)
+
+
+def single_column(q: Question) -> str:
+    """The export column of a single, numeric or text question (profile variables too): the codebook's, by default its id."""
+    return q.column or q.id
+
+
 @dataclass(frozen=True, eq=False)
 class Group:
     """Interviews answered together: the kept ones (raked weights) or the extra ones (unit weights)."""
 
     name: str  # keys the random streams, with the population and the question
-    cells: dict[str, np.ndarray]  # export column -> codes (blank: the dtype's minimum); answers are added in routing order
+    cells: Cells  # codes (blank: the dtype's minimum); answers are added in routing order
     weights: np.ndarray
     straight: np.ndarray  # planted straight-liners
     seed: int
@@ -774,7 +789,8 @@ def blank_cells(n: int, dtype: type = np.int16) -> np.ndarray:
 
 
 def is_blank(cells: np.ndarray) -> np.ndarray:
-    return cells == np.iinfo(cells.dtype).min
+    blank: np.ndarray = cells == np.iinfo(cells.dtype).min
+    return blank
 
 
 def float_cells(cells: np.ndarray) -> np.ndarray:
@@ -795,22 +811,22 @@ def propensity_effect(qm: QuestionModel, group: Group, book: Codebook) -> np.nda
     """Each respondent's shift of propensity from the profile (how breakdowns come to differ)."""
     effect = np.zeros(group.size)
     for var, shifts in qm.propensity.items():
-        codes = group.cells[book.question(var).column]
+        codes = group.cells[single_column(book.question(var))]
         for code, shift in shifts.items():
             effect[codes == code] += shift
     return effect
 
 
-def single_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[dict, dict]:
+def single_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[Cells, Cells]:
     asked = np.flatnonzero(asked_mask(group, book, q))
     score = propensity_effect(qm, group, book) + group.rng(q.id).standard_normal(group.size)
     total = group.weights[asked].sum()
     codes = blank_cells(group.size)
     codes[asked] = partitioned(asked, group.weights, dict.fromkeys(qm.codes, score), {c: s.value * total for c, s in qm.codes.items()})
-    return {q.column: codes}, other_answers(q, qm, codes == qm.other.code if qm.other else None, group)
+    return {single_column(q): codes}, other_answers(q, qm, lambda code: codes == code, group)
 
 
-def multi_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[dict, dict]:
+def multi_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[Cells, Cells]:
     """Codes ticked alone first, then the unions and the other codes (:func:`covering_ticks`)."""
     codes = list(q.all_codes())
     asked = asked_mask(group, book, q)
@@ -835,18 +851,16 @@ def multi_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, 
         members = top(others, group.weights, union_score, u.share.value * total)
         items = [codes.index(c) for c in u.items]
         covers.append((members, items))
-        domains[np.ix_(members, items)] = True
+        domains[np.ix_(members, np.array(items, np.intp))] = True
     free = [codes.index(c) for c in codes if c not in alone and all(c not in u.items for u in qm.unions.values())]
     in_union = np.zeros(group.size, bool)
     for members, _ in covers:
         in_union[members] = True
     covers.append((others[~in_union[others]], free))
-    domains[np.ix_(others, free)] = True
+    domains[np.ix_(others, np.array(free, np.intp))] = True
     targets = np.array([0.0 if c in alone else qm.codes[c].value * total for c in codes])
     ticks |= covering_ticks(covers, domains, group.weights, scores, targets, q.max_answers or len(codes), [f"code {c}" for c in codes], where)
-    columns = multi_columns(q, ticks, asked)
-    other = ticks[:, codes.index(qm.other.code)] if qm.other else None
-    return columns, other_answers(q, qm, other, group)
+    return multi_columns(q, ticks, asked), other_answers(q, qm, lambda code: ticks[:, codes.index(code)], group)
 
 
 def multi_columns(q: Question, ticks: np.ndarray, asked: np.ndarray) -> dict[str, np.ndarray]:
@@ -863,7 +877,7 @@ def slot_cells(cells: dict[str, np.ndarray], q: Question) -> dict[str, np.ndarra
     return {c: np.where(slots[:, i] < CODES.max, slots[:, i], CODES.min).astype(np.int16) for i, c in enumerate(slot_columns(q))}
 
 
-def grid_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[dict, dict]:
+def grid_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[Cells, Cells]:
     """Rows answered with correlated propensities; a union ("at least one row in X") covered first.
 
     Codes given in advance (planted straight-liners; the last row of those who would straight-line
@@ -908,7 +922,8 @@ def straight_lines(rows: list[np.ndarray], pool: np.ndarray) -> np.ndarray:
     """Which respondents (a mask) gave every one of these rows the same code."""
     cells = np.column_stack(rows)
     same = (cells == cells[:, :1]).all(axis=1) & ~is_blank(cells[:, 0])
-    return np.isin(np.arange(len(cells)), pool) & same
+    lines: np.ndarray = np.isin(np.arange(len(cells)), pool) & same
+    return lines
 
 
 def broken_lines(given: np.ndarray, previous: list[np.ndarray], shares: Mapping[int, Share], pool: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -930,9 +945,10 @@ def union_rows(union: Union, q: Question, qm: QuestionModel, group: Group, pool:
     members = top(pool, group.weights, scores.mean(axis=1), union.share.value * total)
     rows = [r.id for r in q.rows]
     targets = np.array([sum(qm.rows[r][c].value for c in union.codes) * total if r in union.items else 0.0 for r in rows])
+    items = [rows.index(r) for r in union.items]
     domains = np.zeros((group.size, len(rows)), bool)
-    domains[np.ix_(members, [rows.index(r) for r in union.items])] = True
-    return covering_ticks([(members, [rows.index(r) for r in union.items])], domains, group.weights, scores, targets, len(rows), [f"row {r}" for r in rows], where)
+    domains[np.ix_(members, np.array(items, np.intp))] = True
+    return covering_ticks([(members, items)], domains, group.weights, scores, targets, len(rows), [f"row {r}" for r in rows], where)
 
 
 def planted_lines(q: Question, qm: QuestionModel, group: Group, pool: np.ndarray, where: str) -> tuple[np.ndarray, int]:
@@ -948,7 +964,7 @@ def planted_lines(q: Question, qm: QuestionModel, group: Group, pool: np.ndarray
     return planted, code
 
 
-def numeric_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[dict, dict]:
+def numeric_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[Cells, Cells]:
     asked = asked_mask(group, book, q)
     score = propensity_effect(qm, group, book) + group.rng(q.id).standard_normal(group.size)
     low = -np.inf if q.minimum is None else q.minimum
@@ -956,19 +972,19 @@ def numeric_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook
     values = np.clip(np.rint(qm.mean + qm.sd * score), low, high)
     cells = blank_cells(group.size, np.int32)
     cells[asked] = values[asked]
-    return {q.column: cells}, {}
+    return {single_column(q): cells}, {}
 
 
-def text_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[dict, dict]:
+def text_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[Cells, Cells]:
     asked = asked_mask(group, book, q)
-    return {}, {q.column: drawn_texts(asked, len(qm.texts), group.rng(q.id, "text"))}
+    return {}, {single_column(q): drawn_texts(asked, len(qm.texts), group.rng(q.id, "text"))}
 
 
-def other_answers(q: Question, qm: QuestionModel, ticked: np.ndarray | None, group: Group) -> dict[str, np.ndarray]:
-    """Which "autre, précisez" text each respondent who ticked the other code writes."""
-    if ticked is None:
+def other_answers(q: Question, qm: QuestionModel, ticked: Callable[[int], np.ndarray], group: Group) -> Cells:
+    """Which "autre, précisez" text each respondent who ticked the other code (``ticked(code)``: a mask) writes."""
+    if qm.other is None or q.other_text is None:  # load_model gives 'other' only to questions with an open-text column
         return {}
-    return {q.other_text: drawn_texts(ticked, len(qm.other.texts), group.rng(q.id, "text"))}
+    return {q.other_text: drawn_texts(ticked(qm.other.code), len(qm.other.texts), group.rng(q.id, "text"))}
 
 
 def drawn_texts(mask: np.ndarray, choices: int, rng: np.random.Generator) -> np.ndarray:
@@ -1019,7 +1035,7 @@ def interview_roles(respondents: int, rates: Rates, quality: QualityPolicy) -> t
 def profile_cells(book: Codebook, pm: PopulationModel, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Profile codes drawn from the (skewed) sample shares."""
     return {
-        q.column: rng.choice(np.array(list(pm.profile[q.id]), np.int16), size=n, p=np.array(list(pm.profile[q.id].values())))
+        single_column(q): rng.choice(np.array(list(pm.profile[q.id]), np.int16), size=n, p=np.array(list(pm.profile[q.id].values())))
         for q in book.profile
     }
 
@@ -1036,7 +1052,8 @@ def quota_filled(codes: np.ndarray, shares: Mapping[int, float], rng: np.random.
 
 def kept_weights(cells: dict[str, np.ndarray], population: Population, settings: WeightingSettings) -> np.ndarray:
     """The weights the pipeline will give the kept interviews: calibrated to the targets, mean 1."""
-    frame = pd.DataFrame({q.column: cells[q.column].astype(float) for q in population.codebook.profile})
+    columns = [single_column(q) for q in population.codebook.profile]
+    frame = pd.DataFrame({c: cells[c].astype(float) for c in columns})
     return weight_population(frame, population, settings).weights
 
 
@@ -1046,9 +1063,9 @@ def population_cells(edition: Edition, population: Population, pm: PopulationMod
     roles, kept = interview_roles(respondents, pm.rates, edition.quality)
     profile = profile_cells(book, pm, len(roles), generator(seed, pm.id, "profile"))
     for target in population.targets.variables:
-        column = book.question(target.variable).column
+        column = single_column(book.question(target.variable))
         profile[column][kept] = quota_filled(profile[column][kept], target.shares, generator(seed, pm.id, "quota", target.variable))
-    cells = {}
+    cells: Cells = {}
     for name, rows in (("kept", kept), ("extra", ~kept)):
         part = {c: v[rows] for c, v in profile.items()}
         weights = kept_weights(part, population, edition.weighting) if name == "kept" else np.ones(int(rows.sum()))
@@ -1153,12 +1170,12 @@ def export_frame(edition: Edition, population: Population, pm: PopulationModel, 
 
 def text_sources(book: Codebook, pm: PopulationModel) -> dict[str, tuple[str, ...]]:
     """Open-text column -> the texts its respondents write."""
-    out = {}
+    out: dict[str, tuple[str, ...]] = {}
     for q in book.questions:
         qm = pm.questions[q.id]
         if q.type == "text":
-            out[q.column] = qm.texts
-        elif qm.other is not None:
+            out[single_column(q)] = qm.texts
+        elif qm.other is not None and q.other_text is not None:  # load_model gives 'other' only to questions with an open-text column
             out[q.other_text] = qm.other.texts
     return out
 
@@ -1263,7 +1280,9 @@ def write_sav(frame: pd.DataFrame, path: Path, book: Codebook) -> None:
     """SPSS with the codebook's value labels on coded columns and question labels on every column."""
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     data = frame.astype({c: "float64" for c in frame.columns if c not in text}).astype({c: object for c in text}).fillna({c: "" for c in text})
-    pyreadstat.write_sav(data, str(path), column_labels=column_labels(book, list(frame.columns)), variable_value_labels=coded_columns(book))
+    # arg-type: pyreadstat annotates column_labels list[str | None], which a list[str] is not (list is invariant); it only reads them.
+    labels = column_labels(book, list(frame.columns))
+    pyreadstat.write_sav(data, str(path), column_labels=labels, variable_value_labels=coded_columns(book))  # type: ignore[arg-type]
 
 
 def column_labels(book: Codebook, columns: list[str]) -> list[str]:

@@ -11,8 +11,8 @@ that variances account for it (as R's calibrated designs do).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,8 @@ import pandas as pd
 from .edition import Population, TargetVariable, Trimming, WeightingSettings
 from .errors import WeightingError
 from .stats import CalibrationResult, Design, calibrate_linear, calibrate_raking_bounded, design_from_calibration, kish_deff, rake, trim_weights
+
+RAKING = WeightingSettings()  # an edition's weighting when it names none: raking, no trimming
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,7 +46,7 @@ def target_codes(frame: pd.DataFrame, population: Population, target: TargetVari
     """Category index (0..K-1, in the order of the target's shares) of each respondent."""
     question = population.codebook.question(target.variable)
     values = frame[question.column].to_numpy(dtype=float)
-    codes = pd.Index([float(c) for c in target.shares]).get_indexer(values)
+    codes: np.ndarray = pd.Index([float(c) for c in target.shares]).get_indexer(values)
     if (codes < 0).any():
         bad = pd.unique(values[codes < 0])
         raise WeightingError(
@@ -104,7 +106,7 @@ def trimming_text(trimming: Trimming | None, result: CalibrationResult | None) -
 def weight_population(
     frame: pd.DataFrame,
     population: Population,
-    settings: WeightingSettings = WeightingSettings(),
+    settings: WeightingSettings = RAKING,
     *,
     tol: float = 1e-10,
     max_iter: int = 1000,
@@ -131,9 +133,8 @@ def weight_population(
             fix="check the targets against the sample (empty or tiny cells), or merge sparse categories",
         )
     trimmed = None
-    if settings.trimming is not None:
-        t = settings.trimming
-        trimmed = trim_weights(calibration.weights, lower=t.lower, upper=t.upper, strict=t.strict, codes=codes, totals=totals)
+    if (trimming := settings.trimming) is not None:
+        trimmed = trim_weights(calibration.weights, lower=trimming.lower, upper=trimming.upper, strict=trimming.strict, codes=codes, totals=totals)
     final = trimmed or calibration
     weights = final.weights
     deff = kish_deff(weights)

@@ -12,8 +12,8 @@ or to 1) and ``wilson`` gives its usual non-degenerate interval: prefer those tw
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike

@@ -19,10 +19,11 @@ from them by expanding sum (w (z - x'beta))^2. :func:`influence_values` material
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterator, Sequence, TypeGuard
+from typing import TypeGuard
 from weakref import WeakKeyDictionary
 
 import numpy as np
