@@ -120,8 +120,8 @@ def test_wide_encodings_are_named(encoding, name, frame, mini_codebook, tmp_path
 @pytest.mark.parametrize(
     "data, message",
     [
-        ("é".encode("utf-8") + "é".encode("cp1252"), r"mixes encodings: line 2 is not UTF-8, but line 2 holds UTF-8"),
-        ("Ã©".encode("utf-8"), r"text looks encoded twice \('Ã©' where a French character is expected, line 2\)"),
+        ("é".encode() + "é".encode("cp1252"), r"mixes encodings: line 2 is not UTF-8, but line 2 holds UTF-8"),
+        ("Ã©".encode(), r"text looks encoded twice \('Ã©' where a French character is expected, line 2\)"),
         (b"\x81", r"cannot tell the encoding: not UTF-8, and byte 0x81 on line 2"),
     ],
     ids=["mixed", "double-encoded", "undecidable"],

@@ -215,7 +215,7 @@ def test_contents_links_to_every_block_and_sheet(run, book):
     links = [(c.value, c.hyperlink.location) for row in contents.iter_rows() for c in row if c.hyperlink is not None]
     assert all(c.hyperlink is None or c.hyperlink.target is None for row in contents.iter_rows() for c in row)  # internal only
     targets = []
-    for text, location in links:
+    for _, location in links:
         match = re.fullmatch(r"'?([^'!]+)'?!([A-Z]+\d+)", location)
         assert match, location
         sheet, ref = match.groups()
@@ -331,7 +331,7 @@ def hostile_book(run, tmp_path_factory) -> bytes:
     assert edition.title.startswith("=HYPERLINK(") and edition.populations["ps"].codebook.question("Q1").wording.startswith("\t=")
     estimates = run.estimates[run.estimates["question"].isin(["profession", "sex", "Q1", "Q12", "Q8"])]  # a few blocks are enough
     estimates = estimates.assign(item_label=lambda e: hostile(e["item_label"]), breakdown_label=lambda e: hostile(e["breakdown_label"]))
-    audit = run.audit.assign(**{c: (lambda c: lambda a: hostile(a[c]))(c) for c in ("figure_id", "wording", "reason", "source", "problems", "verdict")})
+    audit = run.audit.assign(**{c: hostile(run.audit[c]) for c in ("figure_id", "wording", "reason", "source", "problems", "verdict")})
     trends = trends_of(run).assign(item_label=lambda t: hostile(t["item_label"]) + "\x01")
     return tables_xlsx(edition, estimates, audit, trends)
 

@@ -25,7 +25,10 @@ def frame(mini_codebook) -> pd.DataFrame:
     return clean_frame(mini_codebook, n=N)
 
 
-def validated(frame, population, tmp_path: Path, quality=QualityPolicy(), thresholds=LENIENT, text: str | None = None):
+DEFAULT_QUALITY = QualityPolicy()
+
+
+def validated(frame, population, tmp_path: Path, quality=DEFAULT_QUALITY, thresholds=LENIENT, text: str | None = None):
     path = write_csv(frame, tmp_path / "ps.csv")
     if text is not None:  # a hand-edited file
         path.write_text(text, encoding="utf-8")

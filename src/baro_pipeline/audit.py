@@ -17,8 +17,9 @@ import json
 import math
 import re
 import textwrap
+from typing import Any
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -308,9 +309,9 @@ def single_sum_check(question: Question, figures: Sequence[PublishedFigure], bas
     return publication_check("single_sum", figures, summed_interval(figures, rounding), expected, note, figures, facts)
 
 
-def multi_sum_check(question: Question, figures: Sequence[PublishedFigure], rounding: str) -> PublicationCheck:
-    """A question of at most m answers: its codes' figures add up to at most m × 100 %."""
-    cap = 100.0 * question.max_answers
+def multi_sum_check(question: Question, max_answers: int, figures: Sequence[PublishedFigure], rounding: str) -> PublicationCheck:
+    """A question of at most m answers (``max_answers``): its codes' figures add up to at most m × 100 %."""
+    cap = 100.0 * max_answers
     values = " + ".join(printed_text(f) for f in figures)
     note = (
         f"figures of a '{question.max_answers} answers maximum' question {values} = "
@@ -338,7 +339,7 @@ def question_checks(question: Question, figures: Sequence[PublishedFigure], base
         if len(disjoint) > 1:
             checks.append(single_sum_check(question, disjoint, base, rounding))
     elif question.max_answers is not None and len(codes) > 1:
-        checks.append(multi_sum_check(question, list(codes.values()), rounding))
+        checks.append(multi_sum_check(question, question.max_answers, list(codes.values()), rounding))
     return checks
 
 
@@ -526,7 +527,7 @@ def empty_base(spec: Spec) -> Computed:
     return Computed(n=0, missing=ReasonPart("empty_base", text))
 
 
-def computed_from(row: Mapping[str, object], suppress_base: int) -> Computed:
+def computed_from(row: Mapping[str, Any], suppress_base: int) -> Computed:
     """One row of ``estimate_items`` in points; a suppressed base is not computed."""
     n = int(row["n"])
     text = f"suppressed base: {n} respondent(s), under the suppression threshold of {suppress_base}"

@@ -98,7 +98,7 @@ def xlsx_metadata(path: Path) -> ExportMetadata:
     """The first sheet; its second row is a label row when it holds text above columns of numbers."""
     try:
         frame = pd.read_excel(path, sheet_name=0, dtype=object, engine="openpyxl")
-    except Exception as exc:  # openpyxl raises many kinds for a broken workbook
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken workbook
         raise ExportError(f"not a readable Excel workbook ({type(exc).__name__})", where=str(path), fix="save it again from Excel as .xlsx") from None
     frame = blanks_as_missing(frame.set_axis([str(c) for c in frame.columns], axis=1))
     labels: dict[str, str] = {}

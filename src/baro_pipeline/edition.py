@@ -11,10 +11,12 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import dataclasses
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
+from collections.abc import Mapping
 
 import yaml
 
@@ -52,8 +54,8 @@ class Condition:
     question: str | None = None
     codes: tuple[int, ...] = ()
     row: str | None = None
-    all: tuple["Condition", ...] = ()
-    any: tuple["Condition", ...] = ()
+    all: tuple[Condition, ...] = ()
+    any: tuple[Condition, ...] = ()
 
     def questions(self) -> tuple[str, ...]:
         """Every question id this condition reads."""
@@ -122,6 +124,11 @@ class Question:
     was: str | None = None  # id of this question in the previous edition
     profile: bool = False
 
+    @property
+    def single_column(self) -> str:
+        """The export column of a single, numeric or text question (profile variables too): the codebook's, by default its id."""
+        return self.column or self.id
+
     def all_codes(self) -> tuple[int, ...]:
         """Answer codes then not-answer codes, in codebook order."""
         return tuple(self.codes) + tuple(self.not_answers)
@@ -168,6 +175,10 @@ class Columns:
     loi: str = "loi_seconds"
 
 
+# Status values of the export, by the pipeline's name for them (a codebook's ``statuses:`` maps them).
+DEFAULT_STATUSES = {"complete": "complete", "incomplete": "incomplete", "screened_out": "screened_out"}
+
+
 @dataclass(frozen=True)
 class Codebook:
     population: str
@@ -175,12 +186,8 @@ class Codebook:
     profile: tuple[Question, ...]
     questions: tuple[Question, ...]
     derived: tuple[Derived, ...]
-    statuses: Mapping[str, str] = field(
-        default_factory=lambda: MappingProxyType(
-            {"complete": "complete", "incomplete": "incomplete", "screened_out": "screened_out"}
-        )
-    )
-    marks: tuple["Mark", ...] = ()  # TODO values of the codebook file
+    statuses: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_STATUSES)))
+    marks: tuple[Mark, ...] = ()  # TODO values of the codebook file
 
     def question(self, qid: str) -> Question:
         """A question or profile variable by id."""
@@ -208,7 +215,7 @@ class Targets:
     population: str
     variables: tuple[TargetVariable, ...]  # empty while the file's variables are a TODO
     assumptions: str = ""
-    marks: tuple["Mark", ...] = ()  # TODO values of the targets file
+    marks: tuple[Mark, ...] = ()  # TODO values of the targets file
 
 
 @dataclass(frozen=True)
@@ -391,7 +398,7 @@ class _Node:
             return self.path
         return f"{self.path}.{key}" if self.path else key
 
-    def mapping(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> "_Node":
+    def mapping(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> _Node:
         if not isinstance(self.data, dict):
             raise self.error(f"expected a mapping, found {type(self.data).__name__}", "write 'key: value' lines here")
         for key in self.data:
@@ -404,10 +411,10 @@ class _Node:
                 raise self.error(f"missing required key '{key}'", f"add '{key}:' here", key=key)
         return self
 
-    def child(self, key: str) -> "_Node":
+    def child(self, key: str) -> _Node:
         return _Node(self.data.get(key), self.file, self._join(key))
 
-    def items(self, key: str) -> list["_Node"]:
+    def items(self, key: str) -> list[_Node]:
         value = self.data.get(key) or []
         if not isinstance(value, list):
             raise self.error("expected a list", "write one '- ' entry per item", key=key)
@@ -570,7 +577,7 @@ def _condition(node: _Node) -> Condition:
         conds = tuple(_condition(n) for n in node.items(parts))
         if not conds:
             raise node.error(f"'{parts}' is empty", "list at least one condition", key=parts)
-        return Condition(**{parts: conds})
+        return Condition(all=conds) if parts == "all" else Condition(any=conds)
     if "question" not in node.data or "in" not in node.data:
         raise node.error("a condition needs 'question' and 'in'", "write e.g. {question: Q1, in: [1, 2]}")
     codes = _code_list(node, "in", (), "condition")
@@ -701,7 +708,7 @@ def load_codebook(file: Path, population: str) -> Codebook:
         cols.mapping(("id", "status", "start", "end", "loi"))
         columns = Columns(**{k: str(v) for k, v in cols.data.items()})
     statuses = root.child("statuses")
-    status_map = dict(Codebook.__dataclass_fields__["statuses"].default_factory())
+    status_map = dict(DEFAULT_STATUSES)
     if statuses.data is not None:
         statuses.mapping(tuple(status_map))
         status_map.update({k: str(v) for k, v in statuses.data.items()})
@@ -715,7 +722,8 @@ def load_codebook(file: Path, population: str) -> Codebook:
 
 def _check_codebook(book: Codebook, root: _Node) -> None:
     seen: dict[str, str] = {}
-    for section, entries in (("profile", book.profile), ("questions", book.questions), ("derived", book.derived)):
+    sections: tuple[tuple[str, tuple[Question | Derived, ...]], ...] = (("profile", book.profile), ("questions", book.questions), ("derived", book.derived))
+    for section, entries in sections:
         for i, entry in enumerate(entries):
             place = f"{section}[{i}]"
             if entry.id in seen:
@@ -1043,7 +1051,7 @@ def _settings(node: _Node, cls: type, shared_with: tuple[str, ...] = ()) -> Any:
     if node.data is None:
         return cls()
     defaults = cls()
-    fields = tuple(cls.__dataclass_fields__)
+    fields = tuple(f.name for f in dataclasses.fields(cls))
     node.mapping(fields + shared_with)
     values = {}
     for key in fields:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -165,7 +165,7 @@ def code_states(frame: pd.DataFrame, q: Question, column: str) -> np.ndarray:
     codes = np.asarray(q.all_codes())
     low, high = int(codes.min()), int(codes.max())
     whole_type, offset_type = (np.int16, np.uint16) if -(1 << 15) <= low and high < (1 << 15) - 1 else (np.int64, np.uint64)
-    lookup = np.full(high - low + 2, len(codes), dtype=state_dtype(len(codes) + 1))
+    lookup: np.ndarray = np.full(high - low + 2, len(codes), dtype=state_dtype(len(codes) + 1))
     lookup[codes - low] = np.arange(len(codes))
     cells = frame[column].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):  # NaN and out-of-range values cast to any integer: not exact below
@@ -250,7 +250,7 @@ def question_items(frame: pd.DataFrame, codebook: Codebook, q: Question, not_ans
         return stacked([single_scale(code_states(frame, q, r.column), shown, q, in_base, r.id, r.label) for r in q.rows], len(frame))
     if q.type == "multi":
         return multi_scale(ticks(frame, q), shown, q, in_base)
-    return single_scale(code_states(frame, q, q.column), shown, q, in_base)
+    return single_scale(code_states(frame, q, q.single_column), shown, q, in_base)
 
 
 def derived_items(frame: pd.DataFrame, codebook: Codebook, d: Derived) -> ItemMatrix:

@@ -51,7 +51,7 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -653,8 +653,8 @@ def read_xlsx_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLi
         kind = type(exc).__name__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__.split('.')[0]}.{type(exc).__name__}"
         raise ExportError(f"not a readable Excel workbook ({kind})", where=str(path), fix="open it in Excel and save it again as .xlsx") from None
     tech = codebook.columns
-    found = [(name, grid, header_row(grid, (tech.id, tech.status))) for name, grid in sheets.items()]
-    found = [(name, grid, row) for name, grid, row in found if row is not None]
+    rows = {name: header_row(grid, (tech.id, tech.status)) for name, grid in sheets.items()}
+    found = [(name, sheets[name], row) for name, row in rows.items() if row is not None]
     if not found:
         raise ExportError(
             f"no sheet has the respondent id column '{tech.id}' (sheets: {', '.join(sheets)})",
@@ -709,7 +709,7 @@ def read_sav_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLim
     check_sav_readable_apart(path)
     try:
         _, header = pyreadstat.read_sav(str(path), metadataonly=True)
-        check_shape(path, header.number_rows or 0, header.number_columns, limits)
+        check_shape(path, header.number_rows or 0, header.number_columns or 0, limits)
         frame, meta = pyreadstat.read_sav(str(path))
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
         raise ExportError(f"not a readable SPSS .sav file ({exc})", where=str(path), fix="save it again from SPSS as .sav") from None
@@ -764,7 +764,7 @@ def coded_columns(codebook: Codebook) -> dict[str, dict[float, str]]:
     for q in codebook.profile + codebook.questions:
         labels = {float(c): q.code_label(c) for c in q.all_codes()}
         if q.type == "single":
-            columns[q.column] = labels
+            columns[q.single_column] = labels
         elif q.type == "grid":
             columns.update(dict.fromkeys((r.column for r in q.rows), labels))
         elif q.type == "multi" and q.encoding == "codes":
@@ -890,7 +890,7 @@ def normalised_frame(text: pd.DataFrame, codebook: Codebook, path: Path) -> tupl
 def text_columns(codebook: Codebook) -> tuple[str, ...]:
     """Open-text columns: text questions and "autre, précisez" fields (read, never output)."""
     questions = codebook.profile + codebook.questions
-    return tuple(q.column for q in questions if q.type == "text") + tuple(q.other_text for q in questions if q.other_text)
+    return tuple(q.single_column for q in questions if q.type == "text") + tuple(q.other_text for q in questions if q.other_text)
 
 
 def number_columns(codebook: Codebook) -> tuple[str, ...]:

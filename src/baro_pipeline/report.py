@@ -26,7 +26,8 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -283,7 +284,7 @@ def figure_question(figure: PublishedFigure, book: Codebook) -> tuple[str, ...]:
     """The questions a figure is about: its item's, or the terms' of its derived indicator."""
     derived = {d.id: d for d in book.derived}
     d = derived.get(figure.indicator.question)
-    return tuple(dict.fromkeys(t.question for t in d.terms)) if d else (figure.indicator.question,)
+    return tuple(dict.fromkeys(q for t in d.terms for q in t.questions())) if d else (figure.indicator.question,)
 
 
 def printed_pages(edition: Edition, pid: str) -> dict[str, int]:
@@ -631,7 +632,7 @@ def trends_table_rows(edition: Edition, trends: pd.DataFrame) -> Table:
         tuple(
             (
                 short_label(edition.populations[r["population"]]),
-                question_label(edition.populations[r["population"]].codebook, r["question"]),
+                question_label(edition.populations[r["population"]].codebook, r["question"]) or "",  # a derived indicator: its label alone
                 str(r["item_label"]),
                 percent_text(r["pct_previous"]),
                 percent_text(r["pct"]),

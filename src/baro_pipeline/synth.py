@@ -753,11 +753,6 @@ def covering_ticks(
 Cells = dict[str, np.ndarray]  # export column -> codes (open texts: indices of the texts)
 
 
-def single_column(q: Question) -> str:
-    """The export column of a single, numeric or text question (profile variables too): the codebook's, by default its id."""
-    return q.column or q.id
-
-
 @dataclass(frozen=True, eq=False)
 class Group:
     """Interviews answered together: the kept ones (raked weights) or the extra ones (unit weights)."""
@@ -811,7 +806,7 @@ def propensity_effect(qm: QuestionModel, group: Group, book: Codebook) -> np.nda
     """Each respondent's shift of propensity from the profile (how breakdowns come to differ)."""
     effect = np.zeros(group.size)
     for var, shifts in qm.propensity.items():
-        codes = group.cells[single_column(book.question(var))]
+        codes = group.cells[book.question(var).single_column]
         for code, shift in shifts.items():
             effect[codes == code] += shift
     return effect
@@ -823,7 +818,7 @@ def single_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook,
     total = group.weights[asked].sum()
     codes = blank_cells(group.size)
     codes[asked] = partitioned(asked, group.weights, dict.fromkeys(qm.codes, score), {c: s.value * total for c, s in qm.codes.items()})
-    return {single_column(q): codes}, other_answers(q, qm, lambda code: codes == code, group)
+    return {q.single_column: codes}, other_answers(q, qm, lambda code: codes == code, group)
 
 
 def multi_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[Cells, Cells]:
@@ -972,12 +967,12 @@ def numeric_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook
     values = np.clip(np.rint(qm.mean + qm.sd * score), low, high)
     cells = blank_cells(group.size, np.int32)
     cells[asked] = values[asked]
-    return {single_column(q): cells}, {}
+    return {q.single_column: cells}, {}
 
 
 def text_answers(q: Question, qm: QuestionModel, group: Group, book: Codebook, where: str) -> tuple[Cells, Cells]:
     asked = asked_mask(group, book, q)
-    return {}, {single_column(q): drawn_texts(asked, len(qm.texts), group.rng(q.id, "text"))}
+    return {}, {q.single_column: drawn_texts(asked, len(qm.texts), group.rng(q.id, "text"))}
 
 
 def other_answers(q: Question, qm: QuestionModel, ticked: Callable[[int], np.ndarray], group: Group) -> Cells:
@@ -1035,7 +1030,7 @@ def interview_roles(respondents: int, rates: Rates, quality: QualityPolicy) -> t
 def profile_cells(book: Codebook, pm: PopulationModel, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Profile codes drawn from the (skewed) sample shares."""
     return {
-        single_column(q): rng.choice(np.array(list(pm.profile[q.id]), np.int16), size=n, p=np.array(list(pm.profile[q.id].values())))
+        q.single_column: rng.choice(np.array(list(pm.profile[q.id]), np.int16), size=n, p=np.array(list(pm.profile[q.id].values())))
         for q in book.profile
     }
 
@@ -1052,7 +1047,7 @@ def quota_filled(codes: np.ndarray, shares: Mapping[int, float], rng: np.random.
 
 def kept_weights(cells: dict[str, np.ndarray], population: Population, settings: WeightingSettings) -> np.ndarray:
     """The weights the pipeline will give the kept interviews: calibrated to the targets, mean 1."""
-    columns = [single_column(q) for q in population.codebook.profile]
+    columns = [q.single_column for q in population.codebook.profile]
     frame = pd.DataFrame({c: cells[c].astype(float) for c in columns})
     return weight_population(frame, population, settings).weights
 
@@ -1063,7 +1058,7 @@ def population_cells(edition: Edition, population: Population, pm: PopulationMod
     roles, kept = interview_roles(respondents, pm.rates, edition.quality)
     profile = profile_cells(book, pm, len(roles), generator(seed, pm.id, "profile"))
     for target in population.targets.variables:
-        column = single_column(book.question(target.variable))
+        column = book.question(target.variable).single_column
         profile[column][kept] = quota_filled(profile[column][kept], target.shares, generator(seed, pm.id, "quota", target.variable))
     cells: Cells = {}
     for name, rows in (("kept", kept), ("extra", ~kept)):
@@ -1174,7 +1169,7 @@ def text_sources(book: Codebook, pm: PopulationModel) -> dict[str, tuple[str, ..
     for q in book.questions:
         qm = pm.questions[q.id]
         if q.type == "text":
-            out[single_column(q)] = qm.texts
+            out[q.single_column] = qm.texts
         elif qm.other is not None and q.other_text is not None:  # load_model gives 'other' only to questions with an open-text column
             out[q.other_text] = qm.other.texts
     return out

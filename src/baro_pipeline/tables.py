@@ -36,7 +36,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Real
 from string import ascii_uppercase
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -554,8 +555,8 @@ def contents_sheet(ws: Worksheet, edition: Edition, blocks: Mapping[str, list[tu
     for sheet in others:
         link(put(ws, row, 1, sheet), sheet)
         row += 1
-    for col, width in zip("ABC", (16, 14, 70)):
-        ws.column_dimensions[col].width = width
+    for letter, width in zip("ABC", (16, 14, 70)):
+        ws.column_dimensions[letter].width = width
     print_setup(ws, "3:3")
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,7 @@ def question_columns(q: Question) -> dict[str, pa.Column]:
         ticks = one_of([0.0, 1.0], name="binary", error=f"a {q.id} tick must be 0 or 1")
         return {c: pa.Column(float, ticks, nullable=True) for c in q.columns.values()}
     if q.type == "numeric":
-        return {q.column: pa.Column(float, in_range(q), nullable=True)}
+        return {q.single_column: pa.Column(float, in_range(q), nullable=True)}
     if q.type in ("single", "grid"):
         codes = ", ".join(f"{c} '{q.code_label(c)}'" for c in q.all_codes())
         allowed = one_of([float(c) for c in q.all_codes()], name="allowed_codes", error=f"not a code of {q.id} (expected one of {codes})")
@@ -179,10 +179,10 @@ def condition_mask(frame: pd.DataFrame, codebook: Codebook, condition: Condition
         return np.logical_and.reduce([condition_mask(frame, codebook, part) for part in condition.all])
     if condition.any:
         return np.logical_or.reduce([condition_mask(frame, codebook, part) for part in condition.any])
-    q = codebook.question(condition.question)
+    q = codebook.question(str(condition.question))  # a condition of one question names it (the loader checks)
     if q.type == "multi":
-        return ticked(frame, [q.columns[c] for c in condition.codes]).any(axis=1)
-    column = next(r.column for r in q.rows if r.id == condition.row) if q.type == "grid" else q.column
+        return np.asarray(ticked(frame, [q.columns[c] for c in condition.codes]).any(axis=1))
+    column = next(r.column for r in q.rows if r.id == condition.row) if q.type == "grid" else q.single_column
     return frame[column].isin([float(c) for c in condition.codes]).to_numpy()
 
 
@@ -316,7 +316,7 @@ QUALITY_CHECKS = {"speeder": (speeders, "speeder_action"), "straightliner": (str
 # --------------------------------------------------------------------------------------------
 
 
-def problem_frame(frame: pd.DataFrame, mask: object, codebook: Codebook, column: object, value: object, rule: object, reason: object) -> pd.DataFrame:
+def problem_frame(frame: pd.DataFrame, mask: np.ndarray | pd.Series, codebook: Codebook, column: object, value: object, rule: object, reason: object) -> pd.DataFrame:
     """Problem rows (row, respondent_id, column, value, rule, reason) for the interviews of ``frame`` where ``mask``.
 
     ``value=None`` takes the cell of ``column``; text columns' values are never kept. Only the

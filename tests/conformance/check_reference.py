@@ -385,7 +385,7 @@ def run(folder) -> list[TableCheck]:
             continue
         try:
             results.extend(check(ref))
-        except Exception as exc:  # reported as a failed table, the other tables still run
+        except Exception as exc:  # noqa: BLE001 - reported as a failed table, the other tables still run
             results.append(TableCheck(table, 0, float("inf"), tolerance, error=f"{type(exc).__name__}: {exc}"))
     return results
 
