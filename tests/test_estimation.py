@@ -360,8 +360,11 @@ def test_ranks_within_multi_questions_share_the_lowest_rank_on_ties(hand_estimat
     assert doctors["rank"].tolist() == [1, 1, 3, 4]
     nurses = rows_of(hand_estimates, "Q2", "2")  # a withheld base: no rank
     assert nurses["suppressed"].all() and nurses["rank"].isna().all()
-    others = hand_estimates[~hand_estimates["question"].isin(["Q2", "Q4"])]
+    others = hand_estimates[~hand_estimates["question"].isin(["Q2", "Q3", "Q4"])]
     assert others["rank"].isna().all()
+    q3 = hand_estimates[hand_estimates["question"] == "Q3"]  # a grid: its rows ranked by its first net (tests/test_ranks.py)
+    ranked = q3.loc[q3["rank"].notna(), "item"]
+    assert len(ranked) and ranked.str.endswith(":confiance").all()
 
 
 def test_small_bases_flags_and_significance(hand_estimates):

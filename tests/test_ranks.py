@@ -12,14 +12,17 @@ import pytest
 
 from baro_pipeline import orders
 from baro_pipeline.edition import EstimationSettings, Indicator, PublishedFigure, load_edition
+from baro_pipeline.estimation import estimate_population
 from baro_pipeline.errors import EditionError
-from baro_pipeline.estimation import ranked_covariance
+from baro_pipeline.estimation import RANK_DECIMALS, ranked_covariance
 from baro_pipeline.ingest import read_export
 from baro_pipeline.stats import (
+    Design,
     covariance_from_pair_sums,
     design_from_calibration,
     influence_values,
     jk1_rake,
+    own_base_covariance,
     pair_sums,
     rake,
     rank_uncertainty,
@@ -71,7 +74,8 @@ def whole(n: int) -> np.ndarray:
 
 def uncertainty(raked, y: np.ndarray, top: int, settings: EstimationSettings = LINEARISED):
     design = raked[0]
-    return rank_uncertainty(svymean(design, y).estimate, ranked_covariance(design, y, whole(len(y)), settings)[0], top=top, level=0.95)
+    estimate = svymean(design, y).estimate.round(RANK_DECIMALS)  # ties as estimates.parquet's ranks take them
+    return rank_uncertainty(estimate, ranked_covariance(design, y, whole(len(y)), settings)[0], top=top, level=0.95)
 
 
 def test_two_equal_items_each_lead_half_of_the_time(raked):
@@ -143,6 +147,84 @@ def test_the_simulation_is_reproducible(raked):
     assert first.p_top.tolist() == second.p_top.tolist()
 
 
+def grid_rows(raked, shares: list[float], missing: float, seed: int = 0) -> np.ndarray:
+    """Grid rows, one per share: in every cell, a ``missing`` share of its members out of the row's
+    base (NaN; drawn apart for each row), then :func:`ticks_with_share` among the rest. Rows with
+    the same share have the same weighted estimate, on bases of their own."""
+    design, codes, _ = raked
+    rng = np.random.default_rng(seed)
+    cells = codes[0] * 3 + codes[1]
+    y = np.zeros((len(cells), len(shares)))
+    for cell in np.unique(cells):
+        for j, share in enumerate(shares):
+            members = rng.permutation(np.flatnonzero(cells == cell))
+            out = round(missing * len(members))
+            y[members[:out], j] = np.nan
+            y[members[out : out + round(share * (len(members) - out))], j] = 1.0
+    return y
+
+
+def test_two_equal_grid_rows_on_bases_of_their_own_each_lead_half_of_the_time(raked):
+    y = grid_rows(raked, [0.40, 0.40, 0.10], missing=0.2)
+    assert (np.isnan(y[:, 0]) != np.isnan(y[:, 1])).any()  # the construction's point: different bases
+    estimate = svymean(raked[0], y).estimate
+    assert estimate[0] == pytest.approx(estimate[1], abs=1e-12)
+    found = uncertainty(raked, y, top=1)
+    assert found.rank.tolist() == [1, 1, 3]
+    assert found.p_top[0] == pytest.approx(0.5, abs=P_TOLERANCE) and found.p_top[1] == pytest.approx(0.5, abs=P_TOLERANCE)
+    assert found.rank_low.tolist() == [1, 1, 3] and found.rank_high.tolist() == [2, 2, 3]
+
+
+def test_a_clear_grid_leader_is_first_in_every_draw(raked):
+    found = uncertainty(raked, grid_rows(raked, [0.80, 0.40, 0.38, 0.05], missing=0.15, seed=1), top=1)
+    assert found.p_top[0] > 0.999 and (found.rank_low[0], found.rank_high[0]) == (1, 1)
+    assert ((found.rank_low <= found.rank) & (found.rank <= found.rank_high)).all()
+
+
+def test_the_covariance_of_rows_on_their_own_bases_is_that_of_their_ratios():
+    """Without calibration, R's vcov(svyratio(~I(b1 * y1) + ..., ~b1 + ..., covmat = TRUE)) with
+    ids = ~1: n / (n - 1) times the sums of products of the centred u = w b (y - ybar) / W_b."""
+    rng = np.random.default_rng(8)
+    n = 300
+    weights = rng.uniform(0.5, 2.0, n)
+    y = (rng.random((n, 3)) < [0.6, 0.5, 0.3]).astype(float)
+    y[rng.random((n, 3)) < [0.1, 0.3, 0.0]] = np.nan
+    domain = rng.random(n) < 0.7
+    base = ~np.isnan(y) & domain[:, None]
+    mean = (weights @ np.where(base, y, 0.0)) / (weights @ base)
+    u = weights[:, None] * np.where(base, y - mean, 0.0) / (weights @ base)
+    centred = u - u.mean(axis=0)
+    direct = n / (n - 1) * centred.T @ centred
+    design = Design(weights)
+    found = own_base_covariance(design, y, np.column_stack([np.ones(n, dtype=bool), domain]))
+    np.testing.assert_allclose(found[1], direct, rtol=1e-10)
+    np.testing.assert_allclose(ranked_covariance(design, y, domain[:, None], LINEARISED)[0], direct, rtol=1e-10)
+    # The pairwise sums would take the bases' intersection: not this covariance.
+    by_pair_sums = covariance_from_pair_sums(svymean(design, pair_sums(y), domains=domain[:, None]).se, 3)[0]
+    assert not np.allclose(by_pair_sums[0, 1], direct[0, 1], rtol=0.05)
+
+
+def test_rows_on_their_own_bases_keep_their_ses_after_raking(raked):
+    design, codes, _ = raked
+    y = grid_rows(raked, [0.5, 0.3, 0.45], missing=0.25, seed=2)
+    domains = np.column_stack([np.ones(N, dtype=bool), codes[0] == 0, codes[1] == 2])
+    covariance = ranked_covariance(design, y, domains, LINEARISED)
+    np.testing.assert_allclose(np.sqrt(np.diagonal(covariance, axis1=1, axis2=2)), svymean(design, y, domains=domains).se, rtol=1e-10)
+    # On one base, the same covariance as the pairwise sums (what multi questions take).
+    shared = np.where(np.isnan(y[:, [0]]), np.nan, y)
+    np.testing.assert_allclose(own_base_covariance(design, shared, domains), ranked_covariance(design, shared, domains, LINEARISED), rtol=1e-8, atol=1e-15)
+
+
+def test_jk1_rows_on_their_own_bases_take_the_replicate_ses(raked):
+    design, codes, totals = raked
+    y = grid_rows(raked, [0.5, 0.45, 0.2], missing=0.2, seed=6)
+    found = ranked_covariance(design, y, whole(N), EstimationSettings(variance="jk1"))[0]
+    linearised = ranked_covariance(design, y, whole(N), LINEARISED)[0]
+    np.testing.assert_allclose(np.sqrt(np.diag(found)), jk1_rake(codes, totals, np.ones(N), y).se, rtol=1e-8)
+    correlation = found / np.sqrt(np.outer(np.diag(found), np.diag(found)))
+    np.testing.assert_allclose(correlation, linearised / np.sqrt(np.outer(np.diag(linearised), np.diag(linearised))), rtol=1e-10)
+
+
 def test_separations_name_the_direction_of_each_step():
     covariance = np.diag([1e-4, 1e-4, 1e-4])
     found = separations(np.array([0.5, 0.48, 0.2]), covariance, np.array([[0, 1], [1, 2], [2, 0]]), level=0.95)
@@ -196,8 +278,6 @@ def audited(mini, shares: dict[int, float], printed: dict[int, float]) -> pd.Ser
 
 
 def test_every_ranked_row_has_its_rank_within_its_interval(mini):
-    from baro_pipeline.estimation import estimate_population
-
     edition, frame = mini
     frame = with_q2_shares(frame, {1: 0.5, 2: 0.48, 3: 0.2})
     table = estimate_population(frame, edition.populations["ps"], weight_population(frame, edition.populations["ps"]), edition)
@@ -211,6 +291,57 @@ def test_every_ranked_row_has_its_rank_within_its_interval(mini):
     # About 50 % and 48 %, which the data cannot order, then 20 % and 98 ticked by none (0 %, SE 0).
     assert total.loc[["1", "2", "3", "98"], "rank_low"].tolist() == [1, 1, 3, 4]
     assert total.loc[["1", "2", "3", "98"], "rank_high"].tolist() == [2, 2, 3, 4]
+
+
+def with_q3_trust(frame: pd.DataFrame, trust: dict[str, float], unsure: float) -> pd.DataFrame:
+    """Q3's rows answered 1 (confiance) with these shares, else 3; in row r2, an ``unsure`` share
+    left blank (out of its base: the rows' bases differ)."""
+    rng = np.random.default_rng(12)
+    found = frame.copy()
+    for row, share in trust.items():
+        found[f"Q3_{row}"] = np.where(rng.random(len(found)) < share, 1.0, 3.0)
+    found.loc[rng.random(len(found)) < unsure, "Q3_r2"] = np.nan
+    return found
+
+
+def grid_ranks(edition, frame: pd.DataFrame) -> pd.DataFrame:
+    population = edition.populations["ps"]
+    table = estimate_population(frame, population, weight_population(frame, population), edition)
+    return table[(table["question"] == "Q3") & table["rank"].notna()]
+
+
+def test_a_grid_ranks_its_rows_by_its_first_net(mini):
+    edition, frame = mini
+    ranked = grid_ranks(edition, with_q3_trust(frame, {"r1": 0.8, "r2": 0.5, "r3": 0.48}, unsure=0.3))
+    assert set(ranked["item"]) == {"r1:confiance", "r2:confiance", "r3:confiance"}
+    assert ranked[["top_n", "p_top", "rank_low", "rank_high"]].notna().all().all() and (ranked["top_n"] == 3).all()
+    assert ((ranked["rank_low"] <= ranked["rank"]) & (ranked["rank"] <= ranked["rank_high"])).all()
+    total = ranked[ranked["breakdown"] == "total"].set_index("item")
+    assert total.loc["r2:confiance", "n"] < total.loc["r1:confiance", "n"]  # bases of their own
+    # A clear leader, then about 50 % and 48 %, which the data cannot order.
+    assert total.loc[["r1:confiance", "r2:confiance", "r3:confiance"], "rank_low"].tolist() == [1, 2, 2]
+    assert total.loc[["r1:confiance", "r2:confiance", "r3:confiance"], "rank_high"].tolist() == [1, 3, 3]
+
+
+def test_the_report_charts_multi_rankings_only(mini):
+    from baro_pipeline.report import ranked_questions
+
+    edition, frame = mini
+    population = edition.populations["ps"]
+    table = estimate_population(frame, population, weight_population(frame, population), edition)
+    totals = table[table["breakdown"] == "total"]
+    assert totals.loc[totals["question"] == "Q3", "rank"].notna().any()
+    assert [q.id for _, q in ranked_questions(edition, totals)] == ["Q2", "Q4"]
+
+
+def test_rank_by_names_the_answer_a_grid_is_ranked_by(mini):
+    edition, frame = mini
+    book = edition.populations["ps"].codebook
+    questions = tuple(dataclasses.replace(q, rank_by="3") if q.id == "Q3" else q for q in book.questions)
+    population = dataclasses.replace(edition.populations["ps"], codebook=dataclasses.replace(book, questions=questions))
+    ranked = grid_ranks(dataclasses.replace(edition, populations={"ps": population}), with_q3_trust(frame, {"r1": 0.8, "r2": 0.5, "r3": 0.2}, unsure=0.0))
+    total = ranked[ranked["breakdown"] == "total"].set_index("item")
+    assert total.index.tolist() == ["r1:3", "r2:3", "r3:3"] and total["rank"].tolist() == [3, 2, 1]  # the fewest 1s, the most 3s
 
 
 def test_a_clear_printed_order_is_supported(mini):
@@ -245,9 +376,12 @@ def test_printed_ties_claim_no_order(mini):
         ("    type: grid\n", "    type: grid\n    top: 2\n", "key 'questions.Q3.top': 'top' applies to a multi question, as a number >= 1"),
         ("    max_answers: 2\n", "    max_answers: 2\n    top: 0\n", "key 'questions.Q2.top': 'top' applies to a multi question, as a number >= 1"),
         ("    max_answers: 2\n", "    max_answers: 2\n    top: 5\n", "key 'questions.Q2.top': 'top' is 5, but the question has 4 answer codes to rank"),
+        ("    max_answers: 2\n", "    max_answers: 2\n    rank_by: 1\n", "key 'questions.Q2.rank_by': 'rank_by' applies to a grid question"),
+        ("    type: grid\n", "    type: grid\n    rank_by: trust\n", "key 'questions.Q3.rank_by': 'rank_by' is 'trust', which is not a net or an answer code of this grid"),
+        ("    type: grid\n", "    type: grid\n    rank_by: 9\n", "key 'questions.Q3.rank_by': 'rank_by' is 9, which is not a net or an answer code of this grid"),
     ],
 )
-def test_a_wrong_top_is_refused_where_it_is(tmp_path, before, after, message):
+def test_a_wrong_top_or_rank_by_is_refused_where_it_is(tmp_path, before, after, message):
     root = tmp_path / "mini"
     shutil.copytree(MINI, root)
     book = root / "editions" / "mini" / "codebook_ps.yaml"
@@ -255,6 +389,8 @@ def test_a_wrong_top_is_refused_where_it_is(tmp_path, before, after, message):
     with pytest.raises(EditionError) as error:
         load_edition("mini", root)
     assert message in str(error.value) and "codebook_ps.yaml" in str(error.value) and error.value.fix
+    if "is not a net" in message:
+        assert error.value.fix == "use one of confiance, 1, 2, 3, 4"
 
 
 def test_a_list_without_data_is_not_computed(mini):

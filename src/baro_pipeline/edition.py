@@ -115,6 +115,7 @@ class Question:
     encoding: str = "binary"  # multi: "binary" (0/1 or 1/blank per code) or "codes" (code per column)
     max_answers: int | None = None  # multi: "3 réponses maximum"
     top: int | None = None  # multi: the edition ranks its answers and keeps this many ("Top 5 des utilisations")
+    rank_by: str | None = None  # grid: the net or answer code its rows are ranked by (default: ranked_answer)
     exclusive: tuple[int, ...] = ()  # multi: codes that must stand alone ("Non, jamais")
     other_text: str | None = None  # open-text column ("autre, précisez"): read, never output
     asked_if: Condition | None = None
@@ -136,6 +137,11 @@ class Question:
     def base_codes(self) -> tuple[int, ...]:
         """Codes that count in the base of a share (answers and not-answers kept in base)."""
         return tuple(self.codes) + tuple(c for c, na in self.not_answers.items() if na.in_base)
+
+    def ranked_answer(self) -> str:
+        """The item key (a net id or an answer code) a grid's rows are ranked by: ``rank_by``, else
+        its first net (its "top box"), else its first answer code."""
+        return self.rank_by or (self.nets[0].id if self.nets else str(next(iter(self.codes))))
 
     def code_label(self, code: int) -> str:
         if code in self.codes:
@@ -592,8 +598,21 @@ def _condition(node: _Node) -> Condition:
 
 _QUESTION_KEYS = (
     "id", "wording", "label", "type", "column", "codes", "not_answers", "nets", "rows", "columns",
-    "encoding", "max_answers", "top", "exclusive", "other_text", "asked_if", "required", "min", "max", "was",
+    "encoding", "max_answers", "top", "rank_by", "exclusive", "other_text", "asked_if", "required", "min", "max", "was",
 )
+
+
+def _rank_by(node: _Node, qtype: str, codes: Mapping[int, str], nets: list[Net]) -> str | None:
+    """A grid's ``rank_by``: one of its nets or answer codes (not-answers are not ranked)."""
+    value = node.data.get("rank_by")
+    if value is None:
+        return None
+    answers = [n.id for n in nets] + [str(c) for c in codes]
+    if qtype != "grid":
+        raise node.error("'rank_by' applies to a grid question (its rows are ranked by one answer)", "remove it or fix the type", key="rank_by")
+    if isinstance(value, bool) or str(value) not in answers:
+        raise node.error(f"'rank_by' is {value!r}, which is not a net or an answer code of this grid", f"use one of {', '.join(answers)}", key="rank_by")
+    return str(value)
 
 
 def _question(node: _Node, profile: bool) -> Question:
@@ -652,6 +671,7 @@ def _question(node: _Node, profile: bool) -> Question:
         raise node.error("'top' applies to a multi question, as a number >= 1", "remove it or fix the type", key="top")
     if top is not None and top > len(codes):
         raise node.error(f"'top' is {top}, but the question has {len(codes)} answer codes to rank", f"use at most {len(codes)}", key="top")
+    rank_by = _rank_by(node, qtype, codes, nets)
     return Question(
         id=qid,
         wording=node.get("wording", str, ""),
@@ -666,6 +686,7 @@ def _question(node: _Node, profile: bool) -> Question:
         encoding=encoding,
         max_answers=max_answers,
         top=top,
+        rank_by=rank_by,
         exclusive=_code_list(node, "exclusive", all_codes, "'exclusive'"),
         other_text=node.get("other_text", str),
         asked_if=_condition(node.child("asked_if")) if node.data.get("asked_if") is not None else None,

@@ -50,10 +50,12 @@ from .stats import (
     covariance_from_pair_sums,
     independent_difference,
     jk1_rake,
+    own_base_covariance,
     pair_sums,
     pairwise_differences,
     proportion_ci,
     rank_uncertainty,
+    rescaled,
     svyciprop_terms,
     svymean,
     versus_rest,
@@ -98,7 +100,7 @@ SE_METHODS = {
 ROUNDING_EPSILON = 1e-9  # 76.49999999997 (float noise of 0.765 × 100) rounds as 76.5
 JK1_METHOD = "jk1 (raking redone in each replicate)"
 RANK_DECIMALS = 12  # estimates equal to 12 decimals are ties
-DEFAULT_TOP = 3  # p_top of a multi question whose codebook names no 'top'
+DEFAULT_TOP = 3  # p_top of a multi question whose codebook names no 'top', and of a grid's rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -546,7 +548,7 @@ def higher_levels(design: Design, matrix: ItemMatrix, levels: Levels, testable: 
 
 
 def ranks(table: pd.DataFrame, ranked: pd.Series) -> pd.Series:
-    """Rank of the ``ranked`` rows (answer codes of multi questions) within their question and level.
+    """Rank of the ``ranked`` rows (:func:`ranked_items`) within their question and level.
 
     Descending estimate; ties share the lowest rank; null for other rows and withheld estimates.
     """
@@ -559,9 +561,28 @@ def ranks(table: pd.DataFrame, ranked: pd.Series) -> pd.Series:
 def ranked_covariance(design: Design, y: np.ndarray, domains: np.ndarray, settings: EstimationSettings) -> np.ndarray:
     """(d, k, k) covariance of the means of one ranked question's items y (n, k) on each domain
     (R: ``vcov(svyby(~y1 + y2 + ..., ~domain, design, svymean, covmat = TRUE))``), from the
-    variance its SEs come from: JK1 replicates re-raked (``variance: jk1``), else linearised."""
+    variance its SEs come from: JK1 replicates re-raked (``variance: jk1``), else linearised.
+
+    Items on one base (a multi question's codes) take the SEs of their pairwise sums; items on
+    bases of their own (grid rows, not-answers out of each row's base) take the covariance of
+    their influence values (:func:`~baro_pipeline.stats.ranks.own_base_covariance`), with JK1's
+    SEs on its correlations under ``variance: jk1``.
+    """
     means = replicate_estimates if settings.variance == "jk1" else svymean
-    return covariance_from_pair_sums(means(design, pair_sums(y), domains).se, y.shape[1])
+    missing = np.isnan(y)
+    if (missing == missing[:, :1]).all():
+        return covariance_from_pair_sums(means(design, pair_sums(y), domains).se, y.shape[1])
+    linearised = own_base_covariance(design, y, domains)
+    return rescaled(linearised, means(design, y, domains).se) if settings.variance == "jk1" else linearised
+
+
+def ranked_items(items: pd.DataFrame, codebook: Codebook) -> pd.Series:
+    """Which ``items`` rows a ranking ranks: the answer codes of a multi question, and a grid's
+    rows by the answer it ranks them by (:meth:`~baro_pipeline.edition.Question.ranked_answer`)."""
+    answer_of_grid = {q.id: q.ranked_answer() for q in codebook.questions if q.type == "grid"}
+    grid_rows = items["question"].map(answer_of_grid) == items["item"].str.partition(":")[2]
+    multi_codes = (items["question_type"] == "multi") & (items["kind"] == "code") & items["answer"]
+    return multi_codes | grid_rows
 
 
 def rank_uncertainties(
@@ -602,7 +623,8 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     total, for suppressed rows and for the breakdown variable's own items, which the level fixes);
     ``higher_than`` lists the levels of the same breakdown it is significantly above
     (:func:`higher_levels`: small bases, suppressed rows and those own items are not tested);
-    ``rank`` ranks the answer codes of each multi question, ``p_top``, ``rank_low`` and
+    ``rank`` ranks the answer codes of each multi question and the rows of each grid
+    (:func:`ranked_items`), ``p_top``, ``rank_low`` and
     ``rank_high`` say how sure that rank is (:func:`rank_uncertainties`).
     """
     matrix = item_matrix(frame, population.codebook)
@@ -622,8 +644,7 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     table = pd.concat([items, keys, stats_table], axis=1).assign(
         edition=edition.id, population=population.id, p_value=p_value, significant=edition.significance.significant(p_value), higher_than=higher_than
     )
-    answer_codes = (items["question_type"] == "multi") & (items["kind"] == "code") & items["answer"]
-    table = table.assign(rank=ranks(table, answer_codes))
+    table = table.assign(rank=ranks(table, ranked_items(items, population.codebook)))
     uncertainty = rank_uncertainties(table, matrix, levels, weighting.design, population.codebook, edition.estimation, edition.significance.level)
     return pd.concat([table, uncertainty], axis=1)[list(POPULATION_COLUMNS)]
 

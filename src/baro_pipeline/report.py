@@ -428,10 +428,11 @@ def ranking_chart(q: Question, population: Population, edition: Edition, totals:
 
 
 def ranked_questions(edition: Edition, totals: pd.DataFrame) -> list[tuple[str, Question]]:
-    """(population, question) of every question with ranked answers on the whole population, in
-    the edition's order (a question whose base is suppressed has no rank: no chart)."""
+    """(population, question) of every multi question with ranked answers on the whole population,
+    in the edition's order (a question whose base is suppressed has no rank: no chart; a grid's
+    ranked rows are in the tables, not charted: its rows are not answers to choose among)."""
     ranked = set(map(tuple, totals.loc[totals["rank"].notna(), ["population", "question"]].drop_duplicates().to_numpy()))
-    return [(pid, q) for pid, p in edition.populations.items() for q in p.codebook.questions if (pid, q.id) in ranked]
+    return [(pid, q) for pid, p in edition.populations.items() for q in p.codebook.questions if q.type == "multi" and (pid, q.id) in ranked]
 
 
 def page_subtitle(cards: Sequence[PublishedFigure], charts: Sequence[tuple[str, Question]], edition: Edition) -> str:

@@ -15,7 +15,7 @@ from .calibration import (
 )
 from .design import Design
 from .intervals import INTERVAL_METHODS, SvycipropTerms, proportion_ci, svyciprop_terms
-from .ranks import RankUncertainty, covariance_from_pair_sums, difference_se, pair_sums, rank_uncertainty, separations
+from .ranks import RankUncertainty, covariance_from_pair_sums, difference_se, own_base_covariance, pair_sums, rank_uncertainty, rescaled, separations
 from .replicates import jk1_rake
 from .significance import (
     ADJUSTMENTS,
@@ -55,11 +55,13 @@ __all__ = [
     "influence_values",
     "jk1_rake",
     "kish_deff",
+    "own_base_covariance",
     "pair_sums",
     "pairwise_differences",
     "proportion_ci",
     "rake",
     "rank_uncertainty",
+    "rescaled",
     "separations",
     "svychisq",
     "svyciprop_terms",

@@ -32,8 +32,8 @@ import numpy as np
 
 from numpy.typing import ArrayLike
 
-from .design import Array
-from .variance import CodedItems, coded_column
+from .design import Array, Design
+from .variance import CodedItems, coded_column, influence_values, variance_matrix
 
 DRAWS = 10_000
 SEED = 22  # issue 22: every run draws the same numbers
@@ -191,3 +191,35 @@ def covariance_from_pair_sums(se: np.ndarray, k: int) -> np.ndarray:
     covariance[..., np.arange(k), np.arange(k)] = var
     covariance[..., a, b] = covariance[..., b, a] = (se[..., k:] ** 2 - var[..., a] - var[..., b]) / 2
     return covariance
+
+
+def own_base_covariance(design: Design, y: np.ndarray, domains: np.ndarray) -> np.ndarray:
+    """(d, k, k) linearised covariance of the means of k items y (n, k), each on its own base (NaN
+    outside: grid rows with not-answers out of their base), on each domain (n, d), where the
+    pairwise sums of :func:`covariance_from_pair_sums` would take the bases' intersection.
+
+    A domain mean's influence values are z = b (y - ybar) / W_b (b: in the domain and the item's
+    base): those of the mean over everyone of the complete item x = b (y - ybar) W / W_b, whose
+    mean is 0. Their covariance after the calibration residuals is R's
+    ``vcov(svyratio(~I(b1 * y1) + I(b2 * y2) + ..., ~b1 + b2 + ..., design, covmat = TRUE))``
+    (the ratios' pairs across numerators and denominators aside): each item's NA handled apart.
+    """
+    weights = design.weights
+    found = np.zeros((domains.shape[1], y.shape[1], y.shape[1]))
+    for j, domain in enumerate(domains.T):
+        base = ~np.isnan(y) & domain[:, None]
+        base_weight = weights @ base
+        values = np.where(base, y, 0.0)
+        mean = np.divide(weights @ values, base_weight, out=np.zeros(y.shape[1]), where=base_weight > 0)
+        scale = np.divide(weights.sum(), base_weight, out=np.zeros(y.shape[1]), where=base_weight > 0)
+        found[j] = variance_matrix(design, influence_values(design, np.where(base, values - mean, 0.0) * scale))
+    return found
+
+
+def rescaled(covariance: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """(..., k, k) the correlations of ``covariance`` with the SEs (..., k) (a zero variance: no correlation)."""
+    root = np.sqrt(np.diagonal(covariance, axis1=-2, axis2=-1))
+    outer = root[..., :, None] * root[..., None, :]
+    correlation = np.divide(covariance, outer, out=np.zeros_like(covariance), where=outer > 0)
+    found: Array = correlation * se[..., :, None] * se[..., None, :]
+    return found
