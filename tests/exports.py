@@ -3,7 +3,8 @@
 :func:`clean_frame` makes N complete interviews that respect a codebook (routing, caps, exclusive
 codes, no straight-liner) in the export's shape: codes as numbers, multi questions as 1/0 per
 code (blank when not asked), open text as text. :func:`with_multi_encoding` turns it into the
-other encodings, and the writers put it in a CSV, Excel or SPSS file.
+other encodings, and the writers put it in a CSV, Excel or SPSS file. :func:`weighted` turns
+kept rows made by hand into the weighting stage's sample.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
-from baro_pipeline.edition import Codebook, Question
+from baro_pipeline.edition import Codebook, Population, Question, WeightingSettings
 from baro_pipeline.ingest import coded_columns, slot_columns
-from baro_pipeline.validation import condition_mask
+from baro_pipeline.validation import QUARANTINE_COLUMNS, RowCounts, Validated, condition_mask
+from baro_pipeline.weighting import RAKING, SurveySample, weighted_sample
 
 OPEN_TEXT = "Réponse libre confidentielle"  # the tests check that it never leaves ingest/validation
 
@@ -130,3 +132,10 @@ def write_sav(frame: pd.DataFrame, path: Path, codebook: Codebook, labels: dict[
     return path
 
 
+
+
+def weighted(frame: pd.DataFrame, population: Population, settings: WeightingSettings = RAKING) -> SurveySample:
+    """Kept rows made by hand (nothing excluded or quarantined), weighted as the pipeline's stage does."""
+    counts = RowCounts(read=len(frame), kept=len(frame), quarantined=0, excluded={}, flagged={})
+    kept = Validated(population.id, frame, pd.DataFrame(columns=list(QUARANTINE_COLUMNS)), counts)
+    return weighted_sample(kept, population, settings)

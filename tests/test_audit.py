@@ -21,8 +21,8 @@ from baro_pipeline.errors import AuditMismatchError, UsageError
 from baro_pipeline.estimation import estimate_items, indicator_values, published_round
 from baro_pipeline.ingest import read_export
 from baro_pipeline.validation import validate_export
-from baro_pipeline.weighting import weight_population
-from exports import clean_frame, write_csv
+from baro_pipeline.weighting import weighted_sample
+from exports import clean_frame, weighted, write_csv
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 
@@ -104,33 +104,30 @@ def with_values(figures: list[dict], **changes: dict) -> list[dict]:
 def data():
     frame = mini_frame()
     population = load_edition("mini", MINI).populations["ps"]
-    return {"ps": frame}, {"ps": weight_population(frame, population)}
+    return {"ps": weighted(frame, population)}
 
 
 @pytest.fixture(scope="module")
 def truth(tmp_path_factory, data):
     """The figures of the test edition, each printed at its computed value: everything matches."""
-    frames, weightings = data
     raw = yaml.safe_load((MINI / "editions" / "mini" / "published.yaml").read_text(encoding="utf-8"))["figures"] + EXTRA_FIGURES
     root = write_edition(tmp_path_factory.mktemp("truth"), raw)
-    computed = audit.audit_edition(load_edition("mini", root), frames, weightings).set_index("figure_id")
+    computed = audit.audit_edition(load_edition("mini", root), data).set_index("figure_id")
     figures = with_values(raw, **{f["id"]: {"value": float(computed.loc[f["id"], "computed_pct"])} for f in raw})
     return figures, computed
 
 
 def run_audit(tmp_path: Path, data, figures: list[dict]) -> pd.DataFrame:
-    frames, weightings = data
-    return audit.audit_edition(load_edition("mini", write_edition(tmp_path, figures)), frames, weightings).set_index("figure_id")
+    return audit.audit_edition(load_edition("mini", write_edition(tmp_path, figures)), data).set_index("figure_id")
 
 
 def estimate_pct(data, indicator: Indicator, base="asked", *, weighted: bool = True, **options) -> float:
     """One estimate in points, straight from the estimation stage."""
-    frames, weightings = data
     edition = load_edition("mini", MINI)
-    design = weightings["ps"].design
+    design = data["ps"].design
     if not weighted:
         design = dataclasses.replace(design, weights=np.ones(len(design.weights)), calibration="none", calibration_codes=())
-    values = indicator_values(frames["ps"], edition.populations["ps"].codebook, indicator, base, **options)
+    values = indicator_values(data["ps"].frame, edition.populations["ps"].codebook, indicator, base, **options)
     table = estimate_items(design, values[:, None], settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds)
     return 100 * float(table["estimate"].iloc[0])
 
@@ -164,12 +161,12 @@ def test_every_figure_at_its_computed_value_matches(tmp_path, data, truth):
 
 
 def test_a_validated_export_is_audited(tmp_path):
-    """The frames the pipeline gives the audit (read, validated, weighted) audit as they are."""
+    """The samples the pipeline gives the audit (read, validated, weighted) audit as they are."""
     edition = load_edition("mini", MINI)
     population = edition.populations["ps"]
     path = write_csv(clean_frame(population.codebook, n=300, seed=3), tmp_path / "ps.csv")
-    frame = validate_export(read_export(path, population.codebook), population, edition.quality, edition.thresholds).frame
-    table = audit.audit_edition(edition, {"ps": frame}, {"ps": weight_population(frame, population)})
+    validated = validate_export(read_export(path, population.codebook), population, edition.quality, edition.thresholds)
+    table = audit.audit_edition(edition, {"ps": weighted_sample(validated, population)})
     assert table["figure_id"].tolist() == [f.id for f in edition.figures]
     assert table["verdict"].isin(audit.VERDICTS).all() and "not_computed" not in set(table["verdict"])
     assert (table["n"] > 0).all() and table["computed"].between(0, 100).all()
@@ -227,22 +224,20 @@ def test_dont_know_excluded_from_the_base_is_recognised(tmp_path, data, truth):
 
 def test_the_other_population_is_recognised(tmp_path, data, truth):
     figures, computed = truth
-    frames, weightings = data
     root = write_edition(tmp_path, figures, with_gp=True)
     edition = load_edition("mini", root)
     gp_frame = mini_frame(seed=5, inform=(0.95, 0.9))
-    frames = {**frames, "gp": gp_frame}
-    weightings = {**weightings, "gp": weight_population(gp_frame, edition.populations["gp"])}
+    samples = {**data, "gp": weighted(gp_frame, edition.populations["gp"])}
     gp_value = rounded(
         100 * float(estimate_items(
-            weightings["gp"].design,
+            samples["gp"].design,
             indicator_values(gp_frame, edition.populations["gp"].codebook, Indicator("Q4", net="informe"), "asked")[:, None],
             settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds,
         )["estimate"].iloc[0])
     )
     assert gp_value != computed.loc["ps_inform", "computed_pct"]
     write_edition(tmp_path, with_values(figures, ps_inform={"value": gp_value}))
-    row = audit.audit_edition(load_edition("mini", root), frames, weightings).set_index("figure_id").loc["ps_inform"]
+    row = audit.audit_edition(load_edition("mini", root), samples).set_index("figure_id").loc["ps_inform"]
     assert row["verdict"] == "mismatch"
     assert "the other population (gp, same question Q4)" in row["reason"]
 
@@ -297,25 +292,22 @@ def test_the_data_points_to_the_figure_that_breaks_a_check(tmp_path, data, truth
     ("change", "words"),
     [
         ("no_data", "no data for population 'ps'"),
-        ("no_weights", "no weights for population 'ps'"),
         ("suppressed", "suppressed base:"),
         ("empty_base", "empty base: no respondent in base 'asked' of Q2 code 1"),
     ],
 )
 def test_what_cannot_be_computed_says_what_is_missing(tmp_path, data, truth, change, words):
     figures, _ = truth
-    frames, weightings = data
+    samples = data
     edition = load_edition("mini", write_edition(tmp_path, figures))
     if change == "no_data":
-        frames = {}
-    elif change == "no_weights":
-        weightings = {}
+        samples = {}
     elif change == "suppressed":
         edition = dataclasses.replace(edition, thresholds=dataclasses.replace(edition.thresholds, suppress_base=100_000))
     else:  # nobody uses AI: Q2 is asked to no one
-        frame = frames["ps"].assign(Q1=3.0, **{f"Q2_{c}": np.nan for c in (1, 2, 3, 98)})
-        frames, weightings = {"ps": frame}, {"ps": weight_population(frame, edition.populations["ps"])}
-    table = audit.audit_edition(edition, frames, weightings).set_index("figure_id")
+        frame = data["ps"].frame.reset_index().assign(Q1=3.0, **{f"Q2_{c}": np.nan for c in (1, 2, 3, 98)})
+        samples = {"ps": weighted(frame, edition.populations["ps"])}
+    table = audit.audit_edition(edition, samples).set_index("figure_id")
     row = table.loc["ps_diag"]
     assert row["verdict"] == "not_computed" and words in row["reason"]
     assert math.isnan(row["computed"]) and math.isnan(row["computed_pct"])
@@ -410,8 +402,7 @@ def mixed(tmp_path_factory, data, truth):
     }
     gp = {**EXTRA_FIGURES[0], "id": "gp_figure_with_a_very_long_identifier_indeed", "population": "gp"}
     write_edition(root, with_values(figures, **changes) + [gp], with_gp=True)
-    frames, weightings = data
-    return audit.audit_edition(load_edition("mini", root), frames, weightings)
+    return audit.audit_edition(load_edition("mini", root), data)
 
 
 def test_every_verdict_is_counted(mixed):

@@ -28,10 +28,10 @@ from baro_pipeline.ingest import read_export
 from baro_pipeline.report import mirror_pairs
 from baro_pipeline.stats import jk1_rake
 from baro_pipeline.validation import validate_export
-from baro_pipeline.weighting import weight_population
+from baro_pipeline.weighting import weight_population, weighted_sample
 
 from broken import REPO
-from exports import clean_frame, write_csv, write_sav, write_xlsx
+from exports import clean_frame, weighted, write_csv, write_sav, write_xlsx
 
 NAN = np.nan
 
@@ -317,10 +317,10 @@ SUPPRESS_BASE = 16  # the nurses' base of Q2 (15) is withheld, the doctors' (18)
 def hand_estimates(mini_population, mini_edition):
     """The hand-made frame three times over (shares unchanged, bases of 24 to 60)."""
     frame = pd.concat([hand_frame()] * 3, ignore_index=True).assign(respondent_id=[f"R{i:02d}" for i in range(60)])
-    weighting = weight_population(frame, mini_population)
-    np.testing.assert_allclose(weighting.weights, 1.0, atol=1e-9)  # the sample matches its targets
+    sample = weighted(frame, mini_population)
+    np.testing.assert_allclose(sample.weights, 1.0, atol=1e-9)  # the sample matches its targets
     edition = dataclasses.replace(mini_edition, thresholds=Thresholds(flag_base=30, suppress_base=SUPPRESS_BASE))
-    return estimate_population(frame, mini_population, weighting, edition)
+    return estimate_population(sample, mini_population, edition)
 
 
 def rows_of(table: pd.DataFrame, question: str, breakdown_level: str = "total") -> pd.DataFrame:
@@ -423,7 +423,7 @@ def test_the_same_export_as_csv_excel_and_spss_gives_identical_estimates(mini_po
     tables = {}
     for fmt, path in paths.items():
         valid = validate_export(read_export(path, mini_population.codebook), mini_population, mini_edition.quality, mini_edition.thresholds)
-        tables[fmt] = estimate_population(valid.frame, mini_population, weight_population(valid.frame, mini_population), mini_edition)
+        tables[fmt] = estimate_population(weighted_sample(valid, mini_population), mini_population, mini_edition)
     assert len(tables["csv"]) > 100 and tables["csv"]["estimate"].notna().sum() > 100
     pd.testing.assert_frame_equal(tables["xlsx"], tables["csv"])
     pd.testing.assert_frame_equal(tables["sav"], tables["csv"])

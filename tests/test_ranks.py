@@ -32,8 +32,7 @@ from baro_pipeline.stats import (
 )
 from baro_pipeline.stats.ranks import DRAWS
 from baro_pipeline.validation import validate_export
-from baro_pipeline.weighting import weight_population
-from exports import clean_frame, write_csv
+from exports import clean_frame, weighted, write_csv
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 LINEARISED = EstimationSettings()
@@ -272,7 +271,7 @@ def audited(mini, shares: dict[int, float], printed: dict[int, float]) -> pd.Ser
     edition, frame = mini
     frame = with_q2_shares(frame, shares)
     edition = ranked_edition(edition, printed)
-    table = orders.order_audit(edition, {"ps": frame}, {"ps": weight_population(frame, edition.populations["ps"])})
+    table = orders.order_audit(edition, {"ps": weighted(frame, edition.populations["ps"])})
     assert len(table) == 1 and list(table.columns) == list(orders.ORDER_COLUMNS)
     return table.iloc[0]
 
@@ -280,7 +279,7 @@ def audited(mini, shares: dict[int, float], printed: dict[int, float]) -> pd.Ser
 def test_every_ranked_row_has_its_rank_within_its_interval(mini):
     edition, frame = mini
     frame = with_q2_shares(frame, {1: 0.5, 2: 0.48, 3: 0.2})
-    table = estimate_population(frame, edition.populations["ps"], weight_population(frame, edition.populations["ps"]), edition)
+    table = estimate_population(weighted(frame, edition.populations["ps"]), edition.populations["ps"], edition)
     ranked = table[table["rank"].notna()]
     assert len(ranked) and ranked[["top_n", "p_top", "rank_low", "rank_high"]].notna().all().all()
     assert ((ranked["rank_low"] <= ranked["rank"]) & (ranked["rank"] <= ranked["rank_high"])).all()
@@ -306,7 +305,7 @@ def with_q3_trust(frame: pd.DataFrame, trust: dict[str, float], unsure: float) -
 
 def grid_ranks(edition, frame: pd.DataFrame) -> pd.DataFrame:
     population = edition.populations["ps"]
-    table = estimate_population(frame, population, weight_population(frame, population), edition)
+    table = estimate_population(weighted(frame, population), population, edition)
     return table[(table["question"] == "Q3") & table["rank"].notna()]
 
 
@@ -328,7 +327,7 @@ def test_the_report_charts_multi_rankings_only(mini):
 
     edition, frame = mini
     population = edition.populations["ps"]
-    table = estimate_population(frame, population, weight_population(frame, population), edition)
+    table = estimate_population(weighted(frame, population), population, edition)
     totals = table[table["breakdown"] == "total"]
     assert totals.loc[totals["question"] == "Q3", "rank"].notna().any()
     assert [q.id for _, q in ranked_questions(edition, totals)] == ["Q2", "Q4"]
@@ -395,7 +394,7 @@ def test_a_wrong_top_or_rank_by_is_refused_where_it_is(tmp_path, before, after, 
 
 def test_a_list_without_data_is_not_computed(mini):
     edition, _ = mini
-    table = orders.order_audit(ranked_edition(edition, {1: 80, 2: 45}), {}, {})
+    table = orders.order_audit(ranked_edition(edition, {1: 80, 2: 45}), {})
     assert table["verdict"].tolist() == ["not_computed"]
     assert table["reason"].iloc[0] == "no data for population 'ps' (no validated export given to the audit)"
 

@@ -34,16 +34,14 @@ class Run:
     estimates: pd.DataFrame
     audit: pd.DataFrame
     weighting: pd.DataFrame
-    frames: dict
-    weights: dict
+    samples: dict  # population -> weighting.SurveySample
 
 
 def run_of(staged) -> Run:
     """The report's and the tables' inputs from the session's in-process run of 2025 (conftest.run_2025)."""
     tables = staged.result.tables
-    frames = {pop: v.frame for pop, v in staged.per_population("validate").items()}
     edition = staged.stages["load edition"][0]
-    return Run(edition, tables["estimates"], tables["audit"], tables["weighting"], frames, staged.per_population("weight"))
+    return Run(edition, tables["estimates"], tables["audit"], tables["weighting"], staged.per_population("weight"))
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +155,7 @@ def test_every_audit_reason_is_worded_in_french(run):
     moved[rounded_down] = int(computed[rounded_down])
     figures = tuple(dataclasses.replace(f, value=float(moved.get(f.id, f.value))) for f in run.edition.figures)
     edition = dataclasses.replace(run.edition, figures=figures, thresholds=dataclasses.replace(run.edition.thresholds, flag_base=950))
-    table = audit.audit_edition(edition, run.frames, run.weights)
+    table = audit.audit_edition(edition, run.samples)
     codes = {part["code"] for parts in table["reason_parts"] for part in json.loads(parts)}
     assert {"difference", "no_slip_reproduces", "reproduced_by", "small_base", "known_problem", "check_involved", "self_contradiction", "product_of"} <= codes
     assert set(table.loc[table["verdict"] != "match", "figure_id"]) >= set(moved)
@@ -173,7 +171,7 @@ def test_every_audit_reason_is_worded_in_french(run):
 
 
 def test_a_figure_that_cannot_be_computed_says_why_in_french(run):
-    table = audit.audit_edition(run.edition, {"ps": run.frames["ps"]}, {"ps": run.weights["ps"]})  # no public's data
+    table = audit.audit_edition(run.edition, {"ps": run.samples["ps"]})  # no public's data
     row = table.set_index("figure_id").loc["gp_trust"]
     figure = next(f for f in run.edition.figures if f.id == "gp_trust")
     card = figure_card(figure, {"figure_id": "gp_trust", **row.to_dict()}, run.edition)

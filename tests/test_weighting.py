@@ -15,6 +15,8 @@ from baro_pipeline.errors import WeightingError
 from baro_pipeline.stats import trim_weights
 from baro_pipeline.weighting import weight_population, weighting_table, weights_table
 
+from exports import weighted
+
 MINI = Path(__file__).parent / "fixtures" / "mini"
 
 
@@ -88,13 +90,48 @@ def test_raking_that_cannot_converge_is_an_error(population):
         weight_population(frame, population, max_iter=50)
 
 
+def test_the_sample_keys_rows_and_weights_by_respondent_id(frame, population):
+    sample = weighted(frame, population)
+    assert sample.frame.index.name == "respondent_id" and "respondent_id" not in sample.frame.columns
+    assert sample.frame.index.tolist() == frame["respondent_id"].tolist()
+    assert sample.weights.name == "weight" and sample.weights.index.equals(sample.frame.index)
+    np.testing.assert_array_equal(sample.weights.to_numpy(), weight_population(frame, population).weights)
+    np.testing.assert_array_equal(sample.design.weights, sample.weights.to_numpy())
+    assert (sample.counts.kept, sample.quarantine.empty) == (400, True)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("duplicate ids", "respondent ids of the kept rows are not unique"),
+        ("weights on other ids", "the weights are not on the index of the kept rows"),
+        ("weights in another order", "the weights are not on the index of the kept rows"),
+        ("design of other weights", "the design's 400 weights are not the sample's, row by row"),
+    ],
+)
+def test_a_sample_whose_parts_do_not_line_up_is_refused(frame, population, change, words):
+    sample = weighted(frame, population)
+    ids = sample.frame.index
+    if change == "duplicate ids":
+        broken = {"frame": sample.frame.set_axis(ids[:1].repeat(len(ids))), "weights": sample.weights.set_axis(ids[:1].repeat(len(ids)))}
+    elif change == "weights on other ids":
+        broken = {"weights": sample.weights.set_axis("X" + ids)}
+    elif change == "weights in another order":
+        broken = {"weights": sample.weights.iloc[::-1]}
+    else:
+        broken = {"weights": sample.weights * 2}
+    with pytest.raises(WeightingError, match=rf"(?s)population ps, weighted sample: {words}.*fix: build the sample with weighting.weighted_sample"):
+        dataclasses.replace(sample, **broken)
+
+
 def test_tables_have_one_row_per_population_and_per_respondent(frame, population):
-    result = weight_population(frame, population)
-    summary = weighting_table("mini", {"ps": result})
+    sample = weighted(frame, population)
+    summary = weighting_table("mini", {"ps": sample})
     assert summary.loc[0, ["edition", "population", "method", "n", "converged"]].tolist() == ["mini", "ps", "raking", 400, True]
-    weights = weights_table({"ps": frame["respondent_id"]}, {"ps": result})
+    weights = weights_table({"ps": sample})
     assert list(weights.columns) == ["population", "respondent_id", "weight"]
     assert weights["respondent_id"].tolist() == frame["respondent_id"].tolist()
+    assert weights.set_index("respondent_id")["weight"].to_dict() == sample.weights.to_dict()
 
 
 def margins_of(frame, weights, population):

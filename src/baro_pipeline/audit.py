@@ -29,7 +29,7 @@ from .errors import AuditMismatchError, EstimationError, UsageError
 from .estimation import ItemMatrix, estimate_items, indicator_items, indicator_values, published_round
 from .significance import Significance
 from .stats import CodedItems, Design, coded_column
-from .weighting import RakeResult
+from .weighting import SurveySample
 
 # Rendering order: what needs a look first.
 VERDICTS = ("mismatch", "inconsistent_publication", "within_moe", "not_computed", "match")
@@ -512,13 +512,11 @@ def unweighted(design: Design) -> Design:
     return replace(design, weights=np.ones(len(design.weights)), calibration="none", calibration_codes=())
 
 
-def missing_data(population: str, frames: Mapping[str, pd.DataFrame], weightings: Mapping[str, RakeResult]) -> ReasonPart | None:
+def missing_data(population: str, samples: Mapping[str, SurveySample]) -> ReasonPart | None:
     """What is missing to compute anything in a population (None when nothing)."""
-    facts = (("population", population),)
-    if population not in frames:
-        return ReasonPart("no_data", f"no data for population '{population}' (no validated export given to the audit)", facts)
-    if population not in weightings:
-        return ReasonPart("no_weights", f"no weights for population '{population}' (its weighting did not run)", facts)
+    if population not in samples:
+        text = f"no data for population '{population}' (no validated export given to the audit)"
+        return ReasonPart("no_data", text, (("population", population),))
     return None
 
 
@@ -589,20 +587,18 @@ def population_estimates(specs: Sequence[Spec], edition: Edition, frame: pd.Data
     return found
 
 
-def computed_estimates(
-    specs: Iterable[Spec], edition: Edition, frames: Mapping[str, pd.DataFrame], weightings: Mapping[str, RakeResult]
-) -> dict[Spec, Computed]:
+def computed_estimates(specs: Iterable[Spec], edition: Edition, samples: Mapping[str, SurveySample]) -> dict[Spec, Computed]:
     """Every spec's estimate: one ``estimate_items`` call per population and design (weighted or not)."""
     groups: dict[str, list[Spec]] = {}
     for spec in specs:
         groups.setdefault(spec.population, []).append(spec)
     found: dict[Spec, Computed] = {}
     for population, group in groups.items():
-        missing = missing_data(population, frames, weightings)
+        missing = missing_data(population, samples)
         if missing:
             found.update({spec: Computed(missing=missing) for spec in group})
         else:
-            found.update(population_estimates(group, edition, frames[population], weightings[population].design))
+            found.update(population_estimates(group, edition, samples[population].frame, samples[population].design))
     return found
 
 
@@ -771,18 +767,16 @@ def audit_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
     return frame.astype({"n": "Int64", "page": "Int64"} | dict.fromkeys(FLOAT_COLUMNS, float))
 
 
-def audit_edition(
-    edition: Edition, frames: Mapping[str, pd.DataFrame], weightings: Mapping[str, RakeResult]
-) -> pd.DataFrame:
+def audit_edition(edition: Edition, samples: Mapping[str, SurveySample]) -> pd.DataFrame:
     """The audit table (``audit.parquet``): one row per published figure, in the edition's order.
 
-    ``frames`` are the validated frames of each population, ``weightings`` their raking results;
-    a population missing from either gives ``not_computed`` figures.
+    ``samples`` are the weighted samples of the populations; a population without one gives
+    ``not_computed`` figures.
     """
     rounding = edition.estimation.rounding
     slips = {f.id: candidate_slips(f, edition) for f in edition.figures}
     specs = dict.fromkeys([figure_spec(f) for f in edition.figures] + [s.spec for found in slips.values() for s in found])
-    computed = computed_estimates(specs, edition, frames, weightings)
+    computed = computed_estimates(specs, edition, samples)
     mains = {f.id: computed[figure_spec(f)] for f in edition.figures}
     verdicts = {f.id: data_verdict(f, mains[f.id], rounding) for f in edition.figures}
     blamed, involved = contradictions(edition, consistency_checks(edition), verdicts)

@@ -61,7 +61,7 @@ from .stats import (
     versus_rest,
 )
 from .validation import asked, condition_mask
-from .weighting import RakeResult
+from .weighting import SurveySample
 
 ITEM_COLUMNS = ("question", "item", "item_label", "kind", "base", "question_type", "answer")
 ESTIMATE_COLUMNS = (
@@ -614,7 +614,7 @@ def rank_uncertainties(
     return pd.DataFrame(found, index=table.index).astype({"top_n": "Int64", "rank_low": "Int64", "rank_high": "Int64"})
 
 
-def estimate_population(frame: pd.DataFrame, population: Population, weighting: RakeResult, edition: Edition) -> pd.DataFrame:
+def estimate_population(sample: SurveySample, population: Population, edition: Edition) -> pd.DataFrame:
     """Every row of ``estimates.parquet`` for one population: every item × (total + breakdown levels).
 
     One :func:`estimate_items` call on the domains matrix of all levels; ``significant`` says
@@ -627,25 +627,26 @@ def estimate_population(frame: pd.DataFrame, population: Population, weighting: 
     (:func:`ranked_items`), ``p_top``, ``rank_low`` and
     ``rank_high`` say how sure that rank is (:func:`rank_uncertainties`).
     """
+    frame, design = sample.frame, sample.design
     matrix = item_matrix(frame, population.codebook)
     levels = breakdown_levels(frame, population)
     d, k = levels.masks.shape[1], len(matrix.items)
     stats_table = estimate_items(
-        weighting.design, list(matrix.coded), settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds,
+        design, list(matrix.coded), settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds,
         domains=levels.masks, kinds=matrix.items["kind"].to_numpy(),
     )
     items = matrix.items.iloc[np.tile(np.arange(k), d)].reset_index(drop=True)
     keys = levels.keys.iloc[np.repeat(np.arange(d), k)].reset_index(drop=True)
     # An item of the breakdown variable itself is fixed by the level (1 or 0): nothing to test.
     own_level = (keys["breakdown"] == items["question"]).to_numpy()
-    p_value = np.where(stats_table["suppressed"] | own_level, np.nan, level_p_values(weighting.design, matrix, levels).ravel())
+    p_value = np.where(stats_table["suppressed"] | own_level, np.nan, level_p_values(design, matrix, levels).ravel())
     testable = ~(stats_table["small_base"] | stats_table["suppressed"] | stats_table["estimate"].isna()).to_numpy() & ~own_level
-    higher_than = higher_levels(weighting.design, matrix, levels, testable.reshape(d, k), edition.significance, edition.estimation.letters_adjust)
+    higher_than = higher_levels(design, matrix, levels, testable.reshape(d, k), edition.significance, edition.estimation.letters_adjust)
     table = pd.concat([items, keys, stats_table], axis=1).assign(
         edition=edition.id, population=population.id, p_value=p_value, significant=edition.significance.significant(p_value), higher_than=higher_than
     )
     table = table.assign(rank=ranks(table, ranked_items(items, population.codebook)))
-    uncertainty = rank_uncertainties(table, matrix, levels, weighting.design, population.codebook, edition.estimation, edition.significance.level)
+    uncertainty = rank_uncertainties(table, matrix, levels, design, population.codebook, edition.estimation, edition.significance.level)
     return pd.concat([table, uncertainty], axis=1)[list(POPULATION_COLUMNS)]
 
 

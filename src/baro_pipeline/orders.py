@@ -24,7 +24,7 @@ from .audit import missing_data
 from .edition import Edition, PublishedFigure, Question
 from .estimation import question_items, ranked_covariance
 from .stats import difference_se, separations, svymean
-from .weighting import RakeResult
+from .weighting import SurveySample
 
 ORDER_VERDICTS = ("order_contradicted", "order_not_separable", "not_computed", "order_supported")
 ORDER_COLUMNS = (
@@ -96,14 +96,14 @@ def order_steps(listed: PublishedList, keys: tuple[str, ...], estimate: np.ndarr
     return np.array([(a, b) for upper, lower in zip(tiers, tiers[1:]) for a in upper for b in lower]).reshape(-1, 2)
 
 
-def question_answers(frame: pd.DataFrame, edition: Edition, listed: PublishedList, weighting: RakeResult) -> Answers:
+def question_answers(sample: SurveySample, edition: Edition, listed: PublishedList) -> Answers:
     """The list's question: its answer codes' estimates and covariance on the whole population."""
-    matrix = question_items(frame, edition.populations[listed.population].codebook, listed.question)
+    matrix = question_items(sample.frame, edition.populations[listed.population].codebook, listed.question)
     answers = np.flatnonzero(((matrix.items["kind"] == "code") & matrix.items["answer"]).to_numpy())
     y = np.column_stack([matrix.column(int(j)) for j in answers])
-    covariance = ranked_covariance(weighting.design, y, np.ones((len(y), 1), dtype=bool), edition.estimation)[0]
+    covariance = ranked_covariance(sample.design, y, np.ones((len(y), 1), dtype=bool), edition.estimation)[0]
     rows = matrix.items.iloc[answers]
-    return Answers(tuple(rows["item"]), tuple(rows["item_label"]), svymean(weighting.design, y).estimate, covariance)
+    return Answers(tuple(rows["item"]), tuple(rows["item_label"]), svymean(sample.design, y).estimate, covariance)
 
 
 def computed_order(answers: Answers, count: int) -> str:
@@ -136,7 +136,7 @@ def list_verdict(answers: Answers, steps: np.ndarray, printed: set[int], level: 
     return "order_supported", f"every step of the printed order is separable ({at}), the last printed above every answer left out"
 
 
-def order_row(edition: Edition, listed: PublishedList, frames: Mapping[str, pd.DataFrame], weightings: Mapping[str, RakeResult]) -> dict[str, object]:
+def order_row(edition: Edition, listed: PublishedList, samples: Mapping[str, SurveySample]) -> dict[str, object]:
     """One row of ``orders.parquet``."""
     row: dict[str, object] = {
         "edition": edition.id,
@@ -148,18 +148,18 @@ def order_row(edition: Edition, listed: PublishedList, frames: Mapping[str, pd.D
         "printed_order": listed.printed_order,
         "level": edition.significance.level,
     }
-    missing = missing_data(listed.population, frames, weightings)
+    missing = missing_data(listed.population, samples)
     if missing is not None:
         return {**row, "computed_order": "", "verdict": "not_computed", "reason": missing.text}
-    answers = question_answers(frames[listed.population], edition, listed, weightings[listed.population])
+    answers = question_answers(samples[listed.population], edition, listed)
     steps = order_steps(listed, answers.keys, answers.estimate)
     printed = {answers.keys.index(str(f.indicator.code)) for f in listed.figures}
     verdict, reason = list_verdict(answers, steps, printed, edition.significance.level)
     return {**row, "computed_order": computed_order(answers, len(listed.figures) + 1), "verdict": verdict, "reason": reason}
 
 
-def order_audit(edition: Edition, frames: Mapping[str, pd.DataFrame], weightings: Mapping[str, RakeResult]) -> pd.DataFrame:
+def order_audit(edition: Edition, samples: Mapping[str, SurveySample]) -> pd.DataFrame:
     """``orders.parquet``: one row per published top-N list (:data:`ORDER_COLUMNS`), its verdict
     (:data:`ORDER_VERDICTS`) and reason."""
-    rows = [order_row(edition, listed, frames, weightings) for listed in published_lists(edition)]
+    rows = [order_row(edition, listed, samples) for listed in published_lists(edition)]
     return pd.DataFrame(rows, columns=list(ORDER_COLUMNS)).astype({"top_n": "Int64", "level": float})

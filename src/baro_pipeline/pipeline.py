@@ -155,7 +155,7 @@ def run_edition(
     progress(f"edition {ed.id}: {', '.join(ed.populations)}")
     with outputs.edition_lock(root_path, ed.id):
         # The raw exports are freed once validated (the kept rows are a frame of their own): only their sources stay.
-        exports, sources, validated, weightings, estimates = {}, {}, {}, {}, {}
+        exports, sources, validated, samples, estimates = {}, {}, {}, {}, {}
         for pop, population in ed.populations.items():
             exports[pop] = timed("read export", ingest.read_export, ingest.find_export(ed, pop, root_path), population.codebook)
             src = sources[pop] = exports[pop].source
@@ -167,25 +167,24 @@ def run_edition(
         for warning in validation.shared_id_warnings(validated, ed.populations):
             warn(warning)
         for pop, population in ed.populations.items():
-            weightings[pop] = timed("weight", weighting.weight_population, validated[pop].frame, population, ed.weighting)
-            progress(weighting_line(pop, weightings[pop]))
+            samples[pop] = timed("weight", weighting.weighted_sample, validated.pop(pop), population, ed.weighting)
+            progress(weighting_line(pop, samples[pop].weighting))
         for pop, population in ed.populations.items():
-            estimates[pop] = timed("estimate", estimation.estimate_population, validated[pop].frame, population, weightings[pop], ed)
+            estimates[pop] = timed("estimate", estimation.estimate_population, samples[pop], population, ed)
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
-        frames = {pop: v.frame for pop, v in validated.items()}
-        audit_table = timed("audit", audit.audit_edition, ed, frames, weightings)
+        audit_table = timed("audit", audit.audit_edition, ed, samples)
         verdicts = audit.verdict_counts(audit_table)
         progress("audit: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
         run_tables = outputs.run_tables(
             ed.id,
             estimates,
-            weighting.weighting_table(ed.id, weightings),
-            weighting.weights_table({p: v.frame[ed.populations[p].codebook.columns.id] for p, v in validated.items()}, weightings),
-            {p: v.quarantine for p, v in validated.items()},
+            weighting.weighting_table(ed.id, samples),
+            weighting.weights_table(samples),
+            {p: s.quarantine for p, s in samples.items()},
             audit_table,
         )
-        run_tables["orders"] = timed("audit of published orders", orders.order_audit, ed, frames, weightings)
+        run_tables["orders"] = timed("audit of published orders", orders.order_audit, ed, samples)
         progress("published orders: " + (", ".join(f"{k} {v}" for k, v in run_tables["orders"]["verdict"].value_counts().items()) or "none"))
         previous = timed("previous edition", trends.previous_run, root_path, ed)
         if previous is not None:
@@ -197,11 +196,11 @@ def run_edition(
             "tables.xlsx": timed("tables", tables.tables_xlsx, ed, run_tables["estimates"], run_tables["audit"], run_tables.get("trends")),
         }
         metadata = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, {p: s.sha256 for p, s in sources.items()})
-        manifest = outputs.build_manifest(ed.id, root_path, sources, {p: v.counts for p, v in validated.items()}, timed.timings, started_at)
+        manifest = outputs.build_manifest(ed.id, root_path, sources, {p: s.counts for p, s in samples.items()}, timed.timings, started_at)
         published = timed("write outputs", outputs.publish_run, root_path, ed.id, run_tables, manifest, metadata, extra_files)
     result = RunResult(
         edition=ed.id,
-        rows=MappingProxyType({pop: rows_summary(v.counts) for pop, v in validated.items()}),
+        rows=MappingProxyType({pop: rows_summary(s.counts) for pop, s in samples.items()}),
         verdicts=MappingProxyType(verdicts),
         tables=MappingProxyType(run_tables),
         published=published,

@@ -120,7 +120,6 @@ FRENCH_CLAUSES: dict[str, Callable[[Facts, Mapping[str, str]], str]] = {
     "self_contradiction": lambda f, pops: "la publication se contredit sur ce chiffre",
     "check_involved": lambda f, pops: f"un contrôle de cohérence de la publication qui inclut ce chiffre échoue ({french_reason_part(f['check'], pops)})",
     "no_data": lambda f, pops: f"pas de données pour la population {pop_label(f, pops)} (aucun fichier validé)",
-    "no_weights": lambda f, pops: f"pas de poids pour la population {pop_label(f, pops)} (le calage n'a pas abouti)",
     "empty_base": lambda f, pops: "base vide : aucun répondant dans la base du chiffre",
     "suppressed_base": lambda f, pops: f"base trop faible : {french_number(f['n'])} répondant(s), sous le seuil de diffusion de {french_number(f['threshold'])}",
     "not_estimable": lambda f, pops: "l'indicateur ne peut pas être calculé sur ces données",

@@ -6,7 +6,9 @@ or bounded raking (``calibrate(calfun = "raking", bounds = c(L, U))``), as the e
 ``weighting`` block says, then trimming if asked (``trimWeights()``). It turns the edition's
 targets into category codes and population totals, checks that every target category is present
 in the sample, and returns a frozen :class:`RakeResult` whose ``design`` stores the calibration so
-that variances account for it (as R's calibrated designs do).
+that variances account for it (as R's calibrated designs do). :func:`weighted_sample` is the
+stage: a population's :class:`~baro_pipeline.validation.Validated` rows in, the
+:class:`SurveySample` that estimation and the audits take out (R: one ``svydesign`` object).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 
 from .edition import Population, TargetVariable, Trimming, WeightingSettings
 from .errors import WeightingError
+from .validation import RowCounts, Validated
 from .stats import CalibrationResult, Design, calibrate_linear, calibrate_raking_bounded, design_from_calibration, kish_deff, rake, trim_weights
 
 RAKING = WeightingSettings()  # an edition's weighting when it names none: raking, no trimming
@@ -40,6 +43,39 @@ class RakeResult:
     max_weight: float
     trimming: str
     design: Design
+
+
+@dataclass(frozen=True, eq=False)
+class SurveySample:
+    """One population's kept respondents with their weights: what the stages after weighting take.
+
+    ``frame`` holds the kept rows indexed by respondent id (the codebook's id column, moved to
+    the index) and ``weights`` is a Series on the same index, so that ids and weights never pair by
+    position. ``design`` (``weighting.design``) holds arrays in the frame's row order, as the numpy
+    kernels need: ``__post_init__`` checks that invariant. ``weighting`` carries the diagnostics of
+    ``weighting.parquet``; ``counts`` and ``quarantine`` are the validation's.
+    """
+
+    population: str
+    frame: pd.DataFrame
+    weights: pd.Series
+    weighting: RakeResult
+    counts: RowCounts
+    quarantine: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        where = f"population {self.population}, weighted sample"
+        fix = "build the sample with weighting.weighted_sample (a bug of the pipeline otherwise)"
+        if not self.frame.index.is_unique:
+            raise WeightingError("respondent ids of the kept rows are not unique", where=where, fix=fix)
+        if not self.weights.index.equals(self.frame.index):
+            raise WeightingError("the weights are not on the index of the kept rows", where=where, fix=fix)
+        if not np.array_equal(self.weights.to_numpy(), self.design.weights):
+            raise WeightingError(f"the design's {self.design.n} weights are not the sample's, row by row", where=where, fix=fix)
+
+    @property
+    def design(self) -> Design:
+        return self.weighting.design
 
 
 def target_codes(frame: pd.DataFrame, population: Population, target: TargetVariable) -> np.ndarray:
@@ -154,7 +190,21 @@ def weight_population(
     )
 
 
-def weighting_table(edition_id: str, results: Mapping[str, RakeResult]) -> pd.DataFrame:
+def weighted_sample(validated: Validated, population: Population, settings: WeightingSettings = RAKING) -> SurveySample:
+    """The kept rows of one population, indexed by respondent id, with their calibrated weights."""
+    result = weight_population(validated.frame, population, settings)
+    frame = validated.frame.set_index(population.codebook.columns.id)
+    return SurveySample(
+        population=population.id,
+        frame=frame,
+        weights=pd.Series(result.weights, index=frame.index, name="weight"),
+        weighting=result,
+        counts=validated.counts,
+        quarantine=validated.quarantine,
+    )
+
+
+def weighting_table(edition_id: str, samples: Mapping[str, SurveySample]) -> pd.DataFrame:
     """Rows of ``weighting.parquet``: one per population."""
     return pd.DataFrame(
         [
@@ -172,17 +222,17 @@ def weighting_table(edition_id: str, results: Mapping[str, RakeResult]) -> pd.Da
                 "max_weight": r.max_weight,
                 "trimming": r.trimming,
             }
-            for r in results.values()
+            for r in (sample.weighting for sample in samples.values())
         ]
     )
 
 
-def weights_table(ids: Mapping[str, pd.Series], results: Mapping[str, RakeResult]) -> pd.DataFrame:
+def weights_table(samples: Mapping[str, SurveySample]) -> pd.DataFrame:
     """Rows of ``weights.parquet``: one per kept respondent (population, respondent id, weight)."""
     return pd.concat(
         [
-            pd.DataFrame({"population": pop, "respondent_id": ids[pop].astype(str).to_numpy(), "weight": r.weights})
-            for pop, r in results.items()
+            pd.DataFrame({"population": pop, "respondent_id": sample.weights.index.astype(str).to_numpy(), "weight": sample.weights.to_numpy()})
+            for pop, sample in samples.items()
         ],
         ignore_index=True,
     )
