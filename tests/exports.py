@@ -18,7 +18,8 @@ import pyreadstat
 
 from baro_pipeline.edition import Codebook, Population, Question, WeightingSettings
 from baro_pipeline.ingest import coded_columns, slot_columns
-from baro_pipeline.validation import QUARANTINE_COLUMNS, RowCounts, Validated, condition_mask
+from baro_pipeline.routing import condition_mask
+from baro_pipeline.validation import QUARANTINE_COLUMNS, RowCounts, Validated
 from baro_pipeline.weighting import RAKING, SurveySample, weighted_sample
 
 OPEN_TEXT = "Réponse libre confidentielle"  # the tests check that it never leaves ingest/validation

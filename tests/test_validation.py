@@ -13,7 +13,7 @@ import pytest
 from baro_pipeline.edition import Condition, QualityPolicy, Question, Thresholds
 from baro_pipeline.errors import ValidationThresholdError
 from baro_pipeline.ingest import read_export
-from baro_pipeline.validation import QUARANTINE_COLUMNS, build_schema, condition_mask, shared_id_warnings, validate_export
+from baro_pipeline.validation import QUARANTINE_COLUMNS, build_schema, shared_id_warnings, validate_export
 from exports import OPEN_TEXT, clean_frame, write_csv
 
 N = 100
@@ -302,27 +302,3 @@ def test_numeric_questions_are_checked_against_min_and_max():
     check = schema.columns["AGE"].checks[0]
     assert (check.name, check.error) == ("range", "age must be between 18 and 99")
     assert check(pd.Series([18.0, 99.0, 17.0, 100.0, np.nan])).check_output.tolist()[:4] == [True, True, False, False]
-
-
-@pytest.mark.parametrize(
-    "condition, expected",
-    [
-        (Condition(question="Q1", codes=(1, 2)), [True, True, False, False]),
-        (Condition(question="Q2", codes=(1,)), [True, False, False, False]),
-        (Condition(question="Q2", codes=(1, 3)), [True, True, False, False]),
-        (Condition(question="Q3", row="r2", codes=(9,)), [False, True, False, False]),
-        (Condition(all=(Condition(question="Q1", codes=(1, 2)), Condition(question="Q4", codes=(99,)))), [False, True, False, False]),
-        (Condition(any=(Condition(question="Q2", codes=(1,)), Condition(question="Q4", codes=(99,)))), [True, True, False, True]),
-    ],
-    ids=["single", "multi-ticked", "multi-any-code", "grid-row", "all", "any"],
-)
-def test_condition_mask(condition, expected, mini_codebook):
-    frame = pd.DataFrame(
-        {
-            "Q1": [1.0, 2.0, 3.0, np.nan],
-            "Q2_1": [1.0, 0.0, np.nan, np.nan], "Q2_2": [0.0, 0.0, np.nan, np.nan], "Q2_3": [0.0, 1.0, np.nan, np.nan], "Q2_98": [0.0, 0.0, np.nan, np.nan],
-            "Q3_r1": [1.0, 1.0, 2.0, np.nan], "Q3_r2": [1.0, 9.0, 2.0, np.nan], "Q3_r3": [1.0, 1.0, 2.0, np.nan],
-            "Q4_1": [1.0, 0.0, 1.0, 0.0], "Q4_2": [0.0, 0.0, 0.0, 0.0], "Q4_99": [0.0, 1.0, 0.0, 1.0],
-        }
-    )
-    assert condition_mask(frame, mini_codebook, condition).tolist() == expected

@@ -60,7 +60,7 @@ from .stats import (
     svymean,
     versus_rest,
 )
-from .validation import asked, condition_mask
+from .routing import asked, condition_mask
 from .weighting import SurveySample
 
 ITEM_COLUMNS = ("question", "item", "item_label", "kind", "base", "question_type", "answer")

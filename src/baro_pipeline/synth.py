@@ -45,7 +45,7 @@ from .audit import printed_interval
 from .edition import Codebook, Condition, Derived, Edition, Population, PublishedFigure, QualityPolicy, Question, WeightingSettings, _Node, read_yaml
 from .errors import EditionError, UsageError
 from .ingest import coded_columns, expected_columns, slot_columns
-from .validation import answer_columns, condition_mask
+from .routing import answer_columns, condition_mask
 from .weighting import weight_population
 
 SYNTHETIC = "synthetic"  # the source of a share that no published figure gives

@@ -23,15 +23,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from .edition import Codebook, Condition, Population, QualityPolicy, Question, Thresholds
+from .edition import Codebook, Population, QualityPolicy, Question, Thresholds
 from .errors import ExportError, ValidationThresholdError
 from .ingest import NO_ISSUES, ROW, Export, cell_text, issue_frame, text_columns
+from .routing import answer_columns, asked, ticked
 
 QUARANTINE_COLUMNS = ("population", "file", "row", "respondent_id", "column", "value", "rule", "reason")
 EXCLUDED_STATUSES = ("incomplete", "screened_out")
@@ -165,40 +166,8 @@ def shown_values(values: pd.Series, numeric: pd.Series) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Conditions
-# --------------------------------------------------------------------------------------------
-
-
-def condition_mask(frame: pd.DataFrame, codebook: Codebook, condition: Condition) -> np.ndarray:
-    """Which respondents meet an edition condition (routing, base, derived term), vectorised.
-
-    ``in`` on a multi question means one of those codes ticked; a blank answer (not asked) is
-    False, so is a respondent not asked.
-    """
-    if condition.all:
-        return np.logical_and.reduce([condition_mask(frame, codebook, part) for part in condition.all])
-    if condition.any:
-        return np.logical_or.reduce([condition_mask(frame, codebook, part) for part in condition.any])
-    q = codebook.question(str(condition.question))  # a condition of one question names it (the loader checks)
-    if q.type == "multi":
-        return np.asarray(ticked(frame, [q.columns[c] for c in condition.codes]).any(axis=1))
-    column = next(r.column for r in q.rows if r.id == condition.row) if q.type == "grid" else q.single_column
-    return frame[column].isin([float(c) for c in condition.codes]).to_numpy()
-
-
-def asked(frame: pd.DataFrame, codebook: Codebook, q: Question) -> np.ndarray:
-    """Who was asked the question (everyone when it has no routing)."""
-    return np.ones(len(frame), bool) if q.asked_if is None else condition_mask(frame, codebook, q.asked_if)
-
-
-# --------------------------------------------------------------------------------------------
 # Survey rules: each returns problems for one question, on the interviews being validated
 # --------------------------------------------------------------------------------------------
-
-
-def answer_columns(q: Question) -> tuple[str, ...]:
-    """Columns of the normalised frame that hold the question's answers (not its "autre" text)."""
-    return tuple(c for c in q.export_columns() if c != q.other_text)
 
 
 def routing_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
@@ -266,11 +235,6 @@ SURVEY_RULES: tuple[Callable[[pd.DataFrame, Codebook, Question], list[pd.DataFra
     exclusive_problems,
     cap_problems,
 )
-
-
-def ticked(frame: pd.DataFrame, columns: Iterable[str]) -> np.ndarray:
-    """Which of these 0/1 tick columns hold a 1 (respondents × columns; a blank is not a tick)."""
-    return np.column_stack([frame[c].to_numpy() == 1 for c in columns])
 
 
 def ticked_codes(ticks: np.ndarray, q: Question) -> np.ndarray:
