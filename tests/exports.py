@@ -10,13 +10,16 @@ kept rows made by hand into the weighting stage's sample.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyreadstat
 
-from baro_pipeline.edition import Codebook, Population, Question, WeightingSettings
+from baro_pipeline import audit
+from baro_pipeline.edition import Codebook, Edition, Population, Question, WeightingSettings
+from baro_pipeline.figures import figure_estimates
 from baro_pipeline.ingest import coded_columns, slot_columns
 from baro_pipeline.routing import condition_mask
 from baro_pipeline.validation import QUARANTINE_COLUMNS, RowCounts, Validated
@@ -140,3 +143,9 @@ def weighted(frame: pd.DataFrame, population: Population, settings: WeightingSet
     counts = RowCounts(read=len(frame), kept=len(frame), quarantined=0, excluded={}, flagged={})
     kept = Validated(population.id, frame, pd.DataFrame(columns=list(QUARANTINE_COLUMNS)), counts)
     return weighted_sample(kept, population, settings)
+
+
+def audited(edition: Edition, samples: Mapping[str, SurveySample]) -> pd.DataFrame:
+    """The audit table of an edition's figures on these samples, as the pipeline computes it: the
+    estimation stage's figure estimates, then the audit of them."""
+    return audit.audit_edition(edition, figure_estimates(audit.audit_specs(edition), edition, samples))

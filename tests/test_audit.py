@@ -22,7 +22,7 @@ from baro_pipeline.estimation import estimate_items, indicator_values, published
 from baro_pipeline.ingest import read_export
 from baro_pipeline.validation import validate_export
 from baro_pipeline.weighting import weighted_sample
-from exports import clean_frame, weighted, write_csv
+from exports import audited, clean_frame, weighted, write_csv
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 
@@ -112,13 +112,13 @@ def truth(tmp_path_factory, data):
     """The figures of the test edition, each printed at its computed value: everything matches."""
     raw = yaml.safe_load((MINI / "editions" / "mini" / "published.yaml").read_text(encoding="utf-8"))["figures"] + EXTRA_FIGURES
     root = write_edition(tmp_path_factory.mktemp("truth"), raw)
-    computed = audit.audit_edition(load_edition("mini", root), data).set_index("figure_id")
+    computed = audited(load_edition("mini", root), data).set_index("figure_id")
     figures = with_values(raw, **{f["id"]: {"value": float(computed.loc[f["id"], "computed_pct"])} for f in raw})
     return figures, computed
 
 
 def run_audit(tmp_path: Path, data, figures: list[dict]) -> pd.DataFrame:
-    return audit.audit_edition(load_edition("mini", write_edition(tmp_path, figures)), data).set_index("figure_id")
+    return audited(load_edition("mini", write_edition(tmp_path, figures)), data).set_index("figure_id")
 
 
 def estimate_pct(data, indicator: Indicator, base="asked", *, weighted: bool = True, **options) -> float:
@@ -166,7 +166,7 @@ def test_a_validated_export_is_audited(tmp_path):
     population = edition.populations["ps"]
     path = write_csv(clean_frame(population.codebook, n=300, seed=3), tmp_path / "ps.csv")
     validated = validate_export(read_export(path, population.codebook), population, edition.quality, edition.thresholds)
-    table = audit.audit_edition(edition, {"ps": weighted_sample(validated, population)})
+    table = audited(edition, {"ps": weighted_sample(validated, population)})
     assert table["figure_id"].tolist() == [f.id for f in edition.figures]
     assert table["verdict"].isin(audit.VERDICTS).all() and "not_computed" not in set(table["verdict"])
     assert (table["n"] > 0).all() and table["computed"].between(0, 100).all()
@@ -237,7 +237,7 @@ def test_the_other_population_is_recognised(tmp_path, data, truth):
     )
     assert gp_value != computed.loc["ps_inform", "computed_pct"]
     write_edition(tmp_path, with_values(figures, ps_inform={"value": gp_value}))
-    row = audit.audit_edition(load_edition("mini", root), samples).set_index("figure_id").loc["ps_inform"]
+    row = audited(load_edition("mini", root), samples).set_index("figure_id").loc["ps_inform"]
     assert row["verdict"] == "mismatch"
     assert "the other population (gp, same question Q4)" in row["reason"]
 
@@ -307,7 +307,7 @@ def test_what_cannot_be_computed_says_what_is_missing(tmp_path, data, truth, cha
     else:  # nobody uses AI: Q2 is asked to no one
         frame = data["ps"].frame.reset_index().assign(Q1=3.0, **{f"Q2_{c}": np.nan for c in (1, 2, 3, 98)})
         samples = {"ps": weighted(frame, edition.populations["ps"])}
-    table = audit.audit_edition(edition, samples).set_index("figure_id")
+    table = audited(edition, samples).set_index("figure_id")
     row = table.loc["ps_diag"]
     assert row["verdict"] == "not_computed" and words in row["reason"]
     assert math.isnan(row["computed"]) and math.isnan(row["computed_pct"])
@@ -402,7 +402,7 @@ def mixed(tmp_path_factory, data, truth):
     }
     gp = {**EXTRA_FIGURES[0], "id": "gp_figure_with_a_very_long_identifier_indeed", "population": "gp"}
     write_edition(root, with_values(figures, **changes) + [gp], with_gp=True)
-    return audit.audit_edition(load_edition("mini", root), data)
+    return audited(load_edition("mini", root), data)
 
 
 def test_every_verdict_is_counted(mixed):

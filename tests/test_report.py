@@ -21,6 +21,7 @@ from baro_pipeline import audit
 from baro_pipeline.edition import PROBLEM_KINDS, Edition
 from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, top_size
 from baro_pipeline.report_texts import FRENCH, FRENCH_CHECKS, FRENCH_CLAUSES, FRENCH_PROBLEM_KINDS, FRENCH_SLIPS
+from exports import audited
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
@@ -155,7 +156,7 @@ def test_every_audit_reason_is_worded_in_french(run):
     moved[rounded_down] = int(computed[rounded_down])
     figures = tuple(dataclasses.replace(f, value=float(moved.get(f.id, f.value))) for f in run.edition.figures)
     edition = dataclasses.replace(run.edition, figures=figures, thresholds=dataclasses.replace(run.edition.thresholds, flag_base=950))
-    table = audit.audit_edition(edition, run.samples)
+    table = audited(edition, run.samples)
     codes = {part["code"] for parts in table["reason_parts"] for part in json.loads(parts)}
     assert {"difference", "no_slip_reproduces", "reproduced_by", "small_base", "known_problem", "check_involved", "self_contradiction", "product_of"} <= codes
     assert set(table.loc[table["verdict"] != "match", "figure_id"]) >= set(moved)
@@ -171,7 +172,7 @@ def test_every_audit_reason_is_worded_in_french(run):
 
 
 def test_a_figure_that_cannot_be_computed_says_why_in_french(run):
-    table = audit.audit_edition(run.edition, {"ps": run.samples["ps"]})  # no public's data
+    table = audited(run.edition, {"ps": run.samples["ps"]})  # no public's data
     row = table.set_index("figure_id").loc["gp_trust"]
     figure = next(f for f in run.edition.figures if f.id == "gp_trust")
     card = figure_card(figure, {"figure_id": "gp_trust", **row.to_dict()}, run.edition)

@@ -1,14 +1,15 @@
 """Audit stage: every published figure of an edition against the data, with a verdict and a reason.
 
-For each figure of ``published.yaml`` the audit computes its indicator on its base with the
-edition's weights (``estimation``), rounds it as the publication does, and gives a verdict:
-``match``, ``within_moe``, ``mismatch``, ``not_computed`` or ``inconsistent_publication`` (the
-publication contradicts itself, found from the printed numbers alone by :func:`publication_checks`).
-A figure that does not match is re-computed under the usual slips (unweighted, other base,
+For each figure of ``published.yaml`` the audit takes the estimate of its indicator on its base
+that the estimation stage made (:func:`~baro_pipeline.figures.figure_estimates` of
+:func:`audit_specs`), rounds it as the publication does, and gives a verdict: ``match``,
+``within_moe``, ``mismatch``, ``not_computed`` or ``inconsistent_publication`` (the publication
+contradicts itself, found from the printed numbers alone by :func:`publication_checks`). A figure
+that does not match is compared with its estimates under the usual slips (unweighted, other base,
 "don't know" out of the base, top box instead of net, rounding down, the other population) and
 the reason names the slip that reproduces the printed value, or says that none does.
 
-No respondent id or respondent-level value leaves this module: only estimates. See docs/audit.md.
+The audit reads estimates only: no sample, no respondent id, no kernel. See docs/audit.md.
 """
 
 from __future__ import annotations
@@ -19,17 +20,16 @@ import re
 import textwrap
 from typing import Any
 from dataclasses import dataclass, replace
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .edition import Codebook, Condition, Edition, Indicator, PublishedFigure, Question
-from .errors import AuditMismatchError, EstimationError, UsageError
-from .estimation import ItemMatrix, estimate_items, indicator_items, indicator_values, published_round
+from .errors import AuditMismatchError, UsageError
+from .estimation import published_round
+from .figures import EMPTY_BASE, NO_DATA, Spec
 from .significance import Significance
-from .stats import CodedItems, Design, coded_column
-from .weighting import SurveySample
 
 # Rendering order: what needs a look first.
 VERDICTS = ("mismatch", "inconsistent_publication", "within_moe", "not_computed", "match")
@@ -68,17 +68,6 @@ class ReasonPart:
 
     def record(self) -> dict[str, object]:
         return {"code": self.code, **dict(self.facts)}
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One estimate to compute: an indicator on a base in a population, weighted or not."""
-
-    population: str
-    indicator: Indicator
-    base: str | Condition
-    not_answers_in_base: bool | None = None  # None: as the codebook says
-    weighted: bool = True
 
 
 @dataclass(frozen=True)
@@ -504,32 +493,44 @@ def candidate_slips(figure: PublishedFigure, edition: Edition) -> tuple[Slip, ..
 
 
 # --------------------------------------------------------------------------------------------
-# Estimates of figures and slips
+# What the audit compares, and the estimation stage's rows of it in points
 # --------------------------------------------------------------------------------------------
 
 
-def unweighted(design: Design) -> Design:
-    return replace(design, weights=np.ones(len(design.weights)), calibration="none", calibration_codes=())
+def no_data(population: str) -> ReasonPart:
+    text = f"no data for population '{population}' (no validated export given to the audit)"
+    return ReasonPart("no_data", text, (("population", population),))
 
 
-def missing_data(population: str, samples: Mapping[str, SurveySample]) -> ReasonPart | None:
-    """What is missing to compute anything in a population (None when nothing)."""
-    if population not in samples:
-        text = f"no data for population '{population}' (no validated export given to the audit)"
-        return ReasonPart("no_data", text, (("population", population),))
-    return None
+def missing_data(population: str, samples: Container[str]) -> ReasonPart | None:
+    """What is missing to compute anything in a population (None when nothing): ``samples``, the populations' samples."""
+    return None if population in samples else no_data(population)
 
 
-def empty_base(spec: Spec) -> Computed:
-    text = f"empty base: no respondent in base '{base_text(spec.base)}' of {indicator_text(spec.indicator)}"
-    return Computed(n=0, missing=ReasonPart("empty_base", text))
+def empty_base(spec: Spec) -> ReasonPart:
+    return ReasonPart("empty_base", f"empty base: no respondent in base '{base_text(spec.base)}' of {indicator_text(spec.indicator)}")
 
 
-def computed_from(row: Mapping[str, Any], suppress_base: int) -> Computed:
-    """One row of ``estimate_items`` in points; a suppressed base is not computed."""
-    n = int(row["n"])
+def suppressed_base(n: int, suppress_base: int) -> ReasonPart:
     text = f"suppressed base: {n} respondent(s), under the suppression threshold of {suppress_base}"
-    missing = ReasonPart("suppressed_base", text, (("n", n), ("threshold", suppress_base))) if row["suppressed"] else None
+    return ReasonPart("suppressed_base", text, (("n", n), ("threshold", suppress_base)))
+
+
+def not_computed_part(spec: Spec, row: Mapping[str, Any]) -> ReasonPart:
+    """Why the estimation stage has no estimate for a spec, in the audit's words."""
+    if row["not_computed"] == NO_DATA:
+        return no_data(spec.population)
+    if row["not_computed"] == EMPTY_BASE:
+        return empty_base(spec)
+    return ReasonPart("not_estimable", str(row["note"]))
+
+
+def computed_from(spec: Spec, row: Mapping[str, Any], suppress_base: int) -> Computed:
+    """One row of the figure estimates (:func:`~baro_pipeline.figures.figure_estimates`) in points;
+    a suppressed base is not computed."""
+    if row["not_computed"]:
+        return Computed(n=None if pd.isna(row["n"]) else int(row["n"]), missing=not_computed_part(spec, row))
+    n = int(row["n"])
     return Computed(
         value=100 * float(row["estimate"]),
         n=n,
@@ -539,67 +540,19 @@ def computed_from(row: Mapping[str, Any], suppress_base: int) -> Computed:
         ci_high=100 * float(row["ci_high"]),
         moe=float(row["moe_pts"]),
         small_base=bool(row["small_base"]),
-        missing=missing,
+        missing=suppressed_base(n, suppress_base) if row["suppressed"] else None,
     )
 
 
-def indicator_columns(
-    specs: Iterable[Spec], book: Codebook, frame: pd.DataFrame
-) -> tuple[dict[Spec, CodedItems], dict[Spec, Computed]]:
-    """Each spec's indicator column (coded), or why it has none (empty base, an item the codebook lacks)."""
-    columns: dict[Spec, CodedItems] = {}
-    settled: dict[Spec, Computed] = {}
-    blocks: dict[tuple[str, bool | None], ItemMatrix] = {}  # a question's items serve all its specs
-    for spec in specs:
-        question = (spec.indicator.question, spec.not_answers_in_base)
-        try:
-            if question not in blocks:
-                blocks[question] = indicator_items(frame, book, spec.indicator, spec.not_answers_in_base)
-            values = indicator_values(frame, book, spec.indicator, spec.base, not_answers_in_base=spec.not_answers_in_base, block=blocks[question])
-        except EstimationError as exc:
-            settled[spec] = Computed(missing=ReasonPart("not_estimable", exc.what))
-            continue
-        if np.isnan(values).all():
-            settled[spec] = empty_base(spec)  # nothing to estimate on it
-        else:
-            columns[spec] = coded_column(values)  # a byte per respondent, not eight
-    return columns, settled
+def computed_estimates(figure_rows: pd.DataFrame, suppress_base: int) -> dict[Spec, Computed]:
+    """Every spec's estimate in points, from the estimation stage's rows."""
+    return {spec: computed_from(spec, row, suppress_base) for spec, row in zip(figure_rows.index, figure_rows.to_dict("records"))}
 
 
-def population_estimates(specs: Sequence[Spec], edition: Edition, frame: pd.DataFrame, design: Design) -> dict[Spec, Computed]:
-    """Estimates of one population's specs: one matrix of indicator columns per design.
-
-    A column is computed once (as weighted) and estimated with the weights, and without them for
-    the unweighted slips.
-    """
-    book = edition.populations[specs[0].population].codebook
-    columns, settled = indicator_columns(dict.fromkeys(replace(s, weighted=True) for s in specs), book, frame)
-    found: dict[Spec, Computed] = {}
-    for weighted, used in ((True, design), (False, unweighted(design))):
-        wanted = [s for s in specs if s.weighted == weighted]
-        found.update({s: settled[replace(s, weighted=True)] for s in wanted if replace(s, weighted=True) in settled})
-        estimated = [s for s in wanted if replace(s, weighted=True) in columns]
-        if estimated:
-            values = [columns[replace(s, weighted=True)] for s in estimated]
-            table = estimate_items(used, values, settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds)
-            rows = table.to_dict("records")
-            found.update({s: computed_from(row, edition.thresholds.suppress_base) for s, row in zip(estimated, rows)})
-    return found
-
-
-def computed_estimates(specs: Iterable[Spec], edition: Edition, samples: Mapping[str, SurveySample]) -> dict[Spec, Computed]:
-    """Every spec's estimate: one ``estimate_items`` call per population and design (weighted or not)."""
-    groups: dict[str, list[Spec]] = {}
-    for spec in specs:
-        groups.setdefault(spec.population, []).append(spec)
-    found: dict[Spec, Computed] = {}
-    for population, group in groups.items():
-        missing = missing_data(population, samples)
-        if missing:
-            found.update({spec: Computed(missing=missing) for spec in group})
-        else:
-            found.update(population_estimates(group, edition, samples[population].frame, samples[population].design))
-    return found
+def audit_specs(edition: Edition) -> list[Spec]:
+    """What the audit compares the edition's figures with: each figure's spec, then every slip's, once each."""
+    specs = [figure_spec(f) for f in edition.figures] + [s.spec for f in edition.figures for s in candidate_slips(f, edition)]
+    return list(dict.fromkeys(specs))
 
 
 # --------------------------------------------------------------------------------------------
@@ -767,16 +720,16 @@ def audit_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
     return frame.astype({"n": "Int64", "page": "Int64"} | dict.fromkeys(FLOAT_COLUMNS, float))
 
 
-def audit_edition(edition: Edition, samples: Mapping[str, SurveySample]) -> pd.DataFrame:
+def audit_edition(edition: Edition, figure_rows: pd.DataFrame) -> pd.DataFrame:
     """The audit table (``audit.parquet``): one row per published figure, in the edition's order.
 
-    ``samples`` are the weighted samples of the populations; a population without one gives
+    ``figure_rows`` are the estimation stage's rows of :func:`audit_specs`
+    (:func:`~baro_pipeline.figures.figure_estimates`); a population without a sample gives
     ``not_computed`` figures.
     """
     rounding = edition.estimation.rounding
     slips = {f.id: candidate_slips(f, edition) for f in edition.figures}
-    specs = dict.fromkeys([figure_spec(f) for f in edition.figures] + [s.spec for found in slips.values() for s in found])
-    computed = computed_estimates(specs, edition, samples)
+    computed = computed_estimates(figure_rows, edition.thresholds.suppress_base)
     mains = {f.id: computed[figure_spec(f)] for f in edition.figures}
     verdicts = {f.id: data_verdict(f, mains[f.id], rounding) for f in edition.figures}
     blamed, involved = contradictions(edition, consistency_checks(edition), verdicts)

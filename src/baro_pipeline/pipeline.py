@@ -1,7 +1,7 @@
 """The whole job as one plain function: an edition's exports in, its published outputs out.
 
 ``run_edition`` is the one place that wires the stages (docs/design.md §4): edition, ingest,
-validate, weight, estimate, mirror comparisons, audit, trends, report, tables, write. It imports
+validate, weight, estimate, mirror comparisons, figure estimates, audit, trends, report, tables, write. It imports
 no Prefect module. Whoever runs it may wrap each stage call: ``stage(name, function, *args)``
 calls ``function(*args)`` by default; the Prefect flow (``flows/run.py``) passes a wrapper that
 runs each call as a task, so the order of the stages exists here only.
@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from . import audit, edition, estimation, ingest, orders, outputs, report, tables, trends, validation, weighting
+from . import audit, edition, estimation, figures, ingest, orders, outputs, report, tables, trends, validation, weighting
 
 
 class Stage(Protocol):
@@ -45,6 +45,7 @@ PHASES = {
     "weight": "weight",
     "estimate": "estimate",
     "mirror comparisons": "estimate",
+    "figure estimates": "estimate",
     "audit": "audit",
     "audit of published orders": "audit",
     "previous edition": "report",
@@ -173,7 +174,8 @@ def run_edition(
             estimates[pop] = timed("estimate", estimation.estimate_population, samples[pop], population, ed)
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
-        audit_table = timed("audit", audit.audit_edition, ed, samples)
+        figure_rows = timed("figure estimates", figures.figure_estimates, audit.audit_specs(ed), ed, samples)
+        audit_table = timed("audit", audit.audit_edition, ed, figure_rows)
         verdicts = audit.verdict_counts(audit_table)
         progress("audit: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
         run_tables = outputs.run_tables(
