@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from .checks import _check_codebook
+from .checks import _check_codebook, _unique
 from .marks import todo_marks
 from .models import (
     DEFAULT_STATUSES,
@@ -198,14 +198,6 @@ def _question(node: _Node, profile: bool) -> Question:
         was=node.get("was", str),
         profile=profile,
     )
-
-
-def _unique(values: list[str], node: _Node, key: str, what: str) -> None:
-    seen: set[str] = set()
-    for v in values:
-        if v in seen:
-            raise node.error(f"duplicate {what} '{v}'", f"give each {what} a distinct value", key=key)
-        seen.add(v)
 
 
 def _derived(node: _Node) -> Derived:
