@@ -430,6 +430,26 @@ CASES = {
         lambda d: d.update(language="en"),
         "key 'language'", "no report texts in language 'en'", "use one of fr",
     ),
+    "a threshold written as text (settings blocks are pydantic models)": (
+        "edition.yaml",
+        lambda d: d["thresholds"].update(flag_base="30"),
+        "key 'thresholds.flag_base'", "expected a whole number, found str '30'", "write a whole number here",
+    ),
+    "a threshold written as true": (
+        "edition.yaml",
+        lambda d: d["thresholds"].update(max_invalid_share=True),
+        "key 'thresholds.max_invalid_share'", "expected a number, found a boolean", "write the value itself",
+    ),
+    "a misspelt quality key": (
+        "edition.yaml",
+        lambda d: d["quality"].update(speeder_acton="flag"),
+        "key 'quality.speeder_acton'", "unknown key 'speeder_acton'", "did you mean 'speeder_action'?",
+    ),
+    "a settings key that is a number": (
+        "edition.yaml",
+        lambda d: d["thresholds"].update({1: 2}),
+        "key 'thresholds.1'", "unknown key '1'", "allowed keys: flag_base, suppress_base, max_invalid_share",
+    ),
     "thresholds the wrong way round": (
         "edition.yaml",
         lambda d: d["thresholds"].update(suppress_base=50),

@@ -29,18 +29,31 @@ class _Node:
             return self.path
         return f"{self.path}.{key}" if self.path else key
 
-    def mapping(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> _Node:
+    def require_mapping(self) -> dict:
         if not isinstance(self.data, dict):
             raise self.error(f"expected a mapping, found {type(self.data).__name__}", "write 'key: value' lines here")
+        return self.data
+
+    def mapping(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> _Node:
+        self.require_mapping()
         for key in self.data:
             if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
-                raise self.error(f"unknown key '{key}'", hint, key=str(key))
+                raise self.unknown_key(str(key), allowed)
         for key in required:
             if key not in self.data:
                 raise self.error(f"missing required key '{key}'", f"add '{key}:' here", key=key)
         return self
+
+    def unknown_key(self, key: str, allowed: tuple[str, ...]) -> EditionError:
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+        return self.error(f"unknown key '{key}'", hint, key=key)
+
+    def wrong_type(self, key: str, expected: str, value: Any) -> EditionError:
+        """``expected`` is a reader's word for the type ("a whole number"), as in :func:`_kind_name`."""
+        if isinstance(value, bool):
+            return self.error(f"expected {expected}, found a boolean", "write the value itself", key=key)
+        return self.error(f"expected {expected}, found {type(value).__name__} {value!r}", f"write {expected} here", key=key)
 
     def child(self, key: str) -> _Node:
         return _Node(self.data.get(key), self.file, self._join(key))
@@ -55,14 +68,8 @@ class _Node:
         value = self.data.get(key, default)
         if value is None:
             return default
-        if isinstance(value, bool) and kind is not bool:
-            raise self.error(f"expected {_kind_name(kind)}, found a boolean", "write the value itself", key=key)
-        if not isinstance(value, kind):
-            raise self.error(
-                f"expected {_kind_name(kind)}, found {type(value).__name__} {value!r}",
-                f"write {_kind_name(kind)} here",
-                key=key,
-            )
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+            raise self.wrong_type(key, _kind_name(kind), value)
         return value
 
     def ident(self, key: str) -> str:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import replace
-from typing import Any
 
 from ..significance import Significance
 from .models import (
@@ -21,26 +19,11 @@ from .models import (
     WeightingSettings,
 )
 from .reading import _Node
-
-
-def _settings(node: _Node, cls: type, shared_with: tuple[str, ...] = ()) -> Any:
-    """A flat settings block: keys are the dataclass' fields, each of the default's type (and the
-    keys ``shared_with`` another reader of the same block)."""
-    if node.data is None:
-        return cls()
-    defaults = cls()
-    fields = tuple(f.name for f in dataclasses.fields(cls))
-    node.mapping(fields + shared_with)
-    values = {}
-    for key in fields:
-        default = getattr(defaults, key)
-        kind: type | tuple[type, ...] = (int, float) if isinstance(default, float) else type(default)
-        values[key] = node.get(key, kind, default)
-    return cls(**values)
+from .schema import settings_block
 
 
 def _thresholds(node: _Node) -> Thresholds:
-    thresholds = _settings(node, Thresholds)
+    thresholds = settings_block(node, Thresholds)
     if not 0 <= thresholds.suppress_base <= thresholds.flag_base:
         raise node.error(
             f"suppress_base {thresholds.suppress_base} is above flag_base {thresholds.flag_base} (or negative)",
@@ -53,7 +36,7 @@ def _thresholds(node: _Node) -> Thresholds:
 
 
 def _quality(node: _Node) -> QualityPolicy:
-    policy = _settings(node, QualityPolicy)
+    policy = settings_block(node, QualityPolicy)
     for key in ("speeder_action", "straightliner_action"):
         if getattr(policy, key) not in QUALITY_ACTIONS:
             raise node.error(f"unknown action '{getattr(policy, key)}'", f"use one of {', '.join(QUALITY_ACTIONS)}", key=key)
@@ -91,7 +74,7 @@ def _weighting(node: _Node) -> WeightingSettings:
 
 
 def _estimation(node: _Node) -> EstimationSettings:
-    settings = _settings(node, EstimationSettings, shared_with=SIGNIFICANCE_KEYS)
+    settings = settings_block(node, EstimationSettings, shared_with=SIGNIFICANCE_KEYS)
     if settings.variance not in ("linearised", "jk1"):
         raise node.error(f"unknown variance method '{settings.variance}'", "use 'linearised' or 'jk1'", key="variance")
     if settings.rounding not in ("half_up", "down"):
