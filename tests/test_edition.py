@@ -445,6 +445,16 @@ CASES = {
         lambda d: d["quality"].update(speeder_acton="flag"),
         "key 'quality.speeder_acton'", "unknown key 'speeder_acton'", "did you mean 'speeder_action'?",
     ),
+    "a misspelt trimming cap": (
+        "edition.yaml",
+        lambda d: d.update(weighting={"method": "raking", "trimming": {"uper": 3}}),
+        "key 'weighting.trimming.uper'", "unknown key 'uper'", "did you mean 'upper'?",
+    ),
+    "a trimming cap written as text": (
+        "edition.yaml",
+        lambda d: d.update(weighting={"method": "raking", "trimming": {"upper": "3"}}),
+        "key 'weighting.trimming.upper'", "expected a number, found str '3'", "write a number here",
+    ),
     "a settings key that is a number": (
         "edition.yaml",
         lambda d: d["thresholds"].update({1: 2}),

@@ -58,8 +58,7 @@ def _weighting(node: _Node) -> WeightingSettings:
     trimming = None
     t = node.child("trimming")
     if t.data is not None:
-        t.mapping(("lower", "upper", "strict"))
-        trimming = Trimming(t.get("lower", (int, float)), t.get("upper", (int, float)), t.get("strict", bool, False))
+        trimming = settings_block(t, Trimming)
         if trimming.lower is None and trimming.upper is None:
             raise t.error("trimming needs a lower or an upper cap", "write e.g. trimming: {upper: 3}, in weights of mean 1")
         if not (trimming.lower or 0) <= 1 <= (math.inf if trimming.upper is None else trimming.upper):
