@@ -455,6 +455,16 @@ CASES = {
         lambda d: d.update(weighting={"method": "raking", "trimming": {"upper": "3"}}),
         "key 'weighting.trimming.upper'", "expected a number, found str '3'", "write a number here",
     ),
+    "a figure's problem without its note": (
+        "published.yaml",
+        lambda d: d["figures"][0].update(problems=[{"kind": "other", "not": "typo"}]),
+        "key 'figures.ps_use_ai.problems[0].not'", "unknown key 'not'", "did you mean 'note'?",
+    ),
+    "a figure's problem of no kind": (
+        "published.yaml",
+        lambda d: d["figures"][0].update(problems=[{"kind": None, "note": "x"}]),
+        "key 'figures.ps_use_ai.problems[0].kind'", "missing required key 'kind'", "add 'kind:' here",
+    ),
     "a settings key that is a number": (
         "edition.yaml",
         lambda d: d["thresholds"].update({1: 2}),

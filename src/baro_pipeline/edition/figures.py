@@ -21,6 +21,7 @@ from .models import (
     PublishedFigure,
 )
 from .reading import _Node, read_yaml
+from .schema import flat_block
 
 
 def _figure(node: _Node, populations: Mapping[str, Population]) -> PublishedFigure:
@@ -52,11 +53,10 @@ def _figure(node: _Node, populations: Mapping[str, Population]) -> PublishedFigu
         raise node.error(f"value {value} is not a percentage", "write the printed percentage, e.g. 77", key="value")
     problems = []
     for p in node.items("problems"):
-        p.mapping(("kind", "note"), ("kind", "note"))
-        kind = p.get("kind", str)
-        if kind not in PROBLEM_KINDS:
-            raise p.error(f"unknown problem kind '{kind}'", f"use one of {', '.join(PROBLEM_KINDS)}", key="kind")
-        problems.append(Problem(kind, p.get("note", str)))
+        problem = flat_block(p, Problem)
+        if problem.kind not in PROBLEM_KINDS:
+            raise p.error(f"unknown problem kind '{problem.kind}'", f"use one of {', '.join(PROBLEM_KINDS)}", key="kind")
+        problems.append(problem)
     product_of = tuple(str(x) for x in (node.get("product_of", list, []) or []))
     article = _article(node)
     return PublishedFigure(

@@ -41,13 +41,16 @@ class _Node:
                 raise self.unknown_key(str(key), allowed)
         for key in required:
             if key not in self.data:
-                raise self.error(f"missing required key '{key}'", f"add '{key}:' here", key=key)
+                raise self.missing_key(key)
         return self
 
     def unknown_key(self, key: str, allowed: tuple[str, ...]) -> EditionError:
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
         return self.error(f"unknown key '{key}'", hint, key=key)
+
+    def missing_key(self, key: str) -> EditionError:
+        return self.error(f"missing required key '{key}'", f"add '{key}:' here", key=key)
 
     def wrong_type(self, key: str, expected: str, value: Any) -> EditionError:
         """``expected`` is a reader's word for the type ("a whole number"), as in :func:`_kind_name`."""

@@ -1,4 +1,4 @@
-"""Pydantic models of the edition's flat settings blocks, built from their frozen values, and their errors as EditionErrors.
+"""Pydantic models of the edition's flat blocks (settings, a figure's problems), built from their frozen values, and their errors as EditionErrors.
 
 A block's model takes the dataclass' fields, types and defaults (one source: ``models.py``), is
 strict (a whole number is not text, ``true`` is not a number) and forbids unknown keys. Pydantic's
@@ -26,18 +26,17 @@ EXPECTED = {"int_type": "a whole number", "float_type": "a number", "string_type
 
 @functools.cache
 def block_model(cls: type) -> type[BaseModel]:
-    """The strict pydantic model of a flat settings dataclass: its fields, types and defaults, no other key."""
+    """The strict pydantic model of a flat dataclass: its fields, types and defaults (none: a required key), no other key."""
     hints = typing.get_type_hints(cls)
-    fields: dict[str, Any] = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls)}
+    fields: dict[str, Any] = {f.name: (hints[f.name], ... if f.default is dataclasses.MISSING else f.default) for f in dataclasses.fields(cls)}
     return create_model(f"{cls.__name__}Block", __config__=STRICT, **fields)
 
 
-def settings_block(node: _Node, cls: type[T], shared_with: tuple[str, ...] = ()) -> T:
+def flat_block(node: _Node, cls: type[T], shared_with: tuple[str, ...] = ()) -> T:
     """The block at ``node`` as a ``cls`` (its defaults where the block or a key is absent or null);
     the keys ``shared_with`` belong to another reader of the same block."""
-    if node.data is None:
-        return cls()
-    values = {str(k): v for k, v in node.require_mapping().items() if v is not None and str(k) not in shared_with}
+    data = {} if node.data is None else node.require_mapping()
+    values = {str(k): v for k, v in data.items() if v is not None and str(k) not in shared_with}
     try:
         block = block_model(typing.cast(type, cls)).model_validate(values)
     except ValidationError as exc:
@@ -47,11 +46,14 @@ def settings_block(node: _Node, cls: type[T], shared_with: tuple[str, ...] = ())
 
 
 def _edition_error(node: _Node, errors: list[ErrorDetails], allowed: tuple[str, ...]) -> EditionError:
-    """The first of pydantic's errors as an EditionError at its key; an unknown key first, as ``_Node.mapping`` does."""
-    error = min(errors, key=lambda e: e["type"] != "extra_forbidden")
+    """The first of pydantic's errors as an EditionError at its key; an unknown key first, then a
+    missing one, as ``_Node.mapping`` does."""
+    error = min(errors, key=lambda e: (e["type"] != "extra_forbidden", e["type"] != "missing"))
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
         return node.unknown_key(key, allowed)
+    if error["type"] == "missing":
+        return node.missing_key(key)
     if error["type"] in EXPECTED:
         return node.wrong_type(key, EXPECTED[error["type"]], error["input"])
     return node.error(error["msg"], "correct the value", key=key)

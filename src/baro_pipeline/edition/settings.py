@@ -19,11 +19,11 @@ from .models import (
     WeightingSettings,
 )
 from .reading import _Node
-from .schema import settings_block
+from .schema import flat_block
 
 
 def _thresholds(node: _Node) -> Thresholds:
-    thresholds = settings_block(node, Thresholds)
+    thresholds = flat_block(node, Thresholds)
     if not 0 <= thresholds.suppress_base <= thresholds.flag_base:
         raise node.error(
             f"suppress_base {thresholds.suppress_base} is above flag_base {thresholds.flag_base} (or negative)",
@@ -36,7 +36,7 @@ def _thresholds(node: _Node) -> Thresholds:
 
 
 def _quality(node: _Node) -> QualityPolicy:
-    policy = settings_block(node, QualityPolicy)
+    policy = flat_block(node, QualityPolicy)
     for key in ("speeder_action", "straightliner_action"):
         if getattr(policy, key) not in QUALITY_ACTIONS:
             raise node.error(f"unknown action '{getattr(policy, key)}'", f"use one of {', '.join(QUALITY_ACTIONS)}", key=key)
@@ -58,7 +58,7 @@ def _weighting(node: _Node) -> WeightingSettings:
     trimming = None
     t = node.child("trimming")
     if t.data is not None:
-        trimming = settings_block(t, Trimming)
+        trimming = flat_block(t, Trimming)
         if trimming.lower is None and trimming.upper is None:
             raise t.error("trimming needs a lower or an upper cap", "write e.g. trimming: {upper: 3}, in weights of mean 1")
         if not (trimming.lower or 0) <= 1 <= (math.inf if trimming.upper is None else trimming.upper):
@@ -73,7 +73,7 @@ def _weighting(node: _Node) -> WeightingSettings:
 
 
 def _estimation(node: _Node) -> EstimationSettings:
-    settings = settings_block(node, EstimationSettings, shared_with=SIGNIFICANCE_KEYS)
+    settings = flat_block(node, EstimationSettings, shared_with=SIGNIFICANCE_KEYS)
     if settings.variance not in ("linearised", "jk1"):
         raise node.error(f"unknown variance method '{settings.variance}'", "use 'linearised' or 'jk1'", key="variance")
     if settings.rounding not in ("half_up", "down"):
