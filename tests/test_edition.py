@@ -430,6 +430,46 @@ CASES = {
         lambda d: d.update(language="en"),
         "key 'language'", "no report texts in language 'en'", "use one of fr",
     ),
+    "a threshold written as text (settings blocks are pydantic models)": (
+        "edition.yaml",
+        lambda d: d["thresholds"].update(flag_base="30"),
+        "key 'thresholds.flag_base'", "expected a whole number, found str '30'", "write a whole number here",
+    ),
+    "a threshold written as true": (
+        "edition.yaml",
+        lambda d: d["thresholds"].update(max_invalid_share=True),
+        "key 'thresholds.max_invalid_share'", "expected a number, found a boolean", "write the value itself",
+    ),
+    "a misspelt quality key": (
+        "edition.yaml",
+        lambda d: d["quality"].update(speeder_acton="flag"),
+        "key 'quality.speeder_acton'", "unknown key 'speeder_acton'", "did you mean 'speeder_action'?",
+    ),
+    "a misspelt trimming cap": (
+        "edition.yaml",
+        lambda d: d.update(weighting={"method": "raking", "trimming": {"uper": 3}}),
+        "key 'weighting.trimming.uper'", "unknown key 'uper'", "did you mean 'upper'?",
+    ),
+    "a trimming cap written as text": (
+        "edition.yaml",
+        lambda d: d.update(weighting={"method": "raking", "trimming": {"upper": "3"}}),
+        "key 'weighting.trimming.upper'", "expected a number, found str '3'", "write a number here",
+    ),
+    "a figure's problem without its note": (
+        "published.yaml",
+        lambda d: d["figures"][0].update(problems=[{"kind": "other", "not": "typo"}]),
+        "key 'figures.ps_use_ai.problems[0].not'", "unknown key 'not'", "did you mean 'note'?",
+    ),
+    "a figure's problem of no kind": (
+        "published.yaml",
+        lambda d: d["figures"][0].update(problems=[{"kind": None, "note": "x"}]),
+        "key 'figures.ps_use_ai.problems[0].kind'", "missing required key 'kind'", "add 'kind:' here",
+    ),
+    "a settings key that is a number": (
+        "edition.yaml",
+        lambda d: d["thresholds"].update({1: 2}),
+        "key 'thresholds.1'", "unknown key '1'", "allowed keys: flag_base, suppress_base, max_invalid_share",
+    ),
     "thresholds the wrong way round": (
         "edition.yaml",
         lambda d: d["thresholds"].update(suppress_base=50),
