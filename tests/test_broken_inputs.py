@@ -89,7 +89,7 @@ def test_validate_gives_each_case_its_outcome(case, baseline, tmp_path, monkeypa
     for variable, value in case.env.items():
         monkeypatch.setenv(variable, value)
     if case.memory:
-        monkeypatch.setattr(ingest, "available_memory", lambda: case.memory)
+        monkeypatch.setattr(ingest.files, "available_memory", lambda: case.memory)
     before = snapshot(root)
     case.outcome.check(*validate(root), baseline)
     assert snapshot(root) == before

@@ -272,7 +272,7 @@ def test_infinite_numbers_in_a_sav_file_are_issues(frame, mini_codebook, tmp_pat
 
 
 def test_a_field_over_the_size_limit_quarantines_its_row_only(frame, reference, mini_codebook, tmp_path, monkeypatch):
-    monkeypatch.setattr(ingest, "CSV_BLOCK", 2**16)  # a field longer than a parse block, on a small file
+    monkeypatch.setattr(ingest.csv, "CSV_BLOCK", 2**16)  # a field longer than a parse block, on a small file
     export = frame.astype({"Q2_98_other": object})
     export.loc[6, "Q2_98_other"] = "x" * (ingest.MAX_FIELD_MB * 2**20 + 1)
     result = read_export(write_csv(export, tmp_path / "ps.csv"), mini_codebook)
@@ -419,11 +419,11 @@ def test_numbers_other_than_digits_are_parsed_as_texts():
 def test_default_limits_follow_the_memory_available(monkeypatch):
     for variable in LIMIT_VARIABLES.values():
         monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setattr(ingest, "available_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(ingest.files, "available_memory", lambda: 8 * 2**30)
     limits = export_limits()
     assert (limits.max_mb, limits.max_cells) == (8 * 2**30 // (BYTES_PER_FILE_BYTE * 2**20), 8 * 2**30 // BYTES_PER_CELL)
     assert limits.max_cells > 1_000_000 * 110 and limits.max_mb > 302  # a million interviews of the 2025 ps export
-    monkeypatch.setattr(ingest, "available_memory", lambda: None)
+    monkeypatch.setattr(ingest.files, "available_memory", lambda: None)
     assert export_limits().max_cells == ASSUMED_MEMORY // BYTES_PER_CELL
     monkeypatch.setenv("BARO_MAX_EXPORT_CELLS", "1e9")
     assert export_limits().max_cells == 10**9

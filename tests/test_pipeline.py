@@ -40,11 +40,12 @@ def test_the_result_is_what_was_published(run_2025):
         result.tables["estimates"] = pd.DataFrame()  # type: ignore[index]
 
 
-def test_a_plain_python_session_runs_an_edition_without_loading_prefect(tmp_path):
+def test_a_plain_python_session_runs_an_edition_without_loading_prefect_or_synth(tmp_path):
+    # synth (test-data generation) is a command, not the runtime: nothing the run imports, even late, loads it
     root = copy_edition(tmp_path)
     script = (
         "import sys; from baro_pipeline.pipeline import run_edition; r = run_edition('2025', sys.argv[1]); "
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'baro_flows')); "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'baro_flows') or m == 'baro_pipeline.synth'); "
         "print(r.published.folder.name, r.verdicts['match'], loaded)"
     )
     done = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, timeout=300, cwd=REPO)

@@ -400,7 +400,7 @@ def test_a_list_without_data_is_not_computed(mini):
 
 
 def test_tables_show_the_rank_interval_beside_the_rank():
-    from baro_pipeline.tables import ITEM_COLUMNS, Item, rank_interval_cell
+    from baro_pipeline.report import ITEM_COLUMNS, Item, rank_interval_cell
 
     item = Item("Q2", "1", "Diagnostic", "code", "asked", 0, 3.0, None, 2.0, 5.0)
     assert [c.header for c in ITEM_COLUMNS][2:4] == ["rang", "intervalle"]

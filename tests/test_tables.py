@@ -17,7 +17,7 @@ from baro_pipeline.edition import load_edition
 from baro_pipeline.estimation import ItemMatrix, Levels, higher_levels
 from baro_pipeline.significance import Significance
 from baro_pipeline.stats import coded_column, design_from_calibration, independent_difference, pairwise_differences, rake, svymean
-from baro_pipeline.tables import FIRST_LEVEL_COLUMN, column_letter_names, sheet_titles, tables_xlsx
+from baro_pipeline.report import FIRST_LEVEL_COLUMN, column_letter_names, sheet_titles, tables_xlsx
 from baro_pipeline.trends import TREND_COLUMNS
 
 from test_report import REPO, run_of

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from . import audit, edition, estimation, figures, ingest, orders, outputs, report, tables, trends, validation, weighting
+from . import audit, edition, estimation, figures, ingest, orders, outputs, report, trends, validation, weighting
 
 
 class Stage(Protocol):
@@ -195,7 +195,7 @@ def run_edition(
             progress(f"trends against {previous.edition.id}: {int(trend['significant'].sum())} significant changes in {len(trend)} rows")
         extra_files = {
             "report.html": timed("report", report.report_html, ed, run_tables["estimates"], run_tables["audit"], run_tables["weighting"], run_tables.get("trends")),
-            "tables.xlsx": timed("tables", tables.tables_xlsx, ed, run_tables["estimates"], run_tables["audit"], run_tables.get("trends")),
+            "tables.xlsx": timed("tables", report.tables_xlsx, ed, run_tables["estimates"], run_tables["audit"], run_tables.get("trends")),
         }
         metadata = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, {p: s.sha256 for p, s in sources.items()})
         manifest = outputs.build_manifest(ed.id, root_path, sources, {p: s.counts for p, s in samples.items()}, timed.timings, started_at)
