@@ -15,6 +15,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from baro_pipeline.edition import Codebook, Edition, Population, load_edition
 from baro_pipeline.pipeline import RunResult, run_edition
+from broken import RowLevelRun, row_level_run
 
 MINI_ROOT = Path(__file__).parent / "fixtures" / "mini"
 
@@ -71,6 +72,19 @@ def staged_run(root: Path, edition: str) -> StagedRun:
 def run_2025(tmp_path_factory) -> StagedRun:
     """The committed 2025 edition run once per session by ``run_edition`` (no Prefect), on a copy."""
     return staged_run(copy_edition(tmp_path_factory.mktemp("run_2025")), "2025")
+
+
+@pytest.fixture(scope="session")
+def row_level(tmp_path_factory) -> RowLevelRun:
+    """The session's one `baro run` through Prefect (tests/broken.py's row-level project, ``--verbose``).
+
+    Prefect's start-up costs about 10 s a run, so test_flows, test_privacy (which also scans
+    Prefect's database) and test_broken_inputs all read this run, on every pytest-xdist worker.
+    """
+    base = tmp_path_factory.getbasetemp()
+    run = row_level_run(base.parent if "PYTEST_XDIST_WORKER" in os.environ else base)  # the workers' common folder
+    assert run.result.returncode == 0, run.result.stderr
+    return run
 
 
 # Hypothesis profiles of the property-based harness (tests/test_fuzz.py): `make test` runs the
