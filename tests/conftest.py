@@ -98,6 +98,6 @@ HARNESS = {
     "phases": [Phase.explicit, Phase.reuse, Phase.generate],
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 }
-settings.register_profile("baro", max_examples=30, derandomize=True, database=None, **HARNESS)
+settings.register_profile("baro", max_examples=100, derandomize=True, database=None, **HARNESS)
 settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "1500")), database=DirectoryBasedExampleDatabase(".pytest_cache/hypothesis"), **HARNESS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "baro"))
