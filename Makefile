@@ -23,11 +23,12 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/baro run $(EDITION)
 
-# The linters first (seconds), then the tests.
+# The linters first (seconds), then the tests on two workers (pytest-xdist), a module per worker
+# (its module fixtures run once).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The property-based harness (tests/test_fuzz.py) with thousands of examples per property instead of
 # make test's few: prints how many were tried per property. Several minutes; FUZZ_EXAMPLES=N to change.

@@ -13,9 +13,11 @@ interviews, so that one export can carry all of them at once (:func:`row_level_p
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import zipfile
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
 
+import filelock
 import numpy as np
 import openpyxl
 import pandas as pd
@@ -608,24 +611,35 @@ def start_baro(root: Path, *args: str, merged: bool = False) -> subprocess.Popen
     )
 
 
+@dataclass(frozen=True)
 class RowLevelRun:
-    """`baro run --verbose` on :func:`row_level_project`, started at once; ``result`` waits for it."""
+    """`baro run --verbose` on :func:`row_level_project`, finished: its project, the rows (0-based) of each planted problem in ps, what it printed."""
 
-    def __init__(self, folder: Path) -> None:
-        self.root = copy_project(folder)
-        self.planted = row_level_project(self.root)  # rows (0-based) of each planted problem in ps
-        self.process = start_baro(self.root, "run", EDITION, "--verbose")
-
-    @functools.cached_property
-    def result(self) -> subprocess.CompletedProcess:
-        out, err = self.process.communicate(timeout=900)
-        return subprocess.CompletedProcess(self.process.args, self.process.returncode, out, err)
+    root: Path
+    planted: Mapping[str, list[int]]
+    result: subprocess.CompletedProcess
 
 
-@functools.cache
 def row_level_run(base: Path) -> RowLevelRun:
-    """The row-level run of a test session (``base``: its temp folder), shared by the test modules."""
-    return RowLevelRun(base / "row_level_run")
+    """The row-level run of a test session, in ``base``: a folder its pytest-xdist workers share.
+
+    The first to ask runs it, holding a lock; the others wait for the lock and read its record.
+    """
+    root, record = base / "row_level_run", base / "row_level_run.json"
+    with filelock.FileLock(base / "row_level_run.lock"):
+        if not record.exists():
+            planted = row_level_project(copy_project(root))
+            process = start_baro(root, "run", EDITION, "--verbose")
+            try:
+                out, err = process.communicate(timeout=900)
+            finally:  # interrupted or timed out: never leave it (and Prefect's server) running
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.communicate()
+            done = {"planted": {k: [int(i) for i in v] for k, v in planted.items()}, "args": process.args, "code": process.returncode, "out": out, "err": err}
+            record.write_text(json.dumps(done), encoding="utf-8")
+    done = json.loads(record.read_text(encoding="utf-8"))
+    return RowLevelRun(root, done["planted"], subprocess.CompletedProcess(done["args"], done["code"], done["out"], done["err"]))
 
 
 def main(argv: Sequence[str]) -> int:

@@ -15,6 +15,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from baro_pipeline.edition import Codebook, Edition, Population, load_edition
 from baro_pipeline.pipeline import RunResult, run_edition
+from broken import RowLevelRun, row_level_run
 
 MINI_ROOT = Path(__file__).parent / "fixtures" / "mini"
 
@@ -73,6 +74,19 @@ def run_2025(tmp_path_factory) -> StagedRun:
     return staged_run(copy_edition(tmp_path_factory.mktemp("run_2025")), "2025")
 
 
+@pytest.fixture(scope="session")
+def row_level(tmp_path_factory) -> RowLevelRun:
+    """The session's one `baro run` through Prefect (tests/broken.py's row-level project, ``--verbose``).
+
+    Prefect's start-up costs about 10 s a run, so test_flows, test_privacy (which also scans
+    Prefect's database) and test_broken_inputs all read this run, on every pytest-xdist worker.
+    """
+    base = tmp_path_factory.getbasetemp()
+    run = row_level_run(base.parent if "PYTEST_XDIST_WORKER" in os.environ else base)  # the workers' common folder
+    assert run.result.returncode == 0, run.result.stderr
+    return run
+
+
 # Hypothesis profiles of the property-based harness (tests/test_fuzz.py): `make test` runs the
 # derandomized "baro" one (reproducible in CI, no example database written); `make fuzz` sets
 # HYPOTHESIS_PROFILE=fuzz: FUZZ_EXAMPLES (1500) examples per property, failures kept under
@@ -84,6 +98,6 @@ HARNESS = {
     "phases": [Phase.explicit, Phase.reuse, Phase.generate],
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 }
-settings.register_profile("baro", max_examples=30, derandomize=True, database=None, **HARNESS)
+settings.register_profile("baro", max_examples=100, derandomize=True, database=None, **HARNESS)
 settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "1500")), database=DirectoryBasedExampleDatabase(".pytest_cache/hypothesis"), **HARNESS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "baro"))

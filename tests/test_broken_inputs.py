@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from baro_pipeline.cli import main
 from baro_pipeline import ingest
 from baro_pipeline.ingest import LIMIT_VARIABLES
 from baro_pipeline.outputs import edition_lock, publish_run
-from broken import CASES, EDITION, ID, PLANTED, REPO, RUN_SCENARIOS, Case, copy_project, read_frame, row_level_run, start_baro, validate_report
+from broken import CASES, EDITION, ID, PLANTED, REPO, RUN_SCENARIOS, Case, copy_project, read_frame, start_baro, validate_report
 
 VALIDATE_CASES = [c for c in CASES if c.command == "validate"]
 RUN_CASES = [c for c in CASES if c.command == "run"]
@@ -106,24 +107,6 @@ def test_every_case_is_documented():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def early_start(request, tmp_path_factory):
-    """Start the row-level run with the module when a selected test needs it: it goes on during the validate cases."""
-    needed = any("row_level" in item.fixturenames for item in request.session.items if item.module is request.module)
-    run = row_level_run(tmp_path_factory.getbasetemp()) if needed else None
-    yield
-    if run is not None and run.process.poll() is None:  # no test waited for it (interrupted): never leave it running
-        os.killpg(run.process.pid, signal.SIGKILL)
-        run.process.communicate()
-
-
-@pytest.fixture(scope="module")
-def row_level(tmp_path_factory):
-    run = row_level_run(tmp_path_factory.getbasetemp())
-    assert run.result.returncode == 0, run.result.stderr
-    return run
-
-
 def test_row_level_problems_are_quarantined_with_their_reason(row_level):
     quarantine = pd.read_parquet(row_level.root / "outputs" / EDITION / "quarantine.parquet")
     ps = quarantine[quarantine["population"] == "ps"]
@@ -179,9 +162,12 @@ def run_killed_after_validation(root: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def killed_then_rerun(row_level, refused_runs) -> dict:
-    """The row-level run's project: killed after validation, then run again (the refused runs go on meanwhile)."""
-    root = row_level.root
+def killed_then_rerun(row_level, refused_runs, tmp_path_factory) -> dict:
+    """A copy of the row-level run's project and outputs: killed after validation, then run again (the refused runs go on meanwhile).
+
+    A copy: other modules, maybe on another pytest-xdist worker, read the row-level run's outputs meanwhile.
+    """
+    root = shutil.copytree(row_level.root, tmp_path_factory.mktemp("killed") / "project", symlinks=True, ignore=shutil.ignore_patterns(".prefect"))
     found = {"before": snapshot(root), "first": published(root), "lines": run_killed_after_validation(root), "after_kill": snapshot(root)}
     rerun = start_baro(root, "run", EDITION, "--no-prefect")
     out, err = rerun.communicate(timeout=900)

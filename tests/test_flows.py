@@ -1,14 +1,14 @@
 """`baro run` end to end: the Prefect flow on its embedded local server, on a copy of the project.
 
-Each run costs Prefect's start-up (about 10 s), so a module-scoped fixture runs the committed 2025
-edition once and the tests read what it wrote; the other end-to-end tests call ``run_edition``.
+Each run costs Prefect's start-up (about 10 s), so the tests read what the session's one run
+through Prefect wrote (conftest's ``row_level``: the 2025 edition with every row-level problem of
+tests/broken.py planted); the other end-to-end tests call ``run_edition``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,15 +19,11 @@ import pytest
 import yaml
 
 from baro_pipeline.pipeline import run_edition
+from conftest import copy_edition
 
 REPO = Path(__file__).resolve().parents[1]
+DELIMITERS = {"ps": ";", "gp": ","}  # the row-level project writes gp's export with commas
 OUTPUT_FILES = {"estimates.parquet", "weighting.parquet", "weights.parquet", "quarantine.parquet", "audit.parquet", "manifest.json"}
-
-
-def copy_project(dest: Path, edition: str = "2025") -> Path:
-    shutil.copytree(REPO / "editions" / edition, dest / "editions" / edition)
-    shutil.copytree(REPO / "raw" / edition, dest / "raw" / edition)
-    return dest
 
 
 def baro(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -42,20 +38,12 @@ def baro(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def run_2025(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    root = copy_project(tmp_path_factory.mktemp("project"))
-    return root, baro(root, "run", "2025")
+def outputs(row_level) -> Path:
+    return row_level.root / "outputs" / "2025"
 
 
-@pytest.fixture(scope="module")
-def outputs(run_2025) -> Path:
-    root, result = run_2025
-    assert result.returncode == 0, result.stderr
-    return root / "outputs" / "2025"
-
-
-def test_run_ends_with_a_summary_and_every_output(run_2025, outputs):
-    _, result = run_2025
+def test_run_ends_with_a_summary_and_every_output(row_level, outputs):
+    result = row_level.result
     assert "Traceback" not in result.stdout + result.stderr
     for line in ("ps: read", "gp: read", "audit of", "outputs:"):
         assert line in result.stdout
@@ -71,7 +59,7 @@ def test_every_row_is_accounted_for(outputs):
         assert rows["kept"] == (weights["population"] == pop).sum()
         assert rows["quarantined"] == quarantine.loc[quarantine["population"] == pop, "row"].nunique()
         src = manifest["inputs"][pop]
-        assert len(src["sha256"]) == 64 and src["encoding"] and src["delimiter"] == ";"
+        assert len(src["sha256"]) == 64 and src["encoding"] and src["delimiter"] == DELIMITERS[pop]
     # The manifest is written by the "write" stage, so it holds the timings of the stages before it.
     assert set(manifest["timings_seconds"]) >= {"edition", "ingest", "validate", "weight", "estimate", "audit"}
 
@@ -110,9 +98,8 @@ def test_parquet_tables_carry_the_run_metadata(outputs):
         assert meta["inputs_sha256"] == {p: i["sha256"] for p, i in manifest["inputs"].items()}
 
 
-def test_audit_command_reads_the_run(run_2025):
-    root, _ = run_2025
-    result = baro(root, "audit", "2025")
+def test_audit_command_reads_the_run(row_level):
+    result = baro(row_level.root, "audit", "2025")
     assert result.returncode == 0, result.stderr
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
 
@@ -125,7 +112,7 @@ def edit_yaml(file: Path, change) -> None:
 
 def test_new_edition_without_code(tmp_path):
     """Rename an export column, add a question and an answer code: only YAML and data change."""
-    root = copy_project(tmp_path)
+    root = copy_edition(tmp_path)
     book_file = root / "editions" / "2025" / "codebook_ps.yaml"
     export = root / "raw" / "2025" / "ps.csv"
     frame = pd.read_csv(export, sep=";", dtype=str, encoding="utf-8-sig", keep_default_na=False)

@@ -24,19 +24,12 @@ import pytest
 
 from baro_pipeline.edition import load_edition
 from baro_pipeline.estimation import SUPPRESSED_COLUMNS
-from broken import EDITION, ID, OPEN_TEXT_MARKER, REPO, read_frame, row_level_run
+from broken import EDITION, ID, OPEN_TEXT_MARKER, REPO, read_frame
 
 # Open texts: the planted marker, and the ASCII part of `baro synth`'s "précision libre …" answers.
 OPEN_TEXTS = (OPEN_TEXT_MARKER, "cision libre")
 TABLES_WITH_IDS = ("weights.parquet", "quarantine.parquet")
 TOKEN = re.compile(r"[A-Za-z0-9_-]+")
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    run = row_level_run(tmp_path_factory.getbasetemp())
-    assert run.result.returncode == 0, run.result.stderr
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -86,18 +79,18 @@ def left_behind(run) -> Iterator[tuple[str, str]]:
             yield str(path.relative_to(run.root)), file_text(path)
 
 
-def test_the_scan_sees_what_it_looks_for(run, respondent_ids):
+def test_the_scan_sees_what_it_looks_for(row_level, respondent_ids):
     """The planted texts are in the export, Prefect's logs and artifacts are in its database."""
-    assert read_frame(run.root)["Q3_98_other"].str.contains(OPEN_TEXT_MARKER).any()
-    with sqlite3.connect(run.root / ".prefect" / "prefect.db") as db:
+    assert read_frame(row_level.root)["Q3_98_other"].str.contains(OPEN_TEXT_MARKER).any()
+    with sqlite3.connect(row_level.root / ".prefect" / "prefect.db") as db:
         assert db.execute("SELECT count(*) FROM log").fetchone()[0] > 0
         assert db.execute("SELECT count(*) FROM artifact").fetchone()[0] > 0
-    weights = parquet_text(run.root / "outputs" / EDITION / "weights.parquet")
+    weights = parquet_text(row_level.root / "outputs" / EDITION / "weights.parquet")
     assert respondent_ids & set(TOKEN.findall(weights))
 
 
-def test_no_open_text_anywhere_and_ids_only_in_weights_and_quarantine(run, respondent_ids):
-    for where, text in left_behind(run):
+def test_no_open_text_anywhere_and_ids_only_in_weights_and_quarantine(row_level, respondent_ids):
+    for where, text in left_behind(row_level):
         assert not [t for t in OPEN_TEXTS if t in text], f"open text in {where}"
         if not where.endswith(TABLES_WITH_IDS):
             ids = respondent_ids & set(TOKEN.findall(text))
@@ -109,9 +102,9 @@ def test_no_open_text_anywhere_and_ids_only_in_weights_and_quarantine(run, respo
 # --------------------------------------------------------------------------------------------
 
 
-def test_small_bases_are_flagged_and_suppressed_in_every_output(run):
-    thresholds = load_edition(EDITION, run.root).thresholds  # 700 and 500 in this project
-    out = run.root / "outputs" / EDITION
+def test_small_bases_are_flagged_and_suppressed_in_every_output(row_level):
+    thresholds = load_edition(EDITION, row_level.root).thresholds  # 700 and 500 in this project
+    out = row_level.root / "outputs" / EDITION
     estimates = pd.read_parquet(out / "estimates.parquet")
     assert estimates["small_base"].eq(estimates["n"] < thresholds.flag_base).all()
     assert estimates["suppressed"].eq(estimates["n"] < thresholds.suppress_base).all()
