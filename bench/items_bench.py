@@ -38,7 +38,8 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 MAIN = BENCH.parent
 SAMPLE_PER_POP = 10
-KEY_SOURCES = [*(str(p.relative_to(MAIN)) for p in sorted((MAIN / "src/baro_pipeline/ingest").glob("*.py"))), "src/baro_pipeline/validation.py", "src/baro_pipeline/estimation.py",
+KEY_SOURCES = [*(str(p.relative_to(MAIN)) for p in sorted((MAIN / "src/baro_pipeline/ingest").glob("*.py"))), "src/baro_pipeline/validation.py",
+               *(str(p.relative_to(MAIN)) for p in sorted((MAIN / "src/baro_pipeline/estimation").glob("*.py"))),
                "src/baro_pipeline/weighting.py", "src/baro_pipeline/edition.py"]
 
 

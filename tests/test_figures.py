@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,15 @@ from baro_pipeline.edition import load_edition
 from baro_pipeline.figures import FIGURE_COLUMNS, figure_estimates
 
 
-def stage_modules(module) -> set[str]:
-    """The project's modules a module imports (``from .x import``)."""
-    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
-    return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+def part_modules(package) -> list:
+    """A stage package and each of its modules."""
+    return [package, *(importlib.import_module(f"{package.__name__}.{p.stem}") for p in sorted(Path(package.__file__).parent.glob("[!_]*.py")))]
+
+
+def stage_modules(package) -> set[str]:
+    """The project's modules a stage package's modules import (``from ..x import``)."""
+    trees = [ast.parse(Path(m.__file__).read_text(encoding="utf-8")) for m in part_modules(package)]
+    return {node.module for tree in trees for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module}
 
 
 def test_every_2025_figure_is_audited_on_its_figure_estimates_row(run_2025):
@@ -60,6 +66,6 @@ def test_a_population_without_a_sample_has_rows_that_say_so(run_2025):
 
 def test_the_audit_and_estimation_reach_no_further_than_they_should():
     assert not stage_modules(audit) & {"stats", "weighting", "validation", "routing"}
-    assert not {"estimate_items", "indicator_values", "indicator_items", "SurveySample", "Design"} & set(vars(audit))
+    assert not {"estimate_items", "indicator_values", "indicator_items", "SurveySample", "Design"} & set().union(*map(vars, part_modules(audit)))
     assert "validation" not in stage_modules(estimation) and "routing" in stage_modules(estimation)
 

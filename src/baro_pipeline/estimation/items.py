@@ -1,0 +1,242 @@
+"""Item matrices: one column per item of the codebook's questions, derived and published indicators, NaN outside its base."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..edition import Codebook, Condition, Derived, Indicator, Question
+from ..errors import EstimationError
+from ..stats import CodedItems, binary_column, coded_column
+from ..routing import asked, condition_mask
+
+
+ITEM_COLUMNS = ("question", "item", "item_label", "kind", "base", "question_type", "answer")
+
+
+@dataclass(frozen=True, eq=False)
+class ItemMatrix:
+    """Respondents × items, as coded items (:class:`~baro_pipeline.stats.CodedItems`: a state
+    per respondent and a table of the items' values per state), and one ``items`` row per item
+    (:data:`ITEM_COLUMNS`), kept as tuples until asked for (one DataFrame, not one per question).
+
+    An item is 1/0 for code, net and derived items (the answer itself for kind ``mean``) and NaN
+    outside the item's base; ``items.answer`` marks real answer codes (what a ranking ranks).
+    Kept coded, the sums of every item over respondents are counts per state: :func:`values`
+    spells the matrix out, for a few columns.
+    """
+
+    coded: tuple[CodedItems, ...]
+    rows: tuple[tuple, ...]  # per item, its values of ITEM_COLUMNS
+    n: int
+
+    @cached_property
+    def items(self) -> pd.DataFrame:
+        """One row per item, columns :data:`ITEM_COLUMNS`."""
+        return pd.DataFrame(list(self.rows), columns=list(ITEM_COLUMNS))
+
+    @property
+    def values(self) -> np.ndarray:
+        """The (n, k) matrix."""
+        return np.column_stack([c.dense() for c in self.coded]) if self.coded else np.empty((self.n, 0))
+
+    def column(self, j: int) -> np.ndarray:
+        """Item j, (n,)."""
+        ends = np.cumsum([c.table.shape[1] for c in self.coded])
+        source = int(np.searchsorted(ends, j, side="right"))
+        coded = self.coded[source]
+        return coded.table[:, j - (ends[source] - coded.table.shape[1])][coded.state]
+
+
+def stacked(blocks: Sequence[ItemMatrix], n: int) -> ItemMatrix:
+    """Item matrices side by side (an empty matrix of n rows when there is none)."""
+    return ItemMatrix(tuple(c for b in blocks for c in b.coded), tuple(r for b in blocks for r in b.rows), n)
+
+
+def item_rows(q: Question, keys: Sequence[str], labels: Sequence[str], kinds: Sequence[str], answers: Sequence[bool]) -> tuple[tuple, ...]:
+    """The ``items`` rows of a question's columns (base ``asked``)."""
+    return tuple((q.id, key, label, kind, "asked", q.type, bool(answer)) for key, label, kind, answer in zip(keys, labels, kinds, answers))
+
+
+def ticks(frame: pd.DataFrame, q: Question) -> np.ndarray:
+    """(codes, n) bool: which of ``q.all_codes()`` each respondent ticked (a multi question), code by code."""
+    return np.stack([frame[q.columns[c]].to_numpy(dtype=float) == 1 for c in q.all_codes()])
+
+
+def code_states(frame: pd.DataFrame, q: Question, column: str) -> np.ndarray:
+    """(n,) position of each respondent's code in ``q.all_codes()``; that length when blank (not
+    asked) or not one of its codes. Each answer is cast to an integer (16 bits when the codes
+    fit) and looked up by its offset from the lowest code in a table indexed by code: a few passes
+    over small integers, no search; the cast counts only where it is exact (NaN, 2.5 and values
+    out of the integers' range are no code).
+    """
+    codes = np.asarray(q.all_codes())
+    low, high = int(codes.min()), int(codes.max())
+    whole_type, offset_type = (np.int16, np.uint16) if -(1 << 15) <= low and high < (1 << 15) - 1 else (np.int64, np.uint64)
+    lookup: np.ndarray = np.full(high - low + 2, len(codes), dtype=state_dtype(len(codes) + 1))
+    lookup[codes - low] = np.arange(len(codes))
+    cells = frame[column].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):  # NaN and out-of-range values cast to any integer: not exact below
+        whole = cells.astype(whole_type)
+    offset = np.subtract(whole, whole_type(low)).view(offset_type)  # wraps: below the lowest code is beyond the highest
+    states = lookup[np.minimum(offset, offset_type(high - low + 1))]
+    return np.where(whole == cells, states, lookup[-1])
+
+
+def state_dtype(n_states: int) -> type:
+    """The smallest unsigned integer type for states 0..n_states - 1 (coded items of 1e6 respondents
+    and hundreds of questions then hold a byte per answer)."""
+    return np.uint8 if n_states <= 1 << 8 else np.uint16 if n_states <= 1 << 16 else np.intp
+
+
+def codes_in_base(q: Question, not_answers_in_base: bool | None = None) -> np.ndarray:
+    """(codes,) bool over ``q.all_codes()``: answers, and not-answers kept in the base.
+
+    ``not_answers_in_base`` overrides the codebook's ``in_base`` for every not-answer code.
+    """
+    return np.array(
+        [c in q.codes or (q.not_answers[c].in_base if not_answers_in_base is None else not_answers_in_base) for c in q.all_codes()]
+    )
+
+
+def net_membership(q: Question) -> np.ndarray:
+    """(codes, nets) bool: which codes each net groups."""
+    return np.array([[c in net.codes for net in q.nets] for c in q.all_codes()], dtype=bool).reshape(len(q.all_codes()), len(q.nets))
+
+
+def scale_rows(q: Question, in_base: np.ndarray, row: str | None = None, row_label: str = "") -> pd.DataFrame:
+    """The ``items`` rows of one scale: its codes in the base, then its nets."""
+    codes = np.array(q.all_codes())[in_base]
+    own_keys = [str(c) for c in codes] + [net.id for net in q.nets]
+    own_labels = [q.code_label(int(c)) for c in codes] + [net.label for net in q.nets]
+    keys = [f"{row}:{k}" for k in own_keys] if row else own_keys
+    labels = [f"{row_label} – {label}" for label in own_labels] if row else own_labels
+    kinds = ["code"] * len(codes) + ["net"] * len(q.nets)
+    return item_rows(q, keys, labels, kinds, [int(c) in q.codes for c in codes] + [False] * len(q.nets))
+
+
+def single_scale(states: np.ndarray, shown: np.ndarray, q: Question, in_base: np.ndarray, row: str | None = None, row_label: str = "") -> ItemMatrix:
+    """Code and net items of a single question or one grid row, coded by the code given.
+
+    The base: shown the question and gave a code that counts in the base. The state is the
+    code's position, or one more (out of the base); each state's row of the table is its
+    codes' one-hot and nets.
+    """
+    out = len(in_base)
+    states = np.where(shown, states, out).astype(states.dtype)
+    table = np.column_stack([np.eye(out, dtype=bool)[:, in_base], net_membership(q)]).astype(float)
+    table[~in_base] = np.nan
+    return ItemMatrix((CodedItems(states, np.vstack([table, np.full(table.shape[1], np.nan)])),), scale_rows(q, in_base, row, row_label), len(states))
+
+
+def multi_scale(chosen: np.ndarray, shown: np.ndarray, q: Question, in_base: np.ndarray) -> ItemMatrix:
+    """Code and net items of a multi question (``chosen``: its :func:`ticks`), 0/1 each: the base
+    is shown it and ticked a code that counts in the base.
+    """
+    base = shown & np.logical_or.reduce(chosen[in_base])
+    nets = [np.logical_or.reduce(chosen[members]) for members in net_membership(q).T]
+    return ItemMatrix(tuple(binary_column(base, ones) for ones in [*chosen[in_base], *nets]), scale_rows(q, in_base), len(base))
+
+
+def mean_item(frame: pd.DataFrame, q: Question, shown: np.ndarray) -> ItemMatrix:
+    """A numeric question's answers (not-answer codes out), NaN outside those asked who answered."""
+    cells = frame[q.column].to_numpy(dtype=float)
+    answered = shown & ~np.isnan(cells) & ~np.isin(cells, np.asarray(list(q.not_answers), dtype=float))
+    values = np.where(answered, cells, np.nan)
+    return ItemMatrix((coded_column(values),), item_rows(q, [q.id], [q.label or q.id], ["mean"], [False]), len(values))
+
+
+def question_items(frame: pd.DataFrame, codebook: Codebook, q: Question, not_answers_in_base: bool | None = None) -> ItemMatrix:
+    """Every item of one question, in codebook order (codes, then nets; grid: row by row)."""
+    if q.type == "text":
+        return stacked([], len(frame))
+    shown = asked(frame, codebook, q)
+    if q.type == "numeric":
+        return mean_item(frame, q, shown)
+    in_base = codes_in_base(q, not_answers_in_base)
+    if q.type == "grid":
+        return stacked([single_scale(code_states(frame, q, r.column), shown, q, in_base, r.id, r.label) for r in q.rows], len(frame))
+    if q.type == "multi":
+        return multi_scale(ticks(frame, q), shown, q, in_base)
+    return single_scale(code_states(frame, q, q.single_column), shown, q, in_base)
+
+
+def derived_items(frame: pd.DataFrame, codebook: Codebook, d: Derived) -> ItemMatrix:
+    """A derived indicator: any-of / all-of its conditions, NaN outside its base (everyone if none)."""
+    combine = np.logical_or if d.rule == "any_of" else np.logical_and
+    met = combine.reduce([condition_mask(frame, codebook, term) for term in d.terms])
+    base = np.ones(len(frame), bool) if d.base is None else condition_mask(frame, codebook, d.base)
+    row = (d.id, d.id, d.label, "derived", "all" if d.base is None else d.base.describe(), "derived", False)
+    return ItemMatrix((binary_column(base, met),), (row,), len(frame))
+
+
+def item_matrix(frame: pd.DataFrame, codebook: Codebook) -> ItemMatrix:
+    """Every item of every profile variable and question (open text aside), then every derived indicator."""
+    blocks = [question_items(frame, codebook, q) for q in codebook.profile + codebook.questions]
+    blocks += [derived_items(frame, codebook, d) for d in codebook.derived]
+    return stacked(blocks, len(frame))
+
+
+def indicator_items(frame: pd.DataFrame, codebook: Codebook, indicator: Indicator, not_answers_in_base: bool | None) -> ItemMatrix:
+    """The items of the indicator's question (or its derived indicator)."""
+    derived = {d.id: d for d in codebook.derived}
+    if indicator.question in derived:
+        return derived_items(frame, codebook, derived[indicator.question])
+    try:
+        q = codebook.question(indicator.question)
+    except KeyError:
+        raise EstimationError(
+            f"unknown question or derived indicator '{indicator.question}'",
+            where=f"codebook of population {codebook.population}",
+            fix="name a question, profile variable or derived indicator of this codebook",
+        ) from None
+    return question_items(frame, codebook, q, not_answers_in_base)
+
+
+def indicator_column(block: ItemMatrix, codebook: Codebook, indicator: Indicator) -> tuple[np.ndarray, str]:
+    """(n,) values of one indicator on its own base, and its kind, from the items of its question."""
+    found = np.flatnonzero(block.items["item"].to_numpy() == indicator.item)
+    if not len(found):
+        known = ", ".join(block.items["item"]) or "none (open-text question)"
+        raise EstimationError(
+            f"{indicator.question} has no item '{indicator.item}' (a not-answer code out of the base has no share)",
+            where=f"codebook of population {codebook.population}",
+            fix=f"use one of its items: {known}",
+        )
+    return block.column(int(found[0])), str(block.items["kind"].iloc[found[0]])
+
+
+def indicator_values(
+    frame: pd.DataFrame,
+    codebook: Codebook,
+    indicator: Indicator,
+    base: str | Condition = "asked",
+    *,
+    not_answers_in_base: bool | None = None,
+    block: ItemMatrix | None = None,
+) -> np.ndarray:
+    """(n,) values of one indicator on a base, NaN outside it.
+
+    ``base``: ``"asked"``, the item's own base; ``"all"``, the whole population (those outside the
+    item's base count as 0, "no"); a :class:`Condition`, the subgroup that meets it within the
+    item's own base. ``not_answers_in_base`` overrides the codebook's ``in_base`` of the
+    question's not-answer codes (e.g. ``False``: "don't know" excluded from the base). ``block``:
+    the question's items (:func:`indicator_items`) when already built for another indicator.
+    """
+    block = indicator_items(frame, codebook, indicator, not_answers_in_base) if block is None else block
+    values, kind = indicator_column(block, codebook, indicator)
+    if isinstance(base, Condition):
+        return np.where(condition_mask(frame, codebook, base), values, np.nan)
+    if base == "asked":
+        return values
+    if base == "all" and kind != "mean":
+        return np.nan_to_num(values, nan=0.0)
+    raise EstimationError(
+        f"base {base!r} does not apply to {kind} item '{indicator.item}' of {indicator.question}",
+        where=f"population {codebook.population}",
+        fix="use 'asked', 'all' (shares only) or a condition {question: .., in: [..]}",
+    )

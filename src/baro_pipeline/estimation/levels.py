@@ -1,0 +1,81 @@
+"""Breakdown levels of a population, and which levels are significantly higher than others."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..edition import Population
+from ..significance import Significance
+from ..stats import Design, adjusted_p_values, pairwise_differences, versus_rest
+from .items import ItemMatrix
+
+
+TOTAL = "total"
+TOTAL_LABEL = "Ensemble"
+
+
+@dataclass(frozen=True, eq=False)
+class Levels:
+    """The domains of ``estimates.parquet``: the whole population, then each breakdown level."""
+
+    keys: pd.DataFrame  # d rows: breakdown, breakdown_level, breakdown_label
+    masks: np.ndarray  # (n, d) bool
+
+
+def breakdown_levels(frame: pd.DataFrame, population: Population) -> Levels:
+    """The total (everyone) and one domain per code of each breakdown variable (profile variables)."""
+    book = population.codebook
+    keys = [(TOTAL, TOTAL, TOTAL_LABEL)]
+    masks = [np.ones(len(frame), bool)]
+    for b in population.breakdowns:
+        q = book.question(b)
+        cells = frame[q.column].to_numpy(dtype=float)
+        keys += [(b, str(c), q.code_label(c)) for c in q.all_codes()]
+        masks += [cells == c for c in q.all_codes()]
+    return Levels(pd.DataFrame(keys, columns=["breakdown", "breakdown_level", "breakdown_label"]), np.column_stack(masks))
+
+
+def level_p_values(design: Design, matrix: ItemMatrix, levels: Levels) -> np.ndarray:
+    """(d, k) p-values of each breakdown level against the rest of its population (NaN for the total).
+
+    R: ``svyglm(y ~ I(level), subset(design, in base))``, the coefficient's t test.
+    """
+    p = np.full((levels.masks.shape[1], len(matrix.items)), np.nan)
+    breakdown = (levels.keys["breakdown"] != TOTAL).to_numpy()
+    if breakdown.any() and matrix.coded:
+        p[breakdown] = versus_rest(design, list(matrix.coded), levels.masks[:, breakdown]).p
+    return p
+
+
+def level_pairs(levels: Levels) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of levels of one breakdown, as (p, 2) columns of ``levels.masks`` (a before b),
+    and the breakdown of each pair (the family of its adjustment)."""
+    breakdowns = levels.keys["breakdown"].to_numpy()
+    pairs = [(a, b) for a in range(len(breakdowns)) for b in range(a + 1, len(breakdowns)) if breakdowns[a] == breakdowns[b] != TOTAL]
+    return np.array(pairs, dtype=np.intp).reshape(-1, 2), breakdowns[[a for a, _ in pairs]]
+
+
+def higher_levels(design: Design, matrix: ItemMatrix, levels: Levels, testable: np.ndarray, significance: Significance, adjust: str = "none") -> list[list[str]]:
+    """For each level and item (row r: level r // k, item r % k), the codes of the other levels of
+    its breakdown whose estimate it is significantly above: the letters of ``tables.xlsx``.
+
+    Every pair of levels of a breakdown with both cells ``testable`` (d, k) is tested with the
+    covariance the design gives the two levels (:func:`pairwise_differences`; R: ``svyby(...,
+    covmat = TRUE)`` then ``svycontrast``) at the edition's test level, the p-values adjusted by
+    ``adjust`` (the edition's ``letters_adjust``) within a breakdown's pairs for one item.
+    """
+    d, k = testable.shape
+    higher = np.zeros((d, d, k), dtype=bool)
+    pairs, family = level_pairs(levels)
+    if len(pairs) and matrix.coded:
+        diff = pairwise_differences(design, list(matrix.coded), levels.masks, pairs)
+        tested = testable[pairs[:, 0]] & testable[pairs[:, 1]]
+        p = adjusted_p_values(np.where(tested, diff.p, np.nan), family, adjust)
+        significant = significance.significant(p)
+        higher[pairs[:, 0], pairs[:, 1]] = significant & (diff.diff > 0)
+        higher[pairs[:, 1], pairs[:, 0]] = significant & (diff.diff < 0)
+    codes = levels.keys["breakdown_level"].astype(str).to_numpy()
+    return [list(codes[higher[i, :, j]]) for i in range(d) for j in range(k)]

@@ -1,0 +1,60 @@
+"""The rows of ``estimates.parquet`` of one population: every item on the whole population and on every breakdown level, with ranks and significance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..edition import Edition, Population
+from ..weighting import SurveySample
+from .estimates import estimate_items
+from .items import item_matrix
+from .levels import breakdown_levels, higher_levels, level_p_values
+from .ranks import rank_uncertainties, ranked_items, ranks
+
+
+KEY_COLUMNS = (
+    "edition", "population", "question", "item", "item_label", "kind", "base",
+    "breakdown", "breakdown_level", "breakdown_label",
+)
+POPULATION_COLUMNS = KEY_COLUMNS + (
+    "n", "n_weighted", "n_eff", "estimate", "se", "se_method", "se_kish", "ci_low", "ci_high",
+    "ci_method", "level", "moe_pts", "deff", "pct", "rank", "top_n", "p_top", "rank_low", "rank_high", "small_base", "suppressed", "significant", "p_value",
+    "higher_than",
+)
+
+
+def estimate_population(sample: SurveySample, population: Population, edition: Edition) -> pd.DataFrame:
+    """Every row of ``estimates.parquet`` for one population: every item × (total + breakdown levels).
+
+    One :func:`estimate_items` call on the domains matrix of all levels; ``significant`` says
+    whether a level differs from the rest of its population at the edition's test level (``p_value``
+    under ``edition.significance.alpha``; false for the
+    total, for suppressed rows and for the breakdown variable's own items, which the level fixes);
+    ``higher_than`` lists the levels of the same breakdown it is significantly above
+    (:func:`higher_levels`: small bases, suppressed rows and those own items are not tested);
+    ``rank`` ranks the answer codes of each multi question and the rows of each grid
+    (:func:`ranked_items`), ``p_top``, ``rank_low`` and
+    ``rank_high`` say how sure that rank is (:func:`rank_uncertainties`).
+    """
+    frame, design = sample.frame, sample.design
+    matrix = item_matrix(frame, population.codebook)
+    levels = breakdown_levels(frame, population)
+    d, k = levels.masks.shape[1], len(matrix.items)
+    stats_table = estimate_items(
+        design, list(matrix.coded), settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds,
+        domains=levels.masks, kinds=matrix.items["kind"].to_numpy(),
+    )
+    items = matrix.items.iloc[np.tile(np.arange(k), d)].reset_index(drop=True)
+    keys = levels.keys.iloc[np.repeat(np.arange(d), k)].reset_index(drop=True)
+    # An item of the breakdown variable itself is fixed by the level (1 or 0): nothing to test.
+    own_level = (keys["breakdown"] == items["question"]).to_numpy()
+    p_value = np.where(stats_table["suppressed"] | own_level, np.nan, level_p_values(design, matrix, levels).ravel())
+    testable = ~(stats_table["small_base"] | stats_table["suppressed"] | stats_table["estimate"].isna()).to_numpy() & ~own_level
+    higher_than = higher_levels(design, matrix, levels, testable.reshape(d, k), edition.significance, edition.estimation.letters_adjust)
+    table = pd.concat([items, keys, stats_table], axis=1).assign(
+        edition=edition.id, population=population.id, p_value=p_value, significant=edition.significance.significant(p_value), higher_than=higher_than
+    )
+    table = table.assign(rank=ranks(table, ranked_items(items, population.codebook)))
+    uncertainty = rank_uncertainties(table, matrix, levels, design, population.codebook, edition.estimation, edition.significance.level)
+    return pd.concat([table, uncertainty], axis=1)[list(POPULATION_COLUMNS)]

@@ -1,0 +1,83 @@
+"""Ranks of a question's items within each breakdown level, and their uncertainty."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..edition import Codebook, EstimationSettings
+from ..stats import Design, covariance_from_pair_sums, own_base_covariance, pair_sums, rank_uncertainty, rescaled, svymean
+from .estimates import replicate_estimates
+from .items import ItemMatrix
+from .levels import Levels
+
+
+RANK_DECIMALS = 12  # estimates equal to 12 decimals are ties
+DEFAULT_TOP = 3  # p_top of a multi question whose codebook names no 'top', and of a grid's rows
+
+
+def ranks(table: pd.DataFrame, ranked: pd.Series) -> pd.Series:
+    """Rank of the ``ranked`` rows (:func:`ranked_items`) within their question and level.
+
+    Descending estimate; ties share the lowest rank; null for other rows and withheld estimates.
+    """
+    ranked = ranked & table["estimate"].notna()
+    groups = table[ranked].assign(estimate=table["estimate"].round(RANK_DECIMALS))
+    rank = groups.groupby(["breakdown", "breakdown_level", "question"], sort=False)["estimate"].rank(method="min", ascending=False)
+    return rank.reindex(table.index).astype("Int64")
+
+
+def ranked_covariance(design: Design, y: np.ndarray, domains: np.ndarray, settings: EstimationSettings) -> np.ndarray:
+    """(d, k, k) covariance of the means of one ranked question's items y (n, k) on each domain
+    (R: ``vcov(svyby(~y1 + y2 + ..., ~domain, design, svymean, covmat = TRUE))``), from the
+    variance its SEs come from: JK1 replicates re-raked (``variance: jk1``), else linearised.
+
+    Items on one base (a multi question's codes) take the SEs of their pairwise sums; items on
+    bases of their own (grid rows, not-answers out of each row's base) take the covariance of
+    their influence values (:func:`~baro_pipeline.stats.ranks.own_base_covariance`), with JK1's
+    SEs on its correlations under ``variance: jk1``.
+    """
+    means = replicate_estimates if settings.variance == "jk1" else svymean
+    missing = np.isnan(y)
+    if (missing == missing[:, :1]).all():
+        return covariance_from_pair_sums(means(design, pair_sums(y), domains).se, y.shape[1])
+    linearised = own_base_covariance(design, y, domains)
+    return rescaled(linearised, means(design, y, domains).se) if settings.variance == "jk1" else linearised
+
+
+def ranked_items(items: pd.DataFrame, codebook: Codebook) -> pd.Series:
+    """Which ``items`` rows a ranking ranks: the answer codes of a multi question, and a grid's
+    rows by the answer it ranks them by (:meth:`~baro_pipeline.edition.Question.ranked_answer`)."""
+    answer_of_grid = {q.id: q.ranked_answer() for q in codebook.questions if q.type == "grid"}
+    grid_rows = items["question"].map(answer_of_grid) == items["item"].str.partition(":")[2]
+    multi_codes = (items["question_type"] == "multi") & (items["kind"] == "code") & items["answer"]
+    return multi_codes | grid_rows
+
+
+def rank_uncertainties(
+    table: pd.DataFrame, matrix: ItemMatrix, levels: Levels, design: Design, codebook: Codebook, settings: EstimationSettings, confidence: float
+) -> pd.DataFrame:
+    """Columns ``top_n``, ``p_top``, ``rank_low``, ``rank_high`` of ``table`` (rows level by
+    level, item by item): for the rows with a rank, per question and level, the question's
+    ``top`` (``top_n``; :data:`DEFAULT_TOP` when the codebook names none), the probability of
+    being among those top (``p_top``) and the rank interval at the edition's level
+    (:func:`~baro_pipeline.stats.rank_uncertainty`, on the same ties as ``rank``); null
+    elsewhere. The covariances of a question's items on every level come from one call.
+    """
+    k = len(matrix.items)
+    found = {c: np.full(len(table), np.nan) for c in ("top_n", "p_top", "rank_low", "rank_high")}
+    ranked = table["rank"].notna().to_numpy().reshape(-1, k)  # (levels, items)
+    estimate = table["estimate"].round(RANK_DECIMALS).to_numpy()
+    questions = matrix.items["question"].to_numpy()
+    for question in pd.unique(questions[ranked.any(axis=0)]):
+        items = np.flatnonzero((questions == question) & ranked.any(axis=0))
+        covariances = ranked_covariance(design, np.column_stack([matrix.column(int(j)) for j in items]), levels.masks, settings)
+        top = codebook.question(question).top or DEFAULT_TOP
+        for level in np.flatnonzero(ranked[:, items].any(axis=1)):
+            chosen = ranked[level, items]
+            rows = level * k + items[chosen]
+            ranking = rank_uncertainty(estimate[rows], covariances[level][np.ix_(chosen, chosen)], top=top, level=confidence)
+            found["top_n"][rows], found["p_top"][rows], found["rank_low"][rows], found["rank_high"][rows] = (
+                top, ranking.p_top, ranking.rank_low, ranking.rank_high
+            )
+    return pd.DataFrame(found, index=table.index).astype({"top_n": "Int64", "rank_low": "Int64", "rank_high": "Int64"})
