@@ -13,7 +13,7 @@ Run by run_bench.py (part "items"), each mode in a fresh process:
       validation, estimation and weighting sources are unchanged (DIR/key.json).
   .venv/bin/python bench/items_bench.py baro DIR REPS
       REPS times: weight_population (untimed: a fresh Design, so the variance layout is built
-      again inside the timing; stats.variance._LAYOUTS is cleared too), then timed
+      again inside the timing; stats.layout._LAYOUTS is cleared too), then timed
       estimation.item_matrix + stats.svymean(design, list(m.coded)) for both populations.
       DIR/baro_<pop>.npz (estimate, se of every item).
   bench/.venvs/svy/bin/python bench/items_bench.py svy DIR all|sample
@@ -134,7 +134,7 @@ def baro(d: Path, reps: int) -> None:
     import pickle
 
     from baro_pipeline import edition, estimation, stats, weighting
-    from baro_pipeline.stats import variance
+    from baro_pipeline.stats import layout
 
     ed = edition.load_edition("2025", MAIN)
     with open(d / "frames.pkl", "rb") as f:
@@ -144,7 +144,7 @@ def baro(d: Path, reps: int) -> None:
         s = time.perf_counter()
         w = {p: weighting.weight_population(frames[p], ed.populations[p]) for p in frames}
         out["raking_untimed"].append(time.perf_counter() - s)
-        variance._LAYOUTS.clear()  # fresh designs anyway: the layout is built inside the timing
+        layout._LAYOUTS.clear()  # fresh designs anyway: the layout is built inside the timing
         gc.collect()
         im = lay = sm = 0.0
         results, k = {}, {}
@@ -152,7 +152,7 @@ def baro(d: Path, reps: int) -> None:
             t0 = time.perf_counter()
             m = estimation.item_matrix(frames[p], population.codebook)
             t1 = time.perf_counter()
-            variance.variance_layout(w[p].design)  # the layout svymean builds on its first call (timed apart)
+            layout.variance_layout(w[p].design)  # the layout svymean builds on its first call (timed apart)
             t2 = time.perf_counter()
             r = stats.svymean(w[p].design, list(m.coded))
             t3 = time.perf_counter()

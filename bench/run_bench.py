@@ -351,7 +351,7 @@ def items_section(items):
          "`weighting.weight_population`; R: `rake()`, epsilon 1e-10; svy: `weighting.rake`, tol 1e-10). "
          "Then the mean and linearised SE of every item of `estimation.item_matrix` (NaN outside the item's base):\n",
          "- **baro**: `estimation.item_matrix` + `stats.svymean(design, list(m.coded))` for both populations, median of 3 "
-         "in one process; each repeat gets a fresh design from `weight_population` (untimed) and `stats.variance._LAYOUTS` "
+         "in one process; each repeat gets a fresh design from `weight_population` (untimed) and `stats.layout._LAYOUTS` "
          "is cleared, so the variance layout is built inside the timing;",
          "- **R survey**: `svymean(~y, raked, na.rm = TRUE)` item by item (one run). For a calibrated design `na.rm` drops "
          "the rows as `design[!is.na(y), ]`, i.e. R's `subset()`: the rows stay in the design with weight 0, which is our "

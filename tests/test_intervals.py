@@ -11,7 +11,7 @@ from scipy import special
 from statsmodels.stats.proportion import proportion_confint
 
 from baro_pipeline.errors import EstimationError
-from baro_pipeline.stats import INTERVAL_METHODS, coded_column, proportion_ci, svyciprop_terms, svymean, variance
+from baro_pipeline.stats import INTERVAL_METHODS, coded_column, layout, proportion_ci, svyciprop_terms, svymean
 
 PROFILE_METHODS = ("logit", "likelihood", "xlogit")  # R goes through a glm's IRLS: 1e-7
 
@@ -173,8 +173,8 @@ def test_unusable_arguments_are_refused(ref):
 @pytest.mark.parametrize("design", ["w0", "rake", "linear"])
 def test_coded_items_give_the_glm_terms_of_the_item_matrix(ref, design, monkeypatch):
     """The glm's first step summed over weight classes (coded items) is the sum over respondents."""
-    monkeypatch.setattr(variance, "MAX_CLASS_SHARE", 1.0)  # every design in weight classes
-    monkeypatch.setattr(variance, "_LAYOUTS", WeakKeyDictionary())
+    monkeypatch.setattr(layout, "MAX_CLASS_SHARE", 1.0)  # every design in weight classes
+    monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())
     y = ref.items(["y_low", "routed", "mr_5"])
     domains = np.column_stack([ref.domain("sex", "F"), ref.domain("age", "a65p"), np.ones(len(y), dtype=bool)])
     coded = [coded_column(y[:, j]) for j in range(y.shape[1])]

@@ -10,7 +10,7 @@ from conformance import reference
 from conformance.check_reference import api_design, item_values
 
 from baro_pipeline.errors import EstimationError
-from baro_pipeline.stats import CodedItems, Design, coded_column, design_from_calibration, influence_values, rake, svymean, variance, variance_matrix
+from baro_pipeline.stats import CodedItems, Design, coded_column, design_from_calibration, influence_values, layout, rake, sums, svymean, variance, variance_matrix
 
 TOLERANCE = 1e-8
 
@@ -104,7 +104,7 @@ def test_blocks_sorting_and_threads_do_not_change_the_numbers(ref, monkeypatch):
     design, y = ref.designs["rake"], ref.items(["y_low", "y_mid", "routed", "trust2"])
     domains = np.column_stack([ref.domain("age", a) for a in ("a18_24", "a25_34", "a65p")])
     whole = svymean(design, y, domains)
-    monkeypatch.setattr(variance, "BLOCK_BYTES", 2048)  # blocks of 256 rows, sorted by cell, in threads
+    monkeypatch.setattr(sums, "BLOCK_BYTES", 2048)  # blocks of 256 rows, sorted by cell, in threads
     blocked = svymean(design, y, domains)
     for field in ("estimate", "se", "deff", "n_eff"):
         assert_close(getattr(blocked, field), getattr(whole, field), rtol=1e-12)
@@ -167,8 +167,8 @@ CODED_ITEMS = ["y_low", "y_mid", "routed", "trust2", "y_rare", "mr_4"]
 def test_coded_items_give_the_numbers_of_the_item_matrix(ref, design, classes, monkeypatch):
     """Counts per (weight class, domain, state) are the matrix's sums: overlapping domains, an
     empty one, routed items; both ways of summing (classes of equal weights, or row by row)."""
-    monkeypatch.setattr(variance, "MAX_CLASS_SHARE", 1.0 if classes else -1.0)
-    monkeypatch.setattr(variance, "_LAYOUTS", WeakKeyDictionary())  # layouts are cached per design
+    monkeypatch.setattr(layout, "MAX_CLASS_SHARE", 1.0 if classes else -1.0)
+    monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())  # layouts are cached per design
     y = ref.items(CODED_ITEMS)
     domains = np.column_stack(
         [ref.domain("age", a) for a in ("a18_24", "a25_34", "a65p")]
@@ -185,7 +185,7 @@ def test_coded_items_counted_together_or_one_by_one_agree(ref, monkeypatch):
     domains = np.column_stack([ref.domain("sex", "F"), ref.domain("sex", "M"), np.ones(len(y), dtype=bool)])
     for by in (None, domains):
         together = svymean(ref.designs["rake"], coded(y), by)
-        monkeypatch.setattr(variance, "BUNDLE_BINS", 1)
+        monkeypatch.setattr("baro_pipeline.stats.coded.BUNDLE_BINS", 1)
         assert_same_estimates(together, svymean(ref.designs["rake"], coded(y), by))
         monkeypatch.undo()
 

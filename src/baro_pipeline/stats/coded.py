@@ -1,0 +1,286 @@
+"""Coded items: the sums of :mod:`.sums` as counts per (weight class or cell, domain, state).
+
+Items that are functions of one small categorical state per respondent (the codes and nets of
+a question, a tick box) need one count per state, whatever their number; consecutive items are
+counted together on their joint state (:class:`Bundle`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TypeGuard
+
+import numpy as np
+
+from ..errors import EstimationError
+from .design import Array, Design
+from .layout import VarianceLayout
+from .sums import DomainSums, domain_sums
+
+
+@dataclass(frozen=True, eq=False)
+class CodedItems:
+    """k items that are functions of one small categorical state per respondent: item j of
+    respondent i is ``table[state[i], j]`` (NaN: not in the item's base).
+
+    What the shares of a survey are: the codes and nets of a question or a grid row share the
+    state "code given" (plus one for "not in the base"), a tick box has three. Sums over
+    respondents then need one count per (weight class, domain, state), whatever k is (and several
+    sources can be counted at once on their joint state: :class:`Bundle`).
+    """
+
+    state: np.ndarray  # (n,) ints in [0, S)
+    table: np.ndarray  # (S, k)
+
+    def dense(self) -> np.ndarray:
+        """The (n, k) item matrix."""
+        items: Array = self.table[self.state]
+        return items
+
+
+# Items as an (n, k) matrix (NaN: not in the base) or as coded items.
+Items = Array | Sequence[CodedItems]
+
+BINARY_TABLE = np.array([[np.nan], [0.0], [1.0]])  # the states of a 0/1 item: out of the base, 0, 1
+# Bins of a count of coded items' joint states (groups × levels × states): ~1 MB, in cache.
+BUNDLE_BINS = 1 << 17
+
+
+def coded_column(values: Array) -> CodedItems:
+    """One item (n,) as :class:`CodedItems`: a state per distinct value, and one for NaN (not in
+    the base); a 0/1 item, without sorting, the states of :data:`BINARY_TABLE`.
+    """
+    values = np.asarray(values, dtype=float)
+    answered = ~np.isnan(values)
+    ones = values == 1
+    if np.array_equal(answered, ones | (values == 0)):
+        return binary_column(answered, ones)
+    distinct, state = np.unique(values[answered], return_inverse=True)
+    states = np.full(len(values), len(distinct), dtype=np.intp)
+    states[answered] = state
+    return CodedItems(states, np.append(distinct, np.nan)[:, None])
+
+
+def binary_column(base: np.ndarray, ones: np.ndarray) -> CodedItems:
+    """A 0/1 item as :class:`CodedItems` with the states of :data:`BINARY_TABLE`: out of the
+    ``base`` (n,) bool, else 1 where ``ones`` (n,) bool, else 0. A byte per respondent, no sort.
+    """
+    inside = base.view(np.uint8)
+    return CodedItems(inside + (inside & ones.view(np.uint8)), BINARY_TABLE)
+
+
+def domain_layers(domains: np.ndarray | None, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Domains in layers of disjoint ones (a breakdown's levels make one layer): per layer, the
+    level of each row (L when in none of its L domains) and the domain of each level.
+    """
+    if domains is None:
+        return [(np.zeros(n, dtype=np.intp), np.array([0]))]
+    columns = np.ascontiguousarray(domains.T)  # domain by domain: contiguous reads
+    layers: list[tuple[np.ndarray, list[int]]] = []
+    for j, column in enumerate(columns):
+        free = next((layer for layer in layers if not np.any(layer[0] & column)), None)
+        if free is None:
+            layers.append((column.copy(), [j]))
+        else:
+            np.logical_or(free[0], column, out=free[0])
+            free[1].append(j)
+    result = []
+    for _, members in layers:
+        level = np.full(n, len(members), dtype=np.intp)
+        for i, j in enumerate(members):
+            np.copyto(level, i, where=columns[j])
+        result.append((level, np.array(members)))
+    return result
+
+
+@dataclass(frozen=True, eq=False)
+class Bundle:
+    """Consecutive coded items counted together, on their joint state ((s1 S2 + s2) S3 + s3)...:
+    each item's columns (start, stop) among all items and its table.
+    """
+
+    columns: list[tuple[int, int]]
+    tables: list[np.ndarray]
+    state: np.ndarray  # (n,) joint state
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(table) for table in self.tables]
+
+    @property
+    def n_states(self) -> int:
+        return int(np.prod(self.sizes))
+
+    def marginals(self, counts: np.ndarray) -> list[np.ndarray]:
+        """Counts (..., joint states) as each item's counts (..., its states): sums over the other
+        items' states, exact for counts (integers), so every item gets the counts of its own bincount.
+        """
+        joint = counts.reshape(*counts.shape[:-1], *self.sizes)
+        lead, m = counts.ndim - 1, len(self.tables)
+        return [joint.sum(axis=tuple(lead + j for j in range(m) if j != i)) for i in range(m)]
+
+
+def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[tuple[Bundle, list[tuple[Array, int, Array]]]]:
+    """Per :class:`Bundle` of coded items, in order, and per layer of domains, the key of each
+    respondent, ``rows`` (its class or cell) × (L + 1) × S + level × S + joint state, with the
+    layer's L and domains. Keys count with one bincount. A bundle's keys are overwritten by the
+    next bundle's (fresh arrays of n would cost more than the sums): use them before the next.
+    """
+    n = len(rows)
+    # keys of bincount's own type: smaller ones would be converted on every call
+    layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, n)]
+    width = max(1, BUNDLE_BINS // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
+    scaled: dict[tuple[int, int], np.ndarray] = {}  # group × S of a layer, shared by the bundles of S states
+    buffers = np.empty((len(layers), n), dtype=np.intp)
+    start = 0
+    for members in bundles(items, width):
+        tables = [np.asarray(item.table, dtype=float) for item in members]
+        stops = start + np.cumsum([table.shape[1] for table in tables])
+        bundle = Bundle(list(zip([start, *stops[:-1]], stops)), tables, joint_state(members))
+        keys = []
+        for i, (group, n_levels, columns) in enumerate(layers):
+            if (i, bundle.n_states) not in scaled:
+                scaled[i, bundle.n_states] = group * bundle.n_states
+            keys.append((np.add(scaled[i, bundle.n_states], bundle.state, out=buffers[i]), n_levels, columns))
+        yield bundle, keys
+        start = int(stops[-1])
+
+
+def bundles(items: Sequence[CodedItems], width: int) -> Iterator[list[CodedItems]]:
+    """Consecutive coded items whose states combined number at most ``width`` (an item with more
+    states makes a bundle of its own): one count of their joint states serves them all.
+    """
+    bundle: list[CodedItems] = []
+    combined = 1
+    for item in items:
+        if bundle and combined * len(item.table) > width:
+            yield bundle
+            bundle, combined = [], 1
+        bundle.append(item)
+        combined *= len(item.table)
+    if bundle:
+        yield bundle
+
+
+def joint_state(items: Sequence[CodedItems]) -> np.ndarray:
+    """The states of coded items as one, ((s1 S2 + s2) S3 + s3)... (the item's own for one item)."""
+    if len(items) == 1:
+        return items[0].state
+    sizes = [len(item.table) for item in items]
+    state: Array = items[0].state.astype(np.uint16 if np.prod(sizes) <= 1 << 16 else np.intp)
+    for item, size in zip(items[1:], sizes[1:]):
+        state *= size
+        state += item.state
+    return state
+
+
+def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """(groups, L, S) counts (or sums of ``weights``) of keys made by :func:`keyed_items`, level L dropped."""
+    counts = np.bincount(key, weights=weights, minlength=n_groups * (n_levels + 1) * n_states)
+    return counts.reshape(n_groups, n_levels + 1, n_states)[:, :n_levels]
+
+
+def group_sums(layout: VarianceLayout, key: np.ndarray, n_levels: int, n_states: int) -> np.ndarray:
+    """(groups, L, S) what the layout's projection takes: counts per (class, level, state), or the
+    sums of each weight kind per (cell, level, state), kind by kind.
+    """
+    if layout.classes is not None:
+        return key_counts(key, len(layout.classes.cell), n_levels, n_states)
+    w = layout.weights
+    row_kinds = ((w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights)
+    return np.concatenate([key_counts(key, len(layout.cell_unit), n_levels, n_states, k) for k in row_kinds])
+
+
+def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:
+    """:func:`domain_sums` of coded items: per bundle of items (:func:`keyed_items`) and layer of
+    domains, one count per (class, level, joint state); per item, its marginal counts projected
+    at once on the units and the calibration model; the items' values enter only through their
+    tables (base, y - shift and its square per state).
+    """
+    k, d = sum(item.table.shape[1] for item in items), 1 if domains is None else domains.shape[1]
+    n_units, p = layout.n_units, layout.model.shape[1]
+    rows = layout.cell if layout.classes is None else layout.classes.row_class
+    out = np.zeros((layout.projection.shape[0], d, 3, k))  # projection rows x domains x moments x items
+    shift = np.zeros(k)
+    for bundle, keys in keyed_items(rows, items, domains):
+        layers = [(bundle.marginals(group_sums(layout, key, n_levels, bundle.n_states)), columns) for key, n_levels, columns in keys]
+        for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
+            base = ~np.isnan(table)
+            projected = [(layout.projection @ sums[j].reshape(len(sums[j]), -1)).reshape(-1, sums[j].shape[1], len(table)) for sums, _ in layers]
+            per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
+            weight = per_state @ base
+            centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
+            # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
+            # share of exactly 0 or 1 comes out exactly
+            centre = np.where(np.all((table == 0) | (table == 1) | ~base, axis=0), 0.0, centre)
+            centred = np.where(base, table - centre, 0.0)
+            shift[start:stop] = centre
+            moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
+            for (_, columns), sums in zip(layers, projected):
+                out[:, columns, :, start:stop] = np.tensordot(sums, moments, axes=1)
+
+    def unit(kind: int, moment: int) -> Array:
+        return out[kind * n_units : (kind + 1) * n_units, :, moment]
+
+    fit = out[3 * n_units : 3 * n_units + p]
+    cross = out[3 * n_units + p :].reshape(n_units, p, d, 3, k) if len(out) > 3 * n_units + p else None
+    return DomainSums(
+        shift=shift,
+        count=unit(0, 0),
+        weight=unit(1, 0),
+        weight2=unit(2, 0),
+        total=unit(1, 1),
+        total_w2=unit(2, 1),
+        square=unit(1, 2),
+        square_w2=unit(2, 2),
+        fit_y=fit[:, :, 1],
+        fit_m=fit[:, :, 0],
+        cross_y=None if cross is None else cross[..., 1, :],
+        cross_m=None if cross is None else cross[..., 0, :],
+    )
+
+
+def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """Respondents of each weight class answering 1 and 0 in each 0/1 item's base, per domain
+    (C, d, k) each, and each item's base size over the whole sample (k,): what a sum over the
+    respondents of any function of their weight and answer needs (the glm of ``svyciprop``).
+    """
+    classes = layout.classes
+    if classes is None:
+        raise EstimationError("coded items need the design's weight classes", where="class_answer_counts", fix="pass a design whose layout has weight classes")
+    k, n_classes = sum(item.table.shape[1] for item in items), classes.kinds.shape[0]
+    d = 1 if domains is None else domains.shape[1]
+    ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
+    for bundle, keys in keyed_items(classes.row_class, items, domains):
+        states = bundle.marginals(np.bincount(bundle.state, minlength=bundle.n_states))
+        layers = [(bundle.marginals(key_counts(key, n_classes, n_levels, bundle.n_states)), columns) for key, n_levels, columns in keys]
+        for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
+            answered[start:stop] = states[j] @ ~np.isnan(table)
+            for counts, columns in layers:
+                ones[:, columns, start:stop], zeros[:, columns, start:stop] = counts[j] @ (table == 1), counts[j] @ (table == 0)
+    return ones, zeros, answered
+
+
+def is_coded(y: Items) -> TypeGuard[Sequence[CodedItems]]:
+    """Whether items are given as :class:`CodedItems` (a list or tuple of them) rather than a matrix."""
+    return isinstance(y, (list, tuple)) and all(isinstance(item, CodedItems) for item in y) and len(y) > 0
+
+
+def item_sums(layout: VarianceLayout, y: Items, domains: np.ndarray | None) -> DomainSums:
+    """:func:`domain_sums` of an item matrix or :func:`coded_domain_sums` of coded items."""
+    return coded_domain_sums(layout, y, domains) if is_coded(y) else domain_sums(layout, np.asarray(y), domains)
+
+
+def checked_coded(design: Design, items: Sequence[CodedItems], where: str) -> Sequence[CodedItems]:
+    for item in items:
+        state, table = np.asarray(item.state), np.asarray(item.table)
+        if state.shape != (design.n,) or table.ndim != 2 or not np.issubdtype(state.dtype, np.integer) or (
+            len(state) and (state.min() < 0 or state.max() >= len(table))
+        ):
+            raise EstimationError(
+                f"coded items with states of shape {state.shape} ({state.dtype}) and a table of shape {table.shape}, the design {design.n} respondents",
+                where=where,
+                fix="give one integer state per respondent, each a row of the table (one column per item)",
+            )
+    return items
