@@ -145,6 +145,9 @@ def run_edition(
     fill in or review in the edition (its marks: docs/edition-format.md). With ``strict``, a published
     figure that the data contradicts raises :class:`~baro_pipeline.errors.AuditMismatchError`
     after the outputs are published (the error carries the :class:`RunResult`).
+
+    Longer than ~60 lines on purpose: it is the one place that reads as the run's stages in order,
+    under the edition's lock, each step one timed call with its progress line.
     """
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     root_path = Path(root).resolve()
