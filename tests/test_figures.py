@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 import importlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from baro_pipeline import audit, estimation
+from baro_pipeline import audit, estimation, orders
 from baro_pipeline.edition import load_edition
 from baro_pipeline.figures import FIGURE_COLUMNS, figure_estimates
 
@@ -69,3 +70,18 @@ def test_the_audit_and_estimation_reach_no_further_than_they_should():
     assert not {"estimate_items", "indicator_values", "indicator_items", "SurveySample", "Design"} & set().union(*map(vars, part_modules(audit)))
     assert "validation" not in stage_modules(estimation) and "routing" in stage_modules(estimation)
 
+
+
+def test_the_orders_audit_reads_the_answers_the_estimation_stage_gave(run_2025):
+    edition = load_edition("2025", run_2025.root)
+    answers = run_2025.stages["published list estimates"][0]
+    assert set(answers) == set(orders.list_questions(edition)) and len(answers) == 3
+    assert run_2025.result.tables["orders"].equals(orders.order_audit(edition, answers))
+    # Answers that put the last printed code far ahead: the audit follows them, it estimates nothing itself.
+    key = next(iter(answers))
+    listed = next(x for x in orders.published_lists(edition) if (x.population, x.question.id) == key)
+    moved = answers[key].estimate.copy()
+    moved[answers[key].keys.index(str(listed.figures[-1].indicator.code))] = 0.99
+    row = orders.order_audit(edition, {key: replace(answers[key], estimate=moved)}).iloc[0]
+    assert row["verdict"] == "order_contradicted" and row["computed_order"].startswith(f"{listed.figures[-1].indicator.code} (99.0 %)")
+    assert not {"svymean", "ranked_covariance", "question_items", "SurveySample"} & set(vars(orders))

@@ -14,6 +14,7 @@ from baro_pipeline.errors import EstimationError
 from baro_pipeline.stats import INTERVAL_METHODS, coded_column, layout, proportion_ci, svyciprop_terms, svymean
 
 PROFILE_METHODS = ("logit", "likelihood", "xlogit")  # R goes through a glm's IRLS: 1e-7
+R_LEVEL = 0.95  # the level the R references below were computed at (svyciprop's default)
 
 # svyciprop(~item, subset(design, domain & !is.na(item)), method, level = 0.95, na.rm = TRUE) with R
 # 4.2.2 / survey 4.1.1 on tests/fixtures/reference (seed 2025): design, domain, item, method,
@@ -103,7 +104,7 @@ def test_without_terms_the_whole_design_is_the_base(full):
     """Defaults (n rows, glm run to convergence) are R's numbers for a full design to 1e-7."""
     expected, items, estimates, _ = full
     rows = expected[(expected["method"] == "likelihood") & np.isclose(expected["level"], 0.95)].set_index("item").loc[items]
-    low, high = proportion_ci(estimates.estimate, estimates.se, n=estimates.n, method="likelihood")
+    low, high = proportion_ci(estimates.estimate, estimates.se, n=estimates.n, method="likelihood", level=R_LEVEL)
     np.testing.assert_allclose(low, rows["ci_low"], rtol=1e-6)
     np.testing.assert_allclose(high, rows["ci_high"], rtol=1e-6)
 
@@ -118,7 +119,7 @@ def test_domains_and_routed_bases_reproduce_svyciprop(ref, design, domain, item,
     y = ref.items([item])
     estimates = svymean(ref.designs[design], y, in_domain)
     terms = svyciprop_terms(ref.designs[design], estimates, y, in_domain)
-    result = proportion_ci(estimates.estimate, estimates.se, n=estimates.n, df=estimates.df, method=method, terms=terms)
+    result = proportion_ci(estimates.estimate, estimates.se, n=estimates.n, df=estimates.df, method=method, terms=terms, level=R_LEVEL)
     np.testing.assert_allclose(np.ravel(result), [low, high], rtol=1e-7 if method in PROFILE_METHODS else 1e-8)
 
 
@@ -137,7 +138,7 @@ def test_every_method_behaves_from_0_to_1(method):
     p = np.array([0.0, 0.03, 0.97, 1.0])
     n = np.full(4, 400.0)
     se = np.sqrt(p * (1 - p) / n) * 1.2
-    low, high = proportion_ci(p, se, n=n, n_eff=n / 1.44, method=method)
+    low, high = proportion_ci(p, se, n=n, n_eff=n / 1.44, method=method, level=R_LEVEL)
     assert np.all(np.isfinite(low)) and np.all(np.isfinite(high))
     assert np.all((low >= 0) & (low <= p) & (p <= high) & (high <= 1))
     inside = slice(1, 3)
@@ -149,22 +150,22 @@ def test_every_method_behaves_from_0_to_1(method):
 
 
 def test_asin_is_clipped_where_r_wraps_around():
-    low, high = proportion_ci(0.01, 0.02, n=100, method="asin")
+    low, high = proportion_ci(0.01, 0.02, n=100, method="asin", level=R_LEVEL)
     assert low == 0.0 and 0.01 < high < 1
 
 
 def test_xlogit_is_logit_without_the_glm():
     args = {"n": 500, "df": 499}
-    np.testing.assert_allclose(proportion_ci(0.2, 0.02, method="logit", **args), proportion_ci(0.2, 0.02, method="xlogit", **args), rtol=1e-15)
+    np.testing.assert_allclose(proportion_ci(0.2, 0.02, method="logit", **args, level=R_LEVEL), proportion_ci(0.2, 0.02, method="xlogit", **args, level=R_LEVEL), rtol=1e-15)
 
 
 def test_unusable_arguments_are_refused(ref):
     with pytest.raises(EstimationError, match=r"unknown interval method 'exact'"):
-        proportion_ci(0.5, 0.1, n=10, method="exact")
+        proportion_ci(0.5, 0.1, n=10, method="exact", level=R_LEVEL)
     with pytest.raises(EstimationError, match=r"confidence level 95 is not between 0 and 1"):
         proportion_ci(0.5, 0.1, n=10, level=95)
     with pytest.raises(EstimationError, match=r"the Wilson interval needs n_eff"):
-        proportion_ci(0.5, 0.1, n=10, method="wilson")
+        proportion_ci(0.5, 0.1, n=10, method="wilson", level=R_LEVEL)
     y = ref.items(["trust"])
     with pytest.raises(EstimationError, match=r"svyciprop terms need 0/1 items"):
         svyciprop_terms(ref.designs["rake"], svymean(ref.designs["rake"], y), y)

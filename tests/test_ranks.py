@@ -12,7 +12,7 @@ import pytest
 
 from baro_pipeline import orders
 from baro_pipeline.edition import EstimationSettings, Indicator, PublishedFigure, load_edition
-from baro_pipeline.estimation import estimate_population
+from baro_pipeline.estimation import estimate_population, ranked_answers
 from baro_pipeline.errors import EditionError
 from baro_pipeline.estimation import RANK_DECIMALS, ranked_covariance
 from baro_pipeline.ingest import read_export
@@ -271,7 +271,8 @@ def audited(mini, shares: dict[int, float], printed: dict[int, float]) -> pd.Ser
     edition, frame = mini
     frame = with_q2_shares(frame, shares)
     edition = ranked_edition(edition, printed)
-    table = orders.order_audit(edition, {"ps": weighted(frame, edition.populations["ps"])})
+    samples = {"ps": weighted(frame, edition.populations["ps"])}
+    table = orders.order_audit(edition, ranked_answers(orders.list_questions(edition), edition, samples))
     assert len(table) == 1 and list(table.columns) == list(orders.ORDER_COLUMNS)
     return table.iloc[0]
 

@@ -6,7 +6,8 @@ the printed values, highest first; figures printed equal claim no order between 
 every item of one printed value above every item of the next lower one, and the items of the
 lowest printed value above the best answer the list leaves out (printing a "top" says the rest
 are below). Each step is tested on the whole population with the items' covariance (the
-variance of the edition's SEs, calibration included: :func:`estimation.ranked_covariance`),
+variance of the edition's SEs, calibration included: :func:`estimation.ranked_covariance`, made by the estimation stage as
+:func:`estimation.ranked_answers`),
 all steps of a list at once at the edition's level (:func:`~baro_pipeline.stats.separations`,
 max-t over the steps). One row per list in ``orders.parquet`` (docs/audit.md); audit.parquet
 keeps one row per printed figure.
@@ -20,11 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .audit import missing_data
+from .audit import no_data
 from .edition import Edition, PublishedFigure, Question
-from .estimation import question_items, ranked_covariance
-from .stats import difference_se, separations, svymean
-from .weighting import SurveySample
+from .estimation import Answers
+from .stats import difference_se, separations
 
 ORDER_VERDICTS = ("order_contradicted", "order_not_separable", "not_computed", "order_supported")
 ORDER_COLUMNS = (
@@ -47,17 +47,6 @@ class PublishedList:
         for previous, figure in zip(self.figures, self.figures[1:]):
             parts.append(f"{'=' if previous.value == figure.value else '>'} {figure.indicator.code} ({figure.value:g} %)")
         return " ".join(parts)
-
-
-@dataclass(frozen=True)
-class Answers:
-    """A question's answer codes on its base over the whole population: keys, labels, estimates
-    and their covariance (k, k)."""
-
-    keys: tuple[str, ...]
-    labels: tuple[str, ...]
-    estimate: np.ndarray
-    covariance: np.ndarray
 
 
 def published_lists(edition: Edition) -> list[PublishedList]:
@@ -96,16 +85,6 @@ def order_steps(listed: PublishedList, keys: tuple[str, ...], estimate: np.ndarr
     return np.array([(a, b) for upper, lower in zip(tiers, tiers[1:]) for a in upper for b in lower]).reshape(-1, 2)
 
 
-def question_answers(sample: SurveySample, edition: Edition, listed: PublishedList) -> Answers:
-    """The list's question: its answer codes' estimates and covariance on the whole population."""
-    matrix = question_items(sample.frame, edition.populations[listed.population].codebook, listed.question)
-    answers = np.flatnonzero(((matrix.items["kind"] == "code") & matrix.items["answer"]).to_numpy())
-    y = np.column_stack([matrix.column(int(j)) for j in answers])
-    covariance = ranked_covariance(sample.design, y, np.ones((len(y), 1), dtype=bool), edition.estimation)[0]
-    rows = matrix.items.iloc[answers]
-    return Answers(tuple(rows["item"]), tuple(rows["item_label"]), svymean(sample.design, y).estimate, covariance)
-
-
 def computed_order(answers: Answers, count: int) -> str:
     """The first ``count`` answer codes by their estimates: '1 (36.2 %) > 2 (34.0 %) > …'."""
     first = np.argsort(-answers.estimate, kind="stable")[:count]
@@ -136,7 +115,12 @@ def list_verdict(answers: Answers, steps: np.ndarray, printed: set[int], level: 
     return "order_supported", f"every step of the printed order is separable ({at}), the last printed above every answer left out"
 
 
-def order_row(edition: Edition, listed: PublishedList, samples: Mapping[str, SurveySample]) -> dict[str, object]:
+def list_questions(edition: Edition) -> list[tuple[str, str]]:
+    """(population, question) of every published list: the answers the estimation stage must give the audit."""
+    return [(listed.population, listed.question.id) for listed in published_lists(edition)]
+
+
+def order_row(edition: Edition, listed: PublishedList, answers_of: Mapping[tuple[str, str], Answers]) -> dict[str, object]:
     """One row of ``orders.parquet``."""
     row: dict[str, object] = {
         "edition": edition.id,
@@ -148,18 +132,18 @@ def order_row(edition: Edition, listed: PublishedList, samples: Mapping[str, Sur
         "printed_order": listed.printed_order,
         "level": edition.significance.level,
     }
-    missing = missing_data(listed.population, samples)
-    if missing is not None:
-        return {**row, "computed_order": "", "verdict": "not_computed", "reason": missing.text}
-    answers = question_answers(samples[listed.population], edition, listed)
+    answers = answers_of.get((listed.population, listed.question.id))
+    if answers is None:
+        return {**row, "computed_order": "", "verdict": "not_computed", "reason": no_data(listed.population).text}  # no sample
     steps = order_steps(listed, answers.keys, answers.estimate)
     printed = {answers.keys.index(str(f.indicator.code)) for f in listed.figures}
     verdict, reason = list_verdict(answers, steps, printed, edition.significance.level)
     return {**row, "computed_order": computed_order(answers, len(listed.figures) + 1), "verdict": verdict, "reason": reason}
 
 
-def order_audit(edition: Edition, samples: Mapping[str, SurveySample]) -> pd.DataFrame:
+def order_audit(edition: Edition, answers: Mapping[tuple[str, str], Answers]) -> pd.DataFrame:
     """``orders.parquet``: one row per published top-N list (:data:`ORDER_COLUMNS`), its verdict
-    (:data:`ORDER_VERDICTS`) and reason."""
-    rows = [order_row(edition, listed, samples) for listed in published_lists(edition)]
+    (:data:`ORDER_VERDICTS`) and reason, from the answers the estimation stage gave
+    (:func:`~baro_pipeline.estimation.ranked_answers` of :func:`list_questions`)."""
+    rows = [order_row(edition, listed, answers) for listed in published_lists(edition)]
     return pd.DataFrame(rows, columns=list(ORDER_COLUMNS)).astype({"top_n": "Int64", "level": float})

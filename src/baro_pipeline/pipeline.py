@@ -46,6 +46,7 @@ PHASES = {
     "estimate": "estimate",
     "mirror comparisons": "estimate",
     "figure estimates": "estimate",
+    "published list estimates": "estimate",
     "audit": "audit",
     "audit of published orders": "audit",
     "previous edition": "report",
@@ -178,6 +179,7 @@ def run_edition(
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
         figure_rows = timed("figure estimates", figures.figure_estimates, audit.audit_specs(ed), ed, samples)
+        list_answers = timed("published list estimates", estimation.ranked_answers, orders.list_questions(ed), ed, samples)
         audit_table = timed("audit", audit.audit_edition, ed, figure_rows)
         verdicts = audit.verdict_counts(audit_table)
         progress("audit: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
@@ -189,7 +191,7 @@ def run_edition(
             {p: s.quarantine for p, s in samples.items()},
             audit_table,
         )
-        run_tables["orders"] = timed("audit of published orders", orders.order_audit, ed, samples)
+        run_tables["orders"] = timed("audit of published orders", orders.order_audit, ed, list_answers)
         progress("published orders: " + (", ".join(f"{k} {v}" for k, v in run_tables["orders"]["verdict"].value_counts().items()) or "none"))
         previous = timed("previous edition", trends.previous_run, root_path, ed)
         if previous is not None:

@@ -270,7 +270,7 @@ def check_domain(ref: Reference) -> list[TableCheck]:
         y = ref.items([row["item"]])
         result = svymean(design, y, domain)
         terms = svyciprop_terms(design, result, y, domain)
-        low, high = proportion_ci(result.estimate, result.se, n=result.n, df=result.df, method="logit", terms=terms)
+        low, high = proportion_ci(result.estimate, result.se, n=result.n, df=result.df, method="logit", level=0.95, terms=terms)  # svyciprop's default, as make_reference.R ran it
         values = (domain.sum(), (~np.isnan(y)).sum(), result.estimate, result.se, result.deff, low, high)
         for column, value in zip(computed, values):
             computed[column].append(float(np.ravel(value)[0]))

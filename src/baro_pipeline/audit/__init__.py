@@ -18,7 +18,7 @@ from .publication import printed_interval, publication_checks
 from .render import counts_text, ordered_for_reading, render_audit, strict_failure, verdict_counts
 from .slips import MIN_SHARED_WORDING_WORDS, counterpart, figure_spec, shared_final_words
 from .texts import number_text
-from .verdicts import AUDIT_COLUMNS, VERDICTS, audit_edition, audit_specs, missing_data
+from .verdicts import AUDIT_COLUMNS, VERDICTS, audit_edition, audit_specs, no_data
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -30,7 +30,7 @@ __all__ = [
     "counterpart",
     "counts_text",
     "figure_spec",
-    "missing_data",
+    "no_data",
     "number_text",
     "ordered_for_reading",
     "printed_interval",

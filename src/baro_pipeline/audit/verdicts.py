@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 from dataclasses import dataclass, replace
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,11 +48,6 @@ class Computed:
 def no_data(population: str) -> ReasonPart:
     text = f"no data for population '{population}' (no validated export given to the audit)"
     return ReasonPart("no_data", text, (("population", population),))
-
-
-def missing_data(population: str, samples: Container[str]) -> ReasonPart | None:
-    """What is missing to compute anything in a population (None when nothing): ``samples``, the populations' samples."""
-    return None if population in samples else no_data(population)
 
 
 def empty_base(spec: Spec) -> ReasonPart:

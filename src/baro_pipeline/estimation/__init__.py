@@ -28,6 +28,7 @@ item on the whole population and on every level of its breakdowns, in one matrix
 """
 
 # The stage's names, from the module of each part (``from baro_pipeline.estimation import estimate_population``).
+from .answers import Answers, question_answers, ranked_answers
 from .estimates import ESTIMATE_COLUMNS, SUPPRESSED_COLUMNS, estimate_items, published_round
 from .items import ItemMatrix, code_states, indicator_items, indicator_values, item_matrix, question_items
 from .levels import TOTAL, Levels, higher_levels
@@ -36,6 +37,7 @@ from .population import POPULATION_COLUMNS, estimate_population
 from .ranks import RANK_DECIMALS, rank_uncertainties, ranked_covariance
 
 __all__ = [
+    "Answers",
     "ESTIMATE_COLUMNS",
     "MIRROR_COLUMNS",
     "POPULATION_COLUMNS",
@@ -53,7 +55,9 @@ __all__ = [
     "item_matrix",
     "mirror_comparisons",
     "published_round",
+    "question_answers",
     "question_items",
     "rank_uncertainties",
+    "ranked_answers",
     "ranked_covariance",
 ]

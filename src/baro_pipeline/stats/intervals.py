@@ -167,7 +167,7 @@ def proportion_ci(
     n_eff: ArrayLike | None = None,
     df: ArrayLike | None = None,
     method: str = "logit",
-    level: float = 0.95,
+    level: float,
     terms: SvycipropTerms | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper confidence limits of proportions.
@@ -178,7 +178,8 @@ def proportion_ci(
     deviance as R does (grid, interpolating spline and all; ``terms`` from
     :func:`svyciprop_terms`, default: the base is the whole design); ``beta`` is Korn-Graubard's
     Clopper-Pearson with n_eff = p(1-p)/se^2; ``asin`` a Wald interval on asin(sqrt p) (clipped to
-    [0, pi/2] where R wraps around); ``mean`` p +- t se; ``wilson`` needs ``n_eff``.
+    [0, pi/2] where R wraps around); ``mean`` p +- t se; ``wilson`` needs ``n_eff``. ``level`` has no
+    default (R's is 0.95): it is the run's, from the edition's ``Significance`` policy.
     """
     if method not in INTERVAL_METHODS:
         raise EstimationError(f"unknown interval method '{method}'", where="proportion_ci", fix=f"use one of {', '.join(INTERVAL_METHODS)}")
