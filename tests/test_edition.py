@@ -479,13 +479,48 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_broken_edition_names_file_key_and_fix(broken, case: str):
+def test_a_broken_edition_names_file_line_key_and_fix(broken, case: str):
     name, change, key, what, fix = CASES[case]
     root = broken(name, change)
     file = root / "editions" / "2025" / name
-    pattern = rf"{re.escape(str(file))}: {re.escape(key)}: {re.escape(what)}.*\n  fix: {re.escape(fix)}"
-    with pytest.raises(EditionError, match=pattern):
+    pattern = rf"{re.escape(str(file))}, line (\d+): {re.escape(key)}: {re.escape(what)}.*\n  fix: {re.escape(fix)}"
+    with pytest.raises(EditionError, match=pattern) as error:
         load_edition("2025", root)
+    # The line is where the key is written (an entry: its id, or its '- '); an absent key: where its mapping is.
+    written = file.read_text(encoding="utf-8").splitlines()[int(re.match(pattern, error.value.message).group(1)) - 1]
+    parts = re.split(r"[.\[]", key.removeprefix("key '").removesuffix("'"))
+    assert written.lstrip().startswith("- ") if parts[-1].endswith("]") else any(part in written for part in parts[-2:]), (written, key)
+
+
+def line_of(file: Path, text: str) -> int:
+    """The line (from 1) where ``text`` is written in ``file``."""
+    return next(i for i, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1) if text in line)
+
+
+@pytest.mark.parametrize(
+    ("name", "written", "rewritten", "at", "key", "what", "fix"),
+    [
+        (  # a wrong type deep in a codebook item: a net's label of Q7 (gp), a number
+            "codebook_gp.yaml", '{id: confiance, label: "A confiance"', "{id: confiance, label: 12", "label: 12",
+            "questions.Q7.nets.confiance.label", "expected text, found int 12", "write text here",
+        ),
+        (  # an unknown key in a figure
+            "published.yaml", "  - id: ps_trust\n", "  - id: ps_trust\n    pages: 4\n", "pages: 4",
+            "figures.ps_trust.pages", "unknown key 'pages'", "did you mean 'page'?",
+        ),
+        (  # a missing key in populations: gp without its targets
+            "edition.yaml", "    targets: targets_gp.yaml\n", "", "  gp:",
+            "populations.gp.targets", "missing required key 'targets'", "add 'targets:' here",
+        ),
+    ],
+    ids=["wrong type in a codebook net", "unknown key in a figure", "missing key in populations"],
+)
+def test_an_error_gives_the_line_of_its_key(broken, name, written, rewritten, at, key, what, fix):
+    root = broken(name, lambda text: text.replace(written, rewritten, 1), text=True)
+    file = root / "editions" / "2025" / name
+    with pytest.raises(EditionError) as error:
+        load_edition("2025", root)
+    assert error.value.message == f"{file}, line {line_of(file, at)}: key '{key}': {what}\n  fix: {fix}"
 
 
 def test_broken_yaml_syntax_names_line_and_column(broken):
