@@ -37,7 +37,8 @@ def _figure(block: FigureBlock, at: Place, populations: Mapping[str, Population]
         _check_condition(base, {q.id: q for q in book.profile + book.questions}, at, ("base",))
     if not 0 <= block.value <= 100:
         raise at.error(f"value {block.value} is not a percentage", "write the printed percentage, e.g. 77", key="value")
-    for i, problem in enumerate(block.problems):
+    problems: tuple[Problem, ...] = tuple(flat_value(p, Problem) for p in block.problems)
+    for i, problem in enumerate(problems):
         if problem.kind not in PROBLEM_KINDS:
             raise at.error(f"unknown problem kind '{problem.kind}'", f"use one of {', '.join(PROBLEM_KINDS)}", key=("problems", i, "kind"))
     article = _article(block.source, at.at("source")) if isinstance(block.source, ArticleBlock) else None
@@ -51,7 +52,7 @@ def _figure(block: FigureBlock, at: Place, populations: Mapping[str, Population]
         page=block.page,
         wording=block.wording,
         source=article.describe() if article else "synthesis",
-        problems=tuple(flat_value(p, Problem) for p in block.problems),
+        problems=problems,
         product_of=tuple(block.product_of),
         article=article,
     )

@@ -37,41 +37,41 @@ def load_edition(edition_id: str, root: Path = Path(".")) -> Edition:
         )
     document = read_document(file)
     todo_fieldwork = isinstance(document.data, dict) and is_todo(document.data.get("fieldwork"))
-    root = validated(document, EditionFile, {**document.data, "fieldwork": None} if todo_fieldwork else None)
+    written = validated(document, EditionFile, {**document.data, "fieldwork": None} if todo_fieldwork else None)
     at = document.place()
-    if root.language not in LANGUAGES:
-        raise at.error(f"no report texts in language '{root.language}'", f"use one of {', '.join(LANGUAGES)}", key="language")
-    if root.id != str(edition_id):
-        raise at.error(f"id '{root.id}' does not match the folder name '{edition_id}'", f"set id: \"{edition_id}\"", key="id")
-    fieldwork = ("", "") if root.fieldwork is None else (root.fieldwork.start, root.fieldwork.end)
-    populations = _populations(root.populations, at.at("populations"), folder)
-    figures_file = root.figures or "published.yaml"
-    named = root.figures is not None
+    if written.language not in LANGUAGES:
+        raise at.error(f"no report texts in language '{written.language}'", f"use one of {', '.join(LANGUAGES)}", key="language")
+    if written.id != str(edition_id):
+        raise at.error(f"id '{written.id}' does not match the folder name '{edition_id}'", f"set id: \"{edition_id}\"", key="id")
+    fieldwork = ("", "") if written.fieldwork is None else (written.fieldwork.start, written.fieldwork.end)
+    populations = _populations(written.populations, at.at("populations"), folder)
+    figures_file = written.figures or "published.yaml"
+    named = written.figures is not None
     figures, figure_marks = load_figures(folder / figures_file, populations) if named or (folder / figures_file).exists() else ((), ())
     marks = (
         todo_marks({k: v for k, v in document.data.items() if k != "review"}, file)
         + tuple(m for p in populations.values() for m in p.codebook.marks + p.targets.marks)
         + figure_marks
-        + _review_marks(root.review, at.at("review"), folder)
+        + _review_marks(written.review, at.at("review"), folder)
     )
     return Edition(
         id=str(edition_id),
-        title=root.title,
+        title=written.title,
         folder=folder,
         fieldwork=fieldwork,
-        exports=root.exports or f"raw/{edition_id}",
+        exports=written.exports or f"raw/{edition_id}",
         populations=MappingProxyType(populations),
-        thresholds=_thresholds(root.thresholds, at.at("thresholds")),
-        quality=_quality(root.quality, at.at("quality")),
-        weighting=_weighting(root.weighting, at.at("weighting")),
-        estimation=_estimation(root.estimation, at.at("estimation")),
-        significance=_significance(root.estimation, at.at("estimation"), root.language),
-        mirrors=_mirrors(root.mirrors, at.at("mirrors"), populations),
+        thresholds=_thresholds(written.thresholds, at.at("thresholds")),
+        quality=_quality(written.quality, at.at("quality")),
+        weighting=_weighting(written.weighting, at.at("weighting")),
+        estimation=_estimation(written.estimation, at.at("estimation")),
+        significance=_significance(written.estimation, at.at("estimation"), written.language),
+        mirrors=_mirrors(written.mirrors, at.at("mirrors"), populations),
         figures=figures,
-        previous=root.previous,
-        dropped=tuple(root.dropped),
+        previous=written.previous,
+        dropped=tuple(written.dropped),
         marks=marks,
-        language=root.language,
+        language=written.language,
     )
 
 

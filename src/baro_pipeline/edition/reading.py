@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +113,7 @@ class _ExpansionError(yaml.composer.ComposerError):
     """Aliases that expand past MAX_YAML_VALUES, or an alias inside its own anchor."""
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _StrictLoader(_BaseLoader):
     """A safe loader that refuses a key repeated in one mapping (safe_load keeps the last one silently)."""
 
 
@@ -241,7 +242,7 @@ def _child_node(node: yaml.Node, step: str | int) -> tuple[int, yaml.Node] | Non
             entry = next((e for e in node.value if isinstance(e, yaml.MappingNode) and _scalar_of(e, ("id", "variable")) == str(step)), None)
         return (entry.start_mark.line + 1, entry) if entry is not None else None
     if isinstance(node, yaml.MappingNode):
-        merged = []
+        merged: list[yaml.Node] = []
         for key, value in node.value:
             if key.tag == "tag:yaml.org,2002:merge":
                 merged += value.value if isinstance(value, yaml.SequenceNode) else [value]
@@ -256,19 +257,25 @@ def _scalar_of(node: yaml.MappingNode, keys: tuple[str, ...]) -> str | None:
 
 
 def read_yaml(file: Path) -> Any:
-    """Safe-load one YAML file; a syntax error or a repeated key names the file, line and column."""
-    return read_document(file).data
+    """Safe-load one YAML file (values of its own, for a caller that may change them); a syntax
+    error or a repeated key names the file, line and column."""
+    return Document(file, *_parsed(_text(file), file)).data
 
 
 def read_document(file: Path) -> Document:
-    """One YAML file read strictly, with its nodes for the lines of later errors."""
+    """One YAML file read strictly, with its nodes for the lines of later errors. Parsed once per
+    content: loaded again (a run, its trends, its report), an unchanged file is not parsed again;
+    its values are shared, and read only."""
+    return Document(file, *_parsed_once(_text(file), file))
+
+
+def _text(file: Path) -> str:
     if not file.is_file():
         raise EditionError(f"file not found: {file}", fix="create it, or fix the name that points to it")
     try:
-        text = file.read_bytes().decode("utf-8")
+        return file.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise EditionError("not UTF-8 text", where=str(file), fix="save the file as UTF-8") from None
-    return Document(file, *_parsed(text, file))
 
 
 def _parsed(text: str, file: Path) -> tuple[Any, yaml.Node | None]:
@@ -296,3 +303,6 @@ def _yaml_error(exc: yaml.YAMLError, file: Path) -> EditionError:
     else:
         fix = "correct the YAML syntax at that place"
     return EditionError(f"invalid YAML: {problem}", where=where, fix=fix)
+
+
+_parsed_once = functools.lru_cache(maxsize=64)(_parsed)  # an edition has a few files; a watch process a few editions

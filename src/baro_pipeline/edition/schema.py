@@ -165,7 +165,8 @@ EstimationBlock = block_model(EstimationSettings, (("level", AnyNumber), ("inter
 TrimmingBlock = block_model(Trimming)
 ProblemBlock = block_model(Problem)
 ColumnsBlock = block_model(Columns)
-StatusesBlock = create_model("StatusesBlock", __base__=Block, **{k: (Text, v) for k, v in DEFAULT_STATUSES.items()})
+_STATUS_FIELDS: dict[str, Any] = {k: (Text, v) for k, v in DEFAULT_STATUSES.items()}
+StatusesBlock = create_model("StatusesBlock", __base__=Block, **_STATUS_FIELDS)
 
 
 class ConditionBlock(Block):
