@@ -592,3 +592,16 @@ def test_weighting_settings_are_read(broken):
 
 def test_the_mini_fixture_still_loads(mini_edition: Edition):
     assert len(mini_edition.figures) == 4
+
+
+def test_synth_yaml_errors_give_their_line_too(broken):
+    """synth.yaml is read by the older walker (``_Node``): its errors take their line from the same document."""
+    from baro_pipeline.synth.load import load_model
+
+    root = broken("synth.yaml", lambda text: text.replace("    codes:", "    codez:", 1), text=True)
+    file = root / "editions" / "2025" / "synth.yaml"
+    with pytest.raises(EditionError) as error:
+        load_model(load_edition("2025", root))
+    key = re.search(r"key '([^']+)'", error.value.message).group(1)
+    assert key.endswith(".codez")
+    assert error.value.message == f"{file}, line {line_of(file, 'codez:')}: key '{key}': unknown key 'codez'\n  fix: did you mean 'codes'?"

@@ -79,11 +79,6 @@ def _check_condition(cond: Condition, by_id: Mapping[str, Question], root: Place
         raise root.error(f"condition names code(s) {unknown} that {q.id} does not have", f"use codes of {q.id}: {list(q.all_codes())}", key=key)
 
 
-# --------------------------------------------------------------------------------------------
-# Targets
-# --------------------------------------------------------------------------------------------
-
-
 def _mirrors(entries: list, at: Place, populations: Mapping[str, Population]) -> tuple[Mirror, ...]:
     """Mirror questions: ``- {ps: Q11, gp: Q7}``, two known populations, each a question of its codebook, of one type."""
     mirrors = []

@@ -52,10 +52,6 @@ def _known_codes(codes: tuple[int, ...], allowed: tuple[int, ...], what: str, at
     return codes
 
 
-# --------------------------------------------------------------------------------------------
-# Codebook
-
-
 def _rank_by(block: QuestionBlock, at: Place, codes: Mapping[int, str], nets: list[Net]) -> str | None:
     """A grid's ``rank_by``: one of its nets or answer codes (not-answers are not ranked)."""
     value = block.rank_by

@@ -1,4 +1,9 @@
-"""Reading an edition's YAML strictly: repeated keys and alias bombs refused; ``_Node`` locates every error."""
+"""Reading an edition's YAML strictly: repeated keys and alias bombs refused; a :class:`Document` keeps
+its nodes, so that an error at a key path gives the line where the key is written.
+
+``_Node`` is the older walker that checks as it reads (``synth.yaml`` is still read with it); its
+errors take their line from the file's :class:`Document` too.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +29,9 @@ class _Node:
         self.path = path
 
     def error(self, what: str, fix: str, key: str | None = None) -> EditionError:
-        where = f"{self.file}: key '{self._join(key)}'" if (key or self.path) else str(self.file)
-        return EditionError(what, where=where, fix=fix)
+        path = self._join(key)
+        where = f"{self.file}, line {_line_of(self.file, path)}"
+        return EditionError(what, where=f"{where}: key '{path}'" if path else where, fix=fix)
 
     def _join(self, key: str | None) -> str:
         if key is None:
@@ -84,6 +90,12 @@ class _Node:
         if not _ID.match(value):
             raise self.error(f"'{value}' is not a valid id", "use letters, digits and '_' (starting with a letter)", key=key)
         return value
+
+
+def _line_of(file: Path, path: str) -> int:
+    """The line of a dotted key path (``questions.Q5.codes.1``, ``problems[0]``) in the file, as an edition error gives it."""
+    steps = [int(step[1:-1]) if step.startswith("[") else step for step in re.findall(r"\[\d+\]|[^.\[]+", path)]
+    return read_document(file).line(tuple(steps))
 
 
 def _entry_suffix(entry: Any, index: int) -> str:

@@ -353,7 +353,11 @@ def _loc(error: ErrorDetails) -> tuple[str | int, ...]:
     return own + tuple(ctx.get("at", ())) + ((ctx["key"],) if error["type"] == "unknown_key" else ())
 
 
+MAPPING_TYPES = ("model_type", "dict_type", "model_attributes_type")
+
+
 def _what_and_fix(error: ErrorDetails, loc: tuple[str | int, ...]) -> tuple[str, str]:
+    """Today's words for pydantic's error: unknown key (and the closest known one), missing key, expected type, or a check's own text."""
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
     if kind == "unknown_key":
         close = difflib.get_close_matches(ctx["key"], ctx["allowed"], n=1)
@@ -362,14 +366,11 @@ def _what_and_fix(error: ErrorDetails, loc: tuple[str | int, ...]) -> tuple[str,
         return f"missing required key '{loc[-1]}'", f"add '{loc[-1]}:' here"
     if kind == "edition":
         return error["msg"], ctx["fix"]
-    expected, fix = {
-        "wrong_type": (ctx.get("expected", ""), f"write {ctx.get('expected', '')} here"),
-        "list_type": ("a list", "write one '- ' entry per item"),
-    }.get(kind, ("a mapping", "write 'key: value' lines here"))
-    if kind not in ("wrong_type", "list_type", "model_type", "dict_type", "model_attributes_type"):
+    if kind in MAPPING_TYPES:
+        return f"expected a mapping, found {type(value).__name__}", "write 'key: value' lines here"
+    if kind not in ("wrong_type", "list_type"):
         return error["msg"], "correct the value"
+    expected, fix = (ctx["expected"], f"write {ctx['expected']} here") if kind == "wrong_type" else ("a list", "write one '- ' entry per item")
     if isinstance(value, bool):
         return f"expected {expected}, found a boolean", "write the value itself"
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"expected a mapping, found {type(value).__name__}", fix
     return f"expected {expected}, found {type(value).__name__} {value!r}", fix
