@@ -430,6 +430,21 @@ CASES = {
         lambda d: d.update(language="en"),
         "key 'language'", "no report texts in language 'en'", "use one of fr",
     ),
+    "a block written as a list": (
+        "edition.yaml",
+        lambda d: d.update(thresholds=[30, 10]),
+        "key 'thresholds'", "expected a mapping, found list", "write 'key: value' lines here",
+    ),
+    "a list written as a mapping": (
+        "codebook_gp.yaml",
+        lambda d: entry(d["questions"], "Q7").update(nets={"confiance": [1, 2]}),
+        "key 'questions.Q7.nets'", "expected a list, found dict {'confiance': [1, 2]}", "write one '- ' entry per item",
+    ),
+    "a route on a code written as text": (
+        "codebook_ps.yaml",
+        set_in(["questions", "Q3", "asked_if"], {"question": "Q1", "in": ["1"]}),
+        "key 'questions.Q3.asked_if.in'", "code '1' is not a whole number", "list integer codes",
+    ),
     "a threshold written as text (settings blocks are pydantic models)": (
         "edition.yaml",
         lambda d: d["thresholds"].update(flag_base="30"),
@@ -521,6 +536,7 @@ def test_an_error_gives_the_line_of_its_key(broken, name, written, rewritten, at
     with pytest.raises(EditionError) as error:
         load_edition("2025", root)
     assert error.value.message == f"{file}, line {line_of(file, at)}: key '{key}': {what}\n  fix: {fix}"
+    assert error.value.exit_code == 2
 
 
 def test_broken_yaml_syntax_names_line_and_column(broken):

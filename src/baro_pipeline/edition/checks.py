@@ -29,7 +29,7 @@ def _check_codebook(book: Codebook, root: Place) -> None:
                 raise root.error(
                     f"duplicate id '{entry.id}' (at {seen[entry.id]} and {place})",
                     "rename one of them: give every question, profile variable and derived indicator its own id",
-                    key=(section, entry.id),
+                    key=(section, i),  # the second one written
                 )
             seen[entry.id] = place
     by_id = {q.id: q for q in book.profile + book.questions}
