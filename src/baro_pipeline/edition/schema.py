@@ -16,7 +16,7 @@ import datetime
 import difflib
 import functools
 import typing
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PlainValidator, Tag, ValidationError, create_model, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -38,22 +38,30 @@ def _expected(kinds: tuple[type, ...], expected: str, convert: typing.Callable[[
 
     def check(value: Any) -> Any:
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise PydanticCustomError("wrong_type", "expected {expected}", {"expected": expected})
+            raise _wrong_type(expected)
         return convert(value)
 
     return PlainValidator(check)
 
 
-def edition_error(what: str, fix: str, *at: str | int) -> PydanticCustomError:
+def _wrong_type(expected: str) -> PydanticCustomError:
+    return PydanticCustomError("wrong_type", "expected {expected}", {"expected": expected})
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _invalid(what: str, fix: str, *at: str | int) -> PydanticCustomError:
     """A check of a model as a pydantic error: its text, its fix, and the key under the model it is about."""
     return PydanticCustomError("edition", what, {"fix": fix, "at": at})
 
 
 def _ident(value: Any) -> str:
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise PydanticCustomError("wrong_type", "expected {expected}", {"expected": "text or a whole number"})
+    if not (isinstance(value, str) or _whole(value)):
+        raise _wrong_type("text or a whole number")
     if not _ID.match(str(value)):
-        raise edition_error(f"'{value}' is not a valid id", "use letters, digits and '_' (starting with a letter)")
+        raise _invalid(f"'{value}' is not a valid id", "use letters, digits and '_' (starting with a letter)")
     return str(value)
 
 
@@ -61,26 +69,26 @@ def _code_list(value: Any) -> tuple[int, ...]:
     """Codes listed (one code alone is a list of one)."""
     values = value if isinstance(value, list) else [value]
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise edition_error(f"code {v!r} is not a whole number", "list integer codes")
+        if not _whole(v):
+            raise _invalid(f"code {v!r} is not a whole number", "list integer codes")
     return tuple(values)
 
 
 def _codes(value: Any) -> dict[int, str]:
     """Answer codes: ``code: label``."""
     if not isinstance(value, dict):
-        raise edition_error("expected a mapping of code: label", "write e.g. '1: Oui'")
+        raise _invalid("expected a mapping of code: label", "write e.g. '1: Oui'")
     for code, label in value.items():
-        if isinstance(code, bool) or not isinstance(code, int):
-            raise edition_error(f"code {code!r} is not a whole number", "answer codes are integers", code)
+        if not _whole(code):
+            raise _invalid(f"code {code!r} is not a whole number", "answer codes are integers", code)
         if not isinstance(label, str) or not label.strip():
-            raise edition_error(f"code {code} has no label", "give every code a label", code)
+            raise _invalid(f"code {code} has no label", "give every code a label", code)
     return value
 
 
 def _not_answer_code(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise edition_error(f"code {value!r} is not a whole number", "not-answer codes are integers, e.g. 9: {label: Ne sait pas, in_base: true}")
+    if not _whole(value):
+        raise _invalid(f"code {value!r} is not a whole number", "not-answer codes are integers, e.g. 9: {label: Ne sait pas, in_base: true}")
     return value
 
 
@@ -89,7 +97,7 @@ def _named(names: tuple[str, ...], what: str, fix: str) -> PlainValidator:
 
     def check(value: Any) -> str:
         if value not in names:
-            raise edition_error(f"unknown {what} {value!r}" if not isinstance(value, str) else f"unknown {what} '{value}'", fix)
+            raise _invalid(f"unknown {what} {value!r}" if not isinstance(value, str) else f"unknown {what} '{value}'", fix)
         return typing.cast(str, value)
 
     return PlainValidator(check)
@@ -125,8 +133,7 @@ def _either(name: Any, model: type[BaseModel]) -> Any:
 class Block(BaseModel):
     """A mapping of the edition: known keys only (the closest one suggested), a null value as an absent key."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=False)
-    KEYS: ClassVar[tuple[str, ...]] = ()
+    model_config = ConfigDict(extra="forbid")  # the before-validator names the key first, with the closest known one
 
     @model_validator(mode="before")
     @classmethod
@@ -145,7 +152,6 @@ def _keys(cls: type[BaseModel]) -> tuple[str, ...]:
     return tuple(f.alias or name for name, f in cls.model_fields.items())
 
 
-@functools.cache
 def block_model(cls: type, extra: tuple[tuple[str, Any], ...] = ()) -> type[Block]:
     """The model of a flat dataclass: its fields, types and defaults (none: a required key), and ``extra`` optional keys."""
     hints = typing.get_type_hints(cls)
