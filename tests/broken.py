@@ -573,11 +573,11 @@ CASES: tuple[Case, ...] = (
     Case("yaml_syntax_error", edited("codebook_ps.yaml", 'codes: {1: "Un homme", 2: "Une femme"}', 'codes: {1: "Un homme", 2: "Une femme"'), Refused(2, (
         r"editions/2025/codebook_ps\.yaml, line \d+, column \d+: invalid YAML", FIX + "correct the YAML syntax at that place"))),
     Case("yaml_key_typo", edited("codebook_ps.yaml", "est utilisée\"\n    asked_if:", "est utilisée\"\n    asked_iff:"), Refused(2, (
-        r"editions/2025/codebook_ps\.yaml: key 'questions\.Q3\.asked_iff': unknown key 'asked_iff'", FIX + r"did you mean 'asked_if'\?"))),
+        r"editions/2025/codebook_ps\.yaml, line \d+: key 'questions\.Q3\.asked_iff': unknown key 'asked_iff'", FIX + r"did you mean 'asked_if'\?"))),
     Case("yaml_alias_bomb", edited("edition.yaml", "dropped: []", ALIAS_BOMB), Refused(2, (
         r"editions/2025/edition\.yaml, line \d+, column \d+: invalid YAML: the aliases expand to more than 200,000 values", FIX + "write the values out instead of nesting aliases"))),
     Case("targets_sum_to_0.98", edited("targets_ps.yaml", "4: 0.74}", "4: 0.72}"), Refused(2, (
-        r"editions/2025/targets_ps\.yaml: key 'variables\.profession\.shares': shares of 'profession' sum to 0\.98, not 1", FIX + "correct the shares so that they sum to 1"))),
+        r"editions/2025/targets_ps\.yaml, line \d+: key 'variables\.profession\.shares': shares of 'profession' sum to 0\.98, not 1", FIX + "correct the shares so that they sum to 1"))),
     # ---- found by the run only (weighting)
     Case("target_category_absent", recoded("REGION", lambda v, f: v.replace("1", "2")), Refused(1, (
         r"population ps, targets of 'region': target category 1 'Île-de-France' of 'region' \(share 0\.17\) has no respondent in the sample", FIX + "merge this category")), command="run"),

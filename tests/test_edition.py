@@ -430,6 +430,21 @@ CASES = {
         lambda d: d.update(language="en"),
         "key 'language'", "no report texts in language 'en'", "use one of fr",
     ),
+    "a block written as a list": (
+        "edition.yaml",
+        lambda d: d.update(thresholds=[30, 10]),
+        "key 'thresholds'", "expected a mapping, found list", "write 'key: value' lines here",
+    ),
+    "a list written as a mapping": (
+        "codebook_gp.yaml",
+        lambda d: entry(d["questions"], "Q7").update(nets={"confiance": [1, 2]}),
+        "key 'questions.Q7.nets'", "expected a list, found dict {'confiance': [1, 2]}", "write one '- ' entry per item",
+    ),
+    "a route on a code written as text": (
+        "codebook_ps.yaml",
+        set_in(["questions", "Q3", "asked_if"], {"question": "Q1", "in": ["1"]}),
+        "key 'questions.Q3.asked_if.in'", "code '1' is not a whole number", "list integer codes",
+    ),
     "a threshold written as text (settings blocks are pydantic models)": (
         "edition.yaml",
         lambda d: d["thresholds"].update(flag_base="30"),
@@ -479,13 +494,49 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_broken_edition_names_file_key_and_fix(broken, case: str):
+def test_a_broken_edition_names_file_line_key_and_fix(broken, case: str):
     name, change, key, what, fix = CASES[case]
     root = broken(name, change)
     file = root / "editions" / "2025" / name
-    pattern = rf"{re.escape(str(file))}: {re.escape(key)}: {re.escape(what)}.*\n  fix: {re.escape(fix)}"
-    with pytest.raises(EditionError, match=pattern):
+    pattern = rf"{re.escape(str(file))}, line (\d+): {re.escape(key)}: {re.escape(what)}.*\n  fix: {re.escape(fix)}"
+    with pytest.raises(EditionError, match=pattern) as error:
         load_edition("2025", root)
+    # The line is where the key is written (an entry: its id, or its '- '); an absent key: where its mapping is.
+    written = file.read_text(encoding="utf-8").splitlines()[int(re.match(pattern, error.value.message).group(1)) - 1]
+    parts = re.split(r"[.\[]", key.removeprefix("key '").removesuffix("'"))
+    assert written.lstrip().startswith("- ") if parts[-1].endswith("]") else any(part in written for part in parts[-2:]), (written, key)
+
+
+def line_of(file: Path, text: str) -> int:
+    """The line (from 1) where ``text`` is written in ``file``."""
+    return next(i for i, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1) if text in line)
+
+
+@pytest.mark.parametrize(
+    ("name", "written", "rewritten", "at", "key", "what", "fix"),
+    [
+        (  # a wrong type deep in a codebook item: a net's label of Q7 (gp), a number
+            "codebook_gp.yaml", '{id: confiance, label: "A confiance"', "{id: confiance, label: 12", "label: 12",
+            "questions.Q7.nets.confiance.label", "expected text, found int 12", "write text here",
+        ),
+        (  # an unknown key in a figure
+            "published.yaml", "  - id: ps_trust\n", "  - id: ps_trust\n    pages: 4\n", "pages: 4",
+            "figures.ps_trust.pages", "unknown key 'pages'", "did you mean 'page'?",
+        ),
+        (  # a missing key in populations: gp without its targets
+            "edition.yaml", "    targets: targets_gp.yaml\n", "", "  gp:",
+            "populations.gp.targets", "missing required key 'targets'", "add 'targets:' here",
+        ),
+    ],
+    ids=["wrong type in a codebook net", "unknown key in a figure", "missing key in populations"],
+)
+def test_an_error_gives_the_line_of_its_key(broken, name, written, rewritten, at, key, what, fix):
+    root = broken(name, lambda text: text.replace(written, rewritten, 1), text=True)
+    file = root / "editions" / "2025" / name
+    with pytest.raises(EditionError) as error:
+        load_edition("2025", root)
+    assert error.value.message == f"{file}, line {line_of(file, at)}: key '{key}': {what}\n  fix: {fix}"
+    assert error.value.exit_code == 2
 
 
 def test_broken_yaml_syntax_names_line_and_column(broken):
@@ -557,3 +608,16 @@ def test_weighting_settings_are_read(broken):
 
 def test_the_mini_fixture_still_loads(mini_edition: Edition):
     assert len(mini_edition.figures) == 4
+
+
+def test_synth_yaml_errors_give_their_line_too(broken):
+    """synth.yaml is read by the older walker (``_Node``): its errors take their line from the same document."""
+    from baro_pipeline.synth.load import load_model
+
+    root = broken("synth.yaml", lambda text: text.replace("    codes:", "    codez:", 1), text=True)
+    file = root / "editions" / "2025" / "synth.yaml"
+    with pytest.raises(EditionError) as error:
+        load_model(load_edition("2025", root))
+    key = re.search(r"key '([^']+)'", error.value.message).group(1)
+    assert key.endswith(".codez")
+    assert error.value.message == f"{file}, line {line_of(file, 'codez:')}: key '{key}': unknown key 'codez'\n  fix: did you mean 'codes'?"

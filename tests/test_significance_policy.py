@@ -92,7 +92,8 @@ def test_a_bad_policy_is_refused_where_it_is_written(tmp_path, estimation, what,
     key = re.search(r"\{(\w+):", estimation).group(1)
     with pytest.raises(EditionError) as error:
         load_edition("2025", tmp_path)
-    assert error.value.message == f"{file}: key 'estimation.{key}': {what}\n  fix: {fix}"
+    line = next(i for i, text in enumerate(file.read_text(encoding="utf-8").splitlines(), 1) if text.startswith("estimation:"))
+    assert error.value.message == f"{file}, line {line}: key 'estimation.{key}': {what}\n  fix: {fix}"
 
 
 # --------------------------------------------------------------------------------------------

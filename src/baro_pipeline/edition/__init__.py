@@ -2,10 +2,11 @@
 
 Everything that changes from one edition to the next lives in YAML; nothing in the code knows a
 question or a column. The format is documented in ``docs/edition-format.md``. Every mistake is an
-:class:`~baro_pipeline.errors.EditionError` naming the file, the key path, what was expected and
-the fix. One job per module: ``models`` (the frozen values), ``reading`` (safe YAML, located
-errors), ``codebook``, ``figures``, ``settings`` (one file's or block's entries), ``checks``
-(references across entries), ``marks`` (TODO / review), ``loading`` (``load_edition``).
+:class:`~baro_pipeline.errors.EditionError` naming the file, the line, the key path, what was expected and
+the fix. One job per module: ``models`` (the frozen values), ``reading`` (safe YAML, the line of
+a key path), ``schema`` (pydantic models of the files' keys and types), ``codebook``, ``figures``,
+``settings`` (one file's or block's entries), ``checks`` (references across entries), ``marks``
+(TODO / review), ``loading`` (``load_edition``).
 """
 
 from .loading import load_edition, load_targets

@@ -7,19 +7,19 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from .models import Codebook, Condition, Derived, Mirror, Population, Question
-from .reading import _Node
+from .reading import Place
+
+KeyPath = tuple[str | int, ...]
 
 
-def _unique(values: list[str], node: _Node, key: str, what: str) -> None:
+def _unique(values: list[str], at: Place, what: str) -> None:
     seen: set[str] = set()
     for v in values:
         if v in seen:
-            raise node.error(f"duplicate {what} '{v}'", f"give each {what} a distinct value", key=key)
+            raise at.error(f"duplicate {what} '{v}'", f"give each {what} a distinct value")
         seen.add(v)
 
-
-
-def _check_codebook(book: Codebook, root: _Node) -> None:
+def _check_codebook(book: Codebook, root: Place) -> None:
     seen: dict[str, str] = {}
     sections: tuple[tuple[str, tuple[Question | Derived, ...]], ...] = (("profile", book.profile), ("questions", book.questions), ("derived", book.derived))
     for section, entries in sections:
@@ -29,7 +29,7 @@ def _check_codebook(book: Codebook, root: _Node) -> None:
                 raise root.error(
                     f"duplicate id '{entry.id}' (at {seen[entry.id]} and {place})",
                     "rename one of them: give every question, profile variable and derived indicator its own id",
-                    key=f"{section}.{entry.id}",
+                    key=(section, i),  # the second one written
                 )
             seen[entry.id] = place
     by_id = {q.id: q for q in book.profile + book.questions}
@@ -37,12 +37,12 @@ def _check_codebook(book: Codebook, root: _Node) -> None:
     for q in book.profile + book.questions:
         for col in q.export_columns():
             if col in columns:
-                raise root.error(f"export column '{col}' is mapped twice ({columns[col]} and {q.id})", "map each export column to one question", key=f"questions.{q.id}")
+                raise root.error(f"export column '{col}' is mapped twice ({columns[col]} and {q.id})", "map each export column to one question", key=("questions", q.id))
             columns[col] = q.id
     earlier = {q.id for q in book.profile}
     for q in book.questions:
         if q.asked_if is not None:
-            key = f"questions.{q.id}.asked_if"
+            key: KeyPath = ("questions", q.id, "asked_if")
             _check_condition(q.asked_if, by_id, root, key)
             later = [qid for qid in q.asked_if.questions() if qid not in earlier]
             if later:
@@ -54,12 +54,12 @@ def _check_codebook(book: Codebook, root: _Node) -> None:
         earlier.add(q.id)
     for d in book.derived:
         for i, term in enumerate(d.terms):
-            _check_condition(term, by_id, root, f"derived.{d.id}.{d.rule}[{i}]")
+            _check_condition(term, by_id, root, ("derived", d.id, d.rule, i))
         if d.base is not None:
-            _check_condition(d.base, by_id, root, f"derived.{d.id}.base")
+            _check_condition(d.base, by_id, root, ("derived", d.id, "base"))
 
 
-def _check_condition(cond: Condition, by_id: Mapping[str, Question], root: _Node, key: str) -> None:
+def _check_condition(cond: Condition, by_id: Mapping[str, Question], root: Place, key: KeyPath) -> None:
     for part in cond.all + cond.any:
         _check_condition(part, by_id, root, key)
     if cond.question is None:
@@ -79,19 +79,15 @@ def _check_condition(cond: Condition, by_id: Mapping[str, Question], root: _Node
         raise root.error(f"condition names code(s) {unknown} that {q.id} does not have", f"use codes of {q.id}: {list(q.all_codes())}", key=key)
 
 
-# --------------------------------------------------------------------------------------------
-# Targets
-# --------------------------------------------------------------------------------------------
-
-
-def _mirrors(node: _Node, populations: Mapping[str, Population]) -> tuple[Mirror, ...]:
+def _mirrors(entries: list, at: Place, populations: Mapping[str, Population]) -> tuple[Mirror, ...]:
     """Mirror questions: ``- {ps: Q11, gp: Q7}``, two known populations, each a question of its codebook, of one type."""
     mirrors = []
-    for m in node.items("mirrors"):
-        if not isinstance(m.data, dict) or len(m.data) != 2:
+    for i, data in enumerate(entries):
+        m = at.at(i)
+        if not isinstance(data, dict) or len(data) != 2:
             raise m.error("a mirror names two populations and their questions", "write e.g. - {ps: Q11, gp: Q7}")
         types = set()
-        for pop, qid in m.data.items():
+        for pop, qid in data.items():
             if str(pop) not in populations:
                 raise m.error(f"unknown population '{pop}'", f"use two of {list(populations)}", key=str(pop))
             book = populations[str(pop)].codebook
@@ -105,5 +101,5 @@ def _mirrors(node: _Node, populations: Mapping[str, Population]) -> tuple[Mirror
             types.add(question.type)
         if len(types) > 1:
             raise m.error(f"the two questions are of different types ({', '.join(sorted(types))})", "pair questions of the same type")
-        mirrors.append(Mirror(MappingProxyType({str(p): str(q) for p, q in m.data.items()})))
+        mirrors.append(Mirror(MappingProxyType({str(p): str(q) for p, q in data.items()})))
     return tuple(mirrors)

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EditionError
-from .models import EDITION_FILE, TODO, Edition, Mark
-from .reading import _entry_suffix, _Node
+from .models import TODO, Edition, Mark
+from .reading import Place, _entry_suffix
+from .schema import ReviewBlock
 
 
 def is_todo(value: Any) -> bool:
@@ -48,16 +49,12 @@ def _todo_text(places: list[tuple[str, str]]) -> str:
     return f"TODO at {where}: {texts}" if where else f"TODO: {texts}"
 
 
-def _review_marks(node: _Node, folder: Path) -> tuple[Mark, ...]:
+def _review_marks(entries: list[ReviewBlock], at: Place, folder: Path) -> tuple[Mark, ...]:
     """``review:`` entries of edition.yaml: ``{file: <file of the edition> (default edition.yaml), key, note}``."""
-    marks = []
-    for entry in node.items("review"):
-        entry.mapping(("file", "key", "note"), ("key", "note"))
-        name = entry.get("file", str, EDITION_FILE)
-        if Path(name).name != name or not (folder / name).is_file():
-            raise entry.error(f"names file '{name}', which is not in {folder}", "name a file of the edition, e.g. targets_ps.yaml", key="file")
-        marks.append(Mark(folder / name, entry.get("key", str), "review", f"to review: {entry.get('note', str)}"))
-    return tuple(marks)
+    for i, entry in enumerate(entries):
+        if Path(entry.file).name != entry.file or not (folder / entry.file).is_file():
+            raise at.error(f"names file '{entry.file}', which is not in {folder}", "name a file of the edition, e.g. targets_ps.yaml", key=(i, "file"))
+    return tuple(Mark(folder / entry.file, entry.key, "review", f"to review: {entry.note}") for entry in entries)
 
 
 def marks_warning(edition: Edition) -> str:
