@@ -122,14 +122,21 @@ def table_levels(population: Population, estimates: pd.DataFrame) -> list[Level]
     ]
 
 
-def wide(estimates: pd.DataFrame, levels: Sequence[Level], column: str) -> np.ndarray:
-    """(items, levels) array of one column of the estimates; items in the estimates' order."""
-    keyed = estimates.set_index(["question", "item", "breakdown", "breakdown_level"])[column]
-    items = estimates[["question", "item"]].drop_duplicates()
-    index = pd.MultiIndex.from_tuples(
-        [(q, i, lv.breakdown, lv.level) for q, i in items.itertuples(index=False) for lv in levels]
-    )
-    return keyed.reindex(index).to_numpy().reshape(len(items), len(levels))
+def cell_rows(estimates: pd.DataFrame, levels: Sequence[Level]) -> np.ndarray:
+    """(items, levels) positions of the estimates' rows, -1 where an item has no row at a level;
+    items in the estimates' order. Found once for every column of the crosstab."""
+    items = {key: i for i, key in enumerate(dict.fromkeys(zip(estimates["question"], estimates["item"])))}
+    columns = {(lv.breakdown, lv.level): j for j, lv in enumerate(levels)}
+    rows = np.full((len(items), len(levels)), -1)
+    keys = zip(estimates["question"], estimates["item"], estimates["breakdown"], estimates["breakdown_level"])
+    for row, (question, item, breakdown, level) in enumerate(keys):
+        rows[items[question, item], columns[breakdown, level]] = row
+    return rows
+
+
+def wide(estimates: pd.DataFrame, rows: np.ndarray, column: str) -> np.ndarray:
+    """(items, levels) array of one column of the estimates at ``rows`` (:func:`cell_rows`), NaN where there is no row."""
+    return np.asarray(pd.api.extensions.take(estimates[column].array, rows.ravel(), allow_fill=True)).reshape(rows.shape)
 
 
 def significance_letters(higher_than: np.ndarray, levels: Sequence[Level]) -> np.ndarray:
@@ -151,7 +158,8 @@ def listed_codes(codes: Any) -> Iterable[Any]:
 def crosstab(population: Population, estimates: pd.DataFrame) -> Crosstab:
     """The population's estimates as arrays, with their significance letters."""
     levels = tuple(table_levels(population, estimates))
-    cells = {c: wide(estimates, levels, c) for c in ("n", "n_weighted", "estimate", "se", "pct", "rank", "rank_low", "rank_high", "small_base", "suppressed", "higher_than")}
+    rows = cell_rows(estimates, levels)
+    cells = {c: wide(estimates, rows, c) for c in ("n", "n_weighted", "estimate", "se", "pct", "rank", "rank_low", "rank_high", "small_base", "suppressed", "higher_than")}
     cells["small_base"] = cells["small_base"].astype(bool)
     cells["suppressed"] = cells["suppressed"].astype(bool)
     cells["letters"] = significance_letters(cells.pop("higher_than"), levels)

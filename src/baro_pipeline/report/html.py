@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from itertools import combinations
 from typing import Any
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, Template, select_autoescape
 
 from .. import __version__
 from ..audit import MIN_SHARED_WORDING_WORDS, shared_final_words
@@ -250,8 +251,11 @@ def weighting_rows(edition: Edition, weighting: pd.DataFrame) -> Table:
     )
 
 
-def template_environment() -> Environment:
-    return Environment(loader=PackageLoader("baro_pipeline", "templates"), autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+@cache
+def report_template() -> Template:
+    """The report's template, compiled once per process (compiling it cost more than rendering it)."""
+    environment = Environment(loader=PackageLoader("baro_pipeline", "templates"), autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+    return environment.get_template("report.html.j2")
 
 
 def report_html(
@@ -268,7 +272,7 @@ def report_html(
     trend_figures = trend_charts(edition, trends) if has_trends else ()
     audit_figure = audit_chart(edition, audit) if len(audit) else None
     charts = [c for page in report_pages for c in page.charts] + [c for c in (mirror_chart, *trend_figures, audit_figure) if c is not None]
-    html = template_environment().get_template("report.html.j2").render(
+    html = report_template().render(
         t=texts_of(edition).page,
         edition=edition,
         version=__version__,

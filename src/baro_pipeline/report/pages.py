@@ -167,17 +167,17 @@ def rank_uncertainty_notes(shown: pd.DataFrame, edition: Edition) -> list[str]:
     blurred = shown[shown["rank_low"] < shown["rank_high"]]
     if blurred.empty:
         return [f"Ordre établi : chaque rang affiché est distinct des autres (intervalles de rang à {level} %)."]
+    columns = (blurred[c] for c in ("item_label", "rank", "rank_low", "rank_high", "p_top", "top_n"))
     items = " ; ".join(
-        f"{row.item_label} : rang {row.rank} [{row.rank_low}–{row.rank_high}], "
-        f"{french_number(100 * row.p_top)} % de chances d'être dans le Top {row.top_n}"
-        for row in blurred.itertuples()
+        f"{label} : rang {rank} [{low}–{high}], {french_number(100 * p_top)} % de chances d'être dans le Top {top_n}"
+        for label, rank, low, high, p_top, top_n in zip(*columns)
     )
     return [f"Rangs que les données ne séparent pas (ex aequo possibles ; entre crochets l'intervalle de rang à {level} %) : {items}."]
 
 
-def ranking_chart(q: Question, population: Population, edition: Edition, totals: pd.DataFrame) -> Chart:
-    """A "Top N" bar chart of a multiple-choice question's answers, in rank order."""
-    ranked = totals[(totals["question"] == q.id) & totals["rank"].notna()]
+def ranking_chart(q: Question, population: Population, edition: Edition, ranked: pd.DataFrame) -> Chart:
+    """A "Top N" bar chart of a multiple-choice question's answers, in rank order, from the
+    question's ranked rows on the whole population."""
     size = top_size(q, population.id, edition.figures)
     shown = ranked[ranked["rank"] <= size].sort_values("rank", kind="stable")
     label = q.label or q.wording
@@ -224,6 +224,8 @@ def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame) -> tup
     charts_on: dict[int | None, list[tuple[str, Question]]] = {}
     for pid, q in ranked_questions(edition, totals):
         charts_on.setdefault(question_pages(edition, pid)[q.id], []).append((pid, q))
+    # Split once: filtering the whole table per chart cost more than the charts' own rows.
+    ranked = dict(tuple(totals[totals["rank"].notna()].groupby(["population", "question"], sort=False)))
     numbers = sorted(set(figures_on) | set(charts_on), key=lambda p: (p is None, p or 0))
     texts = texts_of(edition)
     return tuple(
@@ -232,7 +234,7 @@ def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame) -> tup
             title=texts.page["page_title"].format(number=number) if number is not None else texts.page["results"],
             subtitle=page_subtitle(figures_on.get(number, []), charts_on.get(number, []), edition),
             cards=tuple(figure_card(f, audited.get(f.id, {}), edition) for f in figures_on.get(number, [])),
-            charts=tuple(ranking_chart(q, edition.populations[pid], edition, totals[totals["population"] == pid]) for pid, q in charts_on.get(number, [])),
+            charts=tuple(ranking_chart(q, edition.populations[pid], edition, ranked[pid, q.id]) for pid, q in charts_on.get(number, [])),
         )
         for number in numbers
     )
