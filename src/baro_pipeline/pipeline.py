@@ -152,6 +152,7 @@ def run_edition(
     """
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     root_path = Path(root).resolve()
+    report.start_renderer()  # the charts' renderer starts while the data stages run
     timed = _Timed(stage)
     ed = timed("load edition", edition.load_edition, edition_id, root_path)
     if ed.marks:

@@ -20,6 +20,7 @@ respondent-level value enters the report: only estimates and the audit table. Se
 
 # The stage's names, from the module of each part (``from baro_pipeline.report import report_html``).
 from .cells import sheet_titles
+from .charts import start_renderer
 from .crosstabs import FIRST_LEVEL_COLUMN, ITEM_COLUMNS, Item, column_letter_names, rank_interval_cell
 from .html import audit_table, mirror_pairs, report_html, trend_charts, trends_table_rows
 from .labels import population_labels
@@ -43,6 +44,7 @@ __all__ = [
     "sheet_titles",
     "tables_xlsx",
     "top_size",
+    "start_renderer",
     "trend_charts",
     "trends_table_rows",
 ]
