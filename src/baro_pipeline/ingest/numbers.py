@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..edition import Question
 from ..errors import ExportError
@@ -24,8 +25,8 @@ def parsed_numbers(cells: pd.DataFrame) -> tuple[dict[str, np.ndarray], pd.DataF
     """Floats from text cells ("1", "1.0", " 1 ", "1,5"), NaN where blank or not a number, an array of
     its own per column; and where not a number, for the columns that hold such a cell.
 
-    A column of digits and blanks alone (codes: the usual case) is read from its bytes; the others
-    are parsed as texts.
+    A column of digits and blanks alone (codes: the usual case) is converted by Arrow's kernels
+    (:func:`digit_numbers`); the others are parsed as texts (:func:`text_numbers`).
     """
     digits = {c: digit_numbers(cells[c]) for c in cells}
     values, bad = text_numbers(cells[[c for c, (_, other) in digits.items() if other.any()]])
@@ -35,35 +36,17 @@ def parsed_numbers(cells: pd.DataFrame) -> tuple[dict[str, np.ndarray], pd.DataF
 def digit_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Cells of 1 to MAX_DIGITS ASCII digits as their number, blank cells as NaN; and which cells are neither.
 
-    Worked out on the text's bytes, a few array operations per digit and mostly one digit: that is
-    what a column of codes holds, and parsing each of its cells as a text costs far more. Piece by
-    piece of the column as read: small arrays, reused from one piece to the next.
+    By Arrow's kernels on the column as read (no per-cell Python): ``ascii_is_decimal`` tells the
+    cells of digits 0–9 alone ("１" and "٣" are not), Arrow's cast reads them, exactly as
+    ``float()`` would (whole numbers under 2**53).
     """
-    text = pa.array(column, type=pa.string())  # as a CSV's columns are read: 32-bit offsets
-    pieces = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
-    found = [piece_digit_numbers(p) for p in pieces] or [piece_digit_numbers(pa.array([], pa.string()))]
-    return np.concatenate([values for values, _ in found]), np.concatenate([other for _, other in found])
-
-
-def piece_digit_numbers(text: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`digit_numbers` of one piece of a column."""
-    offsets = np.frombuffer(text.buffers()[1], np.int32, len(text) + 1, 4 * text.offset)
-    chars = np.frombuffer(text.buffers()[2] or b"\0", np.uint8)
-    lengths = np.diff(offsets)
-    zero = np.uint8(ord("0"))  # a character below "0" wraps above 9
-    digit = chars.take(offsets[:-1], mode="clip") - zero  # first characters (past the text for a blank)
-    values = digit.astype(np.float64)
-    other = (lengths > MAX_DIGITS) | ((digit > 9) & (lengths > 0))
-    if text.null_count:
-        other |= text.is_null().to_numpy(zero_copy_only=False)
-    longer = np.flatnonzero(lengths > 1)
-    for place in range(1, min(int(lengths.max(initial=0)), MAX_DIGITS)):
-        longer = longer[lengths[longer] > place]
-        digit = chars[offsets[longer] + place] - zero
-        other[longer[digit > 9]] = True
-        values[longer] = values[longer] * 10 + digit
-    values[(lengths == 0) | other] = np.nan
-    return values, other
+    text = pa.array(column, type=pa.string())  # a CSV's column as read: no copy
+    size = pc.binary_length(text)
+    digits = pc.and_kleene(pc.ascii_is_decimal(text), pc.less_equal(size, MAX_DIGITS))
+    values = pc.cast(pc.if_else(digits, text, None), pa.float64())  # null (NaN) where not digits
+    other = pc.invert(pc.or_kleene(digits, pc.equal(size, 0))).fill_null(True)  # a null cell is no number either
+    # writable: ticks are filled in place (:func:`ticks_from_binary`); a copy only where Arrow's own buffer is read-only
+    return np.require(values.to_numpy(zero_copy_only=False), requirements="W"), other.to_numpy(zero_copy_only=False)
 
 
 def text_numbers(cells: pd.DataFrame) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
