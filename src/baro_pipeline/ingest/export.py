@@ -91,15 +91,20 @@ READERS: dict[str, Callable[[Path, bytes, Codebook, ExportLimits], TextTable]] =
 
 
 def normalised_frame(text: pd.DataFrame, codebook: Codebook, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Text cells -> typed columns named as in the codebook, and the cells that are not numbers."""
+    """Text cells -> typed columns named as in the codebook, and the cells that are not numbers.
+
+    The number columns are taken out of ``text`` as they are converted: a column's texts are freed as
+    soon as it is numbers, so that the export is not held twice.
+    """
     tech = codebook.columns
     who = pd.DataFrame({"row": text[ROW], "respondent_id": stripped(text[tech.id])})
     columns: dict[str, pd.Series | np.ndarray] = {ROW: text[ROW], tech.id: who["respondent_id"]}
     columns.update({c: stripped(text[c]) for c in (tech.status, tech.start, tech.end, *text_columns(codebook))})
-    values, bad = parsed_numbers(text[[tech.loi, *number_columns(codebook)]])
+    numbers = {c: text.pop(c) for c in (tech.loi, *number_columns(codebook))}  # freed as they are converted
+    values, bad = parsed_numbers(numbers)
     check_readable(bad, text[ROW], path)
     columns.update(values)
-    issues = [number_issues(text[c], c, who, bad[c]) for c in bad]
+    issues = [number_issues(numbers[c], c, who, bad[c]) for c in bad]
     for q in codebook.questions:
         if q.type == "multi" and q.encoding == "codes":
             ticks, found = ticks_from_slots(text, q, who)
