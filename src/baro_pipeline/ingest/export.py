@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..edition import Codebook
 from ..errors import ExportError
@@ -80,6 +81,10 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     del data  # the file's bytes are not needed any more: their memory is free before the frame is built
     frame, cell_issues = normalised_frame(table.frame, codebook, path)
     issues = pd.concat([table.issues, cell_issues], ignore_index=True).sort_values(["row", "column"], ignore_index=True)
+    del table  # the texts left: extra columns, the cells of technical columns as read
+    # Arrow's allocator keeps the pages the texts were in (one page holds many columns' pieces): given
+    # back now, the memory is free for what follows (the next export, validation).
+    pa.default_memory_pool().release_unused()
     return Export(codebook.population, source, frame, issues)
 
 

@@ -32,11 +32,12 @@ def parsed_numbers(cells: MutableMapping[str, pd.Series]) -> tuple[dict[str, np.
     """
     values = {}
     for c in list(cells):
-        values[c], other = digit_numbers(cells[c])
+        read, other = digit_numbers(cells[c])
+        values[c] = narrowest(read)  # now: a column's float64 numbers are not held beside the others'
         if not other.any():
             del cells[c]
     parsed, bad = text_numbers(pd.DataFrame({c: cells[c] for c in cells}))
-    return {c: narrowest(parsed.get(c, read)) for c, read in values.items()}, bad
+    return values | {c: narrowest(v) for c, v in parsed.items()}, bad
 
 
 def narrowest(values: np.ndarray) -> np.ndarray:
