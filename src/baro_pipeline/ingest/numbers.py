@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +22,25 @@ from .table import cell_text, issue_frame, too_unreadable
 OTHER_DIGIT = r"(?![0-9])\d"  # a Unicode digit that is not ASCII
 NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 MAX_DIGITS = 15  # a whole number of up to 15 digits is exact as a float (under 2**53)
+FLOAT32_DIGITS = 7  # and of up to 7 digits as a float32 (under 2**24)
 
 
 def parsed_numbers(cells: MutableMapping[str, pd.Series]) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Numbers from text cells ("1", "1.0", " 1 ", "1,5"), NaN where blank or not a number, an array of
-    its own per column (:func:`narrowest`); and where not a number, for the columns that hold such a cell.
+    its own per column (float32 where exact: :func:`narrowest`); and where not a number, for the
+    columns that hold such a cell.
 
     A column of digits and blanks alone (codes: the usual case) is converted by Arrow's kernels
-    (:func:`digit_numbers`) and taken out of ``cells``: its texts are freed then, not once every
-    column is read. The columns left in ``cells`` hold other cells, parsed as texts (:func:`text_numbers`).
+    (:func:`digit_numbers`), several columns at a time (the kernels let go of the GIL), and taken
+    out of ``cells``: its texts are freed then, not once every column is read. The columns left in
+    ``cells`` hold other cells, parsed as texts (:func:`text_numbers`).
     """
     values = {}
-    for c in list(cells):
-        read, other = digit_numbers(cells[c])
-        values[c] = narrowest(read)  # now: a column's float64 numbers are not held beside the others'
-        if not other.any():
-            del cells[c]
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        for c, (read, other) in zip(list(cells), pool.map(digit_numbers, list(cells.values()))):
+            values[c] = narrowest(read)
+            if not other.any():
+                del cells[c]
     parsed, bad = text_numbers(pd.DataFrame({c: cells[c] for c in cells}))
     return values | {c: narrowest(v) for c, v in parsed.items()}, bad
 
@@ -43,6 +48,8 @@ def parsed_numbers(cells: MutableMapping[str, pd.Series]) -> tuple[dict[str, np.
 def narrowest(values: np.ndarray) -> np.ndarray:
     """float32 when every value is exactly one (codes, ticks, lengths in seconds): half the memory, the
     same numbers once read back as float64; else the float64 values as they are."""
+    if values.dtype == np.float32:
+        return values
     small = values.astype(np.float32)
     return small if np.array_equal(small, values, equal_nan=True) else values
 
@@ -52,12 +59,14 @@ def digit_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
     By Arrow's kernels on the column as read (no per-cell Python): ``ascii_is_decimal`` tells the
     cells of digits 0–9 alone ("１" and "٣" are not), Arrow's cast reads them, exactly as
-    ``float()`` would (whole numbers under 2**53).
+    ``float()`` would (whole numbers under 2**53); as float32 when no cell is longer than
+    FLOAT32_DIGITS (codes: exact, and no float64 array made to be narrowed).
     """
     text = pa.array(column, type=pa.string())  # a CSV's column as read: no copy
     size = pc.binary_length(text)
     digits = pc.and_kleene(pc.ascii_is_decimal(text), pc.less_equal(size, MAX_DIGITS))
-    values = pc.cast(pc.if_else(digits, text, None), pa.float64())  # null (NaN) where not digits
+    width = pa.float32() if (pc.max(size).as_py() or 0) <= FLOAT32_DIGITS else pa.float64()
+    values = pc.cast(pc.if_else(digits, text, None), width)  # null (NaN) where not digits
     other = pc.invert(pc.or_kleene(digits, pc.equal(size, 0))).fill_null(True)  # a null cell is no number either
     # writable: ticks are filled in place (:func:`ticks_from_binary`); a copy only where Arrow's own buffer is read-only
     return np.require(values.to_numpy(zero_copy_only=False), requirements="W"), other.to_numpy(zero_copy_only=False)
