@@ -71,7 +71,7 @@ def test_normalised_frame_types(reference, mini_codebook):
     assert reference[ROW].tolist() == list(range(1, len(reference) + 1))
     assert reference[mini_codebook.columns.id].dtype == "str"
     assert reference["Q2_98_other"].dtype == "str"  # open text is read (validation drops it)
-    assert all(reference[c].dtype == "float64" for c in ("loi_seconds", "SEXE", "Q1", "Q2_1", "Q3_r1", "Q4_99"))
+    assert all(reference[c].dtype == "float32" for c in ("loi_seconds", "SEXE", "Q1", "Q2_1", "Q3_r1", "Q4_99"))  # exact: half the memory
     q1_not_yes = ~reference["Q1"].isin([1.0, 2.0])
     assert reference.loc[q1_not_yes, ["Q2_1", "Q2_2", "Q2_3", "Q2_98"]].isna().all().all()  # not asked: NaN
     assert set(reference.loc[~q1_not_yes, "Q2_1"].unique()) <= {0.0, 1.0}
@@ -392,8 +392,8 @@ def test_open_text_is_kept_only_as_text(reference):
 # --------------------------------------------------------------------------------------------
 
 
-def test_numbers_read_from_bytes_equal_numbers_parsed_as_texts():
-    """Digits alone are read from the bytes (several pieces of a CSV column here); the same as parsed as texts."""
+def test_numbers_of_digits_read_by_arrow_equal_numbers_parsed_as_texts():
+    """Digits alone are converted by Arrow's kernels (several pieces of a CSV column here); the same as parsed as texts."""
     rng = np.random.default_rng(7)
     cells = [str(v).zfill(w) if v >= 0 else "" for v, w in zip(rng.integers(-1, 10**15, 3000), rng.integers(1, 16, 3000))]
     pieces = pa.chunked_array([cells[:1000], cells[1000:1001], cells[1001:]], pa.string())
@@ -402,18 +402,22 @@ def test_numbers_read_from_bytes_equal_numbers_parsed_as_texts():
     parsed, bad = text_numbers(pd.DataFrame({"c": column}))
     assert not other.any() and bad.empty
     np.testing.assert_array_equal(values, parsed["c"])
+    np.testing.assert_array_equal(values, [float(c) if c else np.nan for c in cells])
 
 
 def test_numbers_other_than_digits_are_parsed_as_texts():
     cells = {"7": 7.0, "007": 7.0, "1234567890123456": 1234567890123456.0, " 2 ": 2.0, "1.0": 1.0, "1,5": 1.5, "+1": 1.0,
-             "-0": -0.0, "": np.nan, "abc": "bad", "0x1": "bad", "nan": "bad", "inf": "bad", "1 2": "bad"}
-    frame = pd.DataFrame({"digits": ["1", "", "23"] * 5, "mixed": list(cells)[:15] + [""] * (15 - len(cells))})
-    values, bad = parsed_numbers(frame)
-    np.testing.assert_array_equal(values["digits"], [1.0, np.nan, 23.0] * 5)
+             "-0": -0.0, "": np.nan, "abc": "bad", "0x1": "bad", "nan": "bad", "inf": "bad", "1 2": "bad", "１": "bad", "٣": "bad"}
+    frame = pd.DataFrame({"digits": ["1", "", "23"] * 6, "mixed": list(cells)[:18] + [""] * (18 - len(cells))})
+    columns = dict(frame)
+    values, bad = parsed_numbers(columns)
+    np.testing.assert_array_equal(values["digits"], [1.0, np.nan, 23.0] * 6)
     expected = [np.nan if v == "bad" else v for v in cells.values()]
     np.testing.assert_array_equal(values["mixed"][: len(cells)], expected)
     assert np.signbit(values["mixed"][list(cells).index("-0")])
+    assert values["digits"].dtype == np.float32 and values["mixed"].dtype == np.float64  # 1234567890123456 is no float32
     assert list(bad.columns) == ["mixed"] and bad["mixed"][: len(cells)].tolist() == [v == "bad" for v in cells.values()]
+    assert list(columns) == ["mixed"]  # the column of digits alone is taken out once read: its texts freed
 
 
 def test_default_limits_follow_the_memory_available(monkeypatch):

@@ -203,6 +203,7 @@ def cmd_validate(args: argparse.Namespace, root: Path) -> int:
         if len(result.quarantine):
             for rule, count in result.quarantine.groupby("rule").size().sort_values(ascending=False).items():
                 print(f"    quarantine {rule:<22} {count}")
+        del export  # its frame freed before the next export is read (only the kept rows are needed for the ids)
     for warning in shared_id_warnings(results, ed.populations):
         print(warning, file=sys.stderr)
     return 0

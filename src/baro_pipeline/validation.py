@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 
 from .edition import Codebook, Population, QualityPolicy, Question, Thresholds
 from .errors import ExportError, ValidationThresholdError
@@ -39,6 +41,9 @@ EXCLUDED_STATUSES = ("incomplete", "screened_out")
 CONTROL = r"[\x00-\x1f\x7f-\x9f]"  # control characters (C0, DEL, C1)
 CONTROL_REASON = "respondent id holds a control character (shown as \\xNN): a damaged export or an id typed by hand; correct the id"
 TOP_REASONS = 5  # how many rules the threshold error lists
+# Number columns are float32 or float64, as ingest reads them (the narrowest exact width): pandera
+# checks one width, so the schema leaves their dtype to ingest and checks their values.
+NUMBER = None
 # Reasons of pandera's built-in checks (custom checks carry theirs in ``error``).
 BUILTIN_REASONS = {
     "field_uniqueness": "respondent id found on several interviews: each id must be unique",
@@ -85,7 +90,7 @@ def build_schema(codebook: Codebook) -> pa.DataFrameSchema:
     columns = {
         tech.id: pa.Column(str, pa.Check(lambda s: ~s.str.contains(CONTROL), name="respondent_id", error=CONTROL_REASON), nullable=False, unique=True),
         tech.status: pa.Column(str, pa.Check.isin(statuses, name="status", error=f"unknown interview status (expected one of {', '.join(statuses)})")),
-        tech.loi: pa.Column(float, pa.Check.ge(0, name="loi", error="length of interview must be a number of seconds >= 0")),
+        tech.loi: pa.Column(NUMBER, pa.Check.ge(0, name="loi", error="length of interview must be a number of seconds >= 0")),
         tech.start: pa.Column(str, nullable=True),
         tech.end: pa.Column(str, nullable=True),
     }
@@ -98,13 +103,13 @@ def question_columns(q: Question) -> dict[str, pa.Column]:
     """Schema columns of one question (none for open text)."""
     if q.type == "multi":
         ticks = one_of([0.0, 1.0], name="binary", error=f"a {q.id} tick must be 0 or 1")
-        return {c: pa.Column(float, ticks, nullable=True) for c in q.columns.values()}
+        return {c: pa.Column(NUMBER, ticks, nullable=True) for c in q.columns.values()}
     if q.type == "numeric":
-        return {q.single_column: pa.Column(float, in_range(q), nullable=True)}
+        return {q.single_column: pa.Column(NUMBER, in_range(q), nullable=True)}
     if q.type in ("single", "grid"):
         codes = ", ".join(f"{c} '{q.code_label(c)}'" for c in q.all_codes())
         allowed = one_of([float(c) for c in q.all_codes()], name="allowed_codes", error=f"not a code of {q.id} (expected one of {codes})")
-        return {c: pa.Column(float, allowed, nullable=True) for c in q.export_columns() if c != q.other_text}
+        return {c: pa.Column(NUMBER, allowed, nullable=True) for c in q.export_columns() if c != q.other_text}
     return {}
 
 
@@ -366,14 +371,15 @@ def kept_frame(frame: pd.DataFrame, kept: np.ndarray, codebook: Codebook) -> pd.
 def shared_id_warnings(validated: Mapping[str, Validated], populations: Mapping[str, Population]) -> list[str]:
     """A warning per pair of populations whose kept interviews share respondent ids (the panels mixed
     up, or an id reused by the panel provider): counts only, as ids never appear in a message."""
-    ids = {pop: set(v.frame[populations[pop].codebook.columns.id]) for pop, v in validated.items()}
+    # Arrow's hash kernels: a Python set of a million ids costs seconds
+    ids = {pop: pc.unique(pyarrow.array(v.frame[populations[pop].codebook.columns.id])) for pop, v in validated.items()}
     pops = list(ids)
     return [
         f"warning: {n} respondent id(s) on kept interviews of both {a} and {b}: check that the two exports are of distinct panels "
         "(the interviews are in weights.parquet under both populations)"
         for i, a in enumerate(pops)
         for b in pops[i + 1 :]
-        if (n := len(ids[a] & ids[b]))
+        if (n := pc.sum(pc.is_in(ids[a], value_set=ids[b].cast(ids[a].type))).as_py())
     ]
 
 

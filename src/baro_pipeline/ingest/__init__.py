@@ -3,8 +3,12 @@
 Every format is first read as text cells (blank = ``""``) with a ``_row`` column, then converted
 by one function, :func:`normalised_frame`, driven by the codebook alone:
 
-- codes and numbers become floats (NaN = blank); ``"1.0"``, ``" 1 "`` and decimal commas are
-  accepted; a cell that is not a number becomes NaN and an *issue* (quarantined by validation);
+- codes and numbers become floats (NaN = blank): float32 where every value of the column is
+  exactly one (codes, ticks), else float64; ``"1.0"``, ``" 1 "`` and decimal commas are
+  accepted; a cell that is not a number becomes NaN and an *issue* (quarantined by validation).
+  Cells of digits alone are converted by Arrow's kernels (``ascii_is_decimal``, ``cast``), a
+  column's texts freed once it is numbers; the columns holding other cells are parsed as texts
+  (pandas' string methods on Arrow, ``pd.to_numeric``), each distinct text once;
 - a multiple-choice question becomes one 0/1 column per code (named as in the codebook), NaN for
   a respondent with no answer at all. Two export encodings (``encoding:`` in the codebook):
   ``binary`` (1/0 or 1/blank per code: blanks beside a tick mean "not ticked") and ``codes``

@@ -36,7 +36,7 @@ WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (
 WIDE_SAMPLE = 4096  # bytes looked at for the NULs of UTF-16 or UTF-32 text without a byte order mark
 C1_BYTES = re.compile(rb"[\x80-\x9f]")  # printable in Windows-1252, control characters in Latin-1
 DECODED_SLICE = 2**23  # bytes decoded at a time when checking a file's encoding (small: memory reused)
-CSV_BLOCK = 2**24  # bytes pyarrow parses at a time: the fewer blocks, the fewer pieces per column
+CSV_BLOCK = 2**20  # bytes pyarrow parses at a time (its default): a block that fits the cache parses faster than a large one
 MAX_CSV_BLOCK = 2**31 - 1  # pyarrow's largest block (a 32-bit size)
 MAX_FIELD_MB = 1  # a cell larger than this is not an answer (Excel holds 32,767 characters a cell)
 
@@ -193,7 +193,9 @@ def id_shapes(ids: pd.Series) -> pd.Series:
 
 def line_ends(data: bytes, start: int, end: int) -> int:
     """Line ends between ``start`` and ``end``: CR LF, LF or CR alone (an old Mac export)."""
-    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+    returns = data.count(b"\r", start, end)
+    pairs = data.count(b"\r\n", start, end) if returns else 0  # LF alone (most exports): no third pass over the file
+    return data.count(b"\n", start, end) + returns - pairs
 
 
 def field_count_error(rejected: list[tuple[int, int, str]], names: list[str], delimiter: str, path: Path) -> ExportError:

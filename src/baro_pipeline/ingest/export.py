@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..edition import Codebook
 from ..errors import ExportError
@@ -80,6 +81,10 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     del data  # the file's bytes are not needed any more: their memory is free before the frame is built
     frame, cell_issues = normalised_frame(table.frame, codebook, path)
     issues = pd.concat([table.issues, cell_issues], ignore_index=True).sort_values(["row", "column"], ignore_index=True)
+    del table  # the texts left: extra columns, the cells of technical columns as read
+    # Arrow's allocator keeps the pages the texts were in (one page holds many columns' pieces): given
+    # back now, the memory is free for what follows (the next export, validation).
+    pa.default_memory_pool().release_unused()
     return Export(codebook.population, source, frame, issues)
 
 
@@ -91,15 +96,20 @@ READERS: dict[str, Callable[[Path, bytes, Codebook, ExportLimits], TextTable]] =
 
 
 def normalised_frame(text: pd.DataFrame, codebook: Codebook, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Text cells -> typed columns named as in the codebook, and the cells that are not numbers."""
+    """Text cells -> typed columns named as in the codebook, and the cells that are not numbers.
+
+    The number columns are taken out of ``text`` as they are converted: a column's texts are freed as
+    soon as it is numbers, so that the export is not held twice.
+    """
     tech = codebook.columns
     who = pd.DataFrame({"row": text[ROW], "respondent_id": stripped(text[tech.id])})
     columns: dict[str, pd.Series | np.ndarray] = {ROW: text[ROW], tech.id: who["respondent_id"]}
     columns.update({c: stripped(text[c]) for c in (tech.status, tech.start, tech.end, *text_columns(codebook))})
-    values, bad = parsed_numbers(text[[tech.loi, *number_columns(codebook)]])
+    numbers = {c: text.pop(c) for c in (tech.loi, *number_columns(codebook))}  # freed as they are converted
+    values, bad = parsed_numbers(numbers)
     check_readable(bad, text[ROW], path)
     columns.update(values)
-    issues = [number_issues(text[c], c, who, bad[c]) for c in bad]
+    issues = [number_issues(numbers[c], c, who, bad[c]) for c in bad]
     for q in codebook.questions:
         if q.type == "multi" and q.encoding == "codes":
             ticks, found = ticks_from_slots(text, q, who)

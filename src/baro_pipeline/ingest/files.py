@@ -16,7 +16,7 @@ FILE_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character de
 LIMIT_VARIABLES = {"max_mb": "BARO_MAX_EXPORT_MB", "max_columns": "BARO_MAX_EXPORT_COLUMNS", "max_cells": "BARO_MAX_EXPORT_CELLS"}
 DEFAULT_MAX_COLUMNS = 5_000
 # The size and cells allowed by default are the memory available divided by these: ingest and
-# validation peak at about 22 bytes per cell and 8 per byte of CSV (2 per byte of unpacked .xlsx),
+# validation peak at about 13 bytes per cell and 5 per byte of CSV (2 per byte of unpacked .xlsx),
 # and the rest is room for weighting and estimation, which run while the frames are held.
 BYTES_PER_CELL = 50
 BYTES_PER_FILE_BYTE = 10

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..edition import Question
 from ..errors import ExportError
@@ -18,52 +22,54 @@ from .table import cell_text, issue_frame, too_unreadable
 OTHER_DIGIT = r"(?![0-9])\d"  # a Unicode digit that is not ASCII
 NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 MAX_DIGITS = 15  # a whole number of up to 15 digits is exact as a float (under 2**53)
+FLOAT32_DIGITS = 7  # and of up to 7 digits as a float32 (under 2**24)
 
 
-def parsed_numbers(cells: pd.DataFrame) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Floats from text cells ("1", "1.0", " 1 ", "1,5"), NaN where blank or not a number, an array of
-    its own per column; and where not a number, for the columns that hold such a cell.
+def parsed_numbers(cells: MutableMapping[str, pd.Series]) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Numbers from text cells ("1", "1.0", " 1 ", "1,5"), NaN where blank or not a number, an array of
+    its own per column (float32 where exact: :func:`narrowest`); and where not a number, for the
+    columns that hold such a cell.
 
-    A column of digits and blanks alone (codes: the usual case) is read from its bytes; the others
-    are parsed as texts.
+    A column of digits and blanks alone (codes: the usual case) is converted by Arrow's kernels
+    (:func:`digit_numbers`), several columns at a time (the kernels let go of the GIL), and taken
+    out of ``cells``: its texts are freed then, not once every column is read. The columns left in
+    ``cells`` hold other cells, parsed as texts (:func:`text_numbers`).
     """
-    digits = {c: digit_numbers(cells[c]) for c in cells}
-    values, bad = text_numbers(cells[[c for c, (_, other) in digits.items() if other.any()]])
-    return {c: values.get(c, read) for c, (read, _) in digits.items()}, bad
+    values = {}
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        for c, (read, other) in zip(list(cells), pool.map(digit_numbers, list(cells.values()))):
+            values[c] = narrowest(read)
+            if not other.any():
+                del cells[c]
+    parsed, bad = text_numbers(pd.DataFrame({c: cells[c] for c in cells}))
+    return values | {c: narrowest(v) for c, v in parsed.items()}, bad
+
+
+def narrowest(values: np.ndarray) -> np.ndarray:
+    """float32 when every value is exactly one (codes, ticks, lengths in seconds): half the memory, the
+    same numbers once read back as float64; else the float64 values as they are."""
+    if values.dtype == np.float32:
+        return values
+    small = values.astype(np.float32)
+    return small if np.array_equal(small, values, equal_nan=True) else values
 
 
 def digit_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Cells of 1 to MAX_DIGITS ASCII digits as their number, blank cells as NaN; and which cells are neither.
 
-    Worked out on the text's bytes, a few array operations per digit and mostly one digit: that is
-    what a column of codes holds, and parsing each of its cells as a text costs far more. Piece by
-    piece of the column as read: small arrays, reused from one piece to the next.
+    By Arrow's kernels on the column as read (no per-cell Python): ``ascii_is_decimal`` tells the
+    cells of digits 0–9 alone ("１" and "٣" are not), Arrow's cast reads them, exactly as
+    ``float()`` would (whole numbers under 2**53); as float32 when no cell is longer than
+    FLOAT32_DIGITS (codes: exact, and no float64 array made to be narrowed).
     """
-    text = pa.array(column, type=pa.string())  # as a CSV's columns are read: 32-bit offsets
-    pieces = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
-    found = [piece_digit_numbers(p) for p in pieces] or [piece_digit_numbers(pa.array([], pa.string()))]
-    return np.concatenate([values for values, _ in found]), np.concatenate([other for _, other in found])
-
-
-def piece_digit_numbers(text: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`digit_numbers` of one piece of a column."""
-    offsets = np.frombuffer(text.buffers()[1], np.int32, len(text) + 1, 4 * text.offset)
-    chars = np.frombuffer(text.buffers()[2] or b"\0", np.uint8)
-    lengths = np.diff(offsets)
-    zero = np.uint8(ord("0"))  # a character below "0" wraps above 9
-    digit = chars.take(offsets[:-1], mode="clip") - zero  # first characters (past the text for a blank)
-    values = digit.astype(np.float64)
-    other = (lengths > MAX_DIGITS) | ((digit > 9) & (lengths > 0))
-    if text.null_count:
-        other |= text.is_null().to_numpy(zero_copy_only=False)
-    longer = np.flatnonzero(lengths > 1)
-    for place in range(1, min(int(lengths.max(initial=0)), MAX_DIGITS)):
-        longer = longer[lengths[longer] > place]
-        digit = chars[offsets[longer] + place] - zero
-        other[longer[digit > 9]] = True
-        values[longer] = values[longer] * 10 + digit
-    values[(lengths == 0) | other] = np.nan
-    return values, other
+    text = pa.array(column, type=pa.string())  # a CSV's column as read: no copy
+    size = pc.binary_length(text)
+    digits = pc.and_kleene(pc.ascii_is_decimal(text), pc.less_equal(size, MAX_DIGITS))
+    width = pa.float32() if (pc.max(size).as_py() or 0) <= FLOAT32_DIGITS else pa.float64()
+    values = pc.cast(pc.if_else(digits, text, None), width)  # null (NaN) where not digits
+    other = pc.invert(pc.or_kleene(digits, pc.equal(size, 0))).fill_null(True)  # a null cell is no number either
+    # writable: ticks are filled in place (:func:`ticks_from_binary`); a copy only where Arrow's own buffer is read-only
+    return np.require(values.to_numpy(zero_copy_only=False), requirements="W"), other.to_numpy(zero_copy_only=False)
 
 
 def text_numbers(cells: pd.DataFrame) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
@@ -126,9 +132,12 @@ def ticks_from_binary(cells: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def ticks_from_slots(text: pd.DataFrame, q: Question, who: pd.DataFrame) -> tuple[dict[str, pd.Series], pd.DataFrame]:
-    """Slot columns each holding a ticked code -> one 0/1 column per code (NaN if no slot is filled)."""
+    """Slot columns each holding a ticked code -> one 0/1 column per code (NaN if no slot is filled).
+
+    The slot columns are taken out of ``text`` (see :func:`parsed_numbers`)."""
     slots = slot_columns(q)
-    values, bad = parsed_numbers(text[list(slots)])
+    cells = {c: text.pop(c) for c in slots}
+    values, bad = parsed_numbers(cells)
     matrix = np.column_stack(list(values.values()))
     answered = ~np.isnan(matrix).all(axis=1)
     unknown = ~np.isnan(matrix) & ~np.isin(matrix, np.array(q.all_codes(), dtype=float))
@@ -141,8 +150,8 @@ def ticks_from_slots(text: pd.DataFrame, q: Question, who: pd.DataFrame) -> tupl
         f"not a code of {q.id} (expected one of {', '.join(str(c) for c in q.all_codes())})",
     )
     ticks = {
-        q.columns[c]: pd.Series(np.where(answered, (matrix == c).any(axis=1), np.nan), index=text.index, dtype="float64")
+        q.columns[c]: pd.Series(np.where(answered, (matrix == c).any(axis=1), np.nan), index=text.index, dtype="float32")
         for c in q.all_codes()
     }
-    unreadable = [number_issues(text[c], c, who, bad[c]) for c in bad]
+    unreadable = [number_issues(cells[c], c, who, bad[c]) for c in bad]
     return ticks, pd.concat([found, *unreadable], ignore_index=True)
