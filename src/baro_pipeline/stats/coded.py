@@ -47,6 +47,15 @@ BINARY_TABLE = np.array([[np.nan], [0.0], [1.0]])  # the states of a 0/1 item: o
 BUNDLE_BINS = 1 << 17
 
 
+def count_bins(layout: VarianceLayout, n: int) -> int:
+    """Bins of a bundle's count: :data:`BUNDLE_BINS`, or no more than the rows when they are
+    counted per weight class. A joint table larger than the rows costs more to sum back to each
+    item than counting the items one by one, and counts are integers: exact however bundled.
+    Weighted sums per cell keep their bundles (their float sums depend on how they are grouped).
+    """
+    return BUNDLE_BINS if layout.classes is None else min(BUNDLE_BINS, max(n, 1))
+
+
 def coded_column(values: Array) -> CodedItems:
     """One item (n,) as :class:`CodedItems`: a state per distinct value, and one for NaN (not in
     the base); a 0/1 item, without sorting, the states of :data:`BINARY_TABLE`.
@@ -121,16 +130,19 @@ class Bundle:
         return [joint.sum(axis=tuple(lead + j for j in range(m) if j != i)) for i in range(m)]
 
 
-def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[tuple[Bundle, list[tuple[Array, int, Array]]]]:
+def keyed_items(
+    rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None, bins: int
+) -> Iterator[tuple[Bundle, list[tuple[Array, int, Array]]]]:
     """Per :class:`Bundle` of coded items, in order, and per layer of domains, the key of each
     respondent, ``rows`` (its class or cell) × (L + 1) × S + level × S + joint state, with the
-    layer's L and domains. Keys count with one bincount. A bundle's keys are overwritten by the
-    next bundle's (fresh arrays of n would cost more than the sums): use them before the next.
+    layer's L and domains; a bundle's count has at most ``bins`` bins. Keys count with one
+    bincount. A bundle's keys are overwritten by the next bundle's (fresh arrays of n would cost
+    more than the sums): use them before the next.
     """
     n = len(rows)
     # keys of bincount's own type: smaller ones would be converted on every call
     layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, n)]
-    width = max(1, BUNDLE_BINS // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
+    width = max(1, bins // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
     scaled: dict[tuple[int, int], np.ndarray] = {}  # group × S of a layer, shared by the bundles of S states
     buffers = np.empty((len(layers), n), dtype=np.intp)
     start = 0
@@ -203,7 +215,7 @@ def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domai
     rows = layout.cell if layout.classes is None else layout.classes.row_class
     out = np.zeros((layout.projection.shape[0], d, 3, k))  # projection rows x domains x moments x items
     shift = np.zeros(k)
-    for bundle, keys in keyed_items(rows, items, domains):
+    for bundle, keys in keyed_items(rows, items, domains, count_bins(layout, len(rows))):
         layers = [(bundle.marginals(group_sums(layout, key, n_levels, bundle.n_states)), columns) for key, n_levels, columns in keys]
         for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
             base = ~np.isnan(table)
@@ -252,7 +264,7 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
     k, n_classes = sum(item.table.shape[1] for item in items), classes.kinds.shape[0]
     d = 1 if domains is None else domains.shape[1]
     ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
-    for bundle, keys in keyed_items(classes.row_class, items, domains):
+    for bundle, keys in keyed_items(classes.row_class, items, domains, count_bins(layout, len(classes.row_class))):
         states = bundle.marginals(np.bincount(bundle.state, minlength=bundle.n_states))
         layers = [(bundle.marginals(key_counts(key, n_classes, n_levels, bundle.n_states)), columns) for key, n_levels, columns in keys]
         for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
