@@ -15,7 +15,19 @@ from .calibration import (
 )
 from .design import Design
 from .intervals import INTERVAL_METHODS, SvycipropTerms, proportion_ci, svyciprop_terms
-from .ranks import RankUncertainty, covariance_from_pair_sums, difference_se, own_base_covariance, pair_sums, rank_uncertainty, rescaled, separations
+from .ranks import (
+    RankUncertainty,
+    binary_codes,
+    covariance_from_pair_sums,
+    dense_items,
+    difference_se,
+    own_base_covariance,
+    pair_sums,
+    rank_uncertainty,
+    rescaled,
+    separations,
+    share_pair_sums,
+)
 from .replicates import jk1_rake
 from .significance import (
     ADJUSTMENTS,
@@ -59,11 +71,13 @@ __all__ = [
     "RankUncertainty",
     "SvycipropTerms",
     "adjusted_p_values",
+    "binary_codes",
     "binary_column",
     "calibrate_linear",
     "calibrate_raking_bounded",
     "coded_column",
     "covariance_from_pair_sums",
+    "dense_items",
     "design_from_calibration",
     "difference_from_sums",
     "difference_se",
@@ -83,6 +97,7 @@ __all__ = [
     "rescaled",
     "rest_differences",
     "separations",
+    "share_pair_sums",
     "svychisq",
     "svyciprop_terms",
     "svymean",
