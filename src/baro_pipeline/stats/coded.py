@@ -143,7 +143,9 @@ def keyed_items(
     # keys of bincount's own type: smaller ones would be converted on every call
     layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, n)]
     width = max(1, bins // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
-    scaled: dict[tuple[int, int], np.ndarray] = {}  # group × S of a layer, shared by the bundles of S states
+    # group × S of each layer, kept while consecutive bundles have S states (one array of n per
+    # layer: one per S would hold n per distinct S)
+    scaled: list[tuple[int, np.ndarray | None]] = [(0, None)] * len(layers)
     buffers = np.empty((len(layers), n), dtype=np.intp)
     start = 0
     for members in bundles(items, width):
@@ -152,9 +154,10 @@ def keyed_items(
         bundle = Bundle(list(zip([start, *stops[:-1]], stops)), tables, joint_state(members))
         keys = []
         for i, (group, n_levels, columns) in enumerate(layers):
-            if (i, bundle.n_states) not in scaled:
-                scaled[i, bundle.n_states] = group * bundle.n_states
-            keys.append((np.add(scaled[i, bundle.n_states], bundle.state, out=buffers[i]), n_levels, columns))
+            size, times = scaled[i]
+            if times is None or size != bundle.n_states:
+                scaled[i] = size, times = bundle.n_states, np.multiply(group, bundle.n_states, out=times)
+            keys.append((np.add(times, bundle.state, out=buffers[i]), n_levels, columns))
         yield bundle, keys
         start = int(stops[-1])
 
