@@ -26,7 +26,8 @@ from baro_pipeline.estimation import (
 )
 from baro_pipeline.ingest import read_export
 from baro_pipeline.report import mirror_pairs
-from baro_pipeline.stats import jk1_rake
+from baro_pipeline.estimation.levels import breakdown_levels, level_p_values, level_sums
+from baro_pipeline.stats import difference_from_sums, domain_means, jk1_rake, pairwise_differences, svymean, variance_layout, versus_rest
 from baro_pipeline.validation import validate_export
 from baro_pipeline.weighting import weight_population, weighted_sample
 
@@ -277,6 +278,29 @@ def test_an_estimate_is_the_weighted_share_of_its_base(skewed, mini_edition, min
     assert set(table["se_method"]) == {"linearised (raking)"}
     # raked margins (profile items) have an SE of about 0: their interval still holds the estimate
     assert (table["ci_low"] <= table["estimate"]).all() and (table["estimate"] <= table["ci_high"]).all()
+
+
+def test_the_levels_tests_from_the_shared_sums_are_those_of_their_own_passes(skewed, mini_population, mini_codebook):
+    """One pass of sums serves the estimates, the levels against the rest and against each other:
+    the numbers of svymean, versus_rest and pairwise_differences, to the last bit."""
+    frame, weighting = skewed
+    design, matrix = weighting.design, item_matrix(frame, mini_codebook)
+    levels = breakdown_levels(frame, mini_population)
+    sums = level_sums(design, matrix, levels)
+    found = domain_means(variance_layout(design), sums)
+    alone = svymean(design, list(matrix.coded), levels.masks)
+    for field in alone.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(found, field), getattr(alone, field), err_msg=field)
+    breakdown = (levels.keys["breakdown"] != "total").to_numpy()
+    p = level_p_values(design, sums, levels)
+    assert np.isnan(p[~breakdown]).all()
+    np.testing.assert_array_equal(p[breakdown], versus_rest(design, list(matrix.coded), levels.masks[:, breakdown]).p)
+    pairs = np.array([[1, 2]])  # two levels of the first breakdown
+    assert levels.keys["breakdown"].iloc[1] == levels.keys["breakdown"].iloc[2] != "total"
+    np.testing.assert_array_equal(
+        difference_from_sums(variance_layout(design), sums, pairs[:, 0], pairs[:, 1]).p,
+        pairwise_differences(design, list(matrix.coded), levels.masks, pairs).p,
+    )
 
 
 def test_a_mean_gets_a_t_interval_and_no_percentage(skewed, mini_edition, mini_codebook):

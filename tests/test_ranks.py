@@ -17,7 +17,9 @@ from baro_pipeline.errors import EditionError
 from baro_pipeline.estimation import RANK_DECIMALS, ranked_covariance
 from baro_pipeline.ingest import read_export
 from baro_pipeline.stats import (
+    CodedItems,
     Design,
+    binary_codes,
     covariance_from_pair_sums,
     design_from_calibration,
     influence_values,
@@ -109,6 +111,23 @@ def test_the_covariance_is_that_of_the_influence_values_after_raking(raked):
     covariance = ranked_covariance(design, y, whole(N), LINEARISED)[0]
     np.testing.assert_allclose(covariance, variance_matrix(design, influence_values(design, y)), rtol=1e-9, atol=1e-15)
     np.testing.assert_allclose(np.sqrt(np.diag(covariance)), svymean(design, y).se, rtol=1e-12)
+
+
+def test_coded_shares_give_the_pair_sums_and_covariance_of_their_matrix(raked):
+    """Shares given as coded items (a grid row's column of its table) are coded on a byte without
+    being spelled out: the same states, so the same covariance to the last bit."""
+    design, codes, _ = raked
+    answer = np.random.default_rng(7).integers(0, 4, N).astype(np.uint8)  # 3: not in the base
+    table = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 0.0], [np.nan] * 3])
+    coded = [CodedItems(answer, table[:, [j]]) for j in range(3)]
+    y = table[answer]
+    domains = np.column_stack([np.ones(N, dtype=bool), codes[0] == 0, codes[0] == 1])
+    for by_codes, by_matrix in zip(pair_sums(coded), pair_sums(y)):
+        np.testing.assert_array_equal(by_codes.state, by_matrix.state)
+        np.testing.assert_array_equal(by_codes.table, by_matrix.table)
+        assert by_codes.state.dtype == by_matrix.state.dtype == np.uint8
+    np.testing.assert_array_equal(ranked_covariance(design, coded, domains, LINEARISED), ranked_covariance(design, y, domains, LINEARISED))
+    assert binary_codes([CodedItems(answer, table[:, [0]] * 2)]) is None  # a 2 is no share
 
 
 def test_a_domain_covariance_has_the_domain_ses(raked):

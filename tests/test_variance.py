@@ -190,6 +190,21 @@ def test_coded_items_counted_together_or_one_by_one_agree(ref, monkeypatch):
         monkeypatch.undo()
 
 
+def test_the_whole_sample_from_a_breakdowns_counts_is_the_whole_sample_counted(ref, monkeypatch):
+    """Counted per weight class, the whole sample's counts are the sums of another layer's (its
+    levels and the rows in none): the same numbers, to the last bit, as counting it alone."""
+    monkeypatch.setattr(layout, "MAX_CLASS_SHARE", 1.0)
+    monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())
+    design = ref.designs["rake"]
+    assert variance.variance_layout(design).classes is not None
+    y = coded(ref.items(CODED_ITEMS))
+    whole = np.ones(design.n, dtype=bool)
+    alone = svymean(design, y, whole[:, None])
+    beside = svymean(design, y, np.column_stack([whole, ref.domain("age", "a18_24"), ref.domain("age", "a65p")]))
+    for field in alone.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(beside, field)[:1], getattr(alone, field), err_msg=field)
+
+
 def test_weight_classes_are_the_cells_when_the_weights_are_constant_within_cells():
     cell = np.random.default_rng(3).integers(0, 6, 300)
     factor = np.array([1.5, 0.5, 2.0, 1.0, 0.75, 3.0])

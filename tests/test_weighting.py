@@ -100,6 +100,14 @@ def test_the_sample_keys_rows_and_weights_by_respondent_id(frame, population):
     assert (sample.counts.kept, sample.quarantine.empty) == (400, True)
 
 
+def test_the_sample_holds_the_kept_rows_without_copying_them(frame, population):
+    """The frame indexed by respondent id shares the kept rows' columns: no second copy of an
+    export of a million rows."""
+    sample = weighted(frame, population)
+    for column in ("profession", "SEXE"):
+        assert np.shares_memory(sample.frame[column].to_numpy(), frame[column].to_numpy()), column
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [

@@ -11,7 +11,7 @@ from scipy import stats as scipy_stats
 from ..edition import EstimationSettings, Thresholds
 from ..errors import EstimationError
 from ..significance import Significance
-from ..stats import CodedItems, Design, MeanEstimates, jk1_rake, proportion_ci, svyciprop_terms, svymean
+from ..stats import CodedItems, Design, DomainSums, MeanEstimates, domain_means, jk1_rake, proportion_ci, svyciprop_terms, svymean, variance_layout
 
 
 ESTIMATE_COLUMNS = (
@@ -119,6 +119,7 @@ def estimate_items(
     thresholds: Thresholds,
     domains: np.ndarray | None = None,
     kinds: Sequence[str] | None = None,
+    sums: DomainSums | None = None,
 ) -> pd.DataFrame:
     """Estimates of k items (columns of ``values``, NaN outside each item's base; or coded items,
     :attr:`ItemMatrix.coded`), on d domains.
@@ -129,7 +130,8 @@ def estimate_items(
     significance.interval, level = significance.level)`` for shares and ``confint(svymean(...), df =
     degf(design))`` (mean ± t·se) for the items whose ``kinds`` is ``"mean"``. With
     ``settings.variance == "jk1"`` the SEs are JK1's (:func:`replicate_estimates`); the
-    significance of breakdown levels stays linearised.
+    significance of breakdown levels stays linearised. ``sums``: the items' sums on the domains
+    (:func:`~baro_pipeline.stats.item_sums`) when the caller has them for its tests too.
 
     One row per item (k rows), or per domain and item with domains (d × k rows, domain by domain:
     row r is domain r // k, item r % k), columns :data:`ESTIMATE_COLUMNS`:
@@ -140,7 +142,10 @@ def estimate_items(
     and then the estimate, SEs, interval, moe, deff and pct are NaN (n, n_weighted, n_eff kept).
     """
     values = values if isinstance(values, (list, tuple)) else np.asarray(values, dtype=float)
-    found = replicate_estimates(design, values, domains) if settings.variance == "jk1" else svymean(design, values, domains=domains)
+    if settings.variance == "jk1":
+        found = replicate_estimates(design, values, domains)
+    else:
+        found = svymean(design, values, domains=domains) if sums is None else domain_means(variance_layout(design), sums)
     mean_items = np.asarray(kinds if kinds is not None else ["code"] * found.estimate.shape[-1]) == "mean"
     low, high = intervals(design, found, values, domains, mean_items, significance)
     is_mean = np.broadcast_to(mean_items, found.estimate.shape)

@@ -46,10 +46,16 @@ class ItemMatrix:
 
     def column(self, j: int) -> np.ndarray:
         """Item j, (n,)."""
+        return self.coded_columns([j])[0].dense()[:, 0]
+
+    def coded_columns(self, columns: Sequence[int] | np.ndarray) -> list[CodedItems]:
+        """Items ``columns``, each as coded items of its own: its source's states, its column of the table."""
         ends = np.cumsum([c.table.shape[1] for c in self.coded])
-        source = int(np.searchsorted(ends, j, side="right"))
-        coded = self.coded[source]
-        return coded.table[:, j - (ends[source] - coded.table.shape[1])][coded.state]
+        sources = np.searchsorted(ends, columns, side="right")
+        return [
+            CodedItems(self.coded[s].state, self.coded[s].table[:, [int(j) - (ends[s] - self.coded[s].table.shape[1])]])
+            for j, s in zip(columns, sources)
+        ]
 
 
 def stacked(blocks: Sequence[ItemMatrix], n: int) -> ItemMatrix:

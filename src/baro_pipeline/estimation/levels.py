@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..edition import Population
 from ..significance import Significance
-from ..stats import Design, adjusted_p_values, pairwise_differences, versus_rest
+from ..stats import Design, DomainSums, adjusted_p_values, difference_from_sums, item_sums, rest_differences, variance_layout
 from .items import ItemMatrix
 
 
@@ -38,15 +38,24 @@ def breakdown_levels(frame: pd.DataFrame, population: Population) -> Levels:
     return Levels(pd.DataFrame(keys, columns=["breakdown", "breakdown_level", "breakdown_label"]), np.column_stack(masks))
 
 
-def level_p_values(design: Design, matrix: ItemMatrix, levels: Levels) -> np.ndarray:
-    """(d, k) p-values of each breakdown level against the rest of its population (NaN for the total).
+def level_sums(design: Design, matrix: ItemMatrix, levels: Levels) -> DomainSums | None:
+    """The sums of every item on every level (None without items): one pass over the data for
+    the estimates, the levels' tests against the rest and against each other."""
+    return item_sums(variance_layout(design), list(matrix.coded), levels.masks) if matrix.coded else None
 
-    R: ``svyglm(y ~ I(level), subset(design, in base))``, the coefficient's t test.
+
+def level_p_values(design: Design, sums: DomainSums | None, levels: Levels) -> np.ndarray:
+    """(d, k) p-values of each breakdown level against the rest of its population (NaN for the
+    total), from the items' :func:`level_sums`.
+
+    R: ``svyglm(y ~ I(level), subset(design, in base))``, the coefficient's t test
+    (:func:`~baro_pipeline.stats.versus_rest`, the total being the whole sample).
     """
-    p = np.full((levels.masks.shape[1], len(matrix.items)), np.nan)
     breakdown = (levels.keys["breakdown"] != TOTAL).to_numpy()
-    if breakdown.any() and matrix.coded:
-        p[breakdown] = versus_rest(design, list(matrix.coded), levels.masks[:, breakdown]).p
+    p = np.full((levels.masks.shape[1], 0 if sums is None else len(sums.shift)), np.nan)
+    if breakdown.any() and sums is not None:
+        whole = int(np.flatnonzero(~breakdown)[0])
+        p[breakdown] = rest_differences(variance_layout(design), sums, np.flatnonzero(breakdown), whole).p
     return p
 
 
@@ -58,7 +67,15 @@ def level_pairs(levels: Levels) -> tuple[np.ndarray, np.ndarray]:
     return np.array(pairs, dtype=np.intp).reshape(-1, 2), breakdowns[[a for a, _ in pairs]]
 
 
-def higher_levels(design: Design, matrix: ItemMatrix, levels: Levels, testable: np.ndarray, significance: Significance, adjust: str = "none") -> list[list[str]]:
+def higher_levels(
+    design: Design,
+    matrix: ItemMatrix,
+    levels: Levels,
+    testable: np.ndarray,
+    significance: Significance,
+    adjust: str = "none",
+    sums: DomainSums | None = None,
+) -> list[list[str]]:
     """For each level and item (row r: level r // k, item r % k), the codes of the other levels of
     its breakdown whose estimate it is significantly above: the letters of ``tables.xlsx``.
 
@@ -66,12 +83,14 @@ def higher_levels(design: Design, matrix: ItemMatrix, levels: Levels, testable: 
     covariance the design gives the two levels (:func:`pairwise_differences`; R: ``svyby(...,
     covmat = TRUE)`` then ``svycontrast``) at the edition's test level, the p-values adjusted by
     ``adjust`` (the edition's ``letters_adjust``) within a breakdown's pairs for one item.
+    ``sums``: the items' :func:`level_sums`, when already computed.
     """
     d, k = testable.shape
     higher = np.zeros((d, d, k), dtype=bool)
     pairs, family = level_pairs(levels)
-    if len(pairs) and matrix.coded:
-        diff = pairwise_differences(design, list(matrix.coded), levels.masks, pairs)
+    sums = level_sums(design, matrix, levels) if sums is None else sums
+    if len(pairs) and sums is not None:  # a breakdown's levels are disjoint: one code each
+        diff = difference_from_sums(variance_layout(design), sums, pairs[:, 0], pairs[:, 1])
         tested = testable[pairs[:, 0]] & testable[pairs[:, 1]]
         p = adjusted_p_values(np.where(tested, diff.p, np.nan), family, adjust)
         significant = significance.significant(p)

@@ -9,7 +9,7 @@ from ..edition import Edition, Population
 from ..weighting import SurveySample
 from .estimates import estimate_items
 from .items import item_matrix
-from .levels import breakdown_levels, higher_levels, level_p_values
+from .levels import breakdown_levels, higher_levels, level_p_values, level_sums
 from .ranks import rank_uncertainties, ranked_items, ranks
 
 
@@ -41,17 +41,18 @@ def estimate_population(sample: SurveySample, population: Population, edition: E
     matrix = item_matrix(frame, population.codebook)
     levels = breakdown_levels(frame, population)
     d, k = levels.masks.shape[1], len(matrix.items)
+    sums = level_sums(design, matrix, levels)
     stats_table = estimate_items(
         design, list(matrix.coded), settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds,
-        domains=levels.masks, kinds=matrix.items["kind"].to_numpy(),
+        domains=levels.masks, kinds=matrix.items["kind"].to_numpy(), sums=sums,
     )
     items = matrix.items.iloc[np.tile(np.arange(k), d)].reset_index(drop=True)
     keys = levels.keys.iloc[np.repeat(np.arange(d), k)].reset_index(drop=True)
     # An item of the breakdown variable itself is fixed by the level (1 or 0): nothing to test.
     own_level = (keys["breakdown"] == items["question"]).to_numpy()
-    p_value = np.where(stats_table["suppressed"] | own_level, np.nan, level_p_values(design, matrix, levels).ravel())
+    p_value = np.where(stats_table["suppressed"] | own_level, np.nan, level_p_values(design, sums, levels).ravel())
     testable = ~(stats_table["small_base"] | stats_table["suppressed"] | stats_table["estimate"].isna()).to_numpy() & ~own_level
-    higher_than = higher_levels(design, matrix, levels, testable.reshape(d, k), edition.significance, edition.estimation.letters_adjust)
+    higher_than = higher_levels(design, matrix, levels, testable.reshape(d, k), edition.significance, edition.estimation.letters_adjust, sums)
     table = pd.concat([items, keys, stats_table], axis=1).assign(
         edition=edition.id, population=population.id, p_value=p_value, significant=edition.significance.significant(p_value), higher_than=higher_than
     )

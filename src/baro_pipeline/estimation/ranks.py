@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 from ..edition import Codebook, EstimationSettings
-from ..stats import Design, covariance_from_pair_sums, own_base_covariance, pair_sums, rank_uncertainty, rescaled, svymean
+from ..stats import (
+    CodedItems,
+    Design,
+    binary_codes,
+    covariance_from_pair_sums,
+    dense_items,
+    own_base_covariance,
+    pair_sums,
+    rank_uncertainty,
+    rescaled,
+    share_pair_sums,
+    svymean,
+)
 from .estimates import replicate_estimates
 from .items import ItemMatrix
 from .levels import Levels
@@ -27,8 +41,8 @@ def ranks(table: pd.DataFrame, ranked: pd.Series) -> pd.Series:
     return rank.reindex(table.index).astype("Int64")
 
 
-def ranked_covariance(design: Design, y: np.ndarray, domains: np.ndarray, settings: EstimationSettings) -> np.ndarray:
-    """(d, k, k) covariance of the means of one ranked question's items y (n, k) on each domain
+def ranked_covariance(design: Design, y: np.ndarray | Sequence[CodedItems], domains: np.ndarray, settings: EstimationSettings) -> np.ndarray:
+    """(d, k, k) covariance of the means of one ranked question's items y ((n, k), or coded items) on each domain
     (R: ``vcov(svyby(~y1 + y2 + ..., ~domain, design, svymean, covmat = TRUE))``), from the
     variance its SEs come from: JK1 replicates re-raked (``variance: jk1``), else linearised.
 
@@ -38,11 +52,15 @@ def ranked_covariance(design: Design, y: np.ndarray, domains: np.ndarray, settin
     SEs on its correlations under ``variance: jk1``.
     """
     means = replicate_estimates if settings.variance == "jk1" else svymean
-    missing = np.isnan(y)
+    codes = binary_codes(y)  # shares: coded on a byte without spelling the items out
+    if codes is not None and all(np.array_equal(codes[0] == 0, c == 0) for c in codes[1:]):
+        return covariance_from_pair_sums(means(design, share_pair_sums(codes), domains).se, len(codes))
+    dense = dense_items(y)
+    missing = np.isnan(dense)
     if (missing == missing[:, :1]).all():
-        return covariance_from_pair_sums(means(design, pair_sums(y), domains).se, y.shape[1])
-    linearised = own_base_covariance(design, y, domains)
-    return rescaled(linearised, means(design, y, domains).se) if settings.variance == "jk1" else linearised
+        return covariance_from_pair_sums(means(design, pair_sums(dense), domains).se, dense.shape[1])
+    linearised = own_base_covariance(design, dense, domains)
+    return rescaled(linearised, means(design, dense, domains).se) if settings.variance == "jk1" else linearised
 
 
 def ranked_items(items: pd.DataFrame, codebook: Codebook) -> pd.Series:
@@ -71,7 +89,7 @@ def rank_uncertainties(
     questions = matrix.items["question"].to_numpy()
     for question in pd.unique(questions[ranked.any(axis=0)]):
         items = np.flatnonzero((questions == question) & ranked.any(axis=0))
-        covariances = ranked_covariance(design, np.column_stack([matrix.column(int(j)) for j in items]), levels.masks, settings)
+        covariances = ranked_covariance(design, matrix.coded_columns(items), levels.masks, settings)
         top = codebook.question(question).top or DEFAULT_TOP
         for level in np.flatnonzero(ranked[:, items].any(axis=1)):
             chosen = ranked[level, items]

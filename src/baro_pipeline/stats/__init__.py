@@ -15,20 +15,47 @@ from .calibration import (
 )
 from .design import Design
 from .intervals import INTERVAL_METHODS, SvycipropTerms, proportion_ci, svyciprop_terms
-from .ranks import RankUncertainty, covariance_from_pair_sums, difference_se, own_base_covariance, pair_sums, rank_uncertainty, rescaled, separations
+from .ranks import (
+    RankUncertainty,
+    binary_codes,
+    covariance_from_pair_sums,
+    dense_items,
+    difference_se,
+    own_base_covariance,
+    pair_sums,
+    rank_uncertainty,
+    rescaled,
+    separations,
+    share_pair_sums,
+)
 from .replicates import jk1_rake
 from .significance import (
     ADJUSTMENTS,
     ChisqResult,
     DifferenceResult,
     adjusted_p_values,
+    difference_from_sums,
     domain_difference,
     independent_difference,
     pairwise_differences,
+    rest_differences,
     svychisq,
     versus_rest,
 )
-from .variance import BINARY_TABLE, CodedItems, MeanEstimates, binary_column, coded_column, influence_values, svymean, variance_matrix
+from .variance import (
+    BINARY_TABLE,
+    CodedItems,
+    DomainSums,
+    MeanEstimates,
+    binary_column,
+    coded_column,
+    domain_means,
+    influence_values,
+    item_sums,
+    svymean,
+    variance_layout,
+    variance_matrix,
+)
 
 __all__ = [
     "ADJUSTMENTS",
@@ -39,20 +66,26 @@ __all__ = [
     "ChisqResult",
     "Design",
     "DifferenceResult",
+    "DomainSums",
     "MeanEstimates",
     "RankUncertainty",
     "SvycipropTerms",
     "adjusted_p_values",
+    "binary_codes",
     "binary_column",
     "calibrate_linear",
     "calibrate_raking_bounded",
     "coded_column",
     "covariance_from_pair_sums",
+    "dense_items",
     "design_from_calibration",
+    "difference_from_sums",
     "difference_se",
     "domain_difference",
+    "domain_means",
     "independent_difference",
     "influence_values",
+    "item_sums",
     "jk1_rake",
     "kish_deff",
     "own_base_covariance",
@@ -62,11 +95,14 @@ __all__ = [
     "rake",
     "rank_uncertainty",
     "rescaled",
+    "rest_differences",
     "separations",
+    "share_pair_sums",
     "svychisq",
     "svyciprop_terms",
     "svymean",
     "trim_weights",
+    "variance_layout",
     "variance_matrix",
     "versus_rest",
 ]

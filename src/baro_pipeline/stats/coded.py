@@ -47,6 +47,15 @@ BINARY_TABLE = np.array([[np.nan], [0.0], [1.0]])  # the states of a 0/1 item: o
 BUNDLE_BINS = 1 << 17
 
 
+def count_bins(layout: VarianceLayout, n: int) -> int:
+    """Bins of a bundle's count: :data:`BUNDLE_BINS`, or no more than the rows when they are
+    counted per weight class. A joint table larger than the rows costs more to sum back to each
+    item than counting the items one by one, and counts are integers: exact however bundled.
+    Weighted sums per cell keep their bundles (their float sums depend on how they are grouped).
+    """
+    return BUNDLE_BINS if layout.classes is None else min(BUNDLE_BINS, max(n, 1))
+
+
 def coded_column(values: Array) -> CodedItems:
     """One item (n,) as :class:`CodedItems`: a state per distinct value, and one for NaN (not in
     the base); a 0/1 item, without sorting, the states of :data:`BINARY_TABLE`.
@@ -121,28 +130,41 @@ class Bundle:
         return [joint.sum(axis=tuple(lead + j for j in range(m) if j != i)) for i in range(m)]
 
 
-def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[tuple[Bundle, list[tuple[Array, int, Array]]]]:
+def keyed_items(
+    rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None, bins: int, derive_whole: bool = False
+) -> Iterator[tuple[Bundle, list[tuple[Array | None, int, Array]]]]:
     """Per :class:`Bundle` of coded items, in order, and per layer of domains, the key of each
     respondent, ``rows`` (its class or cell) × (L + 1) × S + level × S + joint state, with the
-    layer's L and domains. Keys count with one bincount. A bundle's keys are overwritten by the
-    next bundle's (fresh arrays of n would cost more than the sums): use them before the next.
+    layer's L and domains; a bundle's count has at most ``bins`` bins. Keys count with one
+    bincount. A bundle's keys are overwritten by the next bundle's (fresh arrays of n would cost
+    more than the sums): use them before the next. With ``derive_whole``, a layer of the whole
+    sample alone has no key (None) when another layer has: its counts are the sums of that
+    layer's counts over its levels, level L included (:func:`layer_counts`).
     """
     n = len(rows)
     # keys of bincount's own type: smaller ones would be converted on every call
     layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, n)]
-    width = max(1, BUNDLE_BINS // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
-    scaled: dict[tuple[int, int], np.ndarray] = {}  # group × S of a layer, shared by the bundles of S states
+    width = max(1, bins // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
+    whole = [len(columns) == 1 and not np.any(group % 2) for group, _, columns in layers]
+    derived = derive_whole and not all(whole) and any(whole)
+    # group × S of each layer, kept while consecutive bundles have S states (one array of n per
+    # layer: one per S would hold n per distinct S)
+    scaled: list[tuple[int, np.ndarray | None]] = [(0, None)] * len(layers)
     buffers = np.empty((len(layers), n), dtype=np.intp)
     start = 0
     for members in bundles(items, width):
         tables = [np.asarray(item.table, dtype=float) for item in members]
         stops = start + np.cumsum([table.shape[1] for table in tables])
         bundle = Bundle(list(zip([start, *stops[:-1]], stops)), tables, joint_state(members))
-        keys = []
+        keys: list[tuple[Array | None, int, Array]] = []
         for i, (group, n_levels, columns) in enumerate(layers):
-            if (i, bundle.n_states) not in scaled:
-                scaled[i, bundle.n_states] = group * bundle.n_states
-            keys.append((np.add(scaled[i, bundle.n_states], bundle.state, out=buffers[i]), n_levels, columns))
+            if derived and whole[i]:
+                keys.append((None, n_levels, columns))
+                continue
+            size, times = scaled[i]
+            if times is None or size != bundle.n_states:
+                scaled[i] = size, times = bundle.n_states, np.multiply(group, bundle.n_states, out=times)
+            keys.append((np.add(times, bundle.state, out=buffers[i]), n_levels, columns))
         yield bundle, keys
         start = int(stops[-1])
 
@@ -175,21 +197,34 @@ def joint_state(items: Sequence[CodedItems]) -> np.ndarray:
     return state
 
 
-def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """(groups, L, S) counts (or sums of ``weights``) of keys made by :func:`keyed_items`, level L dropped."""
-    counts = np.bincount(key, weights=weights, minlength=n_groups * (n_levels + 1) * n_states)
-    return counts.reshape(n_groups, n_levels + 1, n_states)[:, :n_levels]
-
-
-def group_sums(layout: VarianceLayout, key: np.ndarray, n_levels: int, n_states: int) -> np.ndarray:
-    """(groups, L, S) what the layout's projection takes: counts per (class, level, state), or the
-    sums of each weight kind per (cell, level, state), kind by kind.
+def layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[tuple[Array | None, int, Array]]) -> list[tuple[np.ndarray, Array]]:
+    """Per layer of domains (:func:`keyed_items`), the bundle's sums (groups, L, joint states)
+    that the layout's projection takes, and the layer's domains: counts per (class, level,
+    state), or the sums of each weight kind per (cell, level, state), kind by kind. A layer
+    without a key (the whole sample, counted per weight class) takes the counts of the first
+    layer that has one, summed over all its levels: integers, the same as counting it.
     """
-    if layout.classes is not None:
-        return key_counts(key, len(layout.classes.cell), n_levels, n_states)
-    w = layout.weights
-    row_kinds = ((w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights)
-    return np.concatenate([key_counts(key, len(layout.cell_unit), n_levels, n_states, k) for k in row_kinds])
+    if layout.classes is None:
+        w = layout.weights
+        row_kinds = ((w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights)
+        return [
+            (np.concatenate([key_counts(key, len(layout.cell_unit), n_levels, bundle.n_states, kind)[:, :n_levels] for kind in row_kinds]), columns)
+            for key, n_levels, columns in keys
+            if key is not None
+        ]
+    n_classes = len(layout.classes.cell)
+    full = [None if key is None else key_counts(key, n_classes, n_levels, bundle.n_states) for key, n_levels, _ in keys]
+    counted = next(counts for counts in full if counts is not None)
+    return [
+        ((counted.sum(axis=1, keepdims=True) if counts is None else counts)[:, :n_levels], columns)
+        for counts, (_, n_levels, columns) in zip(full, keys)
+    ]
+
+
+def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """(groups, L + 1, S) counts (or sums of ``weights``) of keys made by :func:`keyed_items` (level L: in none of the layer's domains)."""
+    counts = np.bincount(key, weights=weights, minlength=n_groups * (n_levels + 1) * n_states)
+    return counts.reshape(n_groups, n_levels + 1, n_states)
 
 
 def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:
@@ -203,8 +238,8 @@ def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domai
     rows = layout.cell if layout.classes is None else layout.classes.row_class
     out = np.zeros((layout.projection.shape[0], d, 3, k))  # projection rows x domains x moments x items
     shift = np.zeros(k)
-    for bundle, keys in keyed_items(rows, items, domains):
-        layers = [(bundle.marginals(group_sums(layout, key, n_levels, bundle.n_states)), columns) for key, n_levels, columns in keys]
+    for bundle, keys in keyed_items(rows, items, domains, count_bins(layout, len(rows)), derive_whole=layout.classes is not None):
+        layers = [(bundle.marginals(counts), columns) for counts, columns in layer_counts(layout, bundle, keys)]
         for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
             base = ~np.isnan(table)
             projected = [(layout.projection @ sums[j].reshape(len(sums[j]), -1)).reshape(-1, sums[j].shape[1], len(table)) for sums, _ in layers]
@@ -252,9 +287,9 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
     k, n_classes = sum(item.table.shape[1] for item in items), classes.kinds.shape[0]
     d = 1 if domains is None else domains.shape[1]
     ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
-    for bundle, keys in keyed_items(classes.row_class, items, domains):
+    for bundle, keys in keyed_items(classes.row_class, items, domains, count_bins(layout, len(classes.row_class)), derive_whole=True):
         states = bundle.marginals(np.bincount(bundle.state, minlength=bundle.n_states))
-        layers = [(bundle.marginals(key_counts(key, n_classes, n_levels, bundle.n_states)), columns) for key, n_levels, columns in keys]
+        layers = [(bundle.marginals(counts), columns) for counts, columns in layer_counts(layout, bundle, keys)]
         for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
             answered[start:stop] = states[j] @ ~np.isnan(table)
             for counts, columns in layers:

@@ -169,7 +169,13 @@ def svymean(design: Design, y: Items, domains: Array | None = None, *, deff: str
         raise EstimationError(f"unknown deff '{deff}'", where="svymean", fix=f"use one of {', '.join(DEFF_TYPES)}")
     y, domains = as_items(design, y, domains)
     layout = variance_layout(design)
-    sums = item_sums(layout, y, domains)
+    result = domain_means(layout, item_sums(layout, y, domains), deff)
+    return squeezed(result) if domains is None else result
+
+
+def domain_means(layout: VarianceLayout, sums: DomainSums, deff: str = "replace") -> MeanEstimates:
+    """:func:`svymean` of the items and domains whose sums are ``sums`` (fields (d, k)): what
+    several estimates of the same domains share (R: the same ``svyby`` on the same design)."""
     mean, totals = mean_influence(sums)
     count = sums.count.sum(axis=0)
     weight = sums.weight.sum(axis=0)
@@ -189,7 +195,7 @@ def svymean(design: Design, y: Items, domains: Array | None = None, *, deff: str
             se_kish=np.sqrt(s2 / n_eff),
             df=degrees_of_freedom(layout, sums.count),
         )
-    return squeezed(result) if domains is None else result
+    return result
 
 
 def squeezed(estimates: MeanEstimates) -> MeanEstimates:

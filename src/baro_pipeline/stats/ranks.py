@@ -33,7 +33,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .design import Array, Design
-from .variance import CodedItems, coded_column, influence_values, variance_matrix
+from .coded import is_coded
+from .variance import BINARY_TABLE, CodedItems, Items, coded_column, influence_values, variance_matrix
 
 DRAWS = 10_000
 SEED = 22  # issue 22: every run draws the same numbers
@@ -152,23 +153,47 @@ def rank_uncertainty(estimate: ArrayLike, covariance: ArrayLike, *, top: int, le
     return RankUncertainty(ranks_of(estimate), top_shares(estimate + noise, top), low, high)
 
 
-def pair_sums(y: np.ndarray) -> list[CodedItems]:
-    """The items y (n, k), then the sum of each pair (i < j, row by row), as coded items: the
-    SE kernels' fast path, a byte per respondent. Shares (0/1) are coded without a sort (a sum of
-    two takes 0, 1 or 2); other values by their distinct values.
+def pair_sums(y: Items) -> list[CodedItems]:
+    """The items y ((n, k) or coded items), then the sum of each pair (i < j, row by row), as
+    coded items: the SE kernels' fast path, a byte per respondent. Shares (0/1) are coded without
+    a sort, from their :func:`binary_codes` (a sum of two takes 0, 1 or 2); other values by their
+    distinct values.
     """
-    a, b = np.triu_indices(y.shape[1], 1)
-    shares = np.isin(y[~np.isnan(y)], (0.0, 1.0)).all()
-    code = share_sum_column if shares else small_coded_column
-    return [small_coded_column(column) for column in y.T] + [code(y[:, i] + y[:, j]) for i, j in zip(a, b)]
+    codes = binary_codes(y)
+    if codes is not None:
+        return share_pair_sums(codes)
+    dense = dense_items(y)
+    a, b = np.triu_indices(dense.shape[1], 1)
+    return [small_coded_column(column) for column in dense.T] + [small_coded_column(dense[:, i] + dense[:, j]) for i, j in zip(a, b)]
 
 
 SUM_TABLE = np.array([[0.0], [1.0], [2.0], [np.nan]])  # the states of a sum of two shares; 3: not in the base
+# The state in SUM_TABLE of the sum of two shares of BINARY_TABLE states a and b, at 3 a + b.
+PAIR_STATES = np.array([3, 3, 3, 3, 0, 1, 3, 1, 2], dtype=np.uint8)
 
 
-def share_sum_column(total: np.ndarray) -> CodedItems:
-    """A sum of two 0/1 items (NaN outside the base) as coded items, state = the sum."""
-    return CodedItems(np.where(np.isnan(total), 3, total).astype(np.uint8), SUM_TABLE)
+def dense_items(y: Items) -> Array:
+    """Items as an (n, k) matrix."""
+    return np.column_stack([item.dense() for item in y]) if is_coded(y) else np.asarray(y, dtype=float)
+
+
+def binary_codes(y: Items) -> list[Array] | None:
+    """Each item's states in :data:`BINARY_TABLE` (0: out of the base, 1: a 0, 2: a 1; bytes, as
+    :func:`binary_column` codes them), or None when an item takes other values. Coded items are
+    looked up state by state, without spelling the items out."""
+    if not is_coded(y):
+        columns = np.asarray(y, dtype=float).T
+        return [np.where(np.isnan(c), 0, 1 + c).astype(np.uint8) for c in columns] if np.isin(columns[~np.isnan(columns)], (0.0, 1.0)).all() else None
+    lookups = [(item.state, column) for item in y for column in np.asarray(item.table, dtype=float).T]
+    if not all(np.isin(column[~np.isnan(column)], (0.0, 1.0)).all() for _, column in lookups):
+        return None
+    return [np.where(np.isnan(column), 0, 1 + np.nan_to_num(column)).astype(np.uint8)[state] for state, column in lookups]
+
+
+def share_pair_sums(codes: list[Array]) -> list[CodedItems]:
+    """:func:`pair_sums` of shares given by their :func:`binary_codes`."""
+    a, b = np.triu_indices(len(codes), 1)
+    return [CodedItems(c, BINARY_TABLE) for c in codes] + [CodedItems(PAIR_STATES[3 * codes[i] + codes[j]], SUM_TABLE) for i, j in zip(a, b)]
 
 
 def small_coded_column(values: np.ndarray) -> CodedItems:

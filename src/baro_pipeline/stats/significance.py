@@ -172,10 +172,19 @@ def versus_rest(design: Design, y: Items, domains: Array | None) -> DifferenceRe
         raise EstimationError("versus_rest needs domains", where="versus_rest", fix="pass an (n, d) boolean matrix of domains")
     d = domains.shape[1]
     layout = variance_layout(design)
-    sums = item_sums(layout, y, np.column_stack([domains, np.ones(design.n, dtype=bool)]))
+    return rest_differences(layout, item_sums(layout, y, np.column_stack([domains, np.ones(design.n, dtype=bool)])), np.arange(d), d)
+
+
+def rest_differences(layout: VarianceLayout, sums: DomainSums, columns: Array, whole: int) -> DifferenceResult:
+    """:func:`versus_rest` of the domains ``columns`` of ``sums`` (on the domain axis), the whole
+    sample being domain ``whole``: fields (len(columns), k)."""
+    d = len(columns)
 
     def split(x: Array | None) -> Array | None:
-        return x if x is None or x.ndim == 1 else np.concatenate([x[..., :d, :], x[..., d:, :] - x[..., :d, :]], axis=-2)
+        if x is None or x.ndim == 1:
+            return x
+        domain = x[..., columns, :]
+        return np.concatenate([domain, x[..., [whole], :] - domain], axis=-2)
 
     # split keeps None where a field is None (uncalibrated designs): each field keeps its type
     rest = DomainSums(**{f: split(getattr(sums, f)) for f in sums.__dataclass_fields__})  # type: ignore[arg-type]
