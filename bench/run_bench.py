@@ -44,6 +44,8 @@ class Variant:
     prefect_repeats: int
     standard_sizes: tuple[int, ...]
     formats_rows: int
+    formats_repeats: int
+    whole_small: bool  # part whole on the small edition too (part prefect already runs it)
     waves_rows: int | None  # None: each wave reads the small edition's exports
     parts: tuple[str, ...]
     timeout: float
@@ -52,11 +54,11 @@ class Variant:
 PARTS = ("prefect", "small", "validate", "stages", "memory", "whole", "formats", "standard", "waves")
 VARIANTS = {
     # make bench: < 5 minutes on a quiet 2-core machine
-    "quick": Variant(sizes=(100_000,), repeats=3, prefect_repeats=2, standard_sizes=(100_000,), formats_rows=100_000, waves_rows=None,
-                     parts=tuple(p for p in PARTS if p != "waves"), timeout=300),
+    "quick": Variant(sizes=(100_000,), repeats=2, prefect_repeats=2, standard_sizes=(100_000,), formats_rows=10_000, formats_repeats=1, whole_small=False,
+                     waves_rows=None, parts=tuple(p for p in PARTS if p != "waves"), timeout=300),
     # make bench-full: ≲ 25 minutes; bench/results.md
     "full": Variant(sizes=(100_000, 1_000_000), repeats=3, prefect_repeats=3, standard_sizes=(100_000, 1_000_000), formats_rows=100_000,
-                    waves_rows=100_000, parts=PARTS, timeout=900),
+                    formats_repeats=3, whole_small=True, waves_rows=100_000, parts=PARTS, timeout=900),
 }
 SMALL = "small"  # the size key of the small edition's own exports (raw/2025, 2 × 1,110 rows)
 
@@ -155,7 +157,7 @@ def formats_part(v: Variant) -> dict[str, Any]:
     out = WORK / "formats.json"
     out.unlink(missing_ok=True)
     la = load()
-    t = run([PY, BENCH / "formats.py", "--rows", v.formats_rows, "--out", out], timeout=v.timeout * 3)
+    t = run([PY, BENCH / "formats.py", "--rows", v.formats_rows, "--repeats", v.formats_repeats, "--out", out], timeout=v.timeout * 3)
     if t.rc != 0 or not out.exists():
         raise RuntimeError(f"bench/formats.py: exit {t.rc}:\n{t.tail()}")
     say(f"formats {v.formats_rows}: bench/formats.py in {t.wall:.0f} s, load {la}")
@@ -182,7 +184,7 @@ def guarded(R: dict[str, Any], part: str, key: str | None, measure: Callable[[],
     try:
         value = measure()
     except Exception as exc:  # noqa: BLE001 - any failure of a part is recorded, the others go on
-        say(f"{part} {key or ''}: FAILED {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        say(f"{part}{' ' + key if key else ''}: FAILED {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
         value = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", "log": f"{exc}\n{traceback.format_exc()[-3000:]}", "load": load()}
     if key is None:
         R[part] = value
@@ -199,7 +201,7 @@ def measurements(v: Variant, tools: tuple[str, ...]) -> list[tuple[str, str | No
         "validate": [(str(biggest), lambda: validate_part(v, biggest))],
         "stages": [(str(n), lambda n=n: stages_part(v, n)) for n in v.sizes],
         "memory": [(str(n), lambda n=n: memory_part(v, n)) for n in (SMALL, *v.sizes)],
-        "whole": [(str(n), lambda n=n: whole_part(v, n)) for n in (SMALL, *v.sizes)],
+        "whole": [(str(n), lambda n=n: whole_part(v, n)) for n in ((SMALL,) if v.whole_small else ()) + v.sizes],
         "formats": [(None, lambda: formats_part(v))],
         "standard": [(str(n), lambda n=n: standard_part(v, n, tools)) for n in v.standard_sizes],
         "waves": [(None, lambda: waves_part(v))],
