@@ -95,6 +95,9 @@ def data_folder(n: int) -> Path:
         return out
     shared = SHARED_DATA / str(n)
     DATA.mkdir(exist_ok=True)
+    while shared.exists() and subprocess.run(["pgrep", "-f", f"synth 2025 --respondents {n}"], capture_output=True).returncode == 0:
+        say(f"data {n}: waiting for the synth writing {shared} to end")
+        time.sleep(10)
     if (shared / "ps.csv").exists() and (shared / "gp.csv").exists() and not out.exists():
         out.symlink_to(shared)
         say(f"data {n}: linked to {shared}")

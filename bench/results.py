@@ -46,6 +46,11 @@ def ok(x: Any) -> bool:
     return bool(x) and not failed(x)
 
 
+def unavailable(x: Any) -> list[str]:
+    """What a section says of a part that did not run or failed."""
+    return ["not measured\n" if x is None else "failed (see Failed parts)\n"]
+
+
 def table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
     head = list(header)
     return [f"| {' | '.join(head)} |", "|" + "---|" * len(head), *(f"| {' | '.join(str(c) for c in row)} |" for row in rows)]
@@ -122,7 +127,7 @@ def target_small(R: Mapping[str, Any]) -> list[Row]:
     cli = median(c["wall"] for c in S["cli"])
     return [("2. small edition's pipeline (2 × 1,110 rows) ≤ 1.0 s",
              f"{fmt(pipe)} s (median of {len(runs)} `run_edition` in one process; the first {fmt(runs[0]['pipeline'])} s)",
-             f"`baro run --no-prefect` wall {fmt(cli)} s (imports included)", pipe <= 1.0)]
+             f"`baro run --no-prefect`: pipeline {fmt(median(c['pipeline'] for c in S['cli']))} s, wall {fmt(cli)} s (imports included)", pipe <= 1.0)]
 
 
 def target_validate(R: Mapping[str, Any]) -> list[Row]:
@@ -263,7 +268,7 @@ def section_prefect(R: Mapping[str, Any]) -> list[str]:
     P = R.get("prefect")
     L = ["## 1. Prefect's share (bench/prefect_tasks.py)\n"]
     if not ok(P):
-        return L + ["not measured\n" if P is None else "failed (see Failed parts)\n"]
+        return L + unavailable(P)
     modes = prefect_modes(P)
     L += table(("Prefect", "trivial flow wall", "`baro run 2025` wall", "pipeline", "Prefect's share of the run"),
                ((mode, fmt(m["trivial"]), fmt(m["wall"]), fmt(m["pipeline"]), fmt(m["wall"] - m["pipeline"]) if m["wall"] and m["pipeline"] else "—")
@@ -284,12 +289,13 @@ def section_small(R: Mapping[str, Any]) -> list[str]:
     S = R.get("small")
     L = ["## 2. The small edition's pipeline (2 × 1,110 rows)\n"]
     if not ok(S):
-        return L + ["not measured\n" if S is None else "failed (see Failed parts)\n"]
+        return L + unavailable(S)
     runs = S["in_process"]["runs"]
     L.append(f"`run_edition` {len(runs)} times in one process (imports {fmt(S['in_process']['import_seconds'])} s before the first), seconds per phase:\n")
     L += table(("run", *PHASES, "pipeline"), ((i + 1, *(fmt(r["timings"].get(p)) for p in PHASES), fmt(r["pipeline"])) for i, r in enumerate(runs)))
     L.append("\n`baro run 2025 --no-prefect` (a fresh process each):\n")
-    L += table(("run", "wall", "CPU", "peak RSS MiB"), ((i + 1, fmt(c["wall"]), fmt(c["cpu"]), fmt(c["peak_rss_mib"], 4)) for i, c in enumerate(S["cli"])))
+    L += table(("run", "pipeline", "wall", "CPU", "peak RSS MiB"),
+               ((i + 1, fmt(c["pipeline"]), fmt(c["wall"]), fmt(c["cpu"]), fmt(c["peak_rss_mib"], 4)) for i, c in enumerate(S["cli"])))
     L.append(f"\nload {S['load']}\n")
     return L
 
@@ -386,7 +392,7 @@ def section_waves(R: Mapping[str, Any]) -> list[str]:
     Wv = R.get("waves")
     L = ["## 7. Waves on the process work pool (bench/waves.py)\n"]
     if not ok(Wv):
-        return L + ["not measured\n" if Wv is None else "failed (see Failed parts)\n"]
+        return L + unavailable(Wv)
     L.append(f"{Wv['waves']} editions (2025 under ids w01…, own export folders of {', '.join(f'{p} {n:,}' for p, n in Wv['rows_per_wave'].items())} rows), "
              f"one deployment each on the pool of one server ({Wv['api_url']}); per round K workers (`python -m baro_flows.worker --limit 1`), "
              "all runs triggered at once, wall from the trigger until every run has ended. CPU: the workers and their flow runs.\n")

@@ -70,6 +70,15 @@ def json_line(t: Timed) -> dict[str, Any]:
     return {**json.loads(t.stdout.strip().splitlines()[-1]), "process": t.numbers()}
 
 
+def manifest_timings(proj: Path) -> dict[str, float]:
+    """The stage timings of the last run's manifest."""
+    return dict(json.loads((proj / "outputs" / "2025" / "manifest.json").read_text())["timings_seconds"])
+
+
+def pipeline_seconds(proj: Path) -> float:
+    return sum(manifest_timings(proj).values())
+
+
 def exports(size: int | str) -> Path:
     return MAIN / "raw" / "2025" if size == SMALL else data_folder(int(size))
 
@@ -94,8 +103,8 @@ def small_part(v: Variant) -> dict[str, Any]:
         t = run([BARO, "--root", proj, "run", "2025", "--no-prefect"], timeout=v.timeout)
         if t.rc != 0:
             raise RuntimeError(f"baro run --no-prefect: exit {t.rc}:\n{t.tail()}")
-        cli.append(t.numbers())
-    say(f"small: run_edition pipeline {[round(r['pipeline'], 3) for r in in_process['runs']]} s; baro run --no-prefect wall {[round(c['wall'], 2) for c in cli]} s, load {la}")
+        cli.append(t.numbers() | {"pipeline": pipeline_seconds(proj)})
+    say(f"small: run_edition pipeline {[round(r['pipeline'], 3) for r in in_process['runs']]} s; baro run --no-prefect wall {[round(c['wall'], 2) for c in cli]} s (pipeline {[round(c['pipeline'], 3) for c in cli]}), load {la}")
     return {"in_process": in_process, "cli": cli, "load": la}
 
 
@@ -144,7 +153,7 @@ def whole_part(v: Variant, n: int | str) -> dict[str, Any]:
             t = run([BARO, "--root", proj, "run", "2025"], timeout=v.timeout, env=server.env)
             if t.rc != 0:
                 raise RuntimeError(f"baro run: exit {t.rc}:\n{t.tail()}")
-            timings = json.loads((proj / "outputs" / "2025" / "manifest.json").read_text())["timings_seconds"]
+            timings = manifest_timings(proj)
             runs.append({**t.numbers(), "timings": timings, "pipeline": sum(timings.values()), "load": la, "first": r == 0,
                          "first_line": t.stdout.splitlines()[0] if t.stdout else ""})
             say(f"whole {n} run {r + 1}: wall {t.wall:.1f} s, CPU {t.cpu or 0:.1f} s, pipeline {sum(timings.values()):.2f} s, peak {t.peak_rss_mib or 0:.0f} MiB, load {la}")

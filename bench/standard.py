@@ -41,7 +41,7 @@ def r_survey(d: Path, reps: int, timeout: float) -> dict[str, Any]:
     if t.rc != 0:
         return {"failed": t.tail(400), "load": la}
     return {"rake": seconds_after("RAKE", t.stdout), "se": seconds_after("SE", t.stdout), "peak_rss_mib": t.peak_rss_mib, "cpu": t.cpu, "load": la,
-            "note": "rake() epsilon 1e-10; svymean of the 10 items"}
+            "note": "rake() epsilon 1e-10; svymean of the 10 items timed once"}
 
 
 def tool(name: str, d: Path, reps: int, timeout: float) -> dict[str, Any]:

@@ -15,6 +15,7 @@ with K. Every worker and the server are stopped by their PID, whatever happens.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -109,13 +110,12 @@ def start_worker(server: Server, log: Path) -> subprocess.Popen[bytes]:
 
 def stop_worker(worker: subprocess.Popen[bytes]) -> None:
     """SIGTERM: the worker stops once its runs have ended (flows/worker.py); SIGKILL past 60 s."""
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+    for sig, grace in ((signal.SIGTERM, 60), (signal.SIGKILL, None)):
+        if worker.poll() is not None:
+            return
+        os.killpg(worker.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=grace)
 
 
 def wait_for(condition: Any, what: str, timeout: float = TIMEOUT) -> Any:
