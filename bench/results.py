@@ -179,8 +179,8 @@ def target_memory(R: Mapping[str, Any]) -> list[Row]:
         return [("4. peak RSS of `baro run` at 1e6 × 2 ≤ 1.5 GiB", "not measured", "", None)]
     peak = max(r["peak_rss_mib"] or 0 for r in W[n]["runs"])
     stages = M.get(n) if ok(M.get(n)) else None
-    top = max(stages["stages"], key=lambda s: s["peak_mib"] or s["maxrss_after_mib"]) if stages else None
-    anchor = f"largest stage in `run_edition`: {top['stage']} {fmt(top['peak_mib'] or top['maxrss_after_mib'], 4)} MiB" if top else ""
+    top = max(stages["stages"], key=lambda s: s["peak_mib"] or 0) if stages else None
+    anchor = f"the largest stage peak in `run_edition` (part memory): {top['stage']} {fmt(top['peak_mib'], 4)} MiB" if top and top["peak_mib"] else ""
     return [(f"4. peak RSS of `baro run` at {size_label(n)} ≤ 1.5 GiB", f"{fmt(peak / GIB, 3)} GiB (largest of {len(W[n]['runs'])} runs)", anchor, peak <= 1.5 * GIB)]
 
 
@@ -336,14 +336,15 @@ def section_ingest(R: Mapping[str, Any]) -> list[str]:
 
 def section_memory(R: Mapping[str, Any]) -> list[str]:
     L = ["## 4. Memory: the peak of each stage (`run_edition` in a fresh process, bench/pipeline_bench.py)\n",
-         "`peak during` is VmHWM reset before the stage (/proc/self/clear_refs), `peak so far` the process' ru_maxrss after it; MiB.\n"]
+         "`peak during` is the RSS high-water mark (VmHWM) reset before the stage (/proc/self/clear_refs), `peak so far` the largest of "
+         "them up to that stage; MiB. A stage run per population shows twice: ps, then gp.\n"]
     for n, M in (R.get("memory") or {}).items():
         if not ok(M):
             L.append(f"{size_label(n)}: failed (see Failed parts)\n")
             continue
-        L.append(f"{size_label(n)}: process peak {fmt(M['process']['peak_rss_mib'], 4)} MiB (/usr/bin/time), load {M['load']}\n")
+        L.append(f"{size_label(n)}: process peak {fmt(M['peak_rss_mib'], 4)} MiB, load {M['load']}\n")
         L += table(("stage", "seconds", "peak during", "peak so far"),
-                   ((s["stage"], fmt(s["seconds"]), fmt(s["peak_mib"], 4), fmt(s["maxrss_after_mib"], 4)) for s in M["stages"]))
+                   ((s["stage"], fmt(s["seconds"]), fmt(s["peak_mib"], 4), fmt(s["peak_so_far_mib"], 4)) for s in M["stages"]))
         L.append("")
     return L
 

@@ -138,7 +138,7 @@ def memory_part(v: Variant, n: int | str) -> dict[str, Any]:
     proj = project(f"memory_{n}", exports(n))
     la = load()
     r = json_line(run([PY, BENCH / "pipeline_bench.py", proj], timeout=v.timeout)) | {"load": la}
-    say(f"memory {n}: peak {r['process']['peak_rss_mib']:.0f} MiB; per stage " + ", ".join(f"{s['stage']} {s['peak_mib'] or 0:.0f}" for s in r["stages"]))
+    say(f"memory {n}: peak {r['peak_rss_mib']:.0f} MiB; per stage " + ", ".join(f"{s['stage']} {s['peak_mib'] or 0:.0f}" for s in r["stages"]))
     return r
 
 
@@ -188,13 +188,19 @@ def waves_part(v: Variant) -> dict[str, Any]:
     return json.loads(out.read_text())
 
 
+def failure_summary(exc: Exception) -> str:
+    """The exception's first line and the last line of the output it carries (where the cause usually is)."""
+    lines = [line for line in str(exc).splitlines() if line.strip() and not line.startswith("Command exited with non-zero status")]
+    return f"{type(exc).__name__}: " + (lines[0] + (f" … {lines[-1].strip()}" if len(lines) > 1 else "") if lines else "")
+
+
 def guarded(R: dict[str, Any], part: str, key: str | None, measure: Callable[[], Any]) -> None:
     """R[part][key] = measure(), or what failed: a failed part is a result, not the end of the run."""
     try:
         value = measure()
     except Exception as exc:  # noqa: BLE001 - any failure of a part is recorded, the others go on
-        say(f"{part}{' ' + key if key else ''}: FAILED {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-        value = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", "log": f"{exc}\n{traceback.format_exc()[-3000:]}", "load": load()}
+        value = {"failed": failure_summary(exc), "log": traceback.format_exc()[-4000:], "load": load()}
+        say(f"{part}{' ' + key if key else ''}: FAILED {value['failed']}")
     if key is None:
         R[part] = value
     else:
