@@ -51,6 +51,12 @@ def unavailable(x: Any) -> list[str]:
     return ["not measured\n" if x is None else "failed (see Failed parts)\n"]
 
 
+def opened(R: Mapping[str, Any], part: str, title: str) -> tuple[list[str], Any]:
+    """A section's heading and the part's numbers, or None when it did not run or failed (said under the heading)."""
+    value = R.get(part)
+    return ([f"## {title}\n"], value) if ok(value) else ([f"## {title}\n", *unavailable(value)], None)
+
+
 def table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
     head = list(header)
     return [f"| {' | '.join(head)} |", "|" + "---|" * len(head), *(f"| {' | '.join(str(c) for c in row)} |" for row in rows)]
@@ -256,7 +262,7 @@ def targets(R: Mapping[str, Any]) -> list[str]:
     for target in TARGETS:
         try:
             rows += target(R)
-        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:  # a part whose JSON lacks a number
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:  # a part whose JSON lacks a number: the others are still shown
             rows.append((target.__name__.removeprefix("target_"), f"could not read the numbers ({type(exc).__name__}: {exc})", "", None))
     L += table(("issue 20 target", "measured", "anchor", "met?"), ((t, m, a, met(v)) for t, m, a, v in rows))
     L.append("\nItem 8 is this harness: `make bench` (quick) and `make bench-full` (this file).\n")
@@ -265,10 +271,9 @@ def targets(R: Mapping[str, Any]) -> list[str]:
 
 # ---------------------------------------------------------------- detail sections
 def section_prefect(R: Mapping[str, Any]) -> list[str]:
-    P = R.get("prefect")
-    L = ["## 1. Prefect's share (bench/prefect_tasks.py)\n"]
-    if not ok(P):
-        return L + unavailable(P)
+    L, P = opened(R, "prefect", "1. Prefect's share (bench/prefect_tasks.py)")
+    if P is None:
+        return L
     modes = prefect_modes(P)
     L += table(("Prefect", "trivial flow wall", "`baro run 2025` wall", "pipeline", "Prefect's share of the run"),
                ((mode, fmt(m["trivial"]), fmt(m["wall"]), fmt(m["pipeline"]), fmt(m["wall"] - m["pipeline"]) if m["wall"] and m["pipeline"] else "—")
@@ -286,10 +291,9 @@ def section_prefect(R: Mapping[str, Any]) -> list[str]:
 
 
 def section_small(R: Mapping[str, Any]) -> list[str]:
-    S = R.get("small")
-    L = ["## 2. The small edition's pipeline (2 × 1,110 rows)\n"]
-    if not ok(S):
-        return L + unavailable(S)
+    L, S = opened(R, "small", "2. The small edition's pipeline (2 × 1,110 rows)")
+    if S is None:
+        return L
     runs = S["in_process"]["runs"]
     L.append(f"`run_edition` {len(runs)} times in one process (imports {fmt(S['in_process']['import_seconds'])} s before the first), seconds per phase:\n")
     L += table(("run", *PHASES, "pipeline"), ((i + 1, *(fmt(r["timings"].get(p)) for p in PHASES), fmt(r["pipeline"])) for i, r in enumerate(runs)))
@@ -390,10 +394,9 @@ def section_standard(R: Mapping[str, Any]) -> list[str]:
 
 
 def section_waves(R: Mapping[str, Any]) -> list[str]:
-    Wv = R.get("waves")
-    L = ["## 7. Waves on the process work pool (bench/waves.py)\n"]
-    if not ok(Wv):
-        return L + unavailable(Wv)
+    L, Wv = opened(R, "waves", "7. Waves on the process work pool (bench/waves.py)")
+    if Wv is None:
+        return L
     L.append(f"{Wv['waves']} editions (2025 under ids w01…, own export folders of {', '.join(f'{p} {n:,}' for p, n in Wv['rows_per_wave'].items())} rows), "
              f"one deployment each on the pool of one server ({Wv['api_url']}); per round K workers (`python -m baro_flows.worker --limit 1`), "
              "all runs triggered at once, wall from the trigger until every run has ended. CPU: the workers and their flow runs.\n")
@@ -426,7 +429,10 @@ def write(R: Mapping[str, Any], path: Path) -> None:
          "times in seconds, medians of the repeats; peak RSS of the measuring process.\n"]
     L += targets(R)
     for section in (section_prefect, section_small, section_ingest, section_memory, section_whole, section_standard, section_waves, section_failed):
-        L += section(R)
+        try:
+            L += section(R)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:  # a part whose JSON lacks a number: the others are still shown
+            L.append(f"## {section.__name__.removeprefix('section_')}: could not show the numbers ({type(exc).__name__}: {exc})\n")
     L.append("## Log\n\n```\n" + "\n".join(R.get("log", [])) + "\n```\n")
     path.write_text("\n".join(L) + "\n")
 

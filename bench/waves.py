@@ -119,12 +119,13 @@ def stop_worker(worker: subprocess.Popen[bytes]) -> None:
 
 
 def wait_for(condition: Any, what: str, timeout: float = TIMEOUT) -> Any:
+    """``condition()``'s first true value, polled 4 times a second; TimeoutError past ``timeout``."""
     deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+    while time.monotonic() <= deadline:
+        if result := condition():
+            return result
         time.sleep(0.25)
-    return result
+    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
 def children_cpu() -> float:
