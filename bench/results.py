@@ -278,7 +278,7 @@ def section_prefect(R: Mapping[str, Any]) -> list[str]:
     L += table(("Prefect", "trivial flow wall", "`baro run 2025` wall", "pipeline", "Prefect's share of the run"),
                ((mode, fmt(m["trivial"]), fmt(m["wall"]), fmt(m["pipeline"]), fmt(m["wall"] - m["pipeline"]) if m["wall"] and m["pipeline"] else "—")
                 for mode, m in modes.items()))
-    L.append(f"\nload {P.get('load')}; {R['settings']['prefect_repeats']} repeats (medians). Where Prefect's time goes, totals over the task runs "
+    L.append(f"\nload {P.get('load')}; {R['settings']['prefect_repeats']} repeat(s), medians. Where Prefect's time goes, totals over the task runs "
              "of one instrumented run (seconds; `call` = the task call's wall, `function` = the stage's own, `prefect` = the difference; "
              "the rest from the task runs' state timestamps):\n")
     keys = ("tasks", "call", "function", "prefect", "before_pending", "pending_to_running", "result_handling", "after_completed")
