@@ -46,6 +46,7 @@ class Variant:
     formats_rows: int
     formats_repeats: int
     whole_small: bool  # part whole on the small edition too (part prefect already runs it)
+    waves: int
     waves_rows: int | None  # None: each wave reads the small edition's exports
     parts: tuple[str, ...]
     timeout: float
@@ -55,10 +56,10 @@ PARTS = ("prefect", "small", "validate", "stages", "memory", "whole", "formats",
 VARIANTS = {
     # make bench: < 5 minutes on a quiet 2-core machine
     "quick": Variant(sizes=(100_000,), repeats=2, prefect_repeats=2, standard_sizes=(100_000,), formats_rows=10_000, formats_repeats=1, whole_small=False,
-                     waves_rows=None, parts=tuple(p for p in PARTS if p != "waves"), timeout=300),
+                     waves=8, waves_rows=None, parts=tuple(p for p in PARTS if p != "waves"), timeout=300),
     # make bench-full: ≲ 25 minutes; bench/results.md
     "full": Variant(sizes=(100_000, 1_000_000), repeats=3, prefect_repeats=3, standard_sizes=(100_000, 1_000_000), formats_rows=100_000,
-                    formats_repeats=3, whole_small=True, waves_rows=100_000, parts=PARTS, timeout=900),
+                    formats_repeats=3, whole_small=True, waves=8, waves_rows=100_000, parts=PARTS, timeout=900),
 }
 SMALL = "small"  # the size key of the small edition's own exports (raw/2025, 2 × 1,110 rows)
 
@@ -182,9 +183,10 @@ def waves_part(v: Variant) -> dict[str, Any]:
     out = WORK / "waves.json"
     out.unlink(missing_ok=True)
     folder = exports(SMALL if v.waves_rows is None else v.waves_rows)
-    t = run([PY, BENCH / "waves.py", "--exports", folder, "--waves", 8, "--workers", "1,2", "--out", out], timeout=v.timeout * 4)
+    t = run([PY, BENCH / "waves.py", "--exports", folder, "--waves", v.waves, "--workers", "1,2", "--out", out], timeout=v.timeout * 4)
     if t.rc != 0 or not out.exists():
         raise RuntimeError(f"bench/waves.py: exit {t.rc}:\n{t.tail()}")
+    LOG.extend(line for line in t.stdout.splitlines() if line.startswith("["))  # its own log lines
     return json.loads(out.read_text())
 
 
@@ -231,7 +233,8 @@ def main() -> None:
     ap.add_argument("--sizes", help="respondents per population of the synthetic data, e.g. 1000 to try the harness")
     ap.add_argument("--standard-sizes", help="rows of the standard data set")
     ap.add_argument("--formats-rows", type=int)
-    ap.add_argument("--waves-rows", type=int, help="respondents per population of each wave (default: the small edition's exports)")
+    ap.add_argument("--waves", type=int, help="waves of part waves (default 8)")
+    ap.add_argument("--waves-rows", type=int, help="respondents per population of each wave (quick: the small edition's exports; full: 100000)")
     ap.add_argument("--repeats", type=int)
     ap.add_argument("--prefect-repeats", type=int)
     ap.add_argument("--tools", default="svy", help="tools beside baro and R on the standard data set (svy,balance,samplics,weightipy)")
@@ -245,6 +248,7 @@ def main() -> None:
         "sizes": ints(a.sizes) if a.sizes else None,
         "standard_sizes": ints(a.standard_sizes) if a.standard_sizes else None,
         "formats_rows": a.formats_rows,
+        "waves": a.waves,
         "waves_rows": a.waves_rows,
         "repeats": a.repeats,
         "prefect_repeats": a.prefect_repeats,
