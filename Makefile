@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_TELEMETRY_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test fuzz venv clean server server-stop deploy worker trigger alerts test-integration
+.PHONY: run test fuzz venv clean server server-stop deploy worker trigger alerts test-integration bench bench-full
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,16 @@ fuzz: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .prefect .pytest_cache
+
+# Benchmarks of issue 20, each measurement beside its anchor (bench/README.md; not part of make test).
+# bench: the quick variant (small edition, 1e5, the anchors; < 5 min on a quiet 2-core machine) ->
+# bench/work/results-quick.md. bench-full: 1e5 and 1e6 and the waves (≲ 25 min) -> bench/results.md.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--sizes 1000 --repeats 1" to try the harness.
+bench: $(STAMP)
+	$(BIN)/python bench/run_bench.py --variant quick $(BENCH_ARGS)
+
+bench-full: $(STAMP)
+	$(BIN)/python bench/run_bench.py --variant full $(BENCH_ARGS)
 
 # ---- Scheduled runs on a Prefect server (README "Scheduled runs"; docs/operations.md) ----------
 SERVER_HOST := 127.0.0.1

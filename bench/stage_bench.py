@@ -1,82 +1,78 @@
-"""One measurement in a fresh process: every library stage of baro-pipeline on bench/data/<N>.
+"""One fresh process: the library calls of the run's stages, one by one, on a project's exports.
 
-Run by run_bench.py as  .venv/bin/python bench/stage_bench.py PROJECT_ROOT [--profile FILE] [--ses-only]
-Prints one JSON line: seconds per stage, SE-of-every-item seconds, peak RSS (ru_maxrss).
+python bench/stage_bench.py PROJECT_ROOT [--profile FILE] [--skip estimation]
+The anchor of the run's ingest and validate stages (issue 20 item 3): the same library calls,
+timed alone. Prints one JSON line: seconds per stage (both populations), peak RSS (ru_maxrss).
 """
 from __future__ import annotations
 
+import argparse
 import cProfile
 import json
 import resource
-import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
+
+
+class Stopwatch:
+    """Library calls with their seconds added up by stage name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
 def main() -> None:
-    root = Path(sys.argv[1])
-    profile_file = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else None
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--profile", type=Path, help="write cProfile statistics there")
+    ap.add_argument("--skip", default="", help="estimation: skip estimate_population")
+    a = ap.parse_args()
     from baro_pipeline import edition, estimation, ingest, outputs, stats, validation, weighting
 
-    t: dict[str, float] = {}
-
-    def timed(stage, fn, *a, **k):
-        s = time.perf_counter()
-        r = fn(*a, **k)
-        t[stage] = t.get(stage, 0.0) + time.perf_counter() - s
-        return r
-
-    prof = cProfile.Profile() if profile_file else None
+    t = Stopwatch()
+    prof = cProfile.Profile() if a.profile else None
     if prof:
         prof.enable()
-    ed = edition.load_edition("2025", root)
-    exports, val, wts, est = {}, {}, {}, {}
-    rows = {}
-    for pop, population in ed.populations.items():
-        exports[pop] = timed("ingest", ingest.read_export, ingest.find_export(ed, pop, root), population.codebook)
-    for pop, population in ed.populations.items():
-        val[pop] = timed("validation", validation.validate_export, exports[pop], population, ed.quality, ed.thresholds)
-        rows[pop] = val[pop].counts.kept
-    for pop, population in ed.populations.items():
-        wts[pop] = timed("raking", weighting.weight_population, val[pop].frame, population)
-    # SEs of every item of the codebooks, no breakdown: item_matrix + svymean of its coded items on the raked design
-    n_items = {}
-    for pop, population in ed.populations.items():
-        m = timed("item_matrix", estimation.item_matrix, val[pop].frame, population.codebook)
-        r = timed("svymean_all_items", stats.svymean, wts[pop].design, list(m.coded))
-        n_items[pop] = len(m.items)
-        assert np.isfinite(r.se).any()
-    skip = sys.argv[sys.argv.index("--skip") + 1].split(",") if "--skip" in sys.argv else []
-    for pop, population in ed.populations.items():
-        if "estimation" in skip:
-            break
-        est[pop] = timed("estimation", estimation.estimate_population, val[pop].frame, population, wts[pop], ed)
-    s = time.perf_counter()
-    if "estimation" in skip:
-        est = {}
-    # writing: the tables a run writes (estimates, weighting, weights, quarantine) as Parquet
-    import tempfile
-    meta = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, {p: e.source.sha256 for p, e in exports.items()})
-    with tempfile.TemporaryDirectory(dir=root) as tmp:
-        import pandas as pd
-        wt = {
-            **({"estimates": pd.concat(list(est.values()), ignore_index=True)} if est else {}),
-            "weighting": weighting.weighting_table(ed.id, wts),
-            "weights": weighting.weights_table({p: v.frame[ed.populations[p].codebook.columns.id] for p, v in val.items()}, wts),
-            "quarantine": pd.concat([v.quarantine for v in val.values()], ignore_index=True),
-        }
-        for name, table in wt.items():
-            outputs.write_table(Path(tmp), name, table, meta)
-    t["writing"] = time.perf_counter() - s
+    ed = edition.load_edition("2025", a.root)
+    exports = {pop: t("ingest", ingest.read_export, ingest.find_export(ed, pop, a.root), p.codebook) for pop, p in ed.populations.items()}
+    valid = {pop: t("validation", validation.validate_export, exports.pop(pop), p, ed.quality, ed.thresholds) for pop, p in ed.populations.items()}
+    rows = {pop: v.counts.kept for pop, v in valid.items()}
+    samples = {pop: t("raking", weighting.weighted_sample, valid.pop(pop), p, ed.weighting) for pop, p in ed.populations.items()}
+    items = {}
+    for pop, p in ed.populations.items():  # SEs of every item of the codebooks, no breakdown
+        m = t("item_matrix", estimation.item_matrix, samples[pop].frame, p.codebook)
+        assert np.isfinite(t("svymean_all_items", stats.svymean, samples[pop].weighting.design, list(m.coded)).se).any()
+        items[pop] = len(m.items)
+    est = {} if "estimation" in a.skip else {pop: t("estimation", estimation.estimate_population, samples[pop], p, ed) for pop, p in ed.populations.items()}
+    meta = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, {})
+    tables = {
+        **({"estimates": pd.concat(list(est.values()), ignore_index=True)} if est else {}),
+        "weighting": weighting.weighting_table(ed.id, samples),
+        "weights": weighting.weights_table(samples),
+        "quarantine": pd.concat([s.quarantine for s in samples.values()], ignore_index=True),
+    }
+    with tempfile.TemporaryDirectory(dir=a.root) as tmp:
+        for name, table in tables.items():
+            t("writing", outputs.write_table, Path(tmp), name, table, meta)
     if prof:
         prof.disable()
-        prof.dump_stats(profile_file)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # MiB (Linux: KiB)
-    t["ses_all_items"] = t["item_matrix"] + t["svymean_all_items"]
-    print(json.dumps({"seconds": t, "peak_rss_mib": peak, "rows_kept": rows, "items": n_items,
-                      "iterations": {p: w.iterations for p, w in wts.items()}}))
+        prof.dump_stats(a.profile)
+    seconds = t.seconds | {"ses_all_items": t.seconds["item_matrix"] + t.seconds["svymean_all_items"]}
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows_kept": rows,
+                      "items": items, "iterations": {p: s.weighting.iterations for p, s in samples.items()}}))
 
 
 if __name__ == "__main__":
