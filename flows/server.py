@@ -20,12 +20,14 @@ as a child that the kernel kills when ``baro run`` dies, even by SIGKILL.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import functools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 import urllib.error
@@ -216,14 +218,17 @@ def dying_with(parent_pid: int) -> Callable[[], None]:
     return preexec
 
 
-def start_embedded_server() -> None:
-    """Start Prefect's temporary server now, as a child killed with this process.
+def start_embedded_server(meanwhile: Callable[[], object] = lambda: None) -> None:
+    """Start Prefect's temporary server now, as a child killed with this process; ``meanwhile`` runs while it starts.
 
     Prefect starts it on first use as a plain child (``SubprocessASGIServer``, stopped at exit),
     which a SIGKILL of ``baro run`` would leave running; Prefect has no setting for that. Started
     here first, it is the one Prefect then uses (one instance per port). The parent-death signal
     follows the thread that started the child: call this from the main thread. Nothing to do when
     ``PREFECT_API_URL`` names a server, and off Linux.
+
+    ``meanwhile`` (``baro run``: importing its flow, seconds) runs in a thread from the server's
+    start until it answers, and is waited for; what it raises is dropped: the caller does it again.
     """
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
@@ -231,14 +236,27 @@ def start_embedded_server() -> None:
         return
     from prefect.server.api import server as prefect_server
 
+    def quietly() -> None:
+        with contextlib.suppress(BaseException):  # a thread's exception would print a traceback
+            meanwhile()
+
+    thread = threading.Thread(target=quietly, name="baro-meanwhile", daemon=True)
+
     class ServerDyingWithParent(prefect_server.SubprocessASGIServer):
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
             # Prefect's own command and environment, with one more argument to its Popen.
             popen = functools.partial(subprocess.Popen, preexec_fn=dying_with(os.getpid()))
             with mock.patch.object(prefect_server, "subprocess", types.SimpleNamespace(Popen=popen)):
-                return super()._run_uvicorn_command()
+                process = super()._run_uvicorn_command()
+            if thread.ident is None:  # Prefect starts it again on another port when the first was taken
+                thread.start()
+            return process
 
-    ServerDyingWithParent().start()
+    try:
+        ServerDyingWithParent().start()
+    finally:
+        if thread.ident is not None:
+            thread.join()
 
 
 def server_command(command: str, home: Path, host: str, port: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import re
 import shlex
@@ -247,9 +248,10 @@ def cmd_run(args: argparse.Namespace, root: Path) -> int:
 
         prefect_environment(root, args.verbose)
         print(f"baro run {args.edition}: {prefect_for_run(prefect_home(root))}", flush=True)
+        # A child the kernel kills with this process; the flow's imports run while it starts.
+        start_embedded_server(meanwhile=lambda: importlib.import_module("baro_flows.run"))
         from baro_flows.run import baro_run
 
-        start_embedded_server()  # a child the kernel kills with this process
         summary = baro_run(edition_id=args.edition, root=str(root), strict=args.strict, echo=not args.verbose)
     print_summary(summary, time.perf_counter() - start, baro_command(root), "" if args.no_prefect else ", the rest is Prefect")
     return 0
