@@ -115,8 +115,8 @@ def prefect_for_run(home: Path) -> str:
     if api_url := os.environ.get("PREFECT_API_URL"):
         status = health_status(api_url)
         if status is None or status >= 500:  # 401 or 403 answer: a server asking for PREFECT_API_KEY
-            answer = "does not answer" if status is None else f"answers {status}"
-            raise UsageError(f"the Prefect server of PREFECT_API_URL {api_url} {answer}", where="PREFECT_API_URL", fix="start that server, or unset PREFECT_API_URL (baro run then uses the project's server, or Prefect's temporary one), or baro run --no-prefect")
+            what = f"no Prefect server answers at {api_url}" if status is None else f"the Prefect server at {api_url} answers {status}"
+            raise UsageError(what, where="PREFECT_API_URL", fix="start that server, or unset PREFECT_API_URL (baro run then uses the project's server, or Prefect's temporary one), or baro run --no-prefect")
         return f"Prefect server {api_url} (PREFECT_API_URL)"
     if api_url := project_api_url(home):
         os.environ["PREFECT_API_URL"] = api_url

@@ -192,7 +192,7 @@ def test_baro_run_refuses_a_prefect_api_url_that_does_not_answer(project, monkey
     monkeypatch.setenv("PREFECT_API_URL", url)
     assert cli.main(["--root", str(project), "run", "mini"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: PREFECT_API_URL: the Prefect server of PREFECT_API_URL {url} does not answer\n  fix: start that server, or unset PREFECT_API_URL")
+    assert err.startswith(f"error: PREFECT_API_URL: no Prefect server answers at {url}\n  fix: start that server, or unset PREFECT_API_URL")
     assert "Traceback" not in err
 
 
