@@ -250,8 +250,8 @@ def summary_of_tasks(tasks: list[dict[str, Any]]) -> dict[str, float]:
 def mode(name: str, root: Path, repeats: int) -> dict[str, Any]:
     print(f"{name}: warm-up", file=sys.stderr, flush=True)
     measured_child("trivial", root)
-    trivial = [measured_child("trivial", root) for _ in range(repeats)]
-    runs = [baro_run(root) for _ in range(repeats)]
+    pairs = [(measured_child("trivial", root), baro_run(root)) for _ in range(repeats)]  # alternating: the same load for both
+    trivial, runs = [t for t, _ in pairs], [r for _, r in pairs]
     print(f"{name}: instrumented runs", file=sys.stderr, flush=True)
     trivial_detail = measured_child("trivial", root, breakdown=True)
     baro_detail = measured_child("baro", root, breakdown=True)
