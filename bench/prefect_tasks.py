@@ -7,6 +7,8 @@ on Prefect's embedded default, then against a server ``baro server start`` runs 
 
 - ``trivial``: a flow of 12 tiny tasks, run as ``baro run`` runs its flow (same settings, same server);
 - ``baro run``: ``baro run 2025`` itself; the pipeline time is the sum of its manifest's timings;
+- ``baro run --no-prefect``: the same run without Prefect (its imports and start-up are not in
+  those timings either): ``baro run`` minus it is Prefect's share, to set beside the trivial flow;
 - one more of each, instrumented in-process, for the breakdown per task: the task call's wall
   against its function's (Prefect's overhead), split by the task run's state timestamps read from
   the Prefect API (before Pending: creation and parameter walking; Pending->Running: start;
@@ -231,8 +233,8 @@ def measured_child(kind: str, root: Path, breakdown: bool = False) -> dict[str, 
     return {"wall": wall, **json.loads(out.splitlines()[-1])}
 
 
-def baro_run(root: Path) -> dict[str, Any]:
-    wall, out = timed_process([str(BIN / "baro"), "--root", str(root), "run", EDITION], environment(root))
+def baro_run(root: Path, *options: str) -> dict[str, Any]:
+    wall, out = timed_process([str(BIN / "baro"), "--root", str(root), "run", EDITION, *options], environment(root))
     manifest = json.loads((root / "outputs" / EDITION / "manifest.json").read_text(encoding="utf-8"))
     return {"wall": wall, "pipeline": sum(manifest["timings_seconds"].values()), "first_line": out.splitlines()[0]}
 
@@ -250,8 +252,10 @@ def summary_of_tasks(tasks: list[dict[str, Any]]) -> dict[str, float]:
 def mode(name: str, root: Path, repeats: int) -> dict[str, Any]:
     print(f"{name}: warm-up", file=sys.stderr, flush=True)
     measured_child("trivial", root)
-    pairs = [(measured_child("trivial", root), baro_run(root)) for _ in range(repeats)]  # alternating: the same load for both
-    trivial, runs = [t for t, _ in pairs], [r for _, r in pairs]
+    # Alternating, for the same load on each; `--no-prefect`: what the run costs without Prefect
+    # (its imports and start-up are not in the manifest's timings either).
+    rounds = [(measured_child("trivial", root), baro_run(root), baro_run(root, "--no-prefect")) for _ in range(repeats)]
+    trivial, runs, bare = ([r[i] for r in rounds] for i in range(3))
     print(f"{name}: instrumented runs", file=sys.stderr, flush=True)
     trivial_detail = measured_child("trivial", root, breakdown=True)
     baro_detail = measured_child("baro", root, breakdown=True)
@@ -261,6 +265,8 @@ def mode(name: str, root: Path, repeats: int) -> dict[str, Any]:
         "prefect": runs[0]["first_line"],
         "baro_run": {"wall_median": wall, "pipeline_median": pipeline, "runs": runs},
         "trivial_flow": {"wall_median": trivial_wall, "runs": trivial},
+        "no_prefect": {"wall_median": median(bare, "wall"), "pipeline_median": median(bare, "pipeline"), "runs": bare},
+        "prefect_share": {"baro_run_minus_no_prefect": wall - median(bare, "wall"), "trivial_flow": trivial_wall},
         "target": {"budget_seconds": budget, "rule": f"pipeline + trivial flow + {MARGIN_SECONDS[name]:.0f} s", "met": wall <= budget},
         "breakdown": {
             "trivial": {"summary": summary_of_tasks(trivial_detail["tasks"]), **trivial_detail},
