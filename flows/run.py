@@ -2,18 +2,28 @@
 
 The work and the order of the stages are the library's; this adds Prefect's: task states, the retry
 of file reading (only if unreadable), a progress bar, artifacts, and the failure alert (alerts.py).
+
+What each task costs Prefect is kept small (bench/prefect_tasks.py measures it): its arguments are
+passed ``quote``d (Prefect would walk every field of every frame and dataclass, twice, looking for
+upstream tasks: there are none), no result is persisted, and the progress bar moves once per phase
+from a background thread (an API call each, off the stages' path).
 """
 
 from __future__ import annotations
 
+import contextvars
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, cast
 from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.settings import PREFECT_API_URL
+from prefect.utilities.annotations import quote
 
 from baro_flows.alerts import failed_state_on_pipeline_error, notify_failure
 from baro_pipeline.errors import AuditMismatchError, BaroError, ExportReadError
@@ -31,17 +41,41 @@ ORDER = list(dict.fromkeys(PHASES.values()))
 
 
 def stage_task(name: str, function: Callable[..., Any]) -> Any:
-    """A stage as a Prefect task: its retries, and frames never hashed for a cache."""
-    return task(name=name, cache_policy=NO_CACHE, **RETRIES.get(name, {}))(function)
+    """A stage as a Prefect task: its retries; frames never hashed for a cache nor written to result storage."""
+    return task(name=name, cache_policy=NO_CACHE, persist_result=False, **RETRIES.get(name, {}))(function)
 
 
-def as_tasks(edition_id: str, echo: bool) -> tuple[Callable[..., Any], Callable[[str], None], Callable[[str], None]]:
-    """The ``stage``, ``progress`` and ``warn`` arguments of ``run_edition``: each stage a task, the rest logged."""
+@contextmanager
+def progress_bar(edition_id: str) -> Iterator[Callable[[str], None]]:
+    """A progress artifact, and a function that moves it to the end of a stage's phase.
+
+    The bar moves only forward (a per-population stage repeats its phase), from one background
+    thread, in order; the flow waits for it before it ends, and its errors are the flow's.
+    """
     bar = cast(UUID, create_progress_artifact(0.0, description=f"baro run {edition_id}: {' > '.join(ORDER)}"))  # a UUID in a sync flow
+    done = [0]
+    moves: list[Future[Any]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="baro-progress") as mover:
+
+        def move(name: str) -> None:
+            phases = ORDER.index(PHASES[name]) + 1
+            if phases > done[0]:
+                done[0] = phases
+                # The thread sees this one's Prefect settings and run context (API URL, client).
+                call = contextvars.copy_context().run
+                moves.append(mover.submit(call, update_progress_artifact, bar, 100.0 * phases / len(ORDER), description=f"baro run {edition_id}: {name} done"))
+
+        yield move
+    for moved in moves:
+        moved.result()
+
+
+def as_tasks(edition_id: str, echo: bool, move: Callable[[str], None]) -> tuple[Callable[..., Any], Callable[[str], None], Callable[[str], None]]:
+    """The ``stage``, ``progress`` and ``warn`` arguments of ``run_edition``: each stage a task, the rest logged."""
 
     def stage(name: str, function: Callable[..., Any], /, *args: Any) -> Any:
-        result = stage_task(name, function)(*args)
-        update_progress_artifact(bar, 100.0 * (ORDER.index(PHASES[name]) + 1) / len(ORDER), description=f"baro run {edition_id}: {name} done")
+        result = stage_task(name, function)(*map(quote, args))
+        move(name)
         return result
 
     def progress(text: str) -> None:
@@ -59,21 +93,23 @@ def as_tasks(edition_id: str, echo: bool) -> tuple[Callable[..., Any], Callable[
 
 def publish_artifacts(result: RunResult) -> None:
     """The run's summary and the audit as a table, in the Prefect UI (counts only, no data)."""
-    create_markdown_artifact(key=f"baro-run-{result.edition}".lower(), description=f"baro run {result.edition}", markdown=result.markdown())
+    server = PREFECT_API_URL.value() or "Prefect's temporary local server"
+    create_markdown_artifact(key=f"baro-run-{result.edition}".lower(), description=f"baro run {result.edition}", markdown=f"{result.markdown()}\nPrefect: {server}\n")
     audit = result.tables["audit"][["figure_id", "population", "published", "operator", "computed_pct", "difference_pts", "moe_pts", "verdict"]]
     table = audit.astype(object).where(audit.notna(), None).to_dict(orient="records")
     create_table_artifact(key=f"baro-audit-{result.edition}".lower(), table=table, description=f"Published figures of edition {result.edition}: computed vs published")
 
 
-@flow(name="baro-run", on_failure=[notify_failure], on_crashed=[notify_failure])
+@flow(name="baro-run", persist_result=False, on_failure=[notify_failure], on_crashed=[notify_failure])
 @failed_state_on_pipeline_error
 def baro_run(edition_id: str = "2025", root: str = ".", strict: bool = False, echo: bool = False) -> dict[str, Any]:
     """Turn ``raw/<edition>/`` into ``outputs/<edition>/`` (docs/design.md §4); a failure alerts (flows/alerts.py)."""
-    stage, progress, warn = as_tasks(edition_id, echo)
-    try:
-        result = run_edition(edition_id, root, strict=strict, stage=stage, progress=progress, warn=warn)
-    except AuditMismatchError as failure:
-        publish_artifacts(failure.result)  # type: ignore[arg-type]
-        raise
+    with progress_bar(edition_id) as move:
+        stage, progress, warn = as_tasks(edition_id, echo, move)
+        try:
+            result = run_edition(edition_id, root, strict=strict, stage=stage, progress=progress, warn=warn)
+        except AuditMismatchError as failure:
+            publish_artifacts(failure.result)  # type: ignore[arg-type]
+            raise
     publish_artifacts(result)
     return result.summary()

@@ -13,6 +13,9 @@ import math
 import os
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +25,7 @@ import pytest
 import yaml
 
 from baro_flows import alerts, deploy, server, worker
+from baro_pipeline import cli
 from baro_pipeline.errors import ExportError, ExportReadError, UsageError
 from baro_pipeline.watch import ExportChange, changed_exports, changes_fingerprint, file_sha256
 
@@ -140,7 +144,7 @@ def test_stale_pid_file_is_removed(tmp_path):
 
 class Health(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        self.send_response(200 if self.path == "/api/health" else 404)
+        self.send_response({"/api/health": 200, "/locked/api/health": 401}.get(self.path, 404))
         self.end_headers()
 
     def log_message(self, *args):
@@ -157,6 +161,83 @@ def test_server_refuses_a_port_where_a_server_answers(tmp_path):
     finally:
         httpd.shutdown()
     assert not server.pid_file(tmp_path).exists()
+
+
+@pytest.fixture
+def health_server():
+    """An HTTP server on a free loopback port answering /api/health; its API URL."""
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/api"
+    httpd.shutdown()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/api"
+
+
+@pytest.fixture
+def looks_like_a_server():
+    """A process whose command line reads like ``prefect server`` (what server_running checks), stopped after the test."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "prefect", "server"])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+def test_baro_run_refuses_a_prefect_api_url_that_does_not_answer(project, monkeypatch, capsys):
+    url = closed_port_url()
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    assert cli.main(["--root", str(project), "run", "mini"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: PREFECT_API_URL: no Prefect server answers at {url}\n  fix: start that server, or unset PREFECT_API_URL")
+    assert "Traceback" not in err
+
+
+def test_baro_run_uses_the_prefect_api_url_that_answers_even_asking_for_a_key(monkeypatch, tmp_path, health_server):
+    monkeypatch.setenv("PREFECT_API_URL", health_server.replace("/api", "/locked/api"))  # 401: it answers
+    assert server.prefect_for_run(tmp_path) == f"Prefect server {health_server.replace('/api', '/locked/api')} (PREFECT_API_URL)"
+
+
+def test_baro_run_uses_the_projects_server_while_it_runs_and_answers(monkeypatch, tmp_path, health_server, looks_like_a_server):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    server.url_file(tmp_path).write_text(f"{health_server}\n")
+    server.pid_file(tmp_path).write_text(f"{looks_like_a_server}\n")
+    assert server.prefect_for_run(tmp_path) == f"Prefect server {health_server} (started by baro server start)"
+    assert os.environ["PREFECT_API_URL"] == health_server
+    monkeypatch.delenv("PREFECT_API_URL")
+    server.url_file(tmp_path).write_text(f"{closed_port_url()}\n")  # its process runs, its port does not answer
+    assert server.prefect_for_run(tmp_path).startswith("Prefect embedded local server (temporary; baro server start keeps one running)")
+    assert "PREFECT_API_URL" not in os.environ and server.pid_file(tmp_path).exists()  # baro run removes nothing
+
+
+def test_baro_run_without_a_server_of_the_project_uses_the_embedded_one(monkeypatch, tmp_path, health_server):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    server.url_file(tmp_path).write_text(f"{health_server}\n")  # answers, but no process of this project runs it
+    server.pid_file(tmp_path).write_text(f"{os.getpid()}\n")
+    assert server.prefect_for_run(tmp_path).startswith("Prefect embedded local server")
+    assert "PREFECT_API_URL" not in os.environ
+
+
+def test_baro_server_start_refuses_a_port_where_a_server_answers(project, health_server, monkeypatch, capsys):
+    monkeypatch.setenv("PREFECT_HOME", str(project / ".prefect"))
+    port = health_server.split(":")[-1].split("/")[0]
+    assert cli.main(["--root", str(project), "server", "start", "--port", port]) == 2
+    assert capsys.readouterr().err == f"error: another Prefect server already answers at {health_server}\n  fix: stop it, or choose another port: baro --root {project} server start --port 4300 (make server SERVER_PORT=4300)\n"
+    assert not server.url_file(project / ".prefect").exists()
+
+
+def test_server_logs_only_to_its_log_file(tmp_path, monkeypatch):
+    from prefect.logging.configuration import load_logging_config
+
+    monkeypatch.setenv("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    config = load_logging_config(server.logging_settings(tmp_path))
+    assert {name: h["class"] for name, h in config["handlers"].items()} == {"file": "logging.FileHandler"}
+    assert config["handlers"]["file"]["filename"] == str(tmp_path / "server.log")
+    assert config["loggers"]["uvicorn.access"] == {"level": "WARNING", "handlers": ["file"], "propagate": False}
+    assert config["loggers"]["prefect"]["level"] == "WARNING"
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import re
 import shlex
@@ -43,6 +44,7 @@ EXAMPLES = {
     "synth": ("baro synth 2025", "baro synth 2025 --respondents 300 --seed 7 --out /tmp/exports --format sav"),
     "validate": ("baro validate 2025", "baro validate 2025 --root ~/surveys"),
     "run": ("baro run 2025", "baro run 2025 --strict --root ~/surveys", "baro run 2025 --no-prefect"),
+    "server": ("baro server start", "baro server start --port 4300", "baro server stop"),
     "audit": ("baro audit 2025 --problems", "baro audit 2025 --format markdown > audit.md"),
     "new-edition": ("baro new-edition 2026 --from 2025", "baro new-edition 2026 --from-export ps.sav --from-export gp.sav"),
 }
@@ -77,11 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="read and validate the exports; print what would be kept, excluded and quarantined")
     p.add_argument("edition", help=EDITION_HELP)
 
-    p = sub.add_parser("run", help="run the whole pipeline as a Prefect flow (embedded local server)")
+    p = sub.add_parser("run", help="run the whole pipeline as a Prefect flow (on the project's Prefect server, or an embedded one)")
     p.add_argument("edition", help=EDITION_HELP)
     p.add_argument("--strict", action="store_true", help="exit 3 when a published figure is a mismatch")
     p.add_argument("--verbose", action="store_true", help="show Prefect's own log, and the traceback of an internal error")
     p.add_argument("--no-prefect", action="store_true", help="call the library's run_edition directly: the same outputs, without Prefect's task states, retries, artifacts and alerts")
+
+    p = sub.add_parser("server", help="start or stop the project's Prefect server in the background (baro run then uses it)")
+    p.add_argument("action", choices=("start", "stop"), help="start: prefect server start --background, waited for; stop: prefect server stop")
+    p.add_argument("--host", default="127.0.0.1", help="address the server listens on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=4200, help="port of the server (default: 4200)")
 
     p = sub.add_parser("audit", help="print the audit of the last run: computed vs published figures, problems first")
     p.add_argument("edition", help=EDITION_HELP)
@@ -109,7 +116,7 @@ def baro_command(root: Path) -> str:
 
 def rooted(text: str, root: Path) -> str:
     """A message's hints (`baro run 2025`, written by stages that do not know the command line) with --root."""
-    return re.sub(r"\bbaro (?=(?:synth|validate|run|audit|new-edition)\b)", f"{baro_command(root)} ", text)
+    return re.sub(r"\bbaro (?=(?:synth|validate|run|server|audit|new-edition)\b)", f"{baro_command(root)} ", text)
 
 
 class ReaderProofStdout:
@@ -209,9 +216,14 @@ def cmd_validate(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
+def prefect_home(root: Path) -> Path:
+    """Prefect's state: the project's own (``.prefect/``) unless PREFECT_HOME names another."""
+    return Path(os.environ.setdefault("PREFECT_HOME", str(root / ".prefect")))
+
+
 def prefect_environment(root: Path, verbose: bool) -> None:
-    """Prefect on its embedded local default: offline, state inside the project, quiet unless asked."""
-    os.environ.setdefault("PREFECT_HOME", str(root / ".prefect"))
+    """Prefect offline, its state inside the project, quiet unless asked."""
+    prefect_home(root)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     # A fresh database needs its migrations before the temporary server answers (~25 s here).
@@ -233,12 +245,14 @@ def cmd_run(args: argparse.Namespace, root: Path) -> int:
         result = run_edition(args.edition, root, strict=args.strict, progress=lambda text: print(f"  {text}", flush=True), warn=lambda text: print(text, file=sys.stderr, flush=True))
         summary = result.summary()
     else:
-        prefect_environment(root, args.verbose)
-        print(f"baro run {args.edition}: starting Prefect (embedded local server)", flush=True)
-        from baro_flows.run import baro_run
-        from baro_flows.server import start_embedded_server
+        from baro_flows.server import prefect_for_run, start_embedded_server
 
-        start_embedded_server()  # a child the kernel kills with this process
+        prefect_environment(root, args.verbose)
+        print(f"baro run {args.edition}: {prefect_for_run(prefect_home(root))}", flush=True)
+        # A child the kernel kills with this process; the flow's imports run while it starts.
+        start_embedded_server(meanwhile=lambda: importlib.import_module("baro_flows.run"))
+        from baro_flows.run import baro_run
+
         summary = baro_run(edition_id=args.edition, root=str(root), strict=args.strict, echo=not args.verbose)
     print_summary(summary, time.perf_counter() - start, baro_command(root), "" if args.no_prefect else ", the rest is Prefect")
     return 0
@@ -255,6 +269,13 @@ def print_summary(summary: dict[str, Any], seconds: float, baro: str, rest: str 
         if name in summary["files"]:
             print(f"    {what + ':':<8} {Path(summary['outputs']) / name}")
     print(f"    (the audit as text: {baro} audit {summary['edition']})")
+
+
+def cmd_server(args: argparse.Namespace, root: Path) -> int:
+    from baro_flows.server import server_command
+
+    print(server_command(args.action, prefect_home(root), args.host, args.port))
+    return 0
 
 
 def cmd_audit(args: argparse.Namespace, root: Path) -> int:
@@ -284,7 +305,7 @@ def cmd_new_edition(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
-COMMANDS = {"synth": cmd_synth, "validate": cmd_validate, "run": cmd_run, "audit": cmd_audit, "new-edition": cmd_new_edition}
+COMMANDS = {"synth": cmd_synth, "validate": cmd_validate, "run": cmd_run, "server": cmd_server, "audit": cmd_audit, "new-edition": cmd_new_edition}
 
 if __name__ == "__main__":
     sys.exit(main())
