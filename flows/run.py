@@ -1,73 +1,39 @@
-"""The main job as a Prefect flow: ``baro_pipeline.pipeline.run_edition`` with each stage a task.
-
-The work and the order of the stages are the library's; this adds Prefect's: task states, the retry
-of file reading (only if unreadable), a progress bar, artifacts, and the failure alert (alerts.py).
-
-What each task costs Prefect is kept small (bench/prefect_tasks.py measures it): its arguments are
-passed ``quote``d (Prefect would walk every field of every frame and dataclass, twice, looking for
-upstream tasks: there are none), no result is persisted, and the progress bar moves once per phase
-from a background thread (an API call each, off the stages' path).
+"""The main job as a Prefect flow: ``baro_pipeline.pipeline.run_edition`` with each stage a task:
+task states, the retry of an unreadable file, a progress bar, artifacts, the failure alert (alerts.py).
+A task's cost to Prefect is kept small (bench/prefect_tasks.py): arguments ``quote``d (no walk of
+every frame for upstream tasks), no result persisted, the bar moved off the stages' path (progress.py).
 """
 
 from __future__ import annotations
 
-import contextvars
 import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Any, cast
-from uuid import UUID
+from collections.abc import Callable
+from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.settings import PREFECT_API_URL
 from prefect.utilities.annotations import quote
 
 from baro_flows.alerts import failed_state_on_pipeline_error, notify_failure
+from baro_flows.progress import progress_bar
 from baro_pipeline.errors import AuditMismatchError, BaroError, ExportReadError
-from baro_pipeline.pipeline import PHASES, RunResult, run_edition
+from baro_pipeline.pipeline import RunResult, run_edition
 
 
 def retry_unless_pipeline_error(task: Any, task_run: Any, state: Any) -> bool:
-    """``retry_condition_fn`` of file reading: retry a file that could not be read, not a BaroError about its content."""
-    error = state.result(raise_on_failure=False)  # an unreadable file may read on a second try, not a bad content
+    """``retry_condition_fn`` of file reading: an unreadable file may read on a second try, a bad content not."""
+    error = state.result(raise_on_failure=False)
     return not isinstance(error, BaroError) or isinstance(error, ExportReadError)
 
 
 RETRIES: dict[str, dict[str, Any]] = {"read export": {"retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": retry_unless_pipeline_error}}
-ORDER = list(dict.fromkeys(PHASES.values()))
 
 
 def stage_task(name: str, function: Callable[..., Any]) -> Any:
     """A stage as a Prefect task: its retries; frames never hashed for a cache nor written to result storage."""
     return task(name=name, cache_policy=NO_CACHE, persist_result=False, **RETRIES.get(name, {}))(function)
-
-
-@contextmanager
-def progress_bar(edition_id: str) -> Iterator[Callable[[str], None]]:
-    """A progress artifact, and a function that moves it to the end of a stage's phase.
-
-    The bar moves only forward (a per-population stage repeats its phase), from one background
-    thread, in order; the flow waits for it before it ends, and its errors are the flow's.
-    """
-    bar = cast(UUID, create_progress_artifact(0.0, description=f"baro run {edition_id}: {' > '.join(ORDER)}"))  # a UUID in a sync flow
-    done = [0]
-    moves: list[Future[Any]] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="baro-progress") as mover:
-
-        def move(name: str) -> None:
-            phases = ORDER.index(PHASES[name]) + 1
-            if phases > done[0]:
-                done[0] = phases
-                # The thread sees this one's Prefect settings and run context (API URL, client).
-                call = contextvars.copy_context().run
-                moves.append(mover.submit(call, update_progress_artifact, bar, 100.0 * phases / len(ORDER), description=f"baro run {edition_id}: {name} done"))
-
-        yield move
-    for moved in moves:
-        moved.result()
 
 
 def as_tasks(edition_id: str, echo: bool, move: Callable[[str], None]) -> tuple[Callable[..., Any], Callable[[str], None], Callable[[str], None]]:
@@ -80,13 +46,11 @@ def as_tasks(edition_id: str, echo: bool, move: Callable[[str], None]) -> tuple[
 
     def progress(text: str) -> None:
         get_run_logger().info(text)
-        if echo:
-            print(f"  {text}", flush=True)
+        print(f"  {text}", flush=True) if echo else None
 
     def warn(text: str) -> None:
         get_run_logger().warning(text)
-        if echo:
-            print(text, file=sys.stderr, flush=True)
+        print(text, file=sys.stderr, flush=True) if echo else None
 
     return stage, progress, warn
 
