@@ -95,13 +95,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="interviews per population (default 100000)")
     parser.add_argument("--data", type=Path, help="folder of the exports (default bench/data/formats_<rows>)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements of each, alternating; the median is kept (default 3)")
+    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS), help="the formats measured (default both)")
     parser.add_argument("--out", type=Path, help="write the results as JSON there")
     args = parser.parse_args()
     data = args.data or ROOT / "bench" / "data" / f"formats_{args.rows}"
     edition = load_edition("2025", ROOT)
     results = []
     print(f"{'format':6} {'pop':4} {'rows':>8} {'anchor s':>9} {'reader s':>9} {'ratio':>6} {'read_export s':>14} {'ratio':>6}   cpu s (anchor/reader/read_export)", flush=True)
-    for fmt in FORMATS:
+    for fmt in args.formats:
         folder = exports(data, fmt, args.rows)
         for pid, population in edition.populations.items():
             r = {"format": fmt, "population": pid, **measured(folder / f"{pid}.{fmt}", population.codebook, args.repeats)}

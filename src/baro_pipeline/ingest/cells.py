@@ -14,12 +14,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 EXACT = 2**53  # whole floats below this are written as integers, as cell_text does
+SMALL = 1000
+SMALL_TEXTS = pa.array([*map(str, range(SMALL)), ""], pa.string())  # the text of each small whole number, then of a blank
 
 
 def number_cells(values: np.ndarray) -> pa.Array:
     """Floats as text cells: NaN blank, whole numbers as integers (codes: nearly every cell), the others
     (812.5, inf, 1e+20) as numpy writes them."""
     blank = np.isnan(values)
+    if (blank | ((values >= 0) & (values < SMALL) & (values == np.round(values)))).all():
+        # a column of codes: each cell's text looked up, faster than Arrow writes numbers
+        return SMALL_TEXTS.take(pa.array(np.where(blank, SMALL, values).astype(np.int32)))
     whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < EXACT)
     text = pc.cast(pa.array(np.where(whole, values, 0).astype(np.int64), mask=~whole), pa.string())
     other = ~(whole | blank)
@@ -36,12 +41,12 @@ def value_cells(values: Sequence[object], blanks: frozenset[str] = frozenset()) 
     """
     try:
         array = pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         return pa.array([value_text(v, blanks) for v in values], pa.string())
+    if pa.types.is_floating(array.type) or (pa.types.is_integer(array.type) and exact(array)):
+        return number_cells(array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False))
     if pa.types.is_integer(array.type):
         return pc.fill_null(pc.cast(array, pa.string()), "")
-    if pa.types.is_floating(array.type):
-        return number_cells(array.to_numpy(zero_copy_only=False))
     if pa.types.is_string(array.type):
         if blanks:
             array = pc.if_else(pc.is_in(array, value_set=pa.array(sorted(blanks), pa.string())), "", array)
@@ -49,6 +54,12 @@ def value_cells(values: Sequence[object], blanks: frozenset[str] = frozenset()) 
     if pa.types.is_null(array.type):
         return pa.array([""] * len(array), pa.string())
     return pa.array([value_text(v, blanks) for v in values], pa.string())
+
+
+def exact(integers: pa.Array) -> bool:
+    """Whether whole numbers are all exact as floats."""
+    bounds = pc.min_max(integers).as_py()
+    return bounds["min"] is None or (-EXACT < bounds["min"] and bounds["max"] < EXACT)
 
 
 def value_text(value: object, blanks: frozenset[str] = frozenset()) -> str:

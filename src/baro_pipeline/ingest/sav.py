@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import struct
+import tempfile
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
@@ -59,39 +60,41 @@ def sav_columns_apart(path: Path, limits: ExportLimits) -> tuple[pa.Table, Label
     """:func:`sav_columns`, read in a child process: ReadStat, a C library, can crash the process (a
     segmentation fault) on a damaged file, and a crash there must be this error, not the run's end.
 
-    The forked child sends its answer through a pipe: the JSON of its labels or its error, then the
-    columns as an Arrow stream (their buffers as they are, not row by row). Where processes cannot be
-    forked (not POSIX), the file is read directly.
+    The forked child writes its answer to a file in memory (a ``memfd``, or a temporary file where
+    there is none): the JSON of its labels or its error, then the columns as an Arrow stream (their
+    buffers as they are, not row by row), read by the parent once the child has ended. Where
+    processes cannot be forked (not POSIX), the file is read directly.
     """
     if not hasattr(os, "fork"):
         return sav_columns(path, limits)
-    source, sink = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        try:
-            faulthandler.disable()  # its crash is reported by the parent, not dumped on stderr
-            os.close(source)
-            with os.fdopen(sink, "wb") as answer:
+    with answer_file() as answer:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            try:
+                faulthandler.disable()  # its crash is reported by the parent, not dumped on stderr
                 send_sav_columns(path, limits, answer)
-        finally:
-            os._exit(0)
-    os.close(sink)
-    try:
-        with os.fdopen(source, "rb") as answer:
-            received = received_sav_columns(answer)
-    finally:
+                answer.flush()
+            finally:
+                os._exit(0)
         _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        raise ExportError(
-            f"not a readable SPSS .sav file: the SPSS reader crashed on it ({signal.Signals(os.WTERMSIG(status)).name})",
-            where=str(path),
-            fix="the file is damaged: save it again from SPSS as .sav, or export the interviews as CSV",
-        )
-    if isinstance(received, ExportError):
-        raise received
+        if os.WIFSIGNALED(status):
+            raise ExportError(
+                f"not a readable SPSS .sav file: the SPSS reader crashed on it ({signal.Signals(os.WTERMSIG(status)).name})",
+                where=str(path),
+                fix="the file is damaged: save it again from SPSS as .sav, or export the interviews as CSV",
+            )
+        answer.seek(0)
+        received = received_sav_columns(answer)
     if received is None:
         raise RuntimeError(f"the child process reading {path} ended without an answer (exit status {status})")
     return received
+
+
+def answer_file() -> BinaryIO:
+    """An unnamed file for the child's answer: a ``memfd`` (Linux: in memory, no disk), else a temporary file."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("baro-sav-answer"), "w+b")
+    return tempfile.TemporaryFile()
 
 
 def send_sav_columns(path: Path, limits: ExportLimits, answer: BinaryIO) -> None:
@@ -112,11 +115,12 @@ def send_sav_columns(path: Path, limits: ExportLimits, answer: BinaryIO) -> None
 
 def send_head(answer: BinaryIO, head: dict[str, object]) -> None:
     text = json.dumps(head).encode()
+    text += b" " * (-len(text) % 8)  # the Arrow stream after it starts 8-byte aligned
     answer.write(HEAD.pack(len(text)) + text)
 
 
-def received_sav_columns(answer: BinaryIO) -> tuple[pa.Table, Labels] | ExportError | None:
-    """What the child sent (see :func:`send_sav_columns`); None if it ended without a whole answer (it crashed)."""
+def received_sav_columns(answer: BinaryIO) -> tuple[pa.Table, Labels] | None:
+    """What the child sent (see :func:`send_sav_columns`), its error raised; None if it ended without a whole answer."""
     size = answer.read(HEAD.size)
     if len(size) < HEAD.size:
         return None
@@ -124,13 +128,13 @@ def received_sav_columns(answer: BinaryIO) -> tuple[pa.Table, Labels] | ExportEr
     try:
         head = json.loads(text)
         if "error" in head:
-            return ExportError(head["error"]["what"], where=head["error"]["where"], fix=head["error"]["fix"])
+            raise ExportError(head["error"]["what"], where=head["error"]["where"], fix=head["error"]["fix"])
         if "memory" in head:
             raise MemoryError
         if "internal" in head:
             raise RuntimeError(f"reading the SPSS file in a child process: {head['internal']}")
         return pa.ipc.open_stream(answer).read_all(), {c: dict((v, label) for v, label in codes) for c, codes in head["labels"].items()}
-    except (ValueError, OSError, pa.ArrowInvalid):  # cut short: a crash in the middle of its answer
+    except (ValueError, OSError, pa.ArrowInvalid):  # cut short
         return None
 
 
