@@ -24,7 +24,7 @@ from .columns import coded_columns
 from .files import ExportLimits, check_shape
 from .table import NO_ISSUES, ROW, TextTable, cell_text
 
-Labels = dict[str, dict[float | str, str]]
+Labels = Mapping[str, Mapping[float | int, str]]  # as pyreadstat types them
 HEAD = struct.Struct("<Q")  # the length of the JSON that comes before the cells in the child's answer
 
 
@@ -138,7 +138,7 @@ def received_sav_columns(answer: BinaryIO) -> tuple[pa.Table, Labels] | None:
         return None
 
 
-def check_value_labels(labels: Mapping[str, Mapping[float | str, str]], codebook: Codebook, path: Path) -> None:
+def check_value_labels(labels: Labels, codebook: Codebook, path: Path) -> None:
     """A value label that names a codebook code differently means the column or codes moved."""
     for column, expected in coded_columns(codebook).items():
         for value, label in labels.get(column, {}).items():
