@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faulthandler
 import json
+import mmap
 import os
 import signal
 import struct
@@ -29,50 +30,43 @@ HEAD = struct.Struct("<Q")  # the length of the JSON that comes before the cells
 
 
 def read_sav_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLimits) -> TextTable:
-    columns, labels = sav_columns_apart(path, limits)
+    cells, labels = sav_cells_apart(path, limits)
     check_value_labels(labels, codebook, path)
-    frame = text_frame({c: column_cells(columns[c]) for c in columns.column_names})
+    frame = text_frame(dict(zip(cells.column_names, cells.columns)))
     frame.insert(0, ROW, np.arange(1, len(frame) + 1, dtype=np.int64))
     return TextTable(frame, NO_ISSUES)
 
 
-def sav_columns(path: Path, limits: ExportLimits) -> tuple[pa.Table, Labels]:
-    """The file's columns, and its value labels; refused past the limits, before its data is read.
-
-    Numeric variables stay floats (made text by the parent, :func:`column_cells`); the others are text.
-    """
+def sav_cells(path: Path, limits: ExportLimits) -> tuple[pa.Table, Labels]:
+    """The file's cells as text, and its value labels; refused past the limits, before its data is read."""
     try:
         _, header = pyreadstat.read_sav(str(path), metadataonly=True)
         check_shape(path, header.number_rows or 0, header.number_columns or 0, limits)
         frame, meta = pyreadstat.read_sav(str(path))
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
         raise ExportError(f"not a readable SPSS .sav file ({exc})", where=str(path), fix="save it again from SPSS as .sav") from None
-    columns = {c: pa.array(frame[c].to_numpy()) if frame[c].dtype == np.float64 else pa.array(cell_text(frame[c]), pa.string()) for c in frame.columns}
-    return pa.table(columns), meta.variable_value_labels
+    # numeric variables (all but texts and dates) written by Arrow, the others as cell_text writes them
+    cells = {c: number_cells(frame[c].to_numpy()) if frame[c].dtype == np.float64 else pa.array(cell_text(frame[c]), pa.string()) for c in frame.columns}
+    return pa.table(cells), meta.variable_value_labels
 
 
-def column_cells(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
-    """A column of :func:`sav_columns` as text cells."""
-    return number_cells(column.to_numpy()) if pa.types.is_floating(column.type) else column
-
-
-def sav_columns_apart(path: Path, limits: ExportLimits) -> tuple[pa.Table, Labels]:
-    """:func:`sav_columns`, read in a child process: ReadStat, a C library, can crash the process (a
+def sav_cells_apart(path: Path, limits: ExportLimits) -> tuple[pa.Table, Labels]:
+    """:func:`sav_cells`, read in a child process: ReadStat, a C library, can crash the process (a
     segmentation fault) on a damaged file, and a crash there must be this error, not the run's end.
 
     The forked child writes its answer to a file in memory (a ``memfd``, or a temporary file where
-    there is none): the JSON of its labels or its error, then the columns as an Arrow stream (their
-    buffers as they are, not row by row), read by the parent once the child has ended. Where
-    processes cannot be forked (not POSIX), the file is read directly.
+    there is none): the JSON of its labels or its error, then the cells as an Arrow stream. Once
+    the child has ended, the parent maps the file: the cells are read where the child wrote them,
+    not copied. Where processes cannot be forked (not POSIX), the file is read directly.
     """
     if not hasattr(os, "fork"):
-        return sav_columns(path, limits)
+        return sav_cells(path, limits)
     with answer_file() as answer:
         pid = os.fork()
         if pid == 0:  # the child: never returns
             try:
                 faulthandler.disable()  # its crash is reported by the parent, not dumped on stderr
-                send_sav_columns(path, limits, answer)
+                send_sav_cells(path, limits, answer)
                 answer.flush()
             finally:
                 os._exit(0)
@@ -83,8 +77,7 @@ def sav_columns_apart(path: Path, limits: ExportLimits) -> tuple[pa.Table, Label
                 where=str(path),
                 fix="the file is damaged: save it again from SPSS as .sav, or export the interviews as CSV",
             )
-        answer.seek(0)
-        received = received_sav_columns(answer)
+        received = received_sav_cells(answer)
     if received is None:
         raise RuntimeError(f"the child process reading {path} ended without an answer (exit status {status})")
     return received
@@ -97,11 +90,11 @@ def answer_file() -> BinaryIO:
     return tempfile.TemporaryFile()
 
 
-def send_sav_columns(path: Path, limits: ExportLimits, answer: BinaryIO) -> None:
-    """The child's answer: the labels and the columns; or the error that refuses the file, that memory
+def send_sav_cells(path: Path, limits: ExportLimits, answer: BinaryIO) -> None:
+    """The child's answer: the labels and the cells; or the error that refuses the file, that memory
     ran out, or what else went wrong (a bug: the parent raises it as such)."""
     try:
-        columns, labels = sav_columns(path, limits)
+        cells, labels = sav_cells(path, limits)
     except ExportError as exc:
         return send_head(answer, {"error": {"what": exc.what, "where": exc.where, "fix": exc.fix}})
     except MemoryError:
@@ -109,8 +102,8 @@ def send_sav_columns(path: Path, limits: ExportLimits, answer: BinaryIO) -> None
     except Exception as exc:  # noqa: BLE001 - passed on to the parent, which raises it
         return send_head(answer, {"internal": f"{type(exc).__name__}: {exc}"})
     send_head(answer, {"labels": {c: [[v, label] for v, label in codes.items()] for c, codes in labels.items()}})
-    with pa.ipc.new_stream(answer, columns.schema) as stream:
-        stream.write_table(columns)
+    with pa.ipc.new_stream(answer, cells.schema) as stream:
+        stream.write_table(cells)
 
 
 def send_head(answer: BinaryIO, head: dict[str, object]) -> None:
@@ -119,13 +112,16 @@ def send_head(answer: BinaryIO, head: dict[str, object]) -> None:
     answer.write(HEAD.pack(len(text)) + text)
 
 
-def received_sav_columns(answer: BinaryIO) -> tuple[pa.Table, Labels] | None:
-    """What the child sent (see :func:`send_sav_columns`), its error raised; None if it ended without a whole answer."""
-    size = answer.read(HEAD.size)
-    if len(size) < HEAD.size:
+def received_sav_cells(answer: BinaryIO) -> tuple[pa.Table, Labels] | None:
+    """What the child sent (see :func:`send_sav_cells`), its error raised; None if it ended without a whole answer."""
+    size = os.fstat(answer.fileno()).st_size
+    if size < HEAD.size:
         return None
-    text = answer.read(HEAD.unpack(size)[0])
+    # Mapped, not read: the cells' buffers are the file's pages (freed with the last cell).
+    view = pa.py_buffer(mmap.mmap(answer.fileno(), size, access=mmap.ACCESS_READ))
+    length = HEAD.unpack(view.slice(0, HEAD.size).to_pybytes())[0]
     try:
+        text = view.slice(HEAD.size, length).to_pybytes()
         head = json.loads(text)
         if "error" in head:
             raise ExportError(head["error"]["what"], where=head["error"]["where"], fix=head["error"]["fix"])
@@ -133,8 +129,8 @@ def received_sav_columns(answer: BinaryIO) -> tuple[pa.Table, Labels] | None:
             raise MemoryError
         if "internal" in head:
             raise RuntimeError(f"reading the SPSS file in a child process: {head['internal']}")
-        return pa.ipc.open_stream(answer).read_all(), {c: dict((v, label) for v, label in codes) for c, codes in head["labels"].items()}
-    except (ValueError, OSError, pa.ArrowInvalid):  # cut short
+        return pa.ipc.open_stream(view.slice(HEAD.size + length)).read_all(), {c: dict((v, label) for v, label in codes) for c, codes in head["labels"].items()}
+    except (ValueError, IndexError, OSError, pa.ArrowInvalid):  # cut short
         return None
 
 

@@ -24,6 +24,7 @@ from .files import ExportLimits, check_shape, check_size
 from .table import NO_ISSUES, ROW, TextTable
 
 HEADER_SEARCH_ROWS = 10  # Excel: how far down a misplaced header row is looked for
+ERRORS = frozenset(ERROR_CODES)  # a formula's error (#N/A, #DIV/0!…) is a blank cell, as pandas read it
 Row = tuple[object, ...]
 
 
@@ -56,7 +57,7 @@ def read_xlsx_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLi
             fix="keep a single header row: unmerge the header cells, put one column name per column on row 1 and delete row 2",
         )
     blank = (None,) * (len(rows) - 1)
-    cells = {n: value_cells(columns[i] if i < len(columns) else blank, ERROR_CODES) for i, n in enumerate(names)}
+    cells = {n: value_cells(columns[i] if i < len(columns) else blank, ERRORS) for i, n in enumerate(names)}
     del rows, columns  # the cells are all that is needed now: their memory is free before the frame is built
     kept = filled_rows(cells.values(), len(blank))
     frame = text_frame({n: c.filter(kept) for n, c in cells.items()})
@@ -120,7 +121,7 @@ def holds(row: Row, names: tuple[str, ...]) -> bool:
 
 def two_line_header(first: dict[str, object], id_column: str) -> bool:
     """Whether the first data row continues the header: no respondent id, but something in another column."""
-    text = {n: value_text(v, ERROR_CODES).strip() for n, v in first.items()}
+    text = {n: value_text(v, ERRORS).strip() for n, v in first.items()}
     return text[id_column] == "" and any(text.values())
 
 
