@@ -11,6 +11,7 @@ its forked children) are printed beside them, and their ratio: on a busy machine
 ``baro synth 2025 --respondents ROWS --seed 1`` in ``--data`` (default bench/data/formats_<ROWS>)
 when absent.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -113,7 +114,10 @@ def main() -> None:
     data = args.data or ROOT / "bench" / "data" / f"formats_{args.rows}"
     edition = load_edition("2025", ROOT)
     results = []
-    print(f"{'format':6} {'pop':4} {'rows':>8} {'anchor s':>9} {'reader s':>9} {'ratio':>6} {'read_export s':>14} {'ratio':>6}   cpu s (anchor/reader/read_export, reader ratio)", flush=True)
+    print(
+        f"{'format':6} {'pop':4} {'rows':>8} {'anchor s':>9} {'reader s':>9} {'ratio':>6} {'read_export s':>14} {'ratio':>6}   cpu s (anchor/reader/read_export, reader ratio)",
+        flush=True,
+    )
     for fmt in args.formats:
         folder = exports(data, fmt, args.rows)
         for pid, population in edition.populations.items():

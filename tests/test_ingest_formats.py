@@ -119,7 +119,9 @@ def test_excel_error_cells_are_blank_and_empty_rows_dropped(frame, mini_codebook
 def test_an_excel_workbook_over_the_size_limit_says_so(frame, mini_codebook, tmp_path, monkeypatch):
     path = write_xlsx(frame, tmp_path / "ps.xlsx")
     monkeypatch.setenv("BARO_MAX_EXPORT_MB", str(path.stat().st_size * 1.5 / 2**20))
-    with pytest.raises(ExportError, match=r"ps\.xlsx: the workbook unpacks to [\d.]+ MB, more than the limit of [\d.]+ MB\n  fix: check that this is the interviews' export"):
+    with pytest.raises(
+        ExportError, match=r"ps\.xlsx: the workbook unpacks to [\d.]+ MB, more than the limit of [\d.]+ MB\n  fix: check that this is the interviews' export"
+    ):
         read_export(path, mini_codebook)
 
 
@@ -139,7 +141,9 @@ def test_sav_read_without_a_child_gives_the_same_frame(frame, mini_codebook, tmp
 def test_sav_over_the_cells_limit_is_refused_by_the_child(frame, mini_codebook, tmp_path, monkeypatch):
     path = write_sav(frame, tmp_path / "ps.sav", mini_codebook)
     monkeypatch.setenv("BARO_MAX_EXPORT_CELLS", "100")
-    with pytest.raises(ExportError, match=rf"ps\.sav: the file has about 20 rows × {frame.shape[1]} columns = {20 * frame.shape[1]} cells, more than the limit of 100\n  fix:"):
+    with pytest.raises(
+        ExportError, match=rf"ps\.sav: the file has about 20 rows × {frame.shape[1]} columns = {20 * frame.shape[1]} cells, more than the limit of 100\n  fix:"
+    ):
         read_export(path, mini_codebook)
 
 
