@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="folder of the exports (default bench/data/formats_<rows>)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements of each, alternating; the median is kept (default 3)")
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS), help="the formats measured (default both)")
+    parser.add_argument("--populations", nargs="+", help="the populations measured (default every one of the edition)")
     parser.add_argument("--reader-only", action="store_true", help="leave out the whole read_export (a third of the time)")
     parser.add_argument("--out", type=Path, help="write the results as JSON there")
     args = parser.parse_args()
@@ -121,6 +122,8 @@ def main() -> None:
     for fmt in args.formats:
         folder = exports(data, fmt, args.rows)
         for pid, population in edition.populations.items():
+            if args.populations and pid not in args.populations:
+                continue
             r = {"format": fmt, "population": pid, **measured(folder / f"{pid}.{fmt}", population.codebook, args.repeats, not args.reader_only)}
             results.append(r)
             print(
