@@ -49,7 +49,7 @@ def read_xlsx_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLi
             where=where,
             fix=f"delete row(s) 1–{row} so that the column names are on row 1, and save again",
         )
-    names = column_names([value_text(v) for v in padded(rows[0], width)], path)
+    names = column_names([value_text(v, ERRORS) for v in padded(rows[0], width)], path)
     if len(rows) > 1 and two_line_header(dict(zip(names, padded(rows[1], width))), codebook.columns.id):
         raise ExportError(
             "two-line header: row 1 holds column names and row 2 continues them (row 2 has no respondent id)",
