@@ -1,64 +1,140 @@
-"""SPSS exports as text cells: read once in a forked child first, value labels checked against the codebook."""
+"""SPSS exports as text cells: read in a forked child, value labels checked against the codebook."""
 
 from __future__ import annotations
 
 import faulthandler
+import json
+import mmap
 import os
 import signal
+import struct
+import tempfile
 import unicodedata
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+import pyarrow as pa
 import pyreadstat
 
 from ..edition import Codebook
 from ..errors import ExportError
+from .cells import number_cells, text_frame
 from .columns import coded_columns
 from .files import ExportLimits, check_shape
 from .table import NO_ISSUES, ROW, TextTable, cell_text
 
+Labels = Mapping[str, Mapping[float | int, str]]  # as pyreadstat types them
+HEAD = struct.Struct("<Q")  # the length of the JSON that comes before the cells in the child's answer
+
 
 def read_sav_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLimits) -> TextTable:
-    check_sav_readable_apart(path)
+    cells, labels = sav_cells_apart(path, limits)
+    check_value_labels(labels, codebook, path)
+    frame = text_frame(dict(zip(cells.column_names, cells.columns)))
+    frame.insert(0, ROW, np.arange(1, len(frame) + 1, dtype=np.int64))
+    return TextTable(frame, NO_ISSUES)
+
+
+def sav_cells(path: Path, limits: ExportLimits) -> tuple[pa.Table, Labels]:
+    """The file's cells as text, and its value labels; refused past the limits, before its data is read."""
     try:
         _, header = pyreadstat.read_sav(str(path), metadataonly=True)
         check_shape(path, header.number_rows or 0, header.number_columns or 0, limits)
         frame, meta = pyreadstat.read_sav(str(path))
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
         raise ExportError(f"not a readable SPSS .sav file ({exc})", where=str(path), fix="save it again from SPSS as .sav") from None
-    check_value_labels(meta.variable_value_labels, codebook, path)
-    text = frame.apply(cell_text)
-    text.insert(0, ROW, np.arange(1, len(frame) + 1, dtype=np.int64))
-    return TextTable(text, NO_ISSUES)
+    # numeric variables (all but texts and dates) written by Arrow, the others as cell_text writes them
+    cells = {c: number_cells(frame[c].to_numpy()) if frame[c].dtype == np.float64 else pa.array(cell_text(frame[c]), pa.string()) for c in frame.columns}
+    return pa.table(cells), meta.variable_value_labels
 
 
-def check_sav_readable_apart(path: Path) -> None:
-    """Read the SPSS file once in a child process first: ReadStat, a C library, can crash the process
-    (a segmentation fault) on a damaged file, and a crash there must be this error, not the run's end.
+def sav_cells_apart(path: Path, limits: ExportLimits) -> tuple[pa.Table, Labels]:
+    """:func:`sav_cells`, read in a child process: ReadStat, a C library, can crash the process (a
+    segmentation fault) on a damaged file, and a crash there must be this error, not the run's end.
 
-    A forked child reads it into plain arrays (no pandas, no threads) and exits; only its fate is
-    used. Where processes cannot be forked (not POSIX), the file is read directly.
+    The forked child writes its answer to a file in memory (a ``memfd``, or a temporary file where
+    there is none): the JSON of its labels or its error, then the cells as an Arrow stream. Once
+    the child has ended, the parent maps the file: the cells are read where the child wrote them,
+    not copied. Where processes cannot be forked (not POSIX), the file is read directly.
     """
     if not hasattr(os, "fork"):
-        return
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        try:
-            faulthandler.disable()  # its crash is reported by the parent, not dumped on stderr
-            pyreadstat.read_sav(str(path), output_format="dict")
-        finally:
-            os._exit(0)  # an error is found again, and reported, by the parent's own read
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        raise ExportError(
-            f"not a readable SPSS .sav file: the SPSS reader crashed on it ({signal.Signals(os.WTERMSIG(status)).name})",
-            where=str(path),
-            fix="the file is damaged: save it again from SPSS as .sav, or export the interviews as CSV",
-        )
+        return sav_cells(path, limits)
+    with answer_file() as answer:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            try:
+                faulthandler.disable()  # its crash is reported by the parent, not dumped on stderr
+                send_sav_cells(path, limits, answer)
+                answer.flush()
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        if os.WIFSIGNALED(status):
+            raise ExportError(
+                f"not a readable SPSS .sav file: the SPSS reader crashed on it ({signal.Signals(os.WTERMSIG(status)).name})",
+                where=str(path),
+                fix="the file is damaged: save it again from SPSS as .sav, or export the interviews as CSV",
+            )
+        received = received_sav_cells(answer)
+    if received is None:
+        raise RuntimeError(f"the child process reading {path} ended without an answer (exit status {status})")
+    return received
 
 
-def check_value_labels(labels: Mapping[str, Mapping[float, str]], codebook: Codebook, path: Path) -> None:
+def answer_file() -> BinaryIO:
+    """An unnamed file for the child's answer: a ``memfd`` (Linux: in memory, no disk), else a temporary file."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("baro-sav-answer"), "w+b")
+    return tempfile.TemporaryFile()
+
+
+def send_sav_cells(path: Path, limits: ExportLimits, answer: BinaryIO) -> None:
+    """The child's answer: the labels and the cells; or the error that refuses the file, that memory
+    ran out, or what else went wrong (a bug: the parent raises it as such)."""
+    try:
+        cells, labels = sav_cells(path, limits)
+    except ExportError as exc:
+        return send_head(answer, {"error": {"what": exc.what, "where": exc.where, "fix": exc.fix}})
+    except MemoryError:
+        return send_head(answer, {"memory": True})
+    except Exception as exc:  # noqa: BLE001 - passed on to the parent, which raises it
+        return send_head(answer, {"internal": f"{type(exc).__name__}: {exc}"})
+    send_head(answer, {"labels": {c: [[v, label] for v, label in codes.items()] for c, codes in labels.items()}})
+    with pa.ipc.new_stream(answer, cells.schema) as stream:
+        stream.write_table(cells)
+
+
+def send_head(answer: BinaryIO, head: dict[str, object]) -> None:
+    text = json.dumps(head).encode()
+    text += b" " * (-len(text) % 8)  # the Arrow stream after it starts 8-byte aligned
+    answer.write(HEAD.pack(len(text)) + text)
+
+
+def received_sav_cells(answer: BinaryIO) -> tuple[pa.Table, Labels] | None:
+    """What the child sent (see :func:`send_sav_cells`), its error raised; None if it ended without a whole answer."""
+    size = os.fstat(answer.fileno()).st_size
+    if size < HEAD.size:
+        return None
+    # Mapped, not read: the cells' buffers are the file's pages (freed with the last cell).
+    view = pa.py_buffer(mmap.mmap(answer.fileno(), size, access=mmap.ACCESS_READ))
+    length = HEAD.unpack(view.slice(0, HEAD.size).to_pybytes())[0]
+    try:
+        text = view.slice(HEAD.size, length).to_pybytes()
+        head = json.loads(text)
+        if "error" in head:
+            raise ExportError(head["error"]["what"], where=head["error"]["where"], fix=head["error"]["fix"])
+        if "memory" in head:
+            raise MemoryError
+        if "internal" in head:
+            raise RuntimeError(f"reading the SPSS file in a child process: {head['internal']}")
+        return pa.ipc.open_stream(view.slice(HEAD.size + length)).read_all(), {c: dict((v, label) for v, label in codes) for c, codes in head["labels"].items()}
+    except (ValueError, IndexError, OSError, pa.ArrowInvalid):  # cut short
+        return None
+
+
+def check_value_labels(labels: Labels, codebook: Codebook, path: Path) -> None:
     """A value label that names a codebook code differently means the column or codes moved."""
     for column, expected in coded_columns(codebook).items():
         for value, label in labels.get(column, {}).items():
