@@ -23,12 +23,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/baro run $(EDITION)
 
-# The linters first (seconds), then the tests on two workers (pytest-xdist), a module per worker
-# (its module fixtures run once).
+# The linters first (seconds; mypy's first run in a checkout, without .mypy_cache, about half a
+# minute), then the tests on two workers (pytest-xdist), a module's tests on one worker (its module
+# fixtures run once) but for tests/conftest.py's SPREAD_MODULES.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # The property-based harness (tests/test_fuzz.py) with thousands of examples per property instead of
 # make test's few: prints how many were tried per property. Several minutes; FUZZ_EXAMPLES=N to change.
