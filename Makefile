@@ -24,13 +24,13 @@ run: $(STAMP)
 	$(BIN)/baro run $(EDITION)
 
 # ruff first (a second), then the tests on two workers (pytest-xdist), a module's tests on one
-# worker (its module fixtures run once) but for tests/conftest.py's SPREAD_MODULES. mypy checks
+# worker (its module fixtures run once). mypy checks
 # meanwhile and reports after the tests: a checkout's first mypy, without .mypy_cache, takes about
 # half a minute of a core (later ones a second). The exit code is the tests', else mypy's.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy > $(VENV)/mypy.log 2>&1 & types=$$!; \
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup; tests=$$?; \
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile; tests=$$?; \
 	wait $$types; typed=$$?; cat $(VENV)/mypy.log; \
 	if [ $$tests -ne 0 ]; then exit $$tests; fi; exit $$typed
 

@@ -37,18 +37,6 @@ def mini_codebook(mini_population: Population) -> Codebook:
 
 REPO = Path(__file__).resolve().parents[1]
 
-# `make test` spreads tests over two pytest-xdist workers by group (--dist loadgroup): a module's
-# tests stay on one worker, where its module fixtures run once, but for these modules, whose
-# tests are few, long and share nothing costly: each goes where a worker is free.
-SPREAD_MODULES = {"test_fuzz.py"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name not in SPREAD_MODULES:
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
-
 
 def copy_edition(dest: Path, edition: str = "2025") -> Path:
     """A project folder holding a copy of the repository's edition and its exports."""
