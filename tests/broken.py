@@ -642,8 +642,21 @@ def row_level_run(base: Path) -> RowLevelRun:
     return RowLevelRun(root, done["planted"], subprocess.CompletedProcess(done["args"], done["code"], done["out"], done["err"]))
 
 
+def start_row_level_run(base: Path) -> subprocess.Popen | None:
+    """Start :func:`row_level_run` in ``base`` in the background (``python tests/broken.py --row-level-run BASE``),
+    unless another pytest-xdist worker did: the tests that read it find it done instead of waiting a whole run."""
+    try:
+        os.close(os.open(base / "row_level_run.started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return None
+    return subprocess.Popen([sys.executable, __file__, "--row-level-run", str(base)], stdout=subprocess.DEVNULL)
+
+
 def main(argv: Sequence[str]) -> int:
     """Write every case to ``OUT/<case>/`` (a project folder: editions/2025 and raw/2025)."""
+    if len(argv) == 2 and argv[0] == "--row-level-run":
+        row_level_run(Path(argv[1]))
+        return 0
     if len(argv) != 1:
         print("usage: python tests/broken.py OUT", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from baro_pipeline.edition import Codebook, Edition, Population, load_edition
 from baro_pipeline.pipeline import RunResult, run_edition
-from broken import RowLevelRun, row_level_run
+from broken import RowLevelRun, row_level_run, start_row_level_run
 
 MINI_ROOT = Path(__file__).parent / "fixtures" / "mini"
 
@@ -74,15 +74,35 @@ def run_2025(tmp_path_factory) -> StagedRun:
     return staged_run(copy_edition(tmp_path_factory.mktemp("run_2025")), "2025")
 
 
+def shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's temporary folder that every pytest-xdist worker sees (theirs are inside it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+
+
+@pytest.fixture(scope="session", autouse=True)
+def row_level_started(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The row-level run started in the background with the session's first test, when a collected test reads it.
+
+    A run through Prefect costs about 20 s of CPU (its server's start-up), on one core: the workers go on
+    with other tests meanwhile instead of one of them waiting for it.
+    """
+    started = None
+    if any("row_level" in item.fixturenames for item in request.session.items):
+        started = start_row_level_run(shared_folder(tmp_path_factory))
+    yield
+    if started is not None:
+        started.wait()  # never left running: it ends by itself (row_level_run's timeout)
+
+
 @pytest.fixture(scope="session")
-def row_level(tmp_path_factory) -> RowLevelRun:
+def row_level(tmp_path_factory: pytest.TempPathFactory) -> RowLevelRun:
     """The session's one `baro run` through Prefect (tests/broken.py's row-level project, ``--verbose``).
 
     Prefect's start-up costs about 10 s a run, so test_flows, test_privacy (which also scans
     Prefect's database) and test_broken_inputs all read this run, on every pytest-xdist worker.
     """
-    base = tmp_path_factory.getbasetemp()
-    run = row_level_run(base.parent if "PYTEST_XDIST_WORKER" in os.environ else base)  # the workers' common folder
+    run = row_level_run(shared_folder(tmp_path_factory))
     assert run.result.returncode == 0, run.result.stderr
     return run
 

@@ -25,6 +25,7 @@ import os
 import re
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +45,27 @@ EDITION = load_edition("2025", REPO)
 POPULATIONS = tuple(EDITION.populations)
 MARKER = "OTXMARK"  # every planted open text holds it; never in an output
 MAX_ROWS = 12
+# An example takes its interviews from one of a few pools, made once: making interviews costs more
+# than validating them, and the mutations, not the clean answers, are what an example is about.
+POOL_ROWS, POOLS = 64, 4
 # Huge fields: beyond pyarrow's 16 MiB block (ingest.CSV_BLOCK) only under `make fuzz`, where a few seconds per example are spent.
 HUGE_FIELDS = (2**10, 2**16, 2**20 + 3) + ((17 * 2**20,) if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else ())
 
 
 def codebook(population: str) -> Codebook:
     return EDITION.populations[population].codebook
+
+
+@functools.cache
+def number_names(population: str) -> frozenset[str]:
+    """The columns read as numbers, the length of interview among them (asked of every cell a mutation changes)."""
+    book = codebook(population)
+    return frozenset({book.columns.loi, *number_columns(book)})
+
+
+@functools.cache
+def open_text_names(population: str) -> tuple[str, ...]:
+    return text_columns(codebook(population))
 
 
 def respondent_id(population: str, i: int) -> str:
@@ -100,10 +116,12 @@ def open_text(draw: st.DrawFn, k: int) -> str:
 def interviews(draw: st.DrawFn, population: str) -> Table:
     """Codebook-conformant interviews, statuses drawn, open texts planted in every open-text cell."""
     n = draw(st.integers(1, MAX_ROWS))
-    header, rows = clean_cells(population, n, draw(st.integers(0, 2**16)))
+    header, pool = clean_cells(population, POOL_ROWS, draw(st.integers(0, POOLS - 1)))
+    start = draw(st.integers(0, POOL_ROWS - n))
+    rows = pool[start : start + n]
     book = codebook(population)
     statuses = draw(st.lists(st.sampled_from(["complete"] * 4 + ["incomplete", "screened_out"]), min_size=n, max_size=n))
-    texts = [header.index(c) for c in text_columns(book)]
+    texts = [header.index(c) for c in open_text_names(population)]
     status = header.index(book.columns.status)
     out, k = [], 0
     for row, state in zip(rows, statuses):
@@ -146,8 +164,7 @@ def with_cell(table: Table, row: int, column: int, text: str) -> Table:
 
 def numeric_columns(table: Table) -> list[int]:
     """The number columns (codes, ticks, the length of interview)."""
-    book = codebook(table.population)
-    names = {book.columns.loi, *number_columns(book)}
+    names = number_names(table.population)
     return [i for i, name in enumerate(table.header) if name in names]
 
 
@@ -156,7 +173,7 @@ def spoiled(population: str, column: str, old: str, new: str) -> bool:
     a number cell that is neither blank nor a finite plain number, a changed status, an id with a control character."""
     book = codebook(population)
     text = new.strip()
-    if column in number_columns(book) or column == book.columns.loi:
+    if column in number_names(population):
         return text != "" and not (PLAIN_NUMBER.fullmatch(text) and np.isfinite(float(text.replace(",", "."))))
     if column == book.columns.status:
         return text != old
@@ -174,7 +191,7 @@ def cell_payloads(layout: Layout) -> st.SearchStrategy[str]:
 def special_columns(table: Table) -> list[int]:
     """The technical columns (id, status, dates, length) and open texts: a few among a hundred, drawn half the time."""
     book = codebook(table.population)
-    names = {*(getattr(book.columns, k) for k in book.columns.__dataclass_fields__), *text_columns(book)}
+    names = {*(getattr(book.columns, k) for k in book.columns.__dataclass_fields__), *open_text_names(table.population)}
     return [i for i, name in enumerate(table.header) if name in names]
 
 
@@ -193,7 +210,7 @@ def cell_mutation(draw: st.DrawFn, table: Table, layout: Layout) -> Mutation:
     where = f"cell {table.header[column]!r} of row {row}"
     if kind == "huge":
         size = draw(st.sampled_from(HUGE_FIELDS))
-        unit = MARKER if table.header[column] in text_columns(codebook(table.population)) else draw(st.sampled_from(["x", "é", "1"]))
+        unit = MARKER if table.header[column] in open_text_names(table.population) else draw(st.sampled_from(["x", "é", "1"]))
         return Mutation(f"{where}: a field of {size:,} characters", table=lambda t: with_cell(t, row, column, unit * (size // len(unit))))
     if kind == "text":
         payload = draw(cell_payloads(layout))
@@ -313,6 +330,18 @@ def xlsx_bytes(table: Table, layout: Layout) -> bytes:
     clean = dataclasses.replace(table, header=tuple(ILLEGAL_CHARACTERS_RE.sub("", c) for c in table.header), rows=tuple(tuple(ILLEGAL_CHARACTERS_RE.sub("", c) for c in r) for r in table.rows))
     out = io.BytesIO()
     frame_of(clean).to_excel(out, index=False, sheet_name="Données", engine="openpyxl")
+    return without_save_time(out.getvalue())
+
+
+def without_save_time(xlsx: bytes) -> bytes:
+    """The workbook with a fixed time where openpyxl writes the time it saved it (docProps/core.xml, each
+    member's date): the same bytes at every write, so that an example replays the same (a byte mutation
+    draws its place within the file's size)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            data = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"2025-01-06T09:00:00Z", source.read(info)) if info.filename == "docProps/core.xml" else source.read(info)
+            target.writestr(zipfile.ZipInfo(info.filename, date_time=(2025, 1, 6, 9, 0, 0)), data, zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
@@ -393,13 +422,14 @@ def written_ids(table: Table) -> frozenset[str]:
 
 
 def spoiled_ids(clean: Table, table: Table) -> frozenset[str]:
-    """Ids (as written) of the interviews a mutation made invalid: :func:`spoiled` for a cell of each column, by name."""
+    """Ids (as written) of the interviews a mutation made invalid: :func:`spoiled` for a changed cell of each column, by name
+    (a clean cell spoils nothing)."""
     ids = id_cells(table)
     columns = [(name, clean.header.index(name), table.header.index(name)) for name in dict.fromkeys(table.header) if name in clean.header]
     return frozenset(
         ids[i]
         for i, (old, new) in enumerate(zip(clean.rows, table.rows))
-        if ids and any(spoiled(table.population, name, old[a], new[b]) for name, a, b in columns)
+        if ids and any(old[a] != new[b] and spoiled(table.population, name, old[a], new[b]) for name, a, b in columns)
     )
 
 

@@ -2,14 +2,13 @@
 
 Each case runs on its own copy of the project, which also holds previous outputs: a refused case
 must leave them as they were. `baro validate` (in process, no Prefect) takes every case it can
-find; `baro run` (a subprocess, ~10 s of Prefect start-up each) only what weighting finds, the
-row-level run, a run killed mid-way and a rerun.
+find; `baro run` only what weighting finds and a rerun (in process, ``--no-prefect``), the
+row-level run (the session's one run through Prefect) and a run killed mid-way (a subprocess).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import json
 import os
@@ -58,17 +57,25 @@ def published(root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((root / "outputs" / EDITION).iterdir())}
 
 
-def validate(root: Path) -> tuple[int, str, str]:
+def baro(root: Path, *args: str) -> tuple[int, str, str]:
+    """`baro --root ROOT ARGS` in-process: exit code, stdout, stderr."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--root", str(root), "validate", EDITION])
+        code = main(["--root", str(root), *args])
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture(autouse=True)
-def default_limits(monkeypatch):
-    for variable in LIMIT_VARIABLES.values():
-        monkeypatch.delenv(variable, raising=False)
+def validate(root: Path) -> tuple[int, str, str]:
+    return baro(root, "validate", EDITION)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def default_limits():
+    """The default limits for the module's fixtures and tests (a case sets its own in its test)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in LIMIT_VARIABLES.values():
+            patch.delenv(variable, raising=False)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -162,16 +169,15 @@ def run_killed_after_validation(root: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def killed_then_rerun(row_level, refused_runs, tmp_path_factory) -> dict:
-    """A copy of the row-level run's project and outputs: killed after validation, then run again (the refused runs go on meanwhile).
+def killed_then_rerun(row_level, tmp_path_factory) -> dict:
+    """A copy of the row-level run's project and outputs: killed after validation, then run again.
 
     A copy: other modules, maybe on another pytest-xdist worker, read the row-level run's outputs meanwhile.
     """
     root = shutil.copytree(row_level.root, tmp_path_factory.mktemp("killed") / "project", symlinks=True, ignore=shutil.ignore_patterns(".prefect"))
     found = {"before": snapshot(root), "first": published(root), "lines": run_killed_after_validation(root), "after_kill": snapshot(root)}
-    rerun = start_baro(root, "run", EDITION, "--no-prefect")
-    out, err = rerun.communicate(timeout=900)
-    return {**found, "rerun": (rerun.returncode, err), "second": published(root)}
+    code, _, err = baro(root, "run", EDITION, "--no-prefect")
+    return {**found, "rerun": (code, err), "second": published(root)}
 
 
 def test_a_killed_run_leaves_the_previous_outputs_whole(killed_then_rerun):
@@ -199,32 +205,23 @@ def test_the_same_inputs_give_byte_identical_tables(killed_then_rerun):
 
 
 @pytest.fixture(scope="module")
-def refused_runs(tmp_path_factory):
-    """The run cases, started together on their own copies; ``finished(id)``: exit code, stdout, stderr, outputs before and after.
+def refused_runs(tmp_path_factory) -> dict[str, tuple]:
+    """The run cases, each on its own copy, by id: exit code, stdout, stderr, outputs before and after.
 
     ``baro run --no-prefect``: what only a run finds is the library's to say, and the command line's
-    to print (a run through Prefect says the same: test_flows); the runs go on in the background
-    while the kill test runs.
+    to print (a run through Prefect says the same: test_flows).
     """
-    started = {}
-    with contextlib.ExitStack() as locks:
-        for case in RUN_CASES:
-            root = broken_project(case, tmp_path_factory.mktemp(case.id))
-            if case.lock_held:
-                locks.enter_context(edition_lock(root, EDITION))  # held by this process: the run is another one
-            started[case.id] = (root, snapshot(root), start_baro(root, "run", EDITION, "--no-prefect"))
-
-        @functools.cache
-        def finished(name: str) -> tuple:
-            root, before, proc = started[name]
-            out, err = proc.communicate(timeout=900)
-            return proc.returncode, out, err, before, snapshot(root)
-
-        yield finished
+    found = {}
+    for case in RUN_CASES:
+        root = broken_project(case, tmp_path_factory.mktemp(case.id))
+        before = snapshot(root)
+        with edition_lock(root, EDITION) if case.lock_held else contextlib.nullcontext():  # held here: the run is another holder
+            found[case.id] = (*baro(root, "run", EDITION, "--no-prefect"), before, snapshot(root))
+    return found
 
 
 @pytest.mark.parametrize("case", RUN_CASES, ids=[c.id for c in RUN_CASES])
 def test_run_refuses_and_leaves_previous_outputs_whole(case, refused_runs):
-    code, out, err, before, after = refused_runs(case.id)
+    code, out, err, before, after = refused_runs[case.id]
     case.outcome.check(code, out, err, {})
     assert after == before

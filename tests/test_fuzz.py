@@ -54,6 +54,7 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
     return folders
 
 
+@functools.cache
 def clean_export(population: str) -> bytes:
     header, rows = clean_cells(population, OTHER_ROWS, 0)
     return csv_bytes(Table(population, header, rows), Layout("csv"))

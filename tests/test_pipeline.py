@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -53,32 +54,40 @@ def test_a_plain_python_session_runs_an_edition_without_loading_prefect_or_synth
     assert done.stdout.split() == ["2025", "59", "[]"]
 
 
-def test_strict_publishes_then_raises_with_the_result(tmp_path):
-    root = copy_edition(tmp_path)
+@pytest.fixture(scope="module")
+def strict_run(tmp_path_factory) -> tuple[pd.Series, AuditMismatchError, list[str], list[str]]:
+    """One run with ``strict`` and callbacks, on a copy where a published figure is 20 points off its
+    computed value (a mismatch) and five gp interviews carry ps ids: the ps ids, the error raised,
+    the progress lines and the warnings."""
+    root = copy_edition(tmp_path_factory.mktemp("strict"))
     published = root / "editions" / "2025" / "published.yaml"
-    # A figure printed 20 points off its computed value: a mismatch.
     text = published.read_text(encoding="utf-8")
     assert "value: 52\n" in text
     published.write_text(text.replace("value: 52\n", "value: 72\n", 1), encoding="utf-8")
-    with pytest.raises(AuditMismatchError, match=r"1 published figure\(s\) do not match the data: ") as raised:
-        run_edition("2025", root, strict=True)
-    result = raised.value.result
+    gp = root / "raw" / "2025" / "gp.csv"
+    ps_ids = pd.read_csv(root / "raw" / "2025" / "ps.csv", sep=";", dtype=str, encoding="utf-8-sig", keep_default_na=False)["respondent_id"]
+    frame = pd.read_csv(gp, sep=";", dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    frame.loc[:4, "respondent_id"] = ps_ids[:5].to_numpy()
+    frame.to_csv(gp, sep=";", index=False, encoding="utf-8-sig")
+    lines: list[str] = []
+    warnings: list[str] = []
+    with pytest.raises(AuditMismatchError) as raised:
+        run_edition("2025", root, strict=True, progress=lines.append, warn=warnings.append)
+    return ps_ids, raised.value, lines, warnings
+
+
+def test_strict_publishes_then_raises_with_the_result(strict_run):
+    _, error, _, _ = strict_run
+    assert re.search(r"1 published figure\(s\) do not match the data: ", str(error)), str(error)
+    result = error.result
     assert result is not None and result.verdicts["mismatch"] == 1
     assert (result.published.folder / "audit.parquet").is_file()
 
 
-def test_progress_and_warnings_go_to_their_callbacks(tmp_path):
-    root = copy_edition(tmp_path)
-    gp = root / "raw" / "2025" / "gp.csv"
-    ps_ids = pd.read_csv(root / "raw" / "2025" / "ps.csv", sep=";", dtype=str, encoding="utf-8-sig", keep_default_na=False)["respondent_id"]
-    frame = pd.read_csv(gp, sep=";", dtype=str, encoding="utf-8-sig", keep_default_na=False)
-    frame.loc[:4, "respondent_id"] = ps_ids[:5].to_numpy()  # five gp interviews carry ps ids
-    frame.to_csv(gp, sep=";", index=False, encoding="utf-8-sig")
-    lines: list[str] = []
-    warnings: list[str] = []
-    run_edition("2025", root, progress=lines.append, warn=warnings.append)
+def test_progress_and_warnings_go_to_their_callbacks(strict_run):
+    ps_ids, _, lines, warnings = strict_run
     assert lines[0] == "edition 2025: ps, gp"
-    assert any(line.startswith("audit: mismatch 0") for line in lines)
+    assert any(line.startswith("audit: mismatch 1") for line in lines)
     shared = [w for w in warnings if "respondent id(s) on kept interviews of both ps and gp" in w]
     assert len(shared) == 1 and shared[0].startswith("warning: ")
     assert not any(i in w for i in ps_ids for w in warnings)  # counts only, never the ids

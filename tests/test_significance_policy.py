@@ -139,8 +139,9 @@ def run_at(root: Path, level: str) -> tuple[Path, RunResult]:
 
 
 @pytest.fixture(scope="module")
-def at_95(tmp_path_factory) -> tuple[Path, RunResult]:
-    return run_at(tmp_path_factory.mktemp("at_95"), "0.95")
+def at_95(run_2025) -> tuple[Path, RunResult]:
+    """The committed edition, whose level is 0.95 (ESTIMATION_LINE): the session's run of it."""
+    return run_2025.root, run_2025.result
 
 
 @pytest.fixture(scope="module")
