@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from prefect.workers.process import ProcessWorker
 
     # No limit is an infinite one: its limiter still counts the runs in progress (None until the worker has started).
-    worker = ProcessWorker(work_pool_name=args.pool, limit=math.inf if args.limit is None else args.limit)  # type: ignore[arg-type]
+    worker = ProcessWorker(work_pool_name=args.pool, limit=math.inf if args.limit is None else args.limit)
     sig = asyncio.run(stopping_signal(worker.start(printer=print), runs=lambda: worker._limiter))
     print(f"worker {worker.name} stopped ({sig.name if sig else 'its loops ended'})")
     return 0

@@ -198,7 +198,7 @@ def server_child(run: subprocess.Popen, timeout: float = 300) -> tuple[int, str]
             if port := re.search(r"uvicorn\x00.*--port\x00(\d+)", Path(f"/proc/{pid}/cmdline").read_text()):
                 return pid, f"http://127.0.0.1:{port.group(1)}/api"
         time.sleep(0.1)
-    raise AssertionError(f"baro run started no Prefect server: {run.communicate()}")
+    raise AssertionError(f"baro run started no Prefect server (exit {run.poll()})")
 
 
 def wait_for_health(api_url: str, timeout: float = 300) -> None:
@@ -221,18 +221,23 @@ def running(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
-def test_killed_run_leaves_no_prefect_server_behind(project):
+def test_killed_run_leaves_no_prefect_server_behind(project, tmp_path):
     # The server up without its database (migrations, block types: ~30 s): the run is stopped before it needs one.
     quick = {"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false", "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false"}
+    said = (tmp_path / "baro-run.log").open("w+")
     run = subprocess.Popen(
         [sys.executable, "-m", "baro_pipeline.cli", "--root", str(project), "run", "mini"],
         env={**os.environ, "PREFECT_HOME": str(project / ".prefect"), **quick},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=said,
+        stderr=subprocess.STDOUT,
         start_new_session=True,  # its own group, for the clean-up below only
     )
     try:
-        server, api_url = server_child(run)
+        try:
+            server, api_url = server_child(run)
+        except AssertionError as error:
+            said.seek(0)
+            raise AssertionError(f"{error}; it printed: {said.read()[-2000:]}") from None
         run.send_signal(signal.SIGSTOP)  # frozen: it can neither go on nor end on its own before the kill
         wait_for_health(api_url)
         run.send_signal(signal.SIGKILL)  # baro run alone, as `kill -9 PID` does

@@ -207,7 +207,7 @@ def test_baro_run_uses_the_projects_server_while_it_runs_and_answers(monkeypatch
     server.pid_file(tmp_path).write_text(f"{looks_like_a_server}\n")
     assert server.prefect_for_run(tmp_path) == f"Prefect server {health_server} (started by baro server start)"
     assert os.environ["PREFECT_API_URL"] == health_server
-    monkeypatch.delenv("PREFECT_API_URL")
+    del os.environ["PREFECT_API_URL"]  # not monkeypatch.delenv: it would restore this value after the test, for the next ones
     server.url_file(tmp_path).write_text(f"{closed_port_url()}\n")  # its process runs, its port does not answer
     assert server.prefect_for_run(tmp_path).startswith("Prefect embedded local server (temporary; baro server start keeps one running)")
     assert "PREFECT_API_URL" not in os.environ and server.pid_file(tmp_path).exists()  # baro run removes nothing

@@ -233,9 +233,11 @@ def moved_editions(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory) -> tuple[Path, dict[str, RunResult], list[str]]:
-    """Editions 2025 and 2026 (moved and renamed questions) run in-process, and the progress lines of the second."""
+def two_runs(tmp_path_factory, run_2025) -> tuple[Path, dict[str, RunResult], list[str]]:
+    """Editions 2025 (the session's run, its outputs copied) and 2026 (moved and renamed questions)
+    run in-process, and the progress lines of the second."""
     root = copy_edition(tmp_path_factory.mktemp("trends"))
+    shutil.copytree(run_2025.root / "outputs", root / "outputs", symlinks=True)
     create_edition(root, "2026", "2025")
     moved_editions(root)
     # The committed 2025 exports are `baro synth 2025` (seed 2025, 1,000 interviews per population):
@@ -243,7 +245,7 @@ def two_runs(tmp_path_factory) -> tuple[Path, dict[str, RunResult], list[str]]:
     # 1,000 interviews a move of 8 points is at least 3.5 SEs of the change (z test).
     write_exports(load_edition("2026", root), out=root / "raw" / "2026", seed=2025)
     lines: list[str] = []
-    runs = {"2025": run_edition("2025", root), "2026": run_edition("2026", root, progress=lines.append)}
+    runs = {"2025": run_2025.result, "2026": run_edition("2026", root, progress=lines.append)}
     return root, runs, lines
 
 

@@ -79,9 +79,13 @@ def read_export(path: Path, codebook: Codebook) -> Export:
         line_end=table.line_end,
     )
     del data  # the file's bytes are not needed any more: their memory is free before the frame is built
-    frame, cell_issues = normalised_frame(table.frame, codebook, path)
-    issues = pd.concat([table.issues, cell_issues], ignore_index=True).sort_values(["row", "column"], ignore_index=True)
-    del table  # the texts left: extra columns, the cells of technical columns as read
+    # The columns in a dict of their own, the table gone: each column's texts are freed as it is
+    # converted (a column taken out of a frame one by one rebuilds its index each time).
+    text, read_issues = dict(table.frame.items()), table.issues
+    del table
+    frame, cell_issues = normalised_frame(text, codebook, path)
+    issues = pd.concat([read_issues, cell_issues], ignore_index=True).sort_values(["row", "column"], ignore_index=True)
+    del text  # the texts left: extra columns, the cells of technical columns as read
     # Arrow's allocator keeps the pages the texts were in (one page holds many columns' pieces): given
     # back now, the memory is free for what follows (the next export, validation).
     pa.default_memory_pool().release_unused()
@@ -95,7 +99,7 @@ READERS: dict[str, Callable[[Path, bytes, Codebook, ExportLimits], TextTable]] =
 }
 
 
-def normalised_frame(text: pd.DataFrame, codebook: Codebook, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def normalised_frame(text: dict[str, pd.Series], codebook: Codebook, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Text cells -> typed columns named as in the codebook, and the cells that are not numbers.
 
     The number columns are taken out of ``text`` as they are converted: a column's texts are freed as

@@ -23,6 +23,7 @@ OTHER_DIGIT = r"(?![0-9])\d"  # a Unicode digit that is not ASCII
 NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 MAX_DIGITS = 15  # a whole number of up to 15 digits is exact as a float (under 2**53)
 FLOAT32_DIGITS = 7  # and of up to 7 digits as a float32 (under 2**24)
+THREADED_ROWS = 50_000  # columns converted on every core from this many rows (fewer: the threads cost more than they save)
 
 
 def parsed_numbers(cells: MutableMapping[str, pd.Series]) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
@@ -36,7 +37,8 @@ def parsed_numbers(cells: MutableMapping[str, pd.Series]) -> tuple[dict[str, np.
     ``cells`` hold other cells, parsed as texts (:func:`text_numbers`).
     """
     values = {}
-    with ThreadPoolExecutor(os.cpu_count()) as pool:
+    rows = max((len(column) for column in cells.values()), default=0)
+    with ThreadPoolExecutor(os.cpu_count() if rows >= THREADED_ROWS else 1) as pool:
         for c, (read, other) in zip(list(cells), pool.map(digit_numbers, list(cells.values()))):
             values[c] = narrowest(read)
             if not other.any():
@@ -131,7 +133,7 @@ def ticks_from_binary(cells: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return cells
 
 
-def ticks_from_slots(text: pd.DataFrame, q: Question, who: pd.DataFrame) -> tuple[dict[str, pd.Series], pd.DataFrame]:
+def ticks_from_slots(text: dict[str, pd.Series], q: Question, who: pd.DataFrame) -> tuple[dict[str, pd.Series], pd.DataFrame]:
     """Slot columns each holding a ticked code -> one 0/1 column per code (NaN if no slot is filled).
 
     The slot columns are taken out of ``text`` (see :func:`parsed_numbers`)."""
@@ -150,7 +152,7 @@ def ticks_from_slots(text: pd.DataFrame, q: Question, who: pd.DataFrame) -> tupl
         f"not a code of {q.id} (expected one of {', '.join(str(c) for c in q.all_codes())})",
     )
     ticks = {
-        q.columns[c]: pd.Series(np.where(answered, (matrix == c).any(axis=1), np.nan), index=text.index, dtype="float32")
+        q.columns[c]: pd.Series(np.where(answered, (matrix == c).any(axis=1), np.nan), index=who.index, dtype="float32")
         for c in q.all_codes()
     }
     unreadable = [number_issues(cells[c], c, who, bad[c]) for c in bad]
