@@ -108,7 +108,7 @@ def row_level(tmp_path_factory: pytest.TempPathFactory) -> RowLevelRun:
 
 
 # Hypothesis profiles of the property-based harness (tests/test_fuzz.py): `make test` runs the
-# derandomized "baro" one (40 examples per property: a smoke test; reproducible in CI, no example database written); `make fuzz` sets
+# derandomized "baro" one (25 examples per property: a smoke test; reproducible in CI, no example database written); `make fuzz` sets
 # HYPOTHESIS_PROFILE=fuzz: FUZZ_EXAMPLES (1500) examples per property, failures kept under
 # .pytest_cache/ to replay first on the next run.
 # No shrinking: an example costs a read and a validation of the real codebook's 110 columns, and a
@@ -118,6 +118,6 @@ HARNESS = {
     "phases": [Phase.explicit, Phase.reuse, Phase.generate],
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 }
-settings.register_profile("baro", max_examples=40, derandomize=True, database=None, **HARNESS)
+settings.register_profile("baro", max_examples=25, derandomize=True, database=None, **HARNESS)
 settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "1500")), database=DirectoryBasedExampleDatabase(".pytest_cache/hypothesis"), **HARNESS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "baro"))
