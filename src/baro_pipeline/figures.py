@@ -18,7 +18,7 @@ import pandas as pd
 
 from .edition import Codebook, Condition, Edition, Indicator
 from .errors import EstimationError
-from .estimation import ItemMatrix, estimate_items, indicator_items, indicator_values
+from .estimation import Conditions, ItemMatrix, estimate_items, indicator_items, indicator_values
 from .stats import CodedItems, Design, coded_column
 from .weighting import SurveySample
 
@@ -57,12 +57,15 @@ def indicator_columns(
     columns: dict[Spec, CodedItems] = {}
     settled: dict[Spec, dict[str, object]] = {}
     blocks: dict[tuple[str, bool | None], ItemMatrix] = {}  # a question's items serve all its specs
+    conditions = Conditions(frame, book)  # so do a base's and a routing's masks
     for spec in specs:
         question = (spec.indicator.question, spec.not_answers_in_base)
         try:
             if question not in blocks:
-                blocks[question] = indicator_items(frame, book, spec.indicator, spec.not_answers_in_base)
-            values = indicator_values(frame, book, spec.indicator, spec.base, not_answers_in_base=spec.not_answers_in_base, block=blocks[question])
+                blocks[question] = indicator_items(frame, book, spec.indicator, spec.not_answers_in_base, conditions)
+            values = indicator_values(
+                frame, book, spec.indicator, spec.base, not_answers_in_base=spec.not_answers_in_base, block=blocks[question], conditions=conditions
+            )
         except EstimationError as exc:
             settled[spec] = not_computed_row(spec, NOT_ESTIMABLE, exc.what)
             continue

@@ -12,7 +12,7 @@ import pandas as pd
 from ..edition import Codebook, Condition, Derived, Indicator, Question
 from ..errors import EstimationError
 from ..stats import CodedItems, binary_column, coded_column
-from ..routing import asked, condition_mask
+from .conditions import Conditions, code_cells, code_offsets
 
 
 ITEM_COLUMNS = ("question", "item", "item_label", "kind", "base", "question_type", "answer")
@@ -70,27 +70,20 @@ def item_rows(q: Question, keys: Sequence[str], labels: Sequence[str], kinds: Se
 
 def ticks(frame: pd.DataFrame, q: Question) -> np.ndarray:
     """(codes, n) bool: which of ``q.all_codes()`` each respondent ticked (a multi question), code by code."""
-    return np.stack([frame[q.columns[c]].to_numpy(dtype=float) == 1 for c in q.all_codes()])
+    return np.stack([code_cells(frame, q.columns[c]) == 1 for c in q.all_codes()])
 
 
 def code_states(frame: pd.DataFrame, q: Question, column: str) -> np.ndarray:
     """(n,) position of each respondent's code in ``q.all_codes()``; that length when blank (not
-    asked) or not one of its codes. Each answer is cast to an integer (16 bits when the codes
-    fit) and looked up by its offset from the lowest code in a table indexed by code: a few passes
-    over small integers, no search; the cast counts only where it is exact (NaN, 2.5 and values
-    out of the integers' range are no code).
+    asked) or not one of its codes: a table indexed by code, looked up by each answer's offset
+    from the lowest code (:func:`~baro_pipeline.estimation.conditions.code_offsets`), no search.
     """
     codes = np.asarray(q.all_codes())
     low, high = int(codes.min()), int(codes.max())
-    whole_type, offset_type = (np.int16, np.uint16) if -(1 << 15) <= low and high < (1 << 15) - 1 else (np.int64, np.uint64)
     lookup: np.ndarray = np.full(high - low + 2, len(codes), dtype=state_dtype(len(codes) + 1))
     lookup[codes - low] = np.arange(len(codes))
-    cells = frame[column].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):  # NaN and out-of-range values cast to any integer: not exact below
-        whole = cells.astype(whole_type)
-    offset = np.subtract(whole, whole_type(low)).view(offset_type)  # wraps: below the lowest code is beyond the highest
-    states = lookup[np.minimum(offset, offset_type(high - low + 1))]
-    return np.where(whole == cells, states, lookup[-1])
+    states: np.ndarray = lookup[code_offsets(code_cells(frame, column), low, high)]
+    return states
 
 
 def state_dtype(n_states: int) -> type:
@@ -156,11 +149,14 @@ def mean_item(frame: pd.DataFrame, q: Question, shown: np.ndarray) -> ItemMatrix
     return ItemMatrix((coded_column(values),), item_rows(q, [q.id], [q.label or q.id], ["mean"], [False]), len(values))
 
 
-def question_items(frame: pd.DataFrame, codebook: Codebook, q: Question, not_answers_in_base: bool | None = None) -> ItemMatrix:
-    """Every item of one question, in codebook order (codes, then nets; grid: row by row)."""
+def question_items(
+    frame: pd.DataFrame, codebook: Codebook, q: Question, not_answers_in_base: bool | None = None, conditions: Conditions | None = None
+) -> ItemMatrix:
+    """Every item of one question, in codebook order (codes, then nets; grid: row by row).
+    ``conditions``: the masks of the frame's conditions already met (its routing), if any."""
     if q.type == "text":
         return stacked([], len(frame))
-    shown = asked(frame, codebook, q)
+    shown = (conditions or Conditions(frame, codebook)).asked(q)
     if q.type == "numeric":
         return mean_item(frame, q, shown)
     in_base = codes_in_base(q, not_answers_in_base)
@@ -171,27 +167,31 @@ def question_items(frame: pd.DataFrame, codebook: Codebook, q: Question, not_ans
     return single_scale(code_states(frame, q, q.single_column), shown, q, in_base)
 
 
-def derived_items(frame: pd.DataFrame, codebook: Codebook, d: Derived) -> ItemMatrix:
+def derived_items(frame: pd.DataFrame, codebook: Codebook, d: Derived, conditions: Conditions | None = None) -> ItemMatrix:
     """A derived indicator: any-of / all-of its conditions, NaN outside its base (everyone if none)."""
+    conditions = conditions or Conditions(frame, codebook)
     combine = np.logical_or if d.rule == "any_of" else np.logical_and
-    met = combine.reduce([condition_mask(frame, codebook, term) for term in d.terms])
-    base = np.ones(len(frame), bool) if d.base is None else condition_mask(frame, codebook, d.base)
+    met = combine.reduce([conditions.met(term) for term in d.terms])
+    base = np.ones(len(frame), bool) if d.base is None else conditions.met(d.base)
     row = (d.id, d.id, d.label, "derived", "all" if d.base is None else d.base.describe(), "derived", False)
     return ItemMatrix((binary_column(base, met),), (row,), len(frame))
 
 
 def item_matrix(frame: pd.DataFrame, codebook: Codebook) -> ItemMatrix:
     """Every item of every profile variable and question (open text aside), then every derived indicator."""
-    blocks = [question_items(frame, codebook, q) for q in codebook.profile + codebook.questions]
-    blocks += [derived_items(frame, codebook, d) for d in codebook.derived]
+    conditions = Conditions(frame, codebook)  # a routing shared by several questions is applied once
+    blocks = [question_items(frame, codebook, q, conditions=conditions) for q in codebook.profile + codebook.questions]
+    blocks += [derived_items(frame, codebook, d, conditions) for d in codebook.derived]
     return stacked(blocks, len(frame))
 
 
-def indicator_items(frame: pd.DataFrame, codebook: Codebook, indicator: Indicator, not_answers_in_base: bool | None) -> ItemMatrix:
+def indicator_items(
+    frame: pd.DataFrame, codebook: Codebook, indicator: Indicator, not_answers_in_base: bool | None, conditions: Conditions | None = None
+) -> ItemMatrix:
     """The items of the indicator's question (or its derived indicator)."""
     derived = {d.id: d for d in codebook.derived}
     if indicator.question in derived:
-        return derived_items(frame, codebook, derived[indicator.question])
+        return derived_items(frame, codebook, derived[indicator.question], conditions)
     try:
         q = codebook.question(indicator.question)
     except KeyError:
@@ -200,7 +200,7 @@ def indicator_items(frame: pd.DataFrame, codebook: Codebook, indicator: Indicato
             where=f"codebook of population {codebook.population}",
             fix="name a question, profile variable or derived indicator of this codebook",
         ) from None
-    return question_items(frame, codebook, q, not_answers_in_base)
+    return question_items(frame, codebook, q, not_answers_in_base, conditions)
 
 
 def indicator_column(block: ItemMatrix, codebook: Codebook, indicator: Indicator) -> tuple[np.ndarray, str]:
@@ -224,6 +224,7 @@ def indicator_values(
     *,
     not_answers_in_base: bool | None = None,
     block: ItemMatrix | None = None,
+    conditions: Conditions | None = None,
 ) -> np.ndarray:
     """(n,) values of one indicator on a base, NaN outside it.
 
@@ -231,12 +232,13 @@ def indicator_values(
     item's base count as 0, "no"); a :class:`Condition`, the subgroup that meets it within the
     item's own base. ``not_answers_in_base`` overrides the codebook's ``in_base`` of the
     question's not-answer codes (e.g. ``False``: "don't know" excluded from the base). ``block``:
-    the question's items (:func:`indicator_items`) when already built for another indicator.
+    the question's items (:func:`indicator_items`) when already built for another indicator;
+    ``conditions``: the frame's conditions already met (a base shared by several indicators).
     """
-    block = indicator_items(frame, codebook, indicator, not_answers_in_base) if block is None else block
+    block = indicator_items(frame, codebook, indicator, not_answers_in_base, conditions) if block is None else block
     values, kind = indicator_column(block, codebook, indicator)
     if isinstance(base, Condition):
-        return np.where(condition_mask(frame, codebook, base), values, np.nan)
+        return np.where((conditions or Conditions(frame, codebook)).met(base), values, np.nan)
     if base == "asked":
         return values
     if base == "all" and kind != "mean":

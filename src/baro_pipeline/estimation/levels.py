@@ -10,6 +10,7 @@ import pandas as pd
 from ..edition import Population
 from ..significance import Significance
 from ..stats import Design, DomainSums, adjusted_p_values, difference_from_sums, item_sums, rest_differences, variance_layout
+from .conditions import code_cells
 from .items import ItemMatrix
 
 
@@ -32,7 +33,7 @@ def breakdown_levels(frame: pd.DataFrame, population: Population) -> Levels:
     masks = [np.ones(len(frame), bool)]
     for b in population.breakdowns:
         q = book.question(b)
-        cells = frame[q.column].to_numpy(dtype=float)
+        cells = code_cells(frame, q.single_column)
         keys += [(b, str(c), q.code_label(c)) for c in q.all_codes()]
         masks += [cells == c for c in q.all_codes()]
     return Levels(pd.DataFrame(keys, columns=["breakdown", "breakdown_level", "breakdown_label"]), np.column_stack(masks))
