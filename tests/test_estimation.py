@@ -17,6 +17,7 @@ from baro_pipeline.estimation import (
     MIRROR_COLUMNS,
     POPULATION_COLUMNS,
     code_states,
+    coded_indicator,
     estimate_items,
     estimate_population,
     indicator_values,
@@ -27,7 +28,7 @@ from baro_pipeline.estimation import (
 from baro_pipeline.ingest import read_export
 from baro_pipeline.report import mirror_pairs
 from baro_pipeline.estimation.levels import breakdown_levels, level_p_values, level_sums
-from baro_pipeline.stats import difference_from_sums, domain_means, jk1_rake, pairwise_differences, svymean, variance_layout, versus_rest
+from baro_pipeline.stats import coded_column, difference_from_sums, domain_means, jk1_rake, pairwise_differences, svymean, variance_layout, versus_rest
 from baro_pipeline.validation import validate_export
 from baro_pipeline.weighting import weight_population, weighted_sample
 
@@ -200,6 +201,28 @@ def test_dont_know_can_be_excluded_from_the_base(frame, mini_codebook):
     np.testing.assert_array_equal(kept, [1, 1, 0, 0, 0] * 4)
     np.testing.assert_array_equal(out, [1, 1, 0, 0, NAN] * 4)
     assert (np.nanmean(kept), np.nanmean(out)) == (0.4, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("indicator", "base"),
+    [
+        (Indicator("Q3", net="confiance", row="r2"), "asked"),
+        (Indicator("Q2", code=1), "all"),
+        (Indicator("Q1", net="oui"), Condition(question="profession", codes=(1,))),
+        (Indicator("D_diag_or_admin"), "asked"),
+        (Indicator("Q5"), Condition(question="profession", codes=(1,))),
+    ],
+    ids=["grid-net", "all", "subgroup", "derived", "mean-subgroup"],
+)
+def test_an_indicator_is_coded_as_coded_column_codes_its_values(frame, mini_codebook, indicator, base):
+    """The figures take coded_indicator as the estimates take coded columns: the same states and table."""
+    book = with_question(mini_codebook, Question(id="Q5", wording="age", type="numeric", column="Q5"))
+    ages = frame.assign(Q5=np.arange(len(frame), dtype=float) % 7 + 20)
+    coded = coded_indicator(ages, book, indicator, base)
+    again = coded_column(coded.dense()[:, 0])
+    np.testing.assert_array_equal(coded.state, again.state)
+    np.testing.assert_array_equal(coded.table, again.table)
+    assert coded.state.dtype == again.state.dtype and (len(coded.table) == 3) == (indicator.question != "Q5")
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,8 @@ import pandas as pd
 
 from .edition import Codebook, Condition, Edition, Indicator
 from .errors import EstimationError
-from .estimation import Conditions, ItemMatrix, estimate_items, indicator_items, indicator_values
-from .stats import CodedItems, Design, coded_column
+from .estimation import Conditions, ItemMatrix, coded_indicator, estimate_items, indicator_items
+from .stats import CodedItems, Design
 from .weighting import SurveySample
 
 # Estimates as estimate_items gives them (shares, not points), and why a spec has none.
@@ -63,16 +63,16 @@ def indicator_columns(
         try:
             if question not in blocks:
                 blocks[question] = indicator_items(frame, book, spec.indicator, spec.not_answers_in_base, conditions)
-            values = indicator_values(
+            column = coded_indicator(
                 frame, book, spec.indicator, spec.base, not_answers_in_base=spec.not_answers_in_base, block=blocks[question], conditions=conditions
             )
         except EstimationError as exc:
             settled[spec] = not_computed_row(spec, NOT_ESTIMABLE, exc.what)
             continue
-        if np.isnan(values).all():
+        if np.isnan(column.table[:, 0])[column.state].all():
             settled[spec] = not_computed_row(spec, EMPTY_BASE, n=0)  # nothing to estimate on it
         else:
-            columns[spec] = coded_column(values)  # a byte per respondent, not eight
+            columns[spec] = column  # a byte per respondent, not eight
     return columns, settled
 
 

@@ -31,7 +31,7 @@ item on the whole population and on every level of its breakdowns, in one matrix
 from .answers import Answers, question_answers, ranked_answers
 from .conditions import Conditions
 from .estimates import ESTIMATE_COLUMNS, SUPPRESSED_COLUMNS, estimate_items, published_round
-from .items import ItemMatrix, code_states, indicator_items, indicator_values, item_matrix, question_items
+from .items import ItemMatrix, code_states, coded_indicator, indicator_items, indicator_values, item_matrix, question_items
 from .levels import TOTAL, Levels, higher_levels
 from .mirrors import MIRROR_COLUMNS, mirror_comparisons
 from .population import POPULATION_COLUMNS, estimate_population
@@ -49,6 +49,7 @@ __all__ = [
     "ItemMatrix",
     "Levels",
     "code_states",
+    "coded_indicator",
     "estimate_items",
     "estimate_population",
     "higher_levels",

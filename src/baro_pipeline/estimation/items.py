@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..edition import Codebook, Condition, Derived, Indicator, Question
 from ..errors import EstimationError
-from ..stats import CodedItems, binary_column, coded_column
+from ..stats import BINARY_TABLE, CodedItems, binary_column, coded_column
 from .conditions import Conditions, code_cells, code_offsets
 
 
@@ -203,8 +203,9 @@ def indicator_items(
     return question_items(frame, codebook, q, not_answers_in_base, conditions)
 
 
-def indicator_column(block: ItemMatrix, codebook: Codebook, indicator: Indicator) -> tuple[np.ndarray, str]:
-    """(n,) values of one indicator on its own base, and its kind, from the items of its question."""
+def indicator_column(block: ItemMatrix, codebook: Codebook, indicator: Indicator) -> tuple[CodedItems, str]:
+    """One indicator on its own base as coded items (its question's states, its column of their
+    table), and its kind, from the items of its question."""
     found = np.flatnonzero(block.items["item"].to_numpy() == indicator.item)
     if not len(found):
         known = ", ".join(block.items["item"]) or "none (open-text question)"
@@ -213,7 +214,47 @@ def indicator_column(block: ItemMatrix, codebook: Codebook, indicator: Indicator
             where=f"codebook of population {codebook.population}",
             fix=f"use one of its items: {known}",
         )
-    return block.column(int(found[0])), str(block.items["kind"].iloc[found[0]])
+    return block.coded_columns([int(found[0])])[0], str(block.items["kind"].iloc[found[0]])
+
+
+def coded_indicator(
+    frame: pd.DataFrame,
+    codebook: Codebook,
+    indicator: Indicator,
+    base: str | Condition = "asked",
+    *,
+    not_answers_in_base: bool | None = None,
+    block: ItemMatrix | None = None,
+    conditions: Conditions | None = None,
+) -> CodedItems:
+    """One indicator on a base, NaN outside it, as ``coded_column`` codes its values: a share on
+    the states of ``BINARY_TABLE`` (looked up from its question's states, a byte per respondent,
+    its values never spelled out), anything else (a mean) on its distinct values.
+
+    ``base``: ``"asked"``, the item's own base; ``"all"``, the whole population (those outside the
+    item's base count as 0, "no"); a :class:`Condition`, the subgroup that meets it within the
+    item's own base. ``not_answers_in_base`` overrides the codebook's ``in_base`` of the
+    question's not-answer codes (e.g. ``False``: "don't know" excluded from the base). ``block``:
+    the question's items (:func:`indicator_items`) when already built for another indicator;
+    ``conditions``: the frame's conditions already met (a base shared by several indicators).
+    """
+    block = indicator_items(frame, codebook, indicator, not_answers_in_base, conditions) if block is None else block
+    source, kind = indicator_column(block, codebook, indicator)
+    by_state = source.table[:, 0]
+    if base == "all" and kind != "mean":
+        by_state = np.nan_to_num(by_state, nan=0.0)
+    elif not isinstance(base, Condition) and base != "asked":
+        raise EstimationError(
+            f"base {base!r} does not apply to {kind} item '{indicator.item}' of {indicator.question}",
+            where=f"population {codebook.population}",
+            fix="use 'asked', 'all' (shares only) or a condition {question: .., in: [..]}",
+        )
+    inside = (conditions or Conditions(frame, codebook)).met(base) if isinstance(base, Condition) else np.ones(len(source.state), bool)
+    answered = ~np.isnan(by_state)
+    if np.isin(by_state[answered], (0.0, 1.0)).all():  # 0/1: out of the base, 0, 1 (binary_column's states)
+        states = np.where(answered, 1 + (by_state == 1), 0).astype(np.uint8)[source.state]
+        return CodedItems(np.where(inside, states, np.uint8(0)), BINARY_TABLE)
+    return coded_column(np.where(inside, by_state[source.state], np.nan))
 
 
 def indicator_values(
@@ -226,25 +267,7 @@ def indicator_values(
     block: ItemMatrix | None = None,
     conditions: Conditions | None = None,
 ) -> np.ndarray:
-    """(n,) values of one indicator on a base, NaN outside it.
-
-    ``base``: ``"asked"``, the item's own base; ``"all"``, the whole population (those outside the
-    item's base count as 0, "no"); a :class:`Condition`, the subgroup that meets it within the
-    item's own base. ``not_answers_in_base`` overrides the codebook's ``in_base`` of the
-    question's not-answer codes (e.g. ``False``: "don't know" excluded from the base). ``block``:
-    the question's items (:func:`indicator_items`) when already built for another indicator;
-    ``conditions``: the frame's conditions already met (a base shared by several indicators).
-    """
-    block = indicator_items(frame, codebook, indicator, not_answers_in_base, conditions) if block is None else block
-    values, kind = indicator_column(block, codebook, indicator)
-    if isinstance(base, Condition):
-        return np.where((conditions or Conditions(frame, codebook)).met(base), values, np.nan)
-    if base == "asked":
-        return values
-    if base == "all" and kind != "mean":
-        return np.nan_to_num(values, nan=0.0)
-    raise EstimationError(
-        f"base {base!r} does not apply to {kind} item '{indicator.item}' of {indicator.question}",
-        where=f"population {codebook.population}",
-        fix="use 'asked', 'all' (shares only) or a condition {question: .., in: [..]}",
-    )
+    """(n,) values of one indicator on a base, NaN outside it: :func:`coded_indicator` spelled out."""
+    coded = coded_indicator(frame, codebook, indicator, base, not_answers_in_base=not_answers_in_base, block=block, conditions=conditions)
+    values: np.ndarray = coded.dense()[:, 0]
+    return values
