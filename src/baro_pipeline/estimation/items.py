@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 from collections.abc import Sequence
 
 import numpy as np
@@ -257,17 +258,8 @@ def coded_indicator(
     return coded_column(np.where(inside, by_state[source.state], np.nan))
 
 
-def indicator_values(
-    frame: pd.DataFrame,
-    codebook: Codebook,
-    indicator: Indicator,
-    base: str | Condition = "asked",
-    *,
-    not_answers_in_base: bool | None = None,
-    block: ItemMatrix | None = None,
-    conditions: Conditions | None = None,
-) -> np.ndarray:
-    """(n,) values of one indicator on a base, NaN outside it: :func:`coded_indicator` spelled out."""
-    coded = coded_indicator(frame, codebook, indicator, base, not_answers_in_base=not_answers_in_base, block=block, conditions=conditions)
-    values: np.ndarray = coded.dense()[:, 0]
+def indicator_values(frame: pd.DataFrame, codebook: Codebook, indicator: Indicator, base: str | Condition = "asked", **options: Any) -> np.ndarray:
+    """(n,) values of one indicator on a base, NaN outside it: :func:`coded_indicator` (the same
+    arguments) spelled out."""
+    values: np.ndarray = coded_indicator(frame, codebook, indicator, base, **options).dense()[:, 0]
     return values
