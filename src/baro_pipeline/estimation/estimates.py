@@ -150,26 +150,25 @@ def estimate_items(
     low, high = intervals(design, found, values, domains, mean_items, significance)
     is_mean = np.broadcast_to(mean_items, found.estimate.shape)
     n, estimate = found.n.ravel(), found.estimate.ravel()
-    table = pd.DataFrame(
-        {
-            "n": n.astype(int),
-            "n_weighted": found.n_weighted.ravel(),
-            "n_eff": found.n_eff.ravel(),
-            "estimate": estimate,
-            "se": found.se.ravel(),
-            "se_method": se_method(design, settings),
-            "se_kish": found.se_kish.ravel(),
-            "ci_low": low.ravel(),
-            "ci_high": high.ravel(),
-            "ci_method": np.where(is_mean, MEAN_CI_METHOD, significance.interval).ravel(),
-            "level": significance.level,
-            "moe_pts": (np.fmax(found.estimate - low, high - found.estimate) * np.where(is_mean, 1.0, 100.0)).ravel(),
-            "deff": found.deff.ravel(),
-            "pct": np.where(is_mean.ravel(), np.nan, published_round(estimate * 100, settings.rounding)),
-            "small_base": n < thresholds.flag_base,
-            "suppressed": n < thresholds.suppress_base,
-        },
-        columns=list(ESTIMATE_COLUMNS),
-    )
-    table.loc[table["suppressed"], list(SUPPRESSED_COLUMNS)] = np.nan
-    return table
+    suppressed = n < thresholds.suppress_base
+    columns = {
+        "n": n.astype(int),
+        "n_weighted": found.n_weighted.ravel(),
+        "n_eff": found.n_eff.ravel(),
+        "estimate": estimate,
+        "se": found.se.ravel(),
+        "se_method": se_method(design, settings),
+        "se_kish": found.se_kish.ravel(),
+        "ci_low": low.ravel(),
+        "ci_high": high.ravel(),
+        "ci_method": np.where(is_mean, MEAN_CI_METHOD, significance.interval).ravel(),
+        "level": significance.level,
+        "moe_pts": (np.fmax(found.estimate - low, high - found.estimate) * np.where(is_mean, 1.0, 100.0)).ravel(),
+        "deff": found.deff.ravel(),
+        "pct": np.where(is_mean.ravel(), np.nan, published_round(estimate * 100, settings.rounding)),
+        "small_base": n < thresholds.flag_base,
+        "suppressed": suppressed,
+    }
+    # withheld as arrays: a frame's .loc costs more than the table of a few figures
+    withheld = {c: np.where(suppressed, np.nan, columns[c]) for c in SUPPRESSED_COLUMNS}
+    return pd.DataFrame(columns | withheld, columns=list(ESTIMATE_COLUMNS))

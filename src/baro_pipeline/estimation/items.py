@@ -207,15 +207,17 @@ def indicator_items(
 def indicator_column(block: ItemMatrix, codebook: Codebook, indicator: Indicator) -> tuple[CodedItems, str]:
     """One indicator on its own base as coded items (its question's states, its column of their
     table), and its kind, from the items of its question."""
-    found = np.flatnonzero(block.items["item"].to_numpy() == indicator.item)
-    if not len(found):
-        known = ", ".join(block.items["item"]) or "none (open-text question)"
+    # the block's rows as tuples: a frame of its items per figure would cost more than its column
+    item, kind = ITEM_COLUMNS.index("item"), ITEM_COLUMNS.index("kind")
+    found = next((j for j, row in enumerate(block.rows) if row[item] == indicator.item), None)
+    if found is None:
+        known = ", ".join(row[item] for row in block.rows) or "none (open-text question)"
         raise EstimationError(
             f"{indicator.question} has no item '{indicator.item}' (a not-answer code out of the base has no share)",
             where=f"codebook of population {codebook.population}",
             fix=f"use one of its items: {known}",
         )
-    return block.coded_columns([int(found[0])])[0], str(block.items["kind"].iloc[found[0]])
+    return block.coded_columns([found])[0], str(block.rows[found][kind])
 
 
 def coded_indicator(
