@@ -275,14 +275,26 @@ def cmd_run(args: argparse.Namespace, root: Path) -> int:
 
         prefect_environment(root, args.verbose)
         print(f"baro run {args.edition}: {prefect_for_run(prefect_home(root))}", flush=True)
-        # A child the kernel kills with this process; the flow's imports run while it starts.
-        start_embedded_server(meanwhile=lambda: importlib.import_module("baro_flows.run"))
+        # A child the kernel kills with this process; the flow's imports and the renderer's start run while it starts.
+        start_embedded_server(meanwhile=flow_and_renderer)
         from baro_flows.run import baro_run
 
         with imports_out_of_collections():
             summary = baro_run(edition_id=args.edition, root=str(root), strict=args.strict, echo=not args.verbose)
     print_summary(summary, time.perf_counter() - start, baro_command(root), "" if args.no_prefect else ", the rest is Prefect")
     return 0
+
+
+def flow_and_renderer() -> None:
+    """Import the flow and start the charts' renderer: what ``baro run`` does while Prefect's embedded server starts.
+
+    vl-convert holds the GIL while its runtime starts (~0.5 s of a core): the run's own
+    ``start_renderer`` blocks the stages that long, except here, where it overlaps the server's start.
+    """
+    importlib.import_module("baro_flows.run")
+    from .report import start_renderer
+
+    start_renderer().join()
 
 
 def print_summary(summary: dict[str, Any], seconds: float, baro: str, rest: str = ", the rest is Prefect") -> None:
