@@ -13,7 +13,8 @@ on Prefect's embedded default, then against a server ``baro server start`` runs 
   against its function's (Prefect's overhead), split by the task run's state timestamps read from
   the Prefect API (before Pending: creation and parameter walking; Pending->Running: start;
   Running->Completed minus the function: result handling; after Completed: exit), and the flow's
-  artifact calls.
+  artifact calls; and the phases of that process from its start (Prefect set up, the flow's
+  imports, the flow run's creation, its tasks, its end, the exit).
 
 Medians of ``--repeats`` (a warm-up run on each server first, not counted). Prints the result as
 JSON, and writes it to ``--out``. The targets of issue 20: ``baro run`` wall <= pipeline + trivial
@@ -168,13 +169,30 @@ def timed_artifacts(totals: dict[str, list[float]]) -> None:
         setattr(flow_module, name, timed)
 
 
+def process_seconds() -> float:
+    """Seconds since this process started (Linux /proc, to 10 ms): the phases count from there."""
+    started = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    return float(Path("/proc/uptime").read_text().split()[0]) - started
+
+
+def stamps_of_tasks(calls: dict[str, list[dict[str, float]]]) -> dict[str, float]:
+    """When the first task call started and the last one ended, in seconds since the process started."""
+    offset = time.time() - process_seconds()
+    records = [r for rs in calls.values() for r in rs]
+    return {"first task": min(r["start"] for r in records) - offset, "last task done": max(r["start"] + r["call"] for r in records) - offset}
+
+
 def child(kind: str, root: Path, breakdown: bool) -> dict[str, Any]:
-    """One measured run in this (fresh) process."""
+    """One measured run in this (fresh) process; when its phases ended, in seconds since it started."""
+    stamps = {"started": process_seconds()}
     start, cpu = time.perf_counter(), time.process_time()
     which = prefect_as_baro_run(root)
+    stamps["prefect set up"] = process_seconds()
     if kind == "trivial":
         calls: dict[str, list[dict[str, float]]] = {}
+        stamps["flow imported"] = process_seconds()
         flow_run_id = trivial_flow(calls)
+        stamps["flow returned"] = process_seconds()
         artifacts: dict[str, list[float]] = {}
         expected = TRIVIAL_TASKS
     else:
@@ -186,14 +204,18 @@ def child(kind: str, root: Path, breakdown: bool) -> dict[str, Any]:
 
         from baro_flows.run import baro_run
 
+        stamps["flow imported"] = process_seconds()
         baro_run(edition_id=EDITION, root=str(root), strict=False, echo=False)
+        stamps["flow returned"] = process_seconds()
         with get_client(sync_client=True) as client:
             flow_run_id = str(client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)[0].id)
         expected = sum(map(len, calls.values()))
     result: dict[str, Any] = {"prefect": which, "wall_in_process": time.perf_counter() - start, "cpu": time.process_time() - cpu}
     if breakdown:
+        result["stamps"] = stamps | stamps_of_tasks(calls)
         result["tasks"] = task_breakdown(flow_run_id, expected, calls)
         result["artifacts"] = {name: {"calls": len(walls), "seconds": sum(walls)} for name, walls in artifacts.items()}
+        result["stamps"]["done"] = process_seconds()  # after the API reads of the breakdown: the exit is what follows
     return result
 
 
@@ -230,7 +252,26 @@ def timed_process(command: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 def measured_child(kind: str, root: Path, breakdown: bool = False) -> dict[str, Any]:
     wall, out = timed_process([sys.executable, __file__, "--child", kind, "--root", str(root), *(["--breakdown"] if breakdown else [])], environment(root))
-    return {"wall": wall, **json.loads(out.splitlines()[-1])}
+    result = {"wall": wall, **json.loads(out.splitlines()[-1])}
+    if "stamps" in result:
+        result["phases"] = phases(result.pop("stamps"), wall)
+    return result
+
+
+PHASES = {
+    "started": "python and this script",
+    "prefect set up": "Prefect imported and set up as baro run sets it up",
+    "flow imported": "the flow's module imported (baro_flows.run: the library)",
+    "first task": "the flow run created, up to its first task",
+    "last task done": "the tasks",
+    "flow returned": "the flow run ended, after its last task (states, artifacts, heartbeat thread)",
+}
+
+
+def phases(stamps: dict[str, float], wall: float) -> dict[str, float]:
+    """Seconds of each phase of a child (its stamps in order), and its exit (its wall after it was done)."""
+    ends = [0.0, *(stamps[name] for name in PHASES)]
+    return {what: end - before for what, before, end in zip(PHASES.values(), ends, ends[1:])} | {"exit (the interpreter's end)": wall - stamps["done"]}
 
 
 def baro_run(root: Path, *options: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from baro_pipeline.cli import EXIT_CODES, ReaderProofStdout, build_parser, main
+from baro_pipeline.cli import EXIT_CODES, ReaderProofStdout, build_parser, console, imports_out_of_collections, main
 from baro_pipeline.outputs import edition_lock, publish_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -251,3 +252,21 @@ def test_killed_run_leaves_no_prefect_server_behind(project, tmp_path):
             os.killpg(run.pid, signal.SIGKILL)  # what outlived it, if the test failed
         except ProcessLookupError:
             pass
+
+
+def test_console_exits_with_mains_code_and_leaves_the_heap_to_the_os(project, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["baro", "--root", str(project), "validate", "2031"])
+    try:
+        with pytest.raises(SystemExit) as exited:
+            console()
+        assert exited.value.code == 2
+        assert "edition '2031' not found" in capsys.readouterr().err
+        assert gc.get_freeze_count() > 0  # the interpreter's last collections skip them
+    finally:
+        gc.unfreeze()
+
+
+def test_a_run_keeps_the_imports_out_of_its_collections_and_only_during_it():
+    with imports_out_of_collections():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import norm
+
+from .stats.distributions import norm_isf
 
 # 1 - 0.95 is 0.050000000000000044: alpha is rounded so that p < alpha means p < 0.05.
 ALPHA_DECIMALS = 12
@@ -37,7 +38,7 @@ class Significance:
     @property
     def z(self) -> float:
         """The two-sided normal quantile of the level (1.959964 at 95 %): a difference ± z SE."""
-        return float(norm.isf(self.alpha / 2))
+        return float(norm_isf(self.alpha / 2))
 
     def significant(self, p: ArrayLike) -> np.ndarray:
         """Whether each two-sided p-value is under alpha (a missing p-value is not significant)."""

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from ..edition import EstimationSettings, Thresholds
 from ..errors import EstimationError
 from ..significance import Significance
+from ..stats.distributions import t_isf
 from ..stats import CodedItems, Design, DomainSums, MeanEstimates, domain_means, jk1_rake, proportion_ci, svyciprop_terms, svymean, variance_layout
 
 
@@ -49,7 +49,7 @@ def published_round(values_pct: np.ndarray, rounding: str = "half_up") -> np.nda
 
 def mean_interval(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Mean ± t·se (R: ``confint(svymean(~y, design), df = degf(design))``)."""
-    half = scipy_stats.t.isf((1 - level) / 2, df) * se
+    half = t_isf((1 - level) / 2, df) * se
     return estimate - half, estimate + half
 
 

@@ -16,7 +16,6 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
-import pyreadstat
 
 from ..edition import Codebook
 from ..errors import ExportError
@@ -39,6 +38,8 @@ def read_sav_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLim
 
 def sav_cells(path: Path, limits: ExportLimits) -> tuple[pa.Table, Labels]:
     """The file's cells as text, and its value labels; refused past the limits, before its data is read."""
+    import pyreadstat  # here only: a CSV run never needs it
+
     try:
         _, header = pyreadstat.read_sav(str(path), metadataonly=True)
         check_shape(path, header.number_rows or 0, header.number_columns or 0, limits)

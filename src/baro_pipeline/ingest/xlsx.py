@@ -7,14 +7,13 @@ import itertools
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import openpyxl
 import pyarrow as pa
 import pyarrow.compute as pc
-from openpyxl.cell.cell import ERROR_CODES
-from openpyxl.workbook import Workbook
 
 from ..edition import Codebook
 from ..errors import BaroError, ExportError
@@ -23,15 +22,27 @@ from .columns import column_names
 from .files import ExportLimits, check_shape, check_size
 from .table import NO_ISSUES, ROW, TextTable
 
+if TYPE_CHECKING:  # openpyxl is imported when an .xlsx is read (~0.3 s of a core; a CSV run's report imports it later)
+    from openpyxl.workbook import Workbook
+
 HEADER_SEARCH_ROWS = 10  # Excel: how far down a misplaced header row is looked for
-ERRORS = frozenset(ERROR_CODES)  # a formula's error (#N/A, #DIV/0!…) is a blank cell, as pandas read it
 Row = tuple[object, ...]
+
+
+@cache
+def formula_errors() -> frozenset[str]:
+    """A formula's errors (#N/A, #DIV/0!…): blank cells, as pandas reads them."""
+    from openpyxl.cell.cell import ERROR_CODES
+
+    return frozenset(ERROR_CODES)
 
 
 def read_xlsx_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLimits) -> TextTable:
     with readable_workbook(path):
         # The unpacked size bounds what openpyxl will hold (an .xlsx is zipped XML, ~10× its size).
         check_size(path, sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist()), limits, unpacked=True)
+        import openpyxl
+
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
     try:
         name, row = interview_sheet(book, codebook, path)
@@ -49,7 +60,7 @@ def read_xlsx_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLi
             where=where,
             fix=f"delete row(s) 1–{row} so that the column names are on row 1, and save again",
         )
-    names = column_names([value_text(v, ERRORS) for v in padded(rows[0], width)], path)
+    names = column_names([value_text(v, formula_errors()) for v in padded(rows[0], width)], path)
     if len(rows) > 1 and two_line_header(dict(zip(names, padded(rows[1], width))), codebook.columns.id):
         raise ExportError(
             "two-line header: row 1 holds column names and row 2 continues them (row 2 has no respondent id)",
@@ -57,7 +68,7 @@ def read_xlsx_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLi
             fix="keep a single header row: unmerge the header cells, put one column name per column on row 1 and delete row 2",
         )
     blank = (None,) * (len(rows) - 1)
-    cells = {n: value_cells(columns[i] if i < len(columns) else blank, ERRORS) for i, n in enumerate(names)}
+    cells = {n: value_cells(columns[i] if i < len(columns) else blank, formula_errors()) for i, n in enumerate(names)}
     del rows, columns  # the cells are all that is needed now: their memory is free before the frame is built
     kept = filled_rows(cells.values(), len(blank))
     frame = text_frame({n: c.filter(kept) for n, c in cells.items()})
@@ -121,7 +132,7 @@ def holds(row: Row, names: tuple[str, ...]) -> bool:
 
 def two_line_header(first: dict[str, object], id_column: str) -> bool:
     """Whether the first data row continues the header: no respondent id, but something in another column."""
-    text = {n: value_text(v, ERRORS).strip() for n, v in first.items()}
+    text = {n: value_text(v, formula_errors()).strip() for n, v in first.items()}
     return text[id_column] == "" and any(text.values())
 
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import special, stats
+from scipy import special
 
 from ..errors import EstimationError
 from .design import Array, Design
+from .distributions import norm_isf, t_isf
 from .variance import Items, MeanEstimates, class_answer_counts, is_coded, variance_layout
 
 INTERVAL_METHODS = ("logit", "likelihood", "xlogit", "beta", "asin", "mean", "wilson")
@@ -196,7 +197,7 @@ def proportion_ci(
         if method == "beta":
             rows = n if terms is None else np.broadcast_to(terms.design_rows, p.shape)
             return korn_graubard(p, se, df, rows, n_eff, alpha)
-        t = stats.t.isf(alpha / 2, df)
+        t = t_isf(alpha / 2, df)
         if method == "mean":
             low, high = p - t * se, p + t * se
         elif method == "asin":
@@ -215,7 +216,7 @@ def proportion_ci(
 
 def wilson(p: Array, n_eff: Array, alpha: float) -> tuple[Array, Array]:
     """Wilson score interval on n_eff (normal quantile)."""
-    z2 = stats.norm.isf(alpha / 2) ** 2
+    z2 = norm_isf(alpha / 2) ** 2
     centre = (p + z2 / (2 * n_eff)) / (1 + z2 / n_eff)
     half = np.sqrt(z2) / (1 + z2 / n_eff) * np.sqrt(p * (1 - p) / n_eff + z2 / (4 * n_eff**2))
     return centre - half, centre + half
@@ -226,6 +227,8 @@ def korn_graubard(p: Array, se: Array, df: Array, design_rows: Array, n_eff: Arr
     (t quantile at nrow(design) - 1 df / t quantile at df)^2. At p = 0 or 1 (se = 0) Kish's n_eff
     replaces it; without it, or where se = 0 inside (0, 1), the interval is the point p.
     """
+    from scipy import stats  # here only: importing it costs a run ~0.5 s (stats/distributions.py)
+
     effective = p * (1 - p) / se**2
     if n_eff is not None:
         effective = np.where((p > 0) & (p < 1), effective, np.broadcast_to(np.asarray(n_eff, dtype=float), p.shape))
@@ -251,6 +254,8 @@ def profile_likelihood(p: Array, se: Array, df: Array, terms: SvycipropTerms, al
     variance of the intercept. Where the grid does not reach a cut-off (R returns NA) the exact
     root of z(b) is used.
     """
+    from scipy import stats  # here only: importing it costs a run ~0.5 s (stats/distributions.py)
+
     shape = p.shape
     p, se, df, glm_rows, scale, information, b0 = (
         np.broadcast_to(a, shape).ravel()

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from ..errors import EstimationError
 from .design import Array, Design, check_codes
+from .distributions import norm_sf, t_sf
 from .variance import (
     DomainSums,
     Items,
@@ -71,6 +71,8 @@ def svychisq(design: Design, a_codes: Array, b_codes: Array, *, statistic: str =
     residuals, as R's ``svymean`` of the cell indicators. Levels absent from the sample are left
     out, as R's ``factor()`` does.
     """
+    from scipy import stats  # here only: importing it costs a run ~0.5 s (stats/distributions.py)
+
     if statistic not in CHISQ_STATISTICS:
         raise EstimationError(f"unknown statistic '{statistic}'", where="svychisq", fix=f"use one of {', '.join(CHISQ_STATISTICS)}")
     rows, cols = (observed_levels(np.asarray(c), design.n, name) for c, name in ((a_codes, "a_codes"), (b_codes, "b_codes")))
@@ -202,7 +204,7 @@ def difference_from_sums(layout: VarianceLayout, sums: DomainSums, a: Array | in
         se = np.sqrt(np.maximum(linearised_variance(layout, totals.difference(a, b)), 0.0))
         t = diff / se
     df = degrees_of_freedom(layout, sums.count[:, a] + sums.count[:, b]) - 1
-    return DifferenceResult(diff, se, t, df, 2 * stats.t.sf(np.abs(t), df))
+    return DifferenceResult(diff, se, t, df, 2 * t_sf(np.abs(t), df))
 
 
 def independent_difference(est_a: ArrayLike, se_a: ArrayLike, est_b: ArrayLike, se_b: ArrayLike) -> DifferenceResult:
@@ -214,7 +216,7 @@ def independent_difference(est_a: ArrayLike, se_a: ArrayLike, est_b: ArrayLike, 
     diff, se = a - b, np.sqrt(sa**2 + sb**2)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = diff / se
-    return DifferenceResult(diff, se, z, np.full(np.shape(z), np.inf), 2 * stats.norm.sf(np.abs(z)))
+    return DifferenceResult(diff, se, z, np.full(np.shape(z), np.inf), 2 * norm_sf(np.abs(z)))
 
 
 def adjusted_p_values(p: ArrayLike, families: ArrayLike, method: str) -> Array:
