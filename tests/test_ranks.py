@@ -29,7 +29,10 @@ from baro_pipeline.stats import (
     rake,
     rank_uncertainty,
     separations,
+    share_pair_ses,
+    share_pair_sums,
     svymean,
+    variance_layout,
     variance_matrix,
 )
 from baro_pipeline.stats.ranks import DRAWS
@@ -128,6 +131,26 @@ def test_coded_shares_give_the_pair_sums_and_covariance_of_their_matrix(raked):
         assert by_codes.state.dtype == by_matrix.state.dtype == np.uint8
     np.testing.assert_array_equal(ranked_covariance(design, coded, domains, LINEARISED), ranked_covariance(design, y, domains, LINEARISED))
     assert binary_codes([CodedItems(answer, table[:, [0]] * 2)]) is None  # a 2 is no share
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(raked, weighted):
+    """The SEs of shares and their pairwise sums from the shares' co-occurrences per weight
+    class are those of counting each pair sum, to the last bit: on overlapping layers of
+    domains, the whole sample among them, a routed base and an item never ticked. Weights of
+    their own per row (no weight classes) take the pair sums themselves."""
+    design, codes, _ = raked
+    if weighted:
+        design = Design(np.random.default_rng(11).uniform(0.5, 2.0, N))
+        assert variance_layout(design).classes is None
+    y = items(raked, [0.5, 0.3, 0.2, 0.0, 0.45], seed=4)
+    y[codes[1] == 2] = np.nan
+    binary = binary_codes(y)
+    domains = np.column_stack([np.ones(N, dtype=bool), codes[0] == 0, codes[0] == 1, codes[1] == 0, codes[1] != 0])
+    for masks in (domains, domains[:, :1], domains[:, 1:]):
+        expected = svymean(design, share_pair_sums(binary), masks).se
+        np.testing.assert_array_equal(share_pair_ses(design, binary, masks), expected)
+    assert expected.shape == (4, 5 + 10)
 
 
 def test_a_domain_covariance_has_the_domain_ses(raked):

@@ -18,6 +18,7 @@ from ..stats import (
     pair_sums,
     rank_uncertainty,
     rescaled,
+    share_pair_ses,
     share_pair_sums,
     svymean,
 )
@@ -54,7 +55,8 @@ def ranked_covariance(design: Design, y: np.ndarray | Sequence[CodedItems], doma
     means = replicate_estimates if settings.variance == "jk1" else svymean
     codes = binary_codes(y)  # shares: coded on a byte without spelling the items out
     if codes is not None and all(np.array_equal(codes[0] == 0, c == 0) for c in codes[1:]):
-        return covariance_from_pair_sums(means(design, share_pair_sums(codes), domains).se, len(codes))
+        se = means(design, share_pair_sums(codes), domains).se if settings.variance == "jk1" else share_pair_ses(design, codes, domains)
+        return covariance_from_pair_sums(se, len(codes))
     dense = dense_items(y)
     missing = np.isnan(dense)
     if (missing == missing[:, :1]).all():

@@ -26,6 +26,7 @@ from .ranks import (
     rank_uncertainty,
     rescaled,
     separations,
+    share_pair_ses,
     share_pair_sums,
 )
 from .replicates import jk1_rake
@@ -97,6 +98,7 @@ __all__ = [
     "rescaled",
     "rest_differences",
     "separations",
+    "share_pair_ses",
     "share_pair_sums",
     "svychisq",
     "svyciprop_terms",

@@ -130,6 +130,18 @@ class Bundle:
         return [joint.sum(axis=tuple(lead + j for j in range(m) if j != i)) for i in range(m)]
 
 
+def layer_groups(rows: np.ndarray, domains: np.ndarray | None) -> list[tuple[np.ndarray, int, Array]]:
+    """Per layer of domains (:func:`domain_layers`): the group of each row, ``rows`` (its class
+    or cell) × (L + 1) + level, the layer's L and its domains."""
+    # keys of bincount's own type: smaller ones would be converted on every call
+    return [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, len(rows))]
+
+
+def whole_layers(layers: list[tuple[np.ndarray, int, Array]]) -> list[bool]:
+    """Which layers of :func:`layer_groups` are the whole sample alone (one domain, every row in it)."""
+    return [len(columns) == 1 and not np.any(group % 2) for group, _, columns in layers]
+
+
 def keyed_items(
     rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None, bins: int, derive_whole: bool = False
 ) -> Iterator[tuple[Bundle, list[tuple[Array | None, int, Array]]]]:
@@ -142,10 +154,9 @@ def keyed_items(
     layer's counts over its levels, level L included (:func:`layer_counts`).
     """
     n = len(rows)
-    # keys of bincount's own type: smaller ones would be converted on every call
-    layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, n)]
+    layers = layer_groups(rows, domains)
     width = max(1, bins // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
-    whole = [len(columns) == 1 and not np.any(group % 2) for group, _, columns in layers]
+    whole = whole_layers(layers)
     derived = derive_whole and not all(whole) and any(whole)
     # group × S of each layer, kept while consecutive bundles have S states (one array of n per
     # layer: one per S would hold n per distinct S)
@@ -227,33 +238,107 @@ def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, wei
     return counts.reshape(n_groups, n_levels + 1, n_states)
 
 
-def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:
-    """:func:`domain_sums` of coded items: per bundle of items (:func:`keyed_items`) and layer of
-    domains, one count per (class, level, joint state); per item, its marginal counts projected
-    at once on the units and the calibration model; the items' values enter only through their
-    tables (base, y - shift and its square per state).
-    """
-    k, d = sum(item.table.shape[1] for item in items), 1 if domains is None else domains.shape[1]
-    n_units, p = layout.n_units, layout.model.shape[1]
+@dataclass(frozen=True, eq=False)
+class CountedItem:
+    """Coded items' table (S, k) and, per layer of domains, their counts (groups, L, S): what
+    their sums need of the rows (per weight class; or per cell, the sums of each weight kind)."""
+
+    table: np.ndarray
+    counts: list[np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class CountedItems:
+    """The counts of coded items (:class:`CountedItem`, in order) and the domains of each layer."""
+
+    items: list[CountedItem]
+    layers: list[Array]
+
+
+def coded_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> CountedItems:
+    """Each coded item's marginal counts per layer of domains: per bundle (:func:`keyed_items`)
+    and layer, one count of the joint states, summed back to each item's own states."""
     rows = layout.cell if layout.classes is None else layout.classes.row_class
+    counted: list[CountedItem] = []
+    layers: list[Array] = []
+    for bundle, keys in keyed_items(rows, items, domains, count_bins(layout, len(rows)), derive_whole=layout.classes is not None):
+        per_layer = layer_counts(layout, bundle, keys)
+        layers = [columns for _, columns in per_layer]
+        marginals = [bundle.marginals(counts) for counts, _ in per_layer]
+        counted += [CountedItem(table, [sums[j] for sums in marginals]) for j, table in enumerate(bundle.tables)]
+    return CountedItems(counted, layers)
+
+
+def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, domains: np.ndarray | None) -> list[tuple[np.ndarray, ...]]:
+    """Per layer of domains (:func:`layer_groups`), its domains and the counts per (weight class, level) of the
+    rows, of the rows in the ``base`` (n,) bool, and of the rows where items a and b (a <= b) are
+    both 1 (``ones`` (k, n) bool, 1 only in the base): (C, L), (C, L) and (C, L, k, k), its upper
+    triangle filled (the diagonal: each item's ones). Every count of k shares on one base and of
+    their pairwise sums follows from them. For each item a, one bincount of group × k + b over
+    the ones of the rows where a is 1: about n × (ones per row)² / 2 steps, not k² passes over n.
+    A layer of the whole sample alone takes the sums over another layer's levels (integers: the
+    same as counting it).
+
+    R: ``crossprod(y[in_group, ])`` per group, y the (n, k) 0/1 matrix.
+    """
+    classes = layout.classes
+    if classes is None:
+        raise EstimationError("co-occurrence counts need the design's weight classes", where="co_occurrences", fix="pass a design whose layout has weight classes")
+    layers = layer_groups(classes.row_class, domains)
+    whole = whole_layers(layers)
+    counted = [i for i, is_whole in enumerate(whole) if not is_whole] or [0]
+    k, n_classes = len(ones), len(classes.cell)
+    sizes = [n_classes * (n_levels + 1) for _, n_levels, _ in layers]
+    both = {i: np.zeros((sizes[i], k, k), dtype=np.intp) for i in counted}
+    for a, item in enumerate(ones):
+        rows = np.flatnonzero(item)
+        later, at = np.nonzero(ones[a:, rows])  # the items b >= a that are 1 in each of those rows
+        rows = rows[at]
+        for i in counted:
+            pairs = np.bincount(layers[i][0][rows] * (k - a) + later, minlength=sizes[i] * (k - a))
+            both[i][:, a, a:] = pairs.reshape(sizes[i], k - a)
+    full = {i: (np.bincount(layers[i][0], minlength=sizes[i]), np.bincount(layers[i][0][base], minlength=sizes[i]), both[i]) for i in counted}
+    found = []
+    for i, (_, n_levels, _) in enumerate(layers):
+        counts = [x.reshape(n_classes, -1, *x.shape[1:]) for x in full.get(i, full[counted[0]])]
+        if i not in full:
+            counts = [x.sum(axis=1, keepdims=True) for x in counts]
+        found.append((layers[i][2], *(x[:, :n_levels] for x in counts)))
+    return found
+
+
+def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:
+    """:func:`domain_sums` of coded items, from their counts (:func:`coded_counts`)."""
+    return counted_sums(layout, coded_counts(layout, items, domains), 1 if domains is None else domains.shape[1])
+
+
+def counted_sums(layout: VarianceLayout, counted: CountedItems, d: int) -> DomainSums:
+    """:func:`domain_sums` of coded items from their counts on ``d`` domains: per item, its
+    counts projected at once on the units and the calibration model; the items' values enter
+    only through their tables (base, y - shift and its square per state).
+    """
+    k = sum(item.table.shape[1] for item in counted.items)
+    n_units, p = layout.n_units, layout.model.shape[1]
     out = np.zeros((layout.projection.shape[0], d, 3, k))  # projection rows x domains x moments x items
     shift = np.zeros(k)
-    for bundle, keys in keyed_items(rows, items, domains, count_bins(layout, len(rows)), derive_whole=layout.classes is not None):
-        layers = [(bundle.marginals(counts), columns) for counts, columns in layer_counts(layout, bundle, keys)]
-        for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
-            base = ~np.isnan(table)
-            projected = [(layout.projection @ sums[j].reshape(len(sums[j]), -1)).reshape(-1, sums[j].shape[1], len(table)) for sums, _ in layers]
-            per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
-            weight = per_state @ base
-            centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
-            # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
-            # share of exactly 0 or 1 comes out exactly
-            centre = np.where(np.all((table == 0) | (table == 1) | ~base, axis=0), 0.0, centre)
-            centred = np.where(base, table - centre, 0.0)
-            shift[start:stop] = centre
-            moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
-            for (_, columns), sums in zip(layers, projected):
-                out[:, columns, :, start:stop] = np.tensordot(sums, moments, axes=1)
+    start = 0
+    for item in counted.items:
+        table = item.table
+        stop = start + table.shape[1]
+        base = ~np.isnan(table)
+        projected = [(layout.projection @ sums.reshape(len(sums), -1)).reshape(-1, sums.shape[1], len(table)) for sums in item.counts]
+        per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
+        weight = per_state @ base
+        centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
+        # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
+        # share of exactly 0 or 1 comes out exactly
+        centre = np.where(np.all((table == 0) | (table == 1) | ~base, axis=0), 0.0, centre)
+        centred = np.where(base, table - centre, 0.0)
+        shift[start:stop] = centre
+        moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
+        for columns, sums in zip(counted.layers, projected):
+            out[:, columns, :, start:stop] = np.tensordot(sums, moments, axes=1)
+        start = stop
 
     def unit(kind: int, moment: int) -> Array:
         return out[kind * n_units : (kind + 1) * n_units, :, moment]

@@ -33,8 +33,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .design import Array, Design
-from .coded import is_coded
-from .variance import BINARY_TABLE, CodedItems, Items, coded_column, influence_values, variance_matrix
+from .coded import CountedItem, CountedItems, co_occurrences, counted_sums, is_coded
+from .linearised import domain_means, svymean
+from .variance import BINARY_TABLE, CodedItems, Items, coded_column, influence_values, variance_layout, variance_matrix
 
 DRAWS = 10_000
 SEED = 22  # issue 22: every run draws the same numbers
@@ -194,6 +195,33 @@ def share_pair_sums(codes: list[Array]) -> list[CodedItems]:
     """:func:`pair_sums` of shares given by their :func:`binary_codes`."""
     a, b = np.triu_indices(len(codes), 1)
     return [CodedItems(c, BINARY_TABLE) for c in codes] + [CodedItems(PAIR_STATES[3 * codes[i] + codes[j]], SUM_TABLE) for i, j in zip(a, b)]
+
+
+def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> np.ndarray:
+    """(d, k + k (k - 1) / 2) linearised SEs of the means of :func:`share_pair_sums` on each
+    domain (n, d), for shares on one base (their :func:`binary_codes`): R's
+    ``svyby(~y1 + ... + I(y1 + y2) + ..., ~domain, design, svymean)``. Counted per weight class,
+    from the shares' co-occurrences (:func:`~.coded.co_occurrences`): the counts each pair sum
+    would have of its own, without a pass over the rows per pair; else by :func:`svymean`.
+    """
+    layout = variance_layout(design)
+    if layout.classes is None:  # weighted sums per cell depend on how they are grouped: summed as ever
+        return svymean(design, share_pair_sums(codes), domains).se
+    ones = np.stack([c == 2 for c in codes])
+    per_layer = co_occurrences(layout, ones, codes[0] != 0, domains)
+    k = len(codes)
+    items = [CountedItem(BINARY_TABLE, [np.stack([n - inside, inside - both[..., a, a], both[..., a, a]], axis=-1) for _, n, inside, both in per_layer]) for a in range(k)]
+    items += [CountedItem(SUM_TABLE, [pair_states(n, inside, both, a, b) for _, n, inside, both in per_layer]) for a, b in zip(*np.triu_indices(k, 1))]
+    sums = counted_sums(layout, CountedItems(items, [columns for columns, *_ in per_layer]), domains.shape[1])
+    se: Array = domain_means(layout, sums).se
+    return se
+
+
+def pair_states(n: np.ndarray, inside: np.ndarray, both: np.ndarray, a: int, b: int) -> np.ndarray:
+    """(..., 4) counts of the states of :data:`SUM_TABLE` of shares a + b, from the counts of
+    rows ``n``, of the base ``inside`` and the co-occurrences ``both`` (..., k, k) of ones."""
+    n_a, n_b, n_ab = both[..., a, a], both[..., b, b], both[..., a, b]
+    return np.stack([inside - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, n - inside], axis=-1)
 
 
 def small_coded_column(values: np.ndarray) -> CodedItems:
