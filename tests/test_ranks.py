@@ -28,6 +28,7 @@ from baro_pipeline.stats import (
     pair_sums,
     rake,
     rank_uncertainty,
+    rank_uncertainty_each,
     separations,
     share_pair_ses,
     share_pair_sums,
@@ -151,6 +152,22 @@ def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(
         expected = svymean(design, share_pair_sums(binary), masks).se
         np.testing.assert_array_equal(share_pair_ses(design, binary, masks), expected)
     assert expected.shape == (4, 5 + 10)
+
+
+def test_rankings_simulated_together_have_the_numbers_of_each_on_its_own(raked):
+    """The levels of a question are simulated together, rankings of the same size stacked: each
+    keeps its draws and its numbers to the last bit, whatever its neighbours."""
+    design, codes, _ = raked
+    y = items(raked, [0.45, 0.42, 0.40, 0.30, 0.1], seed=6)
+    domains = np.column_stack([np.ones(N, dtype=bool), codes[0] == 0, codes[0] == 1, codes[1] == 2])
+    estimate, covariance = svymean(design, y, domains).estimate, ranked_covariance(design, y, domains, LINEARISED)
+    chosen = [slice(None), slice(None), slice(0, 3), slice(None)]  # two sizes, interleaved
+    rankings = rank_uncertainty_each([estimate[i, c] for i, c in enumerate(chosen)], [covariance[i][c, c] for i, c in enumerate(chosen)], top=2, level=0.9)
+    for i, c in enumerate(chosen):
+        alone = rank_uncertainty(estimate[i, c], covariance[i][c, c], top=2, level=0.9)
+        for field in ("rank", "p_top", "rank_low", "rank_high"):
+            np.testing.assert_array_equal(getattr(rankings[i], field), getattr(alone, field))
+    assert len(rankings[2].p_top) == 3 and rankings[0].p_top.sum() == pytest.approx(2.0)
 
 
 def test_a_domain_covariance_has_the_domain_ses(raked):

@@ -25,6 +25,7 @@ for p_top, and the max-t quantile of the pairwise differences of ``d - coef(v)``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -76,45 +77,46 @@ def ranks_of(values: np.ndarray) -> np.ndarray:
 
 
 def top_shares(draws: np.ndarray, top: int) -> np.ndarray:
-    """(k,) share of the draws (draws, k) in which each item is among the ``top`` largest (ties
-    share the lowest rank: at least the top-th largest value of its draw)."""
-    k = draws.shape[1]
+    """(..., k) share of the draws (..., draws, k) in which each item is among the ``top``
+    largest (ties share the lowest rank: at least the top-th largest value of its draw)."""
+    k = draws.shape[-1]
     if top >= k:
-        return np.ones(k)
-    threshold = np.partition(draws, k - top, axis=1)[:, k - top]
-    shares: Array = (draws >= threshold[:, None]).mean(axis=0)
+        return np.ones(draws.shape[:-2] + (k,))
+    threshold = np.partition(draws, k - top, axis=-1)[..., k - top]
+    shares: Array = (draws >= threshold[..., None]).mean(axis=-2)
     return shares
 
 
 def difference_se(covariance: np.ndarray) -> np.ndarray:
-    """(k, k) SE of each difference of two items."""
-    var = np.diag(covariance)
-    se: Array = np.sqrt(np.clip(var[:, None] + var[None, :] - 2 * covariance, 0.0, None))
+    """(..., k, k) SE of each difference of two items."""
+    var = np.diagonal(covariance, axis1=-2, axis2=-1)
+    se: Array = np.sqrt(np.clip(var[..., :, None] + var[..., None, :] - 2 * covariance, 0.0, None))
     return se
 
 
 def standardised(estimate: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(k, k) t = (estimate_i - estimate_j) / SE of the difference, and (k, k) 1 / SE. A
-    difference with no variance is known exactly: t is ±inf (0 when the estimates are equal) and
-    its 1 / SE is 0 (its deviations in the draws are 0 too).
+    """(..., k, k) t = (estimate_i - estimate_j) / SE of the difference, and (..., k, k) 1 / SE.
+    A difference with no variance is known exactly: t is ±inf (0 when the estimates are equal)
+    and its 1 / SE is 0 (its deviations in the draws are 0 too).
     """
     se = difference_se(covariance)
     random = se > 0
-    diff = estimate[:, None] - estimate[None, :]
+    diff = estimate[..., :, None] - estimate[..., None, :]
     t = np.divide(diff, se, out=np.copysign(np.inf, diff), where=random)
     t[diff == 0] = 0.0
     return t, np.divide(1.0, se, out=np.zeros_like(se), where=random)
 
 
 def largest_spreads(noise: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(draws, k) max_j |T*_ij| = |noise_i - noise_j| / SE_ij, one j at a time (no draws × k × k
-    array; single precision: a quantile of |T*| needs no more digits)."""
+    """(..., draws, k) max_j |T*_ij| = |noise_i - noise_j| / SE_ij (``noise`` (..., draws, k),
+    ``scale`` (..., k, k)), one j at a time (no draws × k × k array; single precision: a
+    quantile of |T*| needs no more digits)."""
     single, factors = noise.astype(np.float32), scale.astype(np.float32)
     largest, spread = np.zeros_like(single), np.empty_like(single)
-    for j in range(single.shape[1]):
-        np.subtract(single, single[:, j : j + 1], out=spread)
+    for j in range(single.shape[-1]):
+        np.subtract(single, single[..., j : j + 1], out=spread)
         np.abs(spread, out=spread)
-        spread *= factors[:, j]
+        spread *= factors[..., None, :, j]
         np.maximum(largest, spread, out=largest)
     return largest
 
@@ -138,20 +140,38 @@ def separations(estimate: ArrayLike, covariance: ArrayLike, pairs: ArrayLike, *,
 
 
 def rank_interval(t: np.ndarray, largest: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """(k,) lowest and highest rank of each item: item i against the k - 1 others at once (its
-    critical value: the ``level`` quantile of max_j |T*_ij|, ``largest`` (draws, k))."""
-    found = signs(t, np.quantile(largest, level, axis=0)[:, None])
-    return 1 + (found < 0).sum(axis=1), len(t) - (found > 0).sum(axis=1)
+    """(..., k) lowest and highest rank of each item: item i against the k - 1 others at once
+    (its critical value: the ``level`` quantile of max_j |T*_ij|, ``largest`` (..., draws, k);
+    one quantile call for every item of every ranking, each item's draws on their own)."""
+    found = signs(t, np.quantile(largest, level, axis=-2)[..., None])
+    return 1 + (found < 0).sum(axis=-1), t.shape[-1] - (found > 0).sum(axis=-1)
 
 
 def rank_uncertainty(estimate: ArrayLike, covariance: ArrayLike, *, top: int, level: float, draws: int = DRAWS, seed: int = SEED) -> RankUncertainty:
     """p_top and the rank interval of k items with estimates (k,) and covariance (k, k)."""
-    estimate = np.asarray(estimate, dtype=float)
-    covariance = np.asarray(covariance, dtype=float)
-    noise = deviations(covariance, draws, seed)
-    t, scale = standardised(estimate, covariance)
-    low, high = rank_interval(t, largest_spreads(noise, scale), level)
-    return RankUncertainty(ranks_of(estimate), top_shares(estimate + noise, top), low, high)
+    return rank_uncertainty_each([estimate], [covariance], top=top, level=level, draws=draws, seed=seed)[0]
+
+
+def rank_uncertainty_each(
+    estimates: Sequence[ArrayLike], covariances: Sequence[ArrayLike], *, top: int, level: float, draws: int = DRAWS, seed: int = SEED
+) -> list[RankUncertainty]:
+    """:func:`rank_uncertainty` of several rankings (estimates (k,), covariance (k, k) each; the
+    levels of a question): rankings of the same size are simulated together, each on the same
+    draws and with the same numbers as on its own (every step is item by item or draw by draw).
+    """
+    found: dict[int, RankUncertainty] = {}
+    sizes = [np.size(estimate) for estimate in estimates]
+    for k in dict.fromkeys(sizes):
+        which = [i for i, size in enumerate(sizes) if size == k]
+        estimate = np.stack([np.asarray(estimates[i], dtype=float) for i in which])
+        covariance = np.stack([np.asarray(covariances[i], dtype=float) for i in which])
+        noise = np.stack([deviations(c, draws, seed) for c in covariance])
+        t, scale = standardised(estimate, covariance)
+        low, high = rank_interval(t, largest_spreads(noise, scale), level)
+        shares = top_shares(estimate[:, None, :] + noise, top)
+        for j, i in enumerate(which):
+            found[i] = RankUncertainty(ranks_of(estimate[j]), shares[j], low[j], high[j])
+    return [found[i] for i in range(len(estimates))]
 
 
 def pair_sums(y: Items) -> list[CodedItems]:
