@@ -142,22 +142,35 @@ def whole_layers(layers: list[tuple[np.ndarray, int, Array]]) -> list[bool]:
     return [len(columns) == 1 and not np.any(group % 2) for group, _, columns in layers]
 
 
-def keyed_items(
-    rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None, bins: int, derive_whole: bool = False
-) -> Iterator[tuple[Bundle, list[tuple[Array | None, int, Array]]]]:
+@dataclass(frozen=True, eq=False)
+class LayerKey:
+    """One layer of domains in :func:`keyed_items`: the key of each respondent, its group among
+    those with rows × S + joint state (None: the whole sample, derived from another layer), the
+    full group, ``rows`` (class or cell) × (L + 1) + level, of each of those ``slots``, the
+    layer's L and its domains."""
+
+    key: Array | None
+    slots: Array
+    n_levels: int
+    columns: Array
+
+
+def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None, bins: int, derive_whole: bool = False) -> Iterator[tuple[Bundle, list[LayerKey]]]:
     """Per :class:`Bundle` of coded items, in order, and per layer of domains, the key of each
-    respondent, ``rows`` (its class or cell) × (L + 1) × S + level × S + joint state, with the
-    layer's L and domains; a bundle's count has at most ``bins`` bins. Keys count with one
-    bincount. A bundle's keys are overwritten by the next bundle's (fresh arrays of n would cost
-    more than the sums): use them before the next. With ``derive_whole``, a layer of the whole
-    sample alone has no key (None) when another layer has: its counts are the sums of that
-    layer's counts over its levels, level L included (:func:`layer_counts`).
+    respondent (:class:`LayerKey`); a bundle has at most ``bins`` // groups joint states, the
+    groups being ``rows`` (its class or cell) × (L + 1) + level. Keys count with one bincount, on
+    the groups that have rows only (a calibration cell often lies in one level of a breakdown).
+    A bundle's keys are overwritten by the next bundle's (fresh arrays of n would cost more than
+    the sums): use them before the next. With ``derive_whole``, a layer of the whole sample alone
+    has no key (None) when another layer has: its counts are the sums of that layer's counts
+    over its levels, level L included (:func:`item_layer_counts`).
     """
     n = len(rows)
     layers = layer_groups(rows, domains)
     width = max(1, bins // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
     whole = whole_layers(layers)
     derived = derive_whole and not all(whole) and any(whole)
+    present = [present_groups(group) for group, _, _ in layers]
     # group × S of each layer, kept while consecutive bundles have S states (one array of n per
     # layer: one per S would hold n per distinct S)
     scaled: list[tuple[int, np.ndarray | None]] = [(0, None)] * len(layers)
@@ -167,17 +180,25 @@ def keyed_items(
         tables = [np.asarray(item.table, dtype=float) for item in members]
         stops = start + np.cumsum([table.shape[1] for table in tables])
         bundle = Bundle(list(zip([start, *stops[:-1]], stops)), tables, joint_state(members))
-        keys: list[tuple[Array | None, int, Array]] = []
-        for i, (group, n_levels, columns) in enumerate(layers):
+        keys: list[LayerKey] = []
+        for i, ((_, n_levels, columns), (slots, group)) in enumerate(zip(layers, present)):
             if derived and whole[i]:
-                keys.append((None, n_levels, columns))
+                keys.append(LayerKey(None, slots, n_levels, columns))
                 continue
             size, times = scaled[i]
             if times is None or size != bundle.n_states:
                 scaled[i] = size, times = bundle.n_states, np.multiply(group, bundle.n_states, out=times)
-            keys.append((np.add(times, bundle.state, out=buffers[i]), n_levels, columns))
+            keys.append(LayerKey(np.add(times, bundle.state, out=buffers[i]), slots, n_levels, columns))
         yield bundle, keys
         start = int(stops[-1])
+
+
+def present_groups(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The groups that have rows, in order, and each row's group numbered among them."""
+    slots = np.flatnonzero(np.bincount(group))
+    number = np.zeros(int(slots[-1]) + 1 if len(slots) else 0, dtype=np.intp)
+    number[slots] = np.arange(len(slots))
+    return slots, number[group]
 
 
 def bundles(items: Sequence[CodedItems], width: int) -> Iterator[list[CodedItems]]:
@@ -208,34 +229,42 @@ def joint_state(items: Sequence[CodedItems]) -> np.ndarray:
     return state
 
 
-def layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[tuple[Array | None, int, Array]]) -> list[tuple[np.ndarray, Array]]:
-    """Per layer of domains (:func:`keyed_items`), the bundle's sums (groups, L, joint states)
-    that the layout's projection takes, and the layer's domains: counts per (class, level,
-    state), or the sums of each weight kind per (cell, level, state), kind by kind. A layer
-    without a key (the whole sample, counted per weight class) takes the counts of the first
-    layer that has one, summed over all its levels: integers, the same as counting it.
+def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKey]) -> list[list[np.ndarray]]:
+    """Per item of the bundle and per layer of domains (:func:`keyed_items`), the item's sums
+    (groups, L, S) that the layout's projection takes: counts per (class, level, state), or the
+    sums of each weight kind per (cell, level, state), kind by kind. The joint states are counted
+    on the groups that have rows and summed back to each item's states (a group's sums are
+    reduced on their own, so the same numbers as on every group); the others are zeros. A layer
+    without a key (the whole sample, counted per weight class) takes the counts of the first layer
+    that has one, summed over all its levels: integers, the same as counting it.
     """
-    if layout.classes is None:
-        w = layout.weights
-        row_kinds = ((w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights)
-        return [
-            (np.concatenate([key_counts(key, len(layout.cell_unit), n_levels, bundle.n_states, kind)[:, :n_levels] for kind in row_kinds]), columns)
-            for key, n_levels, columns in keys
-            if key is not None
-        ]
-    n_classes = len(layout.classes.cell)
-    full = [None if key is None else key_counts(key, n_classes, n_levels, bundle.n_states) for key, n_levels, _ in keys]
-    counted = next(counts for counts in full if counts is not None)
+    weighted = layout.classes is None
+    n_groups = len(layout.cell_unit) if layout.classes is None else len(layout.classes.cell)
+    w = layout.weights
+    kinds = ((w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights) if weighted else (None,)
+    per_layer: list[list[np.ndarray] | None] = []
+    for layer in keys:
+        if layer.key is None:
+            per_layer.append(None)
+            continue
+        size = len(layer.slots) * bundle.n_states
+        joint = np.stack([np.bincount(layer.key, weights=kind, minlength=size) for kind in kinds]).reshape(len(kinds), len(layer.slots), -1)
+        per_layer.append([spread_groups(sums, layer.slots, n_groups, layer.n_levels) for sums in bundle.marginals(joint)])
+    counted = next(sums for sums in per_layer if sums is not None)
     return [
-        ((counted.sum(axis=1, keepdims=True) if counts is None else counts)[:, :n_levels], columns)
-        for counts, (_, n_levels, columns) in zip(full, keys)
+        [
+            ((counted[j].sum(axis=2, keepdims=True) if sums is None else sums[j])[:, :, : layer.n_levels]).reshape(-1, layer.n_levels, len(table))
+            for sums, layer in zip(per_layer, keys)
+        ]
+        for j, table in enumerate(bundle.tables)
     ]
 
 
-def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """(groups, L + 1, S) counts (or sums of ``weights``) of keys made by :func:`keyed_items` (level L: in none of the layer's domains)."""
-    counts = np.bincount(key, weights=weights, minlength=n_groups * (n_levels + 1) * n_states)
-    return counts.reshape(n_groups, n_levels + 1, n_states)
+def spread_groups(sums: np.ndarray, slots: np.ndarray, n_groups: int, n_levels: int) -> np.ndarray:
+    """(kinds, groups, L + 1, S) sums of the groups ``slots`` (kinds, slots, S), zeros elsewhere."""
+    full = np.zeros((len(sums), n_groups * (n_levels + 1), sums.shape[-1]), dtype=sums.dtype)
+    full[:, slots] = sums
+    return full.reshape(len(sums), n_groups, n_levels + 1, -1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -262,10 +291,8 @@ def coded_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: n
     counted: list[CountedItem] = []
     layers: list[Array] = []
     for bundle, keys in keyed_items(rows, items, domains, count_bins(layout, len(rows)), derive_whole=layout.classes is not None):
-        per_layer = layer_counts(layout, bundle, keys)
-        layers = [columns for _, columns in per_layer]
-        marginals = [bundle.marginals(counts) for counts, _ in per_layer]
-        counted += [CountedItem(table, [sums[j] for sums in marginals]) for j, table in enumerate(bundle.tables)]
+        layers = [layer.columns for layer in keys]
+        counted += [CountedItem(table, sums) for table, sums in zip(bundle.tables, item_layer_counts(layout, bundle, keys))]
     return CountedItems(counted, layers)
 
 
@@ -374,11 +401,11 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
     ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
     for bundle, keys in keyed_items(classes.row_class, items, domains, count_bins(layout, len(classes.row_class)), derive_whole=True):
         states = bundle.marginals(np.bincount(bundle.state, minlength=bundle.n_states))
-        layers = [(bundle.marginals(counts), columns) for counts, columns in layer_counts(layout, bundle, keys)]
+        per_item = item_layer_counts(layout, bundle, keys)
         for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
             answered[start:stop] = states[j] @ ~np.isnan(table)
-            for counts, columns in layers:
-                ones[:, columns, start:stop], zeros[:, columns, start:stop] = counts[j] @ (table == 1), counts[j] @ (table == 0)
+            for counts, layer in zip(per_item[j], keys):
+                ones[:, layer.columns, start:stop], zeros[:, layer.columns, start:stop] = counts @ (table == 1), counts @ (table == 0)
     return ones, zeros, answered
 
 
