@@ -134,24 +134,31 @@ def test_coded_shares_give_the_pair_sums_and_covariance_of_their_matrix(raked):
     assert binary_codes([CodedItems(answer, table[:, [0]] * 2)]) is None  # a 2 is no share
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(raked, weighted):
+@pytest.mark.parametrize(
+    ("weighted", "shares", "pattern_bins"),
+    [(False, [0.5, 0.3, 0.2, 0.0, 0.45], None), (False, [0.3, 0.1, 0.6] * 6, None), (False, [0.5, 0.3, 0.2, 0.0, 0.45], 1), (True, [0.5, 0.3, 0.2], None)],
+)
+def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(raked, monkeypatch, weighted, shares, pattern_bins):
     """The SEs of shares and their pairwise sums from the shares' co-occurrences per weight
     class are those of counting each pair sum, to the last bit: on overlapping layers of
-    domains, the whole sample among them, a routed base and an item never ticked. Weights of
-    their own per row (no weight classes) take the pair sums themselves."""
+    domains, the whole sample among them, a routed base and an item never ticked; with more
+    than 16 items (patterns of ones on 64 bits) and with (group, pattern) counts sorted rather
+    than binned. Weights of their own per row (no weight classes) take the pair sums themselves."""
     design, codes, _ = raked
     if weighted:
         design = Design(np.random.default_rng(11).uniform(0.5, 2.0, N))
         assert variance_layout(design).classes is None
-    y = items(raked, [0.5, 0.3, 0.2, 0.0, 0.45], seed=4)
+    if pattern_bins is not None:
+        monkeypatch.setattr("baro_pipeline.stats.coded.PATTERN_BINS", pattern_bins)
+    y = items(raked, shares, seed=4)
     y[codes[1] == 2] = np.nan
     binary = binary_codes(y)
     domains = np.column_stack([np.ones(N, dtype=bool), codes[0] == 0, codes[0] == 1, codes[1] == 0, codes[1] != 0])
     for masks in (domains, domains[:, :1], domains[:, 1:]):
         expected = svymean(design, share_pair_sums(binary), masks).se
         np.testing.assert_array_equal(share_pair_ses(design, binary, masks), expected)
-    assert expected.shape == (4, 5 + 10)
+    k = len(shares)
+    assert expected.shape == (4, k + k * (k - 1) // 2)
 
 
 def test_rankings_simulated_together_have_the_numbers_of_each_on_its_own(raked):

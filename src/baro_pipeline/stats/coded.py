@@ -125,8 +125,10 @@ class Bundle:
         """Counts (..., joint states) as each item's counts (..., its states): sums over the other
         items' states, exact for counts (integers), so every item gets the counts of its own bincount.
         """
-        joint = counts.reshape(*counts.shape[:-1], *self.sizes)
         lead, m = counts.ndim - 1, len(self.tables)
+        if m == 1:  # its own states already: nothing to sum
+            return [counts]
+        joint = counts.reshape(*counts.shape[:-1], *self.sizes)
         return [joint.sum(axis=tuple(lead + j for j in range(m) if j != i)) for i in range(m)]
 
 
@@ -296,35 +298,44 @@ def coded_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: n
     return CountedItems(counted, layers)
 
 
+# Bins of a bincount of (group, pattern of ones) in :func:`co_occurrences`; beyond, the keys are sorted.
+PATTERN_BINS = 1 << 22
+
+
 def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, domains: np.ndarray | None) -> list[tuple[np.ndarray, ...]]:
-    """Per layer of domains (:func:`layer_groups`), its domains and the counts per (weight class, level) of the
-    rows, of the rows in the ``base`` (n,) bool, and of the rows where items a and b (a <= b) are
-    both 1 (``ones`` (k, n) bool, 1 only in the base): (C, L), (C, L) and (C, L, k, k), its upper
-    triangle filled (the diagonal: each item's ones). Every count of k shares on one base and of
-    their pairwise sums follows from them. For each item a, one bincount of group × k + b over
-    the ones of the rows where a is 1: about n × (ones per row)² / 2 steps, not k² passes over n.
-    A layer of the whole sample alone takes the sums over another layer's levels (integers: the
-    same as counting it).
+    """Per layer of domains (:func:`layer_groups`), its domains and the counts per (weight class,
+    level) of the rows, of the rows in the ``base`` (n,) bool, and of the rows where items a and
+    b are both 1 (``ones`` (k, n) bool, k < 64, 1 only in the base): (C, L), (C, L) and
+    (C, L, k, k), its upper triangle a <= b filled (the diagonal: each item's ones). Every count
+    of k shares on one base and of their pairwise sums follows from them.
+
+    Each row's ones make a pattern (a bit per item); per layer, one count of the rows per (group,
+    pattern) — a bincount over n — and each pattern's pairs of ones take its count: the work of
+    a few passes over n, not one per pair. A layer of the whole sample alone takes the sums over
+    another layer's levels (integers: the same as counting it).
 
     R: ``crossprod(y[in_group, ])`` per group, y the (n, k) 0/1 matrix.
     """
     classes = layout.classes
     if classes is None:
-        raise EstimationError("co-occurrence counts need the design's weight classes", where="co_occurrences", fix="pass a design whose layout has weight classes")
+        raise EstimationError(
+            "co-occurrence counts need the design's weight classes", where="co_occurrences", fix="pass a design whose layout has weight classes"
+        )
     layers = layer_groups(classes.row_class, domains)
     whole = whole_layers(layers)
     counted = [i for i, is_whole in enumerate(whole) if not is_whole] or [0]
     k, n_classes = len(ones), len(classes.cell)
     sizes = [n_classes * (n_levels + 1) for _, n_levels, _ in layers]
-    both = {i: np.zeros((sizes[i], k, k), dtype=np.intp) for i in counted}
-    for a, item in enumerate(ones):
-        rows = np.flatnonzero(item)
-        later, at = np.nonzero(ones[a:, rows])  # the items b >= a that are 1 in each of those rows
-        rows = rows[at]
-        for i in counted:
-            pairs = np.bincount(layers[i][0][rows] * (k - a) + later, minlength=sizes[i] * (k - a))
-            both[i][:, a, a:] = pairs.reshape(sizes[i], k - a)
-    full = {i: (np.bincount(layers[i][0], minlength=sizes[i]), np.bincount(layers[i][0][base], minlength=sizes[i]), both[i]) for i in counted}
+    pattern, pairs_of = one_patterns(ones)
+    full = {}
+    for i in counted:
+        group = layers[i][0]
+        key, count = distinct_counts(group * len(pairs_of) + pattern, sizes[i] * len(pairs_of))
+        entry_group, entry_pattern = np.divmod(key, len(pairs_of))
+        pair, entry = pattern_pairs(pairs_of, entry_pattern)
+        # float sums of integer counts below 2^53: exact
+        both = np.bincount(entry_group[entry] * k * k + pair, weights=count[entry].astype(float), minlength=sizes[i] * k * k)
+        full[i] = (np.bincount(group, minlength=sizes[i]), np.bincount(group[base], minlength=sizes[i]), both.astype(np.intp).reshape(sizes[i], k, k))
     found = []
     for i, (_, n_levels, _) in enumerate(layers):
         counts = [x.reshape(n_classes, -1, *x.shape[1:]) for x in full.get(i, full[counted[0]])]
@@ -332,6 +343,47 @@ def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, d
             counts = [x.sum(axis=1, keepdims=True) for x in counts]
         found.append((layers[i][2], *(x[:, :n_levels] for x in counts)))
     return found
+
+
+def one_patterns(ones: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each row's pattern of ones among k < 64 items (``ones`` (k, n) bool): its number among
+    the patterns present, and per pattern its pairs of ones a <= b, as a k + b."""
+    k, n = ones.shape
+    mask = np.zeros(n, dtype=np.uint16 if k <= 16 else np.uint64)
+    bit = np.empty_like(mask)
+    for a, item in enumerate(ones):
+        np.left_shift(item, a, out=bit, dtype=mask.dtype)
+        mask |= bit
+    present, number = present_groups(mask) if k <= 16 else np.unique(mask, return_inverse=True)
+    members = (present[:, None] >> np.arange(k, dtype=present.dtype)) & 1 == 1
+    pairs = []
+    for items in members:
+        at = np.flatnonzero(items)
+        a, b = np.triu_indices(len(at))
+        pairs.append(at[a] * k + at[b])
+    return number.reshape(-1), pairs
+
+
+def distinct_counts(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys (0 <= key < n_keys) present and how many times: a bincount when its bins are few
+    (:data:`PATTERN_BINS`), else a sort."""
+    if n_keys <= PATTERN_BINS:
+        counts = np.bincount(key, minlength=n_keys)
+        present = np.flatnonzero(counts)
+        return present, counts[present]
+    keys, counts = np.unique(key, return_counts=True)
+    return keys, counts
+
+
+def pattern_pairs(pairs_of: list[np.ndarray], patterns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For entries of these ``patterns``, every pair of ones of each (a k + b) and its entry."""
+    sizes = np.array([len(pairs) for pairs in pairs_of])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    flat = np.concatenate([np.zeros(0, dtype=np.intp), *pairs_of])
+    entry = np.repeat(np.arange(len(patterns)), sizes[patterns])
+    # position of each pair within its entry's list: a running count restarted at each entry
+    offset = np.arange(len(entry)) - np.repeat(np.cumsum(sizes[patterns]) - sizes[patterns], sizes[patterns])
+    return flat[starts[patterns][entry] + offset], entry
 
 
 def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:

@@ -225,7 +225,8 @@ def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> n
     would have of its own, without a pass over the rows per pair; else by :func:`svymean`.
     """
     layout = variance_layout(design)
-    if layout.classes is None:  # weighted sums per cell depend on how they are grouped: summed as ever
+    # weighted sums per cell depend on how they are grouped: summed as ever (and so are 64 items or more: a pattern of ones is 63 bits)
+    if layout.classes is None or len(codes) >= 64:
         return svymean(design, share_pair_sums(codes), domains).se
     ones = np.stack([c == 2 for c in codes])
     per_layer = co_occurrences(layout, ones, codes[0] != 0, domains)
