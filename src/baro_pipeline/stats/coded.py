@@ -2,7 +2,10 @@
 
 Items that are functions of one small categorical state per respondent (the codes and nets of
 a question, a tick box) need one count per state, whatever their number; consecutive items are
-counted together on their joint state (:class:`Bundle`).
+counted together on their joint state (:class:`Bundle`). Counting (:func:`coded_counts`) and the
+projection of the counts (:func:`counted_sums`) are apart, so that counts made another way enter
+as well: the pairwise sums of shares on one base, from their co-occurrences
+(:func:`co_occurrences`; R: ``crossprod(y[in_group, ])`` per group).
 """
 
 from __future__ import annotations

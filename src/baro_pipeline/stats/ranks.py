@@ -4,7 +4,8 @@ The items of one ranked question (shares on one base) are jointly normal around 
 with the covariance of their influence values, the calibration residuals included (the
 residuals that give their SEs), or of their JK1 replicates with the raking redone: both from the
 SEs of the items and of their pairwise sums (:func:`pair_sums`, :func:`covariance_from_pair_sums`),
-computed by the kernels that give the SEs. A fixed-seed simulation of that distribution gives
+computed by the kernels that give the SEs (linearised, per weight class, from the shares'
+co-occurrences: :func:`share_pair_ses`). A fixed-seed simulation of that distribution gives
 
 - ``p_top``: the share of draws in which an item is among the top N (Goldstein & Spiegelhalter
   1996, league tables: the probability of a rank, not the rank alone);
