@@ -352,18 +352,18 @@ def one_patterns(ones: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Each row's pattern of ones among k < 64 items (``ones`` (k, n) bool): its number among
     the patterns present, and per pattern its pairs of ones a <= b, as a k + b."""
     k, n = ones.shape
-    mask = np.zeros(n, dtype=np.uint16 if k <= 16 else np.uint64)
+    mask: Array = np.zeros(n, dtype=np.uint16 if k <= 16 else np.uint64)
     bit = np.empty_like(mask)
     for a, item in enumerate(ones):
         np.left_shift(item, a, out=bit, dtype=mask.dtype)
-        mask |= bit
+        np.bitwise_or(mask, bit, out=mask)
     present, number = present_groups(mask) if k <= 16 else np.unique(mask, return_inverse=True)
     members = (present[:, None] >> np.arange(k, dtype=present.dtype)) & 1 == 1
     pairs = []
     for items in members:
         at = np.flatnonzero(items)
-        a, b = np.triu_indices(len(at))
-        pairs.append(at[a] * k + at[b])
+        first, second = np.triu_indices(len(at))
+        pairs.append(at[first] * k + at[second])
     return number.reshape(-1), pairs
 
 

@@ -233,13 +233,13 @@ def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> n
     per_layer = co_occurrences(layout, ones, codes[0] != 0, domains)
     k = len(codes)
     items = [CountedItem(BINARY_TABLE, [np.stack([n - inside, inside - both[..., a, a], both[..., a, a]], axis=-1) for _, n, inside, both in per_layer]) for a in range(k)]
-    items += [CountedItem(SUM_TABLE, [pair_states(n, inside, both, a, b) for _, n, inside, both in per_layer]) for a, b in zip(*np.triu_indices(k, 1))]
+    items += [CountedItem(SUM_TABLE, [pair_states(n, inside, both, a, b) for _, n, inside, both in per_layer]) for a, b in zip(*np.triu_indices(k, 1), strict=True)]
     sums = counted_sums(layout, CountedItems(items, [columns for columns, *_ in per_layer]), domains.shape[1])
     se: Array = domain_means(layout, sums).se
     return se
 
 
-def pair_states(n: np.ndarray, inside: np.ndarray, both: np.ndarray, a: int, b: int) -> np.ndarray:
+def pair_states(n: np.ndarray, inside: np.ndarray, both: np.ndarray, a: int | np.integer, b: int | np.integer) -> np.ndarray:
     """(..., 4) counts of the states of :data:`SUM_TABLE` of shares a + b, from the counts of
     rows ``n``, of the base ``inside`` and the co-occurrences ``both`` (..., k, k) of ones."""
     n_a, n_b, n_ab = both[..., a, a], both[..., b, b], both[..., a, b]
