@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -135,14 +136,32 @@ class Bundle:
         return [joint.sum(axis=tuple(lead + j for j in range(m) if j != i)) for i in range(m)]
 
 
-def layer_groups(rows: np.ndarray, domains: np.ndarray | None) -> list[tuple[np.ndarray, int, Array]]:
+Layers = list[tuple[np.ndarray, int, Array]]
+# Per layout, the last layers of domains made (rows, a copy of the domains, layers): a question's
+# covariance, the items' sums and their answer counts take the same breakdown levels, which
+# are checked equal (a pass over them) rather than laid out again (a pass per domain and level).
+_LAST_LAYERS: WeakKeyDictionary[VarianceLayout, tuple[np.ndarray, np.ndarray | None, Layers]] = WeakKeyDictionary()
+
+
+def layer_groups(layout: VarianceLayout, rows: np.ndarray, domains: np.ndarray | None) -> Layers:
     """Per layer of domains (:func:`domain_layers`): the group of each row, ``rows`` (its class
-    or cell) × (L + 1) + level, the layer's L and its domains."""
+    or cell in the ``layout``) × (L + 1) + level, the layer's L and its domains (read only: the
+    last ones of a layout are kept, for the same rows and domains)."""
+    last = _LAST_LAYERS.get(layout)
+    if last is not None and last[0] is rows and same_domains(last[1], domains):
+        return last[2]
     # keys of bincount's own type: smaller ones would be converted on every call
-    return [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, len(rows))]
+    layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, len(rows))]
+    _LAST_LAYERS[layout] = (rows, None if domains is None else domains.copy(), layers)
+    return layers
 
 
-def whole_layers(layers: list[tuple[np.ndarray, int, Array]]) -> list[bool]:
+def same_domains(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Whether two domain matrices (or None: the whole sample) are equal."""
+    return a is None and b is None or (a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b))
+
+
+def whole_layers(layers: Layers) -> list[bool]:
     """Which layers of :func:`layer_groups` are the whole sample alone (one domain, every row in it)."""
     return [len(columns) == 1 and not np.any(group % 2) for group, _, columns in layers]
 
@@ -160,10 +179,12 @@ class LayerKey:
     columns: Array
 
 
-def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None, bins: int, derive_whole: bool = False) -> Iterator[tuple[Bundle, list[LayerKey]]]:
+def keyed_items(
+    layout: VarianceLayout, rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None, derive_whole: bool = False
+) -> Iterator[tuple[Bundle, list[LayerKey]]]:
     """Per :class:`Bundle` of coded items, in order, and per layer of domains, the key of each
-    respondent (:class:`LayerKey`); a bundle has at most ``bins`` // groups joint states, the
-    groups being ``rows`` (its class or cell) × (L + 1) + level. Keys count with one bincount, on
+    respondent (:class:`LayerKey`); a bundle has at most :func:`count_bins` // groups joint
+    states, the groups being ``rows`` (its class or cell in the ``layout``) × (L + 1) + level. Keys count with one bincount, on
     the groups that have rows only (a calibration cell often lies in one level of a breakdown).
     A bundle's keys are overwritten by the next bundle's (fresh arrays of n would cost more than
     the sums): use them before the next. With ``derive_whole``, a layer of the whole sample alone
@@ -171,8 +192,8 @@ def keyed_items(rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarr
     over its levels, level L included (:func:`item_layer_counts`).
     """
     n = len(rows)
-    layers = layer_groups(rows, domains)
-    width = max(1, bins // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
+    layers = layer_groups(layout, rows, domains)
+    width = max(1, count_bins(layout, n) // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
     whole = whole_layers(layers)
     derived = derive_whole and not all(whole) and any(whole)
     present = [present_groups(group) for group, _, _ in layers]
@@ -295,7 +316,7 @@ def coded_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: n
     rows = layout.cell if layout.classes is None else layout.classes.row_class
     counted: list[CountedItem] = []
     layers: list[Array] = []
-    for bundle, keys in keyed_items(rows, items, domains, count_bins(layout, len(rows)), derive_whole=layout.classes is not None):
+    for bundle, keys in keyed_items(layout, rows, items, domains, derive_whole=layout.classes is not None):
         layers = [layer.columns for layer in keys]
         counted += [CountedItem(table, sums) for table, sums in zip(bundle.tables, item_layer_counts(layout, bundle, keys))]
     return CountedItems(counted, layers)
@@ -324,7 +345,7 @@ def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, d
         raise EstimationError(
             "co-occurrence counts need the design's weight classes", where="co_occurrences", fix="pass a design whose layout has weight classes"
         )
-    layers = layer_groups(classes.row_class, domains)
+    layers = layer_groups(layout, classes.row_class, domains)
     whole = whole_layers(layers)
     counted = [i for i, is_whole in enumerate(whole) if not is_whole] or [0]
     k, n_classes = len(ones), len(classes.cell)
@@ -454,7 +475,7 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
     k, n_classes = sum(item.table.shape[1] for item in items), classes.kinds.shape[0]
     d = 1 if domains is None else domains.shape[1]
     ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
-    for bundle, keys in keyed_items(classes.row_class, items, domains, count_bins(layout, len(classes.row_class)), derive_whole=True):
+    for bundle, keys in keyed_items(layout, classes.row_class, items, domains, derive_whole=True):
         states = bundle.marginals(np.bincount(bundle.state, minlength=bundle.n_states))
         per_item = item_layer_counts(layout, bundle, keys)
         for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
