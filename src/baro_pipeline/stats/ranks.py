@@ -202,14 +202,24 @@ def dense_items(y: Items) -> Array:
 def binary_codes(y: Items) -> list[Array] | None:
     """Each item's states in :data:`BINARY_TABLE` (0: out of the base, 1: a 0, 2: a 1; bytes, as
     :func:`binary_column` codes them), or None when an item takes other values. Coded items are
-    looked up state by state, without spelling the items out."""
+    looked up state by state, without spelling the items out (read only: a tick box's own states
+    are returned as they are)."""
     if not is_coded(y):
         columns = np.asarray(y, dtype=float).T
         return [np.where(np.isnan(c), 0, 1 + c).astype(np.uint8) for c in columns] if np.isin(columns[~np.isnan(columns)], (0.0, 1.0)).all() else None
     lookups = [(item.state, column) for item in y for column in np.asarray(item.table, dtype=float).T]
     if not all(np.isin(column[~np.isnan(column)], (0.0, 1.0)).all() for _, column in lookups):
         return None
-    return [np.where(np.isnan(column), 0, 1 + np.nan_to_num(column)).astype(np.uint8)[state] for state, column in lookups]
+    return [binary_states(state, np.where(np.isnan(column), 0, 1 + np.nan_to_num(column)).astype(np.uint8)) for state, column in lookups]
+
+
+def binary_states(state: np.ndarray, lookup: np.ndarray) -> np.ndarray:
+    """``lookup[state]``, or the states themselves (read only) when they are bytes and the
+    look-up changes none (a tick box's :func:`binary_column`): no pass over the respondents."""
+    if state.dtype == np.uint8 and np.array_equal(lookup, np.arange(len(lookup))):
+        return state
+    found: Array = lookup[state]
+    return found
 
 
 def share_pair_sums(codes: list[Array]) -> list[CodedItems]:
