@@ -242,18 +242,28 @@ def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> n
     ones = np.stack([c == 2 for c in codes])
     per_layer = co_occurrences(layout, ones, codes[0] != 0, domains)
     k = len(codes)
-    items = [CountedItem(BINARY_TABLE, [np.stack([n - inside, inside - both[..., a, a], both[..., a, a]], axis=-1) for _, n, inside, both in per_layer]) for a in range(k)]
-    items += [CountedItem(SUM_TABLE, [pair_states(n, inside, both, a, b) for _, n, inside, both in per_layer]) for a, b in zip(*np.triu_indices(k, 1), strict=True)]
+    states = [state_counts(n, inside, both) for _, n, inside, both in per_layer]
+    tables = [BINARY_TABLE] * k + [SUM_TABLE] * (k * (k - 1) // 2)
+    items = [CountedItem(table, [layer[j] for layer in states]) for j, table in enumerate(tables)]
     sums = counted_sums(layout, CountedItems(items, [columns for columns, *_ in per_layer]), domains.shape[1])
     se: Array = domain_means(layout, sums).se
     return se
 
 
-def pair_states(n: np.ndarray, inside: np.ndarray, both: np.ndarray, a: int | np.integer, b: int | np.integer) -> np.ndarray:
-    """(..., 4) counts of the states of :data:`SUM_TABLE` of shares a + b, from the counts of
-    rows ``n``, of the base ``inside`` and the co-occurrences ``both`` (..., k, k) of ones."""
-    n_a, n_b, n_ab = both[..., a, a], both[..., b, b], both[..., a, b]
-    return np.stack([inside - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, n - inside], axis=-1)
+def state_counts(n: np.ndarray, inside: np.ndarray, both: np.ndarray) -> list[np.ndarray]:
+    """The counts (..., S) of the states of k shares on one base (:data:`BINARY_TABLE`: out of
+    the base, 0, 1) and of each pairwise sum a < b (:data:`SUM_TABLE`: 0, 1, 2, out of the
+    base), in :func:`share_pair_sums`' order, from the counts of the rows ``n``, of the base
+    ``inside`` (...) and of the co-occurrences of ones ``both`` (..., k, k): a sum is 2 where
+    both are 1, 1 where one is, 0 elsewhere in the base. All pairs at once, in integers."""
+    k = both.shape[-1]
+    ones = np.diagonal(both, axis1=-2, axis2=-1)
+    a, b = np.triu_indices(k, 1)
+    n_a, n_b, n_ab, base = ones[..., a], ones[..., b], both[..., a, b], inside[..., None]
+    out = np.broadcast_to((n - inside)[..., None], n_ab.shape)
+    singles = np.stack([np.broadcast_to((n - inside)[..., None], ones.shape), base - ones, ones], axis=-1)
+    pairs = np.stack([base - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, out], axis=-1)
+    return [singles[..., j, :] for j in range(k)] + [pairs[..., j, :] for j in range(len(a))]
 
 
 def small_coded_column(values: np.ndarray) -> CodedItems:
