@@ -28,8 +28,12 @@ from baro_pipeline.stats import (
     pair_sums,
     rake,
     rank_uncertainty,
+    rank_uncertainty_each,
     separations,
+    share_pair_ses,
+    share_pair_sums,
     svymean,
+    variance_layout,
     variance_matrix,
 )
 from baro_pipeline.stats.ranks import DRAWS
@@ -128,6 +132,49 @@ def test_coded_shares_give_the_pair_sums_and_covariance_of_their_matrix(raked):
         assert by_codes.state.dtype == by_matrix.state.dtype == np.uint8
     np.testing.assert_array_equal(ranked_covariance(design, coded, domains, LINEARISED), ranked_covariance(design, y, domains, LINEARISED))
     assert binary_codes([CodedItems(answer, table[:, [0]] * 2)]) is None  # a 2 is no share
+
+
+@pytest.mark.parametrize(
+    ("weighted", "shares", "pattern_bins"),
+    [(False, [0.5, 0.3, 0.2, 0.0, 0.45], None), (False, [0.3, 0.1, 0.6] * 6, None), (False, [0.5, 0.3, 0.2, 0.0, 0.45], 1), (True, [0.5, 0.3, 0.2], None)],
+)
+def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(raked, monkeypatch, weighted, shares, pattern_bins):
+    """The SEs of shares and their pairwise sums from the shares' co-occurrences per weight
+    class are those of counting each pair sum, to the last bit: on overlapping layers of
+    domains, the whole sample among them, a routed base and an item never ticked; with more
+    than 16 items (patterns of ones on 64 bits) and with (group, pattern) counts sorted rather
+    than binned. Weights of their own per row (no weight classes) take the pair sums themselves."""
+    design, codes, _ = raked
+    if weighted:
+        design = Design(np.random.default_rng(11).uniform(0.5, 2.0, N))
+        assert variance_layout(design).classes is None
+    if pattern_bins is not None:
+        monkeypatch.setattr("baro_pipeline.stats.coded.PATTERN_BINS", pattern_bins)
+    y = items(raked, shares, seed=4)
+    y[codes[1] == 2] = np.nan
+    binary = binary_codes(y)
+    domains = np.column_stack([np.ones(N, dtype=bool), codes[0] == 0, codes[0] == 1, codes[1] == 0, codes[1] != 0])
+    for masks in (domains, domains[:, :1], domains[:, 1:]):
+        expected = svymean(design, share_pair_sums(binary), masks).se
+        np.testing.assert_array_equal(share_pair_ses(design, binary, masks), expected)
+    k = len(shares)
+    assert expected.shape == (4, k + k * (k - 1) // 2)
+
+
+def test_rankings_simulated_together_have_the_numbers_of_each_on_its_own(raked):
+    """The levels of a question are simulated together, rankings of the same size stacked: each
+    keeps its draws and its numbers to the last bit, whatever its neighbours."""
+    design, codes, _ = raked
+    y = items(raked, [0.45, 0.42, 0.40, 0.30, 0.1], seed=6)
+    domains = np.column_stack([np.ones(N, dtype=bool), codes[0] == 0, codes[0] == 1, codes[1] == 2])
+    estimate, covariance = svymean(design, y, domains).estimate, ranked_covariance(design, y, domains, LINEARISED)
+    chosen = [slice(None), slice(None), slice(0, 3), slice(None)]  # two sizes, interleaved
+    rankings = rank_uncertainty_each([estimate[i, c] for i, c in enumerate(chosen)], [covariance[i][c, c] for i, c in enumerate(chosen)], top=2, level=0.9)
+    for i, c in enumerate(chosen):
+        alone = rank_uncertainty(estimate[i, c], covariance[i][c, c], top=2, level=0.9)
+        for field in ("rank", "p_top", "rank_low", "rank_high"):
+            np.testing.assert_array_equal(getattr(rankings[i], field), getattr(alone, field))
+    assert len(rankings[2].p_top) == 3 and rankings[0].p_top.sum() == pytest.approx(2.0)
 
 
 def test_a_domain_covariance_has_the_domain_ses(raked):

@@ -205,6 +205,23 @@ def test_the_whole_sample_from_a_breakdowns_counts_is_the_whole_sample_counted(r
         np.testing.assert_array_equal(getattr(beside, field)[:1], getattr(alone, field), err_msg=field)
 
 
+def test_domains_changed_in_place_are_laid_out_again(ref, monkeypatch):
+    """The layers of the last domains a layout saw are kept for the next call with equal
+    domains, never for other ones: domains changed in place give the numbers of a fresh design."""
+    monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())
+    y = coded(ref.items(CODED_ITEMS))
+    domains = np.column_stack([ref.domain("sex", "F"), ref.domain("sex", "M"), ref.domain("age", "a65p")])
+    design = ref.designs["rake"]
+    first = svymean(design, y, domains)
+    np.testing.assert_array_equal(svymean(design, y, domains.copy()).se, first.se)  # equal domains, another array
+    domains[:, 2] = ref.domain("age", "a18_24")
+    changed = svymean(design, y, domains)
+    fresh = svymean(Design(design.weights.copy(), design.calibration_codes, design.calibration), y, domains)
+    for field in ("estimate", "se", "n"):
+        np.testing.assert_array_equal(getattr(changed, field), getattr(fresh, field), err_msg=field)
+    assert not np.array_equal(changed.n[2], first.n[2])
+
+
 def test_weight_classes_are_the_cells_when_the_weights_are_constant_within_cells():
     cell = np.random.default_rng(3).integers(0, 6, 300)
     factor = np.array([1.5, 0.5, 2.0, 1.0, 0.75, 3.0])

@@ -37,7 +37,8 @@ def question_answers(sample: SurveySample, edition: Edition, population: str, qu
     matrix = question_items(sample.frame, codebook, codebook.question(question))
     answers = np.flatnonzero(((matrix.items["kind"] == "code") & matrix.items["answer"]).to_numpy())
     y = np.column_stack([matrix.column(int(j)) for j in answers])
-    covariance = ranked_covariance(sample.design, y, np.ones((len(y), 1), dtype=bool), edition.estimation)[0]
+    # coded, the covariance reads a tick box's states as they are (the same codes as y's: the same numbers)
+    covariance = ranked_covariance(sample.design, matrix.coded_columns(answers), np.ones((len(y), 1), dtype=bool), edition.estimation)[0]
     rows = matrix.items.iloc[answers]
     return Answers(tuple(rows["item"]), tuple(rows["item_label"]), svymean(sample.design, y).estimate, covariance)
 

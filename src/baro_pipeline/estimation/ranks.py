@@ -16,8 +16,9 @@ from ..stats import (
     dense_items,
     own_base_covariance,
     pair_sums,
-    rank_uncertainty,
+    rank_uncertainty_each,
     rescaled,
+    share_pair_ses,
     share_pair_sums,
     svymean,
 )
@@ -54,7 +55,8 @@ def ranked_covariance(design: Design, y: np.ndarray | Sequence[CodedItems], doma
     means = replicate_estimates if settings.variance == "jk1" else svymean
     codes = binary_codes(y)  # shares: coded on a byte without spelling the items out
     if codes is not None and all(np.array_equal(codes[0] == 0, c == 0) for c in codes[1:]):
-        return covariance_from_pair_sums(means(design, share_pair_sums(codes), domains).se, len(codes))
+        se = means(design, share_pair_sums(codes), domains).se if settings.variance == "jk1" else share_pair_ses(design, codes, domains)
+        return covariance_from_pair_sums(se, len(codes))
     dense = dense_items(y)
     missing = np.isnan(dense)
     if (missing == missing[:, :1]).all():
@@ -79,8 +81,9 @@ def rank_uncertainties(
     level, item by item): for the rows with a rank, per question and level, the question's
     ``top`` (``top_n``; :data:`DEFAULT_TOP` when the codebook names none), the probability of
     being among those top (``p_top``) and the rank interval at the edition's level
-    (:func:`~baro_pipeline.stats.rank_uncertainty`, on the same ties as ``rank``); null
-    elsewhere. The covariances of a question's items on every level come from one call.
+    (:func:`~baro_pipeline.stats.rank_uncertainty`, on the same ties as ``rank``); null elsewhere.
+    A question's levels are simulated together (:func:`~baro_pipeline.stats.rank_uncertainty_each`);
+    the covariances of its items on every level come from one call.
     """
     k = len(matrix.items)
     found = {c: np.full(len(table), np.nan) for c in ("top_n", "p_top", "rank_low", "rank_high")}
@@ -91,11 +94,11 @@ def rank_uncertainties(
         items = np.flatnonzero((questions == question) & ranked.any(axis=0))
         covariances = ranked_covariance(design, matrix.coded_columns(items), levels.masks, settings)
         top = codebook.question(question).top or DEFAULT_TOP
-        for level in np.flatnonzero(ranked[:, items].any(axis=1)):
-            chosen = ranked[level, items]
-            rows = level * k + items[chosen]
-            ranking = rank_uncertainty(estimate[rows], covariances[level][np.ix_(chosen, chosen)], top=top, level=confidence)
-            found["top_n"][rows], found["p_top"][rows], found["rank_low"][rows], found["rank_high"][rows] = (
-                top, ranking.p_top, ranking.rank_low, ranking.rank_high
-            )
+        levels_ranked = np.flatnonzero(ranked[:, items].any(axis=1))
+        chosen = [ranked[level, items] for level in levels_ranked]
+        rows = [level * k + items[c] for level, c in zip(levels_ranked, chosen)]
+        covariance = [covariances[level][np.ix_(c, c)] for level, c in zip(levels_ranked, chosen)]
+        rankings = rank_uncertainty_each([estimate[r] for r in rows], covariance, top=top, level=confidence)
+        for r, ranking in zip(rows, rankings):
+            found["top_n"][r], found["p_top"][r], found["rank_low"][r], found["rank_high"][r] = (top, ranking.p_top, ranking.rank_low, ranking.rank_high)
     return pd.DataFrame(found, index=table.index).astype({"top_n": "Int64", "rank_low": "Int64", "rank_high": "Int64"})

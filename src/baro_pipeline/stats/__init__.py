@@ -24,8 +24,10 @@ from .ranks import (
     own_base_covariance,
     pair_sums,
     rank_uncertainty,
+    rank_uncertainty_each,
     rescaled,
     separations,
+    share_pair_ses,
     share_pair_sums,
 )
 from .replicates import jk1_rake
@@ -94,9 +96,11 @@ __all__ = [
     "proportion_ci",
     "rake",
     "rank_uncertainty",
+    "rank_uncertainty_each",
     "rescaled",
     "rest_differences",
     "separations",
+    "share_pair_ses",
     "share_pair_sums",
     "svychisq",
     "svyciprop_terms",

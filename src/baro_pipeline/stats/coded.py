@@ -2,7 +2,10 @@
 
 Items that are functions of one small categorical state per respondent (the codes and nets of
 a question, a tick box) need one count per state, whatever their number; consecutive items are
-counted together on their joint state (:class:`Bundle`).
+counted together on their joint state (:class:`Bundle`). Counting (:func:`coded_counts`) and the
+projection of the counts (:func:`counted_sums`) are apart, so that counts made another way enter
+as well: the pairwise sums of shares on one base, from their co-occurrences
+(:func:`co_occurrences`; R: ``crossprod(y[in_group, ])`` per group).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -125,28 +129,74 @@ class Bundle:
         """Counts (..., joint states) as each item's counts (..., its states): sums over the other
         items' states, exact for counts (integers), so every item gets the counts of its own bincount.
         """
-        joint = counts.reshape(*counts.shape[:-1], *self.sizes)
         lead, m = counts.ndim - 1, len(self.tables)
+        if m == 1:  # its own states already: nothing to sum
+            return [counts]
+        joint = counts.reshape(*counts.shape[:-1], *self.sizes)
         return [joint.sum(axis=tuple(lead + j for j in range(m) if j != i)) for i in range(m)]
 
 
+Layers = list[tuple[np.ndarray, int, Array]]
+# Per layout, the last layers of domains made (rows, a copy of the domains, layers): a question's
+# covariance, the items' sums and their answer counts take the same breakdown levels, which
+# are checked equal (a pass over them) rather than laid out again (a pass per domain and level).
+_LAST_LAYERS: WeakKeyDictionary[VarianceLayout, tuple[np.ndarray, np.ndarray | None, Layers]] = WeakKeyDictionary()
+
+
+def layer_groups(layout: VarianceLayout, rows: np.ndarray, domains: np.ndarray | None) -> Layers:
+    """Per layer of domains (:func:`domain_layers`): the group of each row, ``rows`` (its class
+    or cell in the ``layout``) × (L + 1) + level, the layer's L and its domains (read only: the
+    last ones of a layout are kept, for the same rows and domains)."""
+    last = _LAST_LAYERS.get(layout)
+    if last is not None and last[0] is rows and same_domains(last[1], domains):
+        return last[2]
+    # keys of bincount's own type: smaller ones would be converted on every call
+    layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, len(rows))]
+    _LAST_LAYERS[layout] = (rows, None if domains is None else domains.copy(), layers)
+    return layers
+
+
+def same_domains(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Whether two domain matrices (or None: the whole sample) are equal."""
+    return a is None and b is None or (a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b))
+
+
+def whole_layers(layers: Layers) -> list[bool]:
+    """Which layers of :func:`layer_groups` are the whole sample alone (one domain, every row in it)."""
+    return [len(columns) == 1 and not np.any(group % 2) for group, _, columns in layers]
+
+
+@dataclass(frozen=True, eq=False)
+class LayerKey:
+    """One layer of domains in :func:`keyed_items`: the key of each respondent, its group among
+    those with rows × S + joint state (None: the whole sample, derived from another layer), the
+    full group, ``rows`` (class or cell) × (L + 1) + level, of each of those ``slots``, the
+    layer's L and its domains."""
+
+    key: Array | None
+    slots: Array
+    n_levels: int
+    columns: Array
+
+
 def keyed_items(
-    rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None, bins: int, derive_whole: bool = False
-) -> Iterator[tuple[Bundle, list[tuple[Array | None, int, Array]]]]:
+    layout: VarianceLayout, rows: np.ndarray, items: Sequence[CodedItems], domains: np.ndarray | None, derive_whole: bool = False
+) -> Iterator[tuple[Bundle, list[LayerKey]]]:
     """Per :class:`Bundle` of coded items, in order, and per layer of domains, the key of each
-    respondent, ``rows`` (its class or cell) × (L + 1) × S + level × S + joint state, with the
-    layer's L and domains; a bundle's count has at most ``bins`` bins. Keys count with one
-    bincount. A bundle's keys are overwritten by the next bundle's (fresh arrays of n would cost
-    more than the sums): use them before the next. With ``derive_whole``, a layer of the whole
-    sample alone has no key (None) when another layer has: its counts are the sums of that
-    layer's counts over its levels, level L included (:func:`layer_counts`).
+    respondent (:class:`LayerKey`); a bundle has at most :func:`count_bins` // groups joint
+    states, the groups being ``rows`` (its class or cell in the ``layout``) × (L + 1) + level. Keys count with one bincount, on
+    the groups that have rows only (a calibration cell often lies in one level of a breakdown).
+    A bundle's keys are overwritten by the next bundle's (fresh arrays of n would cost more than
+    the sums): use them before the next. With ``derive_whole``, a layer of the whole sample alone
+    has no key (None) when another layer has: its counts are the sums of that layer's counts
+    over its levels, level L included (:func:`item_layer_counts`).
     """
     n = len(rows)
-    # keys of bincount's own type: smaller ones would be converted on every call
-    layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, n)]
-    width = max(1, bins // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
-    whole = [len(columns) == 1 and not np.any(group % 2) for group, _, columns in layers]
+    layers = layer_groups(layout, rows, domains)
+    width = max(1, count_bins(layout, n) // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
+    whole = whole_layers(layers)
     derived = derive_whole and not all(whole) and any(whole)
+    present = [present_groups(group) for group, _, _ in layers]
     # group × S of each layer, kept while consecutive bundles have S states (one array of n per
     # layer: one per S would hold n per distinct S)
     scaled: list[tuple[int, np.ndarray | None]] = [(0, None)] * len(layers)
@@ -156,17 +206,25 @@ def keyed_items(
         tables = [np.asarray(item.table, dtype=float) for item in members]
         stops = start + np.cumsum([table.shape[1] for table in tables])
         bundle = Bundle(list(zip([start, *stops[:-1]], stops)), tables, joint_state(members))
-        keys: list[tuple[Array | None, int, Array]] = []
-        for i, (group, n_levels, columns) in enumerate(layers):
+        keys: list[LayerKey] = []
+        for i, ((_, n_levels, columns), (slots, group)) in enumerate(zip(layers, present)):
             if derived and whole[i]:
-                keys.append((None, n_levels, columns))
+                keys.append(LayerKey(None, slots, n_levels, columns))
                 continue
             size, times = scaled[i]
             if times is None or size != bundle.n_states:
                 scaled[i] = size, times = bundle.n_states, np.multiply(group, bundle.n_states, out=times)
-            keys.append((np.add(times, bundle.state, out=buffers[i]), n_levels, columns))
+            keys.append(LayerKey(np.add(times, bundle.state, out=buffers[i]), slots, n_levels, columns))
         yield bundle, keys
         start = int(stops[-1])
+
+
+def present_groups(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The groups that have rows, in order, and each row's group numbered among them."""
+    slots = np.flatnonzero(np.bincount(group))
+    number = np.zeros(int(slots[-1]) + 1 if len(slots) else 0, dtype=np.intp)
+    number[slots] = np.arange(len(slots))
+    return slots, number[group]
 
 
 def bundles(items: Sequence[CodedItems], width: int) -> Iterator[list[CodedItems]]:
@@ -197,63 +255,193 @@ def joint_state(items: Sequence[CodedItems]) -> np.ndarray:
     return state
 
 
-def layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[tuple[Array | None, int, Array]]) -> list[tuple[np.ndarray, Array]]:
-    """Per layer of domains (:func:`keyed_items`), the bundle's sums (groups, L, joint states)
-    that the layout's projection takes, and the layer's domains: counts per (class, level,
-    state), or the sums of each weight kind per (cell, level, state), kind by kind. A layer
-    without a key (the whole sample, counted per weight class) takes the counts of the first
-    layer that has one, summed over all its levels: integers, the same as counting it.
+def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKey]) -> list[list[np.ndarray]]:
+    """Per item of the bundle and per layer of domains (:func:`keyed_items`), the item's sums
+    (groups, L, S) that the layout's projection takes: counts per (class, level, state), or the
+    sums of each weight kind per (cell, level, state), kind by kind. The joint states are counted
+    on the groups that have rows and summed back to each item's states (a group's sums are
+    reduced on their own, so the same numbers as on every group); the others are zeros. A layer
+    without a key (the whole sample, counted per weight class) takes the counts of the first layer
+    that has one, summed over all its levels: integers, the same as counting it.
     """
-    if layout.classes is None:
-        w = layout.weights
-        row_kinds = ((w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights)
-        return [
-            (np.concatenate([key_counts(key, len(layout.cell_unit), n_levels, bundle.n_states, kind)[:, :n_levels] for kind in row_kinds]), columns)
-            for key, n_levels, columns in keys
-            if key is not None
-        ]
-    n_classes = len(layout.classes.cell)
-    full = [None if key is None else key_counts(key, n_classes, n_levels, bundle.n_states) for key, n_levels, _ in keys]
-    counted = next(counts for counts in full if counts is not None)
+    weighted = layout.classes is None
+    n_groups = len(layout.cell_unit) if layout.classes is None else len(layout.classes.cell)
+    w = layout.weights
+    kinds = ((w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights) if weighted else (None,)
+    per_layer: list[list[np.ndarray] | None] = []
+    for layer in keys:
+        if layer.key is None:
+            per_layer.append(None)
+            continue
+        size = len(layer.slots) * bundle.n_states
+        joint = np.stack([np.bincount(layer.key, weights=kind, minlength=size) for kind in kinds]).reshape(len(kinds), len(layer.slots), -1)
+        per_layer.append([spread_groups(sums, layer.slots, n_groups, layer.n_levels) for sums in bundle.marginals(joint)])
+    counted = next(sums for sums in per_layer if sums is not None)
     return [
-        ((counted.sum(axis=1, keepdims=True) if counts is None else counts)[:, :n_levels], columns)
-        for counts, (_, n_levels, columns) in zip(full, keys)
+        [
+            ((counted[j].sum(axis=2, keepdims=True) if sums is None else sums[j])[:, :, : layer.n_levels]).reshape(-1, layer.n_levels, len(table))
+            for sums, layer in zip(per_layer, keys)
+        ]
+        for j, table in enumerate(bundle.tables)
     ]
 
 
-def key_counts(key: np.ndarray, n_groups: int, n_levels: int, n_states: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """(groups, L + 1, S) counts (or sums of ``weights``) of keys made by :func:`keyed_items` (level L: in none of the layer's domains)."""
-    counts = np.bincount(key, weights=weights, minlength=n_groups * (n_levels + 1) * n_states)
-    return counts.reshape(n_groups, n_levels + 1, n_states)
+def spread_groups(sums: np.ndarray, slots: np.ndarray, n_groups: int, n_levels: int) -> np.ndarray:
+    """(kinds, groups, L + 1, S) sums of the groups ``slots`` (kinds, slots, S), zeros elsewhere."""
+    full = np.zeros((len(sums), n_groups * (n_levels + 1), sums.shape[-1]), dtype=sums.dtype)
+    full[:, slots] = sums
+    return full.reshape(len(sums), n_groups, n_levels + 1, -1)
+
+
+@dataclass(frozen=True, eq=False)
+class CountedItem:
+    """Coded items' table (S, k) and, per layer of domains, their counts (groups, L, S): what
+    their sums need of the rows (per weight class; or per cell, the sums of each weight kind)."""
+
+    table: np.ndarray
+    counts: list[np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class CountedItems:
+    """The counts of coded items (:class:`CountedItem`, in order) and the domains of each layer."""
+
+    items: list[CountedItem]
+    layers: list[Array]
+
+
+def coded_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> CountedItems:
+    """Each coded item's marginal counts per layer of domains: per bundle (:func:`keyed_items`)
+    and layer, one count of the joint states, summed back to each item's own states."""
+    rows = layout.cell if layout.classes is None else layout.classes.row_class
+    counted: list[CountedItem] = []
+    layers: list[Array] = []
+    for bundle, keys in keyed_items(layout, rows, items, domains, derive_whole=layout.classes is not None):
+        layers = [layer.columns for layer in keys]
+        counted += [CountedItem(table, sums) for table, sums in zip(bundle.tables, item_layer_counts(layout, bundle, keys))]
+    return CountedItems(counted, layers)
+
+
+# Bins of a bincount of (group, pattern of ones) in :func:`co_occurrences`; beyond, the keys are sorted.
+PATTERN_BINS = 1 << 22
+
+
+def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, domains: np.ndarray | None) -> list[tuple[np.ndarray, ...]]:
+    """Per layer of domains (:func:`layer_groups`), its domains and the counts per (weight class,
+    level) of the rows, of the rows in the ``base`` (n,) bool, and of the rows where items a and
+    b are both 1 (``ones`` (k, n) bool, k < 64, 1 only in the base): (C, L), (C, L) and
+    (C, L, k, k), its upper triangle a <= b filled (the diagonal: each item's ones). Every count
+    of k shares on one base and of their pairwise sums follows from them.
+
+    Each row's ones make a pattern (a bit per item); per layer, one count of the rows per (group,
+    pattern) — a bincount over n — and each pattern's pairs of ones take its count: the work of
+    a few passes over n, not one per pair. A layer of the whole sample alone takes the sums over
+    another layer's levels (integers: the same as counting it).
+
+    R: ``crossprod(y[in_group, ])`` per group, y the (n, k) 0/1 matrix.
+    """
+    classes = layout.classes
+    if classes is None:
+        raise EstimationError(
+            "co-occurrence counts need the design's weight classes", where="co_occurrences", fix="pass a design whose layout has weight classes"
+        )
+    layers = layer_groups(layout, classes.row_class, domains)
+    whole = whole_layers(layers)
+    counted = [i for i, is_whole in enumerate(whole) if not is_whole] or [0]
+    k, n_classes = len(ones), len(classes.cell)
+    sizes = [n_classes * (n_levels + 1) for _, n_levels, _ in layers]
+    pattern, pairs_of = one_patterns(ones)
+    full = {}
+    for i in counted:
+        group = layers[i][0]
+        key, count = distinct_counts(group * len(pairs_of) + pattern, sizes[i] * len(pairs_of))
+        entry_group, entry_pattern = np.divmod(key, len(pairs_of))
+        pair, entry = pattern_pairs(pairs_of, entry_pattern)
+        # float sums of integer counts below 2^53: exact
+        both = np.bincount(entry_group[entry] * k * k + pair, weights=count[entry].astype(float), minlength=sizes[i] * k * k)
+        full[i] = (np.bincount(group, minlength=sizes[i]), np.bincount(group[base], minlength=sizes[i]), both.astype(np.intp).reshape(sizes[i], k, k))
+    found = []
+    for i, (_, n_levels, _) in enumerate(layers):
+        counts = [x.reshape(n_classes, -1, *x.shape[1:]) for x in full.get(i, full[counted[0]])]
+        if i not in full:
+            counts = [x.sum(axis=1, keepdims=True) for x in counts]
+        found.append((layers[i][2], *(x[:, :n_levels] for x in counts)))
+    return found
+
+
+def one_patterns(ones: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each row's pattern of ones among k < 64 items (``ones`` (k, n) bool): its number among
+    the patterns present, and per pattern its pairs of ones a <= b, as a k + b."""
+    k, n = ones.shape
+    mask: Array = np.zeros(n, dtype=np.uint16 if k <= 16 else np.uint64)
+    bit = np.empty_like(mask)
+    for a, item in enumerate(ones):
+        np.left_shift(item, a, out=bit, dtype=mask.dtype)
+        np.bitwise_or(mask, bit, out=mask)
+    present, number = present_groups(mask) if k <= 16 else np.unique(mask, return_inverse=True)
+    members = (present[:, None] >> np.arange(k, dtype=present.dtype)) & 1 == 1
+    pairs = []
+    for items in members:
+        at = np.flatnonzero(items)
+        first, second = np.triu_indices(len(at))
+        pairs.append(at[first] * k + at[second])
+    return number.reshape(-1), pairs
+
+
+def distinct_counts(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys (0 <= key < n_keys) present and how many times: a bincount when its bins are few
+    (:data:`PATTERN_BINS`), else a sort."""
+    if n_keys <= PATTERN_BINS:
+        counts = np.bincount(key, minlength=n_keys)
+        present = np.flatnonzero(counts)
+        return present, counts[present]
+    keys, counts = np.unique(key, return_counts=True)
+    return keys, counts
+
+
+def pattern_pairs(pairs_of: list[np.ndarray], patterns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For entries of these ``patterns``, every pair of ones of each (a k + b) and its entry."""
+    sizes = np.array([len(pairs) for pairs in pairs_of])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    flat = np.concatenate([np.zeros(0, dtype=np.intp), *pairs_of])
+    entry = np.repeat(np.arange(len(patterns)), sizes[patterns])
+    # position of each pair within its entry's list: a running count restarted at each entry
+    offset = np.arange(len(entry)) - np.repeat(np.cumsum(sizes[patterns]) - sizes[patterns], sizes[patterns])
+    return flat[starts[patterns][entry] + offset], entry
 
 
 def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:
-    """:func:`domain_sums` of coded items: per bundle of items (:func:`keyed_items`) and layer of
-    domains, one count per (class, level, joint state); per item, its marginal counts projected
-    at once on the units and the calibration model; the items' values enter only through their
-    tables (base, y - shift and its square per state).
+    """:func:`domain_sums` of coded items, from their counts (:func:`coded_counts`)."""
+    return counted_sums(layout, coded_counts(layout, items, domains), 1 if domains is None else domains.shape[1])
+
+
+def counted_sums(layout: VarianceLayout, counted: CountedItems, d: int) -> DomainSums:
+    """:func:`domain_sums` of coded items from their counts on ``d`` domains: per item, its
+    counts projected at once on the units and the calibration model; the items' values enter
+    only through their tables (base, y - shift and its square per state).
     """
-    k, d = sum(item.table.shape[1] for item in items), 1 if domains is None else domains.shape[1]
+    k = sum(item.table.shape[1] for item in counted.items)
     n_units, p = layout.n_units, layout.model.shape[1]
-    rows = layout.cell if layout.classes is None else layout.classes.row_class
     out = np.zeros((layout.projection.shape[0], d, 3, k))  # projection rows x domains x moments x items
     shift = np.zeros(k)
-    for bundle, keys in keyed_items(rows, items, domains, count_bins(layout, len(rows)), derive_whole=layout.classes is not None):
-        layers = [(bundle.marginals(counts), columns) for counts, columns in layer_counts(layout, bundle, keys)]
-        for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
-            base = ~np.isnan(table)
-            projected = [(layout.projection @ sums[j].reshape(len(sums[j]), -1)).reshape(-1, sums[j].shape[1], len(table)) for sums, _ in layers]
-            per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
-            weight = per_state @ base
-            centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
-            # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
-            # share of exactly 0 or 1 comes out exactly
-            centre = np.where(np.all((table == 0) | (table == 1) | ~base, axis=0), 0.0, centre)
-            centred = np.where(base, table - centre, 0.0)
-            shift[start:stop] = centre
-            moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
-            for (_, columns), sums in zip(layers, projected):
-                out[:, columns, :, start:stop] = np.tensordot(sums, moments, axes=1)
+    start = 0
+    for item in counted.items:
+        table = item.table
+        stop = start + table.shape[1]
+        base = ~np.isnan(table)
+        projected = [(layout.projection @ sums.reshape(len(sums), -1)).reshape(-1, sums.shape[1], len(table)) for sums in item.counts]
+        per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
+        weight = per_state @ base
+        centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
+        # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
+        # share of exactly 0 or 1 comes out exactly
+        centre = np.where(np.all((table == 0) | (table == 1) | ~base, axis=0), 0.0, centre)
+        centred = np.where(base, table - centre, 0.0)
+        shift[start:stop] = centre
+        moments = np.stack([base, centred, centred**2], axis=1)  # (S, 3, k)
+        for columns, sums in zip(counted.layers, projected):
+            out[:, columns, :, start:stop] = np.tensordot(sums, moments, axes=1)
+        start = stop
 
     def unit(kind: int, moment: int) -> Array:
         return out[kind * n_units : (kind + 1) * n_units, :, moment]
@@ -287,13 +475,13 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
     k, n_classes = sum(item.table.shape[1] for item in items), classes.kinds.shape[0]
     d = 1 if domains is None else domains.shape[1]
     ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
-    for bundle, keys in keyed_items(classes.row_class, items, domains, count_bins(layout, len(classes.row_class)), derive_whole=True):
+    for bundle, keys in keyed_items(layout, classes.row_class, items, domains, derive_whole=True):
         states = bundle.marginals(np.bincount(bundle.state, minlength=bundle.n_states))
-        layers = [(bundle.marginals(counts), columns) for counts, columns in layer_counts(layout, bundle, keys)]
+        per_item = item_layer_counts(layout, bundle, keys)
         for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
             answered[start:stop] = states[j] @ ~np.isnan(table)
-            for counts, columns in layers:
-                ones[:, columns, start:stop], zeros[:, columns, start:stop] = counts[j] @ (table == 1), counts[j] @ (table == 0)
+            for counts, layer in zip(per_item[j], keys):
+                ones[:, layer.columns, start:stop], zeros[:, layer.columns, start:stop] = counts @ (table == 1), counts @ (table == 0)
     return ones, zeros, answered
 
 

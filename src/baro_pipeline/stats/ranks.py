@@ -4,7 +4,8 @@ The items of one ranked question (shares on one base) are jointly normal around 
 with the covariance of their influence values, the calibration residuals included (the
 residuals that give their SEs), or of their JK1 replicates with the raking redone: both from the
 SEs of the items and of their pairwise sums (:func:`pair_sums`, :func:`covariance_from_pair_sums`),
-computed by the kernels that give the SEs. A fixed-seed simulation of that distribution gives
+computed by the kernels that give the SEs (linearised, per weight class, from the shares'
+co-occurrences: :func:`share_pair_ses`). A fixed-seed simulation of that distribution gives
 
 - ``p_top``: the share of draws in which an item is among the top N (Goldstein & Spiegelhalter
   1996, league tables: the probability of a rank, not the rank alone);
@@ -25,6 +26,7 @@ for p_top, and the max-t quantile of the pairwise differences of ``d - coef(v)``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -33,8 +35,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .design import Array, Design
-from .coded import is_coded
-from .variance import BINARY_TABLE, CodedItems, Items, coded_column, influence_values, variance_matrix
+from .coded import CountedItem, CountedItems, co_occurrences, counted_sums, is_coded
+from .linearised import domain_means, svymean
+from .variance import BINARY_TABLE, CodedItems, Items, coded_column, influence_values, variance_layout, variance_matrix
 
 DRAWS = 10_000
 SEED = 22  # issue 22: every run draws the same numbers
@@ -75,45 +78,46 @@ def ranks_of(values: np.ndarray) -> np.ndarray:
 
 
 def top_shares(draws: np.ndarray, top: int) -> np.ndarray:
-    """(k,) share of the draws (draws, k) in which each item is among the ``top`` largest (ties
-    share the lowest rank: at least the top-th largest value of its draw)."""
-    k = draws.shape[1]
+    """(..., k) share of the draws (..., draws, k) in which each item is among the ``top``
+    largest (ties share the lowest rank: at least the top-th largest value of its draw)."""
+    k = draws.shape[-1]
     if top >= k:
-        return np.ones(k)
-    threshold = np.partition(draws, k - top, axis=1)[:, k - top]
-    shares: Array = (draws >= threshold[:, None]).mean(axis=0)
+        return np.ones(draws.shape[:-2] + (k,))
+    threshold = np.partition(draws, k - top, axis=-1)[..., k - top]
+    shares: Array = (draws >= threshold[..., None]).mean(axis=-2)
     return shares
 
 
 def difference_se(covariance: np.ndarray) -> np.ndarray:
-    """(k, k) SE of each difference of two items."""
-    var = np.diag(covariance)
-    se: Array = np.sqrt(np.clip(var[:, None] + var[None, :] - 2 * covariance, 0.0, None))
+    """(..., k, k) SE of each difference of two items."""
+    var = np.diagonal(covariance, axis1=-2, axis2=-1)
+    se: Array = np.sqrt(np.clip(var[..., :, None] + var[..., None, :] - 2 * covariance, 0.0, None))
     return se
 
 
 def standardised(estimate: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(k, k) t = (estimate_i - estimate_j) / SE of the difference, and (k, k) 1 / SE. A
-    difference with no variance is known exactly: t is ±inf (0 when the estimates are equal) and
-    its 1 / SE is 0 (its deviations in the draws are 0 too).
+    """(..., k, k) t = (estimate_i - estimate_j) / SE of the difference, and (..., k, k) 1 / SE.
+    A difference with no variance is known exactly: t is ±inf (0 when the estimates are equal)
+    and its 1 / SE is 0 (its deviations in the draws are 0 too).
     """
     se = difference_se(covariance)
     random = se > 0
-    diff = estimate[:, None] - estimate[None, :]
+    diff = estimate[..., :, None] - estimate[..., None, :]
     t = np.divide(diff, se, out=np.copysign(np.inf, diff), where=random)
     t[diff == 0] = 0.0
     return t, np.divide(1.0, se, out=np.zeros_like(se), where=random)
 
 
 def largest_spreads(noise: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(draws, k) max_j |T*_ij| = |noise_i - noise_j| / SE_ij, one j at a time (no draws × k × k
-    array; single precision: a quantile of |T*| needs no more digits)."""
+    """(..., draws, k) max_j |T*_ij| = |noise_i - noise_j| / SE_ij (``noise`` (..., draws, k),
+    ``scale`` (..., k, k)), one j at a time (no draws × k × k array; single precision: a
+    quantile of |T*| needs no more digits)."""
     single, factors = noise.astype(np.float32), scale.astype(np.float32)
     largest, spread = np.zeros_like(single), np.empty_like(single)
-    for j in range(single.shape[1]):
-        np.subtract(single, single[:, j : j + 1], out=spread)
+    for j in range(single.shape[-1]):
+        np.subtract(single, single[..., j : j + 1], out=spread)
         np.abs(spread, out=spread)
-        spread *= factors[:, j]
+        spread *= factors[..., None, :, j]
         np.maximum(largest, spread, out=largest)
     return largest
 
@@ -137,20 +141,38 @@ def separations(estimate: ArrayLike, covariance: ArrayLike, pairs: ArrayLike, *,
 
 
 def rank_interval(t: np.ndarray, largest: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """(k,) lowest and highest rank of each item: item i against the k - 1 others at once (its
-    critical value: the ``level`` quantile of max_j |T*_ij|, ``largest`` (draws, k))."""
-    found = signs(t, np.quantile(largest, level, axis=0)[:, None])
-    return 1 + (found < 0).sum(axis=1), len(t) - (found > 0).sum(axis=1)
+    """(..., k) lowest and highest rank of each item: item i against the k - 1 others at once
+    (its critical value: the ``level`` quantile of max_j |T*_ij|, ``largest`` (..., draws, k);
+    one quantile call for every item of every ranking, each item's draws on their own)."""
+    found = signs(t, np.quantile(largest, level, axis=-2)[..., None])
+    return 1 + (found < 0).sum(axis=-1), t.shape[-1] - (found > 0).sum(axis=-1)
 
 
 def rank_uncertainty(estimate: ArrayLike, covariance: ArrayLike, *, top: int, level: float, draws: int = DRAWS, seed: int = SEED) -> RankUncertainty:
     """p_top and the rank interval of k items with estimates (k,) and covariance (k, k)."""
-    estimate = np.asarray(estimate, dtype=float)
-    covariance = np.asarray(covariance, dtype=float)
-    noise = deviations(covariance, draws, seed)
-    t, scale = standardised(estimate, covariance)
-    low, high = rank_interval(t, largest_spreads(noise, scale), level)
-    return RankUncertainty(ranks_of(estimate), top_shares(estimate + noise, top), low, high)
+    return rank_uncertainty_each([estimate], [covariance], top=top, level=level, draws=draws, seed=seed)[0]
+
+
+def rank_uncertainty_each(
+    estimates: Sequence[ArrayLike], covariances: Sequence[ArrayLike], *, top: int, level: float, draws: int = DRAWS, seed: int = SEED
+) -> list[RankUncertainty]:
+    """:func:`rank_uncertainty` of several rankings (estimates (k,), covariance (k, k) each; the
+    levels of a question): rankings of the same size are simulated together, each on the same
+    draws and with the same numbers as on its own (every step is item by item or draw by draw).
+    """
+    found: dict[int, RankUncertainty] = {}
+    sizes = [np.size(estimate) for estimate in estimates]
+    for k in dict.fromkeys(sizes):
+        which = [i for i, size in enumerate(sizes) if size == k]
+        estimate = np.stack([np.asarray(estimates[i], dtype=float) for i in which])
+        covariance = np.stack([np.asarray(covariances[i], dtype=float) for i in which])
+        noise = np.stack([deviations(c, draws, seed) for c in covariance])
+        t, scale = standardised(estimate, covariance)
+        low, high = rank_interval(t, largest_spreads(noise, scale), level)
+        shares = top_shares(estimate[:, None, :] + noise, top)
+        for j, i in enumerate(which):
+            found[i] = RankUncertainty(ranks_of(estimate[j]), shares[j], low[j], high[j])
+    return [found[i] for i in range(len(estimates))]
 
 
 def pair_sums(y: Items) -> list[CodedItems]:
@@ -180,20 +202,68 @@ def dense_items(y: Items) -> Array:
 def binary_codes(y: Items) -> list[Array] | None:
     """Each item's states in :data:`BINARY_TABLE` (0: out of the base, 1: a 0, 2: a 1; bytes, as
     :func:`binary_column` codes them), or None when an item takes other values. Coded items are
-    looked up state by state, without spelling the items out."""
+    looked up state by state, without spelling the items out (read only: a tick box's own states
+    are returned as they are)."""
     if not is_coded(y):
         columns = np.asarray(y, dtype=float).T
         return [np.where(np.isnan(c), 0, 1 + c).astype(np.uint8) for c in columns] if np.isin(columns[~np.isnan(columns)], (0.0, 1.0)).all() else None
     lookups = [(item.state, column) for item in y for column in np.asarray(item.table, dtype=float).T]
     if not all(np.isin(column[~np.isnan(column)], (0.0, 1.0)).all() for _, column in lookups):
         return None
-    return [np.where(np.isnan(column), 0, 1 + np.nan_to_num(column)).astype(np.uint8)[state] for state, column in lookups]
+    return [binary_states(state, np.where(np.isnan(column), 0, 1 + np.nan_to_num(column)).astype(np.uint8)) for state, column in lookups]
+
+
+def binary_states(state: np.ndarray, lookup: np.ndarray) -> np.ndarray:
+    """``lookup[state]``, or the states themselves (read only) when they are bytes and the
+    look-up changes none (a tick box's :func:`binary_column`): no pass over the respondents."""
+    if state.dtype == np.uint8 and np.array_equal(lookup, np.arange(len(lookup))):
+        return state
+    found: Array = lookup[state]
+    return found
 
 
 def share_pair_sums(codes: list[Array]) -> list[CodedItems]:
     """:func:`pair_sums` of shares given by their :func:`binary_codes`."""
     a, b = np.triu_indices(len(codes), 1)
     return [CodedItems(c, BINARY_TABLE) for c in codes] + [CodedItems(PAIR_STATES[3 * codes[i] + codes[j]], SUM_TABLE) for i, j in zip(a, b)]
+
+
+def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> np.ndarray:
+    """(d, k + k (k - 1) / 2) linearised SEs of the means of :func:`share_pair_sums` on each
+    domain (n, d), for shares on one base (their :func:`binary_codes`): R's
+    ``svyby(~y1 + ... + I(y1 + y2) + ..., ~domain, design, svymean)``. Counted per weight class,
+    from the shares' co-occurrences (:func:`~.coded.co_occurrences`): the counts each pair sum
+    would have of its own, without a pass over the rows per pair; else by :func:`svymean`.
+    """
+    layout = variance_layout(design)
+    # weighted sums per cell depend on how they are grouped: summed as ever (and so are 64 items or more: a pattern of ones is 63 bits)
+    if layout.classes is None or len(codes) >= 64:
+        return svymean(design, share_pair_sums(codes), domains).se
+    ones = np.stack([c == 2 for c in codes])
+    per_layer = co_occurrences(layout, ones, codes[0] != 0, domains)
+    k = len(codes)
+    states = [state_counts(n, inside, both) for _, n, inside, both in per_layer]
+    tables = [BINARY_TABLE] * k + [SUM_TABLE] * (k * (k - 1) // 2)
+    items = [CountedItem(table, [layer[j] for layer in states]) for j, table in enumerate(tables)]
+    sums = counted_sums(layout, CountedItems(items, [columns for columns, *_ in per_layer]), domains.shape[1])
+    se: Array = domain_means(layout, sums).se
+    return se
+
+
+def state_counts(n: np.ndarray, inside: np.ndarray, both: np.ndarray) -> list[np.ndarray]:
+    """The counts (..., S) of the states of k shares on one base (:data:`BINARY_TABLE`: out of
+    the base, 0, 1) and of each pairwise sum a < b (:data:`SUM_TABLE`: 0, 1, 2, out of the
+    base), in :func:`share_pair_sums`' order, from the counts of the rows ``n``, of the base
+    ``inside`` (...) and of the co-occurrences of ones ``both`` (..., k, k): a sum is 2 where
+    both are 1, 1 where one is, 0 elsewhere in the base. All pairs at once, in integers."""
+    k = both.shape[-1]
+    ones = np.diagonal(both, axis1=-2, axis2=-1)
+    a, b = np.triu_indices(k, 1)
+    n_a, n_b, n_ab, base = ones[..., a], ones[..., b], both[..., a, b], inside[..., None]
+    out = np.broadcast_to((n - inside)[..., None], n_ab.shape)
+    singles = np.stack([np.broadcast_to((n - inside)[..., None], ones.shape), base - ones, ones], axis=-1)
+    pairs = np.stack([base - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, out], axis=-1)
+    return [singles[..., j, :] for j in range(k)] + [pairs[..., j, :] for j in range(len(a))]
 
 
 def small_coded_column(values: np.ndarray) -> CodedItems:
