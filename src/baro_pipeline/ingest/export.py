@@ -64,7 +64,7 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     if rows_read == 0:
         raise no_data_row(path)
     expected = expected_columns(codebook)
-    extra = check_columns([c for c in table.frame.columns if c != ROW], expected, path)
+    extra = check_columns([*(c for c in table.frame.columns if c != ROW), *table.numbers], expected, path)
     source = SourceFile(
         path=str(path),
         format=fmt,
@@ -81,7 +81,7 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     del data  # the file's bytes are not needed any more: their memory is free before the frame is built
     # The columns in a dict of their own, the table gone: each column's texts are freed as it is
     # converted (a column taken out of a frame one by one rebuilds its index each time).
-    text, read_issues = dict(table.frame.items()), table.issues
+    text, read_issues = dict(table.frame.items()) | dict(table.numbers), table.issues
     del table
     frame, cell_issues = normalised_frame(text, codebook, path)
     issues = pd.concat([read_issues, cell_issues], ignore_index=True).sort_values(["row", "column"], ignore_index=True)
@@ -99,7 +99,7 @@ READERS: dict[str, Callable[[Path, bytes, Codebook, ExportLimits], TextTable]] =
 }
 
 
-def normalised_frame(text: dict[str, pd.Series], codebook: Codebook, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def normalised_frame(text: dict[str, pd.Series | np.ndarray], codebook: Codebook, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Text cells -> typed columns named as in the codebook, and the cells that are not numbers.
 
     The number columns are taken out of ``text`` as they are converted: a column's texts are freed as
