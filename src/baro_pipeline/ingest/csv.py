@@ -108,14 +108,10 @@ def text_frame(table: pa.Table, rows: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def read_numbers(table: pa.Table) -> dict[str, np.ndarray]:
-    """The table's whole-number columns as floats (NaN = blank): float32 for codes (exact), float64 above
-    2**16; writable, as ticks are filled in place (:func:`numbers.ticks_from_binary`)."""
-    return {
-        name: np.require(pc.cast(table.column(name).combine_chunks(), pa.float32() if kind.bit_width <= 16 else pa.float64()).to_numpy(zero_copy_only=False), requirements="W")
-        for name, kind in zip(table.column_names, table.schema.types)
-        if kind != pa.string()
-    }
+def read_numbers(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """The table's whole-number columns (null = blank), as pyarrow read them: made floats once the file's
+    bytes are freed (:func:`numbers.digit_numbers`), so that the two are never held together."""
+    return {name: table.column(name) for name, kind in zip(table.column_names, table.schema.types) if kind != pa.string()}
 
 
 def without_oversized_fields(frame: pd.DataFrame, table: pa.Table, codebook: Codebook) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -99,7 +99,7 @@ READERS: dict[str, Callable[[Path, bytes, Codebook, ExportLimits], TextTable]] =
 }
 
 
-def normalised_frame(text: dict[str, pd.Series | np.ndarray], codebook: Codebook, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def normalised_frame(text: dict[str, pd.Series | pa.ChunkedArray], codebook: Codebook, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Text cells -> typed columns named as in the codebook, and the cells that are not numbers.
 
     The number columns are taken out of ``text`` as they are converted: a column's texts are freed as

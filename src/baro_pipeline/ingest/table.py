@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import ExportError
 
@@ -31,7 +32,7 @@ class TextTable:
     bom: bool = False
     sheet: str | None = None
     line_end: str | None = None
-    numbers: Mapping[str, np.ndarray] = field(default_factory=dict)  # columns read as floats (NaN = blank), not in ``frame``
+    numbers: Mapping[str, pa.ChunkedArray] = field(default_factory=dict)  # columns read as whole numbers (null = blank), not in ``frame``
 
 
 def no_data_row(path: Path, detail: str = "") -> ExportError:
