@@ -358,13 +358,18 @@ def quarantine_frame(problems: pd.DataFrame, codebook: Codebook, export: Export)
 
 
 def kept_frame(frame: pd.DataFrame, kept: np.ndarray, codebook: Codebook) -> pd.DataFrame:
-    """Id, profile and answer columns of the ``kept`` interviews; multi ticks NaN where not asked."""
+    """Id, profile and answer columns of the ``kept`` interviews; multi ticks NaN where not asked.
+
+    Taken a column at a time, the ticks not asked blanked in the column taken: no frame of the kept
+    rows is made to be copied again (the routing is row by row: the same on every interview)."""
     questions = [q for q in codebook.profile + codebook.questions if q.type != "text"]
-    rows = frame.loc[kept, [codebook.columns.id, *(c for q in questions for c in answer_columns(q))]].reset_index(drop=True)
-    columns = {codebook.columns.id: rows[codebook.columns.id]}
+    columns = {codebook.columns.id: frame[codebook.columns.id][kept].reset_index(drop=True)}
     for q in questions:
-        shown = asked(rows, codebook, q)
-        columns.update({c: rows[c].where(shown) if q.type == "multi" else rows[c] for c in answer_columns(q)})
+        hidden = ~asked(frame, codebook, q)[kept] if q.type == "multi" else None
+        for c in answer_columns(q):
+            values = columns[c] = frame[c].to_numpy()[kept]
+            if hidden is not None:
+                values[hidden] = np.nan
     return pd.DataFrame(columns, copy=False)  # the columns taken above, not copied again into one block
 
 
