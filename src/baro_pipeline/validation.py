@@ -115,10 +115,16 @@ def question_columns(q: Question) -> dict[str, pa.Column]:
 
 def one_of(values: list[float], name: str, error: str) -> pa.Check:
     """``pa.Check.isin`` for numbers (the same statistics), as comparisons (``np.isin``): pandas' isin
-    hashes every cell of a column under a million rows, several times slower against a few codes."""
+    hashes every cell of a column under a million rows, several times slower against a few codes.
+
+    A blank passes here (``ignore_na=False``): pandera would otherwise copy every column without its blanks first."""
     allowed = np.array(values)
     return pa.Check(
-        lambda s: pd.Series(np.isin(s.to_numpy(), allowed), index=s.index), name=name, error=error, statistics={"allowed_values": values}
+        lambda s: pd.Series(np.isin(cells := s.to_numpy(), allowed) | pd.isna(cells), index=s.index),
+        name=name,
+        error=error,
+        ignore_na=False,
+        statistics={"allowed_values": values},
     )
 
 
