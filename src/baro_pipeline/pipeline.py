@@ -170,6 +170,7 @@ def run_edition(
             validated[pop] = timed("validate", validation.validate_export, exports.pop(pop), population, ed.quality, ed.thresholds)
             c = validated[pop].counts
             progress(f"{pop}: kept {c.kept}, excluded {sum(c.excluded.values())}, quarantined {c.quarantined}")
+        ingest.release_arrow_memory()  # the last raw export's texts, dropped once validated
         for warning in validation.shared_id_warnings(validated, ed.populations):
             warn(warning)
         for pop, population in ed.populations.items():

@@ -44,7 +44,7 @@ clear, rather than quarantined cell by cell.
 # The stage's names, from the module of each part (``from baro_pipeline.ingest import read_export``).
 from .columns import coded_columns, expected_columns, number_columns, slot_columns, text_columns
 from .csv import MAX_FIELD_MB
-from .export import Export, SourceFile, read_export
+from .export import Export, SourceFile, read_export, release_arrow_memory
 from .files import ASSUMED_MEMORY, BYTES_PER_CELL, BYTES_PER_FILE_BYTE, LIMIT_VARIABLES, ExportLimits, export_limits, file_bytes, find_export
 from .numbers import digit_numbers, parsed_numbers, text_numbers
 from .table import ISSUE_COLUMNS, NO_ISSUES, ROW, TextTable, cell_text, issue_frame
@@ -73,6 +73,7 @@ __all__ = [
     "number_columns",
     "parsed_numbers",
     "read_export",
+    "release_arrow_memory",
     "slot_columns",
     "text_columns",
     "text_numbers",

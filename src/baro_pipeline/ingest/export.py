@@ -56,6 +56,7 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     if fmt is None:
         raise ExportError(f"unknown export format '{path.suffix}'", where=str(path), fix="export as .csv, .xlsx or .sav")
     limits = export_limits()
+    release_arrow_memory()  # the texts of an export read before, validated and dropped since
     data = file_bytes(path, limits)
     if not data or data.isspace():  # not data.strip(): that would copy the file
         raise ExportError("the file is empty", where=str(path), fix="export the interviews again")
@@ -86,10 +87,15 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     frame, cell_issues = normalised_frame(text, codebook, path)
     issues = pd.concat([read_issues, cell_issues], ignore_index=True).sort_values(["row", "column"], ignore_index=True)
     del text  # the texts left: extra columns, the cells of technical columns as read
-    # Arrow's allocator keeps the pages the texts were in (one page holds many columns' pieces): given
-    # back now, the memory is free for what follows (the next export, validation).
-    pa.default_memory_pool().release_unused()
+    release_arrow_memory()
     return Export(codebook.population, source, frame, issues)
+
+
+def release_arrow_memory() -> None:
+    """Give back to the system the pages Arrow's allocator kept of what was freed (the texts of an export
+    read, or of one validated and dropped): it keeps them for Arrow alone, and numpy's arrays, which
+    are most of the memory after ingest, cannot use them."""
+    pa.default_memory_pool().release_unused()
 
 
 READERS: dict[str, Callable[[Path, bytes, Codebook, ExportLimits], TextTable]] = {
