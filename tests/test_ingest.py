@@ -420,6 +420,43 @@ def test_numbers_other_than_digits_are_parsed_as_texts():
     assert list(columns) == ["mixed"]  # the column of digits alone is taken out once read: its texts freed
 
 
+READ_AS_CODES = ["2", " 2", "2\t", "02", "00000000000000000002"]  # by pyarrow as the text path reads them
+READ_AS_TEXT = ["+2", "2.0", "2,0", "2e0", "-0", "-2", "0x2", "0X1F", " ", "nan", "NA", "null", "\uff12", "\u0662", "300", "99999999999"]
+
+
+def whole_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as a survey tool writes it: whole numbers without ".0" (the codes pyarrow reads as numbers)."""
+    return frame.astype(dict.fromkeys(frame.select_dtypes("number").columns, "Int64"))
+
+
+@pytest.mark.parametrize("cell", READ_AS_CODES + READ_AS_TEXT)
+def test_codes_read_by_pyarrow_as_numbers_equal_the_text_path(cell, frame, mini_codebook, tmp_path, monkeypatch):
+    """A clean CSV's codes are read as whole numbers by pyarrow (ingest.csv.code_types); a cell it would read
+    otherwise than the text path sends the whole file to the text path: the same frame and issues either way."""
+    export = whole_numbers(frame).astype({"SEXE": object, "Q2_1": object, "loi_seconds": object})
+    export.loc[2, "SEXE"] = export.loc[3, "Q2_1"] = export.loc[4, "loi_seconds"] = cell
+    path = write_csv(export, tmp_path / "ps.csv")
+    table = ingest.csv.read_csv_text(path, path.read_bytes(), mini_codebook, export_limits())
+    assert bool(table.numbers) == (cell in READ_AS_CODES)
+    fast = read_export(path, mini_codebook)
+    monkeypatch.setattr(ingest.csv, "code_types", lambda *args: {})
+    text = read_export(path, mini_codebook)
+    pd.testing.assert_frame_equal(fast.frame, text.frame, check_exact=True)
+    pd.testing.assert_frame_equal(fast.issues, text.issues)
+    numbers = fast.frame.select_dtypes("number")
+    assert (np.signbit(numbers) == np.signbit(text.frame[numbers.columns])).all().all()  # -0 stays -0
+
+
+def test_a_clean_csv_has_its_codes_read_as_numbers_and_a_hex_prefix_anywhere_reads_it_as_text(frame, mini_codebook, tmp_path):
+    clean = write_csv(whole_numbers(frame), tmp_path / "ps.csv")
+    table = ingest.csv.read_csv_text(clean, clean.read_bytes(), mini_codebook, export_limits())
+    assert {"SEXE", "Q2_1", "loi_seconds"} <= set(table.numbers) and "SEXE" not in table.frame
+    assert table.numbers["SEXE"].type == pa.uint8() and table.numbers["loi_seconds"].type == pa.uint32()
+    hexed = write_csv(whole_numbers(frame).assign(Q2_98_other="ref 0x2A"), tmp_path / "hex.csv")
+    table = ingest.csv.read_csv_text(hexed, hexed.read_bytes(), mini_codebook, export_limits())
+    assert not table.numbers and "SEXE" in table.frame
+
+
 def test_default_limits_follow_the_memory_available(monkeypatch):
     for variable in LIMIT_VARIABLES.values():
         monkeypatch.delenv(variable, raising=False)

@@ -147,6 +147,20 @@ def test_duplicate_ids_quarantine_both_interviews(frame, mini_population, tmp_pa
     assert result.quarantine["reason"].eq("respondent id found on several interviews: each id must be unique").all()
 
 
+def test_an_id_repeated_on_an_excluded_interview_is_no_duplicate(frame, mini_population, mini_codebook, tmp_path):
+    """Excluded interviews are not validated (the schema runs on every row, its cases on them dropped):
+    an id they share with a kept interview, or with each other, quarantines nothing."""
+    export = frame.copy()
+    export.loc[[1, 2, 3], "respondent_id"] = "R0001"
+    export.loc[[1, 2], "status"] = mini_codebook.statuses["incomplete"]
+    export.loc[3, "status"] = mini_codebook.statuses["screened_out"]
+    result = validated(export, mini_population, tmp_path)
+    assert result.quarantine.empty and result.counts.kept == N - 3 and "R0001" in set(result.frame["respondent_id"])
+    export.loc[4, "respondent_id"] = "R0001"  # a second validated interview with that id: both quarantined
+    result = validated(export, mini_population, tmp_path)
+    assert result.quarantine[["row", "rule"]].values.tolist() == [[1, "field_uniqueness"], [5, "field_uniqueness"]]
+
+
 @pytest.mark.parametrize("control", ["\x00", "\x1b", "\x85"], ids=["NUL", "ESC", "NEL"])
 def test_a_control_character_inside_an_id_is_quarantined_and_shown(control, frame, mini_population, tmp_path):
     export = frame.copy()

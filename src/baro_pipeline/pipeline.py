@@ -160,16 +160,17 @@ def run_edition(
     edition.check_runnable(ed)
     progress(f"edition {ed.id}: {', '.join(ed.populations)}")
     with outputs.edition_lock(root_path, ed.id):
-        # The raw exports are freed once validated (the kept rows are a frame of their own): only their sources stay.
+        # Each raw export is validated as soon as read, and freed then (the kept rows are a frame of their
+        # own): one raw export in memory at a time, only its source kept.
         exports, sources, validated, samples, estimates = {}, {}, {}, {}, {}
         for pop, population in ed.populations.items():
             exports[pop] = timed("read export", ingest.read_export, ingest.find_export(ed, pop, root_path), population.codebook)
             src = sources[pop] = exports[pop].source
             progress(f"{pop}: read {src.rows_read} rows from {Path(src.path).name} ({src.format}, {src.encoding or '-'}, delimiter {src.delimiter!r})")
-        for pop, population in ed.populations.items():
             validated[pop] = timed("validate", validation.validate_export, exports.pop(pop), population, ed.quality, ed.thresholds)
             c = validated[pop].counts
             progress(f"{pop}: kept {c.kept}, excluded {sum(c.excluded.values())}, quarantined {c.quarantined}")
+        ingest.release_arrow_memory()  # the last raw export's texts, dropped once validated
         for warning in validation.shared_id_warnings(validated, ed.populations):
             warn(warning)
         for pop, population in ed.populations.items():

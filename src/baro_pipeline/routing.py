@@ -29,7 +29,8 @@ def condition_mask(frame: pd.DataFrame, codebook: Codebook, condition: Condition
     if q.type == "multi":
         return np.asarray(ticked(frame, [q.columns[c] for c in condition.codes]).any(axis=1))
     column = next(r.column for r in q.rows if r.id == condition.row) if q.type == "grid" else q.single_column
-    return frame[column].isin([float(c) for c in condition.codes]).to_numpy()
+    # numpy's comparisons against a few codes: pandas' isin hashes every cell, several times slower
+    return np.isin(frame[column].to_numpy(), np.array(condition.codes, dtype=float))
 
 
 def asked(frame: pd.DataFrame, codebook: Codebook, q: Question) -> np.ndarray:

@@ -115,10 +115,16 @@ def question_columns(q: Question) -> dict[str, pa.Column]:
 
 def one_of(values: list[float], name: str, error: str) -> pa.Check:
     """``pa.Check.isin`` for numbers (the same statistics), as comparisons (``np.isin``): pandas' isin
-    hashes every cell of a column under a million rows, several times slower against a few codes."""
+    hashes every cell of a column under a million rows, several times slower against a few codes.
+
+    A blank passes here (``ignore_na=False``): pandera would otherwise copy every column without its blanks first."""
     allowed = np.array(values)
     return pa.Check(
-        lambda s: pd.Series(np.isin(s.to_numpy(), allowed), index=s.index), name=name, error=error, statistics={"allowed_values": values}
+        lambda s: pd.Series(np.isin(cells := s.to_numpy(), allowed) | pd.isna(cells), index=s.index),
+        name=name,
+        error=error,
+        ignore_na=False,
+        statistics={"allowed_values": values},
     )
 
 
@@ -134,8 +140,11 @@ def in_range(q: Question) -> pa.Check:
     )
 
 
-def schema_problems(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
-    """One problem per failure case of the lazily-run schema."""
+def schema_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook) -> pd.DataFrame:
+    """One problem per failure case of the lazily-run schema on the ``rows`` validated.
+
+    The schema runs on the whole frame (no copy of the rows validated): its cases on the other
+    rows are dropped, and an id is repeated only if it is on several of the rows validated."""
     schema = build_schema(codebook)
     try:
         schema.validate(frame, lazy=True, inplace=True)  # inplace: no copy of the frame (nothing is coerced)
@@ -151,6 +160,9 @@ def schema_problems(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
             where=f"population {codebook.population}",
             fix="the export was not normalised by ingest.read_export: read it with that function",
         )
+    cases = validated_cases(cases, frame, rows, codebook)
+    if cases.empty:
+        return NO_ISSUES
     named = pd.DataFrame(
         [(name, check.error, check.name) for name, column in schema.columns.items() for check in column.checks],
         columns=["column", "check", "rule"],
@@ -163,6 +175,16 @@ def schema_problems(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     return issue_frame(who_is(rows, codebook), cases["column"].to_numpy(), values, rule.to_numpy(), reason.to_numpy())
 
 
+def validated_cases(cases: pd.DataFrame, frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook) -> pd.DataFrame:
+    """The failure cases of the ``rows`` validated; an id repeated only on them (pandera saw every row)."""
+    cases = cases[rows[frame.index.get_indexer(cases["index"])]]
+    repeated = cases["check"].eq("field_uniqueness")
+    if repeated.any():
+        ids = frame[codebook.columns.id][rows].dropna()  # a blank id is no repeat (as for pandera)
+        cases = cases[~repeated | cases["index"].isin(ids.index[ids.duplicated(keep=False)])]
+    return cases
+
+
 def shown_values(values: pd.Series, numeric: pd.Series) -> np.ndarray:
     """Failure cases as text: numbers as in the export ("7", not "7.0"), other values as they are."""
     as_numbers = cell_text(pd.to_numeric(values.where(numeric.to_numpy(dtype=bool)), errors="coerce"))
@@ -171,50 +193,51 @@ def shown_values(values: pd.Series, numeric: pd.Series) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Survey rules: each returns problems for one question, on the interviews being validated
+# Survey rules: each returns problems for one question, on the interviews being validated (``rows``
+# of the export's frame: the frame is not copied to leave the others out)
 # --------------------------------------------------------------------------------------------
 
 
-def routing_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
+def routing_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
     """Answered only when asked: a value (a tick for multi) from a respondent not asked."""
     if q.asked_if is None:
         return []
-    not_asked = ~asked(frame, codebook, q)
+    not_asked = rows & ~asked(frame, codebook, q)
     reason = f"{q.id} answered but not asked (asked only if {q.asked_if.describe()})"
     given = (lambda c: frame[c].eq(1)) if q.type == "multi" else (lambda c: frame[c].notna())
     return [problem_frame(frame, not_asked & given(c), codebook, c, None, "routing", reason) for c in answer_columns(q)]
 
 
-def required_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
+def required_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
     """Answered whenever asked (grids: see :func:`grid_problems`)."""
     if not q.required or q.type == "grid":
         return []
-    missing = asked(frame, codebook, q)
+    missing = rows & asked(frame, codebook, q)
     if q.type == "multi":
         missing = missing & ~ticked(frame, q.columns.values()).any(axis=1)
         return [problem_frame(frame, missing, codebook, q.id, "", "required", f"{q.id} asked but no answer ticked")]
     return [problem_frame(frame, missing & frame[q.column].isna(), codebook, q.column, "", "required", f"{q.id} asked but not answered")]
 
 
-def grid_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
+def grid_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
     """A grid asked is answered on every row (when required, or when any row is answered)."""
     if q.type != "grid":
         return []
     cells = frame[[r.column for r in q.rows]]
     started = cells.notna().any(axis=1).to_numpy()
-    due = asked(frame, codebook, q) & (started | q.required)
+    due = rows & asked(frame, codebook, q) & (started | q.required)
     return [
         problem_frame(frame, due & cells[r.column].isna(), codebook, r.column, "", "grid_complete", f"{q.id} row {r.id} '{r.label}' not answered: every row of the grid must be")
         for r in q.rows
     ]
 
 
-def exclusive_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
+def exclusive_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
     """An exclusive code ("Non, jamais") is ticked alone."""
     if not q.exclusive:
         return []
     ticks = ticked(frame, q.columns.values())
-    crowded = [ticks[:, q.all_codes().index(code)] & (ticks.sum(axis=1) > 1) for code in q.exclusive]
+    crowded = [rows & ticks[:, q.all_codes().index(code)] & (ticks.sum(axis=1) > 1) for code in q.exclusive]
     return [
         problem_frame(
             frame, mask, codebook, q.columns[code], ticked_codes(ticks[mask], q), "exclusive",
@@ -224,16 +247,16 @@ def exclusive_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> 
     ]
 
 
-def cap_problems(frame: pd.DataFrame, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
+def cap_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, q: Question) -> list[pd.DataFrame]:
     """No more ticks than ``max_answers``."""
     if q.max_answers is None:
         return []
     ticks = ticked(frame, q.columns.values())
-    over = ticks.sum(axis=1) > q.max_answers
+    over = rows & (ticks.sum(axis=1) > q.max_answers)
     return [problem_frame(frame, over, codebook, q.id, ticked_codes(ticks[over], q), "max_answers", f"{q.id} allows {q.max_answers} answer(s) at most")]
 
 
-SURVEY_RULES: tuple[Callable[[pd.DataFrame, Codebook, Question], list[pd.DataFrame]], ...] = (
+SURVEY_RULES: tuple[Callable[[pd.DataFrame, np.ndarray, Codebook, Question], list[pd.DataFrame]], ...] = (
     routing_problems,
     required_problems,
     grid_problems,
@@ -255,23 +278,23 @@ def ticked_codes(ticks: np.ndarray, q: Question) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def speeders(frame: pd.DataFrame, codebook: Codebook, quality: QualityPolicy) -> tuple[np.ndarray, pd.DataFrame]:
+def speeders(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, quality: QualityPolicy) -> tuple[np.ndarray, pd.DataFrame]:
     """Interviews shorter than ``speeder_share_of_median`` × the median length of complete ones."""
     loi = frame[codebook.columns.loi]
-    median = loi[frame[codebook.columns.status].eq(codebook.statuses["complete"])].median()
+    median = loi[rows & frame[codebook.columns.status].eq(codebook.statuses["complete"]).to_numpy()].median()
     limit = quality.speeder_share_of_median * median
-    fast = (loi < limit).to_numpy()
+    fast = rows & (loi < limit).to_numpy()
     reason = f"interview shorter than {quality.speeder_share_of_median:g} × the median length of complete interviews ({median:g} s), i.e. under {limit:g} s"
     return fast, problem_frame(frame, fast, codebook, codebook.columns.loi, None, "speeder", reason)
 
 
-def straightliners(frame: pd.DataFrame, codebook: Codebook, quality: QualityPolicy) -> tuple[np.ndarray, pd.DataFrame]:
+def straightliners(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, quality: QualityPolicy) -> tuple[np.ndarray, pd.DataFrame]:
     """Every row of a grid of at least ``straightliner_min_rows`` rows given the same code."""
     grids = [q for q in codebook.questions if q.type == "grid" and len(q.rows) >= quality.straightliner_min_rows]
     found, problems = np.zeros(len(frame), bool), []
     for q in grids:
         cells = frame[[r.column for r in q.rows]].to_numpy(dtype=float)
-        same = (cells == cells[:, :1]).all(axis=1)  # NaN never equals: a blank row is not a straight line
+        same = rows & (cells == cells[:, :1]).all(axis=1)  # NaN never equals: a blank row is not a straight line
         found |= same
         problems.append(problem_frame(frame, same, codebook, q.id, cell_text(pd.Series(cells[same, 0])).to_numpy(), "straightliner", f"all {len(q.rows)} rows of {q.id} given the same answer"))
     return found, pd.concat([NO_ISSUES, *problems], ignore_index=True)
@@ -310,8 +333,7 @@ def validate_export(export: Export, population: Population, quality: QualityPoli
     status = frame[book.columns.status]
     excluded = {reason: status.eq(book.statuses[reason]).to_numpy() for reason in EXCLUDED_STATUSES}
     out = np.logical_or.reduce(list(excluded.values()))
-    # The candidates are a copy of the frame: made in a function of their own, freed once their problems are found.
-    problems, flagged_masks = candidate_problems(frame[~out], book, quality)
+    problems, flagged_masks = candidate_problems(frame, ~out, book, quality)
     issues = export.issues[~export.issues["row"].isin(frame.loc[out, ROW])]  # excluded rows are not validated further
     quarantine = quarantine_frame(pd.concat([issues, *problems], ignore_index=True), book, export)
     kept_mask = ~out & ~frame[ROW].isin(quarantine["row"]).to_numpy()
@@ -320,26 +342,26 @@ def validate_export(export: Export, population: Population, quality: QualityPoli
         kept=int(kept_mask.sum()),
         quarantined=int(quarantine["row"].nunique()),
         excluded={reason: int(mask.sum()) for reason, mask in excluded.items()},
-        flagged={name: int((mask & kept_mask[~out]).sum()) for name, mask in flagged_masks.items()},
+        flagged={name: int((mask & kept_mask).sum()) for name, mask in flagged_masks.items()},
     )
     assert counts.read == counts.kept + sum(counts.excluded.values()) + counts.quarantined, counts
     check_invalid_share(counts, quarantine, thresholds, export)
     return Validated(book.population, kept_frame(frame, kept_mask, book), quarantine, counts)
 
 
-def candidate_problems(candidates: pd.DataFrame, codebook: Codebook, quality: QualityPolicy) -> tuple[list[pd.DataFrame], dict[str, np.ndarray]]:
-    """Problems of the interviews being validated (schema, survey rules, quality checks that quarantine),
-    and the masks of the quality checks that flag."""
+def candidate_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, quality: QualityPolicy) -> tuple[list[pd.DataFrame], dict[str, np.ndarray]]:
+    """Problems of the interviews being validated, the ``rows`` of the frame (schema, survey rules,
+    quality checks that quarantine), and the masks of the quality checks that flag."""
     problems = [
-        schema_problems(candidates, codebook),
-        *(found for q in codebook.profile + codebook.questions for rule in SURVEY_RULES for found in rule(candidates, codebook, q)),
+        schema_problems(frame, rows, codebook),
+        *(found for q in codebook.profile + codebook.questions for rule in SURVEY_RULES for found in rule(frame, rows, codebook, q)),
     ]
     flagged_masks = {}
     for name, (check, action_key) in QUALITY_CHECKS.items():
         action = getattr(quality, action_key)
         if action == "keep":
             continue
-        mask, found = check(candidates, codebook, quality)
+        mask, found = check(frame, rows, codebook, quality)
         if action == "quarantine":
             problems.append(found)
         else:
@@ -358,13 +380,18 @@ def quarantine_frame(problems: pd.DataFrame, codebook: Codebook, export: Export)
 
 
 def kept_frame(frame: pd.DataFrame, kept: np.ndarray, codebook: Codebook) -> pd.DataFrame:
-    """Id, profile and answer columns of the ``kept`` interviews; multi ticks NaN where not asked."""
+    """Id, profile and answer columns of the ``kept`` interviews; multi ticks NaN where not asked.
+
+    Taken a column at a time, the ticks not asked blanked in the column taken: no frame of the kept
+    rows is made to be copied again (the routing is row by row: the same on every interview)."""
     questions = [q for q in codebook.profile + codebook.questions if q.type != "text"]
-    rows = frame.loc[kept, [codebook.columns.id, *(c for q in questions for c in answer_columns(q))]].reset_index(drop=True)
-    columns = {codebook.columns.id: rows[codebook.columns.id]}
+    columns = {codebook.columns.id: frame[codebook.columns.id][kept].reset_index(drop=True)}
     for q in questions:
-        shown = asked(rows, codebook, q)
-        columns.update({c: rows[c].where(shown) if q.type == "multi" else rows[c] for c in answer_columns(q)})
+        hidden = ~asked(frame, codebook, q)[kept] if q.type == "multi" else None
+        for c in answer_columns(q):
+            values = columns[c] = frame[c].to_numpy()[kept]
+            if hidden is not None:
+                values[hidden] = np.nan
     return pd.DataFrame(columns, copy=False)  # the columns taken above, not copied again into one block
 
 

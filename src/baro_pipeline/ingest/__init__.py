@@ -23,7 +23,9 @@ written with the ASCII digits 0–9; a number beyond a float (``1e400``) is not 
 CSV: encoding detected (UTF-8 with or without BOM, else Windows-1252 or Latin-1, decided by what
 decodes and by typical mojibake; anything else is an error, never a guess), delimiter detected on
 the header line among ``;`` ``,`` and tab, lines ended by LF, CR LF or CR alone, cells read as
-strings by ``pyarrow.csv``; a row with the wrong number of fields is kept out of the frame as an
+strings by ``pyarrow.csv``, except in a clean file the codes, ticks and length of interview, read
+as unsigned integers (no text made; the file read again as text when pyarrow refuses a cell there,
+or when it holds a hex prefix "0x" that pyarrow would read as a number: :func:`csv.code_types`); a row with the wrong number of fields is kept out of the frame as an
 issue with its row number (and its id only where it can be trusted: :func:`trusted_ids`), a cell
 over ``MAX_FIELD_MB`` blanked and an issue of its row.
 Excel: the one sheet whose header row holds the id and status columns; the column names must be
@@ -42,7 +44,7 @@ clear, rather than quarantined cell by cell.
 # The stage's names, from the module of each part (``from baro_pipeline.ingest import read_export``).
 from .columns import coded_columns, expected_columns, number_columns, slot_columns, text_columns
 from .csv import MAX_FIELD_MB
-from .export import Export, SourceFile, read_export
+from .export import Export, SourceFile, read_export, release_arrow_memory
 from .files import ASSUMED_MEMORY, BYTES_PER_CELL, BYTES_PER_FILE_BYTE, LIMIT_VARIABLES, ExportLimits, export_limits, file_bytes, find_export
 from .numbers import digit_numbers, parsed_numbers, text_numbers
 from .table import ISSUE_COLUMNS, NO_ISSUES, ROW, TextTable, cell_text, issue_frame
@@ -71,6 +73,7 @@ __all__ = [
     "number_columns",
     "parsed_numbers",
     "read_export",
+    "release_arrow_memory",
     "slot_columns",
     "text_columns",
     "text_numbers",

@@ -26,6 +26,12 @@ def coded_columns(codebook: Codebook) -> dict[str, dict[float, str]]:
     return columns
 
 
+def code_columns(codebook: Codebook) -> dict[str, int]:
+    """Export columns that hold a question's codes or 0/1 ticks, with the largest value they may hold."""
+    ticks = {c: 1 for q in codebook.profile + codebook.questions if q.type == "multi" and q.encoding != "codes" for c in q.columns.values()}
+    return ticks | {c: int(max(labels)) for c, labels in coded_columns(codebook).items()}
+
+
 def column_names(raw: list[str], path: Path) -> list[str]:
     """Header names stripped; a blank name becomes "(column N)" (an extra column); duplicates are an error."""
     names = [str(n).strip() or f"(column {i + 1})" for i, n in enumerate(raw)]

@@ -1,4 +1,5 @@
-"""CSV exports as text cells: encodings, delimiters, line ends, field counts, trusted ids of malformed rows."""
+"""CSV exports as text cells (codes as numbers when the file is clean): encodings, delimiters, line ends,
+field counts, trusted ids of malformed rows."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pyarrow.csv as pv
 
 from ..edition import Codebook
 from ..errors import ExportError
-from .columns import column_names, expected_columns, text_columns
+from .columns import code_columns, column_names, expected_columns, text_columns
 from .files import ExportLimits, check_shape
 from .table import NO_ISSUES, ROW, TextTable, issue_frame, no_data_row, stripped, too_unreadable
 
@@ -62,21 +63,63 @@ def read_csv_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLim
     rows = line_ends(data, first_end.end(), len(data)) + (not data.endswith((b"\n", b"\r")))
     check_shape(path, rows, len(raw_names), limits)
     names = column_names(raw_names, path)
-    table, rejected = csv_table(data, names, delimiter, encoding, path)
-    # Arrow's strings as they are (pandas' own strings would copy every offset to 64 bits)
-    frame = table.to_pandas(types_mapper={pa.string(): pd.ArrowDtype(pa.string())}.get)
+    table, rejected = csv_table(data, names, delimiter, encoding, path, code_types(codebook, names, data))
     bad_rows = np.array([number - 1 for number, _, _ in rejected], dtype=np.int64)  # pyarrow counts the header as row 1
-    frame.insert(0, ROW, np.delete(np.arange(1, len(frame) + len(bad_rows) + 1), bad_rows - 1))
+    frame = text_frame(table, np.delete(np.arange(1, table.num_rows + len(bad_rows) + 1), bad_rows - 1))
     frame, oversized = without_oversized_fields(frame, table, codebook)
     issues = pd.concat([field_count_issues(rejected, names, delimiter, frame, codebook), oversized], ignore_index=True)
-    return TextTable(frame, issues, encoding=encoding, delimiter=delimiter, bom=bom, line_end=LINE_ENDS[first_end.group()])
+    return TextTable(frame, issues, encoding=encoding, delimiter=delimiter, bom=bom, line_end=LINE_ENDS[first_end.group()], numbers=read_numbers(table))
+
+
+def code_types(codebook: Codebook, names: list[str], data: bytes) -> dict[str, pa.DataType]:
+    """The columns pyarrow reads as whole numbers at first (codes and ticks: uint8 when every code is under
+    256; the length of interview: uint32), none when the file holds a hex prefix (:func:`holds_hex`).
+
+    pyarrow's unsigned integers accept digits alone, with spaces or tabs around them, leading zeros
+    and quotes: each read as the text path reads it. Any other cell ("+1", "1.0", "-0", " ", "１",
+    a code over the type's range) makes pyarrow refuse the file, which is read again as text.
+    """
+    if holds_hex(data):
+        return {}
+    types = {codebook.columns.loi: pa.uint32()}
+    types.update({c: pa.uint8() if top < 256 else pa.uint32() for c, top in code_columns(codebook).items()})
+    return {c: t for c, t in types.items() if c in names}
+
+
+def holds_hex(data: bytes) -> bool:
+    """Whether "0x" or "0X" is anywhere in the file: pyarrow reads "0x1F" as a whole number (31) where
+    the text path finds no number. Told from each "x" (rare in an export: memchr finds the next one)
+    rather than by a search for the pair, which stops at every "0" (several times slower)."""
+    for x in b"xX":
+        at = data.find(x, 1)
+        while at != -1:
+            if data[at - 1] == ord("0"):
+                return True
+            at = data.find(x, at + 1)
+    return False
+
+
+def text_frame(table: pa.Table, rows: np.ndarray) -> pd.DataFrame:
+    """The table's text columns after their rows' numbers (ROW), as Arrow's strings (pandas' own would
+    copy every offset to 64 bits)."""
+    text = table.select([i for i, t in enumerate(table.schema.types) if t == pa.string()])
+    frame = text.to_pandas(types_mapper={pa.string(): pd.ArrowDtype(pa.string())}.get)
+    frame.insert(0, ROW, rows)
+    return frame
+
+
+def read_numbers(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """The table's whole-number columns (null = blank), as pyarrow read them: made floats once the file's
+    bytes are freed (:func:`numbers.digit_numbers`), so that the two are never held together."""
+    return {name: table.column(name) for name, kind in zip(table.column_names, table.schema.types) if kind != pa.string()}
 
 
 def without_oversized_fields(frame: pd.DataFrame, table: pa.Table, codebook: Codebook) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The frame with every cell over MAX_FIELD_MB blanked (its row quarantined, not the file refused),
     and an issue per such cell. Told from the table's string lengths: no cell is measured twice."""
     limit = MAX_FIELD_MB * 2**20
-    over = {name: size for name in table.column_names if (pc.max(size := pc.binary_length(table.column(name))).as_py() or 0) > limit}  # one column's sizes held at a time
+    text = [name for name, kind in zip(table.column_names, table.schema.types) if kind == pa.string()]  # codes read as numbers are short
+    over = {name: size for name in text if (pc.max(size := pc.binary_length(table.column(name))).as_py() or 0) > limit}  # one column's sizes held at a time
     if not over:
         return frame, NO_ISSUES
     masks = {name: pc.greater(size, limit).to_numpy(zero_copy_only=False) for name, size in over.items()}
@@ -95,13 +138,18 @@ def without_oversized_fields(frame: pd.DataFrame, table: pa.Table, codebook: Cod
     return frame, pd.concat(issues, ignore_index=True)
 
 
-def csv_table(data: bytes, names: list[str], delimiter: str, encoding: str, path: Path) -> tuple[pa.Table, list[tuple[int, int, str]]]:
+def csv_table(
+    data: bytes, names: list[str], delimiter: str, encoding: str, path: Path, codes: dict[str, pa.DataType]
+) -> tuple[pa.Table, list[tuple[int, int, str]]]:
     """The rows after the header line as text cells (blank = ""), and the rows with the wrong number of
     fields (number, fields, text), kept out of the table.
 
-    Parsed on every core first; a file with rows of the wrong number of fields is parsed again on
-    one, as pyarrow tells such a row's number to its handler only then. A row longer than a parse
-    block (a huge text) is parsed again in one block the size of the file.
+    A clean file is parsed once, on every core, the ``codes`` columns as whole numbers (null =
+    blank): no text of a code is made. Any cell pyarrow refuses there, or any row of the wrong
+    number of fields, and the file is parsed again as text cells alone, on every core first; a file
+    with rows of the wrong number of fields is parsed again on one, as pyarrow tells such a row's
+    number to its handler only then. A row longer than a parse block (a huge text) is parsed again
+    in one block the size of the file.
     """
     rejected: list[tuple[int, int, str]] = []
 
@@ -111,14 +159,15 @@ def csv_table(data: bytes, names: list[str], delimiter: str, encoding: str, path
         rejected.append((row.number, row.actual_columns, row.text))
         return "error" if too_unreadable(len(rejected), row.number - 1) else "skip"
 
-    def parsed(threads: bool, handler: Callable[[pv.InvalidRow], str], block: int) -> pa.Table:
+    def parsed(threads: bool, handler: Callable[[pv.InvalidRow], str], block: int, types: dict[str, pa.DataType] | None = None) -> pa.Table:
         rejected.clear()
         return pv.read_csv(
             pa.BufferReader(data),  # the bytes as they are: no decoded copy of the file
             read_options=pv.ReadOptions(use_threads=threads, column_names=names, skip_rows=1, encoding=encoding, block_size=block),
             parse_options=pv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=handler),
             convert_options=pv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
+                column_types=dict.fromkeys(names, pa.string()) | (types or {}),
+                null_values=[""],  # a blank code; "NA" or "null" is refused (not a code), as the text path does
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
                 check_utf8=False,  # checked already (detected_encoding), or made so by pyarrow's transcoding
@@ -133,6 +182,11 @@ def csv_table(data: bytes, names: list[str], delimiter: str, encoding: str, path
                 raise
         return parsed(threads, handler, min(len(data) + 1, MAX_CSV_BLOCK))
 
+    if codes:
+        try:
+            return parsed(True, lambda row: "error", CSV_BLOCK, codes), rejected
+        except pa.ArrowInvalid:
+            pass  # a cell that is not a plain code, a row of the wrong number of fields: the text path tells which
     try:
         try:
             return either_block(True, lambda row: "error"), rejected

@@ -56,6 +56,7 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     if fmt is None:
         raise ExportError(f"unknown export format '{path.suffix}'", where=str(path), fix="export as .csv, .xlsx or .sav")
     limits = export_limits()
+    release_arrow_memory()  # the texts of an export read before, validated and dropped since
     data = file_bytes(path, limits)
     if not data or data.isspace():  # not data.strip(): that would copy the file
         raise ExportError("the file is empty", where=str(path), fix="export the interviews again")
@@ -64,7 +65,7 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     if rows_read == 0:
         raise no_data_row(path)
     expected = expected_columns(codebook)
-    extra = check_columns([c for c in table.frame.columns if c != ROW], expected, path)
+    extra = check_columns([*(c for c in table.frame.columns if c != ROW), *table.numbers], expected, path)
     source = SourceFile(
         path=str(path),
         format=fmt,
@@ -81,15 +82,20 @@ def read_export(path: Path, codebook: Codebook) -> Export:
     del data  # the file's bytes are not needed any more: their memory is free before the frame is built
     # The columns in a dict of their own, the table gone: each column's texts are freed as it is
     # converted (a column taken out of a frame one by one rebuilds its index each time).
-    text, read_issues = dict(table.frame.items()), table.issues
+    text, read_issues = dict(table.frame.items()) | dict(table.numbers), table.issues
     del table
     frame, cell_issues = normalised_frame(text, codebook, path)
     issues = pd.concat([read_issues, cell_issues], ignore_index=True).sort_values(["row", "column"], ignore_index=True)
     del text  # the texts left: extra columns, the cells of technical columns as read
-    # Arrow's allocator keeps the pages the texts were in (one page holds many columns' pieces): given
-    # back now, the memory is free for what follows (the next export, validation).
-    pa.default_memory_pool().release_unused()
+    release_arrow_memory()
     return Export(codebook.population, source, frame, issues)
+
+
+def release_arrow_memory() -> None:
+    """Give back to the system the pages Arrow's allocator kept of what was freed (the texts of an export
+    read, or of one validated and dropped): it keeps them for Arrow alone, and numpy's arrays, which
+    are most of the memory after ingest, cannot use them."""
+    pa.default_memory_pool().release_unused()
 
 
 READERS: dict[str, Callable[[Path, bytes, Codebook, ExportLimits], TextTable]] = {
@@ -99,7 +105,7 @@ READERS: dict[str, Callable[[Path, bytes, Codebook, ExportLimits], TextTable]] =
 }
 
 
-def normalised_frame(text: dict[str, pd.Series], codebook: Codebook, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def normalised_frame(text: dict[str, pd.Series | pa.ChunkedArray], codebook: Codebook, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Text cells -> typed columns named as in the codebook, and the cells that are not numbers.
 
     The number columns are taken out of ``text`` as they are converted: a column's texts are freed as

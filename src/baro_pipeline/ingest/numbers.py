@@ -26,7 +26,7 @@ FLOAT32_DIGITS = 7  # and of up to 7 digits as a float32 (under 2**24)
 THREADED_ROWS = 50_000  # columns converted on every core from this many rows (fewer: the threads cost more than they save)
 
 
-def parsed_numbers(cells: MutableMapping[str, pd.Series]) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def parsed_numbers(cells: MutableMapping[str, pd.Series | pa.ChunkedArray]) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Numbers from text cells ("1", "1.0", " 1 ", "1,5"), NaN where blank or not a number, an array of
     its own per column (float32 where exact: :func:`narrowest`); and where not a number, for the
     columns that hold such a cell.
@@ -56,14 +56,19 @@ def narrowest(values: np.ndarray) -> np.ndarray:
     return small if np.array_equal(small, values, equal_nan=True) else values
 
 
-def digit_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def digit_numbers(column: pd.Series | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Cells of 1 to MAX_DIGITS ASCII digits as their number, blank cells as NaN; and which cells are neither.
 
     By Arrow's kernels on the column as read (no per-cell Python): ``ascii_is_decimal`` tells the
     cells of digits 0–9 alone ("１" and "٣" are not), Arrow's cast reads them, exactly as
     ``float()`` would (whole numbers under 2**53); as float32 when no cell is longer than
-    FLOAT32_DIGITS (codes: exact, and no float64 array made to be narrowed).
+    FLOAT32_DIGITS (codes: exact, and no float64 array made to be narrowed). A column of whole
+    numbers already (the codes of a clean CSV, :func:`csv.code_types`) is cast: float32 up to 16 bits.
     """
+    if isinstance(column, pa.ChunkedArray):
+        width = pa.float32() if column.type.bit_width <= 16 else pa.float64()
+        values = pc.cast(column.combine_chunks(), width).to_numpy(zero_copy_only=False)  # nulls as NaN
+        return np.require(values, requirements="W"), np.zeros(len(column), bool)
     text = pa.array(column, type=pa.string())  # a CSV's column as read: no copy
     size = pc.binary_length(text)
     digits = pc.and_kleene(pc.ascii_is_decimal(text), pc.less_equal(size, MAX_DIGITS))
@@ -133,7 +138,7 @@ def ticks_from_binary(cells: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return cells
 
 
-def ticks_from_slots(text: dict[str, pd.Series], q: Question, who: pd.DataFrame) -> tuple[dict[str, pd.Series], pd.DataFrame]:
+def ticks_from_slots(text: dict[str, pd.Series | pa.ChunkedArray], q: Question, who: pd.DataFrame) -> tuple[dict[str, pd.Series], pd.DataFrame]:
     """Slot columns each holding a ticked code -> one 0/1 column per code (NaN if no slot is filled).
 
     The slot columns are taken out of ``text`` (see :func:`parsed_numbers`)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import ExportError
 
@@ -21,7 +23,7 @@ UNREADABLE_MIN = 100
 
 @dataclass(frozen=True, eq=False)
 class TextTable:
-    """An export as text cells (blank = ""), with ``_row``, before conversion."""
+    """An export as text cells (blank = ""), with ``_row``, before conversion; a clean CSV's codes as numbers already."""
 
     frame: pd.DataFrame
     issues: pd.DataFrame  # rows that could not be split into the header's fields (not in ``frame``), cells over the size limit
@@ -30,6 +32,7 @@ class TextTable:
     bom: bool = False
     sheet: str | None = None
     line_end: str | None = None
+    numbers: Mapping[str, pa.ChunkedArray] = field(default_factory=dict)  # columns read as whole numbers (null = blank), not in ``frame``
 
 
 def no_data_row(path: Path, detail: str = "") -> ExportError:
