@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ FONT = "Helvetica, Arial, sans-serif"
 LABEL_AXIS = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelExpr": "split(datum.label, '|')", "labelLimit": 0, "ticks": False, "domain": False}}
 RENDERER_SCRIPT = Path(__file__).with_name("svg_renderer.py")
 RENDERER_LOCK = threading.Lock()
+KEPT_CHARTS = 64  # SVGs of a few reports (tens of kB each)
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,8 +79,8 @@ class Renderer:
 
     vl-convert holds the GIL while it converts: in this process a chart would stop every other
     thread, so charts drawn early would only delay the stages. In its own process they are drawn
-    on the machine's other core while this one computes. A specification asked for twice is drawn
-    once; :meth:`svg` gives its SVG back and forgets it.
+    on the machine's other core while this one computes. A specification asked for again is not
+    drawn again (the last KEPT_CHARTS are kept: a process that reports twice draws once).
     """
 
     def __init__(self) -> None:
@@ -86,7 +88,7 @@ class Renderer:
             [sys.executable, str(RENDERER_SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, encoding="utf-8"
         )
         self.waiting: queue.SimpleQueue[tuple[str, Future[str]]] = queue.SimpleQueue()
-        self.drawn: dict[str, Future[str]] = {}
+        self.drawn: OrderedDict[str, Future[str]] = OrderedDict()
         self.lock = threading.Lock()
         threading.Thread(target=self.serve, name="baro-chart-renderer", daemon=True).start()
 
@@ -96,17 +98,14 @@ class Renderer:
     def submit(self, spec: str) -> Future[str]:
         """The SVG to come of a specification (its JSON text)."""
         with self.lock:
-            if spec not in self.drawn:
-                self.drawn[spec] = Future()
-                self.waiting.put((spec, self.drawn[spec]))
-            return self.drawn[spec]
-
-    def svg(self, spec: str) -> str:
-        """The SVG of a specification, once drawn (submitted now if it was not)."""
-        svg = self.submit(spec).result()
-        with self.lock:
-            self.drawn.pop(spec, None)
-        return svg
+            if spec in self.drawn:
+                self.drawn.move_to_end(spec)
+                return self.drawn[spec]
+            future = self.drawn[spec] = Future()
+            self.waiting.put((spec, future))
+            if len(self.drawn) > KEPT_CHARTS:
+                self.drawn.popitem(last=False)
+            return future
 
     def serve(self) -> None:
         """Send each waiting specification, and resolve its future with the answer."""
@@ -143,18 +142,15 @@ def spec_text(chart: Chart) -> str:
     return json.dumps(chart.spec)
 
 
-def start_charts(charts: Iterable[Chart]) -> None:
-    """Have the renderer draw these charts now, for :func:`svgs` to find them drawn later."""
+def start_charts(charts: Iterable[Chart]) -> list[Future[str]]:
+    """The SVGs to come of these charts: started now, found drawn by whoever asks later."""
     renderer = start_renderer()
-    for chart in charts:
-        renderer.submit(spec_text(chart))
+    return [renderer.submit(spec_text(chart)) for chart in charts]
 
 
 def svgs(charts: Sequence[Chart]) -> dict[Chart, Markup]:
     """Each chart's SVG element, from the renderer's process."""
-    renderer = start_renderer()
-    start_charts(charts)
-    return {chart: Markup(renderer.svg(spec_text(chart))) for chart in charts}
+    return {chart: Markup(future.result()) for chart, future in zip(charts, start_charts(charts))}
 
 
 def interval_bars(rows: pd.DataFrame, colours: Mapping[str, str]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def rendered(line: str) -> str:
     try:
         return json.dumps({"svg": vl_convert.vegalite_to_svg(json.loads(line))})
     except ValueError as error:  # what vl-convert raises for a specification it cannot draw
-        return json.dumps({"error": str(error)})
+        return json.dumps({"error": " ".join(line for line in str(error).splitlines() if not line.lstrip().startswith("at "))})  # no JavaScript stack
 
 
 def main() -> None:
