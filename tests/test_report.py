@@ -25,6 +25,7 @@ from baro_pipeline.report import charts
 from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, top_size
 from baro_pipeline.report_texts import FRENCH, FRENCH_CHECKS, FRENCH_CLAUSES, FRENCH_PROBLEM_KINDS, FRENCH_SLIPS
 from exports import audited
+from test_cli import running
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
@@ -376,8 +377,7 @@ def test_the_renderer_ends_with_the_process_that_started_it():
     started = subprocess.run(
         [sys.executable, "-c", "from baro_pipeline.report import charts; print(charts.start_renderer().process.pid)"], capture_output=True, text=True, timeout=60
     )
-    renderer = Path(f"/proc/{int(started.stdout)}")
-    deadline = time.monotonic() + 30
-    while renderer.exists() and (renderer / "stat").read_text().split(")")[-1].split()[0] != "Z" and time.monotonic() < deadline:
-        time.sleep(0.05)  # it sees its stdin end, then exits (a zombie of init at most)
-    assert not renderer.exists() or (renderer / "stat").read_text().split(")")[-1].split()[0] == "Z"
+    renderer, deadline = int(started.stdout), time.monotonic() + 30
+    while running(renderer) and time.monotonic() < deadline:
+        time.sleep(0.05)  # it sees its stdin end, then exits
+    assert not running(renderer), f"the charts' renderer (PID {renderer}) outlived the process that started it"
