@@ -119,7 +119,7 @@ class Renderer:
             except OSError:
                 answer = ""
             if not answer:
-                future.set_exception(RuntimeError(f"the charts' renderer ({RENDERER_SCRIPT.name}) ended with code {self.process.poll()}"))
+                future.set_exception(RuntimeError(f"the charts' renderer ({RENDERER_SCRIPT.name}) ended with code {self.process.poll()}; '{sys.executable} {RENDERER_SCRIPT}' says why"))
             elif "svg" in (found := json.loads(answer)):
                 future.set_result(found["svg"])
             else:
