@@ -19,7 +19,7 @@ from baro_pipeline.pipeline import PHASES, run_edition
 def test_a_run_calls_every_stage_through_the_wrapper_once_per_population(run_2025):
     populations = list(run_2025.result.rows)
     calls = {name: len(values) for name, values in run_2025.stages.items()}
-    per_population = {"read export", "validate", "weight", "estimate"}
+    per_population = {"read export", "validate", "weight", "estimate", "ranking charts"}
     assert set(calls) == set(PHASES) - {"trends"}  # 2025 has no previous edition
     assert all(calls[name] == (len(populations) if name in per_population else 1) for name in calls)
     assert set(run_2025.result.timings) == set(PHASES.values()) - {"trends"} | {"report"}

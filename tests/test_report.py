@@ -8,6 +8,8 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,9 +21,11 @@ from markupsafe import escape
 
 from baro_pipeline import audit
 from baro_pipeline.edition import PROBLEM_KINDS, Edition
+from baro_pipeline.report import charts
 from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, top_size
 from baro_pipeline.report_texts import FRENCH, FRENCH_CHECKS, FRENCH_CLAUSES, FRENCH_PROBLEM_KINDS, FRENCH_SLIPS
 from exports import audited
+from test_cli import running
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
@@ -337,3 +341,43 @@ def test_the_page_fits_a_phone(html, tmp_path):
     assert dom.returncode == 0, dom.stderr
     width = int(re.search(r'data-page-width="(\d+)"', dom.stdout).group(1))
     assert width <= 400
+
+
+# --------------------------------------------------------------------------------------------
+# The charts' renderer (vl-convert in a process of its own)
+# --------------------------------------------------------------------------------------------
+
+BAR = {"data": {"values": [{"x": 1}]}, "mark": "bar", "encoding": {"x": {"field": "x", "type": "quantitative"}}}
+
+
+def test_a_chart_asked_for_again_is_not_drawn_again():
+    first, again = charts.start_charts([charts.Chart("une barre", BAR, ())] * 2)
+    assert again is first
+    assert first.result().startswith("<svg")
+
+
+def test_a_chart_vl_convert_cannot_draw_says_why():
+    (future,) = charts.start_charts([charts.Chart("cassé", {**BAR, "mark": "no-such-mark"}, ())])
+    with pytest.raises(RuntimeError, match="^vl-convert could not draw a chart: Vega-Lite to SVG conversion failed: TypeError: ") as error:
+        future.result()
+    assert "\n" not in str(error.value)  # its reason, not JavaScript's stack
+
+
+def test_a_renderer_that_died_is_replaced_and_its_charts_fail_clearly():
+    dead = charts.start_renderer()
+    dead.process.kill()
+    dead.process.wait()
+    with pytest.raises(RuntimeError, match=r"^the charts' renderer \(svg_renderer.py\) ended with code -9"):
+        dead.submit(json.dumps({**BAR, "width": 123})).result()
+    assert charts.start_renderer() is not dead
+    assert "<svg" in charts.svgs([charts.Chart("une barre", {**BAR, "width": 124}, ())]).popitem()[1]
+
+
+def test_the_renderer_ends_with_the_process_that_started_it():
+    started = subprocess.run(
+        [sys.executable, "-c", "from baro_pipeline.report import charts; print(charts.start_renderer().process.pid)"], capture_output=True, text=True, timeout=60
+    )
+    renderer, deadline = int(started.stdout), time.monotonic() + 30
+    while running(renderer) and time.monotonic() < deadline:
+        time.sleep(0.05)  # it sees its stdin end, then exits
+    assert not running(renderer), f"the charts' renderer (PID {renderer}) outlived the process that started it"

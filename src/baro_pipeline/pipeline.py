@@ -49,6 +49,8 @@ PHASES = {
     "published list estimates": "estimate",
     "audit": "audit",
     "audit of published orders": "audit",
+    "ranking charts": "report",
+    "section charts": "report",
     "previous edition": "report",
     "trends": "report",
     "report": "report",
@@ -152,7 +154,7 @@ def run_edition(
     """
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     root_path = Path(root).resolve()
-    report.start_renderer()  # the charts' renderer starts while the data stages run
+    report.start_renderer()  # the charts' renderer process starts while the data stages run
     timed = _Timed(stage)
     ed = timed("load edition", edition.load_edition, edition_id, root_path)
     if ed.marks:
@@ -178,6 +180,7 @@ def run_edition(
             progress(weighting_line(pop, samples[pop].weighting))
         for pop, population in ed.populations.items():
             estimates[pop] = timed("estimate", estimation.estimate_population, samples[pop], population, ed)
+            timed("ranking charts", report.start_ranking_charts, ed, estimates[pop])  # drawn in the renderer's process meanwhile
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
         figure_rows = timed("figure estimates", figures.figure_estimates, audit.audit_specs(ed), ed, samples)
@@ -200,9 +203,12 @@ def run_edition(
             run_tables["trends"] = timed("trends", trends.trends_table, ed, previous, run_tables["estimates"])
             trend = run_tables["trends"]
             progress(f"trends against {previous.edition.id}: {int(trend['significant'].sum())} significant changes in {len(trend)} rows")
+        # The tables are built while the renderer's process draws the report's last charts.
+        timed("section charts", report.start_section_charts, ed, run_tables["audit"], run_tables.get("trends"))
+        tables_xlsx = timed("tables", report.tables_xlsx, ed, run_tables["estimates"], run_tables["audit"], run_tables.get("trends"))
         extra_files = {
             "report.html": timed("report", report.report_html, ed, run_tables["estimates"], run_tables["audit"], run_tables["weighting"], run_tables.get("trends")),
-            "tables.xlsx": timed("tables", report.tables_xlsx, ed, run_tables["estimates"], run_tables["audit"], run_tables.get("trends")),
+            "tables.xlsx": tables_xlsx,
         }
         metadata = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, {p: s.sha256 for p, s in sources.items()})
         manifest = outputs.build_manifest(ed.id, root_path, sources, {p: s.counts for p, s in samples.items()}, timed.timings, started_at)

@@ -22,9 +22,9 @@ respondent-level value enters the report: only estimates and the audit table. Se
 from .cells import sheet_titles
 from .charts import start_renderer
 from .crosstabs import FIRST_LEVEL_COLUMN, ITEM_COLUMNS, Item, column_letter_names, rank_interval_cell
-from .html import audit_table, mirror_pairs, report_html, trend_charts, trends_table_rows
+from .html import audit_table, mirror_pairs, report_html, start_section_charts, trend_charts, trends_table_rows
 from .labels import population_labels
-from .pages import figure_card, question_pages, rank_uncertainty_notes, ranked_questions, top_size
+from .pages import figure_card, question_pages, rank_uncertainty_notes, ranked_questions, start_ranking_charts, top_size
 from .xlsx import tables_xlsx
 
 __all__ = [
@@ -44,6 +44,8 @@ __all__ = [
     "sheet_titles",
     "tables_xlsx",
     "top_size",
+    "start_ranking_charts",
+    "start_section_charts",
     "start_renderer",
     "trend_charts",
     "trends_table_rows",

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import queue
+import subprocess
+import sys
 import textwrap
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
-import vl_convert
 from markupsafe import Markup
 
 COLOURS = ("#1f4e79", "#c55a11", "#548235", "#7030a0")  # one per population, in the edition's order
@@ -27,7 +31,9 @@ FONT = "Helvetica, Arial, sans-serif"
 # No width limit (labelLimit 0): wrapped() already cuts a label to LABEL_WIDTH characters a line,
 # and Vega measures every label once more to apply a limit (a fifth of the charts' time).
 LABEL_AXIS = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelExpr": "split(datum.label, '|')", "labelLimit": 0, "ticks": False, "domain": False}}
-RENDER_THREADS = 4
+RENDERER_SCRIPT = Path(__file__).with_name("svg_renderer.py")
+RENDERER_LOCK = threading.Lock()
+KEPT_CHARTS = 64  # SVGs of a few reports (tens of kB each)
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,22 +74,83 @@ def chart_config() -> dict[str, Any]:
     }
 
 
-def start_renderer() -> threading.Thread:
-    """Start vl-convert's JavaScript runtime in a background thread: its first conversion costs
-    about 0.5 s of CPU, which then overlaps the stages before the report (the machine's other
-    core) instead of adding to the run. Conversions are thread-safe: :func:`svgs` may start
-    before this ends."""
-    first = {"data": {"values": [{"x": 0}]}, "mark": "bar", "encoding": {"x": {"field": "x", "type": "quantitative"}}}
-    thread = threading.Thread(target=vl_convert.vegalite_to_svg, args=(first,), name="baro-chart-renderer", daemon=True)
-    thread.start()
-    return thread
+class Renderer:
+    """vl-convert in a process of its own (``svg_renderer.py``), fed one chart at a time by a thread.
+
+    vl-convert holds the GIL while it converts: in this process a chart would stop every other
+    thread, so charts drawn early would only delay the stages. In its own process they are drawn
+    on the machine's other core while this one computes. A specification asked for again is not
+    drawn again (the last KEPT_CHARTS are kept: a process that reports twice draws once).
+    """
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(RENDERER_SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, encoding="utf-8"
+        )
+        self.waiting: queue.SimpleQueue[tuple[str, Future[str]]] = queue.SimpleQueue()
+        self.drawn: OrderedDict[str, Future[str]] = OrderedDict()
+        self.lock = threading.Lock()
+        threading.Thread(target=self.serve, name="baro-chart-renderer", daemon=True).start()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def submit(self, spec: str) -> Future[str]:
+        """The SVG to come of a specification (its JSON text)."""
+        with self.lock:
+            if spec in self.drawn:
+                self.drawn.move_to_end(spec)
+                return self.drawn[spec]
+            future = self.drawn[spec] = Future()
+            self.waiting.put((spec, future))
+            if len(self.drawn) > KEPT_CHARTS:
+                self.drawn.popitem(last=False)
+            return future
+
+    def serve(self) -> None:
+        """Send each waiting specification, and resolve its future with the answer."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        while True:
+            spec, future = self.waiting.get()
+            try:
+                self.process.stdin.write(spec + "\n")
+                self.process.stdin.flush()
+                answer = self.process.stdout.readline()
+            except OSError:
+                answer = ""
+            if not answer:
+                future.set_exception(RuntimeError(f"the charts' renderer ({RENDERER_SCRIPT.name}) ended with code {self.process.poll()}; '{sys.executable} {RENDERER_SCRIPT}' says why"))
+            elif "svg" in (found := json.loads(answer)):
+                future.set_result(found["svg"])
+            else:
+                future.set_exception(RuntimeError(f"vl-convert could not draw a chart: {found['error']}"))
+
+
+RENDERERS: list[Renderer] = []  # the process's renderer, started once (and again if it ended)
+
+
+def start_renderer() -> Renderer:
+    """The process's chart renderer, started now if it is not running: its JavaScript runtime
+    costs about 0.5 s of CPU to start, spent on the other core while the data stages run."""
+    with RENDERER_LOCK:
+        if not RENDERERS or not RENDERERS[-1].alive():
+            RENDERERS[:] = [Renderer()]
+        return RENDERERS[-1]
+
+
+def spec_text(chart: Chart) -> str:
+    return json.dumps(chart.spec)
+
+
+def start_charts(charts: Iterable[Chart]) -> list[Future[str]]:
+    """The SVGs to come of these charts: started now, found drawn by whoever asks later."""
+    renderer = start_renderer()
+    return [renderer.submit(spec_text(chart)) for chart in charts]
 
 
 def svgs(charts: Sequence[Chart]) -> dict[Chart, Markup]:
-    """Each chart's SVG element. Rendered side by side: each conversion mostly waits on
-    vl-convert's JavaScript runtime, so threads divide the time by about their number."""
-    with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
-        return dict(zip(charts, pool.map(lambda c: Markup(vl_convert.vegalite_to_svg(dict(c.spec))), charts)))
+    """Each chart's SVG element, from the renderer's process."""
+    return {chart: Markup(future.result()) for chart, future in zip(charts, start_charts(charts))}
 
 
 def interval_bars(rows: pd.DataFrame, colours: Mapping[str, str]) -> dict[str, Any]:

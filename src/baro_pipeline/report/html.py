@@ -19,7 +19,7 @@ from ..edition import Codebook, Edition, PublishedFigure
 from ..estimation import TOTAL
 from ..report_texts import NARROW_SPACE, french_number, points_text
 from ..stats.significance import independent_difference
-from .charts import Chart, VERDICT_COLOURS, dumbbells, interval_bars, stacked_counts, svgs, wrapped
+from .charts import Chart, VERDICT_COLOURS, dumbbells, interval_bars, stacked_counts, start_charts, svgs, wrapped
 from .labels import n_text, percent_text, population_labels, short_label, texts_of
 from .pages import colours_of, pages, small_base_notes
 
@@ -251,6 +251,22 @@ def weighting_rows(edition: Edition, weighting: pd.DataFrame) -> Table:
     )
 
 
+def trend_and_audit_charts(edition: Edition, audit: pd.DataFrame, trends: pd.DataFrame | None) -> tuple[tuple[Chart, ...], Chart | None]:
+    """The trends' charts (none without trends) and the audit's (None without published figures)."""
+    return trend_charts(edition, trends) if trends is not None and len(trends) else (), audit_chart(edition, audit) if len(audit) else None
+
+
+def section_charts(mirror_chart: Chart | None, trend_figures: tuple[Chart, ...], audit_figure: Chart | None) -> list[Chart]:
+    """The charts after the synthesis' pages, those the report has."""
+    return [c for c in (mirror_chart, *trend_figures, audit_figure) if c is not None]
+
+
+def start_section_charts(edition: Edition, audit: pd.DataFrame, trends: pd.DataFrame | None = None) -> None:
+    """Have the renderer draw the mirror, trend and audit charts of :func:`report_html` while the
+    tables are built: the report finds them drawn."""
+    start_charts(section_charts(mirror_section(edition, audit)[0], *trend_and_audit_charts(edition, audit, trends)))
+
+
 @cache
 def report_template() -> Template:
     """The report's template, compiled once per process (compiling it cost more than rendering it)."""
@@ -267,11 +283,9 @@ def report_html(
 ) -> bytes:
     """``report.html`` of a run (UTF-8 bytes): the same tables give the same bytes."""
     mirror_chart, mirror_table = mirror_section(edition, audit)
-    has_trends = trends is not None and len(trends) > 0
     report_pages = pages(edition, estimates, audit)
-    trend_figures = trend_charts(edition, trends) if has_trends else ()
-    audit_figure = audit_chart(edition, audit) if len(audit) else None
-    charts = [c for page in report_pages for c in page.charts] + [c for c in (mirror_chart, *trend_figures, audit_figure) if c is not None]
+    trend_figures, audit_figure = trend_and_audit_charts(edition, audit, trends)
+    charts = [c for page in report_pages for c in page.charts] + section_charts(mirror_chart, trend_figures, audit_figure)
     html = report_template().render(
         t=texts_of(edition).page,
         edition=edition,
@@ -284,7 +298,7 @@ def report_html(
         mirror_chart=mirror_chart,
         mirror_table=mirror_table,
         trend_charts=trend_figures,
-        trend_table=trends_table_rows(edition, trends) if has_trends else None,
+        trend_table=trends_table_rows(edition, trends) if trends is not None and len(trends) else None,
         previous=edition.previous,
         audit_chart=audit_figure,
         audit_table=audit_table(edition, audit),

@@ -12,7 +12,7 @@ import pandas as pd
 from ..edition import Article, Codebook, Edition, Population, PublishedFigure, Question
 from ..estimation import TOTAL
 from ..report_texts import ReportTexts, french_number, points_text
-from .charts import COLOURS, Chart, interval_bars, wrapped
+from .charts import COLOURS, Chart, interval_bars, start_charts, wrapped
 from .labels import figure_base_text, n_text, percent_text, population_labels, question_base_text, short_label, texts_of
 
 DEFAULT_TOP = 5  # a ranking without an answer cap shows its first 5 ("Top 5"); capped: the cap ("Top 3")
@@ -214,18 +214,31 @@ def page_subtitle(cards: Sequence[PublishedFigure], charts: Sequence[tuple[str, 
     return " · ".join(dict.fromkeys(labels))
 
 
+def ranking_charts(edition: Edition, estimates: pd.DataFrame) -> dict[tuple[str, str], Chart]:
+    """The chart of every ranked multiple-choice question, by population and question id, in the edition's order."""
+    totals = estimates[estimates["breakdown"] == TOTAL]
+    # Split once: filtering the whole table per chart cost more than the charts' own rows.
+    ranked = dict(tuple(totals[totals["rank"].notna()].groupby(["population", "question"], sort=False)))
+    return {(pid, q.id): ranking_chart(q, edition.populations[pid], edition, ranked[pid, q.id]) for pid, q in ranked_questions(edition, totals)}
+
+
+def start_ranking_charts(edition: Edition, estimates: pd.DataFrame) -> None:
+    """Have the renderer draw the rankings' charts of these estimates (a population's, as soon as
+    they exist) while the next stages run: the report finds them drawn."""
+    start_charts(ranking_charts(edition, estimates).values())
+
+
 def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame) -> tuple[Page, ...]:
     """One page per page of the synthesis: its figures' cards, then the rankings placed on it."""
-    totals = estimates[estimates["breakdown"] == TOTAL]
     audited = {row["figure_id"]: row for row in audit.to_dict(orient="records")}
     figures_on: dict[int | None, list[PublishedFigure]] = {}
     for f in edition.figures:
         figures_on.setdefault(figure_page(f, edition), []).append(f)
+    totals = estimates[estimates["breakdown"] == TOTAL]
     charts_on: dict[int | None, list[tuple[str, Question]]] = {}
     for pid, q in ranked_questions(edition, totals):
         charts_on.setdefault(question_pages(edition, pid)[q.id], []).append((pid, q))
-    # Split once: filtering the whole table per chart cost more than the charts' own rows.
-    ranked = dict(tuple(totals[totals["rank"].notna()].groupby(["population", "question"], sort=False)))
+    rankings = ranking_charts(edition, estimates)
     numbers = sorted(set(figures_on) | set(charts_on), key=lambda p: (p is None, p or 0))
     texts = texts_of(edition)
     return tuple(
@@ -234,7 +247,7 @@ def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame) -> tup
             title=texts.page["page_title"].format(number=number) if number is not None else texts.page["results"],
             subtitle=page_subtitle(figures_on.get(number, []), charts_on.get(number, []), edition),
             cards=tuple(figure_card(f, audited.get(f.id, {}), edition) for f in figures_on.get(number, [])),
-            charts=tuple(ranking_chart(q, edition.populations[pid], edition, ranked[pid, q.id]) for pid, q in charts_on.get(number, [])),
+            charts=tuple(rankings[pid, q.id] for pid, q in charts_on.get(number, [])),
         )
         for number in numbers
     )
