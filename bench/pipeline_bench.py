@@ -68,10 +68,13 @@ def main() -> None:
     a = ap.parse_args()
     started = time.perf_counter()
     from baro_pipeline.pipeline import direct, run_edition
+    from baro_pipeline.report import charts
 
     import_seconds = time.perf_counter() - started
     runs, first = [], StageMemory()
     for r in range(a.repeats):
+        for renderer in charts.RENDERERS:  # every run draws its charts: the renderer keeps those it drew
+            renderer.drawn.clear()
         start = time.perf_counter()
         result = run_edition("2025", a.root, stage=first if r == 0 else direct)
         runs.append({"timings": dict(result.timings), "pipeline": result.pipeline_seconds, "wall": time.perf_counter() - start})

@@ -20,8 +20,10 @@ ORDER = list(dict.fromkeys(PHASES.values()))
 def progress_bar(edition_id: str) -> Iterator[Callable[[str], None]]:
     """A progress artifact, and a function that moves it to the end of a stage's phase.
 
-    The bar moves only forward (a per-population stage repeats its phase), from one background
-    thread, in order; the flow waits for it before it ends, and its errors are the flow's.
+    The bar moves only forward (a per-population stage repeats its phase), one phase at a time (a
+    stage started ahead of its phase, such as the ranking charts during estimation, does not move
+    it), from one background thread, in order; the flow waits for it before it ends, and its
+    errors are the flow's.
     """
     bar = cast(UUID, create_progress_artifact(0.0, description=f"baro run {edition_id}: {' > '.join(ORDER)}"))  # a UUID in a sync flow
     done = [0]
@@ -30,7 +32,7 @@ def progress_bar(edition_id: str) -> Iterator[Callable[[str], None]]:
 
         def move(name: str) -> None:
             phases = ORDER.index(PHASES[name]) + 1
-            if phases > done[0]:
+            if phases == done[0] + 1:
                 done[0] = phases
                 # The thread sees this one's Prefect settings and run context (API URL, client).
                 call = contextvars.copy_context().run

@@ -141,3 +141,21 @@ def test_new_edition_without_code(tmp_path):
     ps = estimates[(estimates["population"] == "ps") & (estimates["breakdown"] == "total")]
     assert set(ps.loc[ps["question"] == "QNEW", "item"]) >= {"1", "2"}
     assert "97" in set(ps.loc[ps["question"] == single["id"], "item"])
+
+
+def test_the_progress_bar_moves_one_phase_at_a_time_in_the_order_of_the_stages(monkeypatch):
+    """A stage started ahead of its phase (the ranking charts, drawn during estimation) does not move
+    the bar; each phase moves it once, and the last ends it at 100 %."""
+    from baro_flows import progress
+    from baro_pipeline.pipeline import PHASES
+
+    moved: list[float] = []
+    monkeypatch.setattr(progress, "create_progress_artifact", lambda *a, **k: "bar")
+    monkeypatch.setattr(progress, "update_progress_artifact", lambda bar, value, description: moved.append(value))
+    stages = ["load edition", "read export", "validate", "read export", "validate", "weight", "weight", "estimate", "ranking charts",
+              "estimate", "ranking charts", "mirror comparisons", "audit", "section charts", "tables", "report", "write outputs"]
+    with progress.progress_bar("2025") as move:
+        for stage in stages:
+            move(stage)
+    assert moved == [100.0 * i / len(progress.ORDER) for i in range(1, len(progress.ORDER) + 1)]
+    assert set(stages) <= set(PHASES)

@@ -286,15 +286,11 @@ def cmd_run(args: argparse.Namespace, root: Path) -> int:
 
 
 def flow_and_renderer() -> None:
-    """Import the flow and start the charts' renderer: what ``baro run`` does while Prefect's embedded server starts.
-
-    vl-convert holds the GIL while its runtime starts (~0.5 s of a core): the run's own
-    ``start_renderer`` blocks the stages that long, except here, where it overlaps the server's start.
-    """
+    """Import the flow and start the charts' renderer process: what ``baro run`` does while Prefect's embedded server starts."""
     importlib.import_module("baro_flows.run")
     from .report import start_renderer
 
-    start_renderer().join()
+    start_renderer()
 
 
 def print_summary(summary: dict[str, Any], seconds: float, baro: str, rest: str = ", the rest is Prefect") -> None:
