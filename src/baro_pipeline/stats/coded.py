@@ -381,9 +381,10 @@ def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, d
 
 def group_slots(group: np.ndarray, n_groups: int, n_patterns: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``n_groups`` groups as they are (each its own slot) when their (group, pattern) keys
-    fit a bincount (:data:`PATTERN_BINS`), else numbered among the groups with rows
-    (:func:`present_groups`): fewer keys, often few enough for a bincount rather than a sort."""
-    if n_groups * n_patterns <= PATTERN_BINS:
+    are fewer than the rows and fit a bincount (:data:`PATTERN_BINS`), else numbered among the
+    groups with rows (:func:`present_groups`): fewer bins to clear and scan, or a bincount
+    rather than a sort."""
+    if n_groups * n_patterns <= min(PATTERN_BINS, len(group)):
         return np.arange(n_groups), group
     return present_groups(group)
 
