@@ -136,14 +136,14 @@ def test_coded_shares_give_the_pair_sums_and_covariance_of_their_matrix(raked):
 
 @pytest.mark.parametrize(
     ("weighted", "shares", "pattern_bins"),
-    [(False, [0.5, 0.3, 0.2, 0.0, 0.45], None), (False, [0.3, 0.1, 0.6] * 6, None), (False, [0.5, 0.3, 0.2, 0.0, 0.45], 1), (True, [0.5, 0.3, 0.2], None)],
+    [(False, [0.5, 0.3, 0.2, 0.0, 0.45], None), (False, [0.3, 0.1, 0.6] * 6, None), (False, [0.3, 0.1, 0.6] * 7, None), (False, [0.5, 0.3, 0.2, 0.0, 0.45], 1), (True, [0.5, 0.3, 0.2], None)],
 )
 def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(raked, monkeypatch, weighted, shares, pattern_bins):
     """The SEs of shares and their pairwise sums from the shares' co-occurrences per weight
     class are those of counting each pair sum, to the last bit: on overlapping layers of
     domains, the whole sample among them, a routed base and an item never ticked; with more
-    than 16 items (patterns of ones on 64 bits) and with (group, pattern) counts sorted rather
-    than binned. Weights of their own per row (no weight classes) take the pair sums themselves."""
+    than 16 items, with 20 or more (patterns of ones and the base bit on 64 bits, sorted) and
+    with (group, pattern) counts sorted rather than binned. Weights of their own per row (no weight classes) take the pair sums themselves."""
     design, codes, _ = raked
     if weighted:
         design = Design(np.random.default_rng(11).uniform(0.5, 2.0, N))

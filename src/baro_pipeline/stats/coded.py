@@ -333,10 +333,11 @@ def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, d
     (C, L, k, k), its upper triangle a <= b filled (the diagonal: each item's ones). Every count
     of k shares on one base and of their pairwise sums follows from them.
 
-    Each row's ones make a pattern (a bit per item); per layer, one count of the rows per (group,
-    pattern) — a bincount over n — and each pattern's pairs of ones take its count: the work of
-    a few passes over n, not one per pair. A layer of the whole sample alone takes the sums over
-    another layer's levels (integers: the same as counting it).
+    Each row's ones and whether it is in the base make a pattern, numbered once for every layer
+    (:func:`one_patterns`); per layer, one count of the rows per (group, pattern) — a bincount
+    over n — and every count follows from each pattern's: the rows and the base of its group,
+    its pairs of ones. A layer of the whole sample alone takes the sums over another layer's
+    levels (integers: the same as counting it).
 
     R: ``crossprod(y[in_group, ])`` per group, y the (n, k) 0/1 matrix.
     """
@@ -349,43 +350,81 @@ def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, d
     whole = whole_layers(layers)
     counted = [i for i, is_whole in enumerate(whole) if not is_whole] or [0]
     k, n_classes = len(ones), len(classes.cell)
-    sizes = [n_classes * (n_levels + 1) for _, n_levels, _ in layers]
-    pattern, pairs_of = one_patterns(ones)
+    patterns = one_patterns(ones, base)
+    n_patterns = len(patterns.inside)
+    key = np.empty(len(base), dtype=np.intp)  # one buffer for every layer's keys
     full = {}
     for i in counted:
-        group = layers[i][0]
-        key, count = distinct_counts(group * len(pairs_of) + pattern, sizes[i] * len(pairs_of))
-        entry_group, entry_pattern = np.divmod(key, len(pairs_of))
-        pair, entry = pattern_pairs(pairs_of, entry_pattern)
+        size = n_classes * (layers[i][1] + 1)
+        slots, group = group_slots(layers[i][0], size, n_patterns)
+        np.multiply(group, n_patterns, out=key)
+        key += patterns.number
+        found, count = distinct_counts(key, len(slots) * n_patterns)
+        entry_slot, entry_pattern = np.divmod(found, n_patterns)
+        entry_group = slots[entry_slot]
+        pair, entry = pattern_pairs(patterns, entry_pattern)
         # float sums of integer counts below 2^53: exact
-        both = np.bincount(entry_group[entry] * k * k + pair, weights=count[entry].astype(float), minlength=sizes[i] * k * k)
-        full[i] = (np.bincount(group, minlength=sizes[i]), np.bincount(group[base], minlength=sizes[i]), both.astype(np.intp).reshape(sizes[i], k, k))
-    found = []
+        sums = [
+            np.bincount(entry_group, weights=count.astype(float), minlength=size),
+            np.bincount(entry_group, weights=np.where(patterns.inside[entry_pattern], count, 0).astype(float), minlength=size),
+            np.bincount(entry_group[entry] * k * k + pair, weights=count[entry].astype(float), minlength=size * k * k).reshape(size, k, k),
+        ]
+        full[i] = [x.astype(np.intp) for x in sums]
+    found_layers = []
     for i, (_, n_levels, _) in enumerate(layers):
         counts = [x.reshape(n_classes, -1, *x.shape[1:]) for x in full.get(i, full[counted[0]])]
         if i not in full:
             counts = [x.sum(axis=1, keepdims=True) for x in counts]
-        found.append((layers[i][2], *(x[:, :n_levels] for x in counts)))
-    return found
+        found_layers.append((layers[i][2], *(x[:, :n_levels] for x in counts)))
+    return found_layers
 
 
-def one_patterns(ones: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Each row's pattern of ones among k < 64 items (``ones`` (k, n) bool): its number among
-    the patterns present, and per pattern its pairs of ones a <= b, as a k + b."""
+def group_slots(group: np.ndarray, n_groups: int, n_patterns: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n_groups`` groups as they are (each its own slot) when their (group, pattern) keys
+    are fewer than the rows and fit a bincount (:data:`PATTERN_BINS`), else numbered among the
+    groups with rows (:func:`present_groups`): fewer bins to clear and scan, or a bincount
+    rather than a sort."""
+    if n_groups * n_patterns <= min(PATTERN_BINS, len(group)):
+        return np.arange(n_groups), group
+    return present_groups(group)
+
+
+@dataclass(frozen=True, eq=False)
+class OnePatterns:
+    """The patterns of ones of :func:`one_patterns`: each row's pattern (its number among those
+    present), whether each pattern is in the base, and per pattern its pairs of ones a <= b (as
+    a k + b), all patterns' pairs one after the other (``pairs``), ``sizes`` of them each."""
+
+    number: np.ndarray
+    inside: np.ndarray
+    pairs: np.ndarray
+    sizes: np.ndarray
+
+
+def one_patterns(ones: np.ndarray, base: np.ndarray) -> OnePatterns:
+    """Each row's pattern of ones among k < 64 items (``ones`` (k, n) bool) and whether it is in
+    the ``base`` (n,) bool (one bit more; a sort rather than a bincount beyond 20 bits)."""
     k, n = ones.shape
-    mask: Array = np.zeros(n, dtype=np.uint16 if k <= 16 else np.uint64)
+    mask: Array = np.zeros(n, dtype=np.uint32 if k < 20 else np.uint64)
     bit = np.empty_like(mask)
-    for a, item in enumerate(ones):
+    for a, item in enumerate((*ones, base)):
         np.left_shift(item, a, out=bit, dtype=mask.dtype)
         np.bitwise_or(mask, bit, out=mask)
-    present, number = present_groups(mask) if k <= 16 else np.unique(mask, return_inverse=True)
-    members = (present[:, None] >> np.arange(k, dtype=present.dtype)) & 1 == 1
-    pairs = []
-    for items in members:
-        at = np.flatnonzero(items)
-        first, second = np.triu_indices(len(at))
-        pairs.append(at[first] * k + at[second])
-    return number.reshape(-1), pairs
+    present, number = present_groups(mask) if k < 20 else np.unique(mask, return_inverse=True)
+    members = (present[:, None] >> np.arange(k + 1, dtype=present.dtype)) & 1 == 1
+    pattern, item = np.nonzero(members[:, :k])  # in order: pattern, then item
+    per_pattern = np.bincount(pattern, minlength=len(present))
+    # each one pairs with itself and the pattern's later ones: as many as the ones from it on
+    later = np.repeat(np.cumsum(per_pattern), per_pattern) - np.arange(len(item))
+    first = np.repeat(np.arange(len(item)), later)
+    second = first + running(later)
+    return OnePatterns(number.reshape(-1), members[:, k], item[first] * k + item[second], per_pattern * (per_pattern + 1) // 2)
+
+
+def running(sizes: np.ndarray) -> np.ndarray:
+    """0, 1, ..., size - 1 for each of ``sizes``, one after the other."""
+    found: Array = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return found
 
 
 def distinct_counts(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
@@ -399,15 +438,12 @@ def distinct_counts(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarra
     return keys, counts
 
 
-def pattern_pairs(pairs_of: list[np.ndarray], patterns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For entries of these ``patterns``, every pair of ones of each (a k + b) and its entry."""
-    sizes = np.array([len(pairs) for pairs in pairs_of])
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    flat = np.concatenate([np.zeros(0, dtype=np.intp), *pairs_of])
-    entry = np.repeat(np.arange(len(patterns)), sizes[patterns])
-    # position of each pair within its entry's list: a running count restarted at each entry
-    offset = np.arange(len(entry)) - np.repeat(np.cumsum(sizes[patterns]) - sizes[patterns], sizes[patterns])
-    return flat[starts[patterns][entry] + offset], entry
+def pattern_pairs(patterns: OnePatterns, entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For entries of these patterns (``entries``: their numbers), every pair of ones of each (a k + b) and its entry."""
+    sizes = patterns.sizes[entries]
+    starts = np.cumsum(patterns.sizes) - patterns.sizes
+    entry = np.repeat(np.arange(len(entries)), sizes)
+    return patterns.pairs[starts[entries][entry] + running(sizes)], entry
 
 
 def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:
