@@ -124,18 +124,22 @@ def first_irls_step(weights: Array, scales: Array, ones: Array, zeros: Array) ->
 
     The prior weights of item l are W = weights x scales[l] (0 outside the domain); ``ones`` and
     ``zeros`` (n, k) mark its answers 1 and 0. Terms are computed once per distinct scale (items
-    with the same base share one) and summed by matrix products.
+    with the same base share one), and each item sums those of its own scale only, in numpy's
+    own loops: a BLAS product would sum every scale for every item, on threads that cost more
+    than the sums at a barometer's size and whose number changes the last bits.
     """
     levels, which = np.unique(scales, return_inverse=True)
     prior = weights[:, None] * levels
-    sums: Array = np.zeros(())
+    steps: Array = np.zeros((3, len(scales)))
     for answer, indicator in ((1.0, ones), (0.0, zeros)):
         mu = (prior * answer + 0.5) / (prior + 1)
         working = prior * mu * (1 - mu)
         response = special.logit(mu) + (answer - mu) / (mu * (1 - mu))
         deviance = -2 * prior * np.log(np.abs(1 - answer - mu))  # -2 W log(mu) for a 1, log(1 - mu) for a 0
-        sums = sums + indicator.T @ np.concatenate([working * response, working, deviance], axis=1)
-    steps: Array = sums.reshape(len(scales), 3, len(levels))[np.arange(len(scales)), :, which.reshape(-1)].T
+        terms = np.stack([working * response, working, deviance], axis=1)  # (n, 3, levels)
+        for level in range(len(levels)):
+            items = np.flatnonzero(which.reshape(-1) == level)
+            steps[:, items] += np.einsum("nk,nt->tk", indicator[:, items], terms[:, :, level])
     return steps
 
 
