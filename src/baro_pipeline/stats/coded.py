@@ -464,25 +464,71 @@ def counted_sums(layout: VarianceLayout, counted: CountedItems, d: int) -> Domai
     )
 
 
-def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """Respondents of each weight class answering 1 and 0 in each 0/1 item's base, per domain
-    (C, d, k) each, and each item's base size over the whole sample (k,): what a sum over the
-    respondents of any function of their weight and answer needs (the glm of ``svyciprop``).
+@dataclass(frozen=True, eq=False)
+class LayerAnswers:
+    """Respondents answering 1 and 0 in each 0/1 item's base (slots, k), per (weight class,
+    level) present in one layer of domains (``slots``: class × (L + 1) + level), and its domains."""
+
+    slots: Array
+    n_levels: int
+    columns: Array
+    ones: np.ndarray
+    zeros: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class AnswerCounts:
+    """What a sum over the respondents of any function of their weight and 0/1 answer needs (the
+    glm of ``svyciprop``), per layer of domains (:class:`LayerAnswers`), and each item's base size
+    over the whole sample (k,)."""
+
+    n_classes: int
+    layers: list[LayerAnswers]
+    answered: np.ndarray
+
+    def domains(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Per domain, in order, the respondents of each weight class answering 1 and 0 (C, k)."""
+        found = {}
+        for layer in self.layers:
+            classes, level = np.divmod(layer.slots, layer.n_levels + 1)
+            for i, column in enumerate(layer.columns):
+                at = level == i
+                found[int(column)] = (classes[at], layer.ones[at], layer.zeros[at])
+        k = len(self.answered)
+        for j in range(len(found)):
+            classes, ones, zeros = found[j]
+            dense = np.zeros((2, self.n_classes, k))
+            dense[0, classes], dense[1, classes] = ones, zeros
+            yield dense[0], dense[1]
+
+
+def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> AnswerCounts:
+    """:class:`AnswerCounts` of 0/1 coded items: per bundle (:func:`keyed_items`) and layer, one
+    count of the joint states on the (class, level) groups that have rows, summed back to each
+    item's 1 and 0. Counts are integers: exact in any order, a layer of the whole sample alone
+    the sums of another's over its levels, the base sizes the sums of a layer over all its groups.
     """
     classes = layout.classes
     if classes is None:
         raise EstimationError("coded items need the design's weight classes", where="class_answer_counts", fix="pass a design whose layout has weight classes")
-    k, n_classes = sum(item.table.shape[1] for item in items), classes.kinds.shape[0]
-    d = 1 if domains is None else domains.shape[1]
-    ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
+    k = sum(item.table.shape[1] for item in items)
+    layers: list[LayerAnswers] = []
     for bundle, keys in keyed_items(layout, classes.row_class, items, domains, derive_whole=True):
-        states = bundle.marginals(np.bincount(bundle.state, minlength=bundle.n_states))
-        per_item = item_layer_counts(layout, bundle, keys)
-        for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
-            answered[start:stop] = states[j] @ ~np.isnan(table)
-            for counts, layer in zip(per_item[j], keys):
-                ones[:, layer.columns, start:stop], zeros[:, layer.columns, start:stop] = counts @ (table == 1), counts @ (table == 0)
-    return ones, zeros, answered
+        if not layers:
+            layers = [LayerAnswers(key.slots, key.n_levels, key.columns, *np.zeros((2, len(key.slots), k), dtype=np.int64)) for key in keys]
+        for key, layer in zip(keys, layers):
+            if key.key is None:
+                continue
+            joint = np.bincount(key.key, minlength=len(key.slots) * bundle.n_states).reshape(len(key.slots), -1)
+            for counts, (start, stop), table in zip(bundle.marginals(joint), bundle.columns, bundle.tables):
+                layer.ones[:, start:stop], layer.zeros[:, start:stop] = counts @ (table == 1), counts @ (table == 0)
+    counted = next(layer for layer, key in zip(layers, keys) if key.key is not None)
+    derived = [i for i, key in enumerate(keys) if key.key is None]
+    if derived:  # the whole sample: per class, the sums over the counted layer's levels (slots are class-major)
+        starts = np.flatnonzero(np.diff(counted.slots // (counted.n_levels + 1), prepend=-1))
+        for i in derived:
+            layers[i] = LayerAnswers(layers[i].slots, 1, layers[i].columns, *(np.add.reduceat(x, starts) for x in (counted.ones, counted.zeros)))
+    return AnswerCounts(classes.kinds.shape[0], layers, (counted.ones + counted.zeros).sum(axis=0))
 
 
 def is_coded(y: Items) -> TypeGuard[Sequence[CodedItems]]:

@@ -103,9 +103,9 @@ def answer_counts(design: Design, y: Items, domains: Array | None) -> tuple[np.n
     layout = variance_layout(design)
     if is_coded(y) and layout.classes is not None:
         check_binary([item.table for item in y])
-        ones, zeros, answered = class_answer_counts(layout, y, domains)
+        counts = class_answer_counts(layout, y, domains)
         weights = layout.classes.kinds[:, 1]
-        return answered, ((weights, ones[:, j], zeros[:, j]) for j in range(ones.shape[1]))
+        return counts.answered, ((weights, ones, zeros) for ones, zeros in counts.domains())
     y = np.column_stack([item.dense() for item in y]) if is_coded(y) else np.asarray(y, dtype=float).reshape(design.n, -1)
     check_binary([y])
     in_domain = np.ones((design.n, 1), dtype=bool) if domains is None else np.asarray(domains)
