@@ -482,24 +482,19 @@ class AnswerCounts:
     glm of ``svyciprop``), per layer of domains (:class:`LayerAnswers`), and each item's base size
     over the whole sample (k,)."""
 
-    n_classes: int
     layers: list[LayerAnswers]
     answered: np.ndarray
 
-    def domains(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Per domain, in order, the respondents of each weight class answering 1 and 0 (C, k)."""
+    def domains(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per domain, in order, the weight classes that have rows in it and their respondents
+        answering 1 and 0 (classes, k): the other classes add nothing to a sum over its rows."""
         found = {}
         for layer in self.layers:
             classes, level = np.divmod(layer.slots, layer.n_levels + 1)
             for i, column in enumerate(layer.columns):
                 at = level == i
-                found[int(column)] = (classes[at], layer.ones[at], layer.zeros[at])
-        k = len(self.answered)
-        for j in range(len(found)):
-            classes, ones, zeros = found[j]
-            dense = np.zeros((2, self.n_classes, k))
-            dense[0, classes], dense[1, classes] = ones, zeros
-            yield dense[0], dense[1]
+                found[int(column)] = (classes[at], layer.ones[at].astype(float), layer.zeros[at].astype(float))
+        return (found[j] for j in range(len(found)))
 
 
 def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> AnswerCounts:
@@ -528,7 +523,7 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
         starts = np.flatnonzero(np.diff(counted.slots // (counted.n_levels + 1), prepend=-1))
         for i in derived:
             layers[i] = LayerAnswers(layers[i].slots, 1, layers[i].columns, *(np.add.reduceat(x, starts) for x in (counted.ones, counted.zeros)))
-    return AnswerCounts(classes.kinds.shape[0], layers, (counted.ones + counted.zeros).sum(axis=0))
+    return AnswerCounts(layers, (counted.ones + counted.zeros).sum(axis=0))
 
 
 def is_coded(y: Items) -> TypeGuard[Sequence[CodedItems]]:

@@ -72,9 +72,9 @@ def svyciprop_terms(design: Design, estimates: MeanEstimates, y: Items, domains:
     (``summary.svyglm``: svyvar of Pearson residuals about its fit mu) is
     n_b / (n_b - 1) p (1 - p) / (mu (1 - mu)). The glm's first IRLS step depends on each
     respondent's W, so each domain (a loop over a handful) costs an elementwise pass over
-    n x (distinct bases among the items) and two (n, k) matrix products; for coded items
+    n x (distinct bases among the items) and their sums per item; for coded items
     (:class:`CodedItems`) on a design whose weights fall in few classes (raking from equal
-    design weights), a pass over the classes instead of the respondents.
+    design weights), a pass over the domain's classes instead of the respondents.
     """
     n_b, w_b, p = (np.atleast_2d(a) for a in (estimates.n, estimates.n_weighted, estimates.estimate))
     answered, domain_answers = answer_counts(design, y, domains)
@@ -98,14 +98,15 @@ def svyciprop_terms(design: Design, estimates: MeanEstimates, y: Items, domains:
 def answer_counts(design: Design, y: Items, domains: Array | None) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Each item's base size over the design (k,), and per domain (weights, ones, zeros): the
     respondents' weights (0 outside the domain) and (n, k) marks of their answers 1 and 0 or, for
-    coded items on a design whose weights fall in few classes, the classes' weights and counts.
+    coded items on a design whose weights fall in few classes, the weights and counts of the
+    classes that have rows in the domain.
     """
     layout = variance_layout(design)
     if is_coded(y) and layout.classes is not None:
         check_binary([item.table for item in y])
         counts = class_answer_counts(layout, y, domains)
         weights = layout.classes.kinds[:, 1]
-        return counts.answered, ((weights, ones, zeros) for ones, zeros in counts.domains())
+        return counts.answered, ((weights[classes], ones, zeros) for classes, ones, zeros in counts.domains())
     y = np.column_stack([item.dense() for item in y]) if is_coded(y) else np.asarray(y, dtype=float).reshape(design.n, -1)
     check_binary([y])
     in_domain = np.ones((design.n, 1), dtype=bool) if domains is None else np.asarray(domains)
@@ -125,8 +126,9 @@ def first_irls_step(weights: Array, scales: Array, ones: Array, zeros: Array) ->
     The prior weights of item l are W = weights x scales[l] (0 outside the domain); ``ones`` and
     ``zeros`` (n, k) mark its answers 1 and 0. Terms are computed once per distinct scale (items
     with the same base share one), and each item sums those of its own scale only, in numpy's
-    own loops: a BLAS product would sum every scale for every item, on threads that cost more
-    than the sums at a barometer's size and whose number changes the last bits.
+    own loops (einsum): the sums, to the last bit, do not depend on the machine's cores. A BLAS
+    product would sum every scale for every item, on threads that cost more than the sums at a
+    barometer's size and whose number changes the last bits.
     """
     levels, which = np.unique(scales, return_inverse=True)
     prior = weights[:, None] * levels
