@@ -415,6 +415,41 @@ def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domai
     return counted_sums(layout, coded_counts(layout, items, domains), 1 if domains is None else domains.shape[1])
 
 
+# Values of the counts projected in one product (:func:`projected_counts`): ~16 MB.
+PROJECTION_BLOCK = 1 << 21
+
+
+def projected_counts(layout: VarianceLayout, items: Sequence[CountedItem]) -> Iterator[list[np.ndarray]]:
+    """Per item, in order, its counts of each layer projected on the units and the calibration
+    model (projection rows, L, S): consecutive items' counts of a layer in one product of at most
+    :data:`PROJECTION_BLOCK` values (or one item's). The sparse product sums each column apart, so
+    the numbers are those of item by item, in fewer calls."""
+    for chunk in projection_chunks(items):
+        per_layer = []
+        for layer in range(len(chunk[0].counts)):
+            sums = [item.counts[layer] for item in chunk]
+            product = layout.projection @ np.concatenate([s.reshape(len(s), -1) for s in sums], axis=1)
+            parts = np.split(product, np.cumsum([s.shape[1] * s.shape[2] for s in sums])[:-1], axis=1)
+            per_layer.append([part.reshape(-1, *s.shape[1:]) for part, s in zip(parts, sums)])
+        yield from (list(projected) for projected in zip(*per_layer))
+
+
+def projection_chunks(items: Sequence[CountedItem]) -> Iterator[list[CountedItem]]:
+    """Consecutive items whose counts number at most :data:`PROJECTION_BLOCK` values together (an
+    item with more makes a chunk of its own)."""
+    chunk: list[CountedItem] = []
+    size = 0
+    for item in items:
+        values = sum(counts.size for counts in item.counts)
+        if chunk and size + values > PROJECTION_BLOCK:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += values
+    if chunk:
+        yield chunk
+
+
 def counted_sums(layout: VarianceLayout, counted: CountedItems, d: int) -> DomainSums:
     """:func:`domain_sums` of coded items from their counts on ``d`` domains: per item, its
     counts projected at once on the units and the calibration model; the items' values enter
@@ -425,11 +460,10 @@ def counted_sums(layout: VarianceLayout, counted: CountedItems, d: int) -> Domai
     out = np.zeros((layout.projection.shape[0], d, 3, k))  # projection rows x domains x moments x items
     shift = np.zeros(k)
     start = 0
-    for item in counted.items:
+    for item, projected in zip(counted.items, projected_counts(layout, counted.items)):
         table = item.table
         stop = start + table.shape[1]
         base = ~np.isnan(table)
-        projected = [(layout.projection @ sums.reshape(len(sums), -1)).reshape(-1, sums.shape[1], len(table)) for sums in item.counts]
         per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
         weight = per_state @ base
         centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
