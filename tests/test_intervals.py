@@ -173,11 +173,12 @@ def test_unusable_arguments_are_refused(ref):
 
 @pytest.mark.parametrize("design", ["w0", "rake", "linear"])
 def test_coded_items_give_the_glm_terms_of_the_item_matrix(ref, design, monkeypatch):
-    """The glm's first step summed over weight classes (coded items) is the sum over respondents."""
+    """The glm's first step summed over weight classes (coded items) is the sum over respondents,
+    on levels of one breakdown, an overlapping domain and the whole sample (three layers)."""
     monkeypatch.setattr(layout, "MAX_CLASS_SHARE", 1.0)  # every design in weight classes
     monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())
     y = ref.items(["y_low", "routed", "mr_5"])
-    domains = np.column_stack([ref.domain("sex", "F"), ref.domain("age", "a65p"), np.ones(len(y), dtype=bool)])
+    domains = np.column_stack([ref.domain("sex", "F"), ref.domain("age", "a65p"), np.ones(len(y), dtype=bool), ref.domain("sex", "M")])
     coded = [coded_column(y[:, j]) for j in range(y.shape[1])]
     estimates = svymean(ref.designs[design], y, domains)
     dense, by_class = (svyciprop_terms(ref.designs[design], estimates, items, domains) for items in (y, coded))

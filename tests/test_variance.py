@@ -190,6 +190,20 @@ def test_coded_items_counted_together_or_one_by_one_agree(ref, monkeypatch):
         monkeypatch.undo()
 
 
+@pytest.mark.parametrize("classes", [True, False], ids=["weight classes", "weights row by row"])
+def test_counts_projected_together_or_one_by_one_agree_to_the_last_bit(ref, classes, monkeypatch):
+    """Items' counts projected in one sparse product give the numbers of one product per item."""
+    monkeypatch.setattr(layout, "MAX_CLASS_SHARE", 1.0 if classes else -1.0)
+    monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())
+    y = coded(ref.items(CODED_ITEMS))
+    domains = np.column_stack([ref.domain("sex", "F"), ref.domain("age", "a65p"), np.ones(len(y[0].state), dtype=bool)])
+    together = svymean(ref.designs["rake"], y, domains)
+    monkeypatch.setattr("baro_pipeline.stats.coded.PROJECTION_BLOCK", 0)
+    one_by_one = svymean(ref.designs["rake"], y, domains)
+    for field in together.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(one_by_one, field), getattr(together, field), err_msg=field)
+
+
 def test_the_whole_sample_from_a_breakdowns_counts_is_the_whole_sample_counted(ref, monkeypatch):
     """Counted per weight class, the whole sample's counts are the sums of another layer's (its
     levels and the rows in none): the same numbers, to the last bit, as counting it alone."""

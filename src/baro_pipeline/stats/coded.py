@@ -451,6 +451,41 @@ def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domai
     return counted_sums(layout, coded_counts(layout, items, domains), 1 if domains is None else domains.shape[1])
 
 
+# Values of the counts projected in one product (:func:`projected_counts`): ~16 MB.
+PROJECTION_BLOCK = 1 << 21
+
+
+def projected_counts(layout: VarianceLayout, items: Sequence[CountedItem]) -> Iterator[list[np.ndarray]]:
+    """Per item, in order, its counts of each layer projected on the units and the calibration
+    model (projection rows, L, S): consecutive items' counts of a layer in one product of at most
+    :data:`PROJECTION_BLOCK` values (or one item's). The sparse product sums each column apart, so
+    the numbers are those of item by item, in fewer calls."""
+    for chunk in projection_chunks(items):
+        per_layer = []
+        for layer in range(len(chunk[0].counts)):
+            sums = [item.counts[layer] for item in chunk]
+            product = layout.projection @ np.concatenate([s.reshape(len(s), -1) for s in sums], axis=1)
+            parts = np.split(product, np.cumsum([s.shape[1] * s.shape[2] for s in sums])[:-1], axis=1)
+            per_layer.append([part.reshape(-1, *s.shape[1:]) for part, s in zip(parts, sums)])
+        yield from (list(projected) for projected in zip(*per_layer))
+
+
+def projection_chunks(items: Sequence[CountedItem]) -> Iterator[list[CountedItem]]:
+    """Consecutive items whose counts number at most :data:`PROJECTION_BLOCK` values together (an
+    item with more makes a chunk of its own)."""
+    chunk: list[CountedItem] = []
+    size = 0
+    for item in items:
+        values = sum(counts.size for counts in item.counts)
+        if chunk and size + values > PROJECTION_BLOCK:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += values
+    if chunk:
+        yield chunk
+
+
 def counted_sums(layout: VarianceLayout, counted: CountedItems, d: int) -> DomainSums:
     """:func:`domain_sums` of coded items from their counts on ``d`` domains: per item, its
     counts projected at once on the units and the calibration model; the items' values enter
@@ -461,11 +496,10 @@ def counted_sums(layout: VarianceLayout, counted: CountedItems, d: int) -> Domai
     out = np.zeros((layout.projection.shape[0], d, 3, k))  # projection rows x domains x moments x items
     shift = np.zeros(k)
     start = 0
-    for item in counted.items:
+    for item, projected in zip(counted.items, projected_counts(layout, counted.items)):
         table = item.table
         stop = start + table.shape[1]
         base = ~np.isnan(table)
-        projected = [(layout.projection @ sums.reshape(len(sums), -1)).reshape(-1, sums.shape[1], len(table)) for sums in item.counts]
         per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
         weight = per_state @ base
         centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
@@ -500,25 +534,66 @@ def counted_sums(layout: VarianceLayout, counted: CountedItems, d: int) -> Domai
     )
 
 
-def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """Respondents of each weight class answering 1 and 0 in each 0/1 item's base, per domain
-    (C, d, k) each, and each item's base size over the whole sample (k,): what a sum over the
-    respondents of any function of their weight and answer needs (the glm of ``svyciprop``).
+@dataclass(frozen=True, eq=False)
+class LayerAnswers:
+    """Respondents answering 1 and 0 in each 0/1 item's base (slots, k), per (weight class,
+    level) present in one layer of domains (``slots``: class × (L + 1) + level), and its domains."""
+
+    slots: Array
+    n_levels: int
+    columns: Array
+    ones: np.ndarray
+    zeros: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class AnswerCounts:
+    """What a sum over the respondents of any function of their weight and 0/1 answer needs (the
+    glm of ``svyciprop``), per layer of domains (:class:`LayerAnswers`), and each item's base size
+    over the whole sample (k,)."""
+
+    layers: list[LayerAnswers]
+    answered: np.ndarray
+
+    def domains(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per domain, in order, the weight classes that have rows in it and their respondents
+        answering 1 and 0 (classes, k): the other classes add nothing to a sum over its rows."""
+        found = {}
+        for layer in self.layers:
+            classes, level = np.divmod(layer.slots, layer.n_levels + 1)
+            for i, column in enumerate(layer.columns):
+                at = level == i
+                found[int(column)] = (classes[at], layer.ones[at].astype(float), layer.zeros[at].astype(float))
+        return (found[j] for j in range(len(found)))
+
+
+def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> AnswerCounts:
+    """:class:`AnswerCounts` of 0/1 coded items: per bundle (:func:`keyed_items`) and layer, one
+    count of the joint states on the (class, level) groups that have rows, summed back to each
+    item's 1 and 0. Counts are integers: exact in any order, a layer of the whole sample alone
+    the sums of another's over its levels, the base sizes the sums of a layer over all its groups.
     """
     classes = layout.classes
     if classes is None:
         raise EstimationError("coded items need the design's weight classes", where="class_answer_counts", fix="pass a design whose layout has weight classes")
-    k, n_classes = sum(item.table.shape[1] for item in items), classes.kinds.shape[0]
-    d = 1 if domains is None else domains.shape[1]
-    ones, zeros, answered = np.zeros((n_classes, d, k)), np.zeros((n_classes, d, k)), np.zeros(k)
+    k = sum(item.table.shape[1] for item in items)
+    layers: list[LayerAnswers] = []
     for bundle, keys in keyed_items(layout, classes.row_class, items, domains, derive_whole=True):
-        states = bundle.marginals(np.bincount(bundle.state, minlength=bundle.n_states))
-        per_item = item_layer_counts(layout, bundle, keys)
-        for j, ((start, stop), table) in enumerate(zip(bundle.columns, bundle.tables)):
-            answered[start:stop] = states[j] @ ~np.isnan(table)
-            for counts, layer in zip(per_item[j], keys):
-                ones[:, layer.columns, start:stop], zeros[:, layer.columns, start:stop] = counts @ (table == 1), counts @ (table == 0)
-    return ones, zeros, answered
+        if not layers:
+            layers = [LayerAnswers(key.slots, key.n_levels, key.columns, *np.zeros((2, len(key.slots), k), dtype=np.int64)) for key in keys]
+        for key, layer in zip(keys, layers):
+            if key.key is None:
+                continue
+            joint = np.bincount(key.key, minlength=len(key.slots) * bundle.n_states).reshape(len(key.slots), -1)
+            for counts, (start, stop), table in zip(bundle.marginals(joint), bundle.columns, bundle.tables):
+                layer.ones[:, start:stop], layer.zeros[:, start:stop] = counts @ (table == 1), counts @ (table == 0)
+    counted = next(layer for layer, key in zip(layers, keys) if key.key is not None)
+    derived = [i for i, key in enumerate(keys) if key.key is None]
+    if derived:  # the whole sample: per class, the sums over the counted layer's levels (slots are class-major)
+        starts = np.flatnonzero(np.diff(counted.slots // (counted.n_levels + 1), prepend=-1))
+        for i in derived:
+            layers[i] = LayerAnswers(layers[i].slots, 1, layers[i].columns, *(np.add.reduceat(x, starts) for x in (counted.ones, counted.zeros)))
+    return AnswerCounts(layers, (counted.ones + counted.zeros).sum(axis=0))
 
 
 def is_coded(y: Items) -> TypeGuard[Sequence[CodedItems]]:

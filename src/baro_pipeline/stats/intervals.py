@@ -72,9 +72,9 @@ def svyciprop_terms(design: Design, estimates: MeanEstimates, y: Items, domains:
     (``summary.svyglm``: svyvar of Pearson residuals about its fit mu) is
     n_b / (n_b - 1) p (1 - p) / (mu (1 - mu)). The glm's first IRLS step depends on each
     respondent's W, so each domain (a loop over a handful) costs an elementwise pass over
-    n x (distinct bases among the items) and two (n, k) matrix products; for coded items
+    n x (distinct bases among the items) and their sums per item; for coded items
     (:class:`CodedItems`) on a design whose weights fall in few classes (raking from equal
-    design weights), a pass over the classes instead of the respondents.
+    design weights), a pass over the domain's classes instead of the respondents.
     """
     n_b, w_b, p = (np.atleast_2d(a) for a in (estimates.n, estimates.n_weighted, estimates.estimate))
     answered, domain_answers = answer_counts(design, y, domains)
@@ -98,14 +98,15 @@ def svyciprop_terms(design: Design, estimates: MeanEstimates, y: Items, domains:
 def answer_counts(design: Design, y: Items, domains: Array | None) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Each item's base size over the design (k,), and per domain (weights, ones, zeros): the
     respondents' weights (0 outside the domain) and (n, k) marks of their answers 1 and 0 or, for
-    coded items on a design whose weights fall in few classes, the classes' weights and counts.
+    coded items on a design whose weights fall in few classes, the weights and counts of the
+    classes that have rows in the domain.
     """
     layout = variance_layout(design)
     if is_coded(y) and layout.classes is not None:
         check_binary([item.table for item in y])
-        ones, zeros, answered = class_answer_counts(layout, y, domains)
+        counts = class_answer_counts(layout, y, domains)
         weights = layout.classes.kinds[:, 1]
-        return answered, ((weights, ones[:, j], zeros[:, j]) for j in range(ones.shape[1]))
+        return counts.answered, ((weights[classes], ones, zeros) for classes, ones, zeros in counts.domains())
     y = np.column_stack([item.dense() for item in y]) if is_coded(y) else np.asarray(y, dtype=float).reshape(design.n, -1)
     check_binary([y])
     in_domain = np.ones((design.n, 1), dtype=bool) if domains is None else np.asarray(domains)
@@ -124,18 +125,23 @@ def first_irls_step(weights: Array, scales: Array, ones: Array, zeros: Array) ->
 
     The prior weights of item l are W = weights x scales[l] (0 outside the domain); ``ones`` and
     ``zeros`` (n, k) mark its answers 1 and 0. Terms are computed once per distinct scale (items
-    with the same base share one) and summed by matrix products.
+    with the same base share one), and each item sums those of its own scale only, in numpy's
+    own loops (einsum): the sums, to the last bit, do not depend on the machine's cores. A BLAS
+    product would sum every scale for every item, on threads that cost more than the sums at a
+    barometer's size and whose number changes the last bits.
     """
     levels, which = np.unique(scales, return_inverse=True)
     prior = weights[:, None] * levels
-    sums: Array = np.zeros(())
+    steps: Array = np.zeros((3, len(scales)))
     for answer, indicator in ((1.0, ones), (0.0, zeros)):
         mu = (prior * answer + 0.5) / (prior + 1)
         working = prior * mu * (1 - mu)
         response = special.logit(mu) + (answer - mu) / (mu * (1 - mu))
         deviance = -2 * prior * np.log(np.abs(1 - answer - mu))  # -2 W log(mu) for a 1, log(1 - mu) for a 0
-        sums = sums + indicator.T @ np.concatenate([working * response, working, deviance], axis=1)
-    steps: Array = sums.reshape(len(scales), 3, len(levels))[np.arange(len(scales)), :, which.reshape(-1)].T
+        terms = np.stack([working * response, working, deviance], axis=1)  # (n, 3, levels)
+        for level in range(len(levels)):
+            items = np.flatnonzero(which.reshape(-1) == level)
+            steps[:, items] += np.einsum("nk,nt->tk", indicator[:, items], terms[:, :, level])
     return steps
 
 
