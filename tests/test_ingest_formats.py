@@ -18,7 +18,9 @@ import pytest
 
 from baro_pipeline.errors import ExportError
 from baro_pipeline.ingest import ROW, cell_text, read_export
+from baro_pipeline.ingest import sav
 from baro_pipeline.ingest.cells import number_cells, value_cells
+from baro_pipeline.ingest.columns import code_columns
 from exports import clean_frame, write_sav, write_xlsx
 
 
@@ -136,6 +138,36 @@ def test_sav_read_without_a_child_gives_the_same_frame(frame, mini_codebook, tmp
     monkeypatch.delattr(os, "fork")  # as where processes cannot be forked
     direct = read_export(path, mini_codebook)
     pd.testing.assert_frame_equal(direct.frame, forked.frame)
+
+
+@pytest.mark.parametrize(
+    "values, kind",
+    [([1.0, np.nan, 0.0, -0.0, 255.0], "uint8"), ([3.0, 70000.0], "uint32"), ([np.nan], "uint8")],
+    ids=["codes", "wide", "blank"],
+)
+def test_whole_sav_values_are_unsigned_integers_null_where_blank(values, kind):
+    cells = sav.whole_numbers(np.array(values))
+    assert str(cells.type) == kind and cells.to_pylist() == [None if np.isnan(v) else int(v) for v in values]
+
+
+@pytest.mark.parametrize("values", [[1.0, 1.5], [2.0, -1.0], [1.0, np.inf], [2.0**32]], ids=["fraction", "negative", "inf", "beyond-32-bits"])
+def test_sav_values_that_are_not_all_whole_stay_text(values):
+    assert sav.whole_numbers(np.array(values)) is None
+
+
+def test_sav_codes_read_as_numbers_give_the_frame_and_issues_of_their_text(frame, mini_codebook, tmp_path, monkeypatch):
+    codes = list(code_columns(mini_codebook))
+    odd = frame.astype({codes[0]: float, codes[1]: float, mini_codebook.columns.loi: float})
+    odd.loc[odd.index[:3], codes[0]] = [1.5, -0.0, np.nan]  # a code that is not whole: a number issue, its column text
+    odd.loc[odd.index[3], codes[1]] = -1.0
+    odd.loc[odd.index[4], mini_codebook.columns.loi] = 812.5
+    path = write_sav(odd, tmp_path / "ps.sav", mini_codebook)
+    numbers = read_export(path, mini_codebook)
+    assert codes[2] in numbers.frame and numbers.frame[codes[2]].notna().any()
+    monkeypatch.setattr(sav, "whole_numbers", lambda values: None)  # every column as text, as before codes were read as numbers
+    text = read_export(path, mini_codebook)
+    pd.testing.assert_frame_equal(numbers.frame, text.frame, check_exact=True)
+    pd.testing.assert_frame_equal(numbers.issues, text.issues, check_exact=True)
 
 
 def test_sav_over_the_cells_limit_is_refused_by_the_child(frame, mini_codebook, tmp_path, monkeypatch):

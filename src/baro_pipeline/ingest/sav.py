@@ -1,4 +1,4 @@
-"""SPSS exports as text cells: read in a forked child, value labels checked against the codebook."""
+"""SPSS exports as text cells (codes as numbers): read in a forked child, value labels checked against the codebook."""
 
 from __future__ import annotations
 
@@ -10,34 +10,40 @@ import signal
 import struct
 import tempfile
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from ..edition import Codebook
 from ..errors import ExportError
-from .cells import number_cells, text_frame
-from .columns import coded_columns
+from .cells import number_cells
+from .columns import code_columns, coded_columns
+from .csv import read_numbers, text_frame
 from .files import ExportLimits, check_shape
-from .table import NO_ISSUES, ROW, TextTable, cell_text
+from .table import NO_ISSUES, TextTable, cell_text
 
 Labels = Mapping[str, Mapping[float | int, str]]  # as pyreadstat types them
 HEAD = struct.Struct("<Q")  # the length of the JSON that comes before the cells in the child's answer
 
 
 def read_sav_text(path: Path, data: bytes, codebook: Codebook, limits: ExportLimits) -> TextTable:
-    cells, labels = sav_cells_apart(path, limits)
+    """The file's cells, its codes and lengths of interview as numbers where they are whole (as a clean
+    CSV's: not written as text to be parsed back)."""
+    cells, labels = sav_cells_apart(path, limits, {codebook.columns.loi, *code_columns(codebook)})
     check_value_labels(labels, codebook, path)
-    frame = text_frame(dict(zip(cells.column_names, cells.columns)))
-    frame.insert(0, ROW, np.arange(1, len(frame) + 1, dtype=np.int64))
-    return TextTable(frame, NO_ISSUES)
+    return TextTable(text_frame(cells, np.arange(1, cells.num_rows + 1, dtype=np.int64)), NO_ISSUES, numbers=read_numbers(cells))
 
 
-def sav_cells(path: Path, limits: ExportLimits) -> tuple[pa.Table, Labels]:
-    """The file's cells as text, and its value labels; refused past the limits, before its data is read."""
+def sav_cells(path: Path, limits: ExportLimits, numeric: Collection[str] = frozenset()) -> tuple[pa.Table, Labels]:
+    """The file's cells, and its value labels; refused past the limits, before its data is read.
+
+    The columns named in ``numeric`` are whole numbers (null = blank) where every value is one
+    (:func:`whole_numbers`), the others text.
+    """
     import pyreadstat  # here only: a CSV run never needs it
 
     try:
@@ -46,12 +52,30 @@ def sav_cells(path: Path, limits: ExportLimits) -> tuple[pa.Table, Labels]:
         frame, meta = pyreadstat.read_sav(str(path))
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
         raise ExportError(f"not a readable SPSS .sav file ({exc})", where=str(path), fix="save it again from SPSS as .sav") from None
-    # numeric variables (all but texts and dates) written by Arrow, the others as cell_text writes them
-    cells = {c: number_cells(frame[c].to_numpy()) if frame[c].dtype == np.float64 else pa.array(cell_text(frame[c]), pa.string()) for c in frame.columns}
-    return pa.table(cells), meta.variable_value_labels
+    return pa.table({c: sav_column(frame[c], c in numeric) for c in frame.columns}), meta.variable_value_labels
 
 
-def sav_cells_apart(path: Path, limits: ExportLimits) -> tuple[pa.Table, Labels]:
+def sav_column(column: pd.Series, numeric: bool) -> pa.Array:
+    """One column's cells: whole numbers where ``numeric`` and every value is one; else numeric variables
+    (all but texts and dates) written by Arrow, the others as cell_text writes them."""
+    if column.dtype != np.float64:
+        return pa.array(cell_text(column), pa.string())
+    values = column.to_numpy()
+    whole = whole_numbers(values) if numeric else None
+    return number_cells(values) if whole is None else whole
+
+
+def whole_numbers(values: np.ndarray) -> pa.Array | None:
+    """Values all blank (NaN) or whole from 0 to under 2**32 as unsigned integers of the smallest type,
+    null where blank (what a clean CSV's codes are read as); None where any is another number."""
+    blank = np.isnan(values)
+    filled = np.where(blank, 0.0, values)  # -0.0 is 0, as its text "0" is
+    if not ((filled >= 0) & (filled < 2**32) & (filled == np.floor(filled))).all():
+        return None
+    return pa.array(filled.astype(np.min_scalar_type(int(filled.max(initial=0)))), mask=blank)
+
+
+def sav_cells_apart(path: Path, limits: ExportLimits, numeric: Collection[str] = frozenset()) -> tuple[pa.Table, Labels]:
     """:func:`sav_cells`, read in a child process: ReadStat, a C library, can crash the process (a
     segmentation fault) on a damaged file, and a crash there must be this error, not the run's end.
 
@@ -61,13 +85,13 @@ def sav_cells_apart(path: Path, limits: ExportLimits) -> tuple[pa.Table, Labels]
     not copied. Where processes cannot be forked (not POSIX), the file is read directly.
     """
     if not hasattr(os, "fork"):
-        return sav_cells(path, limits)
+        return sav_cells(path, limits, numeric)
     with answer_file() as answer:
         pid = os.fork()
         if pid == 0:  # the child: never returns
             try:
                 faulthandler.disable()  # its crash is reported by the parent, not dumped on stderr
-                send_sav_cells(path, limits, answer)
+                send_sav_cells(path, limits, numeric, answer)
                 answer.flush()
             finally:
                 os._exit(0)
@@ -91,11 +115,11 @@ def answer_file() -> BinaryIO:
     return tempfile.TemporaryFile()
 
 
-def send_sav_cells(path: Path, limits: ExportLimits, answer: BinaryIO) -> None:
+def send_sav_cells(path: Path, limits: ExportLimits, numeric: Collection[str], answer: BinaryIO) -> None:
     """The child's answer: the labels and the cells; or the error that refuses the file, that memory
     ran out, or what else went wrong (a bug: the parent raises it as such)."""
     try:
-        cells, labels = sav_cells(path, limits)
+        cells, labels = sav_cells(path, limits, numeric)
     except ExportError as exc:
         return send_head(answer, {"error": {"what": exc.what, "where": exc.where, "fix": exc.fix}})
     except MemoryError:
