@@ -5,7 +5,7 @@
 For each format and population, in one process, alternating, the median of ``--repeats``:
 the anchor (openpyxl ``load_workbook(read_only=True, data_only=True)`` and every row's values
 into a list; ``pyreadstat.read_sav``), the format's reader as ``ingest.read_export`` calls it
-(file bytes to the text cells) and the whole ``ingest.read_export`` (the cells normalised as well,
+(file bytes to the text cells; an SPSS file's codes as numbers) and the whole ``ingest.read_export`` (the cells normalised as well,
 the part every format shares with CSV). Wall seconds are compared; CPU seconds (this process and
 its forked children) are printed beside them, and their ratio: on a busy machine, the steadier one. The exports are made with
 ``baro synth 2025 --respondents ROWS --seed 1`` in ``--data`` (default bench/data/formats_<ROWS>)
