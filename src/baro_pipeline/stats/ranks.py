@@ -170,8 +170,9 @@ def rank_uncertainty_each(
         which = [i for i, size in enumerate(sizes) if size == k]
         estimate = np.stack([np.asarray(estimates[i], dtype=float) for i in which])
         covariance = np.stack([np.asarray(covariances[i], dtype=float) for i in which])
-        # item by item, each item's draws in a row: the passes below read rows, not columns
-        noise = np.stack([deviations(c, draws, seed).T for c in covariance])
+        # item by item, each item's draws in a row: the passes below read rows, not columns (a
+        # stack of transposed arrays keeps their layout: made contiguous)
+        noise = np.ascontiguousarray(np.stack([deviations(c, draws, seed).T for c in covariance]))
         t, scale = standardised(estimate, covariance)
         low, high = rank_interval(t, largest_spreads(noise, scale), level)
         shares = top_shares(estimate[..., None] + noise, top)
