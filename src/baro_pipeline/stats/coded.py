@@ -285,14 +285,18 @@ def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKe
     weighted = layout.classes is None
     n_groups = len(layout.cell_unit) if layout.classes is None else len(layout.classes.cell)
     w = layout.weights
-    kinds = ((w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights) if weighted else (None,)
+    # the weight kinds one after the other, counted in one bincount on keys kind by kind apart
+    # (each bin takes one kind's rows in their order: the sums of a bincount per kind)
+    kinds = np.concatenate([(w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights]) if weighted else None
+    n_kinds = 5 if weighted else 1
     per_layer: list[list[np.ndarray] | None] = []
     for layer in keys:
         if layer.key is None:
             per_layer.append(None)
             continue
         size = len(layer.slots) * bundle.n_states
-        joint = np.stack([np.bincount(layer.key, weights=kind, minlength=size) for kind in kinds]).reshape(len(kinds), len(layer.slots), -1)
+        key = (np.arange(n_kinds)[:, None] * size + layer.key).reshape(-1)
+        joint = np.bincount(key, weights=kinds, minlength=n_kinds * size).reshape(n_kinds, len(layer.slots), -1)
         per_layer.append([spread_groups(sums, layer.slots, n_groups, layer.n_levels) for sums in bundle.marginals(joint, layer.crowded)])
     counted = next(sums for sums in per_layer if sums is not None)
     return [
