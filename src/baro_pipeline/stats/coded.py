@@ -295,7 +295,7 @@ def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKe
             per_layer.append(None)
             continue
         size = len(layer.slots) * bundle.n_states
-        key = (np.arange(n_kinds)[:, None] * size + layer.key).reshape(-1)
+        key = (np.arange(n_kinds)[:, None] * size + layer.key).reshape(-1) if weighted else layer.key
         joint = np.bincount(key, weights=kinds, minlength=n_kinds * size).reshape(n_kinds, len(layer.slots), -1)
         per_layer.append([spread_groups(sums, layer.slots, n_groups, layer.n_levels) for sums in bundle.marginals(joint, layer.crowded)])
     counted = next(sums for sums in per_layer if sums is not None)
