@@ -137,8 +137,9 @@ class Bundle:
         if m == 1:  # its own states already: nothing to sum
             return [counts]
         lead = counts.shape[:-1]
-        statewise = np.ascontiguousarray(counts.reshape(-1, counts.shape[-1]).T).reshape(*self.sizes, -1)
-        found = [np.ascontiguousarray(statewise.sum(axis=others).T).reshape(*lead, -1) for others in self.other_axes(0)]
+        width = int(np.prod(lead))  # explicit: no rows leave -1 undetermined
+        statewise = np.ascontiguousarray(counts.reshape(width, self.n_states).T).reshape(*self.sizes, width)
+        found = [np.ascontiguousarray(statewise.sum(axis=others).T).reshape(*lead, size) for others, size in zip(self.other_axes(0), self.sizes)]
         if ordered is not None and len(ordered):
             joint = counts[..., ordered, :].reshape(*lead[:-1], len(ordered), *self.sizes)
             for sums, others in zip(found, self.other_axes(len(lead))):
