@@ -36,7 +36,7 @@ from baro_pipeline.stats import (
     variance_layout,
     variance_matrix,
 )
-from baro_pipeline.stats.ranks import DRAWS
+from baro_pipeline.stats.ranks import DRAWS, largest_spreads, top_shares
 from baro_pipeline.validation import validate_export
 from exports import clean_frame, weighted, write_csv
 
@@ -490,3 +490,20 @@ def test_the_report_names_the_ranks_the_data_cannot_separate(mini):
     ]
     certain = shown.assign(rank_low=[1, 2, 3], rank_high=[1, 2, 3])
     assert rank_uncertainty_notes(certain, edition) == ["Ordre établi : chaque rang affiché est distinct des autres (intervalles de rang à 95 %)."]
+
+
+@pytest.mark.parametrize("k", [2, 5, 11])
+def test_the_simulation_kernels_give_the_partition_and_item_by_item_numbers(k):
+    """p_top by counting the values above each item is the share at or above each draw's
+    top-th largest (a partition, ties included); each pair's spread computed once for both
+    items gives max_j |noise_i - noise_j| scale_ij item by item (a scale not symmetric too)."""
+    rng = np.random.default_rng(k)
+    draws = np.round(rng.normal(size=(3, 400, k)), 1)  # ties
+    for top in range(1, k):
+        threshold = np.partition(draws, k - top, axis=-1)[..., k - top]
+        expected = (draws >= threshold[..., None]).mean(axis=-2)
+        np.testing.assert_array_equal(top_shares(np.ascontiguousarray(np.swapaxes(draws, -1, -2)), top), expected)
+    noise, scale = rng.normal(size=(3, 400, k)), rng.uniform(0, 5, (3, k, k))
+    single, factors = noise.astype(np.float32), scale.astype(np.float32)
+    expected = np.max([np.abs(single - single[..., j : j + 1]) * factors[..., None, :, j] for j in range(k)], axis=0)
+    np.testing.assert_array_equal(largest_spreads(np.ascontiguousarray(np.swapaxes(noise, -1, -2)), scale), np.swapaxes(expected, -1, -2))

@@ -10,6 +10,7 @@ from conformance import reference
 from conformance.check_reference import api_design, item_values
 
 from baro_pipeline.errors import EstimationError
+from baro_pipeline.stats.coded import Bundle
 from baro_pipeline.stats import CodedItems, Design, coded_column, design_from_calibration, influence_values, layout, rake, sums, svymean, variance, variance_matrix
 
 TOLERANCE = 1e-8
@@ -275,3 +276,25 @@ def test_coded_items_are_checked(ref):
         svymean(design, [CodedItems(np.zeros(3, dtype=np.intp), np.ones((1, 1)))])
     with pytest.raises(EstimationError, match="each a row of the table"):
         svymean(design, [CodedItems(np.full(design.n, 2, dtype=np.intp), np.ones((2, 1)))])
+
+
+@pytest.mark.parametrize("sizes", [(4, 4), (3, 5), (3, 3, 3), (4, 3, 4)])
+def test_marginals_of_weighted_sums_are_numpys_joint_sums_to_the_last_bit(sizes):
+    """Bundle marginals summed state by state give the bits of numpy's sums over the joint
+    layout: slots of one or two rows in any order, the slots of three rows or more in numpy's."""
+    rng = np.random.default_rng(len(sizes) * 10 + sizes[0])
+    rows = rng.integers(1, 13, 300)  # rows per slot
+    slot = np.repeat(np.arange(len(rows)), rows)
+    n_states = int(np.prod(sizes))
+    weights = rng.lognormal(0, 4, (5, len(slot)))  # magnitudes far apart: sums depend on their order
+    key = slot * n_states + rng.integers(0, n_states, len(slot))
+    counts = np.stack([np.bincount(key, weights=w, minlength=len(rows) * n_states) for w in weights]).reshape(5, len(rows), n_states)
+    bundle = Bundle([], [np.zeros((s, 1)) for s in sizes], np.zeros(0, dtype=np.intp))
+    joint = counts.reshape(5, len(rows), *sizes)
+    numpys = [joint.sum(axis=axes) for axes in bundle.other_axes(2)]
+    found = bundle.marginals(counts, np.flatnonzero(rows >= 3))
+    for mine, theirs in zip(found, numpys):
+        assert mine.shape == theirs.shape and mine.tobytes() == theirs.tobytes()
+    # the crowded slots are what keeps the bits of three items: summed state by state, some sums
+    # differ (two items numpy sums in the same order, state by state)
+    assert len(sizes) == 2 or any(mine.tobytes() != theirs.tobytes() for mine, theirs in zip(bundle.marginals(counts), numpys))

@@ -125,15 +125,31 @@ class Bundle:
     def n_states(self) -> int:
         return int(np.prod(self.sizes))
 
-    def marginals(self, counts: np.ndarray) -> list[np.ndarray]:
-        """Counts (..., joint states) as each item's counts (..., its states): sums over the other
-        items' states, exact for counts (integers), so every item gets the counts of its own bincount.
+    def marginals(self, counts: np.ndarray, ordered: np.ndarray | None = None) -> list[np.ndarray]:
+        """Counts (..., slots, joint states) as each item's counts (..., slots, its states): sums
+        over the other items' states, exact for counts (integers), so every item gets the counts
+        of its own bincount. Summed state by state over long rows (numpy reduces short rows
+        slowly); weighted sums (floats) depend on their order only where three of them or more
+        are not 0 (x + 0 = x, a + b = b + a): the slots ``ordered`` (those with three rows or
+        more) are summed as ever, in numpy's order of the joint layout.
         """
-        lead, m = counts.ndim - 1, len(self.tables)
+        m = len(self.tables)
         if m == 1:  # its own states already: nothing to sum
             return [counts]
-        joint = counts.reshape(*counts.shape[:-1], *self.sizes)
-        return [joint.sum(axis=tuple(lead + j for j in range(m) if j != i)) for i in range(m)]
+        lead = counts.shape[:-1]
+        width = int(np.prod(lead))  # explicit: no rows leave -1 undetermined
+        statewise = np.ascontiguousarray(counts.reshape(width, self.n_states).T).reshape(*self.sizes, width)
+        found = [np.ascontiguousarray(statewise.sum(axis=others).T).reshape(*lead, size) for others, size in zip(self.other_axes(0), self.sizes)]
+        if ordered is not None and len(ordered):
+            joint = counts[..., ordered, :].reshape(*lead[:-1], len(ordered), *self.sizes)
+            for sums, others in zip(found, self.other_axes(len(lead))):
+                sums[..., ordered, :] = joint.sum(axis=others)
+        return found
+
+    def other_axes(self, lead: int) -> list[tuple[int, ...]]:
+        """Per item, the axes of the other items' states in the joint states' axes (after ``lead`` axes)."""
+        m = len(self.tables)
+        return [tuple(lead + j for j in range(m) if j != i) for i in range(m)]
 
 
 Layers = list[tuple[np.ndarray, int, Array]]
@@ -171,12 +187,14 @@ class LayerKey:
     """One layer of domains in :func:`keyed_items`: the key of each respondent, its group among
     those with rows × S + joint state (None: the whole sample, derived from another layer), the
     full group, ``rows`` (class or cell) × (L + 1) + level, of each of those ``slots``, the
-    layer's L and its domains."""
+    layer's L and its domains; per cell (weighted sums), the slots with three rows or more
+    (:meth:`Bundle.marginals`), None for counts per weight class."""
 
     key: Array | None
     slots: Array
     n_levels: int
     columns: Array
+    crowded: Array | None = None
 
 
 def keyed_items(
@@ -197,6 +215,7 @@ def keyed_items(
     whole = whole_layers(layers)
     derived = derive_whole and not all(whole) and any(whole)
     present = [present_groups(group) for group, _, _ in layers]
+    crowded = [np.flatnonzero(np.bincount(group, minlength=len(slots)) >= 3) if layout.classes is None else None for slots, group in present]
     # group × S of each layer, kept while consecutive bundles have S states (one array of n per
     # layer: one per S would hold n per distinct S)
     scaled: list[tuple[int, np.ndarray | None]] = [(0, None)] * len(layers)
@@ -207,14 +226,14 @@ def keyed_items(
         stops = start + np.cumsum([table.shape[1] for table in tables])
         bundle = Bundle(list(zip([start, *stops[:-1]], stops)), tables, joint_state(members))
         keys: list[LayerKey] = []
-        for i, ((_, n_levels, columns), (slots, group)) in enumerate(zip(layers, present)):
+        for i, ((_, n_levels, columns), (slots, group), crowd) in enumerate(zip(layers, present, crowded)):
             if derived and whole[i]:
                 keys.append(LayerKey(None, slots, n_levels, columns))
                 continue
             size, times = scaled[i]
             if times is None or size != bundle.n_states:
                 scaled[i] = size, times = bundle.n_states, np.multiply(group, bundle.n_states, out=times)
-            keys.append(LayerKey(np.add(times, bundle.state, out=buffers[i]), slots, n_levels, columns))
+            keys.append(LayerKey(np.add(times, bundle.state, out=buffers[i]), slots, n_levels, columns, crowd))
         yield bundle, keys
         start = int(stops[-1])
 
@@ -267,15 +286,19 @@ def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKe
     weighted = layout.classes is None
     n_groups = len(layout.cell_unit) if layout.classes is None else len(layout.classes.cell)
     w = layout.weights
-    kinds = ((w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights) if weighted else (None,)
+    # the weight kinds one after the other, counted in one bincount on keys kind by kind apart
+    # (each bin takes one kind's rows in their order: the sums of a bincount per kind)
+    kinds = np.concatenate([(w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights]) if weighted else None
+    n_kinds = 5 if weighted else 1
     per_layer: list[list[np.ndarray] | None] = []
     for layer in keys:
         if layer.key is None:
             per_layer.append(None)
             continue
         size = len(layer.slots) * bundle.n_states
-        joint = np.stack([np.bincount(layer.key, weights=kind, minlength=size) for kind in kinds]).reshape(len(kinds), len(layer.slots), -1)
-        per_layer.append([spread_groups(sums, layer.slots, n_groups, layer.n_levels) for sums in bundle.marginals(joint)])
+        key = (np.arange(n_kinds)[:, None] * size + layer.key).reshape(-1) if weighted else layer.key
+        joint = np.bincount(key, weights=kinds, minlength=n_kinds * size).reshape(n_kinds, len(layer.slots), -1)
+        per_layer.append([spread_groups(sums, layer.slots, n_groups, layer.n_levels) for sums in bundle.marginals(joint, layer.crowded)])
     counted = next(sums for sums in per_layer if sums is not None)
     return [
         [

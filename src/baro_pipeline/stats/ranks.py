@@ -78,13 +78,17 @@ def ranks_of(values: np.ndarray) -> np.ndarray:
 
 
 def top_shares(draws: np.ndarray, top: int) -> np.ndarray:
-    """(..., k) share of the draws (..., draws, k) in which each item is among the ``top``
-    largest (ties share the lowest rank: at least the top-th largest value of its draw)."""
-    k = draws.shape[-1]
+    """(..., k) share of the draws (..., k, draws) in which each item is among the ``top``
+    largest (ties share the lowest rank): fewer than ``top`` values of its draw above it, which
+    is at least the top-th largest (counted item against item: k passes, no partition of each
+    draw's k values)."""
+    k = draws.shape[-2]
     if top >= k:
-        return np.ones(draws.shape[:-2] + (k,))
-    threshold = np.partition(draws, k - top, axis=-1)[..., k - top]
-    shares: Array = (draws >= threshold[..., None]).mean(axis=-2)
+        return np.ones(draws.shape[:-1])
+    above = np.zeros(draws.shape, dtype=np.min_scalar_type(k))
+    for j in range(k):
+        above += draws[..., j : j + 1, :] > draws
+    shares: Array = (above < top).mean(axis=-1)
     return shares
 
 
@@ -109,16 +113,16 @@ def standardised(estimate: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarr
 
 
 def largest_spreads(noise: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(..., draws, k) max_j |T*_ij| = |noise_i - noise_j| / SE_ij (``noise`` (..., draws, k),
-    ``scale`` (..., k, k)), one j at a time (no draws × k × k array; single precision: a
-    quantile of |T*| needs no more digits)."""
+    """(..., k, draws) max_j |T*_ij| = |noise_i - noise_j| / SE_ij (``noise`` (..., k, draws),
+    ``scale`` (..., k, k)), pair by pair: each |noise_i - noise_j| once, for both items of the
+    pair (no draws × k × k array; single precision: a quantile of |T*| needs no more digits)."""
     single, factors = noise.astype(np.float32), scale.astype(np.float32)
-    largest, spread = np.zeros_like(single), np.empty_like(single)
-    for j in range(single.shape[-1]):
-        np.subtract(single, single[..., j : j + 1], out=spread)
-        np.abs(spread, out=spread)
-        spread *= factors[..., None, :, j]
-        np.maximum(largest, spread, out=largest)
+    largest = np.zeros_like(single)
+    for i in range(single.shape[-2] - 1):
+        later = slice(i + 1, None)
+        distance = np.abs(single[..., later, :] - single[..., i : i + 1, :])
+        np.maximum(largest[..., later, :], distance * factors[..., later, i, None], out=largest[..., later, :])
+        np.maximum(largest[..., i, :], (distance * factors[..., i, later, None]).max(axis=-2), out=largest[..., i, :])
     return largest
 
 
@@ -142,9 +146,9 @@ def separations(estimate: ArrayLike, covariance: ArrayLike, pairs: ArrayLike, *,
 
 def rank_interval(t: np.ndarray, largest: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """(..., k) lowest and highest rank of each item: item i against the k - 1 others at once
-    (its critical value: the ``level`` quantile of max_j |T*_ij|, ``largest`` (..., draws, k);
+    (its critical value: the ``level`` quantile of max_j |T*_ij|, ``largest`` (..., k, draws);
     one quantile call for every item of every ranking, each item's draws on their own)."""
-    found = signs(t, np.quantile(largest, level, axis=-2)[..., None])
+    found = signs(t, np.quantile(largest, level, axis=-1)[..., None])
     return 1 + (found < 0).sum(axis=-1), t.shape[-1] - (found > 0).sum(axis=-1)
 
 
@@ -166,10 +170,12 @@ def rank_uncertainty_each(
         which = [i for i, size in enumerate(sizes) if size == k]
         estimate = np.stack([np.asarray(estimates[i], dtype=float) for i in which])
         covariance = np.stack([np.asarray(covariances[i], dtype=float) for i in which])
-        noise = np.stack([deviations(c, draws, seed) for c in covariance])
+        # item by item, each item's draws in a row: the passes below read rows, not columns (a
+        # stack of transposed arrays keeps their layout: made contiguous)
+        noise = np.ascontiguousarray(np.stack([deviations(c, draws, seed).T for c in covariance]))
         t, scale = standardised(estimate, covariance)
         low, high = rank_interval(t, largest_spreads(noise, scale), level)
-        shares = top_shares(estimate[:, None, :] + noise, top)
+        shares = top_shares(estimate[..., None] + noise, top)
         for j, i in enumerate(which):
             found[i] = RankUncertainty(ranks_of(estimate[j]), shares[j], low[j], high[j])
     return [found[i] for i in range(len(estimates))]
