@@ -155,7 +155,6 @@ def run_edition(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     root_path = Path(root).resolve()
     report.start_renderer()  # the charts' renderer process starts while the data stages run
-    memory.return_freed_arrays()  # the peak at 1e6 rows: freed arrays are not kept in the heap
     timed = _Timed(stage)
     ed = timed("load edition", edition.load_edition, edition_id, root_path)
     if ed.marks:
@@ -167,7 +166,9 @@ def run_edition(
         # own): one raw export in memory at a time, only its source kept.
         exports, sources, validated, samples, estimates = {}, {}, {}, {}, {}
         for pop, population in ed.populations.items():
-            exports[pop] = timed("read export", ingest.read_export, ingest.find_export(ed, pop, root_path), population.codebook)
+            path = ingest.find_export(ed, pop, root_path)
+            memory.fit_to_export(path.stat().st_size)  # large exports: freed arrays go back to the system
+            exports[pop] = timed("read export", ingest.read_export, path, population.codebook)
             src = sources[pop] = exports[pop].source
             progress(f"{pop}: read {src.rows_read} rows from {Path(src.path).name} ({src.format}, {src.encoding or '-'}, delimiter {src.delimiter!r})")
             validated[pop] = timed("validate", validation.validate_export, exports.pop(pop), population, ed.quality, ed.thresholds)
