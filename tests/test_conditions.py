@@ -1,4 +1,4 @@
-"""The estimation's conditions: the routing's answers (routing.condition_mask), each condition computed once per sample."""
+"""The conditions of routing.py: Conditions (each condition once per sample, membership by a table of codes) gives condition_mask's answers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from baro_pipeline.edition import Condition
-from baro_pipeline.estimation.conditions import Conditions, code_membership
+from baro_pipeline.routing import Conditions, code_membership
 from baro_pipeline.routing import condition_mask
 
 CONDITIONS = [
@@ -35,10 +35,24 @@ def answers(request) -> pd.DataFrame:
     return frame.astype(request.param)
 
 
+def isin_reference(frame: pd.DataFrame, book, condition: Condition) -> np.ndarray:
+    """The routing's meaning spelled out with pandas: a code among the condition's (``isin`` of
+    floats), a multi question's code ticked (== 1), ``all`` / ``any`` of the parts."""
+    if condition.all or condition.any:
+        parts = [isin_reference(frame, book, part) for part in condition.all or condition.any]
+        return np.logical_and.reduce(parts) if condition.all else np.logical_or.reduce(parts)
+    q = book.question(condition.question)
+    if q.type == "multi":
+        return (frame[[q.columns[c] for c in condition.codes]] == 1).any(axis=1).to_numpy()
+    column = next(r.column for r in q.rows if r.id == condition.row) if q.type == "grid" else q.single_column
+    return frame[column].isin([float(c) for c in condition.codes]).to_numpy()
+
+
 @pytest.mark.parametrize("condition", CONDITIONS, ids=["single", "single-other", "multi", "grid-row", "all", "any"])
 def test_conditions_meet_the_routing(condition, answers, mini_codebook):
     met = Conditions(answers, mini_codebook).met(condition)
-    np.testing.assert_array_equal(met, condition_mask(answers, mini_codebook, condition))
+    np.testing.assert_array_equal(met, isin_reference(answers, mini_codebook, condition))
+    np.testing.assert_array_equal(condition_mask(answers, mini_codebook, condition), met)
     assert met.any() and not met.all()
 
 

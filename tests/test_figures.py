@@ -68,9 +68,7 @@ def test_a_population_without_a_sample_has_rows_that_say_so(run_2025):
 def test_the_audit_and_estimation_reach_no_further_than_they_should():
     assert not stage_modules(audit) & {"stats", "weighting", "validation", "routing"}
     assert not {"estimate_items", "indicator_values", "indicator_items", "SurveySample", "Design"} & set().union(*map(vars, part_modules(audit)))
-    # The estimation applies the codebook's conditions itself (estimation/conditions.py, checked
-    # against routing.condition_mask by tests/test_conditions.py); it never reads validation.
-    assert "validation" not in stage_modules(estimation)
+    assert "validation" not in stage_modules(estimation) and "routing" in stage_modules(estimation)
 
 
 

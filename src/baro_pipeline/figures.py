@@ -18,7 +18,8 @@ import pandas as pd
 
 from .edition import Codebook, Condition, Edition, Indicator
 from .errors import EstimationError
-from .estimation import Conditions, ItemMatrix, coded_indicator, estimate_items, indicator_items
+from .estimation import ItemMatrix, coded_indicator, estimate_items, indicator_items
+from .routing import Conditions
 from .stats import CodedItems, Design
 from .weighting import SurveySample
 

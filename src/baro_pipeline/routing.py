@@ -7,7 +7,8 @@ synthetic exports read the routing from here, not from each other.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,18 +20,9 @@ def condition_mask(frame: pd.DataFrame, codebook: Codebook, condition: Condition
     """Which respondents meet an edition condition (routing, base, derived term), vectorised.
 
     ``in`` on a multi question means one of those codes ticked; a blank answer (not asked) is
-    False, so is a respondent not asked.
+    False, so is a respondent not asked. A fresh array (:class:`Conditions` keeps its masks).
     """
-    if condition.all:
-        return np.logical_and.reduce([condition_mask(frame, codebook, part) for part in condition.all])
-    if condition.any:
-        return np.logical_or.reduce([condition_mask(frame, codebook, part) for part in condition.any])
-    q = codebook.question(str(condition.question))  # a condition of one question names it (the loader checks)
-    if q.type == "multi":
-        return np.asarray(ticked(frame, [q.columns[c] for c in condition.codes]).any(axis=1))
-    column = next(r.column for r in q.rows if r.id == condition.row) if q.type == "grid" else q.single_column
-    # numpy's comparisons against a few codes: pandas' isin hashes every cell, several times slower
-    return np.isin(frame[column].to_numpy(), np.array(condition.codes, dtype=float))
+    return Conditions(frame, codebook).computed(condition)
 
 
 def asked(frame: pd.DataFrame, codebook: Codebook, q: Question) -> np.ndarray:
@@ -46,3 +38,68 @@ def answer_columns(q: Question) -> tuple[str, ...]:
 def ticked(frame: pd.DataFrame, columns: Iterable[str]) -> np.ndarray:
     """Which of these 0/1 tick columns hold a 1 (respondents × columns; a blank is not a tick)."""
     return np.column_stack([frame[c].to_numpy() == 1 for c in columns])
+
+@dataclass(frozen=True, eq=False)
+class Conditions:
+    """The conditions met by a frame's respondents, each computed once (the estimation asks the
+    same ones many times: the questions of one routing, the figures of one base); masks are kept,
+    read-only. A code's membership is a lookup in a table indexed by code, over the frame's columns
+    as they are (float32 codes are not cast), not pandas' ``isin`` (a hash of every cell).
+    """
+
+    frame: pd.DataFrame
+    codebook: Codebook
+    masks: dict[Condition, np.ndarray] = field(default_factory=dict)
+
+    def met(self, condition: Condition) -> np.ndarray:
+        """(n,) bool: who meets the condition."""
+        if condition not in self.masks:
+            mask = self.computed(condition)
+            mask.flags.writeable = False  # shared by every caller
+            self.masks[condition] = mask
+        return self.masks[condition]
+
+    def asked(self, q: Question) -> np.ndarray:
+        """(n,) bool: who was asked the question (everyone when it has no routing)."""
+        return np.ones(len(self.frame), bool) if q.asked_if is None else self.met(q.asked_if)
+
+    def computed(self, condition: Condition) -> np.ndarray:
+        if condition.all:
+            return np.logical_and.reduce([self.met(part) for part in condition.all])
+        if condition.any:
+            return np.logical_or.reduce([self.met(part) for part in condition.any])
+        q = self.codebook.question(str(condition.question))  # a condition of one question names it (the loader checks)
+        if q.type == "multi":
+            return np.logical_or.reduce([code_cells(self.frame, q.columns[c]) == 1 for c in condition.codes])
+        column = next(r.column for r in q.rows if r.id == condition.row) if q.type == "grid" else q.single_column
+        return code_membership(code_cells(self.frame, column), condition.codes)
+
+
+def code_cells(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A column of codes as floats: the frame's own array when it holds floats (no copy)."""
+    cells = frame[column].to_numpy()
+    return cells if cells.dtype.kind == "f" else frame[column].to_numpy(dtype=float, na_value=np.nan)
+
+
+def code_offsets(cells: np.ndarray, low: int, high: int) -> np.ndarray:
+    """(n,) each cell's offset from ``low`` where it is a whole number in [low, high], else
+    high - low + 1: an index into a table of the codes low..high and one more entry (no code).
+
+    Each cell is cast to an integer (16 bits when the codes fit) and counts only where the cast
+    is exact (NaN, 2.5 and values out of the integers' range are no code).
+    """
+    whole_type, offset_type = (np.int16, np.uint16) if -(1 << 15) <= low and high < (1 << 15) - 1 else (np.int64, np.uint64)
+    with np.errstate(invalid="ignore"):  # NaN and out-of-range values cast to any integer: not exact below
+        whole = cells.astype(whole_type)
+    offset = np.subtract(whole, whole_type(low)).view(offset_type)  # wraps: below the lowest code is beyond the highest
+    beyond = offset_type(high - low + 1)
+    return np.where(whole == cells, np.minimum(offset, beyond), beyond)
+
+
+def code_membership(cells: np.ndarray, codes: Sequence[int]) -> np.ndarray:
+    """(n,) bool: which cells hold one of ``codes`` (as ``isin`` of the codes as floats)."""
+    wanted = np.asarray(codes)
+    low, high = int(wanted.min()), int(wanted.max())
+    table = np.zeros(high - low + 2, dtype=bool)
+    table[wanted - low] = True
+    return table[code_offsets(cells, low, high)]

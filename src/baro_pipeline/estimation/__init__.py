@@ -29,7 +29,6 @@ item on the whole population and on every level of its breakdowns, in one matrix
 
 # The stage's names, from the module of each part (``from baro_pipeline.estimation import estimate_population``).
 from .answers import Answers, question_answers, ranked_answers
-from .conditions import Conditions
 from .estimates import ESTIMATE_COLUMNS, SUPPRESSED_COLUMNS, estimate_items, published_round
 from .items import ItemMatrix, code_states, coded_indicator, indicator_items, indicator_values, item_matrix, question_items
 from .levels import TOTAL, Levels, higher_levels
@@ -39,7 +38,6 @@ from .ranks import RANK_DECIMALS, rank_uncertainties, ranked_covariance
 
 __all__ = [
     "Answers",
-    "Conditions",
     "ESTIMATE_COLUMNS",
     "MIRROR_COLUMNS",
     "POPULATION_COLUMNS",

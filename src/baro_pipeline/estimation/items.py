@@ -13,7 +13,7 @@ import pandas as pd
 from ..edition import Codebook, Condition, Derived, Indicator, Question
 from ..errors import EstimationError
 from ..stats import BINARY_TABLE, CodedItems, binary_column, coded_column
-from .conditions import Conditions, code_cells, code_offsets
+from ..routing import Conditions, code_cells, code_offsets
 
 
 ITEM_COLUMNS = ("question", "item", "item_label", "kind", "base", "question_type", "answer")

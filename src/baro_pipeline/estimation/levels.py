@@ -10,7 +10,7 @@ import pandas as pd
 from ..edition import Population
 from ..significance import Significance
 from ..stats import Design, DomainSums, adjusted_p_values, difference_from_sums, item_sums, rest_differences, variance_layout
-from .conditions import code_cells
+from ..routing import code_cells
 from .items import ItemMatrix
 
 
