@@ -12,15 +12,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from collections.abc import Iterable, Mapping, Sequence
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import pandas as pd
 
 from .edition import Codebook, Condition, Edition, Indicator
 from .errors import EstimationError
-from .estimation import ItemMatrix, coded_indicator, estimate_items, indicator_items
+from .estimation import ItemMatrix, estimate_items, indicator_items
+from .estimation.items import binary_states, coded_as_column, indicator_on_states
 from .routing import Conditions
-from .stats import CodedItems, Design
+from .stats import BINARY_TABLE, CodedItems, Design, variance_layout
+from .stats.coded import AnswerCounts, CountedItem, CountedItems, LayerAnswers, coded_counts, counted_sums
+from .stats.layout import VarianceLayout
 from .weighting import SurveySample
 
 # Estimates as estimate_items gives them (shares, not points), and why a spec has none.
@@ -43,8 +47,14 @@ class Spec:
     weighted: bool = True
 
 
+# The unweighted design of each sample's design: its layout (weight classes, projection) is made once.
+_UNWEIGHTED: WeakKeyDictionary[Design, Design] = WeakKeyDictionary()
+
+
 def unweighted(design: Design) -> Design:
-    return replace(design, weights=np.ones(len(design.weights)), calibration="none", calibration_codes=())
+    if design not in _UNWEIGHTED:
+        _UNWEIGHTED[design] = replace(design, weights=np.ones(len(design.weights)), calibration="none", calibration_codes=())
+    return _UNWEIGHTED[design]
 
 
 def not_computed_row(spec: Spec, reason: str, note: str = "", n: int | None = None) -> dict[str, object]:
@@ -54,33 +64,76 @@ def not_computed_row(spec: Spec, reason: str, note: str = "", n: int | None = No
 def indicator_columns(
     specs: Iterable[Spec], book: Codebook, frame: pd.DataFrame
 ) -> tuple[dict[Spec, CodedItems], dict[Spec, dict[str, object]]]:
-    """Each spec's indicator column (coded), or the row saying why it has none (empty base, an item the codebook lacks)."""
+    """Each spec's indicator on its question's states (:func:`indicator_on_states`), or the row
+    saying why it has none (empty base, an item the codebook lacks)."""
     columns: dict[Spec, CodedItems] = {}
     settled: dict[Spec, dict[str, object]] = {}
     blocks: dict[tuple[str, bool | None], ItemMatrix] = {}  # a question's items serve all its specs
     conditions = Conditions(frame, book)  # so do a base's and a routing's masks
+    present: dict[int, np.ndarray] = {}  # per states array (by identity): which states respondents have
     for spec in specs:
         question = (spec.indicator.question, spec.not_answers_in_base)
         try:
             if question not in blocks:
                 blocks[question] = indicator_items(frame, book, spec.indicator, spec.not_answers_in_base, conditions)
-            column = coded_indicator(
+            column = indicator_on_states(
                 frame, book, spec.indicator, spec.base, not_answers_in_base=spec.not_answers_in_base, block=blocks[question], conditions=conditions
             )
         except EstimationError as exc:
             settled[spec] = not_computed_row(spec, NOT_ESTIMABLE, exc.what)
             continue
-        if np.isnan(column.table[:, 0])[column.state].all():
+        if id(column.state) not in present:
+            present[id(column.state)] = np.bincount(column.state, minlength=len(column.table)) > 0
+        if np.isnan(column.table[:, 0])[present[id(column.state)]].all():
             settled[spec] = not_computed_row(spec, EMPTY_BASE, n=0)  # nothing to estimate on it
         else:
-            columns[spec] = column  # a byte per respondent, not eight
+            columns[spec] = column
     return columns, settled
 
 
-def population_estimates(specs: Sequence[Spec], edition: Edition, sample: SurveySample) -> dict[Spec, dict[str, object]]:
-    """Rows of one population's specs: one matrix of indicator columns per design.
+def class_counts(layout: VarianceLayout, columns: Sequence[CodedItems]) -> list[np.ndarray]:
+    """Per column, its 0/1 item's rows per (weight class, state of ``BINARY_TABLE``) (C, 1, 3), as
+    :func:`coded_counts` counts the item coded alone: its question's states counted once per
+    weight class for all the question's columns (one count per states array), then summed per
+    state of each column (integers: exact, whatever the grouping)."""
+    sources = list({id(c.state): c for c in columns}.values())
+    counted = coded_counts(layout, sources, None).items
+    per_source = {id(c.state): item.counts[0] for c, item in zip(sources, counted)}
+    found = []
+    for column in columns:
+        binary = binary_states(column.table[:, 0])
+        assert binary is not None  # design_estimates counts 0/1 columns only
+        found.append(per_source[id(column.state)] @ np.eye(len(BINARY_TABLE), dtype=np.int64)[binary])
+    return found
 
-    A column is computed once (as weighted) and estimated with the weights, and without them for
+
+def binary_answers(layout: VarianceLayout, counts: Sequence[np.ndarray]) -> AnswerCounts:
+    """:func:`class_answer_counts` of 0/1 items from their counts per (weight class, state) (C, 1, 3):
+    the respondents answering 1 and 0 in each class that has rows."""
+    assert layout.classes is not None  # counts per weight class
+    classes = np.flatnonzero(np.bincount(layout.classes.row_class, minlength=len(layout.classes.cell)))
+    ones, zeros = (np.column_stack([c[classes, 0, state] for c in counts]) for state in (2, 1))
+    # slots: class × (levels + 1) + level, one level (the whole sample)
+    return AnswerCounts([LayerAnswers(2 * classes, 1, np.array([0]), ones, zeros)], (ones + zeros).sum(axis=0))
+
+
+def design_estimates(design: Design, columns: list[CodedItems], edition: Edition) -> pd.DataFrame:
+    """``estimate_items`` of the columns on a design: on a design counted per weight class, their
+    sums and answer counts from one count of each question's states (the same counts, so the same
+    numbers, as coded alone); else the columns as ``coded_column`` codes them."""
+    layout = variance_layout(design)
+    options = {"settings": edition.estimation, "significance": edition.significance, "thresholds": edition.thresholds}
+    if layout.classes is None or edition.estimation.variance == "jk1" or any(binary_states(c.table[:, 0]) is None for c in columns):
+        return estimate_items(design, [coded_as_column(c) for c in columns], **options)
+    counts = class_counts(layout, columns)
+    sums = counted_sums(layout, CountedItems([CountedItem(BINARY_TABLE, [c]) for c in counts], [np.array([0])]), 1)
+    return estimate_items(design, columns, sums=sums, answers=binary_answers(layout, counts), **options)
+
+
+def population_estimates(specs: Sequence[Spec], edition: Edition, sample: SurveySample) -> dict[Spec, dict[str, object]]:
+    """Rows of one population's specs: one ``estimate_items`` call per design.
+
+    A column is made once (as weighted) and estimated with the weights, and without them for
     the unweighted slips.
     """
     book = edition.populations[specs[0].population].codebook
@@ -91,8 +144,7 @@ def population_estimates(specs: Sequence[Spec], edition: Edition, sample: Survey
         found.update({s: settled[replace(s, weighted=True)] for s in wanted if replace(s, weighted=True) in settled})
         estimated = [s for s in wanted if replace(s, weighted=True) in columns]
         if estimated:
-            values = [columns[replace(s, weighted=True)] for s in estimated]
-            table = estimate_items(used, values, settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds)
+            table = design_estimates(used, [columns[replace(s, weighted=True)] for s in estimated], edition)
             rows = table.to_dict("records")
             found.update({s: {"population": s.population, **row, "not_computed": "", "note": ""} for s, row in zip(estimated, rows)})
     return found

@@ -10,6 +10,7 @@ import pandas as pd
 from ..edition import EstimationSettings, Thresholds
 from ..errors import EstimationError
 from ..significance import Significance
+from ..stats.coded import AnswerCounts
 from ..stats.distributions import t_isf
 from ..stats import CodedItems, Design, DomainSums, MeanEstimates, domain_means, jk1_rake, proportion_ci, svyciprop_terms, svymean, variance_layout
 
@@ -54,7 +55,8 @@ def mean_interval(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, level: f
 
 
 def intervals(
-    design: Design, found: MeanEstimates, values, domains: np.ndarray | None, mean_items: np.ndarray, significance: Significance
+    design: Design, found: MeanEstimates, values, domains: np.ndarray | None, mean_items: np.ndarray, significance: Significance,
+    answers: AnswerCounts | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Confidence limits at the edition's level: its method for shares (R: ``svyciprop(~y, design, method, level)``,
     on each item's base and domain), mean ± t·se for the ``mean_items`` (k,); both on the base's
@@ -62,7 +64,7 @@ def intervals(
     margin) back-transformed limits can land an ulp on the wrong side.
     """
     shares = np.where(mean_items, np.nan, found.estimate)
-    terms = svyciprop_terms(design, found, shares_only(values, mean_items), domains) if significance.interval in GLM_INTERVALS else None
+    terms = svyciprop_terms(design, found, shares_only(values, mean_items), domains, answers) if significance.interval in GLM_INTERVALS else None
     low, high = proportion_ci(
         shares, found.se, n=found.n, n_eff=found.n_eff, df=found.df, method=significance.interval, level=significance.level, terms=terms
     )
@@ -120,6 +122,7 @@ def estimate_items(
     domains: np.ndarray | None = None,
     kinds: Sequence[str] | None = None,
     sums: DomainSums | None = None,
+    answers: AnswerCounts | None = None,
 ) -> pd.DataFrame:
     """Estimates of k items (columns of ``values``, NaN outside each item's base; or coded items,
     :attr:`ItemMatrix.coded`), on d domains.
@@ -131,7 +134,9 @@ def estimate_items(
     degf(design))`` (mean ± t·se) for the items whose ``kinds`` is ``"mean"``. With
     ``settings.variance == "jk1"`` the SEs are JK1's (:func:`replicate_estimates`); the
     significance of breakdown levels stays linearised. ``sums``: the items' sums on the domains
-    (:func:`~baro_pipeline.stats.item_sums`) when the caller has them for its tests too.
+    (:func:`~baro_pipeline.stats.item_sums`) when the caller has them for its tests too; ``answers``:
+    the items' answer counts per weight class (:class:`~baro_pipeline.stats.coded.AnswerCounts`) when the
+    caller has counted them with the sums.
 
     One row per item (k rows), or per domain and item with domains (d × k rows, domain by domain:
     row r is domain r // k, item r % k), columns :data:`ESTIMATE_COLUMNS`:
@@ -147,7 +152,7 @@ def estimate_items(
     else:
         found = svymean(design, values, domains=domains) if sums is None else domain_means(variance_layout(design), sums)
     mean_items = np.asarray(kinds if kinds is not None else ["code"] * found.estimate.shape[-1]) == "mean"
-    low, high = intervals(design, found, values, domains, mean_items, significance)
+    low, high = intervals(design, found, values, domains, mean_items, significance, answers)
     is_mean = np.broadcast_to(mean_items, found.estimate.shape)
     n, estimate = found.n.ravel(), found.estimate.ravel()
     suppressed = n < thresholds.suppress_base

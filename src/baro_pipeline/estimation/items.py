@@ -220,7 +220,7 @@ def indicator_column(block: ItemMatrix, codebook: Codebook, indicator: Indicator
     return block.coded_columns([found])[0], str(block.rows[found][kind])
 
 
-def coded_indicator(
+def indicator_on_states(
     frame: pd.DataFrame,
     codebook: Codebook,
     indicator: Indicator,
@@ -230,9 +230,10 @@ def coded_indicator(
     block: ItemMatrix | None = None,
     conditions: Conditions | None = None,
 ) -> CodedItems:
-    """One indicator on a base, NaN outside it, as ``coded_column`` codes its values: a share on
-    the states of ``BINARY_TABLE`` (looked up from its question's states, a byte per respondent,
-    its values never spelled out), anything else (a mean) on its distinct values.
+    """One indicator on a base, NaN outside it, on its question's states: the states of its
+    column in the question's items (the same array, nothing made per respondent) and its values
+    per state; for a subgroup base, on those states and whether the subgroup holds (a byte per
+    respondent). What the question's other indicators share, so that one count serves them all.
 
     ``base``: ``"asked"``, the item's own base; ``"all"``, the whole population (those outside the
     item's base count as 0, "no"); a :class:`Condition`, the subgroup that meets it within the
@@ -252,12 +253,38 @@ def coded_indicator(
             where=f"population {codebook.population}",
             fix="use 'asked', 'all' (shares only) or a condition {question: .., in: [..]}",
         )
-    inside = (conditions or Conditions(frame, codebook)).met(base) if isinstance(base, Condition) else np.ones(len(source.state), bool)
+    if not isinstance(base, Condition):
+        return CodedItems(source.state, by_state[:, None])
+    inside = (conditions or Conditions(frame, codebook)).met(base)
+    states = len(by_state)  # the subgroup's states follow the others', which are out of the base
+    joint = source.state.astype(state_dtype(2 * states)) + np.where(inside, states, 0).astype(state_dtype(2 * states))
+    return CodedItems(joint, np.concatenate([np.full(states, np.nan), by_state])[:, None])
+
+
+def binary_states(by_state: np.ndarray) -> np.ndarray | None:
+    """The state of :data:`BINARY_TABLE` (out of the base, 0, 1) of each value of a 0/1 item per
+    state (NaN: out of the base), or None when a value is neither 0 nor 1."""
     answered = ~np.isnan(by_state)
-    if np.isin(by_state[answered], (0.0, 1.0)).all():  # 0/1: out of the base, 0, 1 (binary_column's states)
-        states = np.where(answered, 1 + (by_state == 1), 0).astype(np.uint8)[source.state]
-        return CodedItems(np.where(inside, states, np.uint8(0)), BINARY_TABLE)
-    return coded_column(np.where(inside, by_state[source.state], np.nan))
+    if not np.isin(by_state[answered], (0.0, 1.0)).all():
+        return None
+    found: np.ndarray = np.where(answered, 1 + (by_state == 1), 0).astype(np.uint8)
+    return found
+
+
+def coded_as_column(column: CodedItems) -> CodedItems:
+    """An indicator on its question's states (:func:`indicator_on_states`) as ``coded_column``
+    codes its values: a share on the states of ``BINARY_TABLE`` (looked up per state, a byte per
+    respondent, its values never spelled out), anything else (a mean) on its distinct values."""
+    binary = binary_states(column.table[:, 0])
+    if binary is None:
+        return coded_column(column.dense()[:, 0])
+    return CodedItems(binary[column.state], BINARY_TABLE)
+
+
+def coded_indicator(frame: pd.DataFrame, codebook: Codebook, indicator: Indicator, base: str | Condition = "asked", **options: Any) -> CodedItems:
+    """One indicator on a base (:func:`indicator_on_states`, the same arguments), NaN outside it, as
+    ``coded_column`` codes its values (:func:`coded_as_column`)."""
+    return coded_as_column(indicator_on_states(frame, codebook, indicator, base, **options))
 
 
 def indicator_values(frame: pd.DataFrame, codebook: Codebook, indicator: Indicator, base: str | Condition = "asked", **options: Any) -> np.ndarray:

@@ -22,6 +22,7 @@ from scipy import special
 from ..errors import EstimationError
 from .design import Array, Design
 from .distributions import norm_isf, t_isf
+from .coded import AnswerCounts
 from .variance import Items, MeanEstimates, class_answer_counts, is_coded, variance_layout
 
 INTERVAL_METHODS = ("logit", "likelihood", "xlogit", "beta", "asin", "mean", "wilson")
@@ -63,7 +64,9 @@ def full_design_terms(p: Array, n: Array) -> SvycipropTerms:
     return SvycipropTerms(design_rows=n, glm_rows=n, deviance_scale=n - 1, information=n * p * (1 - p), coefficient=special.logit(p))
 
 
-def svyciprop_terms(design: Design, estimates: MeanEstimates, y: Items, domains: Array | None = None) -> SvycipropTerms:
+def svyciprop_terms(
+    design: Design, estimates: MeanEstimates, y: Items, domains: Array | None = None, answers: AnswerCounts | None = None
+) -> SvycipropTerms:
     """The terms of ``svyciprop`` for the 0/1 items of ``estimates = svymean(design, y, domains)``.
 
     R equivalent of a base: ``subset(design, domain & !is.na(y))``. A calibrated design keeps
@@ -74,10 +77,11 @@ def svyciprop_terms(design: Design, estimates: MeanEstimates, y: Items, domains:
     respondent's W, so each domain (a loop over a handful) costs an elementwise pass over
     n x (distinct bases among the items) and their sums per item; for coded items
     (:class:`CodedItems`) on a design whose weights fall in few classes (raking from equal
-    design weights), a pass over the domain's classes instead of the respondents.
+    design weights), a pass over the domain's classes instead of the respondents (``answers``:
+    their :func:`class_answer_counts` when the caller has counted them).
     """
     n_b, w_b, p = (np.atleast_2d(a) for a in (estimates.n, estimates.n_weighted, estimates.estimate))
-    answered, domain_answers = answer_counts(design, y, domains)
+    answered, domain_answers = answer_counts(design, y, domains, answers)
     if design.calibration != "none":  # R's subset() keeps every row of a calibrated design
         rows = np.full(n_b.shape, float(design.n))
         glm_rows, deviance_scale = np.broadcast_to(answered, n_b.shape), rows * (n_b - 1) / n_b
@@ -95,7 +99,9 @@ def svyciprop_terms(design: Design, estimates: MeanEstimates, y: Items, domains:
     return SvycipropTerms(*(np.reshape(t, np.shape(estimates.n)) for t in terms))
 
 
-def answer_counts(design: Design, y: Items, domains: Array | None) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+def answer_counts(
+    design: Design, y: Items, domains: Array | None, answers: AnswerCounts | None = None
+) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Each item's base size over the design (k,), and per domain (weights, ones, zeros): the
     respondents' weights (0 outside the domain) and (n, k) marks of their answers 1 and 0 or, for
     coded items on a design whose weights fall in few classes, the weights and counts of the
@@ -104,7 +110,7 @@ def answer_counts(design: Design, y: Items, domains: Array | None) -> tuple[np.n
     layout = variance_layout(design)
     if is_coded(y) and layout.classes is not None:
         check_binary([item.table for item in y])
-        counts = class_answer_counts(layout, y, domains)
+        counts = class_answer_counts(layout, y, domains) if answers is None else answers
         weights = layout.classes.kinds[:, 1]
         return counts.answered, ((weights[classes], ones, zeros) for classes, ones, zeros in counts.domains())
     y = np.column_stack([item.dense() for item in y]) if is_coded(y) else np.asarray(y, dtype=float).reshape(design.n, -1)
