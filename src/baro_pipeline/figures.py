@@ -65,29 +65,21 @@ def indicator_columns(
     specs: Iterable[Spec], book: Codebook, frame: pd.DataFrame
 ) -> tuple[dict[Spec, CodedItems], dict[Spec, dict[str, object]]]:
     """Each spec's indicator on its question's states (:func:`indicator_on_states`), or the row
-    saying why it has none (empty base, an item the codebook lacks)."""
+    saying why it has none (an item the codebook lacks)."""
     columns: dict[Spec, CodedItems] = {}
     settled: dict[Spec, dict[str, object]] = {}
     blocks: dict[tuple[str, bool | None], ItemMatrix] = {}  # a question's items serve all its specs
     conditions = Conditions(frame, book)  # so do a base's and a routing's masks
-    present: dict[int, np.ndarray] = {}  # per states array (by identity): which states respondents have
     for spec in specs:
         question = (spec.indicator.question, spec.not_answers_in_base)
         try:
             if question not in blocks:
                 blocks[question] = indicator_items(frame, book, spec.indicator, spec.not_answers_in_base, conditions)
-            column = indicator_on_states(
+            columns[spec] = indicator_on_states(
                 frame, book, spec.indicator, spec.base, not_answers_in_base=spec.not_answers_in_base, block=blocks[question], conditions=conditions
             )
         except EstimationError as exc:
             settled[spec] = not_computed_row(spec, NOT_ESTIMABLE, exc.what)
-            continue
-        if id(column.state) not in present:
-            present[id(column.state)] = np.bincount(column.state, minlength=len(column.table)) > 0
-        if np.isnan(column.table[:, 0])[present[id(column.state)]].all():
-            settled[spec] = not_computed_row(spec, EMPTY_BASE, n=0)  # nothing to estimate on it
-        else:
-            columns[spec] = column
     return columns, settled
 
 
@@ -117,24 +109,34 @@ def binary_answers(layout: VarianceLayout, counts: Sequence[np.ndarray]) -> Answ
     return AnswerCounts([LayerAnswers(2 * classes, 1, np.array([0]), ones, zeros)], (ones + zeros).sum(axis=0))
 
 
-def design_estimates(design: Design, columns: list[CodedItems], edition: Edition) -> pd.DataFrame:
-    """``estimate_items`` of the columns on a design: on a design counted per weight class, their
-    sums and answer counts from one count of each question's states (the same counts, so the same
-    numbers, as coded alone); else the columns as ``coded_column`` codes them."""
+def design_rows(design: Design, columns: list[CodedItems], edition: Edition) -> list[dict[str, object] | None]:
+    """Per column, its ``estimate_items`` row on a design, or None when nobody is in its base. On
+    a design counted per weight class, the sums and answer counts come from one count of each
+    question's states (the same counts, so the same numbers, as each column coded alone); else
+    the columns are coded as ``coded_column`` codes them."""
     layout = variance_layout(design)
-    options = {"settings": edition.estimation, "significance": edition.significance, "thresholds": edition.thresholds}
+    sums, answers = None, None
     if layout.classes is None or edition.estimation.variance == "jk1" or any(binary_states(c.table[:, 0]) is None for c in columns):
-        return estimate_items(design, [coded_as_column(c) for c in columns], **options)
-    counts = class_counts(layout, columns)
-    sums = counted_sums(layout, CountedItems([CountedItem(BINARY_TABLE, [c]) for c in counts], [np.array([0])]), 1)
-    return estimate_items(design, columns, sums=sums, answers=binary_answers(layout, counts), **options)
+        coded = [coded_as_column(c) for c in columns]
+        inside = [not np.isnan(c.table[:, 0])[c.state].all() for c in coded]
+        values = [c for c, kept in zip(coded, inside) if kept]
+    else:
+        every = class_counts(layout, columns)
+        inside = [bool(c[..., 1:].any()) for c in every]
+        counts = [c for c, kept in zip(every, inside) if kept]
+        values = [c for c, kept in zip(columns, inside) if kept]
+        sums = counted_sums(layout, CountedItems([CountedItem(BINARY_TABLE, [c]) for c in counts], [np.array([0])]), 1)
+        answers = binary_answers(layout, counts)
+    options = {"settings": edition.estimation, "significance": edition.significance, "thresholds": edition.thresholds}
+    rows = iter(estimate_items(design, values, sums=sums, answers=answers, **options).to_dict("records") if values else [])
+    return [next(rows) if kept else None for kept in inside]
 
 
 def population_estimates(specs: Sequence[Spec], edition: Edition, sample: SurveySample) -> dict[Spec, dict[str, object]]:
     """Rows of one population's specs: one ``estimate_items`` call per design.
 
     A column is made once (as weighted) and estimated with the weights, and without them for
-    the unweighted slips.
+    the unweighted slips; a column nobody is in the base of has the row that says so.
     """
     book = edition.populations[specs[0].population].codebook
     columns, settled = indicator_columns(dict.fromkeys(replace(s, weighted=True) for s in specs), book, sample.frame)
@@ -144,9 +146,13 @@ def population_estimates(specs: Sequence[Spec], edition: Edition, sample: Survey
         found.update({s: settled[replace(s, weighted=True)] for s in wanted if replace(s, weighted=True) in settled})
         estimated = [s for s in wanted if replace(s, weighted=True) in columns]
         if estimated:
-            table = design_estimates(used, [columns[replace(s, weighted=True)] for s in estimated], edition)
-            rows = table.to_dict("records")
-            found.update({s: {"population": s.population, **row, "not_computed": "", "note": ""} for s, row in zip(estimated, rows)})
+            rows = design_rows(used, [columns[replace(s, weighted=True)] for s in estimated], edition)
+            found.update(
+                {
+                    s: not_computed_row(s, EMPTY_BASE, n=0) if row is None else {"population": s.population, **row, "not_computed": "", "note": ""}
+                    for s, row in zip(estimated, rows)
+                }
+            )
     return found
 
 

@@ -7,13 +7,13 @@ population's question on its base (``asked``), over the whole population.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..edition import Edition
-from ..stats import svymean
+from ..stats import CodedItems, svymean
 from ..weighting import SurveySample
 from .items import question_items
 from .ranks import ranked_covariance
@@ -36,11 +36,20 @@ def question_answers(sample: SurveySample, edition: Edition, population: str, qu
     codebook = edition.populations[population].codebook
     matrix = question_items(sample.frame, codebook, codebook.question(question))
     answers = np.flatnonzero(((matrix.items["kind"] == "code") & matrix.items["answer"]).to_numpy())
-    y = np.column_stack([matrix.column(int(j)) for j in answers])
+    columns = matrix.coded_columns(answers)
     # coded, the covariance reads a tick box's states as they are (the same codes as y's: the same numbers)
-    covariance = ranked_covariance(sample.design, matrix.coded_columns(answers), np.ones((len(y), 1), dtype=bool), edition.estimation)[0]
+    covariance = ranked_covariance(sample.design, columns, np.ones((matrix.n, 1), dtype=bool), edition.estimation)[0]
     rows = matrix.items.iloc[answers]
-    return Answers(tuple(rows["item"]), tuple(rows["item_label"]), svymean(sample.design, y).estimate, covariance)
+    return Answers(tuple(rows["item"]), tuple(rows["item_label"]), svymean(sample.design, dense_columns(columns, matrix.n)).estimate, covariance)
+
+
+def dense_columns(columns: Sequence[CodedItems], n: int) -> np.ndarray:
+    """The (n, k) matrix of coded items of one column each, written column by column into one
+    array (no column of its own for each, no copy to stack them)."""
+    values = np.empty((n, len(columns)))
+    for j, column in enumerate(columns):
+        values[:, j] = column.table[:, 0][column.state]
+    return values
 
 
 def ranked_answers(questions: Iterable[tuple[str, str]], edition: Edition, samples: Mapping[str, SurveySample]) -> dict[tuple[str, str], Answers]:
