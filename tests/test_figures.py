@@ -7,11 +7,17 @@ import importlib
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from baro_pipeline import audit, estimation, orders
 from baro_pipeline.edition import load_edition
-from baro_pipeline.figures import FIGURE_COLUMNS, figure_estimates
+from baro_pipeline.estimation import estimate_items, indicator_items
+from baro_pipeline.estimation.answers import dense_columns
+from baro_pipeline.estimation.items import coded_as_column, indicator_on_states
+from baro_pipeline.figures import FIGURE_COLUMNS, design_rows, figure_estimates, indicator_columns, unweighted
+from baro_pipeline.stats import CodedItems, Design, design_from_calibration, rake, variance_layout
 
 
 def part_modules(package) -> list:
@@ -85,3 +91,87 @@ def test_the_orders_audit_reads_the_answers_the_estimation_stage_gave(run_2025):
     row = orders.order_audit(edition, {key: replace(answers[key], estimate=moved)}).iloc[0]
     assert row["verdict"] == "order_contradicted" and row["computed_order"].startswith(f"{listed.figures[-1].indicator.code} (99.0 %)")
     assert not {"svymean", "ranked_covariance", "question_items", "SurveySample"} & set(vars(orders))
+
+
+# --------------------------------------------------------------------------------------------
+# One count of a question's states for all its figures: the same numbers as each coded alone
+# --------------------------------------------------------------------------------------------
+
+
+def coded_alone_rows(design: Design, columns: list[CodedItems], edition) -> list[dict | None]:
+    """What design_rows must give: each column coded on its own (BINARY_TABLE's states, counted
+    by the kernels themselves), None where nobody is in its base."""
+    coded = [coded_as_column(c) for c in columns]
+    inside = [not np.isnan(c.table[:, 0])[c.state].all() for c in coded]
+    options = {"settings": edition.estimation, "significance": edition.significance, "thresholds": edition.thresholds}
+    rows = iter(estimate_items(design, [c for c, kept in zip(coded, inside) if kept], **options).to_dict("records"))
+    return [next(rows) if kept else None for kept in inside]
+
+
+def random_columns(rng: np.random.Generator, n: int) -> list[CodedItems]:
+    """0/1 indicators on two questions' states (NaN: out of the base), most sharing an array of
+    states, one on a state nobody has (an empty base), one nobody says yes to, one on a
+    subgroup's joint states."""
+    single = rng.integers(0, 7, n).astype(np.uint8)  # 8 states: the last one nobody's
+    tick = rng.integers(0, 3, n).astype(np.uint8)
+    tables = [rng.choice([np.nan, 0.0, 1.0], size=8) for _ in range(6)] + [np.array([np.nan] * 5 + [1.0, 0.0, np.nan])]
+    columns = [CodedItems(single, t[:, None]) for t in tables]
+    columns.append(CodedItems(single, np.array([np.nan] * 7 + [1.0])[:, None]))
+    columns += [CodedItems(tick, np.array([[np.nan], [0.0], [1.0]])), CodedItems(tick, np.array([[0.0], [0.0], [1.0]]))]
+    columns.append(CodedItems(tick, np.array([[np.nan], [0.0], [0.0]])))  # nobody says yes: a share of 0, not an empty base
+    inside = rng.random(n) < 0.4
+    columns.append(CodedItems(single + 8 * inside.astype(np.uint8), np.concatenate([np.full(8, np.nan), tables[0]])[:, None]))
+    return columns
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_figures_counted_per_question_have_the_numbers_of_each_coded_alone(seed, mini_edition):
+    rng = np.random.default_rng(seed)
+    n = 3000
+    codes = [rng.integers(0, 3, n), rng.integers(0, 2, n)]
+    raked = design_from_calibration(rake(codes, [np.array([1000.0, 1200, 800]), np.array([1400.0, 1600])]), codes)
+    columns = random_columns(rng, n)
+    for design in (raked, unweighted(raked)):
+        assert variance_layout(design).classes is not None  # the path of one count per question
+        found, expected = design_rows(design, columns, mini_edition), coded_alone_rows(design, columns, mini_edition)
+        assert [row is None for row in found] == [row is None for row in expected] == [False] * 7 + [True] + [False] * 4
+        pd.testing.assert_frame_equal(
+            pd.DataFrame([row for row in found if row is not None]), pd.DataFrame([row for row in expected if row is not None]), check_exact=True
+        )
+
+
+def test_figure_estimates_are_those_of_each_indicator_coded_alone(run_2025):
+    """The 2025 figures and slips: the rows of one count per question are those of the indicators
+    coded alone and counted by the kernels (same bits), an empty base says so."""
+    edition = load_edition("2025", run_2025.root)
+    samples = run_2025.per_population("weight")
+    rows = figure_estimates(audit.audit_specs(edition), edition, samples)
+    for population, sample in samples.items():
+        columns, _ = indicator_columns([s for s in rows.index if s.population == population and s.weighted], edition.populations[population].codebook, sample.frame)
+        specs = list(columns)  # not those the codebook cannot give
+        expected = coded_alone_rows(sample.design, [columns[s] for s in specs], edition)
+        assert all(row is not None for row in expected)
+        kept = [c for c in FIGURE_COLUMNS if c in expected[0]]
+        found = rows.loc[specs, kept].astype({"n": int}).reset_index(drop=True)
+        pd.testing.assert_frame_equal(found, pd.DataFrame(expected)[kept], check_exact=True, check_dtype=False)  # object: beside empty rows
+
+
+def test_indicators_on_a_questions_states_share_its_array():
+    """Indicators of one question on 'asked' and 'all' read the question's own states (no array
+    per figure); the estimate stage counts that array once."""
+    edition = load_edition("2025", Path(__file__).parents[1])
+    book = edition.populations["ps"].codebook
+    frame = pd.DataFrame({c: [np.nan] * 4 for q in book.profile + book.questions for c in q.export_columns()})
+    figure = edition.figures[0]
+    block = indicator_items(frame, book, figure.indicator, None)
+    asked = indicator_on_states(frame, book, figure.indicator, "asked", block=block)
+    everyone = indicator_on_states(frame, book, figure.indicator, "all", block=block)
+    assert asked.state is everyone.state and np.isnan(asked.dense()).all() and (everyone.dense() == 0).all()
+
+
+def test_ranked_answers_matrix_is_its_coded_columns_spelled_out():
+    rng = np.random.default_rng(4)
+    columns = [CodedItems(rng.integers(0, 3, 50).astype(np.uint8), np.array([[np.nan], [0.0], [1.0]])) for _ in range(4)]
+    expected = np.column_stack([c.dense()[:, 0] for c in columns])
+    np.testing.assert_array_equal(dense_columns(columns, 50), expected)
+    assert dense_columns(columns, 50).flags.c_contiguous  # the dense kernel reads it as the stacked columns were
