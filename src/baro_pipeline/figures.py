@@ -127,8 +127,10 @@ def design_rows(design: Design, columns: list[CodedItems], edition: Edition) -> 
         values = [c for c, kept in zip(columns, inside) if kept]
         sums = counted_sums(layout, CountedItems([CountedItem(BINARY_TABLE, [c]) for c in counts], [np.array([0])]), 1)
         answers = binary_answers(layout, counts)
-    options = {"settings": edition.estimation, "significance": edition.significance, "thresholds": edition.thresholds}
-    rows = iter(estimate_items(design, values, sums=sums, answers=answers, **options).to_dict("records") if values else [])
+    table = estimate_items(
+        design, values, settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds, sums=sums, answers=answers
+    )
+    rows = iter(table.to_dict("records") if values else [])
     return [next(rows) if kept else None for kept in inside]
 
 

@@ -257,7 +257,7 @@ def indicator_on_states(
         return CodedItems(source.state, by_state[:, None])
     inside = (conditions or Conditions(frame, codebook)).met(base)
     states = len(by_state)  # the subgroup's states follow the others', which are out of the base
-    joint = source.state.astype(state_dtype(2 * states)) + np.where(inside, states, 0).astype(state_dtype(2 * states))
+    joint: np.ndarray = source.state.astype(state_dtype(2 * states)) + np.where(inside, states, 0).astype(state_dtype(2 * states))
     return CodedItems(joint, np.concatenate([np.full(states, np.nan), by_state])[:, None])
 
 
