@@ -68,10 +68,10 @@ def indicator_columns(
     saying why it has none (an item the codebook lacks)."""
     columns: dict[Spec, CodedItems] = {}
     settled: dict[Spec, dict[str, object]] = {}
-    blocks: dict[tuple[str, bool | None], ItemMatrix] = {}  # a question's items serve all its specs
+    blocks: dict[tuple[str, str | None, bool | None], ItemMatrix] = {}  # a question's (a grid row's) items serve all its specs
     conditions = Conditions(frame, book)  # so do a base's and a routing's masks
     for spec in specs:
-        question = (spec.indicator.question, spec.not_answers_in_base)
+        question = (spec.indicator.question, spec.indicator.row, spec.not_answers_in_base)
         try:
             if question not in blocks:
                 blocks[question] = indicator_items(frame, book, spec.indicator, spec.not_answers_in_base, conditions)

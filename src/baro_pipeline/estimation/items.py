@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..edition import Codebook, Condition, Derived, Indicator, Question
+from ..edition import Codebook, Condition, Derived, Indicator, Question, Row
 from ..errors import EstimationError
 from ..stats import BINARY_TABLE, CodedItems, binary_column, coded_column
 from ..routing import Conditions, code_cells, code_offsets
@@ -162,10 +162,15 @@ def question_items(
         return mean_item(frame, q, shown)
     in_base = codes_in_base(q, not_answers_in_base)
     if q.type == "grid":
-        return stacked([single_scale(code_states(frame, q, r.column), shown, q, in_base, r.id, r.label) for r in q.rows], len(frame))
+        return stacked([grid_row_items(frame, q, row, shown, in_base) for row in q.rows], len(frame))
     if q.type == "multi":
         return multi_scale(ticks(frame, q), shown, q, in_base)
     return single_scale(code_states(frame, q, q.single_column), shown, q, in_base)
+
+
+def grid_row_items(frame: pd.DataFrame, q: Question, row: Row, shown: np.ndarray, in_base: np.ndarray) -> ItemMatrix:
+    """Code and net items of one row of a grid question."""
+    return single_scale(code_states(frame, q, row.column), shown, q, in_base, row.id, row.label)
 
 
 def derived_items(frame: pd.DataFrame, codebook: Codebook, d: Derived, conditions: Conditions | None = None) -> ItemMatrix:
@@ -189,7 +194,8 @@ def item_matrix(frame: pd.DataFrame, codebook: Codebook) -> ItemMatrix:
 def indicator_items(
     frame: pd.DataFrame, codebook: Codebook, indicator: Indicator, not_answers_in_base: bool | None, conditions: Conditions | None = None
 ) -> ItemMatrix:
-    """The items of the indicator's question (or its derived indicator)."""
+    """The items of the indicator's question (or its derived indicator); of a grid, those of the
+    indicator's row (the other rows' states are not read)."""
     derived = {d.id: d for d in codebook.derived}
     if indicator.question in derived:
         return derived_items(frame, codebook, derived[indicator.question], conditions)
@@ -201,7 +207,10 @@ def indicator_items(
             where=f"codebook of population {codebook.population}",
             fix="name a question, profile variable or derived indicator of this codebook",
         ) from None
-    return question_items(frame, codebook, q, not_answers_in_base, conditions)
+    row = next((r for r in q.rows if r.id == indicator.row), None) if q.type == "grid" else None
+    if row is None:  # the whole question: its items, or the list of them an unknown item is told
+        return question_items(frame, codebook, q, not_answers_in_base, conditions)
+    return grid_row_items(frame, q, row, (conditions or Conditions(frame, codebook)).asked(q), codes_in_base(q, not_answers_in_base))
 
 
 def indicator_column(block: ItemMatrix, codebook: Codebook, indicator: Indicator) -> tuple[CodedItems, str]:
