@@ -16,7 +16,7 @@ from baro_pipeline.edition import load_edition
 from baro_pipeline.estimation import estimate_items, indicator_items
 from baro_pipeline.estimation.answers import dense_columns
 from baro_pipeline.estimation.items import coded_as_column, indicator_on_states
-from baro_pipeline.figures import FIGURE_COLUMNS, design_rows, figure_estimates, indicator_columns, unweighted
+from baro_pipeline.figures import FIGURE_COLUMNS, design_rows, figure_estimates, indicator_columns, one_class_counts, source_counts, unweighted
 from baro_pipeline.stats import CodedItems, Design, design_from_calibration, rake, variance_layout
 
 
@@ -131,9 +131,11 @@ def test_figures_counted_per_question_have_the_numbers_of_each_coded_alone(seed,
     codes = [rng.integers(0, 3, n), rng.integers(0, 2, n)]
     raked = design_from_calibration(rake(codes, [np.array([1000.0, 1200, 800]), np.array([1400.0, 1600])]), codes)
     columns = random_columns(rng, n)
-    for design in (raked, unweighted(raked)):
+    counted = source_counts(variance_layout(raked), columns)
+    # the unweighted design's counts made by itself, and summed over the raked design's classes
+    for design, given in ((raked, None), (raked, counted), (unweighted(raked), None), (unweighted(raked), one_class_counts(unweighted(raked), counted))):
         assert variance_layout(design).classes is not None  # the path of one count per question
-        found, expected = design_rows(design, columns, mini_edition), coded_alone_rows(design, columns, mini_edition)
+        found, expected = design_rows(design, columns, mini_edition, given), coded_alone_rows(design, columns, mini_edition)
         assert [row is None for row in found] == [row is None for row in expected] == [False] * 7 + [True] + [False] * 4
         pd.testing.assert_frame_equal(
             pd.DataFrame([row for row in found if row is not None]), pd.DataFrame([row for row in expected if row is not None]), check_exact=True

@@ -83,54 +83,79 @@ def indicator_columns(
     return columns, settled
 
 
-def class_counts(layout: VarianceLayout, columns: Sequence[CodedItems]) -> list[np.ndarray]:
-    """Per column, its 0/1 item's rows per (weight class, state of ``BINARY_TABLE``) (C, 1, 3), as
-    :func:`coded_counts` counts the item coded alone: its question's states counted once per
-    weight class for all the question's columns (one count per states array), then summed per
-    state of each column (integers: exact, whatever the grouping)."""
+# Per states array of the columns (by identity), its rows per (weight class, state) (C, 1, S).
+SourceCounts = dict[int, np.ndarray]
+
+
+def counted_per_class(layout: VarianceLayout, columns: Iterable[CodedItems], edition: Edition) -> bool:
+    """Whether the columns' sums follow from counts per weight class and state: 0/1 columns (their
+    answer counts too) on a design whose layout has weight classes, linearised."""
+    return layout.classes is not None and edition.estimation.variance != "jk1" and all(binary_states(c.table[:, 0]) is not None for c in columns)
+
+
+def source_counts(layout: VarianceLayout, columns: Iterable[CodedItems]) -> SourceCounts:
+    """Each states array's rows per (weight class, state), counted once for all its columns."""
     sources = list({id(c.state): c for c in columns}.values())
-    counted = coded_counts(layout, sources, None).items
-    per_source = {id(c.state): item.counts[0] for c, item in zip(sources, counted)}
-    found = []
-    for column in columns:
-        binary = binary_states(column.table[:, 0])
-        assert binary is not None  # design_estimates counts 0/1 columns only
-        found.append(per_source[id(column.state)] @ np.eye(len(BINARY_TABLE), dtype=np.int64)[binary])
+    return {id(c.state): item.counts[0] for c, item in zip(sources, coded_counts(layout, sources, None).items)}
+
+
+def one_class_counts(design: Design, counted: SourceCounts | None) -> SourceCounts | None:
+    """The counts of a design whose rows are one weight class (the unweighted design), from another
+    design's counts of the same rows: their sums over its classes (integers: exact); None when
+    the design has more classes, or there are no counts to sum."""
+    classes = variance_layout(design).classes
+    if counted is None or classes is None or len(classes.cell) != 1:
+        return None
+    return {key: counts.sum(axis=0, keepdims=True) for key, counts in counted.items()}
+
+
+def binary_counts(counted: SourceCounts, column: CodedItems) -> np.ndarray:
+    """A 0/1 column's rows per (weight class, state of ``BINARY_TABLE``) (C, 1, 3), as
+    :func:`coded_counts` counts the column coded alone: its states array's counts summed per
+    state of the column (integers: exact, whatever the grouping)."""
+    binary = binary_states(column.table[:, 0])
+    if binary is None:
+        raise EstimationError("binary counts of a column that is not 0/1", where="figures.binary_counts", fix="count it with coded_counts")
+    found: np.ndarray = counted[id(column.state)] @ np.eye(len(BINARY_TABLE), dtype=np.int64)[binary]
     return found
 
 
-def binary_answers(layout: VarianceLayout, counts: Sequence[np.ndarray]) -> AnswerCounts:
-    """:func:`class_answer_counts` of 0/1 items from their counts per (weight class, state) (C, 1, 3):
-    the respondents answering 1 and 0 in each class that has rows."""
-    assert layout.classes is not None  # counts per weight class
-    classes = np.flatnonzero(np.bincount(layout.classes.row_class, minlength=len(layout.classes.cell)))
+def binary_answers(counts: Sequence[np.ndarray]) -> AnswerCounts:
+    """:func:`class_answer_counts` of 0/1 columns from their counts per (weight class, state) (C, 1, 3):
+    the respondents answering 1 and 0 in each class that has rows (every row has a state in each column)."""
+    classes = np.flatnonzero(counts[0].sum(axis=(1, 2)))
     ones, zeros = (np.column_stack([c[classes, 0, state] for c in counts]) for state in (2, 1))
     # slots: class × (levels + 1) + level, one level (the whole sample)
     return AnswerCounts([LayerAnswers(2 * classes, 1, np.array([0]), ones, zeros)], (ones + zeros).sum(axis=0))
 
 
-def design_rows(design: Design, columns: list[CodedItems], edition: Edition) -> list[dict[str, object] | None]:
+def design_rows(design: Design, columns: list[CodedItems], edition: Edition, counted: SourceCounts | None = None) -> list[dict[str, object] | None]:
     """Per column, its ``estimate_items`` row on a design, or None when nobody is in its base. On
     a design counted per weight class, the sums and answer counts come from one count of each
-    question's states (the same counts, so the same numbers, as each column coded alone); else
-    the columns are coded as ``coded_column`` codes them."""
+    question's states (``counted``, when made already; the same counts, so the same numbers, as
+    each column coded alone); else the columns are coded as ``coded_column`` codes them."""
     layout = variance_layout(design)
     sums, answers = None, None
-    if layout.classes is None or edition.estimation.variance == "jk1" or any(binary_states(c.table[:, 0]) is None for c in columns):
+    if not counted_per_class(layout, columns, edition):
         coded = [coded_as_column(c) for c in columns]
         inside = [not np.isnan(c.table[:, 0])[c.state].all() for c in coded]
         values = [c for c, kept in zip(coded, inside) if kept]
     else:
-        every = class_counts(layout, columns)
+        counted = source_counts(layout, columns) if counted is None else counted
+        every = [binary_counts(counted, c) for c in columns]
         inside = [bool(c[..., 1:].any()) for c in every]
         counts = [c for c, kept in zip(every, inside) if kept]
         values = [c for c, kept in zip(columns, inside) if kept]
-        sums = counted_sums(layout, CountedItems([CountedItem(BINARY_TABLE, [c]) for c in counts], [np.array([0])]), 1)
-        answers = binary_answers(layout, counts)
-    table = estimate_items(
-        design, values, settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds, sums=sums, answers=answers
+        if counts:
+            sums = counted_sums(layout, CountedItems([CountedItem(BINARY_TABLE, [c]) for c in counts], [np.array([0])]), 1)
+            answers = binary_answers(counts)
+    rows = iter(
+        estimate_items(
+            design, values, settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds, sums=sums, answers=answers
+        ).to_dict("records")
+        if values
+        else []
     )
-    rows = iter(table.to_dict("records") if values else [])
     return [next(rows) if kept else None for kept in inside]
 
 
@@ -138,17 +163,20 @@ def population_estimates(specs: Sequence[Spec], edition: Edition, sample: Survey
     """Rows of one population's specs: one ``estimate_items`` call per design.
 
     A column is made once (as weighted) and estimated with the weights, and without them for
-    the unweighted slips; a column nobody is in the base of has the row that says so.
+    the unweighted slips (its states counted once, when the unweighted design is one weight
+    class); a column nobody is in the base of has the row that says so.
     """
     book = edition.populations[specs[0].population].codebook
     columns, settled = indicator_columns(dict.fromkeys(replace(s, weighted=True) for s in specs), book, sample.frame)
+    layout = variance_layout(sample.design)
+    counted = source_counts(layout, columns.values()) if columns and counted_per_class(layout, columns.values(), edition) else None
     found: dict[Spec, dict[str, object]] = {}
     for weighted, used in ((True, sample.design), (False, unweighted(sample.design))):
         wanted = [s for s in specs if s.weighted == weighted]
         found.update({s: settled[replace(s, weighted=True)] for s in wanted if replace(s, weighted=True) in settled})
         estimated = [s for s in wanted if replace(s, weighted=True) in columns]
         if estimated:
-            rows = design_rows(used, [columns[replace(s, weighted=True)] for s in estimated], edition)
+            rows = design_rows(used, [columns[replace(s, weighted=True)] for s in estimated], edition, counted if weighted else one_class_counts(used, counted))
             found.update(
                 {
                     s: not_computed_row(s, EMPTY_BASE, n=0) if row is None else {"population": s.population, **row, "not_computed": "", "note": ""}
