@@ -274,7 +274,7 @@ def binary_states(by_state: np.ndarray) -> np.ndarray | None:
     """The state of :data:`BINARY_TABLE` (out of the base, 0, 1) of each value of a 0/1 item per
     state (NaN: out of the base), or None when a value is neither 0 nor 1."""
     answered = ~np.isnan(by_state)
-    if not np.isin(by_state[answered], (0.0, 1.0)).all():
+    if not ((by_state == 0) | (by_state == 1))[answered].all():  # isin's sort costs more on a few states
         return None
     found: np.ndarray = np.where(answered, 1 + (by_state == 1), 0).astype(np.uint8)
     return found
