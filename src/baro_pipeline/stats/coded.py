@@ -349,18 +349,18 @@ def coded_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: n
 PATTERN_BINS = 1 << 22
 
 
-def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, domains: np.ndarray | None) -> list[tuple[np.ndarray, ...]]:
+def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.ndarray, domains: np.ndarray | None) -> list[tuple[np.ndarray, ...]]:
     """Per layer of domains (:func:`layer_groups`), its domains and the counts per (weight class,
     level) of the rows, of the rows in the ``base`` (n,) bool, and of the rows where items a and
-    b are both 1 (``ones`` (k, n) bool, k < 64, 1 only in the base): (C, L), (C, L) and
+    b are both 1 (``ones``: k < 64 arrays (n,) bool, 1 only in the base): (C, L), (C, L) and
     (C, L, k, k), its upper triangle a <= b filled (the diagonal: each item's ones). Every count
     of k shares on one base and of their pairwise sums follows from them.
 
-    Each row's ones and whether it is in the base make a pattern, numbered once for every layer
-    (:func:`one_patterns`); per layer, one count of the rows per (group, pattern) — a bincount
-    over n — and every count follows from each pattern's: the rows and the base of its group,
-    its pairs of ones. A layer of the whole sample alone takes the sums over another layer's
-    levels (integers: the same as counting it).
+    Each row's ones and whether it is in the base make a pattern (:func:`one_patterns`); one count
+    of the rows per (joint cell, pattern) — a bincount over n, whatever the number of layers —
+    and every count follows from each pattern's: the rows and the base of its cell, its pairs of
+    ones, summed over the cells of each (class, level) group (:func:`joint_cells`; integers: the
+    same as counting each layer).
 
     R: ``crossprod(y[in_group, ])`` per group, y the (n, k) 0/1 matrix.
     """
@@ -370,46 +370,70 @@ def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, d
             "co-occurrence counts need the design's weight classes", where="co_occurrences", fix="pass a design whose layout has weight classes"
         )
     layers = layer_groups(layout, classes.row_class, domains)
-    whole = whole_layers(layers)
-    counted = [i for i, is_whole in enumerate(whole) if not is_whole] or [0]
+    cells = joint_cells(layout, classes.row_class, layers)
     k, n_classes = len(ones), len(classes.cell)
     patterns = one_patterns(ones, base)
     n_patterns = len(patterns.inside)
-    key = np.empty(len(base), dtype=np.intp)  # one buffer for every layer's keys
-    full = {}
-    for i in counted:
-        size = n_classes * (layers[i][1] + 1)
-        slots, group = group_slots(layers[i][0], size, n_patterns)
-        np.multiply(group, n_patterns, out=key)
-        key += patterns.number
-        found, count = distinct_counts(key, len(slots) * n_patterns)
-        entry_slot, entry_pattern = np.divmod(found, n_patterns)
-        entry_group = slots[entry_slot]
-        pair, entry = pattern_pairs(patterns, entry_pattern)
-        # float sums of integer counts below 2^53: exact
-        sums = [
-            np.bincount(entry_group, weights=count.astype(float), minlength=size),
-            np.bincount(entry_group, weights=np.where(patterns.inside[entry_pattern], count, 0).astype(float), minlength=size),
-            np.bincount(entry_group[entry] * k * k + pair, weights=count[entry].astype(float), minlength=size * k * k).reshape(size, k, k),
-        ]
-        full[i] = [x.astype(np.intp) for x in sums]
+    found, count = distinct_counts(cells.row * n_patterns + patterns.number, len(cells.groups[0]) * n_patterns)
+    entry_cell, entry_pattern = np.divmod(found, n_patterns)
+    pair, entry = pattern_pairs(patterns, entry_pattern)
+    # float sums of integer counts below 2^53: exact
+    n_cells = len(cells.groups[0])
+    per_cell = [
+        np.bincount(entry_cell, weights=count.astype(float), minlength=n_cells)[:, None],
+        np.bincount(entry_cell, weights=np.where(patterns.inside[entry_pattern], count, 0).astype(float), minlength=n_cells)[:, None],
+        np.bincount(entry_cell[entry] * k * k + pair, weights=count[entry].astype(float), minlength=n_cells * k * k).reshape(n_cells, k * k),
+    ]
     found_layers = []
-    for i, (_, n_levels, _) in enumerate(layers):
-        counts = [x.reshape(n_classes, -1, *x.shape[1:]) for x in full.get(i, full[counted[0]])]
-        if i not in full:
-            counts = [x.sum(axis=1, keepdims=True) for x in counts]
-        found_layers.append((layers[i][2], *(x[:, :n_levels] for x in counts)))
+    for (_, n_levels, columns), group in zip(layers, cells.groups):
+        size = n_classes * (n_levels + 1)
+        sums = [group_sums(x, group, size) for x in per_cell]
+        n, inside, both = (x.astype(np.intp).reshape(n_classes, n_levels + 1, *shape)[:, :n_levels] for x, shape in zip(sums, [(), (), (k, k)]))
+        found_layers.append((columns, n, inside, both))
     return found_layers
 
 
-def group_slots(group: np.ndarray, n_groups: int, n_patterns: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n_groups`` groups as they are (each its own slot) when their (group, pattern) keys
-    are fewer than the rows and fit a bincount (:data:`PATTERN_BINS`), else numbered among the
-    groups with rows (:func:`present_groups`): fewer bins to clear and scan, or a bincount
-    rather than a sort."""
-    if n_groups * n_patterns <= min(PATTERN_BINS, len(group)):
-        return np.arange(n_groups), group
-    return present_groups(group)
+def group_sums(per_cell: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """(groups, m) sums of the cells' rows ``per_cell`` (cells, m) within each cell's ``group``."""
+    m = per_cell.shape[1]
+    found: Array = np.bincount((group[:, None] * m + np.arange(m)).reshape(-1), weights=per_cell.reshape(-1), minlength=n_groups * m).reshape(n_groups, m)
+    return found if m > 1 else found[:, 0]
+
+
+@dataclass(frozen=True, eq=False)
+class JointCells:
+    """The rows by weight class and level of every layer of domains at once: each row's cell
+    (numbered among those with rows) and, per layer, each cell's group, class × (L + 1) + level
+    (:func:`layer_groups`)."""
+
+    row: np.ndarray
+    groups: list[np.ndarray]
+
+
+# Per layout, the last joint cells made and the layers they are of (read only): the questions of
+# a population share their breakdown levels.
+_LAST_CELLS: WeakKeyDictionary[VarianceLayout, tuple[Layers, JointCells]] = WeakKeyDictionary()
+
+
+def joint_cells(layout: VarianceLayout, rows: np.ndarray, layers: Layers) -> JointCells:
+    """:class:`JointCells` of the ``layers`` of :func:`layer_groups` on ``rows`` (each row's
+    class): the classes' levels in every layer, mixed radix, numbered by a bincount when they
+    fit (:data:`PATTERN_BINS`), else by a sort. Breakdowns of the calibration margins lie within
+    a class: as many cells as classes."""
+    last = _LAST_CELLS.get(layout)
+    if last is not None and last[0] is layers:
+        return last[1]
+    key = rows.astype(np.intp)
+    n_keys = int(rows.max()) + 1 if len(rows) else 0
+    for group, n_levels, _ in layers:
+        key = key * (n_levels + 1) + group % (n_levels + 1)
+        n_keys *= n_levels + 1
+    number = present_groups(key)[1] if n_keys <= PATTERN_BINS else np.unique(key, return_inverse=True)[1].reshape(-1)
+    first = np.empty(int(number.max()) + 1 if len(number) else 0, dtype=np.intp)
+    first[number] = np.arange(len(number))  # a row of each cell: its groups are the cell's
+    cells = JointCells(number, [group[first] for group, _, _ in layers])
+    _LAST_CELLS[layout] = (layers, cells)
+    return cells
 
 
 @dataclass(frozen=True, eq=False)
@@ -424,11 +448,11 @@ class OnePatterns:
     sizes: np.ndarray
 
 
-def one_patterns(ones: np.ndarray, base: np.ndarray) -> OnePatterns:
-    """Each row's pattern of ones among k < 64 items (``ones`` (k, n) bool) and whether it is in
-    the ``base`` (n,) bool (one bit more; a sort rather than a bincount beyond 20 bits)."""
-    k, n = ones.shape
-    mask: Array = np.zeros(n, dtype=np.uint32 if k < 20 else np.uint64)
+def one_patterns(ones: Sequence[np.ndarray], base: np.ndarray) -> OnePatterns:
+    """Each row's pattern of ones among k < 64 items (``ones``: k arrays (n,) bool) and whether it
+    is in the ``base`` (n,) bool (one bit more; a sort rather than a bincount beyond 20 bits)."""
+    k, n = len(ones), len(base)
+    mask: Array = np.zeros(n, dtype=np.uint16 if k < 16 else np.uint32 if k < 20 else np.uint64)
     bit = np.empty_like(mask)
     for a, item in enumerate((*ones, base)):
         np.left_shift(item, a, out=bit, dtype=mask.dtype)

@@ -245,8 +245,7 @@ def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> n
     # weighted sums per cell depend on how they are grouped: summed as ever (and so are 64 items or more: a pattern of ones is 63 bits)
     if layout.classes is None or len(codes) >= 64:
         return svymean(design, share_pair_sums(codes), domains).se
-    ones = np.stack([c == 2 for c in codes])
-    per_layer = co_occurrences(layout, ones, codes[0] != 0, domains)
+    per_layer = co_occurrences(layout, [c == 2 for c in codes], codes[0] != 0, domains)
     k = len(codes)
     states = [state_counts(n, inside, both) for _, n, inside, both in per_layer]
     tables = [BINARY_TABLE] * k + [SUM_TABLE] * (k * (k - 1) // 2)
