@@ -36,7 +36,7 @@ from baro_pipeline.stats import (
     variance_layout,
     variance_matrix,
 )
-from baro_pipeline.stats.ranks import DRAWS, largest_spreads, top_shares
+from baro_pipeline.stats.ranks import DRAWS, largest_spreads, top_shares, upper_quantile
 from baro_pipeline.validation import validate_export
 from exports import clean_frame, weighted, write_csv
 
@@ -507,3 +507,16 @@ def test_the_simulation_kernels_give_the_partition_and_item_by_item_numbers(k):
     single, factors = noise.astype(np.float32), scale.astype(np.float32)
     expected = np.max([np.abs(single - single[..., j : j + 1]) * factors[..., None, :, j] for j in range(k)], axis=0)
     np.testing.assert_array_equal(largest_spreads(np.ascontiguousarray(np.swapaxes(noise, -1, -2)), scale), np.swapaxes(expected, -1, -2))
+
+
+@pytest.mark.parametrize("level", [0.95, 0.9, 0.5, 0.975, 0.0, 0.3333])
+def test_the_upper_quantile_is_numpys_to_the_last_bit(level):
+    """The critical values from one partition of each item's draws are np.quantile's (linear
+    interpolation), ties and single precision included, whatever the number of draws."""
+    rng = np.random.default_rng(int(level * 1e4))
+    for draws in (2, 3, 101, DRAWS):
+        values = np.round(np.abs(rng.normal(size=(3, 4, draws))), 2).astype(np.float32)
+        expected = np.quantile(values, level, axis=-1)
+        found = upper_quantile(values, level)
+        assert found.dtype == expected.dtype == np.float32
+        np.testing.assert_array_equal(found, expected)

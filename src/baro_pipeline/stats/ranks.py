@@ -147,9 +147,29 @@ def separations(estimate: ArrayLike, covariance: ArrayLike, pairs: ArrayLike, *,
 def rank_interval(t: np.ndarray, largest: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """(..., k) lowest and highest rank of each item: item i against the k - 1 others at once
     (its critical value: the ``level`` quantile of max_j |T*_ij|, ``largest`` (..., k, draws);
-    one quantile call for every item of every ranking, each item's draws on their own)."""
-    found = signs(t, np.quantile(largest, level, axis=-1)[..., None])
+    one quantile for every item of every ranking, each item's draws on their own)."""
+    found = signs(t, upper_quantile(largest, level)[..., None])
     return 1 + (found < 0).sum(axis=-1), t.shape[-1] - (found > 0).sum(axis=-1)
+
+
+def upper_quantile(values: np.ndarray, level: float) -> np.ndarray:
+    """``np.quantile(values, level, axis=-1)`` (linear interpolation; a Python float ``level``
+    in [0, 1), finite values), to the last bit, from one partition of the last axis at the order
+    statistic below and the smallest value above it: np.quantile partitions at four (the least,
+    the greatest and the two it interpolates) along the first axis of a moved copy."""
+    n = values.shape[-1]
+    virtual = (n - 1) * level
+    below = int(np.floor(virtual))
+    if n < 2 or not 0 <= level < 1:
+        found: Array = np.quantile(values, level, axis=-1)
+        return found
+    gamma = virtual - below
+    parted = np.partition(values, below, axis=-1)
+    low, high = parted[..., below], parted[..., below + 1 :].min(axis=-1)
+    step = high - low
+    # numpy's interpolation: from the nearer of the two values
+    found = high - step * (1 - gamma) if gamma >= 0.5 else low + step * gamma
+    return found
 
 
 def rank_uncertainty(estimate: ArrayLike, covariance: ArrayLike, *, top: int, level: float, draws: int = DRAWS, seed: int = SEED) -> RankUncertainty:
@@ -260,15 +280,18 @@ def state_counts(n: np.ndarray, inside: np.ndarray, both: np.ndarray) -> list[np
     the base, 0, 1) and of each pairwise sum a < b (:data:`SUM_TABLE`: 0, 1, 2, out of the
     base), in :func:`share_pair_sums`' order, from the counts of the rows ``n``, of the base
     ``inside`` (...) and of the co-occurrences of ones ``both`` (..., k, k): a sum is 2 where
-    both are 1, 1 where one is, 0 elsewhere in the base. All pairs at once, in integers."""
+    both are 1, 1 where one is, 0 elsewhere in the base. All pairs at once, in integers; each
+    item's counts contiguous and as floats (exact below 2^53), as the projection takes them.
+    """
     k = both.shape[-1]
-    ones = np.diagonal(both, axis1=-2, axis2=-1)
+    pairs_first = np.moveaxis(both, (-2, -1), (0, 1))  # (k, k, ...): each pair's counts in a block
+    ones = np.diagonal(pairs_first).transpose(-1, *range(n.ndim))
     a, b = np.triu_indices(k, 1)
-    n_a, n_b, n_ab, base = ones[..., a], ones[..., b], both[..., a, b], inside[..., None]
-    out = np.broadcast_to((n - inside)[..., None], n_ab.shape)
-    singles = np.stack([np.broadcast_to((n - inside)[..., None], ones.shape), base - ones, ones], axis=-1)
-    pairs = np.stack([base - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, out], axis=-1)
-    return [singles[..., j, :] for j in range(k)] + [pairs[..., j, :] for j in range(len(a))]
+    n_a, n_b, n_ab = ones[a], ones[b], pairs_first[a, b]
+    out = n - inside
+    singles = np.stack([np.broadcast_to(out, ones.shape), inside - ones, ones], axis=-1, dtype=float)
+    pairs = np.stack([inside - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, np.broadcast_to(out, n_ab.shape)], axis=-1, dtype=float)
+    return [*singles, *pairs]
 
 
 def small_coded_column(values: np.ndarray) -> CodedItems:
