@@ -36,7 +36,7 @@ from baro_pipeline.stats import (
     variance_layout,
     variance_matrix,
 )
-from baro_pipeline.stats.ranks import DRAWS, largest_spreads, top_shares, upper_quantile
+from baro_pipeline.stats.ranks import DRAWS, deviations, deviations_each, largest_spreads, top_shares, upper_quantile
 from baro_pipeline.validation import validate_export
 from exports import clean_frame, weighted, write_csv
 
@@ -520,3 +520,18 @@ def test_the_upper_quantile_is_numpys_to_the_last_bit(level):
         found = upper_quantile(values, level)
         assert found.dtype == expected.dtype == np.float32
         np.testing.assert_array_equal(found, expected)
+
+
+@pytest.mark.parametrize("k", [2, 5, 11])
+def test_the_deviations_of_stacked_covariances_are_those_of_each(k):
+    """The draws of several covariances at once, item by item, are each covariance's own draws
+    to the last bit, a singular one (shares summing to 1) among them."""
+    rng = np.random.default_rng(k)
+    factors = rng.normal(size=(4, k, 3 * k))
+    covariance = factors @ np.swapaxes(factors, -1, -2) / (3 * k)
+    centring = np.eye(k) - 1 / k  # the covariance of shares that sum to a constant
+    covariance[0] = centring @ covariance[0] @ centring
+    noise = deviations_each(covariance)
+    assert noise.shape == (4, k, DRAWS)
+    for c, drawn in zip(covariance, noise):
+        np.testing.assert_array_equal(drawn, deviations(c).T)

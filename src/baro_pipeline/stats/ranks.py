@@ -41,6 +41,9 @@ from .variance import BINARY_TABLE, CodedItems, Items, coded_column, influence_v
 
 DRAWS = 10_000
 SEED = 22  # issue 22: every run draws the same numbers
+# Draws × items simulated at once: their temporaries (~1 MB each) stay in the heap, where a
+# larger array would be mapped and faulted in afresh each time.
+SIMULATION_BLOCK = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -55,18 +58,38 @@ class RankUncertainty:
 
 
 def deviations(covariance: np.ndarray, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
-    """(draws, k) normal deviations with this covariance (a square root by eigenvalues: the
-    covariance of shares that sum to a constant is singular, Cholesky would refuse it)."""
-    values, vectors = np.linalg.eigh(covariance)
-    root = np.ascontiguousarray((vectors * np.sqrt(np.clip(values, 0.0, None))).T)
-    noise: Array = standard_normals(draws, len(values), seed) @ root
+    """(draws, k) normal deviations with this covariance."""
+    noise: Array = standard_normals(draws, len(covariance), seed) @ np.ascontiguousarray(square_roots(covariance).T)
     return noise
+
+
+def deviations_each(covariance: np.ndarray, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
+    """(..., k, draws) :func:`deviations` of each covariance (..., k, k), item by item (each
+    item's draws in a row): one product per covariance on the same draws, the same numbers."""
+    noise: Array = square_roots(covariance) @ normals_by_item(draws, covariance.shape[-1], seed)
+    return noise
+
+
+def square_roots(covariance: np.ndarray) -> np.ndarray:
+    """(..., k, k) R with R R' = covariance, by eigenvalues: the covariance of shares that sum to
+    a constant is singular, Cholesky would refuse it."""
+    values, vectors = np.linalg.eigh(covariance)
+    roots: Array = vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]
+    return roots
 
 
 @lru_cache(maxsize=16)
 def standard_normals(draws: int, k: int, seed: int) -> np.ndarray:
     """(draws, k) standard normal draws, the same for every ranking of k items (drawn once per run)."""
     found = np.random.default_rng(seed).standard_normal((draws, k))
+    found.flags.writeable = False
+    return found
+
+
+@lru_cache(maxsize=16)
+def normals_by_item(draws: int, k: int, seed: int) -> np.ndarray:
+    """(k, draws) :func:`standard_normals`, item by item (a product with rows that BLAS reads)."""
+    found = np.ascontiguousarray(standard_normals(draws, k, seed).T)
     found.flags.writeable = False
     return found
 
@@ -181,23 +204,24 @@ def rank_uncertainty_each(
     estimates: Sequence[ArrayLike], covariances: Sequence[ArrayLike], *, top: int, level: float, draws: int = DRAWS, seed: int = SEED
 ) -> list[RankUncertainty]:
     """:func:`rank_uncertainty` of several rankings (estimates (k,), covariance (k, k) each; the
-    levels of a question): rankings of the same size are simulated together, each on the same
-    draws and with the same numbers as on its own (every step is item by item or draw by draw).
+    levels of a question): rankings of the same size are simulated together, as many as
+    :data:`SIMULATION_BLOCK` draws allow, each on the same draws and with the same numbers as on
+    its own (every step is item by item or draw by draw).
     """
     found: dict[int, RankUncertainty] = {}
     sizes = [np.size(estimate) for estimate in estimates]
     for k in dict.fromkeys(sizes):
         which = [i for i, size in enumerate(sizes) if size == k]
-        estimate = np.stack([np.asarray(estimates[i], dtype=float) for i in which])
-        covariance = np.stack([np.asarray(covariances[i], dtype=float) for i in which])
-        # item by item, each item's draws in a row: the passes below read rows, not columns (a
-        # stack of transposed arrays keeps their layout: made contiguous)
-        noise = np.ascontiguousarray(np.stack([deviations(c, draws, seed).T for c in covariance]))
-        t, scale = standardised(estimate, covariance)
-        low, high = rank_interval(t, largest_spreads(noise, scale), level)
-        shares = top_shares(estimate[..., None] + noise, top)
-        for j, i in enumerate(which):
-            found[i] = RankUncertainty(ranks_of(estimate[j]), shares[j], low[j], high[j])
+        together = max(1, SIMULATION_BLOCK // (k * draws))
+        for block in (which[start : start + together] for start in range(0, len(which), together)):
+            estimate = np.stack([np.asarray(estimates[i], dtype=float) for i in block])
+            covariance = np.stack([np.asarray(covariances[i], dtype=float) for i in block])
+            noise = deviations_each(covariance, draws, seed)
+            t, scale = standardised(estimate, covariance)
+            low, high = rank_interval(t, largest_spreads(noise, scale), level)
+            shares = top_shares(estimate[..., None] + noise, top)
+            for j, i in enumerate(block):
+                found[i] = RankUncertainty(ranks_of(estimate[j]), shares[j], low[j], high[j])
     return [found[i] for i in range(len(estimates))]
 
 
