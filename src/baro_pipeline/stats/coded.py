@@ -358,11 +358,11 @@ def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.
     (C, L, k, k), its upper triangle a <= b filled (the diagonal: each item's ones). Every count
     of k shares on one base and of their pairwise sums follows from them.
 
-    Each row's ones and whether it is in the base make a pattern (:func:`one_patterns`); one count
-    of the rows per (joint cell, pattern) — a bincount over n, whatever the number of layers —
-    and every count follows from each pattern's: the rows and the base of its cell, its pairs of
-    ones, summed over the cells of each (class, level) group (:func:`joint_cells`; integers: the
-    same as counting each layer).
+    Each row's ones and whether it is in the base make a pattern (:func:`one_masks`); one count
+    of the rows per (joint cell, pattern) (:func:`cell_patterns`: a bincount over n, whatever
+    the number of layers), and every count follows from each pattern's (:func:`one_patterns`):
+    the rows and the base of its cell, its pairs of ones, summed over the cells of each (class,
+    level) group (:func:`joint_cells`; integers: the same as counting each layer).
 
     R: ``crossprod(y[in_group, ])`` per group, y the (n, k) 0/1 matrix.
     """
@@ -374,17 +374,16 @@ def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.
     layers = layer_groups(layout, classes.row_class, domains)
     cells = joint_cells(layout, classes.row_class, layers)
     k, n_classes = len(ones), len(classes.cell)
-    patterns = one_patterns(ones, base)
-    n_patterns = len(patterns.inside)
     n_cells = len(cells.groups[0])
-    found, count = distinct_counts(cells.row * n_patterns + patterns.number, n_cells * n_patterns)
-    entry_cell, entry_pattern = np.divmod(found, n_patterns)
+    entry_cell, entry_pattern, count, present = cell_patterns(cells.row, n_cells, one_masks(ones, base), k)
+    patterns = one_patterns(present, k)
+    n_patterns = len(present)
     # (cells, patterns) counts times each pattern's rows, base and pairs of ones (patterns, 2 + k k):
     # float sums of integer counts below 2^53, exact
-    per_pattern = sparse.csr_matrix((count.astype(float), entry_pattern, np.cumulative_sum(np.bincount(entry_cell, minlength=n_cells), include_initial=True)), (n_cells, n_patterns))
+    starts = np.cumulative_sum(np.bincount(entry_cell, minlength=n_cells), include_initial=True)
+    per_pattern = sparse.csr_matrix((count.astype(float), entry_pattern, starts), (n_cells, n_patterns))
     per_cell = (per_pattern @ pattern_terms(patterns, k)).toarray()
-    found_layers = []
-    found_layers = []
+    found_layers: list[tuple[np.ndarray, ...]] = []
     for (_, n_levels, columns), group in zip(layers, cells.groups):
         size = n_classes * (n_levels + 1)
         sums = group_sums(per_cell, group, size).astype(np.intp).reshape(n_classes, n_levels + 1, -1)[:, :n_levels]
@@ -445,26 +444,45 @@ def joint_cells(layout: VarianceLayout, rows: np.ndarray, layers: Layers) -> Joi
 
 @dataclass(frozen=True, eq=False)
 class OnePatterns:
-    """The patterns of ones of :func:`one_patterns`: each row's pattern (its number among those
-    present), whether each pattern is in the base, and per pattern its pairs of ones a <= b (as
-    a k + b), all patterns' pairs one after the other (``pairs``), ``sizes`` of them each."""
+    """Patterns of ones (:func:`one_masks`, in order): whether each is in the base, and per
+    pattern its pairs of ones a <= b (as a k + b), all patterns' pairs one after the other
+    (``pairs``), ``sizes`` of them each."""
 
-    number: np.ndarray
     inside: np.ndarray
     pairs: np.ndarray
     sizes: np.ndarray
 
 
-def one_patterns(ones: Sequence[np.ndarray], base: np.ndarray) -> OnePatterns:
-    """Each row's pattern of ones among k < 64 items (``ones``: k arrays (n,) bool) and whether it
-    is in the ``base`` (n,) bool (one bit more; a sort rather than a bincount beyond 20 bits)."""
-    k, n = len(ones), len(base)
-    mask: Array = np.zeros(n, dtype=np.uint16 if k < 16 else np.uint32 if k < 20 else np.uint64)
+def one_masks(ones: Sequence[np.ndarray], base: np.ndarray) -> Array:
+    """Each row's pattern of ones among k < 64 items (``ones``: k arrays (n,) bool), bit a for item
+    a, and bit k for whether it is in the ``base`` (n,) bool."""
+    k = len(ones)
+    mask: Array = np.zeros(len(base), dtype=np.uint16 if k < 16 else np.uint32 if k < 32 else np.uint64)
     bit = np.empty_like(mask)
     for a, item in enumerate((*ones, base)):
         np.left_shift(item, a, out=bit, dtype=mask.dtype)
         np.bitwise_or(mask, bit, out=mask)
-    present, number = present_groups(mask) if k < 20 else np.unique(mask, return_inverse=True)
+    return mask
+
+
+def cell_patterns(cell: np.ndarray, n_cells: int, mask: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The (cell, pattern) pairs of the rows (``cell`` (n,) < ``n_cells``, ``mask`` (n,) of
+    :func:`one_masks`): each pair's cell and pattern (its number among the patterns present), how
+    many rows, and the patterns present. Keyed cell × 2^(k + 1) + mask when those keys fit a
+    bincount (:data:`PATTERN_BINS`); else the masks are numbered first (a sort beyond 20 bits)."""
+    bits = k + 1
+    if n_cells << bits <= PATTERN_BINS:
+        found, count = distinct_counts((cell << bits) | mask, n_cells << bits)
+        present, pattern = present_groups(found & ((1 << bits) - 1))
+        return found >> bits, pattern, count, present
+    present, number = present_groups(mask) if bits <= 20 else np.unique(mask, return_inverse=True)
+    found, count = distinct_counts(cell * len(present) + number.reshape(-1), n_cells * len(present))
+    entry_cell, pattern = np.divmod(found, len(present))
+    return entry_cell, pattern, count, present
+
+
+def one_patterns(present: np.ndarray, k: int) -> OnePatterns:
+    """:class:`OnePatterns` of the masks ``present`` (:func:`one_masks` of k items)."""
     members = (present[:, None] >> np.arange(k + 1, dtype=present.dtype)) & 1 == 1
     pattern, item = np.nonzero(members[:, :k])  # in order: pattern, then item
     per_pattern = np.bincount(pattern, minlength=len(present))
@@ -472,7 +490,7 @@ def one_patterns(ones: Sequence[np.ndarray], base: np.ndarray) -> OnePatterns:
     later = np.repeat(np.cumsum(per_pattern), per_pattern) - np.arange(len(item))
     first = np.repeat(np.arange(len(item)), later)
     second = first + running(later)
-    return OnePatterns(number.reshape(-1), members[:, k], item[first] * k + item[second], per_pattern * (per_pattern + 1) // 2)
+    return OnePatterns(members[:, k], item[first] * k + item[second], per_pattern * (per_pattern + 1) // 2)
 
 
 def running(sizes: np.ndarray) -> np.ndarray:
