@@ -509,12 +509,12 @@ def test_the_simulation_kernels_give_the_partition_and_item_by_item_numbers(k):
     np.testing.assert_array_equal(largest_spreads(np.ascontiguousarray(np.swapaxes(noise, -1, -2)), scale), np.swapaxes(expected, -1, -2))
 
 
-@pytest.mark.parametrize("level", [0.95, 0.9, 0.5, 0.975, 0.0, 0.3333])
+@pytest.mark.parametrize("level", [0.95, 0.9, 0.5, 0.975, 0.0, 0.3333, 1.0])
 def test_the_upper_quantile_is_numpys_to_the_last_bit(level):
     """The critical values from one partition of each item's draws are np.quantile's (linear
     interpolation), ties and single precision included, whatever the number of draws."""
     rng = np.random.default_rng(int(level * 1e4))
-    for draws in (2, 3, 101, DRAWS):
+    for draws in (1, 2, 3, 101, DRAWS):
         values = np.round(np.abs(rng.normal(size=(3, 4, draws))), 2).astype(np.float32)
         expected = np.quantile(values, level, axis=-1)
         found = upper_quantile(values, level)
