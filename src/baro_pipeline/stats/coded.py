@@ -346,9 +346,9 @@ def coded_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: n
     return CountedItems(counted, layers)
 
 
-# Bins of a bincount of (joint cell, pattern of ones) in :func:`co_occurrences` (64 MB at most, freed at
-# once): beyond, the keys are sorted.
-PATTERN_BINS = 1 << 23
+# Bins of a bincount of (joint cell, pattern of ones) in :func:`co_occurrences` (32 MB at most: the
+# estimate phase adds no more to the run's peak); beyond, the keys are sorted.
+PATTERN_BINS = 1 << 22
 
 
 def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.ndarray, domains: np.ndarray | None) -> list[tuple[np.ndarray, ...]]:
