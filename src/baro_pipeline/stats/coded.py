@@ -346,8 +346,8 @@ def coded_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: n
     return CountedItems(counted, layers)
 
 
-# Bins of a bincount of (joint cell, pattern of ones) in :func:`co_occurrences` (32 MB at most: the
-# estimate phase adds no more to the run's peak); beyond, the keys are sorted.
+# Bins of a bincount of (joint cell, pattern of ones) in :func:`co_occurrences` (32 MB at most, as
+# before: no more memory at 1e6); beyond, the keys are sorted.
 PATTERN_BINS = 1 << 22
 
 
