@@ -142,8 +142,9 @@ def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(
     """The SEs of shares and their pairwise sums from the shares' co-occurrences per weight
     class are those of counting each pair sum, to the last bit: on overlapping layers of
     domains, the whole sample among them, a routed base and an item never ticked; with more
-    than 16 items, with 20 or more (patterns of ones and the base bit on 64 bits, sorted) and
-    with (group, pattern) counts sorted rather than binned. Weights of their own per row (no weight classes) take the pair sums themselves."""
+    than 16 items, with 20 or more (patterns of ones and the base bit on 32 bits, sorted), with
+    (cell, pattern) counts sorted rather than binned, and with a breakdown that splits weight
+    classes (joint cells of a class and its levels). Weights of their own per row (no weight classes) take the pair sums themselves."""
     design, codes, _ = raked
     if weighted:
         design = Design(np.random.default_rng(11).uniform(0.5, 2.0, N))
@@ -154,7 +155,8 @@ def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(
     y[codes[1] == 2] = np.nan
     binary = binary_codes(y)
     domains = np.column_stack([np.ones(N, dtype=bool), codes[0] == 0, codes[0] == 1, codes[1] == 0, codes[1] != 0])
-    for masks in (domains, domains[:, :1], domains[:, 1:]):
+    split = np.random.default_rng(5).random(N) < 0.4  # a breakdown across the weight classes
+    for masks in (domains, domains[:, :1], np.column_stack([domains, split, ~split, split & (codes[0] == 0)]), domains[:, 1:]):
         expected = svymean(design, share_pair_sums(binary), masks).se
         np.testing.assert_array_equal(share_pair_ses(design, binary, masks), expected)
     k = len(shares)

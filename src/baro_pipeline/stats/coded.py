@@ -423,23 +423,34 @@ _LAST_CELLS: WeakKeyDictionary[VarianceLayout, tuple[Layers, JointCells]] = Weak
 
 def joint_cells(layout: VarianceLayout, rows: np.ndarray, layers: Layers) -> JointCells:
     """:class:`JointCells` of the ``layers`` of :func:`layer_groups` on ``rows`` (each row's
-    class): the classes' levels in every layer, mixed radix, numbered by a bincount when they
-    fit (:data:`PATTERN_BINS`), else by a sort. Breakdowns of the calibration margins lie within
-    a class: as many cells as classes."""
+    class): the classes' levels in every layer, mixed radix, numbered among those present
+    (:func:`numbered`) whenever the next layer would take the keys past :data:`PATTERN_BINS`,
+    and at the end. Breakdowns of the calibration margins lie within a class: as many cells as
+    classes."""
     last = _LAST_CELLS.get(layout)
     if last is not None and last[0] is layers:
         return last[1]
-    key = rows.astype(np.intp)
-    n_keys = int(rows.max()) + 1 if len(rows) else 0
+    number, n_keys = rows.astype(np.intp), int(rows.max()) + 1 if len(rows) else 0
     for group, n_levels, _ in layers:
-        key = key * (n_levels + 1) + group % (n_levels + 1)
-        n_keys *= n_levels + 1
-    number = present_groups(key)[1] if n_keys <= PATTERN_BINS else np.unique(key, return_inverse=True)[1].reshape(-1)
-    first = np.empty(int(number.max()) + 1 if len(number) else 0, dtype=np.intp)
+        if n_keys * (n_levels + 1) > PATTERN_BINS:  # keys stay far below 2^63
+            number, n_keys = numbered(number, n_keys)
+        number, n_keys = number * (n_levels + 1) + group % (n_levels + 1), n_keys * (n_levels + 1)
+    number, n_keys = numbered(number, n_keys)
+    first = np.empty(n_keys, dtype=np.intp)
     first[number] = np.arange(len(number))  # a row of each cell: its groups are the cell's
     cells = JointCells(number, [group[first] for group, _, _ in layers])
     _LAST_CELLS[layout] = (layers, cells)
     return cells
+
+
+def numbered(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, int]:
+    """Keys (0 <= key < n_keys) numbered among those present, in order, and how many are: by a
+    bincount when they fit (:data:`PATTERN_BINS`), else by a sort."""
+    if n_keys <= PATTERN_BINS:
+        present, number = present_groups(key)
+        return number, len(present)
+    distinct, number = np.unique(key, return_inverse=True)
+    return number.reshape(-1), len(distinct)
 
 
 @dataclass(frozen=True, eq=False)
