@@ -36,7 +36,7 @@ from baro_pipeline.stats import (
     variance_layout,
     variance_matrix,
 )
-from baro_pipeline.stats.ranks import DRAWS, largest_spreads, top_shares
+from baro_pipeline.stats.ranks import DRAWS, deviations, deviations_each, largest_spreads, top_shares, upper_quantile
 from baro_pipeline.validation import validate_export
 from exports import clean_frame, weighted, write_csv
 
@@ -142,8 +142,9 @@ def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(
     """The SEs of shares and their pairwise sums from the shares' co-occurrences per weight
     class are those of counting each pair sum, to the last bit: on overlapping layers of
     domains, the whole sample among them, a routed base and an item never ticked; with more
-    than 16 items, with 20 or more (patterns of ones and the base bit on 64 bits, sorted) and
-    with (group, pattern) counts sorted rather than binned. Weights of their own per row (no weight classes) take the pair sums themselves."""
+    than 16 items, with 20 or more (patterns of ones and the base bit on 32 bits, sorted), with
+    (cell, pattern) counts sorted rather than binned, and with a breakdown that splits weight
+    classes (joint cells of a class and its levels). Weights of their own per row (no weight classes) take the pair sums themselves."""
     design, codes, _ = raked
     if weighted:
         design = Design(np.random.default_rng(11).uniform(0.5, 2.0, N))
@@ -154,7 +155,8 @@ def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(
     y[codes[1] == 2] = np.nan
     binary = binary_codes(y)
     domains = np.column_stack([np.ones(N, dtype=bool), codes[0] == 0, codes[0] == 1, codes[1] == 0, codes[1] != 0])
-    for masks in (domains, domains[:, :1], domains[:, 1:]):
+    split = np.random.default_rng(5).random(N) < 0.4  # a breakdown across the weight classes
+    for masks in (domains, domains[:, :1], np.column_stack([domains, split, ~split, split & (codes[0] == 0)]), domains[:, 1:]):
         expected = svymean(design, share_pair_sums(binary), masks).se
         np.testing.assert_array_equal(share_pair_ses(design, binary, masks), expected)
     k = len(shares)
@@ -507,3 +509,31 @@ def test_the_simulation_kernels_give_the_partition_and_item_by_item_numbers(k):
     single, factors = noise.astype(np.float32), scale.astype(np.float32)
     expected = np.max([np.abs(single - single[..., j : j + 1]) * factors[..., None, :, j] for j in range(k)], axis=0)
     np.testing.assert_array_equal(largest_spreads(np.ascontiguousarray(np.swapaxes(noise, -1, -2)), scale), np.swapaxes(expected, -1, -2))
+
+
+@pytest.mark.parametrize("level", [0.95, 0.9, 0.5, 0.975, 0.0, 0.3333, 1.0])
+def test_the_upper_quantile_is_numpys_to_the_last_bit(level):
+    """The critical values from one partition of each item's draws are np.quantile's (linear
+    interpolation), ties and single precision included, whatever the number of draws."""
+    rng = np.random.default_rng(int(level * 1e4))
+    for draws in (1, 2, 3, 101, DRAWS):
+        values = np.round(np.abs(rng.normal(size=(3, 4, draws))), 2).astype(np.float32)
+        expected = np.quantile(values, level, axis=-1)
+        found = upper_quantile(values, level)
+        assert found.dtype == expected.dtype == np.float32
+        np.testing.assert_array_equal(found, expected)
+
+
+@pytest.mark.parametrize("k", [2, 5, 11])
+def test_the_deviations_of_stacked_covariances_are_those_of_each(k):
+    """The draws of several covariances at once, item by item, are each covariance's own draws
+    to the last bit, a singular one (shares summing to 1) among them."""
+    rng = np.random.default_rng(k)
+    factors = rng.normal(size=(4, k, 3 * k))
+    covariance = factors @ np.swapaxes(factors, -1, -2) / (3 * k)
+    centring = np.eye(k) - 1 / k  # the covariance of shares that sum to a constant
+    covariance[0] = centring @ covariance[0] @ centring
+    noise = deviations_each(covariance)
+    assert noise.shape == (4, k, DRAWS)
+    for c, drawn in zip(covariance, noise):
+        np.testing.assert_array_equal(drawn, deviations(c).T)

@@ -54,7 +54,7 @@ def ranked_covariance(design: Design, y: np.ndarray | Sequence[CodedItems], doma
     """
     means = replicate_estimates if settings.variance == "jk1" else svymean
     codes = binary_codes(y)  # shares: coded on a byte without spelling the items out
-    if codes is not None and all(np.array_equal(codes[0] == 0, c == 0) for c in codes[1:]):
+    if codes is not None and one_base(codes):
         se = means(design, share_pair_sums(codes), domains).se if settings.variance == "jk1" else share_pair_ses(design, codes, domains)
         return covariance_from_pair_sums(se, len(codes))
     dense = dense_items(y)
@@ -63,6 +63,13 @@ def ranked_covariance(design: Design, y: np.ndarray | Sequence[CodedItems], doma
         return covariance_from_pair_sums(means(design, pair_sums(dense), domains).se, dense.shape[1])
     linearised = own_base_covariance(design, dense, domains)
     return rescaled(linearised, means(design, dense, domains).se) if settings.variance == "jk1" else linearised
+
+
+def one_base(codes: Sequence[np.ndarray]) -> bool:
+    """Whether shares given by their :func:`~baro_pipeline.stats.binary_codes` are out of the
+    base (0) on the same rows."""
+    outside = codes[0] == 0
+    return all(np.array_equal(outside, c == 0) for c in codes[1:])
 
 
 def ranked_items(items: pd.DataFrame, codebook: Codebook) -> pd.Series:

@@ -16,6 +16,7 @@ from typing import TypeGuard
 from weakref import WeakKeyDictionary
 
 import numpy as np
+from scipy import sparse
 
 from ..errors import EstimationError
 from .design import Array, Design
@@ -345,22 +346,23 @@ def coded_counts(layout: VarianceLayout, items: Sequence[CodedItems], domains: n
     return CountedItems(counted, layers)
 
 
-# Bins of a bincount of (group, pattern of ones) in :func:`co_occurrences`; beyond, the keys are sorted.
+# Bins of a bincount of (joint cell, pattern of ones) in :func:`co_occurrences` (32 MB at most, as
+# before: no more memory at 1e6); beyond, the keys are sorted.
 PATTERN_BINS = 1 << 22
 
 
-def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, domains: np.ndarray | None) -> list[tuple[np.ndarray, ...]]:
+def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.ndarray, domains: np.ndarray | None) -> list[tuple[np.ndarray, ...]]:
     """Per layer of domains (:func:`layer_groups`), its domains and the counts per (weight class,
     level) of the rows, of the rows in the ``base`` (n,) bool, and of the rows where items a and
-    b are both 1 (``ones`` (k, n) bool, k < 64, 1 only in the base): (C, L), (C, L) and
+    b are both 1 (``ones``: k < 64 arrays (n,) bool, 1 only in the base): (C, L), (C, L) and
     (C, L, k, k), its upper triangle a <= b filled (the diagonal: each item's ones). Every count
     of k shares on one base and of their pairwise sums follows from them.
 
-    Each row's ones and whether it is in the base make a pattern, numbered once for every layer
-    (:func:`one_patterns`); per layer, one count of the rows per (group, pattern) — a bincount
-    over n — and every count follows from each pattern's: the rows and the base of its group,
-    its pairs of ones. A layer of the whole sample alone takes the sums over another layer's
-    levels (integers: the same as counting it).
+    Each row's ones and whether it is in the base make a pattern (:func:`one_masks`); one count
+    of the rows per (joint cell, pattern) (:func:`cell_patterns`: a bincount over n, whatever
+    the number of layers), and every count follows from each pattern's (:func:`one_patterns`):
+    the rows and the base of its cell, its pairs of ones, summed over the cells of each (class,
+    level) group (:func:`joint_cells`; integers: the same as counting each layer).
 
     R: ``crossprod(y[in_group, ])`` per group, y the (n, k) 0/1 matrix.
     """
@@ -370,70 +372,128 @@ def co_occurrences(layout: VarianceLayout, ones: np.ndarray, base: np.ndarray, d
             "co-occurrence counts need the design's weight classes", where="co_occurrences", fix="pass a design whose layout has weight classes"
         )
     layers = layer_groups(layout, classes.row_class, domains)
-    whole = whole_layers(layers)
-    counted = [i for i, is_whole in enumerate(whole) if not is_whole] or [0]
+    cells = joint_cells(layout, classes.row_class, layers)
     k, n_classes = len(ones), len(classes.cell)
-    patterns = one_patterns(ones, base)
-    n_patterns = len(patterns.inside)
-    key = np.empty(len(base), dtype=np.intp)  # one buffer for every layer's keys
-    full = {}
-    for i in counted:
-        size = n_classes * (layers[i][1] + 1)
-        slots, group = group_slots(layers[i][0], size, n_patterns)
-        np.multiply(group, n_patterns, out=key)
-        key += patterns.number
-        found, count = distinct_counts(key, len(slots) * n_patterns)
-        entry_slot, entry_pattern = np.divmod(found, n_patterns)
-        entry_group = slots[entry_slot]
-        pair, entry = pattern_pairs(patterns, entry_pattern)
-        # float sums of integer counts below 2^53: exact
-        sums = [
-            np.bincount(entry_group, weights=count.astype(float), minlength=size),
-            np.bincount(entry_group, weights=np.where(patterns.inside[entry_pattern], count, 0).astype(float), minlength=size),
-            np.bincount(entry_group[entry] * k * k + pair, weights=count[entry].astype(float), minlength=size * k * k).reshape(size, k, k),
-        ]
-        full[i] = [x.astype(np.intp) for x in sums]
-    found_layers = []
-    for i, (_, n_levels, _) in enumerate(layers):
-        counts = [x.reshape(n_classes, -1, *x.shape[1:]) for x in full.get(i, full[counted[0]])]
-        if i not in full:
-            counts = [x.sum(axis=1, keepdims=True) for x in counts]
-        found_layers.append((layers[i][2], *(x[:, :n_levels] for x in counts)))
+    n_cells = len(cells.groups[0])
+    entry_cell, entry_pattern, count, present = cell_patterns(cells.row, n_cells, one_masks(ones, base), k)
+    patterns = one_patterns(present, k)
+    n_patterns = len(present)
+    # (cells, patterns) counts times each pattern's rows, base and pairs of ones (patterns, 2 + k k):
+    # float sums of integer counts below 2^53, exact
+    starts = np.cumulative_sum(np.bincount(entry_cell, minlength=n_cells), include_initial=True)
+    per_pattern = sparse.csr_matrix((count.astype(float), entry_pattern, starts), (n_cells, n_patterns))
+    per_cell = (per_pattern @ pattern_terms(patterns, k)).toarray()
+    found_layers: list[tuple[np.ndarray, ...]] = []
+    for (_, n_levels, columns), group in zip(layers, cells.groups):
+        size = n_classes * (n_levels + 1)
+        sums = group_sums(per_cell, group, size).astype(np.intp).reshape(n_classes, n_levels + 1, -1)[:, :n_levels]
+        found_layers.append((columns, sums[..., 0], sums[..., 1], sums[..., 2:].reshape(*sums.shape[:2], k, k)))
     return found_layers
 
 
-def group_slots(group: np.ndarray, n_groups: int, n_patterns: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n_groups`` groups as they are (each its own slot) when their (group, pattern) keys
-    are fewer than the rows and fit a bincount (:data:`PATTERN_BINS`), else numbered among the
-    groups with rows (:func:`present_groups`): fewer bins to clear and scan, or a bincount
-    rather than a sort."""
-    if n_groups * n_patterns <= min(PATTERN_BINS, len(group)):
-        return np.arange(n_groups), group
-    return present_groups(group)
+def pattern_terms(patterns: OnePatterns, k: int) -> sparse.csr_matrix:
+    """(patterns, 2 + k k) per pattern of ones: 1 (a row), whether in the base, and 1 at each of
+    its pairs of ones a k + b (a <= b)."""
+    n_patterns = len(patterns.inside)
+    pairs = sparse.csr_matrix((np.ones(len(patterns.pairs)), patterns.pairs, np.cumulative_sum(patterns.sizes, include_initial=True)), (n_patterns, k * k))
+    return sparse.hstack([np.ones((n_patterns, 1)), patterns.inside[:, None].astype(float), pairs], format="csr")
+
+
+def group_sums(per_cell: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """(groups, m) sums of the cells' rows ``per_cell`` (cells, m) within each cell's ``group``."""
+    m = per_cell.shape[1]
+    found: Array = np.bincount((group[:, None] * m + np.arange(m)).reshape(-1), weights=per_cell.reshape(-1), minlength=n_groups * m).reshape(n_groups, m)
+    return found
+
+
+@dataclass(frozen=True, eq=False)
+class JointCells:
+    """The rows by weight class and level of every layer of domains at once: each row's cell
+    (numbered among those with rows) and, per layer, each cell's group, class × (L + 1) + level
+    (:func:`layer_groups`)."""
+
+    row: np.ndarray
+    groups: list[np.ndarray]
+
+
+# Per layout, the last joint cells made and the layers they are of (read only): the questions of
+# a population share their breakdown levels.
+_LAST_CELLS: WeakKeyDictionary[VarianceLayout, tuple[Layers, JointCells]] = WeakKeyDictionary()
+
+
+def joint_cells(layout: VarianceLayout, rows: np.ndarray, layers: Layers) -> JointCells:
+    """:class:`JointCells` of the ``layers`` of :func:`layer_groups` on ``rows`` (each row's
+    class): the classes' levels in every layer, mixed radix, numbered among those present
+    (:func:`numbered`) whenever the next layer would take the keys past :data:`PATTERN_BINS`,
+    and at the end. Breakdowns of the calibration margins lie within a class: as many cells as
+    classes."""
+    last = _LAST_CELLS.get(layout)
+    if last is not None and last[0] is layers:
+        return last[1]
+    number, n_keys = rows.astype(np.intp), int(rows.max()) + 1 if len(rows) else 0
+    for group, n_levels, _ in layers:
+        if n_keys * (n_levels + 1) > PATTERN_BINS:  # keys stay far below 2^63
+            number, n_keys = numbered(number, n_keys)
+        number, n_keys = number * (n_levels + 1) + group % (n_levels + 1), n_keys * (n_levels + 1)
+    number, n_keys = numbered(number, n_keys)
+    first = np.empty(n_keys, dtype=np.intp)
+    first[number] = np.arange(len(number))  # a row of each cell: its groups are the cell's
+    cells = JointCells(number, [group[first] for group, _, _ in layers])
+    _LAST_CELLS[layout] = (layers, cells)
+    return cells
+
+
+def numbered(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, int]:
+    """Keys (0 <= key < n_keys) numbered among those present, in order, and how many are: by a
+    bincount when they fit (:data:`PATTERN_BINS`), else by a sort."""
+    if n_keys <= PATTERN_BINS:
+        present, number = present_groups(key)
+        return number, len(present)
+    distinct, number = np.unique(key, return_inverse=True)
+    return number.reshape(-1), len(distinct)
 
 
 @dataclass(frozen=True, eq=False)
 class OnePatterns:
-    """The patterns of ones of :func:`one_patterns`: each row's pattern (its number among those
-    present), whether each pattern is in the base, and per pattern its pairs of ones a <= b (as
-    a k + b), all patterns' pairs one after the other (``pairs``), ``sizes`` of them each."""
+    """Patterns of ones (:func:`one_masks`, in order): whether each is in the base, and per
+    pattern its pairs of ones a <= b (as a k + b), all patterns' pairs one after the other
+    (``pairs``), ``sizes`` of them each."""
 
-    number: np.ndarray
     inside: np.ndarray
     pairs: np.ndarray
     sizes: np.ndarray
 
 
-def one_patterns(ones: np.ndarray, base: np.ndarray) -> OnePatterns:
-    """Each row's pattern of ones among k < 64 items (``ones`` (k, n) bool) and whether it is in
-    the ``base`` (n,) bool (one bit more; a sort rather than a bincount beyond 20 bits)."""
-    k, n = ones.shape
-    mask: Array = np.zeros(n, dtype=np.uint32 if k < 20 else np.uint64)
+def one_masks(ones: Sequence[np.ndarray], base: np.ndarray) -> Array:
+    """Each row's pattern of ones among k < 64 items (``ones``: k arrays (n,) bool), bit a for item
+    a, and bit k for whether it is in the ``base`` (n,) bool."""
+    k = len(ones)
+    mask: Array = np.zeros(len(base), dtype=np.uint16 if k < 16 else np.uint32 if k < 32 else np.uint64)
     bit = np.empty_like(mask)
     for a, item in enumerate((*ones, base)):
         np.left_shift(item, a, out=bit, dtype=mask.dtype)
         np.bitwise_or(mask, bit, out=mask)
-    present, number = present_groups(mask) if k < 20 else np.unique(mask, return_inverse=True)
+    return mask
+
+
+def cell_patterns(cell: np.ndarray, n_cells: int, mask: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The (cell, pattern) pairs of the rows (``cell`` (n,) < ``n_cells``, ``mask`` (n,) of
+    :func:`one_masks`): each pair's cell and pattern (its number among the patterns present), how
+    many rows, and the patterns present. Keyed cell × 2^(k + 1) + mask when those keys fit a
+    bincount (:data:`PATTERN_BINS`); else the masks are numbered first (a sort beyond 20 bits)."""
+    bits = k + 1
+    if n_cells << bits <= PATTERN_BINS:
+        found, count = distinct_counts((cell << bits) | mask, n_cells << bits)
+        present, pattern = present_groups(found & ((1 << bits) - 1))
+        return found >> bits, pattern, count, present
+    present, number = present_groups(mask) if bits <= 20 else np.unique(mask, return_inverse=True)
+    found, count = distinct_counts(cell * len(present) + number.reshape(-1), n_cells * len(present))
+    entry_cell, pattern = np.divmod(found, len(present))
+    return entry_cell, pattern, count, present
+
+
+def one_patterns(present: np.ndarray, k: int) -> OnePatterns:
+    """:class:`OnePatterns` of the masks ``present`` (:func:`one_masks` of k items)."""
     members = (present[:, None] >> np.arange(k + 1, dtype=present.dtype)) & 1 == 1
     pattern, item = np.nonzero(members[:, :k])  # in order: pattern, then item
     per_pattern = np.bincount(pattern, minlength=len(present))
@@ -441,7 +501,7 @@ def one_patterns(ones: np.ndarray, base: np.ndarray) -> OnePatterns:
     later = np.repeat(np.cumsum(per_pattern), per_pattern) - np.arange(len(item))
     first = np.repeat(np.arange(len(item)), later)
     second = first + running(later)
-    return OnePatterns(number.reshape(-1), members[:, k], item[first] * k + item[second], per_pattern * (per_pattern + 1) // 2)
+    return OnePatterns(members[:, k], item[first] * k + item[second], per_pattern * (per_pattern + 1) // 2)
 
 
 def running(sizes: np.ndarray) -> np.ndarray:
@@ -457,16 +517,9 @@ def distinct_counts(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarra
         counts = np.bincount(key, minlength=n_keys)
         present = np.flatnonzero(counts)
         return present, counts[present]
-    keys, counts = np.unique(key, return_counts=True)
-    return keys, counts
-
-
-def pattern_pairs(patterns: OnePatterns, entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For entries of these patterns (``entries``: their numbers), every pair of ones of each (a k + b) and its entry."""
-    sizes = patterns.sizes[entries]
-    starts = np.cumsum(patterns.sizes) - patterns.sizes
-    entry = np.repeat(np.arange(len(entries)), sizes)
-    return patterns.pairs[starts[entries][entry] + running(sizes)], entry
+    # sorted on 32 bits when they fit: twice as fast as on 64
+    keys, counts = np.unique(key.astype(np.min_scalar_type(n_keys - 1)), return_counts=True)
+    return keys.astype(np.intp), counts
 
 
 def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:

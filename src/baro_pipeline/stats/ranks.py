@@ -41,6 +41,9 @@ from .variance import BINARY_TABLE, CodedItems, Items, coded_column, influence_v
 
 DRAWS = 10_000
 SEED = 22  # issue 22: every run draws the same numbers
+# Draws × items simulated at once: their temporaries (~1 MB each) stay in the heap, where a
+# larger array would be mapped and faulted in afresh each time.
+SIMULATION_BLOCK = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -55,18 +58,38 @@ class RankUncertainty:
 
 
 def deviations(covariance: np.ndarray, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
-    """(draws, k) normal deviations with this covariance (a square root by eigenvalues: the
-    covariance of shares that sum to a constant is singular, Cholesky would refuse it)."""
-    values, vectors = np.linalg.eigh(covariance)
-    root = np.ascontiguousarray((vectors * np.sqrt(np.clip(values, 0.0, None))).T)
-    noise: Array = standard_normals(draws, len(values), seed) @ root
+    """(draws, k) normal deviations with this covariance."""
+    noise: Array = standard_normals(draws, len(covariance), seed) @ np.ascontiguousarray(square_roots(covariance).T)
     return noise
+
+
+def deviations_each(covariance: np.ndarray, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
+    """(..., k, draws) :func:`deviations` of each covariance (..., k, k), item by item (each
+    item's draws in a row): one product per covariance on the same draws, the same numbers."""
+    noise: Array = square_roots(covariance) @ normals_by_item(draws, covariance.shape[-1], seed)
+    return noise
+
+
+def square_roots(covariance: np.ndarray) -> np.ndarray:
+    """(..., k, k) R with R R' = covariance, by eigenvalues: the covariance of shares that sum to
+    a constant is singular, Cholesky would refuse it."""
+    values, vectors = np.linalg.eigh(covariance)
+    roots: Array = vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]
+    return roots
 
 
 @lru_cache(maxsize=16)
 def standard_normals(draws: int, k: int, seed: int) -> np.ndarray:
     """(draws, k) standard normal draws, the same for every ranking of k items (drawn once per run)."""
     found = np.random.default_rng(seed).standard_normal((draws, k))
+    found.flags.writeable = False
+    return found
+
+
+@lru_cache(maxsize=16)
+def normals_by_item(draws: int, k: int, seed: int) -> np.ndarray:
+    """(k, draws) :func:`standard_normals`, item by item (a product with rows that BLAS reads)."""
+    found = np.ascontiguousarray(standard_normals(draws, k, seed).T)
     found.flags.writeable = False
     return found
 
@@ -147,9 +170,29 @@ def separations(estimate: ArrayLike, covariance: ArrayLike, pairs: ArrayLike, *,
 def rank_interval(t: np.ndarray, largest: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """(..., k) lowest and highest rank of each item: item i against the k - 1 others at once
     (its critical value: the ``level`` quantile of max_j |T*_ij|, ``largest`` (..., k, draws);
-    one quantile call for every item of every ranking, each item's draws on their own)."""
-    found = signs(t, np.quantile(largest, level, axis=-1)[..., None])
+    one quantile for every item of every ranking, each item's draws on their own)."""
+    found = signs(t, upper_quantile(largest, level)[..., None])
     return 1 + (found < 0).sum(axis=-1), t.shape[-1] - (found > 0).sum(axis=-1)
+
+
+def upper_quantile(values: np.ndarray, level: float) -> np.ndarray:
+    """``np.quantile(values, level, axis=-1)`` (linear interpolation; a Python float ``level``
+    in [0, 1), finite values), to the last bit, from one partition of the last axis at the order
+    statistic below and the smallest value above it: np.quantile partitions at four (the least,
+    the greatest and the two it interpolates) along the first axis of a moved copy."""
+    n = values.shape[-1]
+    virtual = (n - 1) * level
+    below = int(np.floor(virtual))
+    if n < 2 or not 0 <= level < 1:
+        found: Array = np.quantile(values, level, axis=-1)
+        return found
+    gamma = virtual - below
+    parted = np.partition(values, below, axis=-1)
+    low, high = parted[..., below], parted[..., below + 1 :].min(axis=-1)
+    step = high - low
+    # numpy's interpolation: from the nearer of the two values
+    found = high - step * (1 - gamma) if gamma >= 0.5 else low + step * gamma
+    return found
 
 
 def rank_uncertainty(estimate: ArrayLike, covariance: ArrayLike, *, top: int, level: float, draws: int = DRAWS, seed: int = SEED) -> RankUncertainty:
@@ -161,23 +204,24 @@ def rank_uncertainty_each(
     estimates: Sequence[ArrayLike], covariances: Sequence[ArrayLike], *, top: int, level: float, draws: int = DRAWS, seed: int = SEED
 ) -> list[RankUncertainty]:
     """:func:`rank_uncertainty` of several rankings (estimates (k,), covariance (k, k) each; the
-    levels of a question): rankings of the same size are simulated together, each on the same
-    draws and with the same numbers as on its own (every step is item by item or draw by draw).
+    levels of a question): rankings of the same size are simulated together, as many as
+    :data:`SIMULATION_BLOCK` draws allow, each on the same draws and with the same numbers as on
+    its own (every step is item by item or draw by draw).
     """
     found: dict[int, RankUncertainty] = {}
     sizes = [np.size(estimate) for estimate in estimates]
     for k in dict.fromkeys(sizes):
         which = [i for i, size in enumerate(sizes) if size == k]
-        estimate = np.stack([np.asarray(estimates[i], dtype=float) for i in which])
-        covariance = np.stack([np.asarray(covariances[i], dtype=float) for i in which])
-        # item by item, each item's draws in a row: the passes below read rows, not columns (a
-        # stack of transposed arrays keeps their layout: made contiguous)
-        noise = np.ascontiguousarray(np.stack([deviations(c, draws, seed).T for c in covariance]))
-        t, scale = standardised(estimate, covariance)
-        low, high = rank_interval(t, largest_spreads(noise, scale), level)
-        shares = top_shares(estimate[..., None] + noise, top)
-        for j, i in enumerate(which):
-            found[i] = RankUncertainty(ranks_of(estimate[j]), shares[j], low[j], high[j])
+        together = max(1, SIMULATION_BLOCK // (k * draws))
+        for block in (which[start : start + together] for start in range(0, len(which), together)):
+            estimate = np.stack([np.asarray(estimates[i], dtype=float) for i in block])
+            covariance = np.stack([np.asarray(covariances[i], dtype=float) for i in block])
+            noise = deviations_each(covariance, draws, seed)
+            t, scale = standardised(estimate, covariance)
+            low, high = rank_interval(t, largest_spreads(noise, scale), level)
+            shares = top_shares(estimate[..., None] + noise, top)
+            for j, i in enumerate(block):
+                found[i] = RankUncertainty(ranks_of(estimate[j]), shares[j], low[j], high[j])
     return [found[i] for i in range(len(estimates))]
 
 
@@ -245,8 +289,7 @@ def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> n
     # weighted sums per cell depend on how they are grouped: summed as ever (and so are 64 items or more: a pattern of ones is 63 bits)
     if layout.classes is None or len(codes) >= 64:
         return svymean(design, share_pair_sums(codes), domains).se
-    ones = np.stack([c == 2 for c in codes])
-    per_layer = co_occurrences(layout, ones, codes[0] != 0, domains)
+    per_layer = co_occurrences(layout, [c == 2 for c in codes], codes[0] != 0, domains)
     k = len(codes)
     states = [state_counts(n, inside, both) for _, n, inside, both in per_layer]
     tables = [BINARY_TABLE] * k + [SUM_TABLE] * (k * (k - 1) // 2)
@@ -261,15 +304,18 @@ def state_counts(n: np.ndarray, inside: np.ndarray, both: np.ndarray) -> list[np
     the base, 0, 1) and of each pairwise sum a < b (:data:`SUM_TABLE`: 0, 1, 2, out of the
     base), in :func:`share_pair_sums`' order, from the counts of the rows ``n``, of the base
     ``inside`` (...) and of the co-occurrences of ones ``both`` (..., k, k): a sum is 2 where
-    both are 1, 1 where one is, 0 elsewhere in the base. All pairs at once, in integers."""
+    both are 1, 1 where one is, 0 elsewhere in the base. All pairs at once, in integers; each
+    item's counts contiguous and as floats (exact below 2^53), as the projection takes them.
+    """
     k = both.shape[-1]
-    ones = np.diagonal(both, axis1=-2, axis2=-1)
+    pairs_first = np.moveaxis(both, (-2, -1), (0, 1))  # (k, k, ...): each pair's counts in a block
+    ones = np.diagonal(pairs_first).transpose(-1, *range(n.ndim))
     a, b = np.triu_indices(k, 1)
-    n_a, n_b, n_ab, base = ones[..., a], ones[..., b], both[..., a, b], inside[..., None]
-    out = np.broadcast_to((n - inside)[..., None], n_ab.shape)
-    singles = np.stack([np.broadcast_to((n - inside)[..., None], ones.shape), base - ones, ones], axis=-1)
-    pairs = np.stack([base - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, out], axis=-1)
-    return [singles[..., j, :] for j in range(k)] + [pairs[..., j, :] for j in range(len(a))]
+    n_a, n_b, n_ab = ones[a], ones[b], pairs_first[a, b]
+    out = n - inside
+    singles = np.stack([np.broadcast_to(out, ones.shape), inside - ones, ones], axis=-1, dtype=float)
+    pairs = np.stack([inside - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, np.broadcast_to(out, n_ab.shape)], axis=-1, dtype=float)
+    return [*singles, *pairs]
 
 
 def small_coded_column(values: np.ndarray) -> CodedItems:
