@@ -20,8 +20,19 @@ def test_return_freed_arrays_false_without_mallopt(monkeypatch: pytest.MonkeyPat
     assert memory.return_freed_arrays() is False
 
 
-def test_only_large_exports_change_the_allocator(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[bool] = []
-    monkeypatch.setattr(memory, "return_freed_arrays", lambda: calls.append(True) or True)
-    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES - 1) is False and calls == []
-    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES) is True and calls == [True]
+def test_large_exports_return_freed_arrays_small_ones_keep_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(memory, "return_freed_arrays", lambda: calls.append("return") or True)
+    monkeypatch.setattr(memory, "keep_freed_pages", lambda: calls.append("keep") or True)
+    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES - 1) is True and calls == ["keep"]
+    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES) is True and calls == ["keep", "return"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None, reason="glibc's mallopt")
+def test_keep_freed_pages_sets_glibc_thresholds() -> None:
+    assert memory.keep_freed_pages() is True
+
+
+def test_keep_freed_pages_false_without_mallopt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory.ctypes.util, "find_library", lambda name: "libnot-a-c-library.so")
+    assert memory.keep_freed_pages() is False

@@ -165,10 +165,12 @@ def run_edition(
         # Each raw export is validated as soon as read, and freed then (the kept rows are a frame of their
         # own): one raw export in memory at a time, only its source kept.
         exports, sources, validated, samples, estimates = {}, {}, {}, {}, {}
+        paths = {pop: ingest.find_export(ed, pop, root_path) for pop in ed.populations}
+        # The allocator's setting for the run, from its largest export: freed arrays go back to the
+        # system at a million rows, freed pages stay in the process for the next arrays below.
+        memory.fit_to_export(max(path.stat().st_size for path in paths.values()))
         for pop, population in ed.populations.items():
-            path = ingest.find_export(ed, pop, root_path)
-            memory.fit_to_export(path.stat().st_size)  # large exports: freed arrays go back to the system
-            exports[pop] = timed("read export", ingest.read_export, path, population.codebook)
+            exports[pop] = timed("read export", ingest.read_export, paths[pop], population.codebook)
             src = sources[pop] = exports[pop].source
             progress(f"{pop}: read {src.rows_read} rows from {Path(src.path).name} ({src.format}, {src.encoding or '-'}, delimiter {src.delimiter!r})")
             validated[pop] = timed("validate", validation.validate_export, exports.pop(pop), population, ed.quality, ed.thresholds)
