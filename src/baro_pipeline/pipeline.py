@@ -9,6 +9,7 @@ runs each call as a task, so the order of the stages exists here only.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from . import audit, edition, estimation, figures, ingest, memory, orders, outputs, report, trends, validation, weighting
+from . import audit, blas, edition, estimation, figures, ingest, memory, orders, outputs, report, trends, validation, weighting
 
 
 class Stage(Protocol):
@@ -161,7 +162,7 @@ def run_edition(
         warn(edition.marks_warning(ed))
     edition.check_runnable(ed)
     progress(f"edition {ed.id}: {', '.join(ed.populations)}")
-    with outputs.edition_lock(root_path, ed.id):
+    with outputs.edition_lock(root_path, ed.id), contextlib.ExitStack() as run_scope:
         # Each raw export is validated as soon as read, and freed then (the kept rows are a frame of their
         # own): one raw export in memory at a time, only its source kept.
         exports, sources, validated, samples, estimates = {}, {}, {}, {}, {}
@@ -177,6 +178,7 @@ def run_edition(
             c = validated[pop].counts
             progress(f"{pop}: kept {c.kept}, excluded {sum(c.excluded.values())}, quarantined {c.quarantined}")
         ingest.release_arrow_memory()  # the last raw export's texts, dropped once validated
+        run_scope.enter_context(blas.threads_for(max(v.counts.kept for v in validated.values())))  # one thread for small samples
         for warning in validation.shared_id_warnings(validated, ed.populations):
             warn(warning)
         for pop, population in ed.populations.items():
