@@ -1,4 +1,4 @@
-"""How the process' allocator gives memory back: large arrays' pages returned to the system when freed."""
+"""How the process' allocator gives memory back: large runs' freed arrays returned to the system, small runs' kept for reuse."""
 
 from __future__ import annotations
 
