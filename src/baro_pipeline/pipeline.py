@@ -184,9 +184,10 @@ def run_edition(
         for pop, population in ed.populations.items():
             samples[pop] = timed("weight", weighting.weighted_sample, validated.pop(pop), population, ed.weighting)
             progress(weighting_line(pop, samples[pop].weighting))
+        rankings = {}
         for pop, population in ed.populations.items():
             estimates[pop] = timed("estimate", estimation.estimate_population, samples[pop], population, ed)
-            timed("ranking charts", report.start_ranking_charts, ed, estimates[pop])  # drawn in the renderer's process meanwhile
+            rankings.update(timed("ranking charts", report.start_ranking_charts, ed, estimates[pop]))  # drawn in the renderer's process meanwhile
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
         figure_rows = timed("figure estimates", figures.figure_estimates, audit.audit_specs(ed), ed, samples)
@@ -213,7 +214,7 @@ def run_edition(
         timed("section charts", report.start_section_charts, ed, run_tables["audit"], run_tables.get("trends"))
         tables_xlsx = timed("tables", report.tables_xlsx, ed, run_tables["estimates"], run_tables["audit"], run_tables.get("trends"))
         extra_files = {
-            "report.html": timed("report", report.report_html, ed, run_tables["estimates"], run_tables["audit"], run_tables["weighting"], run_tables.get("trends")),
+            "report.html": timed("report", report.report_html, ed, run_tables["estimates"], run_tables["audit"], run_tables["weighting"], run_tables.get("trends"), rankings),
             "tables.xlsx": tables_xlsx,
         }
         metadata = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, {p: s.sha256 for p, s in sources.items()})
