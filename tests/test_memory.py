@@ -10,18 +10,24 @@ import pytest
 from baro_pipeline import memory
 
 
+SETTINGS = pytest.mark.parametrize("setting", ["return_freed_arrays", "keep_freed_pages"])
+
+
+@SETTINGS
 @pytest.mark.skipif(not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None, reason="glibc's mallopt")
-def test_return_freed_arrays_sets_glibc_threshold() -> None:
-    assert memory.return_freed_arrays() is True
+def test_each_setting_is_made_with_glibc(setting: str) -> None:
+    assert getattr(memory, setting)() is True
 
 
-def test_return_freed_arrays_false_without_mallopt(monkeypatch: pytest.MonkeyPatch) -> None:
+@SETTINGS
+def test_each_setting_is_false_without_mallopt(setting: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory.ctypes.util, "find_library", lambda name: "libnot-a-c-library.so")
-    assert memory.return_freed_arrays() is False
+    assert getattr(memory, setting)() is False
 
 
-def test_only_large_exports_change_the_allocator(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[bool] = []
-    monkeypatch.setattr(memory, "return_freed_arrays", lambda: calls.append(True) or True)
-    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES - 1) is False and calls == []
-    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES) is True and calls == [True]
+def test_large_exports_return_freed_arrays_small_ones_keep_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(memory, "return_freed_arrays", lambda: calls.append("return") or True)
+    monkeypatch.setattr(memory, "keep_freed_pages", lambda: calls.append("keep") or True)
+    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES - 1) is True and calls == ["keep"]
+    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES) is True and calls == ["keep", "return"]

@@ -22,7 +22,7 @@ from markupsafe import escape
 from baro_pipeline import audit
 from baro_pipeline.edition import PROBLEM_KINDS, Edition
 from baro_pipeline.report import charts
-from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, top_size
+from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, start_ranking_charts, top_size
 from baro_pipeline.report_texts import FRENCH, FRENCH_CHECKS, FRENCH_CLAUSES, FRENCH_PROBLEM_KINDS, FRENCH_SLIPS
 from exports import audited
 from test_cli import running
@@ -228,6 +228,17 @@ def test_small_bases_are_flagged_and_suppressed_rankings_withheld(run):
 def test_no_respondent_data_and_the_same_bytes_twice(run, html):
     assert "TLN-" not in html and "précision libre" not in html
     assert report_html(run.edition, run.estimates, run.audit, run.weighting).decode("utf-8") == html
+
+
+def test_the_report_takes_the_ranking_charts_the_run_started(run, html):
+    started = {}
+    for pid in run.edition.populations:
+        started.update(start_ranking_charts(run.edition, run.estimates[run.estimates["population"] == pid]))
+    assert report_html(run.edition, run.estimates, run.audit, run.weighting, None, started).decode("utf-8") == html
+    (key, chart), *_ = started.items()
+    given = {**started, key: dataclasses.replace(chart, title="Classement donné au rapport")}
+    page = report_html(run.edition, run.estimates, run.audit, run.weighting, None, given).decode("utf-8")
+    assert "<h3>Classement donné au rapport</h3>" in page and f"<h3>{escape(chart.title)}</h3>" in html and f"<h3>{escape(chart.title)}</h3>" not in page
 
 
 def test_trends_section_when_there_is_a_predecessor(run):

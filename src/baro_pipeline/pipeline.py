@@ -9,6 +9,7 @@ runs each call as a task, so the order of the stages exists here only.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from . import audit, edition, estimation, figures, ingest, memory, orders, outputs, report, trends, validation, weighting
+from . import audit, blas, edition, estimation, figures, ingest, memory, orders, outputs, report, trends, validation, weighting
 
 
 class Stage(Protocol):
@@ -161,28 +162,32 @@ def run_edition(
         warn(edition.marks_warning(ed))
     edition.check_runnable(ed)
     progress(f"edition {ed.id}: {', '.join(ed.populations)}")
-    with outputs.edition_lock(root_path, ed.id):
+    with outputs.edition_lock(root_path, ed.id), contextlib.ExitStack() as run_scope:
         # Each raw export is validated as soon as read, and freed then (the kept rows are a frame of their
         # own): one raw export in memory at a time, only its source kept.
         exports, sources, validated, samples, estimates = {}, {}, {}, {}, {}
+        paths = {pop: ingest.find_export(ed, pop, root_path) for pop in ed.populations}
+        # The allocator's setting for the run, from its largest export: freed arrays go back to the
+        # system at a million rows, freed pages stay in the process for the next arrays below.
+        memory.fit_to_export(max(path.stat().st_size for path in paths.values()))
         for pop, population in ed.populations.items():
-            path = ingest.find_export(ed, pop, root_path)
-            memory.fit_to_export(path.stat().st_size)  # large exports: freed arrays go back to the system
-            exports[pop] = timed("read export", ingest.read_export, path, population.codebook)
+            exports[pop] = timed("read export", ingest.read_export, paths[pop], population.codebook)
             src = sources[pop] = exports[pop].source
             progress(f"{pop}: read {src.rows_read} rows from {Path(src.path).name} ({src.format}, {src.encoding or '-'}, delimiter {src.delimiter!r})")
             validated[pop] = timed("validate", validation.validate_export, exports.pop(pop), population, ed.quality, ed.thresholds)
             c = validated[pop].counts
             progress(f"{pop}: kept {c.kept}, excluded {sum(c.excluded.values())}, quarantined {c.quarantined}")
         ingest.release_arrow_memory()  # the last raw export's texts, dropped once validated
+        run_scope.enter_context(blas.threads_for(max(v.counts.kept for v in validated.values())))  # one thread for small samples
         for warning in validation.shared_id_warnings(validated, ed.populations):
             warn(warning)
         for pop, population in ed.populations.items():
             samples[pop] = timed("weight", weighting.weighted_sample, validated.pop(pop), population, ed.weighting)
             progress(weighting_line(pop, samples[pop].weighting))
+        rankings = {}
         for pop, population in ed.populations.items():
             estimates[pop] = timed("estimate", estimation.estimate_population, samples[pop], population, ed)
-            timed("ranking charts", report.start_ranking_charts, ed, estimates[pop])  # drawn in the renderer's process meanwhile
+            rankings.update(timed("ranking charts", report.start_ranking_charts, ed, estimates[pop]))  # drawn in the renderer's process meanwhile
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
         figure_rows = timed("figure estimates", figures.figure_estimates, audit.audit_specs(ed), ed, samples)
@@ -209,7 +214,7 @@ def run_edition(
         timed("section charts", report.start_section_charts, ed, run_tables["audit"], run_tables.get("trends"))
         tables_xlsx = timed("tables", report.tables_xlsx, ed, run_tables["estimates"], run_tables["audit"], run_tables.get("trends"))
         extra_files = {
-            "report.html": timed("report", report.report_html, ed, run_tables["estimates"], run_tables["audit"], run_tables["weighting"], run_tables.get("trends")),
+            "report.html": timed("report", report.report_html, ed, run_tables["estimates"], run_tables["audit"], run_tables["weighting"], run_tables.get("trends"), rankings),
             "tables.xlsx": tables_xlsx,
         }
         metadata = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, {p: s.sha256 for p, s in sources.items()})

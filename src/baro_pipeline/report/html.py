@@ -280,10 +280,12 @@ def report_html(
     audit: pd.DataFrame,
     weighting: pd.DataFrame,
     trends: pd.DataFrame | None = None,
+    rankings: Mapping[tuple[str, str], Chart] | None = None,
 ) -> bytes:
-    """``report.html`` of a run (UTF-8 bytes): the same tables give the same bytes."""
+    """``report.html`` of a run (UTF-8 bytes): the same tables give the same bytes. ``rankings``:
+    the charts :func:`start_ranking_charts` returned for these estimates (built again when not given)."""
     mirror_chart, mirror_table = mirror_section(edition, audit)
-    report_pages = pages(edition, estimates, audit)
+    report_pages = pages(edition, estimates, audit, rankings)
     trend_figures, audit_figure = trend_and_audit_charts(edition, audit, trends)
     charts = [c for page in report_pages for c in page.charts] + section_charts(mirror_chart, trend_figures, audit_figure)
     html = report_template().render(

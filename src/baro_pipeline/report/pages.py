@@ -222,14 +222,17 @@ def ranking_charts(edition: Edition, estimates: pd.DataFrame) -> dict[tuple[str,
     return {(pid, q.id): ranking_chart(q, edition.populations[pid], edition, ranked[pid, q.id]) for pid, q in ranked_questions(edition, totals)}
 
 
-def start_ranking_charts(edition: Edition, estimates: pd.DataFrame) -> None:
-    """Have the renderer draw the rankings' charts of these estimates (a population's, as soon as
-    they exist) while the next stages run: the report finds them drawn."""
-    start_charts(ranking_charts(edition, estimates).values())
+def start_ranking_charts(edition: Edition, estimates: pd.DataFrame) -> dict[tuple[str, str], Chart]:
+    """The rankings' charts of these estimates (a population's, as soon as they exist), which the
+    renderer draws while the next stages run: the report finds them drawn, and built when given them."""
+    charts = ranking_charts(edition, estimates)
+    start_charts(charts.values())
+    return charts
 
 
-def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame) -> tuple[Page, ...]:
-    """One page per page of the synthesis: its figures' cards, then the rankings placed on it."""
+def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame, rankings: Mapping[tuple[str, str], Chart] | None = None) -> tuple[Page, ...]:
+    """One page per page of the synthesis: its figures' cards, then the rankings placed on it
+    (``rankings``: :func:`ranking_charts` of these estimates, built here when not given)."""
     audited = {row["figure_id"]: row for row in audit.to_dict(orient="records")}
     figures_on: dict[int | None, list[PublishedFigure]] = {}
     for f in edition.figures:
@@ -238,7 +241,7 @@ def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame) -> tup
     charts_on: dict[int | None, list[tuple[str, Question]]] = {}
     for pid, q in ranked_questions(edition, totals):
         charts_on.setdefault(question_pages(edition, pid)[q.id], []).append((pid, q))
-    rankings = ranking_charts(edition, estimates)
+    rankings = ranking_charts(edition, estimates) if rankings is None else rankings
     numbers = sorted(set(figures_on) | set(charts_on), key=lambda p: (p is None, p or 0))
     texts = texts_of(edition)
     return tuple(
