@@ -11,7 +11,7 @@ from scipy import special
 from statsmodels.stats.proportion import proportion_confint
 
 from baro_pipeline.errors import EstimationError
-from baro_pipeline.stats import INTERVAL_METHODS, coded_column, layout, proportion_ci, svyciprop_terms, svymean
+from baro_pipeline.stats import INTERVAL_METHODS, CodedItems, coded_column, coded_counts, counted_answers, layout, proportion_ci, svyciprop_terms, svymean, variance_layout
 
 PROFILE_METHODS = ("logit", "likelihood", "xlogit")  # R goes through a glm's IRLS: 1e-7
 R_LEVEL = 0.95  # the level the R references below were computed at (svyciprop's default)
@@ -184,3 +184,24 @@ def test_coded_items_give_the_glm_terms_of_the_item_matrix(ref, design, monkeypa
     dense, by_class = (svyciprop_terms(ref.designs[design], estimates, items, domains) for items in (y, coded))
     for field in dense.__dataclass_fields__:
         np.testing.assert_allclose(getattr(by_class, field), getattr(dense, field), rtol=1e-12, err_msg=field)
+
+
+@pytest.mark.parametrize("with_whole", [True, False])
+def test_glm_terms_from_the_counts_of_the_sums_are_those_counted_anew(ref, with_whole, monkeypatch):
+    """Answer counts taken from the items' counts per class (those of their sums) give the very
+    numbers of a count of their own, on random coded items (states with 0, 1 and out of the base);
+    without a layer of the whole sample (no base sizes), they are counted anew."""
+    monkeypatch.setattr(layout, "MAX_CLASS_SHARE", 1.0)
+    monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())
+    design = ref.designs["rake"]
+    rng = np.random.default_rng(1)
+    tables = [rng.choice([0.0, 1.0, np.nan], size=(s, 3)) for s in (2, 5, 9)]
+    coded = [CodedItems(rng.integers(0, len(t), design.n).astype(np.uint8), t) for t in tables]
+    domains = np.column_stack([ref.domain("sex", "F"), ref.domain("age", "a65p"), ref.domain("sex", "M")] + [np.ones(design.n, dtype=bool)] * with_whole)
+    lay = variance_layout(design)
+    answers = counted_answers(coded_counts(lay, coded, domains), coded, design.n)
+    assert (answers is not None) == with_whole
+    estimates = svymean(design, coded, domains)
+    anew, shared = (svyciprop_terms(design, estimates, coded, domains, a) for a in (None, answers))
+    for field in anew.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(shared, field), getattr(anew, field), err_msg=field)

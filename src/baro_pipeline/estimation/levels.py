@@ -9,8 +9,9 @@ import pandas as pd
 
 from ..edition import Population
 from ..significance import Significance
-from ..stats import Design, DomainSums, adjusted_p_values, difference_from_sums, item_sums, rest_differences, variance_layout
+from ..stats import AnswerCounts, CountedItems, Design, DomainSums, adjusted_p_values, coded_counts, counted_answers, counted_sums, difference_from_sums, rest_differences, variance_layout
 from ..routing import code_cells
+from .estimates import shares_only
 from .items import ItemMatrix
 
 
@@ -39,10 +40,26 @@ def breakdown_levels(frame: pd.DataFrame, population: Population) -> Levels:
     return Levels(pd.DataFrame(keys, columns=["breakdown", "breakdown_level", "breakdown_label"]), np.column_stack(masks))
 
 
-def level_sums(design: Design, matrix: ItemMatrix, levels: Levels) -> DomainSums | None:
-    """The sums of every item on every level (None without items): one pass over the data for
-    the estimates, the levels' tests against the rest and against each other."""
-    return item_sums(variance_layout(design), list(matrix.coded), levels.masks) if matrix.coded else None
+def level_counts(design: Design, matrix: ItemMatrix, levels: Levels) -> CountedItems | None:
+    """The counts of every item on every level (None without items): one pass over the data for
+    the estimates, their intervals, the levels' tests against the rest and against each other."""
+    return coded_counts(variance_layout(design), list(matrix.coded), levels.masks) if matrix.coded else None
+
+
+def level_answers(design: Design, matrix: ItemMatrix, counted: CountedItems | None) -> AnswerCounts | None:
+    """The answers 1 and 0 per weight class of every share on every level, for their intervals,
+    from the items' :func:`level_counts` (None when the design has no weight classes, or no layer
+    of the whole sample: then the intervals count them)."""
+    if counted is None or variance_layout(design).classes is None:
+        return None
+    return counted_answers(counted, shares_only(list(matrix.coded), matrix.items["kind"].to_numpy() == "mean"), design.n)
+
+
+def level_sums(design: Design, matrix: ItemMatrix, levels: Levels, counted: CountedItems | None = None) -> DomainSums | None:
+    """The sums of every item on every level (None without items), from their :func:`level_counts`
+    (``counted``, when already made)."""
+    counted = level_counts(design, matrix, levels) if counted is None else counted
+    return None if counted is None else counted_sums(variance_layout(design), counted, levels.masks.shape[1])
 
 
 def level_p_values(design: Design, sums: DomainSums | None, levels: Levels) -> np.ndarray:

@@ -672,6 +672,34 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
     return AnswerCounts(layers, (counted.ones + counted.zeros).sum(axis=0))
 
 
+def counted_answers(counted: CountedItems, items: Sequence[CodedItems], n: int) -> AnswerCounts | None:
+    """:class:`AnswerCounts` of 0/1 coded items from their counts per weight class
+    (:func:`coded_counts` of the same states and domains, on a layout with weight classes; the
+    ``items`` may have other tables, e.g. means taken out), or None when no layer is the whole
+    sample of ``n`` rows (the base sizes are its sums). The same numbers as
+    :func:`class_answer_counts`, without a pass over the rows: integer counts, summed as floats
+    below 2^53 (exact, and a product of BLAS rather than numpy's integer loops).
+    """
+    if len(counted.items) != len(items) or any(len(c.table) != len(item.table) for c, item in zip(counted.items, items)):
+        return None
+    per_layer = [[c.counts[i] for c in counted.items] for i in range(len(counted.layers))]
+    whole = next((counts for counts, columns in zip(per_layer, counted.layers) if len(columns) == 1 and counts[0].sum() == n), None)
+    if whole is None:
+        return None
+    marks = [[(item.table == value).astype(float) for item in items] for value in (1, 0)]
+    layers = []
+    for counts, columns in zip(per_layer, counted.layers):
+        n_levels = counts[0].shape[1]
+        # every item's counts of a (class, level) sum to its rows: a slot has rows when the first's do
+        slots = np.flatnonzero(counts[0].sum(axis=2).reshape(-1))
+        present = [c.reshape(-1, c.shape[2])[slots].astype(float) for c in counts]
+        ones, zeros = (np.concatenate([c @ m for c, m in zip(present, tables)], axis=1) for tables in marks)
+        classes, level = np.divmod(slots, n_levels)
+        layers.append(LayerAnswers(classes * (n_levels + 1) + level, n_levels, columns, ones, zeros))
+    answered = np.concatenate([c.sum(axis=(0, 1)) @ (t + z) for c, t, z in zip(whole, *marks)]).astype(np.int64)
+    return AnswerCounts(layers, answered)
+
+
 def is_coded(y: Items) -> TypeGuard[Sequence[CodedItems]]:
     """Whether items are given as :class:`CodedItems` (a list or tuple of them) rather than a matrix."""
     return isinstance(y, (list, tuple)) and all(isinstance(item, CodedItems) for item in y) and len(y) > 0

@@ -7,7 +7,21 @@ its docstring says how the variance is computed). This module re-exports what th
 package, the tests and the benchmarks import.
 """
 
-from .coded import BINARY_TABLE, CodedItems, Items, binary_column, class_answer_counts, coded_column, is_coded, item_sums
+from .coded import (
+    BINARY_TABLE,
+    AnswerCounts,
+    CodedItems,
+    CountedItems,
+    Items,
+    binary_column,
+    class_answer_counts,
+    coded_column,
+    coded_counts,
+    counted_answers,
+    counted_sums,
+    is_coded,
+    item_sums,
+)
 from .layout import VarianceLayout, WeightClasses, residual_weights, sum_by, variance_layout, weight_classes
 from .linearised import (
     MeanEstimates,
@@ -23,8 +37,10 @@ from .linearised import (
 from .sums import DomainSums
 
 __all__ = [
+    "AnswerCounts",
     "BINARY_TABLE",
     "CodedItems",
+    "CountedItems",
     "DomainSums",
     "Items",
     "MeanEstimates",
@@ -34,6 +50,9 @@ __all__ = [
     "binary_column",
     "class_answer_counts",
     "coded_column",
+    "coded_counts",
+    "counted_answers",
+    "counted_sums",
     "degrees_of_freedom",
     "domain_means",
     "influence_values",
