@@ -10,6 +10,7 @@ from conformance import reference
 from conformance.check_reference import api_design, item_values
 
 from baro_pipeline.errors import EstimationError
+from baro_pipeline.stats import coded_counts
 from baro_pipeline.stats.coded import Bundle
 from baro_pipeline.stats import CodedItems, Design, coded_column, design_from_calibration, influence_values, layout, rake, sums, svymean, variance, variance_matrix
 
@@ -298,3 +299,28 @@ def test_marginals_of_weighted_sums_are_numpys_joint_sums_to_the_last_bit(sizes)
     # the crowded slots are what keeps the bits of three items: summed state by state, some sums
     # differ (two items numpy sums in the same order, state by state)
     assert len(sizes) == 2 or any(mine.tobytes() != theirs.tobytes() for mine, theirs in zip(bundle.marginals(counts), numpys))
+
+
+@pytest.mark.parametrize("nested", [True, False], ids=["classes within levels", "classes across levels"])
+def test_counts_per_weight_class_are_the_rows_of_each_class_level_and_state(ref, nested, monkeypatch):
+    """The layers of domains share one key per bundle (the combinations of their groups); each
+    layer's counts, summed back from them, are the rows of each (class, level, state) counted one
+    by one: random states, a breakdown the classes lie within (or not), another across them."""
+    monkeypatch.setattr(layout, "MAX_CLASS_SHARE", 1.0)
+    monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())
+    lay = variance.variance_layout(ref.designs["rake"])
+    row_class = lay.classes.row_class
+    rng = np.random.default_rng(3)
+    inner = row_class % 3 if nested else rng.integers(0, 3, len(row_class))
+    outer = rng.integers(0, 2, len(row_class))
+    domains = np.column_stack([inner == 0, inner == 1, inner == 2, outer == 0, outer == 1, np.ones(len(row_class), dtype=bool)])
+    items = [CodedItems(rng.integers(0, s, len(row_class)).astype(np.uint8), np.eye(s)) for s in (3, 7, 2, 5)]
+    counted = coded_counts(lay, items, domains)
+    assert [list(columns) for columns in counted.layers] == [[0, 1, 2], [3, 4], [5]]
+    n_classes = len(lay.classes.cell)
+    for item, found in zip(items, counted.items):
+        for columns, counts in zip(counted.layers, found.counts):
+            expected = np.zeros((n_classes, len(columns), len(item.table)), dtype=np.int64)
+            for level, column in enumerate(columns):
+                np.add.at(expected, (row_class[domains[:, column]], level, item.state[domains[:, column]]), 1)
+            np.testing.assert_array_equal(counts, expected)

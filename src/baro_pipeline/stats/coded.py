@@ -189,13 +189,16 @@ class LayerKey:
     those with rows × S + joint state (None: the whole sample, derived from another layer), the
     full group, ``rows`` (class or cell) × (L + 1) + level, of each of those ``slots``, the
     layer's L and its domains; per cell (weighted sums), the slots with three rows or more
-    (:meth:`Bundle.marginals`), None for counts per weight class."""
+    (:meth:`Bundle.marginals`), None for counts per weight class. Counted per weight class, the
+    layers share one key, on the combinations of their slots that have rows: ``fold`` is the
+    layer's slot of each (:func:`class_counts`)."""
 
     key: Array | None
     slots: Array
     n_levels: int
     columns: Array
     crowded: Array | None = None
+    fold: Array | None = None
 
 
 def keyed_items(
@@ -203,40 +206,96 @@ def keyed_items(
 ) -> Iterator[tuple[Bundle, list[LayerKey]]]:
     """Per :class:`Bundle` of coded items, in order, and per layer of domains, the key of each
     respondent (:class:`LayerKey`); a bundle has at most :func:`count_bins` // groups joint
-    states, the groups being ``rows`` (its class or cell in the ``layout``) × (L + 1) + level. Keys count with one bincount, on
-    the groups that have rows only (a calibration cell often lies in one level of a breakdown).
+    states, the groups being ``rows`` (its class or cell in the ``layout``) × (L + 1) + level
+    (per weight class, the combinations of the layers' groups that have rows). Keys count with
+    one bincount, on the groups that have rows only.
     A bundle's keys are overwritten by the next bundle's (fresh arrays of n would cost more than
     the sums): use them before the next. With ``derive_whole``, a layer of the whole sample alone
     has no key (None) when another layer has: its counts are the sums of that layer's counts
-    over its levels, level L included (:func:`item_layer_counts`).
+    over its levels, level L included (:func:`item_layer_counts`). Counted per weight class,
+    the layers with a key share one (:func:`shared_slots`): one bincount per bundle, whatever
+    the number of breakdowns (a calibration cell often lies in one level of each: then the
+    combinations are no more than the classes).
     """
     n = len(rows)
     layers = layer_groups(layout, rows, domains)
-    width = max(1, count_bins(layout, n) // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
     whole = whole_layers(layers)
     derived = derive_whole and not all(whole) and any(whole)
     present = [present_groups(group) for group, _, _ in layers]
     crowded = [np.flatnonzero(np.bincount(group, minlength=len(slots)) >= 3) if layout.classes is None else None for slots, group in present]
+    shared = layout.classes is not None and n > 0
+    folds: list[np.ndarray | None] = [None] * len(layers)
+    n_groups = max(int(group.max()) + 1 if n else 1 for group, _, _ in layers)
+    if shared:
+        keyed = [i for i in range(len(layers)) if not (derived and whole[i])]
+        combinations, joint_group, found = shared_slots(layers, [present[i][0] for i in keyed], keyed)
+        present = [(slots, joint_group) for slots, _ in present]
+        for i, fold in zip(keyed, found):
+            folds[i] = fold
+        n_groups = len(combinations)
+    width = max(1, count_bins(layout, n) // n_groups)
     # group × S of each layer, kept while consecutive bundles have S states (one array of n per
-    # layer: one per S would hold n per distinct S)
+    # layer: one per S would hold n per distinct S); one for the layers that share a key
     scaled: list[tuple[int, np.ndarray | None]] = [(0, None)] * len(layers)
-    buffers = np.empty((len(layers), n), dtype=np.intp)
+    buffers = np.empty((1 if shared else len(layers), n), dtype=np.intp)
     start = 0
     for members in bundles(items, width):
         tables = [np.asarray(item.table, dtype=float) for item in members]
         stops = start + np.cumsum([table.shape[1] for table in tables])
         bundle = Bundle(list(zip([start, *stops[:-1]], stops)), tables, joint_state(members))
         keys: list[LayerKey] = []
+        key = None
         for i, ((_, n_levels, columns), (slots, group), crowd) in enumerate(zip(layers, present, crowded)):
             if derived and whole[i]:
                 keys.append(LayerKey(None, slots, n_levels, columns))
                 continue
-            size, times = scaled[i]
-            if times is None or size != bundle.n_states:
-                scaled[i] = size, times = bundle.n_states, np.multiply(group, bundle.n_states, out=times)
-            keys.append(LayerKey(np.add(times, bundle.state, out=buffers[i]), slots, n_levels, columns, crowd))
+            if key is None or not shared:
+                size, times = scaled[i]
+                if times is None or size != bundle.n_states:
+                    scaled[i] = size, times = bundle.n_states, np.multiply(group, bundle.n_states, out=times)
+                key = np.add(times, bundle.state, out=buffers[0 if shared else i])
+            keys.append(LayerKey(key, slots, n_levels, columns, crowd, folds[i]))
         yield bundle, keys
         start = int(stops[-1])
+
+
+def shared_slots(layers: Layers, slots: list[np.ndarray], keyed: list[int]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The combinations of the ``keyed`` layers' groups (rows × (L + 1) + level, the same rows
+    in each) that have rows, each row's numbered among them, and per keyed layer the layer's
+    slot (among its groups with rows, ``slots``) of each combination."""
+    group, n_levels, _ = layers[keyed[0]]
+    combined = group
+    for i in keyed[1:]:
+        combined = combined * (layers[i][1] + 1) + layers[i][0] % (layers[i][1] + 1)
+    combinations, number = present_groups(combined)
+    first, levels = combinations, []
+    for i in reversed(keyed[1:]):
+        first, level = np.divmod(first, layers[i][1] + 1)
+        levels.insert(0, level)
+    rows = first // (n_levels + 1)
+    groups = [first] + [rows * (layers[i][1] + 1) + level for i, level in zip(keyed[1:], levels)]
+    return combinations, number, [np.searchsorted(own, found) for own, found in zip(slots, groups)]
+
+
+def class_counts(bundle: Bundle, keys: list[LayerKey]) -> list[np.ndarray | None]:
+    """Per layer of :func:`keyed_items` counted per weight class, its rows per (slot, joint
+    state), (slots, S) (None: a layer without a key): one bincount of the key the layers share,
+    summed to each layer's slots (integers: the numbers of a count of each)."""
+    shared = next((key for key in keys if key.key is not None), None)
+    if shared is None or shared.fold is None:
+        return [None] * len(keys)
+    joint = np.bincount(shared.key, minlength=len(shared.fold) * bundle.n_states).reshape(len(shared.fold), -1)
+    return [None if key.key is None or key.fold is None else folded(joint, key.fold, len(key.slots)) for key in keys]
+
+
+def folded(counts: np.ndarray, fold: np.ndarray, n_slots: int) -> np.ndarray:
+    """Counts (combinations, S) summed to the ``n_slots`` slots ``fold`` names (one combination per slot: a reordering)."""
+    out = np.zeros((n_slots, counts.shape[1]), dtype=counts.dtype)
+    if len(fold) == n_slots:
+        out[fold] = counts
+    else:
+        np.add.at(out, fold, counts)
+    return out
 
 
 def present_groups(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -291,14 +350,18 @@ def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKe
     # (each bin takes one kind's rows in their order: the sums of a bincount per kind)
     kinds = np.concatenate([(w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights]) if weighted else None
     n_kinds = 5 if weighted else 1
+    counts = [None] * len(keys) if weighted else class_counts(bundle, keys)
     per_layer: list[list[np.ndarray] | None] = []
-    for layer in keys:
+    for layer, joint in zip(keys, counts):
         if layer.key is None:
             per_layer.append(None)
             continue
-        size = len(layer.slots) * bundle.n_states
-        key = (np.arange(n_kinds)[:, None] * size + layer.key).reshape(-1) if weighted else layer.key
-        joint = np.bincount(key, weights=kinds, minlength=n_kinds * size).reshape(n_kinds, len(layer.slots), -1)
+        if joint is None:
+            size = len(layer.slots) * bundle.n_states
+            key = (np.arange(n_kinds)[:, None] * size + layer.key).reshape(-1) if weighted else layer.key
+            joint = np.bincount(key, weights=kinds, minlength=n_kinds * size).reshape(n_kinds, len(layer.slots), -1)
+        else:
+            joint = joint[None]
         per_layer.append([spread_groups(sums, layer.slots, n_groups, layer.n_levels) for sums in bundle.marginals(joint, layer.crowded)])
     counted = next(sums for sums in per_layer if sums is not None)
     return [
@@ -657,10 +720,10 @@ def class_answer_counts(layout: VarianceLayout, items: Sequence[CodedItems], dom
     for bundle, keys in keyed_items(layout, classes.row_class, items, domains, derive_whole=True):
         if not layers:
             layers = [LayerAnswers(key.slots, key.n_levels, key.columns, *np.zeros((2, len(key.slots), k), dtype=np.int64)) for key in keys]
-        for key, layer in zip(keys, layers):
+        for key, layer, joint in zip(keys, layers, class_counts(bundle, keys)):
             if key.key is None:
                 continue
-            joint = np.bincount(key.key, minlength=len(key.slots) * bundle.n_states).reshape(len(key.slots), -1)
+            joint = np.bincount(key.key, minlength=len(key.slots) * bundle.n_states).reshape(len(key.slots), -1) if joint is None else joint
             for counts, (start, stop), table in zip(bundle.marginals(joint), bundle.columns, bundle.tables):
                 layer.ones[:, start:stop], layer.zeros[:, start:stop] = counts @ (table == 1), counts @ (table == 0)
     counted = next(layer for layer, key in zip(layers, keys) if key.key is not None)
