@@ -268,7 +268,7 @@ def shared_slots(layers: Layers, slots: list[np.ndarray], keyed: list[int]) -> t
     for i in keyed[1:]:
         combined = combined * (layers[i][1] + 1) + layers[i][0] % (layers[i][1] + 1)
     combinations, number = present_groups(combined)
-    first, levels = combinations, []
+    first, levels = combinations, list[np.ndarray]()
     for i in reversed(keyed[1:]):
         first, level = np.divmod(first, layers[i][1] + 1)
         levels.insert(0, level)
@@ -282,7 +282,7 @@ def class_counts(bundle: Bundle, keys: list[LayerKey]) -> list[np.ndarray | None
     state), (slots, S) (None: a layer without a key): one bincount of the key the layers share,
     summed to each layer's slots (integers: the numbers of a count of each)."""
     shared = next((key for key in keys if key.key is not None), None)
-    if shared is None or shared.fold is None:
+    if shared is None or shared.key is None or shared.fold is None:
         return [None] * len(keys)
     joint = np.bincount(shared.key, minlength=len(shared.fold) * bundle.n_states).reshape(len(shared.fold), -1)
     return [None if key.key is None or key.fold is None else folded(joint, key.fold, len(key.slots)) for key in keys]
