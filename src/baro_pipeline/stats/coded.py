@@ -351,7 +351,7 @@ def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKe
     kinds = np.concatenate([(w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights]) if weighted else None
     n_kinds = 5 if weighted else 1
     counts = [None] * len(keys) if weighted else class_counts(bundle, keys)
-    per_layer: list[list[np.ndarray] | None] = []
+    per_layer: list[list[np.ndarray] | None] = []  # per layer with a key, each item's (kinds, slots, S)
     for layer, joint in zip(keys, counts):
         if layer.key is None:
             per_layer.append(None)
@@ -362,11 +362,15 @@ def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKe
             joint = np.bincount(key, weights=kinds, minlength=n_kinds * size).reshape(n_kinds, len(layer.slots), -1)
         else:
             joint = joint[None]
-        per_layer.append([spread_groups(sums, layer.slots, n_groups, layer.n_levels) for sums in bundle.marginals(joint, layer.crowded)])
-    counted = next(sums for sums in per_layer if sums is not None)
+        per_layer.append(bundle.marginals(joint, layer.crowded))
+    counted, first = next((key, sums) for key, sums in zip(keys, per_layer) if sums is not None)
     return [
         [
-            ((counted[j].sum(axis=2, keepdims=True) if sums is None else sums[j])[:, :, : layer.n_levels]).reshape(-1, layer.n_levels, len(table))
+            (
+                spread_groups(sums[j], layer.slots, n_groups, layer.n_levels)
+                if sums is not None
+                else group_totals(first[j], counted.slots, n_groups, counted.n_levels)
+            ).reshape(-1, layer.n_levels, len(table))
             for sums, layer in zip(per_layer, keys)
         ]
         for j, table in enumerate(bundle.tables)
@@ -374,10 +378,24 @@ def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKe
 
 
 def spread_groups(sums: np.ndarray, slots: np.ndarray, n_groups: int, n_levels: int) -> np.ndarray:
-    """(kinds, groups, L + 1, S) sums of the groups ``slots`` (kinds, slots, S), zeros elsewhere."""
-    full = np.zeros((len(sums), n_groups * (n_levels + 1), sums.shape[-1]), dtype=sums.dtype)
-    full[:, slots] = sums
-    return full.reshape(len(sums), n_groups, n_levels + 1, -1)
+    """(kinds, groups, L, S) sums of the groups ``slots`` (kinds, slots, S; a slot is group × (L +
+    1) + level) in the layer's L levels, zeros elsewhere: the rows in none of its domains (level
+    L) left out as they are placed, not copied out of a larger array afterwards."""
+    group, level = np.divmod(slots, n_levels + 1)
+    inside = level < n_levels
+    full = np.zeros((len(sums), n_groups * n_levels, sums.shape[-1]), dtype=sums.dtype)
+    full[:, (group * n_levels + level)[inside]] = sums[:, inside]
+    return full.reshape(len(sums), n_groups, n_levels, -1)
+
+
+def group_totals(sums: np.ndarray, slots: np.ndarray, n_groups: int, n_levels: int) -> np.ndarray:
+    """(kinds, groups, 1, S) sums of the groups ``slots`` (kinds, slots, S; group × (L + 1) +
+    level, in order) over all their levels, level L too: counts, integers, exact in any order."""
+    group = slots // (n_levels + 1)
+    starts = np.flatnonzero(np.diff(group, prepend=-1))
+    full = np.zeros((len(sums), n_groups, sums.shape[-1]), dtype=sums.dtype)
+    full[:, group[starts]] = np.add.reduceat(sums, starts, axis=1) if len(starts) else 0
+    return full[:, :, None]
 
 
 @dataclass(frozen=True, eq=False)
