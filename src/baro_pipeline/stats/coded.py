@@ -223,11 +223,12 @@ def keyed_items(
     derived = derive_whole and not all(whole) and any(whole)
     present = [present_groups(group) for group, _, _ in layers]
     crowded = [np.flatnonzero(np.bincount(group, minlength=len(slots)) >= 3) if layout.classes is None else None for slots, group in present]
-    shared = layout.classes is not None and n > 0
+    keyed = [i for i in range(len(layers)) if not (derived and whole[i])]
+    # one layer keyed alone needs no combinations (a pass over the rows to number them)
+    shared = layout.classes is not None and n > 0 and len(keyed) > 1
     folds: list[np.ndarray | None] = [None] * len(layers)
     n_groups = max(int(group.max()) + 1 if n else 1 for group, _, _ in layers)
     if shared:
-        keyed = [i for i in range(len(layers)) if not (derived and whole[i])]
         combinations, joint_group, found = shared_slots(layers, [present[i][0] for i in keyed], keyed)
         present = [(slots, joint_group) for slots, _ in present]
         for i, fold in zip(keyed, found):
