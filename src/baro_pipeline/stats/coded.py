@@ -213,7 +213,7 @@ def keyed_items(
     the sums): use them before the next. With ``derive_whole``, a layer of the whole sample alone
     has no key (None) when another layer has: its counts are the sums of that layer's counts
     over its levels, level L included (:func:`item_layer_counts`). Counted per weight class,
-    the layers with a key share one (:func:`shared_slots`): one bincount per bundle, whatever
+    the layers with a key share one, on the rows' :func:`joint_cells`: one bincount per bundle, whatever
     the number of breakdowns (a calibration cell often lies in one level of each: then the
     combinations are no more than the classes).
     """
@@ -229,11 +229,11 @@ def keyed_items(
     folds: list[np.ndarray | None] = [None] * len(layers)
     n_groups = max(int(group.max()) + 1 if n else 1 for group, _, _ in layers)
     if shared:
-        combinations, joint_group, found = shared_slots(layers, [present[i][0] for i in keyed], keyed)
-        present = [(slots, joint_group) for slots, _ in present]
-        for i, fold in zip(keyed, found):
-            folds[i] = fold
-        n_groups = len(combinations)
+        cells = joint_cells(layout, rows, layers)
+        present = [(slots, cells.row) for slots, _ in present]
+        for i in keyed:  # each cell's slot among the layer's groups with rows
+            folds[i] = np.searchsorted(present[i][0], cells.groups[i])
+        n_groups = len(cells.groups[0])
     width = max(1, count_bins(layout, n) // n_groups)
     # group × S of each layer, kept while consecutive bundles have S states (one array of n per
     # layer: one per S would hold n per distinct S); one for the layers that share a key
@@ -258,24 +258,6 @@ def keyed_items(
             keys.append(LayerKey(key, slots, n_levels, columns, crowd, folds[i]))
         yield bundle, keys
         start = int(stops[-1])
-
-
-def shared_slots(layers: Layers, slots: list[np.ndarray], keyed: list[int]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """The combinations of the ``keyed`` layers' groups (rows × (L + 1) + level, the same rows
-    in each) that have rows, each row's numbered among them, and per keyed layer the layer's
-    slot (among its groups with rows, ``slots``) of each combination."""
-    group, n_levels, _ = layers[keyed[0]]
-    combined = group
-    for i in keyed[1:]:
-        combined = combined * (layers[i][1] + 1) + layers[i][0] % (layers[i][1] + 1)
-    combinations, number = present_groups(combined)
-    first, levels = combinations, list[np.ndarray]()
-    for i in reversed(keyed[1:]):
-        first, level = np.divmod(first, layers[i][1] + 1)
-        levels.insert(0, level)
-    rows = first // (n_levels + 1)
-    groups = [first] + [rows * (layers[i][1] + 1) + level for i, level in zip(keyed[1:], levels)]
-    return combinations, number, [np.searchsorted(own, found) for own, found in zip(slots, groups)]
 
 
 def class_counts(bundle: Bundle, keys: list[LayerKey]) -> list[np.ndarray | None]:
