@@ -21,9 +21,11 @@ is the question id.
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -199,7 +201,8 @@ def schema_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook) -
         return NO_ISSUES
     schema = build_schema(codebook)
     try:
-        schema.validate(frame if suspect.all() else frame[suspect], lazy=True, inplace=True)  # inplace: nothing is coerced
+        with without_hypothesis():
+            schema.validate(frame if suspect.all() else frame[suspect], lazy=True, inplace=True)  # inplace: nothing is coerced
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     else:
@@ -225,6 +228,21 @@ def schema_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook) -
     rows = frame.loc[cases["index"].to_numpy(), [ROW, codebook.columns.id]]  # a row per failure
     values = shown_values(cases["failure_case"], cases["column"].map(frame.dtypes.apply(pd.api.types.is_numeric_dtype)))
     return issue_frame(who_is(rows, codebook), cases["column"].to_numpy(), values, rule.to_numpy(), reason.to_numpy())
+
+
+@contextmanager
+def without_hypothesis() -> Iterator[None]:
+    """pandera's first validation registers its backends, which import its data-synthesis strategies, which
+    import hypothesis where it is installed (a test dependency; ~0.1 s): validation synthesises nothing,
+    so pandera runs as where hypothesis is not installed (an import of it fails), unless it is imported already."""
+    if "hypothesis" in sys.modules:
+        yield
+        return
+    sys.modules["hypothesis"] = None  # type: ignore[assignment]  # Python's way to make an import fail
+    try:
+        yield
+    finally:
+        del sys.modules["hypothesis"]
 
 
 def suspect_rows(frame: pd.DataFrame, rows: np.ndarray, rules: Mapping[str, ColumnRule]) -> np.ndarray:
