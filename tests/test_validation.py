@@ -347,3 +347,20 @@ def test_validation_goes_without_hypothesis_unless_it_is_imported(monkeypatch):
     with without_hypothesis(), pytest.raises(ImportError):
         import hypothesis  # noqa: F401
     assert "hypothesis" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (["A1", "A2", "B1"], [False, False, False]),  # increasing: told without a hash
+        (["B1", "A2", "A1"], [False, False, False]),
+        (["A1", "A2", "A1"], [True, False, True]),
+        (["A1", "A1", "A2"], [True, True, False]),  # in order, but not increasing
+        (["A1", None, "A2"], [False, False, False]),
+        (["A1", None, None], [False, True, True]),
+    ],
+)
+def test_repeated_ids(ids, expected):
+    from baro_pipeline.validation import repeated
+
+    assert repeated(pd.Series(ids, dtype="str")).tolist() == expected

@@ -272,11 +272,18 @@ def typed_as_ingest(frame: pd.DataFrame, rules: Mapping[str, ColumnRule]) -> boo
 
 
 def repeated(ids: pd.Series) -> np.ndarray:
-    """Ids found on several rows; Arrow's count of distinct ids tells first whether there are any."""
+    """Ids found on several rows (and blanks, when several). Told first whether there are any: none in
+    ids that increase row after row (an export in the order of its ids: a comparison, no hash of a
+    million texts), nor when Arrow finds as many distinct ids as rows."""
     values = pyarrow.array(ids)
-    if pc.count_distinct(values).as_py() == pc.count(values).as_py():
+    if increasing(values) or len(pc.unique(values)) == len(values):
         return np.zeros(len(ids), dtype=bool)
     return ids.duplicated(keep=False).to_numpy()
+
+
+def increasing(values: pyarrow.Array | pyarrow.ChunkedArray) -> bool:
+    """Whether each value is greater than the one before (no blank)."""
+    return values.null_count == 0 and bool(pc.all(pc.less(values[:-1], values[1:])).as_py())
 
 
 def validated_cases(cases: pd.DataFrame, frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook) -> pd.DataFrame:
