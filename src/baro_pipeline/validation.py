@@ -325,7 +325,7 @@ def required_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook,
         return []
     missing = rows & asked(frame, codebook, q)
     if q.type == "multi":
-        missing = missing & ~ticked(frame, q.columns.values()).any(axis=1)
+        missing = missing & (tick_counts(frame, q) == 0)
         return [problem_frame(frame, missing, codebook, q.id, "", "required", f"{q.id} asked but no answer ticked")]
     return [problem_frame(frame, missing & frame[q.column].isna(), codebook, q.column, "", "required", f"{q.id} asked but not answered")]
 
@@ -334,11 +334,11 @@ def grid_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, q: 
     """A grid asked is answered on every row (when required, or when any row is answered)."""
     if q.type != "grid":
         return []
-    cells = frame[[r.column for r in q.rows]]
-    started = cells.notna().any(axis=1).to_numpy()
+    blank = {r.column: frame[r.column].isna().to_numpy() for r in q.rows}
+    started = ~np.logical_and.reduce(list(blank.values()))
     due = rows & asked(frame, codebook, q) & (started | q.required)
     return [
-        problem_frame(frame, due & cells[r.column].isna(), codebook, r.column, "", "grid_complete", f"{q.id} row {r.id} '{r.label}' not answered: every row of the grid must be")
+        problem_frame(frame, due & blank[r.column], codebook, r.column, "", "grid_complete", f"{q.id} row {r.id} '{r.label}' not answered: every row of the grid must be")
         for r in q.rows
     ]
 
@@ -347,14 +347,14 @@ def exclusive_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook
     """An exclusive code ("Non, jamais") is ticked alone."""
     if not q.exclusive:
         return []
-    ticks = ticked(frame, q.columns.values())
-    crowded = [rows & ticks[:, q.all_codes().index(code)] & (ticks.sum(axis=1) > 1) for code in q.exclusive]
+    crowded = rows & (tick_counts(frame, q) > 1)
+    masks = {code: crowded & (frame[q.columns[code]].to_numpy() == 1) for code in q.exclusive}
     return [
         problem_frame(
-            frame, mask, codebook, q.columns[code], ticked_codes(ticks[mask], q), "exclusive",
+            frame, mask, codebook, q.columns[code], ticked_codes(frame, mask, q), "exclusive",
             f"{q.id} code {code} '{q.code_label(code)}' must stand alone, but other codes are ticked too",
         )
-        for code, mask in zip(q.exclusive, crowded)
+        for code, mask in masks.items()
     ]
 
 
@@ -362,9 +362,8 @@ def cap_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, q: Q
     """No more ticks than ``max_answers``."""
     if q.max_answers is None:
         return []
-    ticks = ticked(frame, q.columns.values())
-    over = rows & (ticks.sum(axis=1) > q.max_answers)
-    return [problem_frame(frame, over, codebook, q.id, ticked_codes(ticks[over], q), "max_answers", f"{q.id} allows {q.max_answers} answer(s) at most")]
+    over = rows & (tick_counts(frame, q) > q.max_answers)
+    return [problem_frame(frame, over, codebook, q.id, ticked_codes(frame, over, q), "max_answers", f"{q.id} allows {q.max_answers} answer(s) at most")]
 
 
 SURVEY_RULES: tuple[Callable[[pd.DataFrame, np.ndarray, Codebook, Question], list[pd.DataFrame]], ...] = (
@@ -376,8 +375,18 @@ SURVEY_RULES: tuple[Callable[[pd.DataFrame, np.ndarray, Codebook, Question], lis
 )
 
 
-def ticked_codes(ticks: np.ndarray, q: Question) -> np.ndarray:
-    """The codes ticked by each respondent, as text ("1, 3")."""
+def tick_counts(frame: pd.DataFrame, q: Question) -> np.ndarray:
+    """How many codes of a multi question each respondent ticked (a blank is no tick), added a column at
+    a time: a row-wise sum of a respondents × codes array steps through it row by row, several times slower."""
+    counts = np.zeros(len(frame), dtype=np.int32)
+    for column in q.columns.values():
+        counts += frame[column].to_numpy() == 1
+    return counts
+
+
+def ticked_codes(frame: pd.DataFrame, mask: np.ndarray, q: Question) -> np.ndarray:
+    """The codes ticked by each respondent of ``mask``, as text ("1, 3")."""
+    ticks = ticked(frame.loc[mask, list(q.columns.values())], q.columns.values())
     text = np.full(len(ticks), "", dtype=str)
     for code, column in zip(q.all_codes(), ticks.T):
         text = np.char.add(text, np.where(column, f"{code}, ", ""))
