@@ -7,7 +7,9 @@ Order of work on one export (all vectorised over respondents):
 2. reading issues found by ingest (rows with the wrong number of fields, cells that are not
    numbers);
 3. the pandera schema derived from the codebook by :func:`build_schema` (codes, 0/1 ticks,
-   numeric ranges, unique ids, status values), run lazily so every failure is reported;
+   numeric ranges, unique ids, status values): its checks told first on whole columns
+   (:func:`suspect_rows`), then the schema run lazily on the rows that may fail, so every failure
+   is reported with pandera's failure cases;
 4. survey rules (:data:`SURVEY_RULES`): routing, required answers, grid completeness,
    exclusive codes, answer caps;
 5. quality (speeders, straight-liners) with the edition's action: ``quarantine`` (a problem),
