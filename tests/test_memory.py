@@ -10,7 +10,7 @@ import pytest
 from baro_pipeline import memory
 
 
-SETTINGS = pytest.mark.parametrize("setting", ["return_freed_arrays", "keep_freed_pages", "malloc_trim", "one_arena"])
+SETTINGS = pytest.mark.parametrize("setting", ["return_freed_arrays", "keep_freed_pages", "malloc_trim"])
 
 
 @SETTINGS
@@ -56,14 +56,3 @@ def test_the_heap_is_given_back_before_the_samples_are_weighted(monkeypatch: pyt
     monkeypatch.setattr(memory, "glibc", lambda: libc)
     assert memory.fit_to_samples(memory.LARGE_EXPORT_BYTES) is True
     assert libc.calls == [("malloc_trim", 0, 0), ("mallopt", memory.M_MMAP_THRESHOLD, memory.MMAP_THRESHOLD_BYTES)]
-
-
-def test_the_flows_share_one_heap_from_their_import(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-
-    import baro_flows
-
-    libc = FakeGlibc()
-    monkeypatch.setattr(memory, "glibc", lambda: libc)
-    importlib.reload(baro_flows)
-    assert libc.calls == [("mallopt", memory.M_ARENA_MAX, 1)] and memory.M_ARENA_MAX == -8  # malloc.h's M_ARENA_MAX

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 # Once the exports are validated, a million float64 (a column at 1e6 rows, 8 MB) is mapped; smaller
 # arrays reuse the heap: each mapping costs page faults (at 1e6 × 2, 128 KiB: +5 s of system time,
 # 4 MiB: +2 s, 16 MiB: the peak of the estimation back over 1.5 GiB).
@@ -39,17 +39,6 @@ def fit_to_samples(largest_export_bytes: int) -> bool:
     (``malloc_trim``) and :func:`return_freed_arrays` for the stages after: at 1e6 rows × 2 the peak
     goes from ~1.55 to ~1.46 GiB, for ~1.5 s more of system time (page faults). False otherwise."""
     return largest_export_bytes >= LARGE_EXPORT_BYTES and malloc_trim() and return_freed_arrays()
-
-
-def one_arena() -> bool:
-    """Every thread's memory from the one heap of glibc (the main thread's); False where not glibc.
-
-    By default each thread that allocates gets a heap of its own (an arena): a process running Prefect
-    has several (its API client's, its loggers' and events' threads), whose freed pages stay apart and
-    are reused by no other thread: at 1e6 rows × 2, ~150 MiB more at the peak of `baro run` under
-    Prefect than with one heap. Only the threads that allocate first after this call are spared.
-    """
-    return mallopt(M_ARENA_MAX, 1)
 
 
 def glibc() -> ctypes.CDLL | None:
