@@ -1,7 +1,8 @@
 """The main job as a Prefect flow: ``baro_pipeline.pipeline.run_edition`` with each stage a task:
 task states, the retry of an unreadable file, a progress bar, artifacts, the failure alert (alerts.py).
 A task's cost to Prefect is kept small (bench/prefect_tasks.py): arguments ``quote``d (no walk of
-every frame for upstream tasks), no result persisted, the bar moved off the stages' path (progress.py).
+every frame for upstream tasks), no result persisted, arguments and results taken back from Prefect
+once the task has run (:class:`Handed`), the bar moved off the stages' path (progress.py).
 """
 
 from __future__ import annotations
@@ -31,16 +32,42 @@ def retry_unless_pipeline_error(task: Any, task_run: Any, state: Any) -> bool:
 RETRIES: dict[str, dict[str, Any]] = {"read export": {"retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": retry_unless_pipeline_error}}
 
 
+class Handed:
+    """The arguments or the result of a stage's task, taken out once the task has run.
+
+    Prefect keeps every task run's parameters and return value until the flow run ends (the task's
+    engine stays referenced from the flow's transaction): a raw export, meant to be freed once
+    validated, would stay in memory with every frame after it (~+250 MiB at the peak at 1e6 × 2).
+    Prefect keeps the emptied holder instead.
+    """
+
+    def __init__(self, *values: Any) -> None:
+        self.values = values
+
+    def taken(self) -> tuple[Any, ...]:
+        values, self.values = self.values, ()
+        return values
+
+
 def stage_task(name: str, function: Callable[..., Any]) -> Any:
-    """A stage as a Prefect task: its retries; frames never hashed for a cache nor written to result storage."""
-    return task(name=name, cache_policy=NO_CACHE, persist_result=False, **RETRIES.get(name, {}))(function)
+    """A stage as a Prefect task (its arguments and result :class:`Handed`): its retries; frames never
+    hashed for a cache nor written to result storage."""
+
+    def run(arguments: Handed) -> Handed:
+        return Handed(function(*arguments.values))  # not taken here: a retry calls it again
+
+    return task(name=name, cache_policy=NO_CACHE, persist_result=False, **RETRIES.get(name, {}))(run)
 
 
 def as_tasks(edition_id: str, echo: bool, move: Callable[[str], None]) -> tuple[Callable[..., Any], Callable[[str], None], Callable[[str], None]]:
     """The ``stage``, ``progress`` and ``warn`` arguments of ``run_edition``: each stage a task, the rest logged."""
 
     def stage(name: str, function: Callable[..., Any], /, *args: Any) -> Any:
-        result = stage_task(name, function)(*map(quote, args))
+        arguments = Handed(*args)
+        try:
+            (result,) = stage_task(name, function)(quote(arguments)).taken()  # quote: no walk for upstream tasks
+        finally:
+            arguments.taken()
         move(name)
         return result
 

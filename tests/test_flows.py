@@ -159,3 +159,15 @@ def test_the_progress_bar_moves_one_phase_at_a_time_in_the_order_of_the_stages(m
             move(stage)
     assert moved == [100.0 * i / len(progress.ORDER) for i in range(1, len(progress.ORDER) + 1)]
     assert set(stages) <= set(PHASES)
+
+
+def test_a_stage_task_hands_back_what_prefect_would_keep():
+    """Prefect keeps a task run's parameters and return value until the flow ends: the stage's task
+    takes and gives them in a holder that the flow empties once the task has run."""
+    from baro_flows.run import Handed, stage_task
+
+    arguments = Handed(2, 3)
+    returned = stage_task("weight", lambda a, b: a * b).fn(arguments)
+    assert returned.taken() == (6,) and returned.values == ()
+    assert arguments.values == (2, 3)  # a retry of the task finds them again
+    assert arguments.taken() == (2, 3) and arguments.values == ()

@@ -1,4 +1,4 @@
-"""memory.py: the allocator's setting a run makes."""
+"""memory.py: the allocator's settings a run makes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from baro_pipeline import memory
 
 
-SETTINGS = pytest.mark.parametrize("setting", ["return_freed_arrays", "keep_freed_pages"])
+SETTINGS = pytest.mark.parametrize("setting", ["return_freed_arrays", "keep_freed_pages", "malloc_trim"])
 
 
 @SETTINGS
@@ -23,11 +23,36 @@ def test_each_setting_is_made_with_glibc(setting: str) -> None:
 def test_each_setting_is_false_without_mallopt(setting: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory.ctypes.util, "find_library", lambda name: "libnot-a-c-library.so")
     assert getattr(memory, setting)() is False
+    assert memory.fit_to_samples(memory.LARGE_EXPORT_BYTES) is False
 
 
-def test_large_exports_return_freed_arrays_small_ones_keep_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-    monkeypatch.setattr(memory, "return_freed_arrays", lambda: calls.append("return") or True)
-    monkeypatch.setattr(memory, "keep_freed_pages", lambda: calls.append("keep") or True)
-    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES - 1) is True and calls == ["keep"]
-    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES) is True and calls == ["keep", "return"]
+class FakeGlibc:
+    """Records the allocator calls a run makes."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int]] = []
+
+    def mallopt(self, parameter: int, value: int) -> int:
+        self.calls.append(("mallopt", parameter, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append(("malloc_trim", pad, 0))
+        return 0  # no page given back: not a failure
+
+
+def test_large_exports_are_read_with_their_columns_from_the_heap_small_ones_keep_freed_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    libc = FakeGlibc()
+    monkeypatch.setattr(memory, "glibc", lambda: libc)
+    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES - 1) is True
+    assert libc.calls == [("mallopt", memory.M_TRIM_THRESHOLD, memory.KEPT_FREED_BYTES), ("mallopt", memory.M_MMAP_THRESHOLD, memory.HEAP_BLOCK_BYTES)]
+    assert memory.fit_to_samples(memory.LARGE_EXPORT_BYTES - 1) is False and len(libc.calls) == 2  # small runs: nothing more
+    assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES) is True
+    assert libc.calls[2:] == [("mallopt", memory.M_MMAP_THRESHOLD, memory.READ_MMAP_THRESHOLD_BYTES)]
+
+
+def test_the_heap_is_given_back_before_the_samples_are_weighted(monkeypatch: pytest.MonkeyPatch) -> None:
+    libc = FakeGlibc()
+    monkeypatch.setattr(memory, "glibc", lambda: libc)
+    assert memory.fit_to_samples(memory.LARGE_EXPORT_BYTES) is True
+    assert libc.calls == [("malloc_trim", 0, 0), ("mallopt", memory.M_MMAP_THRESHOLD, memory.MMAP_THRESHOLD_BYTES)]

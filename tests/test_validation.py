@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -316,3 +317,50 @@ def test_numeric_questions_are_checked_against_min_and_max():
     check = schema.columns["AGE"].checks[0]
     assert (check.name, check.error) == ("range", "age must be between 18 and 99")
     assert check(pd.Series([18.0, 99.0, 17.0, 100.0, np.nan])).check_output.tolist()[:4] == [True, True, False, False]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_schema_runs_on_the_rows_that_may_fail_with_the_cases_of_every_row(frame, mini_codebook, tmp_path, seed, monkeypatch):
+    """Cells, blanks and repeated ids spoilt at random in a normalised frame: the schema on the suspect
+    rows alone finds what it finds on every row."""
+    from baro_pipeline import validation
+
+    export = read_export(write_csv(frame, tmp_path / "ps.csv"), mini_codebook).frame.copy()
+    rng = np.random.default_rng(seed)
+    for column in ("Q1", "Q2_1", "Q3_r2", "Q4_99", "loi_seconds"):
+        spoilt = rng.random(N) < 0.1
+        export.loc[spoilt, column] = rng.choice([1.0, 0.0, 2.5, -1.0, 7.0, 99.0, np.nan], spoilt.sum()).astype(export[column].dtype)
+    export.loc[rng.random(N) < 0.05, "status"] = "unknown"
+    export.loc[rng.choice(N, 4, replace=False), "respondent_id"] = export["respondent_id"].iloc[0]
+    rows = rng.random(N) < 0.9
+    found = validation.schema_problems(export, rows, mini_codebook)
+    monkeypatch.setattr(validation, "suspect_rows", lambda frame, rows, rules: np.ones(len(frame), dtype=bool))
+    everywhere = validation.schema_problems(export, rows, mini_codebook)
+    assert len(found) > 5 and {"allowed_codes", "binary", "loi", "status", "field_uniqueness"} & set(found["rule"])
+    pd.testing.assert_frame_equal(found, everywhere, check_exact=True)
+
+
+def test_validation_goes_without_hypothesis_unless_it_is_imported(monkeypatch):
+    from baro_pipeline.validation import without_hypothesis
+
+    monkeypatch.delitem(sys.modules, "hypothesis", raising=False)
+    with without_hypothesis(), pytest.raises(ImportError):
+        import hypothesis  # noqa: F401
+    assert "hypothesis" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (["A1", "A2", "B1"], [False, False, False]),  # increasing: told without a hash
+        (["B1", "A2", "A1"], [False, False, False]),
+        (["A1", "A2", "A1"], [True, False, True]),
+        (["A1", "A1", "A2"], [True, True, False]),  # in order, but not increasing
+        (["A1", None, "A2"], [False, False, False]),
+        (["A1", None, None], [False, True, True]),
+    ],
+)
+def test_repeated_ids(ids, expected):
+    from baro_pipeline.validation import repeated
+
+    assert repeated(pd.Series(ids, dtype="str")).tolist() == expected

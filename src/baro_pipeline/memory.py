@@ -6,9 +6,14 @@ import ctypes
 import ctypes.util
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-# A million float64 (a column at 1e6 rows, 8 MB) is mapped; smaller arrays reuse the heap: each
-# mapping costs page faults (at 1e6 × 2, 128 KiB: +5 s of system time, 4 MiB: +2 s, 16 MiB: the peak back over 1.5 GiB).
+# Once the exports are validated, a million float64 (a column at 1e6 rows, 8 MB) is mapped; smaller
+# arrays reuse the heap: each mapping costs page faults (at 1e6 × 2, 128 KiB: +5 s of system time,
+# 4 MiB: +2 s, 16 MiB: the peak of the estimation back over 1.5 GiB).
 MMAP_THRESHOLD_BYTES = 4 << 20
+# While the exports are read and validated, columns of 1e6 rows (4 and 8 MB: the kept rows' copies,
+# the rules' masks) come from the heap, whose pages are reused from one to the next: half the page
+# faults of validation at 1e6 × 2, and the same peak (the heap given back before the estimation).
+READ_MMAP_THRESHOLD_BYTES = 16 << 20
 
 
 # An export this large (~500,000 interviews of the 2025 questionnaire as CSV) has columns of
@@ -24,19 +29,41 @@ HEAP_BLOCK_BYTES = 32 << 20  # glibc's largest mmap threshold (64-bit)
 
 
 def fit_to_export(size_bytes: int) -> bool:
-    """:func:`return_freed_arrays` before an export of ``size_bytes`` is read, if it is large: at
-    1e6 rows × 2 the peak goes from ~1.55 to ~1.46 GiB, for ~2 s more of system time (page faults);
-    :func:`keep_freed_pages` otherwise."""
-    return return_freed_arrays() if size_bytes >= LARGE_EXPORT_BYTES else keep_freed_pages()
+    """Before the exports are read, from the largest one's ``size_bytes``: if it is large, glibc's mmap
+    threshold fixed at READ_MMAP_THRESHOLD_BYTES (:func:`fit_to_samples` follows); :func:`keep_freed_pages` otherwise."""
+    return mallopt(M_MMAP_THRESHOLD, READ_MMAP_THRESHOLD_BYTES) if size_bytes >= LARGE_EXPORT_BYTES else keep_freed_pages()
+
+
+def fit_to_samples(largest_export_bytes: int) -> bool:
+    """Once the exports are validated and freed, if they were large: the heap's free pages given back
+    (``malloc_trim``) and :func:`return_freed_arrays` for the stages after: at 1e6 rows × 2 the peak
+    goes from ~1.55 to ~1.46 GiB, for ~1.5 s more of system time (page faults). False otherwise."""
+    return largest_export_bytes >= LARGE_EXPORT_BYTES and malloc_trim() and return_freed_arrays()
+
+
+def glibc() -> ctypes.CDLL | None:
+    """The C library if it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+    except (OSError, TypeError):
+        return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
 def mallopt(parameter: int, value: int) -> bool:
     """glibc's ``mallopt``; False where the C library is not glibc."""
-    name = ctypes.util.find_library("c")
-    try:
-        return bool(ctypes.CDLL(name).mallopt(parameter, value))
-    except (OSError, AttributeError, TypeError):
+    libc = glibc()
+    return libc is not None and bool(libc.mallopt(parameter, value))
+
+
+def malloc_trim() -> bool:
+    """The heap's free pages given back to the system (glibc's ``malloc_trim``); False where not glibc."""
+    libc = glibc()
+    if libc is None:
         return False
+    libc.malloc_trim(0)  # its result says whether any page was given back, not whether it worked
+    return True
 
 
 def keep_freed_pages() -> bool:

@@ -168,8 +168,9 @@ def run_edition(
         exports, sources, validated, samples, estimates = {}, {}, {}, {}, {}
         paths = {pop: ingest.find_export(ed, pop, root_path) for pop in ed.populations}
         # The allocator's setting for the run, from its largest export: freed arrays go back to the
-        # system at a million rows, freed pages stay in the process for the next arrays below.
-        memory.fit_to_export(max(path.stat().st_size for path in paths.values()))
+        # system at a million rows (memory.fit_to_samples), freed pages stay in the process for the next arrays below.
+        largest_export = max(path.stat().st_size for path in paths.values())
+        memory.fit_to_export(largest_export)
         for pop, population in ed.populations.items():
             exports[pop] = timed("read export", ingest.read_export, paths[pop], population.codebook)
             src = sources[pop] = exports[pop].source
@@ -179,6 +180,7 @@ def run_edition(
             progress(f"{pop}: kept {c.kept}, excluded {sum(c.excluded.values())}, quarantined {c.quarantined}")
         ingest.release_arrow_memory()  # the last raw export's texts, dropped once validated
         run_scope.enter_context(blas.threads_for(max(v.counts.kept for v in validated.values())))  # one thread for small samples
+        memory.fit_to_samples(largest_export)  # large exports: the heap given back, big arrays mapped
         for warning in validation.shared_id_warnings(validated, ed.populations):
             warn(warning)
         for pop, population in ed.populations.items():

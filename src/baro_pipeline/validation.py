@@ -7,7 +7,9 @@ Order of work on one export (all vectorised over respondents):
 2. reading issues found by ingest (rows with the wrong number of fields, cells that are not
    numbers);
 3. the pandera schema derived from the codebook by :func:`build_schema` (codes, 0/1 ticks,
-   numeric ranges, unique ids, status values), run lazily so every failure is reported;
+   numeric ranges, unique ids, status values): its checks told first on whole columns
+   (:func:`suspect_rows`), then the schema run lazily on the rows that may fail, so every failure
+   is reported with pandera's failure cases;
 4. survey rules (:data:`SURVEY_RULES`): routing, required answers, grid completeness,
    exclusive codes, answer caps;
 5. quality (speeders, straight-liners) with the edition's action: ``quarantine`` (a problem),
@@ -21,13 +23,16 @@ is the question id.
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandera.engines import pandas_engine
 import pyarrow
 import pyarrow.compute as pc
 
@@ -44,6 +49,7 @@ TOP_REASONS = 5  # how many rules the threshold error lists
 # Number columns are float32 or float64, as ingest reads them (the narrowest exact width): pandera
 # checks one width, so the schema leaves their dtype to ingest and checks their values.
 NUMBER = None
+TEXT = pandas_engine.Engine.dtype(str)  # the type of the schema's text columns
 # Reasons of pandera's built-in checks (custom checks carry theirs in ``error``).
 BUILTIN_REASONS = {
     "field_uniqueness": "respondent id found on several interviews: each id must be unique",
@@ -79,62 +85,107 @@ class Validated:
 # --------------------------------------------------------------------------------------------
 
 
-def build_schema(codebook: Codebook) -> pa.DataFrameSchema:
-    """The pandera schema of an export's normalised frame, derived from the codebook alone.
+@dataclass(frozen=True)
+class CellCheck:
+    """A check of one column's cells: ``passes`` is True where a cell is valid, and on every blank
+    (a blank where a value is required is the column's ``nullable``). ``name`` is the quarantine
+    ``rule``, ``error`` its ``reason``.
 
-    Each check's ``name`` is the quarantine ``rule`` and its ``error`` the ``reason``.
-    Text columns are not in the schema: their values must never appear in a failure case.
+    Run by pandera on the rows that may fail, and first on whole columns by :func:`suspect_rows`."""
+
+    passes: Callable[[pd.Series], np.ndarray]
+    name: str
+    error: str
+    statistics: Mapping[str, object] | None = None
+
+    def check(self) -> pa.Check:
+        return pa.Check(
+            lambda s: pd.Series(self.passes(s), index=s.index),
+            name=self.name,
+            error=self.error,
+            ignore_na=False,  # blanks pass already: pandera would otherwise copy every column without them first
+            statistics=dict(self.statistics or {}),
+        )
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """What the schema asks of one column: its type (None: left to ingest), cell checks, blanks, repeats."""
+
+    dtype: type | None
+    checks: tuple[CellCheck, ...] = ()
+    nullable: bool = False
+    unique: bool = False
+
+    def column(self) -> pa.Column:
+        return pa.Column(self.dtype, [c.check() for c in self.checks], nullable=self.nullable, unique=self.unique)
+
+
+def column_rules(codebook: Codebook) -> dict[str, ColumnRule]:
+    """The rules of an export's normalised frame, derived from the codebook alone.
+
+    Text columns have none: their values must never appear in a failure case.
     """
     tech = codebook.columns
     statuses = list(codebook.statuses.values())
-    columns = {
-        tech.id: pa.Column(str, pa.Check(lambda s: ~s.str.contains(CONTROL), name="respondent_id", error=CONTROL_REASON), nullable=False, unique=True),
-        tech.status: pa.Column(str, pa.Check.isin(statuses, name="status", error=f"unknown interview status (expected one of {', '.join(statuses)})")),
-        tech.loi: pa.Column(NUMBER, pa.Check.ge(0, name="loi", error="length of interview must be a number of seconds >= 0")),
-        tech.start: pa.Column(str, nullable=True),
-        tech.end: pa.Column(str, nullable=True),
+    rules = {
+        tech.id: ColumnRule(str, (CellCheck(lambda s: ~np.asarray(s.str.contains(CONTROL, na=False), dtype=bool), "respondent_id", CONTROL_REASON),), unique=True),
+        tech.status: ColumnRule(str, (CellCheck(lambda s: blank_or(s, s.isin(statuses)), "status", f"unknown interview status (expected one of {', '.join(statuses)})", {"allowed_values": statuses}),)),
+        tech.loi: ColumnRule(NUMBER, (CellCheck(lambda s: blank_or(s, s.to_numpy() >= 0), "loi", "length of interview must be a number of seconds >= 0"),)),
+        tech.start: ColumnRule(str, nullable=True),
+        tech.end: ColumnRule(str, nullable=True),
     }
     for q in codebook.profile + codebook.questions:
-        columns.update(question_columns(q))
+        rules.update(question_rules(q))
+    return rules
+
+
+def build_schema(codebook: Codebook) -> pa.DataFrameSchema:
+    """The pandera schema of an export's normalised frame (:func:`column_rules`): each check's ``name``
+    is the quarantine ``rule`` and its ``error`` the ``reason``."""
+    columns = {name: rule.column() for name, rule in column_rules(codebook).items()}
     return pa.DataFrameSchema(columns, strict=False, name=f"export {codebook.population}")
 
 
-def question_columns(q: Question) -> dict[str, pa.Column]:
-    """Schema columns of one question (none for open text)."""
+def question_rules(q: Question) -> dict[str, ColumnRule]:
+    """Rules of one question's columns (none for open text)."""
     if q.type == "multi":
-        ticks = one_of([0.0, 1.0], name="binary", error=f"a {q.id} tick must be 0 or 1")
-        return {c: pa.Column(NUMBER, ticks, nullable=True) for c in q.columns.values()}
+        ticks = ColumnRule(NUMBER, (one_of([0.0, 1.0], name="binary", error=f"a {q.id} tick must be 0 or 1"),), nullable=True)
+        return dict.fromkeys(q.columns.values(), ticks)
     if q.type == "numeric":
-        return {q.single_column: pa.Column(NUMBER, in_range(q), nullable=True)}
+        return {q.single_column: ColumnRule(NUMBER, (in_range(q),), nullable=True)}
     if q.type in ("single", "grid"):
         codes = ", ".join(f"{c} '{q.code_label(c)}'" for c in q.all_codes())
-        allowed = one_of([float(c) for c in q.all_codes()], name="allowed_codes", error=f"not a code of {q.id} (expected one of {codes})")
-        return {c: pa.Column(NUMBER, allowed, nullable=True) for c in q.export_columns() if c != q.other_text}
+        allowed = ColumnRule(NUMBER, (one_of([float(c) for c in q.all_codes()], name="allowed_codes", error=f"not a code of {q.id} (expected one of {codes})"),), nullable=True)
+        return dict.fromkeys((c for c in q.export_columns() if c != q.other_text), allowed)
     return {}
 
 
-def one_of(values: list[float], name: str, error: str) -> pa.Check:
-    """``pa.Check.isin`` for numbers (the same statistics), as comparisons (``np.isin``): pandas' isin
-    hashes every cell of a column under a million rows, several times slower against a few codes.
-
-    A blank passes here (``ignore_na=False``): pandera would otherwise copy every column without its blanks first."""
-    allowed = np.array(values)
-    return pa.Check(
-        lambda s: pd.Series(np.isin(cells := s.to_numpy(), allowed) | pd.isna(cells), index=s.index),
-        name=name,
-        error=error,
-        ignore_na=False,
-        statistics={"allowed_values": values},
-    )
+def blank_or(s: pd.Series, valid: np.ndarray | pd.Series) -> np.ndarray:
+    """The cells ``valid`` or blank."""
+    return s.isna().to_numpy() | np.asarray(valid, dtype=bool)
 
 
-def in_range(q: Question) -> pa.Check:
+def one_of(values: list[float], name: str, error: str) -> CellCheck:
+    """The numbers among ``values`` (``pa.Check.isin``, the same statistics), as a comparison per value:
+    a few codes, compared in the column's own width, cost less than a hash of every cell."""
+
+    def among(cells: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(cells), dtype=bool)
+        for value in values:
+            found |= cells == value
+        return found
+
+    return CellCheck(lambda s: blank_or(s, among(s.to_numpy())), name=name, error=error, statistics={"allowed_values": values})
+
+
+def in_range(q: Question) -> CellCheck:
     """Numeric answers within [min, max], or one of the question's not-answer codes."""
     low = -np.inf if q.minimum is None else q.minimum
     high = np.inf if q.maximum is None else q.maximum
     not_answers = [float(c) for c in q.not_answers]
-    return pa.Check(
-        lambda s: s.between(low, high) | s.isin(not_answers),
+    return CellCheck(
+        lambda s: blank_or(s, s.between(low, high) | s.isin(not_answers)),
         name="range",
         error=f"{q.id} must be between {low:g} and {high:g}" + (f" or a not-answer code {not_answers}" if not_answers else ""),
     )
@@ -143,11 +194,17 @@ def in_range(q: Question) -> pa.Check:
 def schema_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook) -> pd.DataFrame:
     """One problem per failure case of the lazily-run schema on the ``rows`` validated.
 
-    The schema runs on the whole frame (no copy of the rows validated): its cases on the other
-    rows are dropped, and an id is repeated only if it is on several of the rows validated."""
+    The schema runs on the rows that may fail alone (:func:`suspect_rows`: none in most exports),
+    or on the whole frame when it is not typed as ingest types it; an id is repeated only if it is
+    on several of the rows validated."""
+    rules = column_rules(codebook)
+    suspect = suspect_rows(frame, rows, rules)
+    if not suspect.any():
+        return NO_ISSUES
     schema = build_schema(codebook)
     try:
-        schema.validate(frame, lazy=True, inplace=True)  # inplace: no copy of the frame (nothing is coerced)
+        with without_hypothesis():
+            schema.validate(frame if suspect.all() else frame[suspect], lazy=True, inplace=True)  # inplace: nothing is coerced
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     else:
@@ -173,6 +230,62 @@ def schema_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook) -
     rows = frame.loc[cases["index"].to_numpy(), [ROW, codebook.columns.id]]  # a row per failure
     values = shown_values(cases["failure_case"], cases["column"].map(frame.dtypes.apply(pd.api.types.is_numeric_dtype)))
     return issue_frame(who_is(rows, codebook), cases["column"].to_numpy(), values, rule.to_numpy(), reason.to_numpy())
+
+
+@contextmanager
+def without_hypothesis() -> Iterator[None]:
+    """pandera's first validation registers its backends, which import its data-synthesis strategies, which
+    import hypothesis where it is installed (a test dependency; ~0.1 s): validation synthesises nothing,
+    so pandera runs as where hypothesis is not installed (an import of it fails), unless it is imported already."""
+    if "hypothesis" in sys.modules:
+        yield
+        return
+    sys.modules["hypothesis"] = None  # type: ignore[assignment]  # Python's way to make an import fail
+    try:
+        yield
+    finally:
+        del sys.modules["hypothesis"]
+
+
+def suspect_rows(frame: pd.DataFrame, rows: np.ndarray, rules: Mapping[str, ColumnRule]) -> np.ndarray:
+    """The ``rows`` where a rule may fail (a cell check, a blank where a value is required, a repeated
+    id), told on whole columns; every row when the frame is not typed as ingest types it."""
+    if not typed_as_ingest(frame, rules):
+        return np.ones(len(frame), dtype=bool)
+    suspect = np.zeros(len(frame), dtype=bool)
+    for name, rule in rules.items():
+        column = frame[name]
+        if not rule.nullable:
+            suspect |= column.isna().to_numpy()
+        if rule.unique:
+            suspect |= repeated(column)
+        for check in rule.checks:
+            suspect |= ~check.passes(column)
+    return suspect & rows
+
+
+def typed_as_ingest(frame: pd.DataFrame, rules: Mapping[str, ColumnRule]) -> bool:
+    """Every column of the rules there, text as text (as pandera's ``str``) and numbers as numbers: else
+    a column may fail as a whole, which pandera tells."""
+    return all(
+        name in frame.columns and (TEXT.check(pandas_engine.Engine.dtype(frame[name].dtype)) if rule.dtype is str else pd.api.types.is_numeric_dtype(frame[name]))
+        for name, rule in rules.items()
+    )
+
+
+def repeated(ids: pd.Series) -> np.ndarray:
+    """Ids found on several rows (and blanks, when several). Told first whether there are any: none in
+    ids that increase row after row (an export in the order of its ids: a comparison, no hash of a
+    million texts), nor when Arrow finds as many distinct ids as rows."""
+    values = pyarrow.array(ids)
+    if increasing(values) or len(pc.unique(values)) == len(values):
+        return np.zeros(len(ids), dtype=bool)
+    return ids.duplicated(keep=False).to_numpy()
+
+
+def increasing(values: pyarrow.Array | pyarrow.ChunkedArray) -> bool:
+    """Whether each value is greater than the one before (no blank)."""
+    return values.null_count == 0 and bool(pc.all(pc.less(values[:-1], values[1:])).as_py())
 
 
 def validated_cases(cases: pd.DataFrame, frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook) -> pd.DataFrame:
@@ -214,7 +327,7 @@ def required_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook,
         return []
     missing = rows & asked(frame, codebook, q)
     if q.type == "multi":
-        missing = missing & ~ticked(frame, q.columns.values()).any(axis=1)
+        missing = missing & (tick_counts(frame, q) == 0)
         return [problem_frame(frame, missing, codebook, q.id, "", "required", f"{q.id} asked but no answer ticked")]
     return [problem_frame(frame, missing & frame[q.column].isna(), codebook, q.column, "", "required", f"{q.id} asked but not answered")]
 
@@ -223,11 +336,11 @@ def grid_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, q: 
     """A grid asked is answered on every row (when required, or when any row is answered)."""
     if q.type != "grid":
         return []
-    cells = frame[[r.column for r in q.rows]]
-    started = cells.notna().any(axis=1).to_numpy()
+    blank = {r.column: frame[r.column].isna().to_numpy() for r in q.rows}
+    started = ~np.logical_and.reduce(list(blank.values()))
     due = rows & asked(frame, codebook, q) & (started | q.required)
     return [
-        problem_frame(frame, due & cells[r.column].isna(), codebook, r.column, "", "grid_complete", f"{q.id} row {r.id} '{r.label}' not answered: every row of the grid must be")
+        problem_frame(frame, due & blank[r.column], codebook, r.column, "", "grid_complete", f"{q.id} row {r.id} '{r.label}' not answered: every row of the grid must be")
         for r in q.rows
     ]
 
@@ -236,14 +349,14 @@ def exclusive_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook
     """An exclusive code ("Non, jamais") is ticked alone."""
     if not q.exclusive:
         return []
-    ticks = ticked(frame, q.columns.values())
-    crowded = [rows & ticks[:, q.all_codes().index(code)] & (ticks.sum(axis=1) > 1) for code in q.exclusive]
+    crowded = rows & (tick_counts(frame, q) > 1)
+    masks = {code: crowded & (frame[q.columns[code]].to_numpy() == 1) for code in q.exclusive}
     return [
         problem_frame(
-            frame, mask, codebook, q.columns[code], ticked_codes(ticks[mask], q), "exclusive",
+            frame, mask, codebook, q.columns[code], ticked_codes(frame, mask, q), "exclusive",
             f"{q.id} code {code} '{q.code_label(code)}' must stand alone, but other codes are ticked too",
         )
-        for code, mask in zip(q.exclusive, crowded)
+        for code, mask in masks.items()
     ]
 
 
@@ -251,9 +364,8 @@ def cap_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, q: Q
     """No more ticks than ``max_answers``."""
     if q.max_answers is None:
         return []
-    ticks = ticked(frame, q.columns.values())
-    over = rows & (ticks.sum(axis=1) > q.max_answers)
-    return [problem_frame(frame, over, codebook, q.id, ticked_codes(ticks[over], q), "max_answers", f"{q.id} allows {q.max_answers} answer(s) at most")]
+    over = rows & (tick_counts(frame, q) > q.max_answers)
+    return [problem_frame(frame, over, codebook, q.id, ticked_codes(frame, over, q), "max_answers", f"{q.id} allows {q.max_answers} answer(s) at most")]
 
 
 SURVEY_RULES: tuple[Callable[[pd.DataFrame, np.ndarray, Codebook, Question], list[pd.DataFrame]], ...] = (
@@ -265,8 +377,18 @@ SURVEY_RULES: tuple[Callable[[pd.DataFrame, np.ndarray, Codebook, Question], lis
 )
 
 
-def ticked_codes(ticks: np.ndarray, q: Question) -> np.ndarray:
-    """The codes ticked by each respondent, as text ("1, 3")."""
+def tick_counts(frame: pd.DataFrame, q: Question) -> np.ndarray:
+    """How many codes of a multi question each respondent ticked (a blank is no tick), added a column at
+    a time: a row-wise sum of a respondents × codes array steps through it row by row, several times slower."""
+    counts = np.zeros(len(frame), dtype=np.int32)
+    for column in q.columns.values():
+        counts += frame[column].to_numpy() == 1
+    return counts
+
+
+def ticked_codes(frame: pd.DataFrame, mask: np.ndarray, q: Question) -> np.ndarray:
+    """The codes ticked by each respondent of ``mask``, as text ("1, 3")."""
+    ticks = ticked(frame.loc[mask, list(q.columns.values())], q.columns.values())
     text = np.full(len(ticks), "", dtype=str)
     for code, column in zip(q.all_codes(), ticks.T):
         text = np.char.add(text, np.where(column, f"{code}, ", ""))
