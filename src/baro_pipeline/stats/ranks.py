@@ -41,6 +41,7 @@ from .variance import BINARY_TABLE, CodedItems, Items, coded_column, influence_v
 
 DRAWS = 10_000
 SEED = 22  # issue 22: every run draws the same numbers
+PAIRS_AT_ONCE = 16  # items of share_pair_ses counted together (gp at 1e6: ~5 MiB of counts each)
 # Draws × items simulated at once: their temporaries (~1 MB each) stay in the heap, where a
 # larger array would be mapped and faulted in afresh each time.
 SIMULATION_BLOCK = 1 << 17
@@ -291,29 +292,36 @@ def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> n
         return svymean(design, share_pair_sums(codes), domains).se
     per_layer = co_occurrences(layout, [c == 2 for c in codes], codes[0] != 0, domains)
     k = len(codes)
-    states = [state_counts(n, inside, both) for _, n, inside, both in per_layer]
     tables = [BINARY_TABLE] * k + [SUM_TABLE] * (k * (k - 1) // 2)
-    items = [CountedItem(table, [layer[j] for layer in states]) for j, table in enumerate(tables)]
-    sums = counted_sums(layout, CountedItems(items, [columns for columns, *_ in per_layer]), domains.shape[1])
-    se: Array = domain_means(layout, sums).se
+    columns = [columns for columns, *_ in per_layer]
+    # a few items at a time: each item's SEs are its own counts' (the same numbers as all at once),
+    # and the counts of all pairs of a large question on every class and level would be the run's
+    # largest array (gp at 1e6: ~370 MiB)
+    found = []
+    for chunk in np.array_split(np.arange(len(tables)), -(-len(tables) // PAIRS_AT_ONCE)):
+        states = [state_counts(n, inside, both, chunk) for _, n, inside, both in per_layer]
+        items = [CountedItem(tables[j], [layer[c] for layer in states]) for c, j in enumerate(chunk)]
+        found.append(domain_means(layout, counted_sums(layout, CountedItems(items, columns), domains.shape[1])).se)
+    se: Array = np.concatenate(found, axis=-1)
     return se
 
 
-def state_counts(n: np.ndarray, inside: np.ndarray, both: np.ndarray) -> list[np.ndarray]:
-    """The counts (..., S) of the states of k shares on one base (:data:`BINARY_TABLE`: out of
-    the base, 0, 1) and of each pairwise sum a < b (:data:`SUM_TABLE`: 0, 1, 2, out of the
-    base), in :func:`share_pair_sums`' order, from the counts of the rows ``n``, of the base
-    ``inside`` (...) and of the co-occurrences of ones ``both`` (..., k, k): a sum is 2 where
-    both are 1, 1 where one is, 0 elsewhere in the base. All pairs at once, in integers; each
-    item's counts contiguous and as floats (exact below 2^53), as the projection takes them.
+def state_counts(n: np.ndarray, inside: np.ndarray, both: np.ndarray, which: np.ndarray) -> list[np.ndarray]:
+    """The counts (..., S) of the states of the items ``which`` of :func:`share_pair_sums` (in its
+    order: k shares on one base, :data:`BINARY_TABLE`: out of the base, 0, 1; then each pairwise
+    sum a < b, :data:`SUM_TABLE`: 0, 1, 2, out of the base), from the counts of the rows ``n``,
+    of the base ``inside`` (...) and of the co-occurrences of ones ``both`` (..., k, k): a sum is
+    2 where both are 1, 1 where one is, 0 elsewhere in the base. In integers; each item's counts
+    contiguous and as floats (exact below 2^53), as the projection takes them.
     """
     k = both.shape[-1]
     pairs_first = np.moveaxis(both, (-2, -1), (0, 1))  # (k, k, ...): each pair's counts in a block
     ones = np.diagonal(pairs_first).transpose(-1, *range(n.ndim))
     a, b = np.triu_indices(k, 1)
-    n_a, n_b, n_ab = ones[a], ones[b], pairs_first[a, b]
     out = n - inside
-    singles = np.stack([np.broadcast_to(out, ones.shape), inside - ones, ones], axis=-1, dtype=float)
+    single, pair = which[which < k], which[which >= k] - k
+    n_a, n_b, n_ab = ones[a[pair]], ones[b[pair]], pairs_first[a[pair], b[pair]]
+    singles = np.stack([np.broadcast_to(out, (len(single), *out.shape)), inside - ones[single], ones[single]], axis=-1, dtype=float)
     pairs = np.stack([inside - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, np.broadcast_to(out, n_ab.shape)], axis=-1, dtype=float)
     return [*singles, *pairs]
 
