@@ -277,10 +277,16 @@ def repeated(ids: pd.Series) -> np.ndarray:
     """Ids found on several rows (and blanks, when several). Told first whether there are any: none in
     ids that increase row after row (an export in the order of its ids: a comparison, no hash of a
     million texts), nor when Arrow finds as many distinct ids as rows."""
-    values = pyarrow.array(ids)
-    if increasing(values) or len(pc.unique(values)) == len(values):
+    if all_distinct(ids):
         return np.zeros(len(ids), dtype=bool)
     return ids.duplicated(keep=False).to_numpy()
+
+
+def all_distinct(ids: pd.Series | pd.Index) -> bool:
+    """Whether no id is on two rows, told by Arrow (increasing ids: a comparison; else its distinct
+    count): pandas' ``is_unique`` would keep a hash table of the ids as Python texts (~60 MiB at 1e6)."""
+    values = pyarrow.array(ids)
+    return increasing(values) or len(pc.unique(values)) == len(values)
 
 
 def increasing(values: pyarrow.Array | pyarrow.ChunkedArray) -> bool:

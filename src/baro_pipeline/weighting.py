@@ -21,7 +21,7 @@ import pandas as pd
 
 from .edition import Population, TargetVariable, Trimming, WeightingSettings
 from .errors import WeightingError
-from .validation import RowCounts, Validated
+from .validation import RowCounts, Validated, all_distinct
 from .stats import CalibrationResult, Design, calibrate_linear, calibrate_raking_bounded, design_from_calibration, kish_deff, rake, trim_weights
 
 RAKING = WeightingSettings()  # an edition's weighting when it names none: raking, no trimming
@@ -66,7 +66,7 @@ class SurveySample:
     def __post_init__(self) -> None:
         where = f"population {self.population}, weighted sample"
         fix = "build the sample with weighting.weighted_sample (a bug of the pipeline otherwise)"
-        if not self.frame.index.is_unique:
+        if not all_distinct(self.frame.index):
             raise WeightingError("respondent ids of the kept rows are not unique", where=where, fix=fix)
         if not self.weights.index.equals(self.frame.index):
             raise WeightingError("the weights are not on the index of the kept rows", where=where, fix=fix)
