@@ -138,14 +138,20 @@ def standardised(estimate: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarr
 def largest_spreads(noise: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """(..., k, draws) max_j |T*_ij| = |noise_i - noise_j| / SE_ij (``noise`` (..., k, draws),
     ``scale`` (..., k, k)), pair by pair: each |noise_i - noise_j| once, for both items of the
-    pair (no draws × k × k array; single precision: a quantile of |T*| needs no more digits)."""
+    pair (no draws × k × k array; single precision: a quantile of |T*| needs no more digits).
+    A symmetric ``scale`` (the SEs of a symmetric covariance) scales each distance once for both."""
     single, factors = noise.astype(np.float32), scale.astype(np.float32)
+    symmetric = np.array_equal(factors, np.swapaxes(factors, -1, -2))
     largest = np.zeros_like(single)
+    spread = np.empty_like(single[..., 1:, :])  # one buffer for every pair's |T*|
     for i in range(single.shape[-2] - 1):
         later = slice(i + 1, None)
-        distance = np.abs(single[..., later, :] - single[..., i : i + 1, :])
-        np.maximum(largest[..., later, :], distance * factors[..., later, i, None], out=largest[..., later, :])
-        np.maximum(largest[..., i, :], (distance * factors[..., i, later, None]).max(axis=-2), out=largest[..., i, :])
+        distance = np.abs(np.subtract(single[..., later, :], single[..., i : i + 1, :], out=spread[..., i:, :]), out=spread[..., i:, :])
+        scaled = np.multiply(distance, factors[..., later, i, None], out=np.empty_like(distance) if not symmetric else distance)
+        np.maximum(largest[..., later, :], scaled, out=largest[..., later, :])
+        if not symmetric:
+            scaled = np.multiply(distance, factors[..., i, later, None], out=scaled)
+        np.maximum(largest[..., i, :], scaled.max(axis=-2), out=largest[..., i, :])
     return largest
 
 
