@@ -363,12 +363,15 @@ def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKe
 def spread_groups(sums: np.ndarray, slots: np.ndarray, n_groups: int, n_levels: int) -> np.ndarray:
     """(kinds, groups, L, S) sums of the groups ``slots`` (kinds, slots, S; a slot is group × (L +
     1) + level) in the layer's L levels, zeros elsewhere: the rows in none of its domains (level
-    L) left out as they are placed, not copied out of a larger array afterwards."""
+    L) left out as they are placed, not copied out of a larger array afterwards. Gathered (a take
+    of each (group, level)'s slot, or of a row of zeros): twice as fast as scattering the slots."""
     group, level = np.divmod(slots, n_levels + 1)
     inside = level < n_levels
-    full = np.zeros((len(sums), n_groups * n_levels, sums.shape[-1]), dtype=sums.dtype)
-    full[:, (group * n_levels + level)[inside]] = sums[:, inside]
-    return full.reshape(len(sums), n_groups, n_levels, -1)
+    source = np.full(n_groups * n_levels, len(slots))  # the row of zeros where no slot lands
+    source[(group * n_levels + level)[inside]] = np.flatnonzero(inside)
+    padded = np.concatenate([sums, np.zeros((len(sums), 1, sums.shape[-1]), dtype=sums.dtype)], axis=1)
+    found: Array = padded.take(source, axis=1).reshape(len(sums), n_groups, n_levels, -1)
+    return found
 
 
 def group_totals(sums: np.ndarray, slots: np.ndarray, n_groups: int, n_levels: int) -> np.ndarray:
