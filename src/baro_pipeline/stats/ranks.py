@@ -183,9 +183,9 @@ def rank_interval(t: np.ndarray, largest: np.ndarray, level: float) -> tuple[np.
 
 def upper_quantile(values: np.ndarray, level: float) -> np.ndarray:
     """``np.quantile(values, level, axis=-1)`` (linear interpolation; a Python float ``level``
-    in [0, 1), finite values), to the last bit, from one partition of the last axis at the order
-    statistic below and the smallest value above it: np.quantile partitions at four (the least,
-    the greatest and the two it interpolates) along the first axis of a moved copy."""
+    in [0, 1), finite values), to the last bit, from the order statistic below and the smallest
+    value above it (:func:`largest_at`): np.quantile partitions at four (the least, the greatest
+    and the two it interpolates) along the first axis of a moved copy."""
     n = values.shape[-1]
     virtual = (n - 1) * level
     below = int(np.floor(virtual))
@@ -193,12 +193,33 @@ def upper_quantile(values: np.ndarray, level: float) -> np.ndarray:
         found: Array = np.quantile(values, level, axis=-1)
         return found
     gamma = virtual - below
-    parted = np.partition(values, below, axis=-1)
-    low, high = parted[..., below], parted[..., below + 1 :].min(axis=-1)
+    low, high = largest_at(values, n - below)
     step = high - low
     # numpy's interpolation: from the nearer of the two values
     found = high - step * (1 - gamma) if gamma >= 0.5 else low + step * gamma
     return found
+
+
+# Every SAMPLE_STRIDE-th value of a row sets the floor of the values partitioned (:func:`largest_at`).
+SAMPLE_STRIDE = 16
+
+
+def largest_at(values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(...) the ``count``-th and (``count`` - 1)-th largest values of the last axis (2 <= count
+    <= its length), each row partitioned among its values at or above a floor: the value of its
+    every :data:`SAMPLE_STRIDE`-th that about 2 ``count`` values exceed (the whole row when fewer
+    than ``count`` reach it). The same order statistics from a tenth of the values."""
+    rows = values.reshape(-1, values.shape[-1])
+    sample = rows[:, ::SAMPLE_STRIDE]
+    at = max(0, sample.shape[-1] - 1 - 2 * count // SAMPLE_STRIDE)
+    floors = np.partition(sample, at, axis=-1)[:, at]
+    low, high = np.empty(len(rows), dtype=values.dtype), np.empty(len(rows), dtype=values.dtype)
+    for r, (row, floor) in enumerate(zip(rows, floors)):
+        top = row[row >= floor]
+        top = top if len(top) >= count else row
+        parted = np.partition(top, len(top) - count)
+        low[r], high[r] = parted[len(top) - count], parted[len(top) - count + 1 :].min()
+    return low.reshape(values.shape[:-1]), high.reshape(values.shape[:-1])
 
 
 def rank_uncertainty(estimate: ArrayLike, covariance: ArrayLike, *, top: int, level: float, draws: int = DRAWS, seed: int = SEED) -> RankUncertainty:
