@@ -505,9 +505,9 @@ def test_the_simulation_kernels_give_the_partition_and_item_by_item_numbers(k):
         threshold = np.partition(draws, k - top, axis=-1)[..., k - top]
         expected = (draws >= threshold[..., None]).mean(axis=-2)
         np.testing.assert_array_equal(top_shares(np.ascontiguousarray(np.swapaxes(draws, -1, -2)), top), expected)
-    noise, scale = rng.normal(size=(3, 400, k)), rng.uniform(0, 5, (3, k, k))
+    noise, uneven = rng.normal(size=(3, 400, k)), rng.uniform(0, 5, (3, k, k))
     single = noise.astype(np.float32)
-    for scale in (scale, scale + np.swapaxes(scale, -1, -2)):  # not symmetric, then symmetric (each distance scaled once)
+    for scale in (uneven, uneven + np.swapaxes(uneven, -1, -2)):  # not symmetric, then symmetric (each distance scaled once)
         factors = scale.astype(np.float32)
         expected = np.max([np.abs(single - single[..., j : j + 1]) * factors[..., None, :, j] for j in range(k)], axis=0)
         np.testing.assert_array_equal(largest_spreads(np.ascontiguousarray(np.swapaxes(noise, -1, -2)), scale), np.swapaxes(expected, -1, -2))

@@ -123,7 +123,8 @@ def top_largest(draws: np.ndarray, top: int) -> np.ndarray:
             np.minimum(place, pushed, out=spare)
             np.maximum(place, pushed, out=place)
             pushed, spare = spare, pushed
-    return largest[-1]
+    found: Array = largest[-1]
+    return found
 
 
 def difference_se(covariance: np.ndarray) -> np.ndarray:
