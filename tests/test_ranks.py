@@ -505,10 +505,12 @@ def test_the_simulation_kernels_give_the_partition_and_item_by_item_numbers(k):
         threshold = np.partition(draws, k - top, axis=-1)[..., k - top]
         expected = (draws >= threshold[..., None]).mean(axis=-2)
         np.testing.assert_array_equal(top_shares(np.ascontiguousarray(np.swapaxes(draws, -1, -2)), top), expected)
-    noise, scale = rng.normal(size=(3, 400, k)), rng.uniform(0, 5, (3, k, k))
-    single, factors = noise.astype(np.float32), scale.astype(np.float32)
-    expected = np.max([np.abs(single - single[..., j : j + 1]) * factors[..., None, :, j] for j in range(k)], axis=0)
-    np.testing.assert_array_equal(largest_spreads(np.ascontiguousarray(np.swapaxes(noise, -1, -2)), scale), np.swapaxes(expected, -1, -2))
+    noise, uneven = rng.normal(size=(3, 400, k)), rng.uniform(0, 5, (3, k, k))
+    single = noise.astype(np.float32)
+    for scale in (uneven, uneven + np.swapaxes(uneven, -1, -2)):  # not symmetric, then symmetric (each distance scaled once)
+        factors = scale.astype(np.float32)
+        expected = np.max([np.abs(single - single[..., j : j + 1]) * factors[..., None, :, j] for j in range(k)], axis=0)
+        np.testing.assert_array_equal(largest_spreads(np.ascontiguousarray(np.swapaxes(noise, -1, -2)), scale), np.swapaxes(expected, -1, -2))
 
 
 @pytest.mark.parametrize("level", [0.95, 0.9, 0.5, 0.975, 0.0, 0.3333, 1.0])
@@ -522,6 +524,10 @@ def test_the_upper_quantile_is_numpys_to_the_last_bit(level):
         found = upper_quantile(values, level)
         assert found.dtype == expected.dtype == np.float32
         np.testing.assert_array_equal(found, expected)
+    # the largest values all in the sampled positions: too few reach the sample's floor, the whole row is partitioned
+    sampled = np.zeros((2, DRAWS), dtype=np.float32)
+    sampled[:, ::16] = rng.uniform(1, 2, (2, len(range(0, DRAWS, 16))))
+    np.testing.assert_array_equal(upper_quantile(sampled, level), np.quantile(sampled, level, axis=-1))
 
 
 @pytest.mark.parametrize("k", [2, 5, 11])

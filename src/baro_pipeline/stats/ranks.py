@@ -104,16 +104,28 @@ def ranks_of(values: np.ndarray) -> np.ndarray:
 def top_shares(draws: np.ndarray, top: int) -> np.ndarray:
     """(..., k) share of the draws (..., k, draws) in which each item is among the ``top``
     largest (ties share the lowest rank): fewer than ``top`` values of its draw above it, which
-    is at least the top-th largest (counted item against item: k passes, no partition of each
-    draw's k values)."""
+    is at least the top-th largest (:func:`top_largest`)."""
     k = draws.shape[-2]
     if top >= k:
         return np.ones(draws.shape[:-1])
-    above = np.zeros(draws.shape, dtype=np.min_scalar_type(k))
-    for j in range(k):
-        above += draws[..., j : j + 1, :] > draws
-    shares: Array = (above < top).mean(axis=-1)
+    shares: Array = (draws >= top_largest(draws, top)[..., None, :]).mean(axis=-1)
     return shares
+
+
+def top_largest(draws: np.ndarray, top: int) -> np.ndarray:
+    """(..., draws) the ``top``-th largest of each draw's k values (..., k, draws), ties counted:
+    the ``top`` largest so far kept in order, each item inserted by a max and a min per place
+    (2 top passes per item, no partition of each draw's k values)."""
+    largest = np.full((top, *draws.shape[:-2], draws.shape[-1]), -np.inf)
+    spare = np.empty_like(largest[0])
+    for j in range(draws.shape[-2]):
+        pushed = draws[..., j, :].copy()
+        for place in largest:  # the larger stays, the smaller moves down a place
+            np.minimum(place, pushed, out=spare)
+            np.maximum(place, pushed, out=place)
+            pushed, spare = spare, pushed
+    found: Array = largest[-1]
+    return found
 
 
 def difference_se(covariance: np.ndarray) -> np.ndarray:
@@ -139,14 +151,20 @@ def standardised(estimate: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarr
 def largest_spreads(noise: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """(..., k, draws) max_j |T*_ij| = |noise_i - noise_j| / SE_ij (``noise`` (..., k, draws),
     ``scale`` (..., k, k)), pair by pair: each |noise_i - noise_j| once, for both items of the
-    pair (no draws × k × k array; single precision: a quantile of |T*| needs no more digits)."""
+    pair (no draws × k × k array; single precision: a quantile of |T*| needs no more digits).
+    A symmetric ``scale`` (the SEs of a symmetric covariance) scales each distance once for both."""
     single, factors = noise.astype(np.float32), scale.astype(np.float32)
+    symmetric = np.array_equal(factors, np.swapaxes(factors, -1, -2))
     largest = np.zeros_like(single)
+    spread = np.empty_like(single[..., 1:, :])  # one buffer for every pair's |T*|
     for i in range(single.shape[-2] - 1):
         later = slice(i + 1, None)
-        distance = np.abs(single[..., later, :] - single[..., i : i + 1, :])
-        np.maximum(largest[..., later, :], distance * factors[..., later, i, None], out=largest[..., later, :])
-        np.maximum(largest[..., i, :], (distance * factors[..., i, later, None]).max(axis=-2), out=largest[..., i, :])
+        distance = np.abs(np.subtract(single[..., later, :], single[..., i : i + 1, :], out=spread[..., i:, :]), out=spread[..., i:, :])
+        scaled = np.multiply(distance, factors[..., later, i, None], out=np.empty_like(distance) if not symmetric else distance)
+        np.maximum(largest[..., later, :], scaled, out=largest[..., later, :])
+        if not symmetric:
+            scaled = np.multiply(distance, factors[..., i, later, None], out=scaled)
+        np.maximum(largest[..., i, :], scaled.max(axis=-2), out=largest[..., i, :])
     return largest
 
 
@@ -178,9 +196,9 @@ def rank_interval(t: np.ndarray, largest: np.ndarray, level: float) -> tuple[np.
 
 def upper_quantile(values: np.ndarray, level: float) -> np.ndarray:
     """``np.quantile(values, level, axis=-1)`` (linear interpolation; a Python float ``level``
-    in [0, 1), finite values), to the last bit, from one partition of the last axis at the order
-    statistic below and the smallest value above it: np.quantile partitions at four (the least,
-    the greatest and the two it interpolates) along the first axis of a moved copy."""
+    in [0, 1), finite values), to the last bit, from the order statistic below and the smallest
+    value above it (:func:`largest_at`): np.quantile partitions at four (the least, the greatest
+    and the two it interpolates) along the first axis of a moved copy."""
     n = values.shape[-1]
     virtual = (n - 1) * level
     below = int(np.floor(virtual))
@@ -188,12 +206,33 @@ def upper_quantile(values: np.ndarray, level: float) -> np.ndarray:
         found: Array = np.quantile(values, level, axis=-1)
         return found
     gamma = virtual - below
-    parted = np.partition(values, below, axis=-1)
-    low, high = parted[..., below], parted[..., below + 1 :].min(axis=-1)
+    low, high = largest_at(values, n - below)
     step = high - low
     # numpy's interpolation: from the nearer of the two values
     found = high - step * (1 - gamma) if gamma >= 0.5 else low + step * gamma
     return found
+
+
+# Every SAMPLE_STRIDE-th value of a row sets the floor of the values partitioned (:func:`largest_at`).
+SAMPLE_STRIDE = 16
+
+
+def largest_at(values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(...) the ``count``-th and (``count`` - 1)-th largest values of the last axis (2 <= count
+    <= its length), each row partitioned among its values at or above a floor: the value of its
+    every :data:`SAMPLE_STRIDE`-th that about 2 ``count`` values exceed (the whole row when fewer
+    than ``count`` reach it). The same order statistics from a tenth of the values."""
+    rows = values.reshape(-1, values.shape[-1])
+    sample = rows[:, ::SAMPLE_STRIDE]
+    at = max(0, sample.shape[-1] - 1 - 2 * count // SAMPLE_STRIDE)
+    floors = np.partition(sample, at, axis=-1)[:, at]
+    low, high = np.empty(len(rows), dtype=values.dtype), np.empty(len(rows), dtype=values.dtype)
+    for r, (row, floor) in enumerate(zip(rows, floors)):
+        top = row[row >= floor]
+        top = top if len(top) >= count else row
+        parted = np.partition(top, len(top) - count)
+        low[r], high[r] = parted[len(top) - count], parted[len(top) - count + 1 :].min()
+    return low.reshape(values.shape[:-1]), high.reshape(values.shape[:-1])
 
 
 def rank_uncertainty(estimate: ArrayLike, covariance: ArrayLike, *, top: int, level: float, draws: int = DRAWS, seed: int = SEED) -> RankUncertainty:
