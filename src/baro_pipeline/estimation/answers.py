@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..edition import Edition
-from ..stats import CodedItems, svymean
+from ..stats import CodedItems
+from ..stats.layout import variance_layout
+from ..stats.sums import item_means
 from ..weighting import SurveySample
 from .items import question_items
 from .ranks import ranked_covariance
@@ -32,7 +34,8 @@ class Answers:
 
 def question_answers(sample: SurveySample, edition: Edition, population: str, question: str) -> Answers:
     """One question's answer codes: estimates and covariance on the whole population
-    (R: ``svymean(~y1 + y2 + ..., design)`` and its ``vcov``)."""
+    (R: ``svymean(~y1 + y2 + ..., design)`` and its ``vcov``; the estimates summed as svymean sums
+    a dense matrix, not as counts per state: the same bits as the estimation stage's own)."""
     codebook = edition.populations[population].codebook
     matrix = question_items(sample.frame, codebook, codebook.question(question))
     answers = np.flatnonzero(((matrix.items["kind"] == "code") & matrix.items["answer"]).to_numpy())
@@ -40,16 +43,23 @@ def question_answers(sample: SurveySample, edition: Edition, population: str, qu
     # coded, the covariance reads a tick box's states as they are (the same codes as y's: the same numbers)
     covariance = ranked_covariance(sample.design, columns, np.ones((matrix.n, 1), dtype=bool), edition.estimation)[0]
     rows = matrix.items.iloc[answers]
-    return Answers(tuple(rows["item"]), tuple(rows["item_label"]), svymean(sample.design, dense_columns(columns, matrix.n)).estimate, covariance)
+    return Answers(tuple(rows["item"]), tuple(rows["item_label"]), item_means(variance_layout(sample.design), dense_columns(columns, matrix.n)), covariance)
 
 
 def dense_columns(columns: Sequence[CodedItems], n: int) -> np.ndarray:
-    """The (n, k) matrix of coded items of one column each, written column by column into one
-    array (no column of its own for each, no copy to stack them)."""
+    """The (n, k) matrix of coded items of one column each: the columns of one state array (a
+    single question's codes) looked up together in their table, a row per respondent."""
     values = np.empty((n, len(columns)))
-    for j, column in enumerate(columns):
-        values[:, j] = column.table[:, 0][column.state]
+    for start, stop in same_state_runs(columns):
+        table = np.column_stack([column.table[:, 0] for column in columns[start:stop]])
+        values[:, start:stop] = np.take(table, columns[start].state, axis=0)
     return values
+
+
+def same_state_runs(columns: Sequence[CodedItems]) -> list[tuple[int, int]]:
+    """(start, stop) of each run of consecutive columns on the same state array."""
+    starts = [j for j in range(len(columns)) if j == 0 or columns[j].state is not columns[j - 1].state]
+    return list(zip(starts, [*starts[1:], len(columns)]))
 
 
 def ranked_answers(questions: Iterable[tuple[str, str]], edition: Edition, samples: Mapping[str, SurveySample]) -> dict[tuple[str, str], Answers]:
