@@ -13,7 +13,7 @@ import pandas as pd
 from ..edition import Codebook, Condition, Derived, Indicator, Question, Row
 from ..errors import EstimationError
 from ..stats import BINARY_TABLE, CodedItems, binary_column, coded_column
-from ..routing import Conditions, code_cells, code_offsets
+from ..routing import Conditions, code_cells, code_lookup
 
 
 ITEM_COLUMNS = ("question", "item", "item_label", "kind", "base", "question_type", "answer")
@@ -76,15 +76,10 @@ def ticks(frame: pd.DataFrame, q: Question) -> np.ndarray:
 
 def code_states(frame: pd.DataFrame, q: Question, column: str) -> np.ndarray:
     """(n,) position of each respondent's code in ``q.all_codes()``; that length when blank (not
-    asked) or not one of its codes: a table indexed by code, looked up by each answer's offset
-    from the lowest code (:func:`~baro_pipeline.estimation.conditions.code_offsets`), no search.
-    """
-    codes = np.asarray(q.all_codes())
-    low, high = int(codes.min()), int(codes.max())
-    lookup: np.ndarray = np.full(high - low + 2, len(codes), dtype=state_dtype(len(codes) + 1))
-    lookup[codes - low] = np.arange(len(codes))
-    states: np.ndarray = lookup[code_offsets(code_cells(frame, column), low, high)]
-    return states
+    asked) or not one of its codes (:func:`~baro_pipeline.routing.code_lookup`, no search)."""
+    codes = q.all_codes()
+    positions = np.arange(len(codes), dtype=state_dtype(len(codes) + 1))
+    return code_lookup(code_cells(frame, column), codes, positions, len(codes))
 
 
 def state_dtype(n_states: int) -> type:
