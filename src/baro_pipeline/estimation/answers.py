@@ -17,7 +17,7 @@ from ..stats import CodedItems
 from ..stats.layout import variance_layout
 from ..stats.sums import item_means
 from ..weighting import SurveySample
-from .items import question_items
+from .items import question_items, state_dtype
 from .ranks import ranked_covariance
 
 
@@ -47,19 +47,14 @@ def question_answers(sample: SurveySample, edition: Edition, population: str, qu
 
 
 def dense_columns(columns: Sequence[CodedItems], n: int) -> np.ndarray:
-    """The (n, k) matrix of coded items of one column each: the columns of one state array (a
-    single question's codes) looked up together in their table, a row per respondent."""
-    values = np.empty((n, len(columns)))
-    for start, stop in same_state_runs(columns):
-        table = np.column_stack([column.table[:, 0] for column in columns[start:stop]])
-        values[:, start:stop] = np.take(table, columns[start].state, axis=0)
-    return values
-
-
-def same_state_runs(columns: Sequence[CodedItems]) -> list[tuple[int, int]]:
-    """(start, stop) of each run of consecutive columns on the same state array."""
-    starts = [j for j in range(len(columns)) if j == 0 or columns[j].state is not columns[j - 1].state]
-    return list(zip(starts, [*starts[1:], len(columns)]))
+    """The (n, k) matrix of coded items of one column each: every respondent's states looked up
+    at once in the columns' tables laid end to end (one gather, not a strided write per column)."""
+    tables = [column.table[:, 0] for column in columns]
+    starts = np.cumsum([0, *map(len, tables)])
+    index = np.empty((n, len(columns)), dtype=state_dtype(int(starts[-1])))
+    for j, (column, start) in enumerate(zip(columns, starts)):
+        np.add(column.state, index.dtype.type(start), out=index[:, j])
+    return np.take(np.concatenate([*tables, np.empty(0)]), index)
 
 
 def ranked_answers(questions: Iterable[tuple[str, str]], edition: Edition, samples: Mapping[str, SurveySample]) -> dict[tuple[str, str], Answers]:
