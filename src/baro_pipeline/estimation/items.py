@@ -71,7 +71,10 @@ def item_rows(q: Question, keys: Sequence[str], labels: Sequence[str], kinds: Se
 
 def ticks(frame: pd.DataFrame, q: Question) -> np.ndarray:
     """(codes, n) bool: which of ``q.all_codes()`` each respondent ticked (a multi question), code by code."""
-    return np.stack([code_cells(frame, q.columns[c]) == 1 for c in q.all_codes()])
+    chosen = np.empty((len(q.all_codes()), len(frame)), dtype=bool)
+    for row, code in zip(chosen, q.all_codes()):
+        np.equal(code_cells(frame, q.columns[code]), 1, out=row)  # in place: no array per code to stack
+    return chosen
 
 
 def code_states(frame: pd.DataFrame, q: Question, column: str) -> np.ndarray:
@@ -122,7 +125,7 @@ def single_scale(states: np.ndarray, shown: np.ndarray, q: Question, in_base: np
     codes' one-hot and nets.
     """
     out = len(in_base)
-    states = np.where(shown, states, out).astype(states.dtype)
+    states = np.where(shown, states, states.dtype.type(out))
     table = np.column_stack([np.eye(out, dtype=bool)[:, in_base], net_membership(q)]).astype(float)
     table[~in_base] = np.nan
     return ItemMatrix((CodedItems(states, np.vstack([table, np.full(table.shape[1], np.nan)])),), scale_rows(q, in_base, row, row_label), len(states))
@@ -132,9 +135,10 @@ def multi_scale(chosen: np.ndarray, shown: np.ndarray, q: Question, in_base: np.
     """Code and net items of a multi question (``chosen``: its :func:`ticks`), 0/1 each: the base
     is shown it and ticked a code that counts in the base.
     """
-    base = shown & np.logical_or.reduce(chosen[in_base])
+    answers = chosen[in_base]
+    base = shown & np.logical_or.reduce(answers)
     nets = [np.logical_or.reduce(chosen[members]) for members in net_membership(q).T]
-    return ItemMatrix(tuple(binary_column(base, ones) for ones in [*chosen[in_base], *nets]), scale_rows(q, in_base), len(base))
+    return ItemMatrix(tuple(binary_column(base, ones) for ones in [*answers, *nets]), scale_rows(q, in_base), len(base))
 
 
 def mean_item(frame: pd.DataFrame, q: Question, shown: np.ndarray) -> ItemMatrix:

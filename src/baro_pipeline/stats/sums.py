@@ -143,8 +143,11 @@ def blocked_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | No
     shift = block_shift(y[first], layout.weights[first])
     starts = np.arange(0, n, block)
     shares = np.array_split(starts, min(THREADS, len(starts)))
-    with ThreadPoolExecutor(len(shares)) as pool:
-        parts = list(pool.map(lambda s: sums(layout, y, domains, shift, order, s, block), shares))
+    if len(shares) == 1:  # one share: no thread to start
+        parts = [sums(layout, y, domains, shift, order, shares[0], block)]
+    else:
+        with ThreadPoolExecutor(len(shares)) as pool:
+            parts = list(pool.map(lambda s: sums(layout, y, domains, shift, order, s, block), shares))
     totals = parts[0]
     for part in parts[1:]:  # added in the order of the blocks, as they came
         totals = [t + p for t, p in zip(totals, part)]
