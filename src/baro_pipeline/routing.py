@@ -93,11 +93,12 @@ def code_offsets(cells: np.ndarray, low: int, high: int) -> np.ndarray:
     whole_type, offset_type = (np.int16, np.uint16) if short_codes(low, high) else (np.int64, np.uint64)
     with np.errstate(invalid="ignore"):  # NaN and out-of-range values cast to any integer: not exact below
         whole = cells.astype(whole_type)
-    offset = np.subtract(whole, whole_type(low)).view(offset_type)  # wraps: below the lowest code is beyond the highest
+    inexact = whole != cells
+    offset = np.subtract(whole, whole_type(low), out=whole).view(offset_type)  # wraps: below the lowest code is beyond the highest
     if short_codes(low, high):  # not exact: the last offset, no code (a product costs less than a mask or a where)
-        return offset | (whole != cells) * np.uint16(0xFFFF)
+        return np.bitwise_or(offset, inexact * np.uint16(0xFFFF), out=offset)
     beyond = offset_type(high - low + 1)
-    return np.where(whole == cells, np.minimum(offset, beyond), beyond)
+    return np.where(inexact, beyond, np.minimum(offset, beyond))
 
 
 def short_codes(low: int, high: int) -> bool:

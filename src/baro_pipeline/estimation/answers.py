@@ -51,7 +51,7 @@ def dense_columns(columns: Sequence[CodedItems], n: int) -> np.ndarray:
     at once in the columns' tables laid end to end (one gather, not a strided write per column)."""
     tables = [column.table[:, 0] for column in columns]
     starts = np.cumsum([0, *map(len, tables)])
-    index = np.empty((n, len(columns)), dtype=state_dtype(int(starts[-1])))
+    index: np.ndarray = np.empty((n, len(columns)), dtype=state_dtype(int(starts[-1])))
     for j, (column, start) in enumerate(zip(columns, starts)):
         np.add(column.state, index.dtype.type(start), out=index[:, j])
     return np.take(np.concatenate([*tables, np.empty(0)]), index)

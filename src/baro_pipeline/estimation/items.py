@@ -81,7 +81,7 @@ def code_states(frame: pd.DataFrame, q: Question, column: str) -> np.ndarray:
     """(n,) position of each respondent's code in ``q.all_codes()``; that length when blank (not
     asked) or not one of its codes (:func:`~baro_pipeline.routing.code_lookup`, no search)."""
     codes = q.all_codes()
-    positions = np.arange(len(codes), dtype=state_dtype(len(codes) + 1))
+    positions: np.ndarray = np.arange(len(codes), dtype=state_dtype(len(codes) + 1))
     return code_lookup(code_cells(frame, column), codes, positions, len(codes))
 
 
