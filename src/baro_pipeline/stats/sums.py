@@ -76,21 +76,29 @@ def block_shift(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return shift
 
 
-def block_values(yb: np.ndarray, shift: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A block's items with NaN as 0, their squared deviations from ``shift`` (0 for NaN) and the
-    base indicator (a column of ones when nothing is missing, broadcast over the items). Written
-    into ``buffers`` (3, block, k) and ``missing`` (block, k), reused from block to block: fresh
-    arrays would cost more.
+def block_items(yb: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A block's items with NaN as 0, the base indicator (a column of ones when nothing is
+    missing, broadcast over the items) and where items are missing (None: nowhere). Written into
+    ``buffers`` (3, block, k: [0] the items, [2] the base) and ``missing`` (block, k), reused from
+    block to block: fresh arrays would cost more.
     """
-    values, squares, answered, missing = buffers[0, : len(yb)], buffers[1, : len(yb)], buffers[2, : len(yb)], missing[: len(yb)]
-    np.subtract(yb, shift, out=squares)
     if np.isfinite(yb.sum()):  # a NaN anywhere makes the sum NaN: only then build the mask
-        return np.ascontiguousarray(yb), np.square(squares, out=squares), np.ones((len(yb), 1))
+        return np.ascontiguousarray(yb), np.ones((len(yb), 1)), None
+    values, answered, missing = buffers[0, : len(yb)], buffers[2, : len(yb)], missing[: len(yb)]
     np.isnan(yb, out=missing)
     np.copyto(values, yb)
     np.copyto(values, 0.0, where=missing)
-    np.copyto(squares, 0.0, where=missing)
     np.subtract(1.0, missing, out=answered)
+    return values, answered, missing
+
+
+def block_values(yb: np.ndarray, shift: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`block_items`' items and base, and between them the items' squared deviations from
+    ``shift`` (0 for NaN), written into ``buffers[1]``."""
+    values, answered, where_missing = block_items(yb, buffers, missing)
+    squares = np.subtract(yb, shift, out=buffers[1, : len(yb)])
+    if where_missing is not None:
+        np.copyto(squares, 0.0, where=where_missing)
     return values, np.square(squares, out=squares), answered
 
 
@@ -186,7 +194,7 @@ def block_totals(layout: VarianceLayout, y: Array, domains: Array | None, shift:
     for start in starts:
         rows = slice(start, start + block) if order is None else order[start : start + block]
         w, unit = layout.weights[rows], layout.unit[rows]
-        values, _, b = block_values(y[rows], shift, buffers, missing)
+        values, b, _ = block_items(y[rows], buffers, missing)
         u0, u1 = unit.min(), unit.max() + 1
         by_unit = indicator(unit - u0, u1 - u0, w[:, None], None, 1)
         unit_y[u0:u1] += (by_unit @ values).reshape(u1 - u0, 1, k)
