@@ -134,6 +134,17 @@ def test_item_means_of_random_designs_are_svymean_estimates_to_the_last_bit(seed
     assert sums.item_means(variance.variance_layout(design), y).tobytes() == svymean(design, y).estimate.tobytes()
 
 
+def test_block_items_are_nan_as_zero_to_the_last_bit():
+    """NaN as 0.0 and every other value's bits kept (-0.0, infinities, tiny numbers); the base 1 where answered."""
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=(300, 4)) * 10.0 ** rng.integers(-300, 300, (300, 4))
+    y[rng.random((300, 4)) < 0.3] = np.nan
+    y[:4, 0] = [-0.0, np.inf, -np.inf, 5e-324]
+    values, answered, missing = sums.block_items(y, np.full((3, 400, 4), 7.0), np.empty((400, 4), dtype=bool))
+    assert values.tobytes() == np.where(np.isnan(y), 0.0, y).tobytes()
+    assert (answered == ~np.isnan(y)).all() and (missing == np.isnan(y)).all()
+
+
 def test_an_empty_domain_gives_nan_without_touching_the_others(ref):
     y = ref.items(["y_mid"])
     domains = np.column_stack([ref.domain("sex", "F"), np.zeros(len(y), dtype=bool)])

@@ -79,15 +79,17 @@ def block_shift(y: np.ndarray, w: np.ndarray) -> np.ndarray:
 def block_items(yb: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A block's items with NaN as 0, the base indicator (a column of ones when nothing is
     missing, broadcast over the items) and where items are missing (None: nowhere). Written into
-    ``buffers`` (3, block, k: [0] the items, [2] the base) and ``missing`` (block, k), reused from
-    block to block: fresh arrays would cost more.
+    ``buffers`` (3, block, k: [0] the items, [1] scratch, [2] the base) and ``missing`` (block, k),
+    reused from block to block: fresh arrays would cost more.
     """
     if np.isfinite(yb.sum()):  # a NaN anywhere makes the sum NaN: only then build the mask
         return np.ascontiguousarray(yb), np.ones((len(yb), 1)), None
-    values, answered, missing = buffers[0, : len(yb)], buffers[2, : len(yb)], missing[: len(yb)]
+    values, kept_bits, answered, missing = buffers[0, : len(yb)], buffers[1, : len(yb)].view(np.int64), buffers[2, : len(yb)], missing[: len(yb)]
     np.isnan(yb, out=missing)
-    np.copyto(values, yb)
-    np.copyto(values, 0.0, where=missing)
+    # NaN as 0.0: each value's bits and'ed with every bit where answered, none where missing (a
+    # masked copy costs twice as much)
+    np.subtract(missing, 1, out=kept_bits, dtype=np.int64)
+    np.bitwise_and(yb.view(np.int64), kept_bits, out=values.view(np.int64))
     np.subtract(1.0, missing, out=answered)
     return values, answered, missing
 
