@@ -66,8 +66,10 @@ def test_a_condition_is_computed_once_and_cannot_be_changed(answers, mini_codebo
     assert conditions.asked(routed).tolist() == [True, True] + [False] * 7
 
 
-@pytest.mark.parametrize("codes", [(1, 2, 98, 99), (-3, 0, 5), (1, 40000)])
-def test_code_membership_is_isin_of_the_codes(codes):
-    cells = np.array([*codes, np.nan, 2.5, codes[0] - 1, codes[-1] + 1, codes[0] + 65536, codes[0] - 65536, 1e30, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("codes", [(1, 2, 98, 99), (-3, 0, 5), (1, 40000), (-32768, 32766), (-32768, 32767)])
+def test_code_membership_is_isin_of_the_codes(codes, dtype):
+    """Codes that fit 16 bits (up to both ends) or not; cells as the frame holds them (float32) or float64."""
+    cells = np.array([*codes, np.nan, 2.5, codes[0] - 1, codes[-1] + 1, codes[0] + 65536, codes[0] - 65536, 1e30, -np.inf], dtype=dtype)
     for wanted in (codes, codes[1:], codes[:1]):
         np.testing.assert_array_equal(code_membership(cells, wanted), np.isin(cells, np.asarray(wanted, dtype=float)))

@@ -13,6 +13,8 @@ import pytest
 from baro_pipeline import orders
 from baro_pipeline.edition import EstimationSettings, Indicator, PublishedFigure, load_edition
 from baro_pipeline.estimation import estimate_population, ranked_answers
+from baro_pipeline.estimation.answers import dense_columns
+from baro_pipeline.estimation.items import question_items
 from baro_pipeline.errors import EditionError
 from baro_pipeline.estimation import RANK_DECIMALS, ranked_covariance
 from baro_pipeline.ingest import read_export
@@ -20,6 +22,7 @@ from baro_pipeline.stats import (
     CodedItems,
     Design,
     binary_codes,
+    binary_column,
     covariance_from_pair_sums,
     design_from_calibration,
     influence_values,
@@ -543,3 +546,28 @@ def test_the_deviations_of_stacked_covariances_are_those_of_each(k):
     assert noise.shape == (4, k, DRAWS)
     for c, drawn in zip(covariance, noise):
         np.testing.assert_array_equal(drawn, deviations(c).T)
+
+
+def test_ranked_answers_are_svymean_of_the_dense_answers_to_the_last_bit(mini):
+    """The published lists' answers: the estimates of the items spelled out, summed as svymean sums them."""
+    edition, frame = mini
+    edition = ranked_edition(edition, {1: 50.0, 2: 48.0, 3: 20.0})
+    sample = weighted(with_q2_shares(frame, {1: 0.5, 2: 0.48, 3: 0.2}), edition.populations["ps"])
+    answers = ranked_answers([("ps", "Q2")], edition, {"ps": sample})[("ps", "Q2")]
+    book = edition.populations["ps"].codebook
+    matrix = question_items(sample.frame, book, book.question("Q2"))
+    dense = matrix.values[:, [matrix.items["item"].tolist().index(key) for key in answers.keys]]
+    assert answers.estimate.tobytes() == svymean(sample.design, dense).estimate.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_columns_spell_out_each_column(seed):
+    """Columns on states of their own or shared, tables of a few rows or hundreds (wider indices)."""
+    rng = np.random.default_rng(seed)
+    n, shared = 500, rng.integers(0, 4, 500).astype(np.uint8)
+    columns = [binary_column(rng.random(n) < 0.8, rng.random(n) < 0.5) for _ in range(3)]
+    columns += [CodedItems(shared, rng.random((4, 1))) for _ in range(2)]
+    columns.append(CodedItems(rng.integers(0, 300, n).astype(np.uint16), rng.random((300, 1))))
+    expected = np.column_stack([column.dense() for column in columns])
+    assert dense_columns(columns, n).tobytes() == expected.tobytes()
+    assert dense_columns([], n).shape == (n, 0)

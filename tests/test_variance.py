@@ -112,6 +112,39 @@ def test_blocks_sorting_and_threads_do_not_change_the_numbers(ref, monkeypatch):
         assert_close(getattr(blocked, field), getattr(whole, field), rtol=1e-12)
 
 
+@pytest.mark.parametrize("block_bytes", [sums.BLOCK_BYTES, 2048], ids=["one block", "blocks sorted by cell, in threads"])
+@pytest.mark.parametrize("design", ["w0", "rake", "linear", "raking_bounded"])
+def test_item_means_are_svymean_estimates_to_the_last_bit(ref, design, block_bytes, monkeypatch):
+    monkeypatch.setattr(sums, "BLOCK_BYTES", block_bytes)
+    y = ref.items(["y_low", "y_mid", "routed", "trust2", "mr_4"])
+    means = sums.item_means(variance.variance_layout(ref.designs[design]), y)
+    assert means.tobytes() == svymean(ref.designs[design], y).estimate.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_item_means_of_random_designs_are_svymean_estimates_to_the_last_bit(seed, monkeypatch):
+    """Strata, clusters, zero weights, items routed or empty, in blocks and threads or not."""
+    rng = np.random.default_rng(seed)
+    n, k = 3000, 6
+    weights = rng.gamma(2.0, 50.0, n) * (rng.random(n) > 0.05)
+    design = Design(weights, strata=rng.integers(0, 3, n), clusters=rng.integers(0, 40, n)) if seed % 2 else Design(weights)
+    y = np.where(rng.random((n, k)) < 0.6, rng.integers(0, 2, (n, k)), np.nan)
+    y[:, 0], y[:, 1] = np.nan, rng.integers(0, 2, n)  # an empty base, a complete one
+    monkeypatch.setattr(sums, "BLOCK_BYTES", 1 << (11 + 2 * seed))
+    assert sums.item_means(variance.variance_layout(design), y).tobytes() == svymean(design, y).estimate.tobytes()
+
+
+def test_block_items_are_nan_as_zero_to_the_last_bit():
+    """NaN as 0.0 and every other value's bits kept (-0.0, infinities, tiny numbers); the base 1 where answered."""
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=(300, 4)) * 10.0 ** rng.integers(-300, 300, (300, 4))
+    y[rng.random((300, 4)) < 0.3] = np.nan
+    y[:4, 0] = [-0.0, np.inf, -np.inf, 5e-324]
+    values, answered, missing = sums.block_items(y, np.full((3, 400, 4), 7.0), np.empty((400, 4), dtype=bool))
+    assert values.tobytes() == np.where(np.isnan(y), 0.0, y).tobytes()
+    assert (answered == ~np.isnan(y)).all() and (missing == np.isnan(y)).all()
+
+
 def test_an_empty_domain_gives_nan_without_touching_the_others(ref):
     y = ref.items(["y_mid"])
     domains = np.column_stack([ref.domain("sex", "F"), np.zeros(len(y), dtype=bool)])

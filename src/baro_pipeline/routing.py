@@ -82,24 +82,47 @@ def code_cells(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def code_offsets(cells: np.ndarray, low: int, high: int) -> np.ndarray:
-    """(n,) each cell's offset from ``low`` where it is a whole number in [low, high], else
-    high - low + 1: an index into a table of the codes low..high and one more entry (no code).
+    """(n,) each cell's offset from ``low`` where it is a whole number in [low, high], else an
+    offset beyond high - low: an index into a table of :func:`table_size` entries, the codes
+    low..high first.
 
-    Each cell is cast to an integer (16 bits when the codes fit) and counts only where the cast
-    is exact (NaN, 2.5 and values out of the integers' range are no code).
+    Each cell is cast to an integer (16 bits when the codes fit: the table then spans every
+    16-bit offset) and counts only where the cast is exact (NaN, 2.5 and values out of the
+    integers' range are no code).
     """
-    whole_type, offset_type = (np.int16, np.uint16) if -(1 << 15) <= low and high < (1 << 15) - 1 else (np.int64, np.uint64)
+    whole_type, offset_type = (np.int16, np.uint16) if short_codes(low, high) else (np.int64, np.uint64)
     with np.errstate(invalid="ignore"):  # NaN and out-of-range values cast to any integer: not exact below
         whole = cells.astype(whole_type)
-    offset = np.subtract(whole, whole_type(low)).view(offset_type)  # wraps: below the lowest code is beyond the highest
+    inexact = whole != cells
+    offset = np.subtract(whole, whole_type(low), out=whole).view(offset_type)  # wraps: below the lowest code is beyond the highest
+    if short_codes(low, high):  # not exact: the last offset, no code (a product costs less than a mask or a where)
+        return np.bitwise_or(offset, inexact * np.uint16(0xFFFF), out=offset)
     beyond = offset_type(high - low + 1)
-    return np.where(whole == cells, np.minimum(offset, beyond), beyond)
+    return np.where(inexact, beyond, np.minimum(offset, beyond))
+
+
+def short_codes(low: int, high: int) -> bool:
+    """Whether codes low..high and one more offset fit 16 bits."""
+    return -(1 << 15) <= low and high < (1 << 15) - 1
+
+
+def table_size(low: int, high: int) -> int:
+    """Entries of a table indexed by :func:`code_offsets`."""
+    return 1 << 16 if short_codes(low, high) else high - low + 2
+
+
+def code_lookup(cells: np.ndarray, codes: Sequence[int], values: np.ndarray, other: object) -> np.ndarray:
+    """(n,) ``values[i]`` where a cell holds ``codes[i]``, ``other`` where it holds none of them
+    (blank, another number, not a whole number): a table indexed by each cell's offset from the
+    lowest code (:func:`code_offsets`), no search."""
+    wanted = np.asarray(codes)
+    low, high = int(wanted.min()), int(wanted.max())
+    table = np.full(table_size(low, high), other, dtype=values.dtype)
+    table[wanted - low] = values
+    found: np.ndarray = np.take(table, code_offsets(cells, low, high))
+    return found
 
 
 def code_membership(cells: np.ndarray, codes: Sequence[int]) -> np.ndarray:
     """(n,) bool: which cells hold one of ``codes`` (as ``isin`` of the codes as floats)."""
-    wanted = np.asarray(codes)
-    low, high = int(wanted.min()), int(wanted.max())
-    table = np.zeros(high - low + 2, dtype=bool)
-    table[wanted - low] = True
-    return table[code_offsets(cells, low, high)]
+    return code_lookup(cells, codes, np.ones(len(codes), dtype=bool), False)

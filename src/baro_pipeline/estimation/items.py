@@ -13,7 +13,7 @@ import pandas as pd
 from ..edition import Codebook, Condition, Derived, Indicator, Question, Row
 from ..errors import EstimationError
 from ..stats import BINARY_TABLE, CodedItems, binary_column, coded_column
-from ..routing import Conditions, code_cells, code_offsets
+from ..routing import Conditions, code_cells, code_lookup
 
 
 ITEM_COLUMNS = ("question", "item", "item_label", "kind", "base", "question_type", "answer")
@@ -71,20 +71,18 @@ def item_rows(q: Question, keys: Sequence[str], labels: Sequence[str], kinds: Se
 
 def ticks(frame: pd.DataFrame, q: Question) -> np.ndarray:
     """(codes, n) bool: which of ``q.all_codes()`` each respondent ticked (a multi question), code by code."""
-    return np.stack([code_cells(frame, q.columns[c]) == 1 for c in q.all_codes()])
+    chosen = np.empty((len(q.all_codes()), len(frame)), dtype=bool)
+    for row, code in zip(chosen, q.all_codes()):
+        np.equal(code_cells(frame, q.columns[code]), 1, out=row)  # in place: no array per code to stack
+    return chosen
 
 
 def code_states(frame: pd.DataFrame, q: Question, column: str) -> np.ndarray:
     """(n,) position of each respondent's code in ``q.all_codes()``; that length when blank (not
-    asked) or not one of its codes: a table indexed by code, looked up by each answer's offset
-    from the lowest code (:func:`~baro_pipeline.estimation.conditions.code_offsets`), no search.
-    """
-    codes = np.asarray(q.all_codes())
-    low, high = int(codes.min()), int(codes.max())
-    lookup: np.ndarray = np.full(high - low + 2, len(codes), dtype=state_dtype(len(codes) + 1))
-    lookup[codes - low] = np.arange(len(codes))
-    states: np.ndarray = lookup[code_offsets(code_cells(frame, column), low, high)]
-    return states
+    asked) or not one of its codes (:func:`~baro_pipeline.routing.code_lookup`, no search)."""
+    codes = q.all_codes()
+    positions: np.ndarray = np.arange(len(codes), dtype=state_dtype(len(codes) + 1))
+    return code_lookup(code_cells(frame, column), codes, positions, len(codes))
 
 
 def state_dtype(n_states: int) -> type:
@@ -127,7 +125,7 @@ def single_scale(states: np.ndarray, shown: np.ndarray, q: Question, in_base: np
     codes' one-hot and nets.
     """
     out = len(in_base)
-    states = np.where(shown, states, out).astype(states.dtype)
+    states = np.where(shown, states, states.dtype.type(out))
     table = np.column_stack([np.eye(out, dtype=bool)[:, in_base], net_membership(q)]).astype(float)
     table[~in_base] = np.nan
     return ItemMatrix((CodedItems(states, np.vstack([table, np.full(table.shape[1], np.nan)])),), scale_rows(q, in_base, row, row_label), len(states))
@@ -137,9 +135,10 @@ def multi_scale(chosen: np.ndarray, shown: np.ndarray, q: Question, in_base: np.
     """Code and net items of a multi question (``chosen``: its :func:`ticks`), 0/1 each: the base
     is shown it and ticked a code that counts in the base.
     """
-    base = shown & np.logical_or.reduce(chosen[in_base])
+    answers = chosen[in_base]
+    base = shown & np.logical_or.reduce(answers)
     nets = [np.logical_or.reduce(chosen[members]) for members in net_membership(q).T]
-    return ItemMatrix(tuple(binary_column(base, ones) for ones in [*chosen[in_base], *nets]), scale_rows(q, in_base), len(base))
+    return ItemMatrix(tuple(binary_column(base, ones) for ones in [*answers, *nets]), scale_rows(q, in_base), len(base))
 
 
 def mean_item(frame: pd.DataFrame, q: Question, shown: np.ndarray) -> ItemMatrix:

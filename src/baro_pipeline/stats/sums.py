@@ -7,6 +7,7 @@ sparse indicator products; the per-cell sums are then projected on the calibrati
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -15,6 +16,9 @@ from scipy import sparse
 
 from .design import Array
 from .layout import VarianceLayout
+
+# A kernel summing the row blocks beginning at its ``starts`` (:func:`block_sums`).
+BlockSums = Callable[[VarianceLayout, Array, Array | None, Array, Array | None, Array, int], list[Array]]
 
 # Row blocks of about this many bytes of y keep every temporary small and in cache.
 BLOCK_BYTES = 1 << 24
@@ -72,21 +76,31 @@ def block_shift(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return shift
 
 
-def block_values(yb: np.ndarray, shift: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A block's items with NaN as 0, their squared deviations from ``shift`` (0 for NaN) and the
-    base indicator (a column of ones when nothing is missing, broadcast over the items). Written
-    into ``buffers`` (3, block, k) and ``missing`` (block, k), reused from block to block: fresh
-    arrays would cost more.
+def block_items(yb: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A block's items with NaN as 0, the base indicator (a column of ones when nothing is
+    missing, broadcast over the items) and where items are missing (None: nowhere). Written into
+    ``buffers`` (3, block, k: [0] the items, [1] scratch, [2] the base) and ``missing`` (block, k),
+    reused from block to block: fresh arrays would cost more.
     """
-    values, squares, answered, missing = buffers[0, : len(yb)], buffers[1, : len(yb)], buffers[2, : len(yb)], missing[: len(yb)]
-    np.subtract(yb, shift, out=squares)
     if np.isfinite(yb.sum()):  # a NaN anywhere makes the sum NaN: only then build the mask
-        return np.ascontiguousarray(yb), np.square(squares, out=squares), np.ones((len(yb), 1))
+        return np.ascontiguousarray(yb), np.ones((len(yb), 1)), None
+    values, kept_bits, answered, missing = buffers[0, : len(yb)], buffers[1, : len(yb)].view(np.int64), buffers[2, : len(yb)], missing[: len(yb)]
     np.isnan(yb, out=missing)
-    np.copyto(values, yb)
-    np.copyto(values, 0.0, where=missing)
-    np.copyto(squares, 0.0, where=missing)
+    # NaN as 0.0: each value's bits and'ed with every bit where answered, none where missing (a
+    # masked copy costs twice as much)
+    np.subtract(missing, 1, out=kept_bits, dtype=np.int64)
+    np.bitwise_and(yb.view(np.int64), kept_bits, out=values.view(np.int64))
     np.subtract(1.0, missing, out=answered)
+    return values, answered, missing
+
+
+def block_values(yb: np.ndarray, shift: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`block_items`' items and base, and between them the items' squared deviations from
+    ``shift`` (0 for NaN), written into ``buffers[1]``."""
+    values, answered, where_missing = block_items(yb, buffers, missing)
+    squares = np.subtract(yb, shift, out=buffers[1, : len(yb)])
+    if where_missing is not None:
+        np.copyto(squares, 0.0, where=where_missing)
     return values, np.square(squares, out=squares), answered
 
 
@@ -123,8 +137,8 @@ def block_sums(
     return [unit_y, unit_m, cell_y, cell_m]
 
 
-def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | None) -> DomainSums:
-    """Every sum the means and their variance need, for all items and domains, in one pass.
+def blocked_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | None, sums: BlockSums) -> tuple[np.ndarray, list[Array]]:
+    """The shift of y's columns and ``sums`` of its row blocks, added over the blocks.
 
     Row blocks are shared among threads (numpy and scipy's sparse products release the GIL),
     each summing its own contiguous range; the ranges' sums are added in a fixed order.
@@ -139,11 +153,20 @@ def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | Non
     shift = block_shift(y[first], layout.weights[first])
     starts = np.arange(0, n, block)
     shares = np.array_split(starts, min(THREADS, len(starts)))
-    with ThreadPoolExecutor(len(shares)) as pool:
-        parts = list(pool.map(lambda s: block_sums(layout, y, domains, shift, order, s, block), shares))
+    if len(shares) == 1:  # one share: no thread to start
+        parts = [sums(layout, y, domains, shift, order, shares[0], block)]
+    else:
+        with ThreadPoolExecutor(len(shares)) as pool:
+            parts = list(pool.map(lambda s: sums(layout, y, domains, shift, order, s, block), shares))
     totals = parts[0]
     for part in parts[1:]:  # added in the order of the blocks, as they came
         totals = [t + p for t, p in zip(totals, part)]
+    return shift, totals
+
+
+def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | None) -> DomainSums:
+    """Every sum the means and their variance need, for all items and domains, in one pass."""
+    shift, totals = blocked_sums(layout, y, domains, block_sums)
     unit_y, unit_m, cell_y, cell_m = totals
     fit_y, fit_m, cross_y, cross_m = calibration_sums(layout, cell_y[0], cell_m[0], cell_y[1], cell_m[1])
     # linear sums were taken on y itself: move them to y - shift, where the squares are
@@ -161,6 +184,35 @@ def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | Non
         cross_y=None if cross_y is None or cross_m is None else cross_y - shift * cross_m,
         cross_m=cross_m,
     )
+
+
+def block_totals(layout: VarianceLayout, y: Array, domains: Array | None, shift: Array, order: Array | None, starts: Array, block: int) -> list[Array]:
+    """:func:`block_sums`' per-unit sums of w y and of w times the base indicator, no more: each
+    the same sum, of the same numbers in the same order (kinds apart, a sparse product sums
+    each output over its rows in row order)."""
+    k = y.shape[1]
+    unit_y, unit_m = np.zeros((layout.n_units, 1, k)), np.zeros((layout.n_units, 1, k))
+    buffers, missing = np.empty((3, block, k)), np.empty((block, k), dtype=bool)
+    for start in starts:
+        rows = slice(start, start + block) if order is None else order[start : start + block]
+        w, unit = layout.weights[rows], layout.unit[rows]
+        values, b, _ = block_items(y[rows], buffers, missing)
+        u0, u1 = unit.min(), unit.max() + 1
+        by_unit = indicator(unit - u0, u1 - u0, w[:, None], None, 1)
+        unit_y[u0:u1] += (by_unit @ values).reshape(u1 - u0, 1, k)
+        unit_m[u0:u1] += (by_unit @ b).reshape(u1 - u0, 1, -1)
+    return [unit_y, unit_m]
+
+
+def item_means(layout: VarianceLayout, y: np.ndarray) -> np.ndarray:
+    """(k,) weighted means of the columns of y (NaN: out of the item's base) over the whole
+    sample: :func:`~.linearised.svymean`'s estimates, the same bits, without the sums its
+    variance needs."""
+    shift, (unit_y, unit_m) = blocked_sums(layout, y, None, block_totals)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (unit_y - shift * unit_m).sum(axis=0) / unit_m.sum(axis=0)
+    estimate: np.ndarray = (shift + mean)[0]
+    return estimate
 
 
 def calibration_sums(layout: VarianceLayout, fit_y: Array, fit_m: Array, w2_y: Array, w2_m: Array) -> tuple[Array, Array, Array | None, Array | None]:
