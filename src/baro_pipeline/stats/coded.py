@@ -221,19 +221,21 @@ def keyed_items(
     layers = layer_groups(layout, rows, domains)
     whole = whole_layers(layers)
     derived = derive_whole and not all(whole) and any(whole)
-    present = [present_groups(group) for group, _, _ in layers]
-    crowded = [np.flatnonzero(np.bincount(group, minlength=len(slots)) >= 3) if layout.classes is None else None for slots, group in present]
     keyed = [i for i in range(len(layers)) if not (derived and whole[i])]
     # one layer keyed alone needs no combinations (a pass over the rows to number them)
     shared = layout.classes is not None and n > 0 and len(keyed) > 1
     folds: list[np.ndarray | None] = [None] * len(layers)
-    n_groups = max(int(group.max()) + 1 if n else 1 for group, _, _ in layers)
     if shared:
         cells = joint_cells(layout, rows, layers)
-        present = [(slots, cells.row) for slots, _ in present]
+        # every row is in a cell: a layer's groups with rows are its cells' groups (no pass over the rows)
+        present = [(np.unique(groups), cells.row) for groups in cells.groups]
         for i in keyed:  # each cell's slot among the layer's groups with rows
             folds[i] = np.searchsorted(present[i][0], cells.groups[i])
         n_groups = len(cells.groups[0])
+    else:
+        present = [present_groups(group) for group, _, _ in layers]
+        n_groups = max(int(group.max()) + 1 if n else 1 for group, _, _ in layers)
+    crowded = [np.flatnonzero(np.bincount(group, minlength=len(slots)) >= 3) if layout.classes is None else None for slots, group in present]
     width = max(1, count_bins(layout, n) // n_groups)
     # group × S of each layer, kept while consecutive bundles have S states (one array of n per
     # layer: one per S would hold n per distinct S); one for the layers that share a key
