@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from baro_pipeline.edition import Condition
-from baro_pipeline.routing import Conditions, code_membership
+from baro_pipeline.routing import LOOKUP_BLOCK, Conditions, code_lookup, code_membership
 from baro_pipeline.routing import condition_mask
 
 CONDITIONS = [
@@ -73,3 +73,17 @@ def test_code_membership_is_isin_of_the_codes(codes, dtype):
     cells = np.array([*codes, np.nan, 2.5, codes[0] - 1, codes[-1] + 1, codes[0] + 65536, codes[0] - 65536, 1e30, -np.inf], dtype=dtype)
     for wanted in (codes, codes[1:], codes[:1]):
         np.testing.assert_array_equal(code_membership(cells, wanted), np.isin(cells, np.asarray(wanted, dtype=float)))
+
+
+@pytest.mark.parametrize("codes", [(1, 2, 98, 99), (1, 40000)])
+def test_code_lookup_over_several_blocks_is_each_cells_value(codes):
+    """More cells than a block of the lookup (the last block short): each cell's value, in place."""
+    rng = np.random.default_rng(1)
+    cells = rng.choice(np.array([*codes, np.nan, 2.5, 7.0], dtype=np.float32), size=2 * LOOKUP_BLOCK + 7)
+    values = np.arange(10, 10 + len(codes), dtype=np.uint16)
+    expected = np.full(len(cells), 9, dtype=np.uint16)
+    for code, value in zip(codes, values):
+        expected[cells == code] = value
+    found = code_lookup(cells, codes, values, 9)
+    assert found.dtype == np.uint16
+    np.testing.assert_array_equal(found, expected)

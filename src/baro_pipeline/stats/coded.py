@@ -221,19 +221,21 @@ def keyed_items(
     layers = layer_groups(layout, rows, domains)
     whole = whole_layers(layers)
     derived = derive_whole and not all(whole) and any(whole)
-    present = [present_groups(group) for group, _, _ in layers]
-    crowded = [np.flatnonzero(np.bincount(group, minlength=len(slots)) >= 3) if layout.classes is None else None for slots, group in present]
     keyed = [i for i in range(len(layers)) if not (derived and whole[i])]
     # one layer keyed alone needs no combinations (a pass over the rows to number them)
     shared = layout.classes is not None and n > 0 and len(keyed) > 1
     folds: list[np.ndarray | None] = [None] * len(layers)
-    n_groups = max(int(group.max()) + 1 if n else 1 for group, _, _ in layers)
     if shared:
         cells = joint_cells(layout, rows, layers)
-        present = [(slots, cells.row) for slots, _ in present]
+        # every row is in a cell: a layer's groups with rows are its cells' groups (no pass over the rows)
+        present = [(np.unique(groups), cells.row) for groups in cells.groups]
         for i in keyed:  # each cell's slot among the layer's groups with rows
             folds[i] = np.searchsorted(present[i][0], cells.groups[i])
         n_groups = len(cells.groups[0])
+    else:
+        present = [present_groups(group) for group, _, _ in layers]
+        n_groups = max(int(group.max()) + 1 if n else 1 for group, _, _ in layers)
+    crowded = [np.flatnonzero(np.bincount(group, minlength=len(slots)) >= 3) if layout.classes is None else None for slots, group in present]
     width = max(1, count_bins(layout, n) // n_groups)
     # group × S of each layer, kept while consecutive bundles have S states (one array of n per
     # layer: one per S would hold n per distinct S); one for the layers that share a key
@@ -347,38 +349,53 @@ def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKe
             joint = joint[None]
         per_layer.append(bundle.marginals(joint, layer.crowded))
     counted, first = next((key, sums) for key, sums in zip(keys, per_layer) if sums is not None)
+    # where each layer's slots land, once for all the bundle's items
+    sources = [None if sums is None else spread_source(layer.slots, n_groups, layer.n_levels) for layer, sums in zip(keys, per_layer)]
+    group, starts = group_starts(counted.slots, counted.n_levels)
     return [
         [
             (
-                spread_groups(sums[j], layer.slots, n_groups, layer.n_levels)
-                if sums is not None
-                else group_totals(first[j], counted.slots, n_groups, counted.n_levels)
+                spread_groups(sums[j], source, n_groups, layer.n_levels)
+                if sums is not None and source is not None
+                else group_totals(first[j], group, starts, n_groups)
             ).reshape(-1, layer.n_levels, len(table))
-            for sums, layer in zip(per_layer, keys)
+            for sums, layer, source in zip(per_layer, keys, sources)
         ]
         for j, table in enumerate(bundle.tables)
     ]
 
 
-def spread_groups(sums: np.ndarray, slots: np.ndarray, n_groups: int, n_levels: int) -> np.ndarray:
-    """(kinds, groups, L, S) sums of the groups ``slots`` (kinds, slots, S; a slot is group × (L +
-    1) + level) in the layer's L levels, zeros elsewhere: the rows in none of its domains (level
-    L) left out as they are placed, not copied out of a larger array afterwards. Gathered (a take
-    of each (group, level)'s slot, or of a row of zeros): twice as fast as scattering the slots."""
+def spread_source(slots: np.ndarray, n_groups: int, n_levels: int) -> np.ndarray:
+    """(groups × L,) the slot of each (group, level) of a layer's L levels among ``slots`` (a slot
+    is group × (L + 1) + level), or len(slots) (a row of zeros) where no slot lands: the rows in
+    none of its domains (level L) are left out."""
     group, level = np.divmod(slots, n_levels + 1)
     inside = level < n_levels
-    source = np.full(n_groups * n_levels, len(slots))  # the row of zeros where no slot lands
+    source = np.full(n_groups * n_levels, len(slots))
     source[(group * n_levels + level)[inside]] = np.flatnonzero(inside)
+    return source
+
+
+def spread_groups(sums: np.ndarray, source: np.ndarray, n_groups: int, n_levels: int) -> np.ndarray:
+    """(kinds, groups, L, S) sums of a layer's slots (kinds, slots, S) in its L levels, zeros
+    elsewhere, placed by :func:`spread_source`, not copied out of a larger array afterwards.
+    Gathered (a take of each (group, level)'s slot, or of a row of zeros): twice as fast as
+    scattering the slots."""
     padded = np.concatenate([sums, np.zeros((len(sums), 1, sums.shape[-1]), dtype=sums.dtype)], axis=1)
     found: Array = padded.take(source, axis=1).reshape(len(sums), n_groups, n_levels, -1)
     return found
 
 
-def group_totals(sums: np.ndarray, slots: np.ndarray, n_groups: int, n_levels: int) -> np.ndarray:
-    """(kinds, groups, 1, S) sums of the groups ``slots`` (kinds, slots, S; group × (L + 1) +
-    level, in order) over all their levels, level L too: counts, integers, exact in any order."""
+def group_starts(slots: np.ndarray, n_levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The group of each slot (group × (L + 1) + level, in order) and where each group's slots start."""
     group = slots // (n_levels + 1)
-    starts = np.flatnonzero(np.diff(group, prepend=-1))
+    return group, np.flatnonzero(np.diff(group, prepend=-1))
+
+
+def group_totals(sums: np.ndarray, group: np.ndarray, starts: np.ndarray, n_groups: int) -> np.ndarray:
+    """(kinds, groups, 1, S) sums of a layer's slots (kinds, slots, S; their ``group`` and
+    ``starts``: :func:`group_starts`) over all their levels, level L too: counts, integers, exact
+    in any order."""
     full = np.zeros((len(sums), n_groups, sums.shape[-1]), dtype=sums.dtype)
     full[:, group[starts]] = np.add.reduceat(sums, starts, axis=1) if len(starts) else 0
     return full[:, :, None]
