@@ -422,7 +422,7 @@ def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.
     """Per layer of domains (:func:`layer_groups`), its domains and the counts per (weight class,
     level) of the rows, of the rows in the ``base`` (n,) bool, and of the rows where items a and
     b are both 1 (``ones``: k < 64 arrays (n,) bool, 1 only in the base): (C, L), (C, L) and
-    (C, L, k, k), its upper triangle a <= b filled (the diagonal: each item's ones). Every count
+    (k, k, C, L), its upper triangle a <= b filled (the diagonal: each item's ones). Every count
     of k shares on one base and of their pairwise sums follows from them.
 
     Each row's ones and whether it is in the base make a pattern (:func:`one_masks`); one count
@@ -454,7 +454,9 @@ def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.
     for (_, n_levels, columns), group in zip(layers, cells.groups):
         size = n_classes * (n_levels + 1)
         sums = group_sums(per_cell, group, size).astype(np.intp).reshape(n_classes, n_levels + 1, -1)[:, :n_levels]
-        found_layers.append((columns, sums[..., 0], sums[..., 1], sums[..., 2:].reshape(*sums.shape[:2], k, k)))
+        # pairs first, each pair's counts contiguous: the pairs' states gather whole rows
+        pairs = np.ascontiguousarray(np.moveaxis(sums[..., 2:], -1, 0)).reshape(k, k, *sums.shape[:2])
+        found_layers.append((columns, sums[..., 0], sums[..., 1], pairs))
     return found_layers
 
 
