@@ -453,10 +453,8 @@ def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.
     found_layers: list[tuple[np.ndarray, ...]] = []
     for (_, n_levels, columns), group in zip(layers, cells.groups):
         size = n_classes * (n_levels + 1)
-        sums = group_sums(per_cell, group, size).astype(np.intp).reshape(n_classes, n_levels + 1, -1)[:, :n_levels]
-        # pairs first, each pair's counts contiguous: the pairs' states gather whole rows
-        pairs = np.ascontiguousarray(np.moveaxis(sums[..., 2:], -1, 0)).reshape(k, k, *sums.shape[:2])
-        found_layers.append((columns, sums[..., 0], sums[..., 1], pairs))
+        sums = group_sums(per_cell, group, size).astype(np.intp).reshape(-1, n_classes, n_levels + 1)[..., :n_levels]
+        found_layers.append((columns, sums[0], sums[1], sums[2:].reshape(k, k, n_classes, n_levels)))
     return found_layers
 
 
@@ -469,9 +467,11 @@ def pattern_terms(patterns: OnePatterns, k: int) -> sparse.csr_matrix:
 
 
 def group_sums(per_cell: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """(groups, m) sums of the cells' rows ``per_cell`` (cells, m) within each cell's ``group``."""
+    """(m, groups) sums of the cells' rows ``per_cell`` (cells, m) within each cell's ``group``:
+    each of the m sums over the groups contiguous (a pair's counts are gathered whole)."""
     m = per_cell.shape[1]
-    found: Array = np.bincount((group[:, None] * m + np.arange(m)).reshape(-1), weights=per_cell.reshape(-1), minlength=n_groups * m).reshape(n_groups, m)
+    key = (np.arange(m) * n_groups + group[:, None]).reshape(-1)
+    found: Array = np.bincount(key, weights=per_cell.reshape(-1), minlength=n_groups * m).reshape(m, n_groups)
     return found
 
 

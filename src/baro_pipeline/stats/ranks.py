@@ -364,18 +364,17 @@ def state_counts(n: np.ndarray, inside: np.ndarray, both: np.ndarray, first: np.
     2^53), as the projection takes them.
     """
     k = both.shape[0]
-    flat = both.reshape(k * k, -1)  # a row per pair: a share's ones on the diagonal
-    ins, out = inside.reshape(-1), (n - inside).reshape(-1)
+    flat = both.reshape(k * k, *n.shape)  # a pair's counts together: a share's ones on the diagonal
+    ins, out = inside, n - inside
     single = first == second
     ones = flat[first[single] * (k + 1)]
-    singles = np.empty((len(ones), len(out), 3))
+    singles = np.empty((len(ones), *n.shape, 3))
     singles[..., 0], singles[..., 1], singles[..., 2] = out, ins - ones, ones
     a, b = first[~single], second[~single]
     n_a, n_b, n_ab = flat[a * (k + 1)], flat[b * (k + 1)], flat[a * k + b]
-    pairs = np.empty((len(a), len(out), 4))
+    pairs = np.empty((len(a), *n.shape, 4))
     pairs[..., 0], pairs[..., 1], pairs[..., 2], pairs[..., 3] = ins - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, out
-    shape = n.shape
-    return [*singles.reshape(len(ones), *shape, 3), *pairs.reshape(len(a), *shape, 4)]
+    return [*singles, *pairs]
 
 
 def small_coded_column(values: np.ndarray) -> CodedItems:
