@@ -422,8 +422,9 @@ def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.
     """Per layer of domains (:func:`layer_groups`), its domains and the counts per (weight class,
     level) of the rows, of the rows in the ``base`` (n,) bool, and of the rows where items a and
     b are both 1 (``ones``: k < 64 arrays (n,) bool, 1 only in the base): (C, L), (C, L) and
-    (k, k, C, L), its upper triangle a <= b filled (the diagonal: each item's ones). Every count
-    of k shares on one base and of their pairwise sums follows from them.
+    (k, k, C, L), its upper triangle a <= b filled (the diagonal: each item's ones); floats, exact
+    integers below 2^53, as the projection takes them. Every count of k shares on one base and of
+    their pairwise sums follows from them.
 
     Each row's ones and whether it is in the base make a pattern (:func:`one_masks`); one count
     of the rows per (joint cell, pattern) (:func:`cell_patterns`: a bincount over n, whatever
@@ -453,17 +454,20 @@ def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.
     found_layers: list[tuple[np.ndarray, ...]] = []
     for (_, n_levels, columns), group in zip(layers, cells.groups):
         size = n_classes * (n_levels + 1)
-        sums = group_sums(per_cell, group, size).astype(np.intp).reshape(-1, n_classes, n_levels + 1)[..., :n_levels]
+        sums = group_sums(per_cell, group, size).reshape(-1, n_classes, n_levels + 1)[..., :n_levels]
         found_layers.append((columns, sums[0], sums[1], sums[2:].reshape(k, k, n_classes, n_levels)))
     return found_layers
 
 
 def pattern_terms(patterns: OnePatterns, k: int) -> sparse.csr_matrix:
     """(patterns, 2 + k k) per pattern of ones: 1 (a row), whether in the base, and 1 at each of
-    its pairs of ones a k + b (a <= b)."""
-    n_patterns = len(patterns.inside)
-    pairs = sparse.csr_matrix((np.ones(len(patterns.pairs)), patterns.pairs, np.cumulative_sum(patterns.sizes, include_initial=True)), (n_patterns, k * k))
-    return sparse.hstack([np.ones((n_patterns, 1)), patterns.inside[:, None].astype(float), pairs], format="csr")
+    its pairs of ones a k + b (a <= b), in column 2 + a k + b; laid out row by row at once."""
+    inside = patterns.inside.astype(np.intp)
+    starts = np.cumulative_sum(1 + inside + patterns.sizes, include_initial=True)
+    columns = np.zeros(starts[-1], dtype=np.intp)  # column 0 leads each row
+    columns[starts[:-1][patterns.inside] + 1] = 1
+    columns[np.repeat(starts[:-1] + 1 + inside, patterns.sizes) + running(patterns.sizes)] = 2 + patterns.pairs
+    return sparse.csr_matrix((np.ones(len(columns)), columns, starts), (len(inside), 2 + k * k))
 
 
 def group_sums(per_cell: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
