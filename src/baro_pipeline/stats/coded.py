@@ -446,11 +446,11 @@ def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.
     entry_cell, entry_pattern, count, present = cell_patterns(cells.row, n_cells, one_masks(ones, base), k)
     patterns = one_patterns(present, k)
     n_patterns = len(present)
-    # (cells, patterns) counts times each pattern's rows, base and pairs of ones (patterns, 2 + k k):
-    # float sums of integer counts below 2^53, exact
+    # each pattern's rows, base and pairs of ones (2 + k k, patterns) times the (cells, patterns)
+    # counts: float sums of integer counts below 2^53, exact
     starts = np.cumulative_sum(np.bincount(entry_cell, minlength=n_cells), include_initial=True)
     per_pattern = sparse.csr_matrix((count.astype(float), entry_pattern, starts), (n_cells, n_patterns))
-    per_cell = (per_pattern @ pattern_terms(patterns, k)).toarray()
+    per_cell = (pattern_terms(patterns, k).T @ per_pattern.T).toarray()  # (2 + k k, cells): each count's cells together
     found_layers: list[tuple[np.ndarray, ...]] = []
     for (_, n_levels, columns), group in zip(layers, cells.groups):
         size = n_classes * (n_levels + 1)
@@ -471,10 +471,10 @@ def pattern_terms(patterns: OnePatterns, k: int) -> sparse.csr_matrix:
 
 
 def group_sums(per_cell: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """(m, groups) sums of the cells' rows ``per_cell`` (cells, m) within each cell's ``group``:
+    """(m, groups) sums of the cells' values ``per_cell`` (m, cells) within each cell's ``group``:
     each of the m sums over the groups contiguous (a pair's counts are gathered whole)."""
-    m = per_cell.shape[1]
-    key = (np.arange(m) * n_groups + group[:, None]).reshape(-1)
+    m = per_cell.shape[0]
+    key = (np.arange(m)[:, None] * n_groups + group).reshape(-1)
     found: Array = np.bincount(key, weights=per_cell.reshape(-1), minlength=n_groups * m).reshape(m, n_groups)
     return found
 
