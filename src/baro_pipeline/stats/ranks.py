@@ -371,9 +371,12 @@ def state_counts(n: np.ndarray, inside: np.ndarray, both: np.ndarray, first: np.
     singles = np.empty((len(ones), *n.shape, 3))
     singles[..., 0], singles[..., 1], singles[..., 2] = out, ins - ones, ones
     a, b = first[~single], second[~single]
-    n_a, n_b, n_ab = flat[a * (k + 1)], flat[b * (k + 1)], flat[a * k + b]
+    either, n_ab = flat[a * (k + 1)] + flat[b * (k + 1)], flat[a * k + b]  # n_a + n_b
     pairs = np.empty((len(a), *n.shape, 4))
-    pairs[..., 0], pairs[..., 1], pairs[..., 2], pairs[..., 3] = ins - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, out
+    pairs[..., 2], pairs[..., 3] = n_ab, out
+    either -= n_ab  # the rows with a 1 in a or b (counts as floats: exact)
+    np.subtract(ins, either, out=pairs[..., 0])
+    np.subtract(either, n_ab, out=pairs[..., 1])
     return [*singles, *pairs]
 
 
