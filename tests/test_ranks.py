@@ -39,6 +39,7 @@ from baro_pipeline.stats import (
     variance_layout,
     variance_matrix,
 )
+from baro_pipeline.stats.coded import co_occurrences
 from baro_pipeline.stats.ranks import DRAWS, deviations, deviations_each, largest_spreads, top_shares, upper_quantile
 from baro_pipeline.validation import validate_export
 from exports import clean_frame, weighted, write_csv
@@ -164,6 +165,34 @@ def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(
         np.testing.assert_array_equal(share_pair_ses(design, binary, masks), expected)
     k = len(shares)
     assert expected.shape == (4, k + k * (k - 1) // 2)
+
+
+@pytest.mark.parametrize("pattern_bins", [None, 1])
+def test_co_occurrences_are_the_cross_products_of_the_ones_per_class_and_level(raked, monkeypatch, pattern_bins):
+    """Per layer of domains, the counts of the rows, of the base and of each pair of ones a <= b
+    per (weight class, level) are R's ``crossprod(y[in_group, ])``, counted group by group; the
+    pairs a > b stay 0. Binned and sorted (cell, pattern) keys alike."""
+    design, codes, _ = raked
+    if pattern_bins is not None:
+        monkeypatch.setattr("baro_pipeline.stats.coded.PATTERN_BINS", pattern_bins)
+    y = items(raked, [0.5, 0.3, 0.2, 0.0, 0.45], seed=4)
+    y[codes[1] == 2] = np.nan
+    binary = binary_codes(y)
+    ones = np.column_stack([c == 2 for c in binary])
+    base = binary[0] != 0
+    split = np.random.default_rng(5).random(N) < 0.4
+    domains = np.column_stack([np.ones(N, dtype=bool), codes[0] == 0, codes[0] == 1, split, ~split & (codes[1] != 0)])
+    layout = variance_layout(design)
+    row_class = layout.classes.row_class
+    layers = co_occurrences(layout, list(ones.T), base, domains)
+    assert sorted(int(c) for columns, *_ in layers for c in columns) == list(range(domains.shape[1]))
+    for columns, n, inside, both in layers:
+        for level, column in enumerate(columns):
+            for c in range(len(layout.classes.cell)):
+                group = (row_class == c) & domains[:, column]
+                assert (n[c, level], inside[c, level]) == (group.sum(), (group & base).sum())
+                cross = ones[group].astype(int).T @ ones[group].astype(int)
+                np.testing.assert_array_equal(both[:, :, c, level], np.triu(cross))
 
 
 def test_rankings_simulated_together_have_the_numbers_of_each_on_its_own(raked):

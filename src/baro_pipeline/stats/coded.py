@@ -439,8 +439,9 @@ def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.
     """Per layer of domains (:func:`layer_groups`), its domains and the counts per (weight class,
     level) of the rows, of the rows in the ``base`` (n,) bool, and of the rows where items a and
     b are both 1 (``ones``: k < 64 arrays (n,) bool, 1 only in the base): (C, L), (C, L) and
-    (C, L, k, k), its upper triangle a <= b filled (the diagonal: each item's ones). Every count
-    of k shares on one base and of their pairwise sums follows from them.
+    (k, k, C, L), its upper triangle a <= b filled (the diagonal: each item's ones); floats, exact
+    integers below 2^53, as the projection takes them. Every count of k shares on one base and of
+    their pairwise sums follows from them.
 
     Each row's ones and whether it is in the base make a pattern (:func:`one_masks`); one count
     of the rows per (joint cell, pattern) (:func:`cell_patterns`: a bincount over n, whatever
@@ -462,31 +463,36 @@ def co_occurrences(layout: VarianceLayout, ones: Sequence[np.ndarray], base: np.
     entry_cell, entry_pattern, count, present = cell_patterns(cells.row, n_cells, one_masks(ones, base), k)
     patterns = one_patterns(present, k)
     n_patterns = len(present)
-    # (cells, patterns) counts times each pattern's rows, base and pairs of ones (patterns, 2 + k k):
-    # float sums of integer counts below 2^53, exact
+    # each pattern's rows, base and pairs of ones (2 + k k, patterns) times the (cells, patterns)
+    # counts: float sums of integer counts below 2^53, exact
     starts = np.cumulative_sum(np.bincount(entry_cell, minlength=n_cells), include_initial=True)
     per_pattern = sparse.csr_matrix((count.astype(float), entry_pattern, starts), (n_cells, n_patterns))
-    per_cell = (per_pattern @ pattern_terms(patterns, k)).toarray()
+    per_cell = (pattern_terms(patterns, k).T @ per_pattern.T).toarray()  # (2 + k k, cells): each count's cells together
     found_layers: list[tuple[np.ndarray, ...]] = []
     for (_, n_levels, columns), group in zip(layers, cells.groups):
         size = n_classes * (n_levels + 1)
-        sums = group_sums(per_cell, group, size).astype(np.intp).reshape(n_classes, n_levels + 1, -1)[:, :n_levels]
-        found_layers.append((columns, sums[..., 0], sums[..., 1], sums[..., 2:].reshape(*sums.shape[:2], k, k)))
+        sums = group_sums(per_cell, group, size).reshape(-1, n_classes, n_levels + 1)[..., :n_levels]
+        found_layers.append((columns, sums[0], sums[1], sums[2:].reshape(k, k, n_classes, n_levels)))
     return found_layers
 
 
 def pattern_terms(patterns: OnePatterns, k: int) -> sparse.csr_matrix:
     """(patterns, 2 + k k) per pattern of ones: 1 (a row), whether in the base, and 1 at each of
-    its pairs of ones a k + b (a <= b)."""
-    n_patterns = len(patterns.inside)
-    pairs = sparse.csr_matrix((np.ones(len(patterns.pairs)), patterns.pairs, np.cumulative_sum(patterns.sizes, include_initial=True)), (n_patterns, k * k))
-    return sparse.hstack([np.ones((n_patterns, 1)), patterns.inside[:, None].astype(float), pairs], format="csr")
+    its pairs of ones a k + b (a <= b), in column 2 + a k + b; laid out row by row at once."""
+    inside = patterns.inside.astype(np.intp)
+    starts = np.cumulative_sum(1 + inside + patterns.sizes, include_initial=True)
+    columns = np.zeros(starts[-1], dtype=np.intp)  # column 0 leads each row
+    columns[starts[:-1][patterns.inside] + 1] = 1
+    columns[np.repeat(starts[:-1] + 1 + inside, patterns.sizes) + running(patterns.sizes)] = 2 + patterns.pairs
+    return sparse.csr_matrix((np.ones(len(columns)), columns, starts), (len(inside), 2 + k * k))
 
 
 def group_sums(per_cell: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """(groups, m) sums of the cells' rows ``per_cell`` (cells, m) within each cell's ``group``."""
-    m = per_cell.shape[1]
-    found: Array = np.bincount((group[:, None] * m + np.arange(m)).reshape(-1), weights=per_cell.reshape(-1), minlength=n_groups * m).reshape(n_groups, m)
+    """(m, groups) sums of the cells' values ``per_cell`` (m, cells) within each cell's ``group``:
+    each of the m sums over the groups contiguous (a pair's counts are gathered whole)."""
+    m = per_cell.shape[0]
+    key = (np.arange(m)[:, None] * n_groups + group).reshape(-1)
+    found: Array = np.bincount(key, weights=per_cell.reshape(-1), minlength=n_groups * m).reshape(m, n_groups)
     return found
 
 

@@ -336,32 +336,47 @@ def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> n
     # a few items at a time: each item's SEs are its own counts' (the same numbers as all at once),
     # and the counts of all pairs of a large question on every class and level would be the run's
     # largest array (gp at 1e6: ~370 MiB)
+    first, second = item_shares(k)
     found = []
     for chunk in np.array_split(np.arange(len(tables)), -(-len(tables) // PAIRS_AT_ONCE)):
-        states = [state_counts(n, inside, both, chunk) for _, n, inside, both in per_layer]
+        states = [state_counts(n, inside, both, first[chunk], second[chunk]) for _, n, inside, both in per_layer]
         items = [CountedItem(tables[j], [layer[c] for layer in states]) for c, j in enumerate(chunk)]
         found.append(domain_means(layout, counted_sums(layout, CountedItems(items, columns), domains.shape[1])).se)
     se: Array = np.concatenate(found, axis=-1)
     return se
 
 
-def state_counts(n: np.ndarray, inside: np.ndarray, both: np.ndarray, which: np.ndarray) -> list[np.ndarray]:
-    """The counts (..., S) of the states of the items ``which`` of :func:`share_pair_sums` (in its
-    order: k shares on one base, :data:`BINARY_TABLE`: out of the base, 0, 1; then each pairwise
-    sum a < b, :data:`SUM_TABLE`: 0, 1, 2, out of the base), from the counts of the rows ``n``,
-    of the base ``inside`` (...) and of the co-occurrences of ones ``both`` (..., k, k): a sum is
-    2 where both are 1, 1 where one is, 0 elsewhere in the base. In integers; each item's counts
-    contiguous and as floats (exact below 2^53), as the projection takes them.
-    """
-    k = both.shape[-1]
-    pairs_first = np.moveaxis(both, (-2, -1), (0, 1))  # (k, k, ...): each pair's counts in a block
-    ones = np.diagonal(pairs_first).transpose(-1, *range(n.ndim))
+def item_shares(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shares a and b of each item of :func:`share_pair_sums` of k shares: a share is its own
+    pair (a = b), then each pairwise sum a < b."""
     a, b = np.triu_indices(k, 1)
-    out = n - inside
-    single, pair = which[which < k], which[which >= k] - k
-    n_a, n_b, n_ab = ones[a[pair]], ones[b[pair]], pairs_first[a[pair], b[pair]]
-    singles = np.stack([np.broadcast_to(out, (len(single), *out.shape)), inside - ones[single], ones[single]], axis=-1, dtype=float)
-    pairs = np.stack([inside - n_a - n_b + n_ab, n_a + n_b - 2 * n_ab, n_ab, np.broadcast_to(out, n_ab.shape)], axis=-1, dtype=float)
+    own = np.arange(k)
+    return np.concatenate([own, a]), np.concatenate([own, b])
+
+
+def state_counts(n: np.ndarray, inside: np.ndarray, both: np.ndarray, first: np.ndarray, second: np.ndarray) -> list[np.ndarray]:
+    """The counts (..., S) of the states of the items of :func:`share_pair_sums` on the shares
+    ``first`` and ``second`` (:func:`item_shares`; singles first: a share, :data:`BINARY_TABLE`:
+    out of the base, 0, 1; then pairwise sums, :data:`SUM_TABLE`: 0, 1, 2, out of the base), from
+    the counts of the rows ``n``, of the base ``inside`` (...) and of the co-occurrences of ones
+    ``both`` (k, k, ..., upper triangle): a sum is 2 where both are 1, 1 where one is, 0
+    elsewhere in the base. In integers; each item's counts contiguous and as floats (exact below
+    2^53), as the projection takes them.
+    """
+    k = both.shape[0]
+    flat = both.reshape(k * k, *n.shape)  # a pair's counts together: a share's ones on the diagonal
+    ins, out = inside, n - inside
+    single = first == second
+    ones = flat[first[single] * (k + 1)]
+    singles = np.empty((len(ones), *n.shape, 3))
+    singles[..., 0], singles[..., 1], singles[..., 2] = out, ins - ones, ones
+    a, b = first[~single], second[~single]
+    either, n_ab = flat[a * (k + 1)] + flat[b * (k + 1)], flat[a * k + b]  # n_a + n_b
+    pairs = np.empty((len(a), *n.shape, 4))
+    pairs[..., 2], pairs[..., 3] = n_ab, out
+    either -= n_ab  # the rows with a 1 in a or b (counts as floats: exact)
+    np.subtract(ins, either, out=pairs[..., 0])
+    np.subtract(either, n_ab, out=pairs[..., 1])
     return [*singles, *pairs]
 
 
