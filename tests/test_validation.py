@@ -364,3 +364,20 @@ def test_repeated_ids(ids, expected):
     from baro_pipeline.validation import repeated
 
     assert repeated(pd.Series(ids, dtype="str")).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (pd.Index([], dtype=object), True),  # no id: none repeated (Arrow types it null)
+        (pd.Index(["A1"]), True),
+        (pd.Index(["A2", "A1", "A3"]), True),
+        (pd.Index(["A2", "A1", "A2"]), False),
+        (pd.Index([5, "TLN-1", 6], dtype=object), True),  # mixed types, as ingest never gives them: pandas compares
+        (pd.Index([5, "TLN-1", 5], dtype=object), False),
+    ],
+)
+def test_all_distinct_ids(ids, expected):
+    from baro_pipeline.validation import all_distinct
+
+    assert all_distinct(ids) is expected

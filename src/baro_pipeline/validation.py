@@ -285,8 +285,11 @@ def repeated(ids: pd.Series) -> np.ndarray:
 def all_distinct(ids: pd.Series | pd.Index) -> bool:
     """Whether no id is on two rows, told by Arrow (increasing ids: a comparison; else its distinct
     count): pandas' ``is_unique`` would keep a hash table of the ids as Python texts (~60 MiB at 1e6)."""
-    values = pyarrow.array(ids)
-    return increasing(values) or len(pc.unique(values)) == len(values)
+    try:
+        values = pyarrow.array(ids)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):  # ids of mixed types (not as ingest gives them): pandas compares them
+        return not pd.Index(ids).has_duplicates
+    return len(values) < 2 or increasing(values) or len(pc.unique(values)) == len(values)
 
 
 def increasing(values: pyarrow.Array | pyarrow.ChunkedArray) -> bool:
