@@ -28,11 +28,6 @@ os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 from .errors import BaroError, OutputWriteError, UsageError  # after the numpy setting above
 
-# What a library imports when it is installed though no command uses it: pandera imports
-# hypothesis (a test tool of make venv's) for data strategies no command draws, ~0.07 s of a core
-# in the first validation of every `baro` process. The command refuses them, as if not installed.
-UNUSED_MODULES = ("hypothesis",)
-
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_CODES = (
@@ -174,13 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console() -> NoReturn:
-    """The ``baro`` command: :func:`main` without the UNUSED_MODULES, then an exit without the interpreter's last collections.
+    """The ``baro`` command: :func:`main`, then an exit without the interpreter's last collections.
 
     At exit Python's collector walks every object still alive (the modules of pandas, scipy and
     Prefect: ~0.8 s of a core after ``baro run``) only to free what the OS frees anyway.
     """
-    for name in UNUSED_MODULES:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: its import fails (Python's convention), the library does without
     code = main()
     gc.freeze()
     sys.exit(code)
