@@ -55,4 +55,25 @@ def test_the_heap_is_given_back_before_the_samples_are_weighted(monkeypatch: pyt
     libc = FakeGlibc()
     monkeypatch.setattr(memory, "glibc", lambda: libc)
     assert memory.fit_to_samples(memory.LARGE_EXPORT_BYTES) is True
-    assert libc.calls == [("malloc_trim", 0, 0), ("mallopt", memory.M_MMAP_THRESHOLD, memory.MMAP_THRESHOLD_BYTES)]
+    assert libc.calls == [
+        ("malloc_trim", 0, 0),
+        ("mallopt", memory.M_MMAP_THRESHOLD, memory.MMAP_THRESHOLD_BYTES),
+        ("mallopt", memory.M_TRIM_THRESHOLD, memory.KEPT_HEAP_TOP_BYTES),
+    ]
+
+
+def test_numpy_asks_for_huge_pages_once_the_samples_of_a_large_export_are_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "glibc", lambda: FakeGlibc())
+    set_hugepage = memory.multiarray._set_madvise_hugepage  # type: ignore[attr-defined]
+    before = set_hugepage(False)
+    try:
+        memory.fit_to_export(memory.LARGE_EXPORT_BYTES)
+        assert set_hugepage(False) is False
+        memory.fit_to_samples(memory.LARGE_EXPORT_BYTES - 1)
+        assert set_hugepage(False) is False  # small runs: unchanged
+        memory.fit_to_samples(memory.LARGE_EXPORT_BYTES)
+        assert set_hugepage(True) is True
+        memory.fit_to_export(memory.LARGE_EXPORT_BYTES - 1)  # the next run reads its exports with small pages
+        assert set_hugepage(False) is False
+    finally:
+        set_hugepage(before)
