@@ -153,7 +153,7 @@ def test_the_progress_bar_moves_one_phase_at_a_time_in_the_order_of_the_stages(m
     monkeypatch.setattr(progress, "create_progress_artifact", lambda *a, **k: "bar")
     monkeypatch.setattr(progress, "update_progress_artifact", lambda bar, value, description: moved.append(value))
     stages = ["load edition", "read export", "validate", "read export", "validate", "weight", "weight", "estimate", "ranking charts",
-              "estimate", "ranking charts", "mirror comparisons", "audit", "section charts", "tables", "report", "write outputs"]
+              "estimate", "ranking charts", "mirror comparisons", "audit", "weights table", "section charts", "tables", "report", "write outputs"]
     with progress.progress_bar("2025") as move:
         for stage in stages:
             move(stage)

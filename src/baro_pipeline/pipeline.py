@@ -43,6 +43,7 @@ PHASES = {
     "load edition": "edition",
     "read export": "ingest",
     "validate": "validate",
+    "shared ids": "validate",
     "weight": "weight",
     "estimate": "estimate",
     "mirror comparisons": "estimate",
@@ -56,6 +57,7 @@ PHASES = {
     "trends": "report",
     "report": "report",
     "tables": "report",
+    "weights table": "write",
     "write outputs": "write",
 }
 
@@ -181,7 +183,7 @@ def run_edition(
         ingest.release_arrow_memory()  # the last raw export's texts, dropped once validated
         run_scope.enter_context(blas.threads_for(max(v.counts.kept for v in validated.values())))  # one thread for small samples
         memory.fit_to_samples(largest_export)  # large exports: the heap given back, big arrays mapped
-        for warning in validation.shared_id_warnings(validated, ed.populations):
+        for warning in timed("shared ids", validation.shared_id_warnings, validated, ed.populations):
             warn(warning)
         for pop, population in ed.populations.items():
             samples[pop] = timed("weight", weighting.weighted_sample, validated.pop(pop), population, ed.weighting)
@@ -201,7 +203,7 @@ def run_edition(
             ed.id,
             estimates,
             weighting.weighting_table(ed.id, samples),
-            weighting.weights_table(samples),
+            timed("weights table", weighting.weights_table, samples),
             {p: s.quarantine for p, s in samples.items()},
             audit_table,
         )

@@ -231,7 +231,8 @@ def weights_table(samples: Mapping[str, SurveySample]) -> pd.DataFrame:
     """Rows of ``weights.parquet``: one per kept respondent (population, respondent id, weight)."""
     return pd.concat(
         [
-            pd.DataFrame({"population": pop, "respondent_id": sample.weights.index.astype(str).to_numpy(), "weight": sample.weights.to_numpy()})
+            # .array: the ids stay Arrow texts (to_numpy would make a Python string of each, ~0.3 s at 1e6)
+            pd.DataFrame({"population": pop, "respondent_id": sample.weights.index.astype(str).array, "weight": sample.weights.to_numpy()})
             for pop, sample in samples.items()
         ],
         ignore_index=True,
