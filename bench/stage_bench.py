@@ -49,6 +49,7 @@ def main() -> None:
     ed = edition.load_edition("2025", a.root)
     exports = {pop: t("ingest", ingest.read_export, ingest.find_export(ed, pop, a.root), p.codebook) for pop, p in ed.populations.items()}
     valid = {pop: t("validation", validation.validate_export, exports.pop(pop), p, ed.quality, ed.thresholds) for pop, p in ed.populations.items()}
+    t("validation", validation.shared_id_warnings, valid, ed.populations)  # the run's validate phase has it too
     rows = {pop: v.counts.kept for pop, v in valid.items()}
     samples = {pop: t("raking", weighting.weighted_sample, valid.pop(pop), p, ed.weighting) for pop, p in ed.populations.items()}
     items = {}
