@@ -243,8 +243,9 @@ def test_counts_projected_together_or_one_by_one_agree_to_the_last_bit(ref, clas
 @pytest.mark.parametrize("classes", [True, False], ids=["weight classes", "weights row by row"])
 @pytest.mark.parametrize("block", [coded_kernels.PROJECTION_BLOCK, 1000], ids=["one product", "products of a few items"])
 def test_sums_projected_as_they_are_counted_are_those_of_all_counts_first_to_the_last_bit(ref, classes, block, monkeypatch):
-    """coded_domain_sums projects each bundle's counts as they come: the sums, to the last bit,
-    of counting every item first (coded_counts) and projecting them all (counted_sums)."""
+    """coded_domain_sums (counted per cell: each bundle's counts projected as they come) gives the
+    sums, to the last bit, of counting every item first (coded_counts) and projecting them all
+    (counted_sums)."""
     monkeypatch.setattr(layout, "MAX_CLASS_SHARE", 1.0 if classes else -1.0)
     monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())
     monkeypatch.setattr(coded_kernels, "PROJECTION_BLOCK", block)
