@@ -11,6 +11,7 @@ from conformance.check_reference import api_design, item_values
 
 from baro_pipeline.errors import EstimationError
 from baro_pipeline.stats import coded_counts
+from baro_pipeline.stats import coded as coded_kernels
 from baro_pipeline.stats.coded import Bundle
 from baro_pipeline.stats import CodedItems, Design, coded_column, design_from_calibration, influence_values, layout, rake, sums, svymean, variance, variance_matrix
 
@@ -237,6 +238,28 @@ def test_counts_projected_together_or_one_by_one_agree_to_the_last_bit(ref, clas
     one_by_one = svymean(ref.designs["rake"], y, domains)
     for field in together.__dataclass_fields__:
         np.testing.assert_array_equal(getattr(one_by_one, field), getattr(together, field), err_msg=field)
+
+
+@pytest.mark.parametrize("classes", [True, False], ids=["weight classes", "weights row by row"])
+@pytest.mark.parametrize("block", [coded_kernels.PROJECTION_BLOCK, 1000], ids=["one product", "products of a few items"])
+def test_sums_projected_as_they_are_counted_are_those_of_all_counts_first_to_the_last_bit(ref, classes, block, monkeypatch):
+    """coded_domain_sums (counted per cell: each bundle's counts projected as they come) gives the
+    sums, to the last bit, of counting every item first (coded_counts) and projecting them all
+    (counted_sums)."""
+    monkeypatch.setattr(layout, "MAX_CLASS_SHARE", 1.0 if classes else -1.0)
+    monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())
+    monkeypatch.setattr(coded_kernels, "PROJECTION_BLOCK", block)
+    y = coded(ref.items(CODED_ITEMS)) * 3  # several bundles and, in small blocks, several products
+    domains = np.column_stack([ref.domain("sex", "F"), ref.domain("sex", "M"), ref.domain("age", "a65p"), np.ones(len(y[0].state), dtype=bool)])
+    lay = variance.variance_layout(ref.designs["rake"])
+    streamed = coded_kernels.coded_domain_sums(lay, y, domains)
+    counted_first = coded_kernels.counted_sums(lay, coded_counts(lay, y, domains), domains.shape[1])
+    assert streamed.count.shape[-1] == sum(item.table.shape[1] for item in y)
+    for field in counted_first.__dataclass_fields__:
+        a, b = getattr(streamed, field), getattr(counted_first, field)
+        assert (a is None) == (b is None), field
+        if a is not None:
+            assert a.shape == b.shape and a.tobytes() == b.tobytes(), field
 
 
 def test_the_whole_sample_from_a_breakdowns_counts_is_the_whole_sample_counted(ref, monkeypatch):

@@ -125,12 +125,12 @@ def table_levels(population: Population, estimates: pd.DataFrame) -> list[Level]
 def cell_rows(estimates: pd.DataFrame, levels: Sequence[Level]) -> np.ndarray:
     """(items, levels) positions of the estimates' rows, -1 where an item has no row at a level;
     items in the estimates' order. Found once for every column of the crosstab."""
-    items = {key: i for i, key in enumerate(dict.fromkeys(zip(estimates["question"], estimates["item"])))}
+    items, _ = pd.MultiIndex.from_arrays([estimates["question"], estimates["item"]]).factorize()  # in order of appearance
+    # a level's column: its last one when labels differ (table_levels keeps each label)
     columns = {(lv.breakdown, lv.level): j for j, lv in enumerate(levels)}
-    rows = np.full((len(items), len(levels)), -1)
-    keys = zip(estimates["question"], estimates["item"], estimates["breakdown"], estimates["breakdown_level"])
-    for row, (question, item, breakdown, level) in enumerate(keys):
-        rows[items[question, item], columns[breakdown, level]] = row
+    found = pd.MultiIndex.from_tuples(list(columns)).get_indexer(pd.MultiIndex.from_arrays([estimates["breakdown"], estimates["breakdown_level"]]))
+    rows = np.full((items.max() + 1 if len(items) else 0, len(levels)), -1)
+    rows[items, np.array(list(columns.values()))[found]] = np.arange(len(estimates))
     return rows
 
 

@@ -214,10 +214,15 @@ def page_subtitle(cards: Sequence[PublishedFigure], charts: Sequence[tuple[str, 
     return " · ".join(dict.fromkeys(labels))
 
 
+# What a ranking chart and its notes read of the estimates (:func:`ranking_chart`).
+RANKING_COLUMNS = ("population", "question", "item_label", "n", "estimate", "ci_low", "ci_high", "pct", "small_base", "rank", "rank_low", "rank_high", "p_top", "top_n")
+
+
 def ranking_charts(edition: Edition, estimates: pd.DataFrame) -> dict[tuple[str, str], Chart]:
     """The chart of every ranked multiple-choice question, by population and question id, in the edition's order."""
-    totals = estimates[estimates["breakdown"] == TOTAL]
-    # Split once: filtering the whole table per chart cost more than the charts' own rows.
+    # Only the columns the charts show, split once: each filter of the whole table takes its ~40
+    # columns, and filtering it per chart cost more than the charts' own rows.
+    totals = estimates.loc[estimates["breakdown"] == TOTAL, list(RANKING_COLUMNS)]
     ranked = dict(tuple(totals[totals["rank"].notna()].groupby(["population", "question"], sort=False)))
     return {(pid, q.id): ranking_chart(q, edition.populations[pid], edition, ranked[pid, q.id]) for pid, q in ranked_questions(edition, totals)}
 
