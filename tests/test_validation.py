@@ -70,6 +70,17 @@ def test_multi_ticks_are_nan_where_not_asked(frame, mini_population, tmp_path):
     assert result.frame.loc[not_asked.to_numpy(), "Q2_1"].isna().all()
 
 
+def test_the_answer_columns_are_moved_out_of_the_export(frame, mini_population, tmp_path):
+    """The kept rows take the export's answer columns (one copy of them in memory at a time):
+    the same values, and the export keeps only its other columns."""
+    export = read_export(write_csv(frame, tmp_path / "ps.csv"), mini_population.codebook)
+    before = export.frame.copy()
+    result = validate_export(export, mini_population, DEFAULT_QUALITY, LENIENT)
+    answers = [c for c in result.frame.columns if c != "respondent_id"]
+    assert not set(answers) & set(export.frame.columns) and set(export.frame.columns) | set(answers) == set(before.columns)
+    pd.testing.assert_frame_equal(result.frame[answers], before[answers].reset_index(drop=True))
+
+
 # --------------------------------------------------------------------------------------------
 # One problem, one quarantine row
 # --------------------------------------------------------------------------------------------
