@@ -10,7 +10,6 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -23,7 +22,7 @@ from .layout import VarianceLayout
 class GatheredItems:
     """An (n, k) item matrix kept as each item's state per row and its values per state, spelled
     out a row block at a time (``items[rows]``: the rows of the dense matrix, the same bits): at a
-    million rows, a block of a few MiB rather than the whole matrix."""
+    million rows, a block of BLOCK_BYTES per thread rather than the whole matrix."""
 
     states: tuple[np.ndarray, ...]  # k arrays (n,): each item's state per row
     tables: tuple[np.ndarray, ...]  # k arrays (S_j,): each item's value per state
@@ -33,24 +32,14 @@ class GatheredItems:
     def shape(self) -> tuple[int, int]:
         return self.n, len(self.states)
 
-    @cached_property
-    def values(self) -> np.ndarray:
-        """Every item's values per state, the tables end to end (float even when there are none)."""
-        return np.concatenate([*self.tables, np.empty(0)])
-
-    @cached_property
-    def starts(self) -> list[int]:
-        """Where each item's table begins in :attr:`values`."""
-        starts: list[int] = np.cumsum([0, *map(len, self.tables)]).tolist()
-        return starts
-
     def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
-        """The rows' (m, k) items: every state of the block looked up at once in the tables laid end to end."""
+        """The rows' (m, k) items, column by column: one lookup of the block's states in the
+        item's table (a gather of all columns at once through one index costs twice the memory,
+        numpy widening the index to intp, for no less time on a block)."""
         m = len(range(self.n)[rows]) if isinstance(rows, slice) else len(rows)
-        index = np.empty((m, len(self.states)), dtype=np.min_scalar_type(max(len(self.values) - 1, 0)))
-        for j, (state, start) in enumerate(zip(self.states, self.starts)):
-            np.add(state[rows], index.dtype.type(start), out=index[:, j], casting="unsafe")
-        block: np.ndarray = np.take(self.values, index)
+        block = np.empty((m, len(self.states)))
+        for j, (state, table) in enumerate(zip(self.states, self.tables)):
+            block[:, j] = table[state[rows]]
         return block
 
 
