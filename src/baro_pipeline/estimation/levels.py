@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..edition import Population
+from ..edition import Edition, Population
 from ..significance import Significance
 from ..stats import AnswerCounts, CountedItems, Design, DomainSums, adjusted_p_values, coded_counts, counted_answers, counted_sums, difference_from_sums, rest_differences, variance_layout
 from ..routing import code_cells
-from .estimates import shares_only
+from .estimates import estimate_items, shares_only
 from .items import ItemMatrix
 
 
@@ -62,12 +62,18 @@ def level_sums(design: Design, matrix: ItemMatrix, levels: Levels, counted: Coun
     return None if counted is None else counted_sums(variance_layout(design), counted, levels.masks.shape[1])
 
 
-def level_sums_and_answers(design: Design, matrix: ItemMatrix, levels: Levels) -> tuple[DomainSums | None, AnswerCounts | None]:
-    """:func:`level_sums` and :func:`level_answers` of every item on every level from one
-    :func:`level_counts`, which is freed then: the counts are not held through the rest of the
-    estimation (gp at 1e6: 64 MiB at the estimate stage's peak, its ranks' covariances)."""
+def level_estimates(design: Design, matrix: ItemMatrix, levels: Levels, edition: Edition) -> tuple[pd.DataFrame, DomainSums | None]:
+    """:func:`~.estimates.estimate_items` of every item on every level (rows level by level, item
+    by item) and the items' :func:`level_sums`, for the levels' tests: from one :func:`level_counts`,
+    which is freed then with the answer counts of the intervals (gp at 1e6: ~100 MiB not held
+    through the rest of the estimation, its ranks' covariances)."""
     counted = level_counts(design, matrix, levels)
-    return level_sums(design, matrix, levels, counted), level_answers(design, matrix, counted)
+    sums = level_sums(design, matrix, levels, counted)
+    table = estimate_items(
+        design, list(matrix.coded), settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds,
+        domains=levels.masks, kinds=matrix.items["kind"].to_numpy(), sums=sums, answers=level_answers(design, matrix, counted),
+    )
+    return table, sums
 
 
 def level_p_values(design: Design, sums: DomainSums | None, levels: Levels) -> np.ndarray:
