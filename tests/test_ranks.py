@@ -13,7 +13,7 @@ import pytest
 from baro_pipeline import orders
 from baro_pipeline.edition import EstimationSettings, Indicator, PublishedFigure, load_edition
 from baro_pipeline.estimation import estimate_population, ranked_answers
-from baro_pipeline.estimation.answers import dense_columns
+from baro_pipeline.estimation.answers import gathered_columns
 from baro_pipeline.estimation.items import question_items
 from baro_pipeline.errors import EditionError
 from baro_pipeline.estimation import RANK_DECIMALS, ranked_covariance
@@ -590,13 +590,17 @@ def test_ranked_answers_are_svymean_of_the_dense_answers_to_the_last_bit(mini):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_dense_columns_spell_out_each_column(seed):
-    """Columns on states of their own or shared, tables of a few rows or hundreds (wider indices)."""
+def test_gathered_columns_spell_out_each_column(seed):
+    """Columns on states of their own or shared, tables of a few rows or hundreds (wider indices),
+    read whole, by a slice or by rows in any order."""
     rng = np.random.default_rng(seed)
     n, shared = 500, rng.integers(0, 4, 500).astype(np.uint8)
     columns = [binary_column(rng.random(n) < 0.8, rng.random(n) < 0.5) for _ in range(3)]
     columns += [CodedItems(shared, rng.random((4, 1))) for _ in range(2)]
     columns.append(CodedItems(rng.integers(0, 300, n).astype(np.uint16), rng.random((300, 1))))
     expected = np.column_stack([column.dense() for column in columns])
-    assert dense_columns(columns, n).tobytes() == expected.tobytes()
-    assert dense_columns([], n).shape == (n, 0)
+    gathered = gathered_columns(columns, n)
+    order = rng.permutation(n)[:200]
+    assert gathered.shape == (n, 6) and gathered[:].tobytes() == expected.tobytes()
+    assert gathered[10:90].tobytes() == expected[10:90].tobytes() and gathered[order].tobytes() == expected[order].tobytes()
+    assert gathered_columns([], n)[:].shape == (n, 0)

@@ -13,6 +13,7 @@ import pytest
 
 from baro_pipeline.edition import Condition, QualityPolicy, Question, Thresholds
 from baro_pipeline.errors import ValidationThresholdError
+from baro_pipeline import validation
 from baro_pipeline.ingest import read_export
 from baro_pipeline.validation import QUARANTINE_COLUMNS, build_schema, shared_id_warnings, validate_export
 from exports import OPEN_TEXT, clean_frame, write_csv
@@ -68,6 +69,21 @@ def test_multi_ticks_are_nan_where_not_asked(frame, mini_population, tmp_path):
     result = validated(export, mini_population, tmp_path)
     assert result.quarantine.empty
     assert result.frame.loc[not_asked.to_numpy(), "Q2_1"].isna().all()
+
+
+@pytest.mark.parametrize("moved", [True, False], ids=["large export: moved", "small export: copied"])
+def test_a_large_exports_answer_columns_are_moved_out_of_it(frame, mini_population, tmp_path, monkeypatch, moved):
+    """The kept rows take a large export's answer columns (one copy of them in memory at a time):
+    the same values, and the export keeps only its other columns; a small export's are copied."""
+    monkeypatch.setattr(validation, "MOVED_ROWS", 1 if moved else N + 1)
+    monkeypatch.setattr(validation, "RELEASED_BYTES", 1)  # Arrow's pages given back after every question
+    export = read_export(write_csv(frame, tmp_path / "ps.csv"), mini_population.codebook)
+    before = export.frame.copy()
+    result = validate_export(export, mini_population, DEFAULT_QUALITY, LENIENT)
+    answers = [c for c in result.frame.columns if c != "respondent_id"]
+    left = set(before.columns) - set(answers) if moved else set(before.columns)
+    assert set(export.frame.columns) == left
+    pd.testing.assert_frame_equal(result.frame[answers], before[answers].reset_index(drop=True))
 
 
 # --------------------------------------------------------------------------------------------

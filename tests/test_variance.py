@@ -135,13 +135,25 @@ def test_item_means_of_random_designs_are_svymean_estimates_to_the_last_bit(seed
     assert sums.item_means(variance.variance_layout(design), y).tobytes() == svymean(design, y).estimate.tobytes()
 
 
+@pytest.mark.parametrize("block_bytes", [sums.BLOCK_BYTES, 2048], ids=["one block", "blocks sorted by cell, in threads"])
+@pytest.mark.parametrize("design", ["w0", "rake", "linear"])
+def test_item_means_of_gathered_items_are_those_of_the_dense_matrix_to_the_last_bit(ref, design, block_bytes, monkeypatch):
+    """Blocks gathered from each item's states (binary or not, routed): the dense matrix's bits."""
+    monkeypatch.setattr(sums, "BLOCK_BYTES", block_bytes)
+    y = ref.items(["y_low", "y_mid", "routed", "trust2", "mr_4"])
+    columns = [coded_column(column) for column in y.T]
+    gathered = sums.GatheredItems(tuple(c.state for c in columns), tuple(c.table[:, 0] for c in columns), len(y))
+    layout = variance.variance_layout(ref.designs[design])
+    assert sums.item_means(layout, gathered).tobytes() == sums.item_means(layout, y).tobytes()
+
+
 def test_block_items_are_nan_as_zero_to_the_last_bit():
     """NaN as 0.0 and every other value's bits kept (-0.0, infinities, tiny numbers); the base 1 where answered."""
     rng = np.random.default_rng(5)
     y = rng.normal(size=(300, 4)) * 10.0 ** rng.integers(-300, 300, (300, 4))
     y[rng.random((300, 4)) < 0.3] = np.nan
     y[:4, 0] = [-0.0, np.inf, -np.inf, 5e-324]
-    values, answered, missing = sums.block_items(y, np.full((3, 400, 4), 7.0), np.empty((400, 4), dtype=bool))
+    values, answered, missing = sums.block_items(y, np.full((2, 400, 4), 7.0), np.empty((400, 4), dtype=bool))
     assert values.tobytes() == np.where(np.isnan(y), 0.0, y).tobytes()
     assert (answered == ~np.isnan(y)).all() and (missing == np.isnan(y)).all()
 

@@ -79,7 +79,9 @@ class SurveySample:
 
 
 def target_codes(frame: pd.DataFrame, population: Population, target: TargetVariable) -> np.ndarray:
-    """Category index (0..K-1, in the order of the target's shares) of each respondent."""
+    """Category index (0..K-1, in the order of the target's shares) of each respondent, in the
+    smallest unsigned type that holds K: the design keeps them for the whole run (at 1e6
+    respondents, a byte each rather than 8 per variable)."""
     question = population.codebook.question(target.variable)
     values = frame[question.column].to_numpy(dtype=float)
     codes: np.ndarray = pd.Index([float(c) for c in target.shares]).get_indexer(values)
@@ -91,7 +93,7 @@ def target_codes(frame: pd.DataFrame, population: Population, target: TargetVari
             where=f"population {population.id}",
             fix="add the category to the targets, or correct the export (validation should have quarantined it)",
         )
-    return codes.astype(np.intp)
+    return codes.astype(np.min_scalar_type(len(target.shares)))
 
 
 def target_totals(n: int, target: TargetVariable) -> np.ndarray:
@@ -197,7 +199,7 @@ def weighted_sample(validated: Validated, population: Population, settings: Weig
     return SurveySample(
         population=population.id,
         frame=frame,
-        weights=pd.Series(result.weights, index=frame.index, name="weight"),
+        weights=pd.Series(result.weights, index=frame.index, name="weight", copy=False),  # the design's own array, not a copy
         weighting=result,
         counts=validated.counts,
         quarantine=validated.quarantine,

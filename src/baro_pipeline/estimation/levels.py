@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..edition import Population
+from ..edition import Edition, Population
 from ..significance import Significance
 from ..stats import AnswerCounts, CountedItems, Design, DomainSums, adjusted_p_values, coded_counts, counted_answers, counted_sums, difference_from_sums, rest_differences, variance_layout
 from ..routing import code_cells
-from .estimates import shares_only
+from .estimates import estimate_items, shares_only
 from .items import ItemMatrix
 
 
@@ -60,6 +60,25 @@ def level_sums(design: Design, matrix: ItemMatrix, levels: Levels, counted: Coun
     (``counted``, when already made)."""
     counted = level_counts(design, matrix, levels) if counted is None else counted
     return None if counted is None else counted_sums(variance_layout(design), counted, levels.masks.shape[1])
+
+
+def level_estimates(design: Design, matrix: ItemMatrix, levels: Levels, edition: Edition) -> tuple[pd.DataFrame, DomainSums | None]:
+    """:func:`~.estimates.estimate_items` of every item on every level (rows level by level, item
+    by item) and the items' :func:`level_sums`, for the levels' tests; the answer counts of the
+    intervals freed then (gp at 1e6: 33 MiB not held through the rest of the estimation)."""
+    sums, answers = level_sums_and_answers(design, matrix, levels)
+    table = estimate_items(
+        design, list(matrix.coded), settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds,
+        domains=levels.masks, kinds=matrix.items["kind"].to_numpy(), sums=sums, answers=answers,
+    )
+    return table, sums
+
+
+def level_sums_and_answers(design: Design, matrix: ItemMatrix, levels: Levels) -> tuple[DomainSums | None, AnswerCounts | None]:
+    """:func:`level_sums` and :func:`level_answers` from one :func:`level_counts`, which is freed
+    before they are used (gp at 1e6: 56 MiB less while the intervals are computed)."""
+    counted = level_counts(design, matrix, levels)
+    return level_sums(design, matrix, levels, counted), level_answers(design, matrix, counted)
 
 
 def level_p_values(design: Design, sums: DomainSums | None, levels: Levels) -> np.ndarray:

@@ -7,9 +7,8 @@ import pandas as pd
 
 from ..edition import Edition, Population
 from ..weighting import SurveySample
-from .estimates import estimate_items
 from .items import item_matrix
-from .levels import breakdown_levels, higher_levels, level_answers, level_counts, level_p_values, level_sums
+from .levels import breakdown_levels, higher_levels, level_estimates, level_p_values
 from .ranks import rank_uncertainties, ranked_items, ranks
 
 
@@ -41,12 +40,7 @@ def estimate_population(sample: SurveySample, population: Population, edition: E
     matrix = item_matrix(frame, population.codebook)
     levels = breakdown_levels(frame, population)
     d, k = levels.masks.shape[1], len(matrix.items)
-    counted = level_counts(design, matrix, levels)
-    sums = level_sums(design, matrix, levels, counted)
-    stats_table = estimate_items(
-        design, list(matrix.coded), settings=edition.estimation, significance=edition.significance, thresholds=edition.thresholds,
-        domains=levels.masks, kinds=matrix.items["kind"].to_numpy(), sums=sums, answers=level_answers(design, matrix, counted),
-    )
+    stats_table, sums = level_estimates(design, matrix, levels, edition)
     items = matrix.items.iloc[np.tile(np.arange(k), d)].reset_index(drop=True)
     keys = levels.keys.iloc[np.repeat(np.arange(d), k)].reset_index(drop=True)
     # An item of the breakdown variable itself is fixed by the level (1 or 0): nothing to test.

@@ -17,8 +17,36 @@ from scipy import sparse
 from .design import Array
 from .layout import VarianceLayout
 
+
+@dataclass(frozen=True, eq=False)
+class GatheredItems:
+    """An (n, k) item matrix kept as each item's state per row and its values per state, spelled
+    out a row block at a time (``items[rows]``: the rows of the dense matrix, the same bits): at a
+    million rows, a block of BLOCK_BYTES per thread rather than the whole matrix."""
+
+    states: tuple[np.ndarray, ...]  # k arrays (n,): each item's state per row
+    tables: tuple[np.ndarray, ...]  # k arrays (S_j,): each item's value per state
+    n: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.n, len(self.states)
+
+    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
+        """The rows' (m, k) items, column by column: one lookup of the block's states in the
+        item's table (a gather of all columns at once through one index costs twice the memory,
+        numpy widening the index to intp, for no less time on a block)."""
+        m = len(range(self.n)[rows]) if isinstance(rows, slice) else len(rows)
+        block = np.empty((m, len(self.states)))
+        for j, (state, table) in enumerate(zip(self.states, self.tables)):
+            block[:, j] = table[state[rows]]
+        return block
+
+
+# Items as summed by row blocks: the (n, k) matrix, or its blocks gathered from states.
+Rows = Array | GatheredItems
 # A kernel summing the row blocks beginning at its ``starts`` (:func:`block_sums`).
-BlockSums = Callable[[VarianceLayout, Array, Array | None, Array, Array | None, Array, int], list[Array]]
+BlockSums = Callable[[VarianceLayout, Rows, Array | None, Array, Array | None, Array, int], list[Array]]
 
 # Row blocks of about this many bytes of y keep every temporary small and in cache.
 BLOCK_BYTES = 1 << 24
@@ -79,12 +107,13 @@ def block_shift(y: np.ndarray, w: np.ndarray) -> np.ndarray:
 def block_items(yb: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A block's items with NaN as 0, the base indicator (a column of ones when nothing is
     missing, broadcast over the items) and where items are missing (None: nowhere). Written into
-    ``buffers`` (3, block, k: [0] the items, [1] scratch, [2] the base) and ``missing`` (block, k),
+    ``buffers`` (2 or more, block, k: [0] the items, [1] the base) and ``missing`` (block, k),
     reused from block to block: fresh arrays would cost more.
     """
     if np.isfinite(yb.sum()):  # a NaN anywhere makes the sum NaN: only then build the mask
         return np.ascontiguousarray(yb), np.ones((len(yb), 1)), None
-    values, kept_bits, answered, missing = buffers[0, : len(yb)], buffers[1, : len(yb)].view(np.int64), buffers[2, : len(yb)], missing[: len(yb)]
+    values, answered, missing = buffers[0, : len(yb)], buffers[1, : len(yb)], missing[: len(yb)]
+    kept_bits = answered.view(np.int64)  # the base's room, until the base is written
     np.isnan(yb, out=missing)
     # NaN as 0.0: each value's bits and'ed with every bit where answered, none where missing (a
     # masked copy costs twice as much)
@@ -96,16 +125,16 @@ def block_items(yb: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tup
 
 def block_values(yb: np.ndarray, shift: np.ndarray, buffers: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`block_items`' items and base, and between them the items' squared deviations from
-    ``shift`` (0 for NaN), written into ``buffers[1]``."""
+    ``shift`` (0 for NaN), written into ``buffers[2]``."""
     values, answered, where_missing = block_items(yb, buffers, missing)
-    squares = np.subtract(yb, shift, out=buffers[1, : len(yb)])
+    squares = np.subtract(yb, shift, out=buffers[2, : len(yb)])
     if where_missing is not None:
         np.copyto(squares, 0.0, where=where_missing)
     return values, np.square(squares, out=squares), answered
 
 
 def block_sums(
-    layout: VarianceLayout, y: Array, domains: Array | None, shift: Array, order: Array | None, starts: Array, block: int
+    layout: VarianceLayout, y: Rows, domains: Array | None, shift: Array, order: Array | None, starts: Array, block: int
 ) -> list[Array]:
     """Sums over the row blocks beginning at ``starts``: per unit (kinds w, w^2 on y and on
     (y - shift)^2; kinds 1, w, w^2 on the base indicator) and per cell (kinds fit weight,
@@ -137,7 +166,7 @@ def block_sums(
     return [unit_y, unit_m, cell_y, cell_m]
 
 
-def blocked_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | None, sums: BlockSums) -> tuple[np.ndarray, list[Array]]:
+def blocked_sums(layout: VarianceLayout, y: Rows, domains: np.ndarray | None, sums: BlockSums) -> tuple[np.ndarray, list[Array]]:
     """The shift of y's columns and ``sums`` of its row blocks, added over the blocks.
 
     Row blocks are shared among threads (numpy and scipy's sparse products release the GIL),
@@ -186,13 +215,13 @@ def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | Non
     )
 
 
-def block_totals(layout: VarianceLayout, y: Array, domains: Array | None, shift: Array, order: Array | None, starts: Array, block: int) -> list[Array]:
+def block_totals(layout: VarianceLayout, y: Rows, domains: Array | None, shift: Array, order: Array | None, starts: Array, block: int) -> list[Array]:
     """:func:`block_sums`' per-unit sums of w y and of w times the base indicator, no more: each
     the same sum, of the same numbers in the same order (kinds apart, a sparse product sums
     each output over its rows in row order)."""
     k = y.shape[1]
     unit_y, unit_m = np.zeros((layout.n_units, 1, k)), np.zeros((layout.n_units, 1, k))
-    buffers, missing = np.empty((3, block, k)), np.empty((block, k), dtype=bool)
+    buffers, missing = np.empty((2, block, k)), np.empty((block, k), dtype=bool)  # no squares: no third buffer
     for start in starts:
         rows = slice(start, start + block) if order is None else order[start : start + block]
         w, unit = layout.weights[rows], layout.unit[rows]
@@ -204,10 +233,10 @@ def block_totals(layout: VarianceLayout, y: Array, domains: Array | None, shift:
     return [unit_y, unit_m]
 
 
-def item_means(layout: VarianceLayout, y: np.ndarray) -> np.ndarray:
-    """(k,) weighted means of the columns of y (NaN: out of the item's base) over the whole
-    sample: :func:`~.linearised.svymean`'s estimates, the same bits, without the sums its
-    variance needs."""
+def item_means(layout: VarianceLayout, y: Rows) -> np.ndarray:
+    """(k,) weighted means of the columns of y (NaN: out of the item's base; an (n, k) matrix or
+    :class:`GatheredItems`) over the whole sample: :func:`~.linearised.svymean`'s estimates, the
+    same bits, without the sums its variance needs."""
     shift, (unit_y, unit_m) = blocked_sums(layout, y, None, block_totals)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = (unit_y - shift * unit_m).sum(axis=0) / unit_m.sum(axis=0)
