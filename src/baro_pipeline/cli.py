@@ -294,7 +294,7 @@ def flow_and_renderer() -> None:
 
 
 def print_summary(summary: dict[str, Any], seconds: float, baro: str, rest: str = ", the rest is Prefect") -> None:
-    print(f"done in {seconds:.1f} s (pipeline {sum(summary['timings_seconds'].values()):.1f} s{rest})")
+    print(f"done in {seconds:.1f} s (pipeline {sum(summary['timings_seconds'].values()):.2f} s{rest})")
     for pop, r in summary["rows"].items():
         print(f"  {pop}: read {r['read']} = kept {r['kept']} + excluded {r['excluded']} + quarantined {r['quarantined']}")
     verdicts = ", ".join(f"{k} {v}" for k, v in summary["verdicts"].items())
