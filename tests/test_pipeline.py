@@ -12,17 +12,39 @@ import pyarrow as pa
 import pytest
 from conftest import REPO, copy_edition
 
-from baro_pipeline.errors import AuditMismatchError
+from baro_pipeline.cli import main
+from baro_pipeline.estimation import population
+
+from baro_pipeline.errors import AuditMismatchError, EstimationError
 from baro_pipeline.pipeline import PHASES, run_edition
 
 
-def test_a_run_calls_every_stage_through_the_wrapper_once_per_population(run_2025):
+def test_a_run_calls_every_stage_through_the_wrapper_once_or_once_per_population(run_2025):
     populations = list(run_2025.result.rows)
     calls = {name: len(values) for name, values in run_2025.stages.items()}
-    per_population = {"read export", "validate", "weight", "estimate", "ranking charts"}
+    per_population = {"read export", "validate", "weight", "ranking charts"}
     assert set(calls) == set(PHASES) - {"trends"}  # 2025 has no previous edition
     assert all(calls[name] == (len(populations) if name in per_population else 1) for name in calls)
     assert set(run_2025.result.timings) == set(PHASES.values()) - {"trends"} | {"report"}
+    assert list(run_2025.stages["estimate"][0]) == populations  # every population in one stage (one task under Prefect)
+
+
+def test_an_error_in_the_rank_simulations_thread_ends_the_run_with_its_exit_code_and_message(tmp_path, monkeypatch, capsys):
+    """As on large samples (SMALL_SAMPLE_ROWS lowered), the rank simulations run in their own
+    thread: a typed error raised there is the run's, as it would be on one thread."""
+    root = copy_edition(tmp_path)
+
+    def failing(table, *args):
+        raise EstimationError("no rank interval for Q7", where=f"population {table['population'].iloc[0]}", fix="check Q7's items")
+
+    monkeypatch.setattr(population, "SMALL_SAMPLE_ROWS", 100)
+    monkeypatch.setattr(population, "rank_uncertainties", failing)
+    code = main(["--root", str(root), "run", "2025", "--no-prefect"])
+    err = capsys.readouterr().err
+    assert code == 1
+    # both threads fail: the error reported is the edition's first population's, as on one thread
+    assert "error: population ps: no rank interval for Q7" in err and "fix: check Q7's items" in err and "Traceback" not in err
+    assert not (root / "outputs" / "2025").exists()  # nothing published
 
 
 def test_the_result_is_what_was_published(run_2025):

@@ -167,7 +167,7 @@ def run_edition(
     with outputs.edition_lock(root_path, ed.id), contextlib.ExitStack() as run_scope:
         # Each raw export is validated as soon as read, and freed then (the kept rows are a frame of their
         # own): one raw export in memory at a time, only its source kept.
-        exports, sources, validated, samples, estimates = {}, {}, {}, {}, {}
+        exports, sources, validated, samples = {}, {}, {}, {}
         paths = {pop: ingest.find_export(ed, pop, root_path) for pop in ed.populations}
         # The allocator's setting for the run, from its largest export: freed arrays go back to the
         # system at a million rows (memory.fit_to_samples), freed pages stay in the process for the next arrays below.
@@ -188,9 +188,9 @@ def run_edition(
         for pop, population in ed.populations.items():
             samples[pop] = timed("weight", weighting.weighted_sample, validated.pop(pop), population, ed.weighting)
             progress(weighting_line(pop, samples[pop].weighting))
+        estimates = timed("estimate", estimation.estimate_populations, samples, ed)
         rankings = {}
-        for pop, population in ed.populations.items():
-            estimates[pop] = timed("estimate", estimation.estimate_population, samples[pop], population, ed)
+        for pop in ed.populations:
             rankings.update(timed("ranking charts", report.start_ranking_charts, ed, estimates[pop]))  # drawn in the renderer's process meanwhile
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
