@@ -55,10 +55,10 @@ def estimate_populations(samples: Mapping[str, SurveySample], edition: Edition) 
     Prefect). On smaller samples, Python holds the GIL most of the time: no thread.
 
     The numbers are those of one thread to the bit: each population's are computed by the same
-    calls on the same arrays in the same order, whichever thread runs them, and OpenBLAS splits
-    a product by its own thread count (threadpoolctl's, process-wide: blas.threads_for), not by
-    how many callers it has at once. An exception of either thread is raised here as it was
-    raised, once both threads have ended.
+    calls on the same arrays in the same order, whichever thread runs them, and OpenBLAS (its
+    pthreads build, numpy's and scipy's) splits a product by its own thread count (threadpoolctl's,
+    process-wide: blas.threads_for), not by how many threads call it at once. An exception of
+    either thread is raised here as it was raised, once the other thread has ended.
     """
     if max(len(sample.frame) for sample in samples.values()) <= SMALL_SAMPLE_ROWS:
         return {pop: estimate_population(sample, edition.populations[pop], edition) for pop, sample in samples.items()}
