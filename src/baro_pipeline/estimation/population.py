@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from .. import memory
 from ..blas import SMALL_SAMPLE_ROWS
 from ..edition import Edition, Population
 from ..weighting import SurveySample
@@ -60,14 +61,16 @@ def estimate_populations(samples: Mapping[str, SurveySample], edition: Edition) 
     process-wide: blas.threads_for), not by how many threads call it at once. An exception of
     either thread is raised here as it was raised, once the other thread has ended.
     """
-    if max(len(sample.frame) for sample in samples.values()) <= SMALL_SAMPLE_ROWS:
+    if max((len(sample.frame) for sample in samples.values()), default=0) <= SMALL_SAMPLE_ROWS:
         return {pop: estimate_population(sample, edition.populations[pop], edition) for pop, sample in samples.items()}
     with ThreadPoolExecutor(1, thread_name_prefix="baro-ranks") as pool:
         ranked = {
             pop: pool.submit(with_rank_uncertainties, population_table(samples[pop], edition.populations[pop], edition), samples[pop], edition.populations[pop], edition)
             for pop in sorted(samples, key=lambda pop: samples[pop].frame.memory_usage(index=False).sum())
         }
-        return {pop: ranked[pop].result() for pop in samples}
+        found = {pop: ranked[pop].result() for pop in samples}
+    memory.malloc_trim()  # what the simulations' thread freed: no array of this thread reuses its heap
+    return found
 
 
 def with_rank_uncertainties(summed: tuple[pd.DataFrame, ItemMatrix, Levels], sample: SurveySample, population: Population, edition: Edition) -> pd.DataFrame:
