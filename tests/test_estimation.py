@@ -550,61 +550,59 @@ def test_mirror_flags_of_2025_cover_the_published_mirror_figures():
 
 @pytest.fixture
 def threaded(monkeypatch):
-    """estimate_populations as on large samples (the rank simulations in a thread) for the 2025
-    edition's samples (~1,000 kept rows each), recording which thread sums and which simulates each population."""
-    calls: list[tuple[str, str, str]] = []
-    table, uncertainties = population_module.population_table, population_module.rank_uncertainties
+    """estimate_populations as on large samples (a thread per population) for the 2025 edition's
+    samples (~1,000 kept rows each), recording which thread estimates each population."""
+    calls: list[tuple[str, str]] = []
+    original = population_module.estimate_population
 
-    def population_table(sample, population, edition):
-        calls.append(("sums", population.id, threading.current_thread().name))
-        return table(sample, population, edition)
-
-    def rank_uncertainties(table, *args):
-        calls.append(("ranks", table["population"].iloc[0], threading.current_thread().name))
-        return uncertainties(table, *args)
+    def estimate_population(sample, population, edition):
+        calls.append((population.id, threading.current_thread().name))
+        return original(sample, population, edition)
 
     monkeypatch.setattr(population_module, "SMALL_SAMPLE_ROWS", 100)
-    monkeypatch.setattr(population_module, "population_table", population_table)
-    monkeypatch.setattr(population_module, "rank_uncertainties", rank_uncertainties)
+    monkeypatch.setattr(population_module, "estimate_population", estimate_population)
     return calls
 
 
-def test_populations_estimated_with_a_thread_are_those_estimated_one_by_one(run_2025, threaded):
+def test_populations_estimated_in_threads_are_those_estimated_one_by_one(run_2025, threaded):
     samples, edition = run_2025.per_population("weight"), load_edition("2025", run_2025.root)
     found = estimate_populations(samples, edition)
-    assert list(found) == list(samples) == ["ps", "gp"]  # the edition's order, whichever was summed first
+    assert list(found) == list(samples) == ["ps", "gp"]  # the edition's order
     for pop, table in run_2025.stages["estimate"][0].items():  # the run's, on one thread
         pd.testing.assert_frame_equal(found[pop], table, check_exact=True)
-    # gp's frame is the narrower: summed first, its item matrix is the one kept while ps's rows are summed
-    assert samples["gp"].frame.memory_usage(index=False).sum() < samples["ps"].frame.memory_usage(index=False).sum()
-    main = threading.current_thread().name
-    assert [(part, pop) for part, pop, _ in threaded if part == "sums"] == [("sums", "gp"), ("sums", "ps")]
-    assert {thread for part, _, thread in threaded if part == "sums"} == {main}
-    assert {thread.split("_")[0] for part, _, thread in threaded if part == "ranks"} == {"baro-ranks"}
+    assert sorted(pop for pop, _ in threaded) == ["gp", "ps"]
+    assert len({thread for _, thread in threaded}) == 2 and all(thread.startswith("baro-estimate") for _, thread in threaded)
 
 
 def test_small_samples_are_estimated_on_the_caller_s_thread_only(run_2025, threaded, monkeypatch):
     samples = run_2025.per_population("weight")
     monkeypatch.setattr(population_module, "SMALL_SAMPLE_ROWS", max(len(s.frame) for s in samples.values()))  # not larger
     estimate_populations(samples, load_edition("2025", run_2025.root))
-    assert {thread for _, _, thread in threaded} == {threading.current_thread().name} and len(threaded) == 4
+    assert threaded == [("ps", threading.current_thread().name), ("gp", threading.current_thread().name)]
 
 
-@pytest.mark.parametrize("part", ["population_table", "rank_uncertainties"])
-@pytest.mark.parametrize("error", [EstimationError("no estimate for Q5", where="population gp", fix="check Q5's base"), ZeroDivisionError("float division by zero")])
-def test_an_error_of_either_thread_reaches_the_caller_as_it_was_raised(run_2025, threaded, monkeypatch, part, error):
-    """Typed errors keep their class and message (the CLI's exit code and text); any other is the
-    same exception (an internal error); no thread of the stage is left running."""
-    original = getattr(population_module, part)
+def population_error(kind: str, population: str) -> Exception:
+    if kind == "typed":
+        return EstimationError("no estimate for Q5", where=f"population {population}", fix="check Q5's base")
+    return ZeroDivisionError(f"float division by zero ({population})")
 
-    def failing(*args):
-        in_thread = threading.current_thread() is not threading.main_thread()
-        if in_thread if part == "rank_uncertainties" else args[1].id == "ps":  # ps is summed while gp's ranks are simulated
-            raise error
-        return original(*args)
 
-    monkeypatch.setattr(population_module, part, failing)
-    with pytest.raises(type(error)) as raised:
+@pytest.mark.parametrize("failing", [["gp"], ["ps", "gp"]])
+@pytest.mark.parametrize("kind", ["typed", "internal"])
+def test_an_error_of_a_thread_reaches_the_caller_as_it_was_raised(run_2025, threaded, monkeypatch, failing, kind):
+    """Typed errors keep their class and message (the CLI's exit code and text), any other is the
+    same exception (an internal error); when both fail, the first population's, as on one thread;
+    no thread of the stage is left running."""
+    raised_by = {pop: population_error(kind, pop) for pop in failing}
+    original = population_module.estimate_population
+
+    def estimate_population(sample, population, edition):
+        if population.id in raised_by:
+            raise raised_by[population.id]
+        return original(sample, population, edition)
+
+    monkeypatch.setattr(population_module, "estimate_population", estimate_population)
+    with pytest.raises(type(raised_by[failing[0]])) as raised:
         estimate_populations(run_2025.per_population("weight"), load_edition("2025", run_2025.root))
-    assert raised.value is error and str(raised.value) == str(error)
-    assert not [thread for thread in threading.enumerate() if thread.name.startswith("baro-ranks")]
+    assert raised.value is raised_by[failing[0]]
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("baro-estimate")]

@@ -29,21 +29,23 @@ def test_a_run_calls_every_stage_through_the_wrapper_once_or_once_per_population
     assert list(run_2025.stages["estimate"][0]) == populations  # every population in one stage (one task under Prefect)
 
 
-def test_an_error_in_the_rank_simulations_thread_ends_the_run_with_its_exit_code_and_message(tmp_path, monkeypatch, capsys):
-    """As on large samples (SMALL_SAMPLE_ROWS lowered), the rank simulations run in their own
+def test_an_error_in_a_population_s_thread_ends_the_run_with_its_exit_code_and_message(tmp_path, monkeypatch, capsys):
+    """As on large samples (SMALL_SAMPLE_ROWS lowered), each population is estimated in its own
     thread: a typed error raised there is the run's, as it would be on one thread."""
     root = copy_edition(tmp_path)
+    original = population.estimate_population
 
-    def failing(table, *args):
-        raise EstimationError("no rank interval for Q7", where=f"population {table['population'].iloc[0]}", fix="check Q7's items")
+    def failing(sample, pop, edition):
+        if pop.id == "gp":
+            raise EstimationError("no rank interval for Q7", where="population gp", fix="check Q7's items")
+        return original(sample, pop, edition)
 
     monkeypatch.setattr(population, "SMALL_SAMPLE_ROWS", 100)
-    monkeypatch.setattr(population, "rank_uncertainties", failing)
+    monkeypatch.setattr(population, "estimate_population", failing)
     code = main(["--root", str(root), "run", "2025", "--no-prefect"])
     err = capsys.readouterr().err
     assert code == 1
-    # both threads fail: the error reported is the edition's first population's, as on one thread
-    assert "error: population ps: no rank interval for Q7" in err and "fix: check Q7's items" in err and "Traceback" not in err
+    assert "error: population gp: no rank interval for Q7" in err and "fix: check Q7's items" in err and "Traceback" not in err
     assert not (root / "outputs" / "2025").exists()  # nothing published
 
 

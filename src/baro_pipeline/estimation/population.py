@@ -12,8 +12,8 @@ from .. import memory
 from ..blas import SMALL_SAMPLE_ROWS
 from ..edition import Edition, Population
 from ..weighting import SurveySample
-from .items import ItemMatrix, item_matrix
-from .levels import Levels, breakdown_levels, higher_levels, level_estimates, level_p_values
+from .items import item_matrix
+from .levels import breakdown_levels, higher_levels, level_estimates, level_p_values
 from .ranks import rank_uncertainties, ranked_items, ranks
 
 
@@ -41,48 +41,6 @@ def estimate_population(sample: SurveySample, population: Population, edition: E
     (:func:`ranked_items`), ``p_top``, ``rank_low`` and
     ``rank_high`` say how sure that rank is (:func:`rank_uncertainties`).
     """
-    return with_rank_uncertainties(population_table(sample, population, edition), sample, population, edition)
-
-
-def estimate_populations(samples: Mapping[str, SurveySample], edition: Edition) -> dict[str, pd.DataFrame]:
-    """:func:`estimate_population` of every sample, by population (in the order of ``samples``).
-
-    Past SMALL_SAMPLE_ROWS rows, a population's rank simulations run in a second thread while the
-    next population's rows are summed in this one (numpy, scipy.sparse and OpenBLAS release the
-    GIL on large arrays). The sums, the stage's largest transients, stay one population at a
-    time and in this thread's heap (what one frees, the next reuses); the smallest sample first,
-    so that the item matrix kept for its simulations meanwhile is the smaller one. At 1e6 rows
-    × 2, a thread per population took the stage's peak ~100 MiB higher (over 1.5 GiB under
-    Prefect). On smaller samples, Python holds the GIL most of the time: no thread.
-
-    The numbers are those of one thread to the bit: each population's are computed by the same
-    calls on the same arrays in the same order, whichever thread runs them, and OpenBLAS (its
-    pthreads build, numpy's and scipy's) splits a product by its own thread count (threadpoolctl's,
-    process-wide: blas.threads_for), not by how many threads call it at once. An exception of
-    either thread is raised here as it was raised, once the other thread has ended.
-    """
-    if max((len(sample.frame) for sample in samples.values()), default=0) <= SMALL_SAMPLE_ROWS:
-        return {pop: estimate_population(sample, edition.populations[pop], edition) for pop, sample in samples.items()}
-    with ThreadPoolExecutor(1, thread_name_prefix="baro-ranks") as pool:
-        ranked = {
-            pop: pool.submit(with_rank_uncertainties, population_table(samples[pop], edition.populations[pop], edition), samples[pop], edition.populations[pop], edition)
-            for pop in sorted(samples, key=lambda pop: samples[pop].frame.memory_usage(index=False).sum())
-        }
-        found = {pop: ranked[pop].result() for pop in samples}
-    memory.malloc_trim()  # what the simulations' thread freed: no array of this thread reuses its heap
-    return found
-
-
-def with_rank_uncertainties(summed: tuple[pd.DataFrame, ItemMatrix, Levels], sample: SurveySample, population: Population, edition: Edition) -> pd.DataFrame:
-    """:func:`population_table`'s rows with their rank uncertainties (:func:`rank_uncertainties`), in :data:`POPULATION_COLUMNS`."""
-    table, matrix, levels = summed
-    uncertainty = rank_uncertainties(table, matrix, levels, sample.design, population.codebook, edition.estimation, edition.significance.level)
-    return pd.concat([table, uncertainty], axis=1)[list(POPULATION_COLUMNS)]
-
-
-def population_table(sample: SurveySample, population: Population, edition: Edition) -> tuple[pd.DataFrame, ItemMatrix, Levels]:
-    """The rows of :func:`estimate_population` but the rank uncertainties, with the item matrix and
-    the levels those need; the sums of every item and level end with the call."""
     frame, design = sample.frame, sample.design
     matrix = item_matrix(frame, population.codebook)
     levels = breakdown_levels(frame, population)
@@ -98,4 +56,28 @@ def population_table(sample: SurveySample, population: Population, edition: Edit
     table = pd.concat([items, keys, stats_table], axis=1).assign(
         edition=edition.id, population=population.id, p_value=p_value, significant=edition.significance.significant(p_value), higher_than=higher_than
     )
-    return table.assign(rank=ranks(table, ranked_items(items, population.codebook))), matrix, levels
+    table = table.assign(rank=ranks(table, ranked_items(items, population.codebook)))
+    uncertainty = rank_uncertainties(table, matrix, levels, design, population.codebook, edition.estimation, edition.significance.level)
+    return pd.concat([table, uncertainty], axis=1)[list(POPULATION_COLUMNS)]
+
+
+def estimate_populations(samples: Mapping[str, SurveySample], edition: Edition) -> dict[str, pd.DataFrame]:
+    """:func:`estimate_population` of every sample, by population (in the order of ``samples``),
+    each in a thread of its own past SMALL_SAMPLE_ROWS rows.
+
+    numpy, scipy.sparse and OpenBLAS release the GIL on large arrays: at 1e6 rows × 2 the stage
+    takes 20–30 % less wall time (the heaviest sums already share the cores: stats.sums) for
+    ~110–130 MiB more at its peak. On small samples Python holds the GIL most of the time.
+
+    The numbers are those of one thread to the bit: each population's are computed by the same
+    calls on the same arrays in the same order, whichever thread runs them, and OpenBLAS (its
+    pthreads build, numpy's and scipy's) splits a product by its own thread count (threadpoolctl's,
+    process-wide: blas.threads_for), not by how many threads call it at once. An exception of a
+    thread is raised here as it was raised (the first population's first), once every thread has ended.
+    """
+    if max((len(sample.frame) for sample in samples.values()), default=0) <= SMALL_SAMPLE_ROWS:
+        return {pop: estimate_population(sample, edition.populations[pop], edition) for pop, sample in samples.items()}
+    with ThreadPoolExecutor(len(samples), thread_name_prefix="baro-estimate") as pool:
+        found = dict(zip(samples, pool.map(lambda pop: estimate_population(samples[pop], edition.populations[pop], edition), samples)))
+    memory.malloc_trim()  # what the threads freed: their heaps serve no array of the run's thread
+    return found
