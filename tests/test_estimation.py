@@ -566,8 +566,10 @@ def threaded(monkeypatch):
 
 def test_populations_estimated_in_threads_are_those_estimated_one_by_one(run_2025, threaded):
     samples, edition = run_2025.per_population("weight"), load_edition("2025", run_2025.root)
-    found = estimate_populations(samples, edition)
+    handed: list[tuple[str, pd.DataFrame, str]] = []
+    found = estimate_populations(samples, edition, lambda pop, table: handed.append((pop, table, threading.current_thread().name)))
     assert list(found) == list(samples) == ["ps", "gp"]  # the edition's order
+    assert [(pop, table is found[pop], thread) for pop, table, thread in handed] == [(pop, True, threading.current_thread().name) for pop in found]
     for pop, table in run_2025.stages["estimate"][0].items():  # the run's, on one thread
         pd.testing.assert_frame_equal(found[pop], table, check_exact=True)
     assert sorted(pop for pop, _ in threaded) == ["gp", "ps"]

@@ -116,19 +116,25 @@ class RunResult:
 
 
 class _Timed:
-    """``stage`` calls with their wall time added to their phase's total (a stage runs once per population)."""
+    """``stage`` calls with their wall time added to their phase's total (a stage runs once per population).
+
+    A stage called during another (the ranking charts, started as each population is estimated)
+    counts towards its own phase only: its time is taken out of the other's.
+    """
 
     def __init__(self, stage: Stage) -> None:
         self.stage = stage
         self.timings: dict[str, float] = {}
+        self.ended = 0.0  # the wall time of the stages ended so far, nested ones within their outer one
 
     def __call__(self, name: str, function: Callable[..., Any], /, *args: Any) -> Any:
-        start = time.perf_counter()
+        start, ended_before = time.perf_counter(), self.ended
         try:
             return self.stage(name, function, *args)
         finally:
-            phase = PHASES[name]
-            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - start
+            phase, seconds = PHASES[name], time.perf_counter() - start
+            self.timings[phase] = self.timings.get(phase, 0.0) + seconds - (self.ended - ended_before)
+            self.ended = ended_before + seconds
 
 
 def weighting_line(pop: str, w: weighting.RakeResult) -> str:
@@ -188,10 +194,12 @@ def run_edition(
         for pop, population in ed.populations.items():
             samples[pop] = timed("weight", weighting.weighted_sample, validated.pop(pop), population, ed.weighting)
             progress(weighting_line(pop, samples[pop].weighting))
-        estimates = timed("estimate", estimation.estimate_populations, samples, ed)
         rankings = {}
-        for pop in ed.populations:
-            rankings.update(timed("ranking charts", report.start_ranking_charts, ed, estimates[pop]))  # drawn in the renderer's process meanwhile
+
+        def start_ranking_charts(pop: str, table: pd.DataFrame) -> None:  # drawn in the renderer's process meanwhile
+            rankings.update(timed("ranking charts", report.start_ranking_charts, ed, table))
+
+        estimates = timed("estimate", estimation.estimate_populations, samples, ed, start_ranking_charts)
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
         figure_rows = timed("figure estimates", figures.figure_estimates, audit.audit_specs(ed), ed, samples)
