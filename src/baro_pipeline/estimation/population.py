@@ -71,7 +71,7 @@ def estimate_populations(
 
     numpy, scipy.sparse and OpenBLAS release the GIL on large arrays: at 1e6 rows × 2 the stage
     takes 20–30 % less wall time (the heaviest sums already share the cores: stats.sums) for
-    ~110–130 MiB more at its peak. On small samples Python holds the GIL most of the time.
+    ~90–130 MiB more at its peak. On small samples Python holds the GIL most of the time.
 
     The numbers are those of one thread to the bit: each population's are computed by the same
     calls on the same arrays in the same order, whichever thread runs them, and OpenBLAS (its
