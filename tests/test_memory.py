@@ -40,15 +40,21 @@ class FakeGlibc:
         self.calls.append(("malloc_trim", pad, 0))
         return 0  # no page given back: not a failure
 
+    def prctl(self, option: int, value: int, *unused: int) -> int:
+        self.calls.append(("prctl", option, value))
+        return 0
+
 
 def test_large_exports_are_read_with_their_columns_from_the_heap_small_ones_keep_freed_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     libc = FakeGlibc()
     monkeypatch.setattr(memory, "glibc", lambda: libc)
     assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES - 1) is True
-    assert libc.calls == [("mallopt", memory.M_TRIM_THRESHOLD, memory.KEPT_FREED_BYTES), ("mallopt", memory.M_MMAP_THRESHOLD, memory.HEAP_BLOCK_BYTES)]
-    assert memory.fit_to_samples(memory.LARGE_EXPORT_BYTES - 1) is False and len(libc.calls) == 2  # small runs: nothing more
+    no_huge_pages = [("prctl", memory.PR_SET_THP_DISABLE, 1)] if sys.platform.startswith("linux") else []
+    assert libc.calls == [*no_huge_pages, ("mallopt", memory.M_TRIM_THRESHOLD, memory.KEPT_FREED_BYTES), ("mallopt", memory.M_MMAP_THRESHOLD, memory.HEAP_BLOCK_BYTES)]
+    calls = len(libc.calls)
+    assert memory.fit_to_samples(memory.LARGE_EXPORT_BYTES - 1) is False and len(libc.calls) == calls  # small runs: nothing more
     assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES) is True
-    assert libc.calls[2:] == [("mallopt", memory.M_MMAP_THRESHOLD, memory.READ_MMAP_THRESHOLD_BYTES)]
+    assert libc.calls[calls:] == [*no_huge_pages, ("mallopt", memory.M_MMAP_THRESHOLD, memory.READ_MMAP_THRESHOLD_BYTES)]
 
 
 def test_the_heap_is_given_back_before_the_samples_are_weighted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,6 +65,7 @@ def test_the_heap_is_given_back_before_the_samples_are_weighted(monkeypatch: pyt
         ("malloc_trim", 0, 0),
         ("mallopt", memory.M_MMAP_THRESHOLD, memory.MMAP_THRESHOLD_BYTES),
         ("mallopt", memory.M_TRIM_THRESHOLD, memory.KEPT_HEAP_TOP_BYTES),
+        *([("prctl", memory.PR_SET_THP_DISABLE, 0)] if sys.platform.startswith("linux") else []),
     ]
 
 
@@ -77,3 +84,18 @@ def test_numpy_asks_for_huge_pages_once_the_samples_of_a_large_export_are_in_mem
         assert set_hugepage(False) is False
     finally:
         set_hugepage(before)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None, reason="Linux's prctl")
+def test_the_kernel_gives_no_huge_pages_while_the_exports_are_read_and_gives_them_after() -> None:
+    libc = ctypes.CDLL(None)
+    PR_GET_THP_DISABLE = 42
+    try:
+        memory.fit_to_export(memory.LARGE_EXPORT_BYTES)
+        assert libc.prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1
+        memory.fit_to_samples(memory.LARGE_EXPORT_BYTES)
+        assert libc.prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 0
+    finally:
+        memory.huge_pages(False)  # as the test process started: numpy's setting from NUMPY_MADVISE_HUGEPAGE aside
+        libc.prctl(memory.PR_SET_THP_DISABLE, 0, 0, 0, 0)
+        memory.keep_freed_pages()

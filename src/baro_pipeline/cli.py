@@ -213,13 +213,16 @@ def cmd_validate(args: argparse.Namespace, root: Path) -> int:
     from .edition import load_edition, marks_warning
     from .ingest import find_export, read_export
     from .validation import shared_id_warnings, validate_export
+    from . import memory
 
     ed = load_edition(args.edition, root)
     if ed.marks:
         print(marks_warning(ed), file=sys.stderr)
     results = {}
+    paths = {pop: find_export(ed, pop, root) for pop in ed.populations}
+    memory.fit_to_export(max(path.stat().st_size for path in paths.values()))  # as baro run reads them
     for pop, population in ed.populations.items():
-        export = read_export(find_export(ed, pop, root), population.codebook)
+        export = read_export(paths[pop], population.codebook)
         result = results[pop] = validate_export(export, population, ed.quality, ed.thresholds)
         c = result.counts
         src = export.source

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import sys
 
 from numpy._core import multiarray
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+PR_SET_THP_DISABLE = 41  # prctl's option (linux/prctl.h)
 # Once the exports are validated, a million float64 (a column at 1e6 rows, 8 MB) is mapped; smaller
 # arrays reuse the heap: each mapping costs page faults (at 1e6 × 2, 128 KiB: +5 s of system time,
 # 4 MiB: +2 s, 16 MiB: the peak of the estimation back over 1.5 GiB).
@@ -37,7 +39,7 @@ KEPT_HEAP_TOP_BYTES = 64 << 20
 def fit_to_export(size_bytes: int) -> bool:
     """Before the exports are read, from the largest one's ``size_bytes``: if it is large, glibc's mmap
     threshold fixed at READ_MMAP_THRESHOLD_BYTES (:func:`fit_to_samples` follows); :func:`keep_freed_pages` otherwise.
-    Either way numpy's arrays get small pages (:func:`huge_pages`), as ``baro`` starts."""
+    Either way no huge pages while the exports are read (:func:`huge_pages`)."""
     huge_pages(False)
     return mallopt(M_MMAP_THRESHOLD, READ_MMAP_THRESHOLD_BYTES) if size_bytes >= LARGE_EXPORT_BYTES else keep_freed_pages()
 
@@ -51,15 +53,23 @@ def fit_to_samples(largest_export_bytes: int) -> bool:
 
 
 def huge_pages(wanted: bool) -> bool:
-    """Whether numpy asks the kernel for transparent huge pages for its arrays of 4 MiB and more.
+    """Whether the process' memory may come in transparent huge pages: the kernel's switch for the
+    whole process (``prctl(PR_SET_THP_DISABLE)``, Linux) and numpy's request for its arrays of 4 MiB
+    and more.
 
-    Reading an export, they cost more in faults and compaction than they save (ingest ~30 %
-    slower at 1e6); once the samples are in memory, the estimation's large temporaries fault in
-    2 MiB at a time (at 1e6 × 2: ~0.7 s less). Where the kernel has none, numpy's request is a no-op.
+    Reading an export, they cost more than they save: pyarrow's allocator (mimalloc) asks for
+    huge pages, and where the machine's memory is fragmented each of its faults waits for the
+    kernel to compact memory (reading both 1e6 exports with pyarrow: 5.5–11 s with them, 2.7–3.3 s
+    without, and a lower peak). Once the samples are in memory, the estimation's large
+    temporaries fault in 2 MiB at a time (at 1e6 × 2: ~0.7 s less). Elsewhere than Linux, or
+    where the kernel has none, nothing changes.
     """
     set_hugepage = getattr(multiarray, "_set_madvise_hugepage", None)
     if set_hugepage is not None:
         set_hugepage(wanted)
+    libc = glibc()
+    if libc is not None and sys.platform.startswith("linux"):
+        libc.prctl(PR_SET_THP_DISABLE, int(not wanted), 0, 0, 0)  # refused by an old kernel: then nothing changes
     return True
 
 
