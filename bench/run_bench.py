@@ -119,14 +119,16 @@ def validate_part(v: Variant, n: int) -> dict[str, Any]:
     """`baro validate` and the pyarrow reader, alternating, REPEATS each."""
     proj = project(f"validate_{n}", exports(n))
     files = [proj / "raw" / "2025" / f"{pop}.csv" for pop in ("ps", "gp")]
-    res: dict[str, Any] = {"baro": [], "pyarrow": [], "load": load()}
+    res: dict[str, Any] = {"baro": [], "pyarrow": [], "pyarrow_small_pages": [], "load": load()}
     for _ in range(v.repeats):
-        for name, cmd in (("baro", [BARO, "--root", proj, "validate", "2025"]), ("pyarrow", [PY, BENCH / "pyarrow_read.py", *files])):
+        for name, cmd in (("baro", [BARO, "--root", proj, "validate", "2025"]), ("pyarrow", [PY, BENCH / "pyarrow_read.py", *files]),
+                          ("pyarrow_small_pages", [PY, BENCH / "pyarrow_read.py", "--no-huge-pages", *files])):
             t = run(cmd, timeout=v.timeout)
             if t.rc != 0:
                 raise RuntimeError(f"{name}: exit {t.rc}:\n{t.tail()}")
             res[name].append({**t.numbers(), "load": load()})
-    say(f"validate {n}: baro validate {[round(x['wall'], 2) for x in res['baro']]} s, pyarrow {[round(x['wall'], 2) for x in res['pyarrow']]} s, load {res['load']}")
+    say(f"validate {n}: baro validate {[round(x['wall'], 2) for x in res['baro']]} s, pyarrow {[round(x['wall'], 2) for x in res['pyarrow']]} s, "
+        f"pyarrow without huge pages {[round(x['wall'], 2) for x in res['pyarrow_small_pages']]} s, load {res['load']}")
     return res
 
 

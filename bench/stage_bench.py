@@ -40,16 +40,21 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, help="write cProfile statistics there")
     ap.add_argument("--skip", default="", help="estimation: skip estimate_population")
     a = ap.parse_args()
-    from baro_pipeline import edition, estimation, ingest, outputs, stats, validation, weighting
+    from baro_pipeline import edition, estimation, ingest, memory, outputs, stats, validation, weighting
 
     t = Stopwatch()
     prof = cProfile.Profile() if a.profile else None
     if prof:
         prof.enable()
     ed = edition.load_edition("2025", a.root)
-    exports = {pop: t("ingest", ingest.read_export, ingest.find_export(ed, pop, a.root), p.codebook) for pop, p in ed.populations.items()}
+    paths = {pop: ingest.find_export(ed, pop, a.root) for pop in ed.populations}
+    largest = max(path.stat().st_size for path in paths.values())
+    memory.fit_to_export(largest)  # the allocator's settings of the run (run_edition), untimed there too
+    exports = {pop: t("ingest", ingest.read_export, paths[pop], p.codebook) for pop, p in ed.populations.items()}
     valid = {pop: t("validation", validation.validate_export, exports.pop(pop), p, ed.quality, ed.thresholds) for pop, p in ed.populations.items()}
     t("validation", validation.shared_id_warnings, valid, ed.populations)  # the run's validate phase has it too
+    ingest.release_arrow_memory()
+    memory.fit_to_samples(largest)
     rows = {pop: v.counts.kept for pop, v in valid.items()}
     samples = {pop: t("raking", weighting.weighted_sample, valid.pop(pop), p, ed.weighting) for pop, p in ed.populations.items()}
     items = {}
