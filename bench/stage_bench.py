@@ -47,7 +47,7 @@ def main() -> None:
     if prof:
         prof.enable()
     ed = edition.load_edition("2025", a.root)
-    paths = {pop: ingest.find_export(ed, pop, a.root) for pop in ed.populations}
+    paths = ingest.find_exports(ed, a.root)
     largest = max(path.stat().st_size for path in paths.values())
     memory.fit_to_export(largest)  # the allocator's settings of the run (run_edition), untimed there too
     exports = {pop: t("ingest", ingest.read_export, paths[pop], p.codebook) for pop, p in ed.populations.items()}

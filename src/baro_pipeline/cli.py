@@ -211,7 +211,7 @@ def cmd_synth(args: argparse.Namespace, root: Path) -> int:
 
 def cmd_validate(args: argparse.Namespace, root: Path) -> int:
     from .edition import load_edition, marks_warning
-    from .ingest import find_export, read_export
+    from .ingest import find_exports, read_export
     from .validation import shared_id_warnings, validate_export
     from . import memory
 
@@ -219,7 +219,7 @@ def cmd_validate(args: argparse.Namespace, root: Path) -> int:
     if ed.marks:
         print(marks_warning(ed), file=sys.stderr)
     results = {}
-    paths = {pop: find_export(ed, pop, root) for pop in ed.populations}
+    paths = find_exports(ed, root)
     memory.fit_to_export(max(path.stat().st_size for path in paths.values()))  # as baro run reads them
     for pop, population in ed.populations.items():
         export = read_export(paths[pop], population.codebook)

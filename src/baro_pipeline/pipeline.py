@@ -174,7 +174,7 @@ def run_edition(
         # Each raw export is validated as soon as read, and freed then (the kept rows are a frame of their
         # own): one raw export in memory at a time, only its source kept.
         exports, sources, validated, samples = {}, {}, {}, {}
-        paths = {pop: ingest.find_export(ed, pop, root_path) for pop in ed.populations}
+        paths = ingest.find_exports(ed, root_path)
         # The allocator's setting for the run, from its largest export: freed arrays go back to the
         # system at a million rows (memory.fit_to_samples), freed pages stay in the process for the next arrays below.
         largest_export = max(path.stat().st_size for path in paths.values())

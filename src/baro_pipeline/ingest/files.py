@@ -51,6 +51,11 @@ def find_export(edition: Edition, population: str, root: Path) -> Path:
     return found[0]
 
 
+def find_exports(edition: Edition, root: Path) -> dict[str, Path]:
+    """:func:`find_export` of every population, in the edition's order."""
+    return {pop: find_export(edition, pop, root) for pop in edition.populations}
+
+
 def file_bytes(path: Path, limits: ExportLimits) -> bytes:
     """The bytes of a regular file (after links), read no further than the size limit.
 
