@@ -48,7 +48,7 @@ def main() -> None:
         prof.enable()
     ed = edition.load_edition("2025", a.root)
     paths = ingest.find_exports(ed, a.root)
-    largest = max(path.stat().st_size for path in paths.values())
+    largest = ingest.largest_export_bytes(paths)
     memory.fit_to_export(largest)  # the allocator's settings of the run (run_edition), untimed there too
     exports = {pop: t("ingest", ingest.read_export, paths[pop], p.codebook) for pop, p in ed.populations.items()}
     valid = {pop: t("validation", validation.validate_export, exports.pop(pop), p, ed.quality, ed.thresholds) for pop, p in ed.populations.items()}

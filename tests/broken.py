@@ -322,7 +322,8 @@ def write_bytes(data: bytes, population: str = "ps") -> Callable[[Path], None]:
 
 
 def special_file(kind: str, suffix: str = "csv") -> Callable[[Path], None]:
-    """The ps export replaced by a FIFO, or by a link to /dev/zero (endless zeros), under its usual name."""
+    """The ps export replaced by a FIFO, a link to /dev/zero (endless zeros), a link to nothing or a
+    link to itself, under its usual name."""
 
     def make(root: Path) -> None:
         export_file(root).unlink()
@@ -330,7 +331,7 @@ def special_file(kind: str, suffix: str = "csv") -> Callable[[Path], None]:
         if kind == "fifo":
             os.mkfifo(path)
         else:
-            path.symlink_to("/dev/zero")
+            path.symlink_to({"zero": Path("/dev/zero"), "dangling": root / "nowhere" / path.name, "loop": path}[kind])
 
     return make
 
@@ -533,6 +534,8 @@ CASES: tuple[Case, ...] = (
     Case("cr_line_ends", cr_line_ends, Accepted((r"ps\.csv, csv, encoding utf-8, delimiter ';'",))),
     Case("export_is_fifo", special_file("fifo"), Refused(1, (PS + r": not a regular file but a FIFO \(named pipe\)", FIX + "put the export itself there"))),
     Case("export_links_to_dev_zero", special_file("zero"), Refused(1, (PS + r": not a regular file but a character device \(a link to /dev/zero\)", FIX + "put the export itself there"))),
+    Case("export_links_to_nothing", special_file("dangling"), Refused(1, (PS + r": cannot read the file \(No such file or directory\)", FIX + "check the path and its permissions"))),
+    Case("export_links_to_itself", special_file("loop"), Refused(1, (PS + r": cannot read the file \(Too many levels of symbolic links\)", FIX + "check the path and its permissions"))),
     Case("xlsx_is_fifo", special_file("fifo", "xlsx"), Refused(1, (r"raw/2025/ps\.xlsx: not a regular file but a FIFO", FIX))),
     Case("sav_links_to_dev_zero", special_file("zero", "sav"), Refused(1, (r"raw/2025/ps\.sav: not a regular file but a character device", FIX))),
     Case("open_text_of_50_mb", huge_open_text, Quarantined({"field_size": 1}, 1)),

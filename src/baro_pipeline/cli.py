@@ -211,7 +211,7 @@ def cmd_synth(args: argparse.Namespace, root: Path) -> int:
 
 def cmd_validate(args: argparse.Namespace, root: Path) -> int:
     from .edition import load_edition, marks_warning
-    from .ingest import find_exports, read_export
+    from .ingest import find_exports, largest_export_bytes, read_export
     from .validation import shared_id_warnings, validate_export
     from . import memory
 
@@ -220,7 +220,7 @@ def cmd_validate(args: argparse.Namespace, root: Path) -> int:
         print(marks_warning(ed), file=sys.stderr)
     results = {}
     paths = find_exports(ed, root)
-    memory.fit_to_export(max(path.stat().st_size for path in paths.values()))  # as baro run reads them
+    memory.fit_to_export(largest_export_bytes(paths))  # as baro run reads them
     for pop, population in ed.populations.items():
         export = read_export(paths[pop], population.codebook)
         result = results[pop] = validate_export(export, population, ed.quality, ed.thresholds)

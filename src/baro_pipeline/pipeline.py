@@ -177,7 +177,7 @@ def run_edition(
         paths = ingest.find_exports(ed, root_path)
         # The allocator's setting for the run, from its largest export: freed arrays go back to the
         # system at a million rows (memory.fit_to_samples), freed pages stay in the process for the next arrays below.
-        largest_export = max(path.stat().st_size for path in paths.values())
+        largest_export = ingest.largest_export_bytes(paths)
         memory.fit_to_export(largest_export)
         for pop, population in ed.populations.items():
             exports[pop] = timed("read export", ingest.read_export, paths[pop], population.codebook)

@@ -45,7 +45,7 @@ clear, rather than quarantined cell by cell.
 from .columns import coded_columns, expected_columns, number_columns, slot_columns, text_columns
 from .csv import MAX_FIELD_MB
 from .export import Export, SourceFile, read_export, release_arrow_memory
-from .files import ASSUMED_MEMORY, BYTES_PER_CELL, BYTES_PER_FILE_BYTE, LIMIT_VARIABLES, ExportLimits, export_limits, file_bytes, find_export, find_exports
+from .files import ASSUMED_MEMORY, BYTES_PER_CELL, BYTES_PER_FILE_BYTE, LIMIT_VARIABLES, ExportLimits, export_limits, file_bytes, find_export, find_exports, largest_export_bytes
 from .numbers import digit_numbers, parsed_numbers, text_numbers
 from .table import ISSUE_COLUMNS, NO_ISSUES, ROW, TextTable, cell_text, issue_frame
 
@@ -70,6 +70,7 @@ __all__ = [
     "file_bytes",
     "find_export",
     "find_exports",
+    "largest_export_bytes",
     "issue_frame",
     "number_columns",
     "parsed_numbers",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,19 @@ def find_export(edition: Edition, population: str, root: Path) -> Path:
 def find_exports(edition: Edition, root: Path) -> dict[str, Path]:
     """:func:`find_export` of every population, in the edition's order."""
     return {pop: find_export(edition, pop, root) for pop in edition.populations}
+
+
+def largest_export_bytes(paths: Mapping[str, Path]) -> int:
+    """The size of the largest export (links followed), for the allocator's settings of a run
+    (memory.fit_to_export); one that cannot be looked at counts as empty: reading it says why."""
+
+    def size(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except OSError:
+            return 0
+
+    return max(map(size, paths.values()), default=0)
 
 
 def file_bytes(path: Path, limits: ExportLimits) -> bytes:
