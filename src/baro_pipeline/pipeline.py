@@ -10,7 +10,10 @@ runs each call as a task, so the order of the stages exists here only.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
@@ -119,22 +122,59 @@ class _Timed:
     """``stage`` calls with their wall time added to their phase's total (a stage runs once per population).
 
     A stage called during another (the ranking charts, started as each population is estimated)
-    counts towards its own phase only: its time is taken out of the other's.
+    counts towards its own phase only: its time is taken out of the other's. Stages made at once
+    (:meth:`together`) count their wall time once.
     """
 
     def __init__(self, stage: Stage) -> None:
         self.stage = stage
         self.timings: dict[str, float] = {}
-        self.ended = 0.0  # the wall time of the stages ended so far, nested ones within their outer one
+        self.lock = threading.Lock()  # stages made at once end in threads of their own
+        self.local = threading.local()  # per thread: the wall time of the stages ended so far, nested ones within their outer one
+
+    @property
+    def ended(self) -> float:
+        ended: float = getattr(self.local, "ended", 0.0)
+        return ended
 
     def __call__(self, name: str, function: Callable[..., Any], /, *args: Any) -> Any:
         start, ended_before = time.perf_counter(), self.ended
         try:
             return self.stage(name, function, *args)
         finally:
-            phase, seconds = PHASES[name], time.perf_counter() - start
-            self.timings[phase] = self.timings.get(phase, 0.0) + seconds - (self.ended - ended_before)
-            self.ended = ended_before + seconds
+            seconds = time.perf_counter() - start
+            self.count(PHASES[name], seconds - (self.ended - ended_before))
+            self.local.ended = ended_before + seconds
+
+    def count(self, phase: str, seconds: float) -> None:
+        with self.lock:
+            self.timings[phase] = self.timings.get(phase, 0.0) + seconds
+
+    def together(self, threaded: bool, *calls: tuple[Any, ...]) -> list[Any]:
+        """The results of stage calls of one phase, each ``(name, function, *args)``: each call in a
+        thread of its own when ``threaded``, else one after the other in this one.
+
+        The phase counts their wall time once, from their start to the last one's end. Each thread
+        runs in a copy of this one's context (under Prefect, each call stays a task of the flow
+        run). An exception of a call is raised here as it was raised (the first call's first),
+        once every call has ended.
+        """
+        if not threaded:
+            return [self(*call) for call in calls]
+        (phase,) = {PHASES[name] for name, *_ in calls}  # of one phase: their wall time is its own
+        start, ended_before = time.perf_counter(), self.ended
+
+        def with_wall_time(call: tuple[Any, ...]) -> tuple[Any, float]:
+            began = time.perf_counter()
+            return self(*call), time.perf_counter() - began
+
+        with ThreadPoolExecutor(len(calls), thread_name_prefix="baro-stage") as pool:
+            called = [pool.submit(contextvars.copy_context().run, with_wall_time, call) for call in calls]
+        results = [done.result() for done in called]
+        seconds = time.perf_counter() - start
+        self.count(phase, seconds - sum(wall for _, wall in results))  # each call counted its own: their overlap taken out
+        self.local.ended = ended_before + seconds
+        return [result for result, _ in results]
 
 
 def weighting_line(pop: str, w: weighting.RakeResult) -> str:
@@ -187,7 +227,8 @@ def run_edition(
             c = validated[pop].counts
             progress(f"{pop}: kept {c.kept}, excluded {sum(c.excluded.values())}, quarantined {c.quarantined}")
         ingest.release_arrow_memory()  # the last raw export's texts, dropped once validated
-        run_scope.enter_context(blas.threads_for(max(v.counts.kept for v in validated.values())))  # one thread for small samples
+        largest_sample = max(v.counts.kept for v in validated.values())
+        run_scope.enter_context(blas.threads_for(largest_sample))  # one thread for small samples
         memory.fit_to_samples(largest_export)  # large exports: the heap given back, big arrays mapped
         for warning in timed("shared ids", validation.shared_id_warnings, validated, ed.populations):
             warn(warning)
@@ -202,8 +243,12 @@ def run_edition(
         estimates = timed("estimate", estimation.estimate_populations, samples, ed, start_ranking_charts)
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
-        figure_rows = timed("figure estimates", figures.figure_estimates, audit.audit_specs(ed), ed, samples)
-        list_answers = timed("published list estimates", estimation.ranked_answers, orders.list_questions(ed), ed, samples)
+        # Both need only the samples; on large ones each has a core (numpy releases the GIL there).
+        figure_rows, list_answers = timed.together(
+            largest_sample > blas.SMALL_SAMPLE_ROWS,
+            ("figure estimates", figures.figure_estimates, audit.audit_specs(ed), ed, samples),
+            ("published list estimates", estimation.ranked_answers, orders.list_questions(ed), ed, samples),
+        )
         audit_table = timed("audit", audit.audit_edition, ed, figure_rows)
         verdicts = audit.verdict_counts(audit_table)
         progress("audit: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
