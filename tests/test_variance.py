@@ -306,6 +306,28 @@ def test_domains_changed_in_place_are_laid_out_again(ref, monkeypatch):
     assert not np.array_equal(changed.n[2], first.n[2])
 
 
+def test_read_only_domains_of_their_own_are_kept_as_they_are_a_read_only_view_is_copied(ref, monkeypatch):
+    """Domains no view can change (read only over their own data: the breakdown levels' masks)
+    are kept as they are, and known equal by being the same array; a read-only view of a
+    writable array is copied: changed through that array, its domains are laid out again."""
+    monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())
+    y = coded(ref.items(CODED_ITEMS))
+    design = ref.designs["rake"]
+    frozen = np.column_stack([ref.domain("sex", "F"), ref.domain("sex", "M"), ref.domain("age", "a65p")])
+    frozen.flags.writeable = False
+    assert coded_kernels.kept_domains(frozen) is frozen
+    writable = frozen.copy()
+    view = writable.view()
+    view.flags.writeable = False
+    assert coded_kernels.kept_domains(view) is not view
+    first = svymean(design, y, frozen)
+    np.testing.assert_array_equal(svymean(design, y, frozen).se, first.se)  # the same read-only array
+    np.testing.assert_array_equal(svymean(design, y, view).se, first.se)  # equal domains: the layers kept
+    writable[:, 2] = ref.domain("age", "a18_24")
+    fresh = svymean(Design(design.weights.copy(), design.calibration_codes, design.calibration), y, view)
+    np.testing.assert_array_equal(svymean(design, y, view).se, fresh.se)
+
+
 def test_weight_classes_are_the_cells_when_the_weights_are_constant_within_cells():
     cell = np.random.default_rng(3).integers(0, 6, 300)
     factor = np.array([1.5, 0.5, 2.0, 1.0, 0.75, 3.0])

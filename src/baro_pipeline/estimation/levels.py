@@ -37,7 +37,9 @@ def breakdown_levels(frame: pd.DataFrame, population: Population) -> Levels:
         cells = code_cells(frame, q.single_column)
         keys += [(b, str(c), q.code_label(c)) for c in q.all_codes()]
         masks += [cells == c for c in q.all_codes()]
-    return Levels(pd.DataFrame(keys, columns=["breakdown", "breakdown_level", "breakdown_label"]), np.column_stack(masks))
+    stacked = np.column_stack(masks)
+    stacked.flags.writeable = False  # the estimation's kernels then know them unchanged without a pass over them (stats.coded.layer_groups)
+    return Levels(pd.DataFrame(keys, columns=["breakdown", "breakdown_level", "breakdown_label"]), stacked)
 
 
 def level_counts(design: Design, matrix: ItemMatrix, levels: Levels) -> CountedItems | None:

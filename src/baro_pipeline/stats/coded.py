@@ -154,9 +154,10 @@ class Bundle:
 
 
 Layers = list[tuple[np.ndarray, int, Array]]
-# Per layout, the last layers of domains made (rows, a copy of the domains, layers): a question's
+# Per layout, the last layers of domains made (rows, the domains as kept, layers): a question's
 # covariance, the items' sums and their answer counts take the same breakdown levels, which
-# are checked equal (a pass over them) rather than laid out again (a pass per domain and level).
+# are checked equal rather than laid out again (a pass per domain and level): the same read-only
+# array at once, others by a pass over them.
 _LAST_LAYERS: WeakKeyDictionary[VarianceLayout, tuple[np.ndarray, np.ndarray | None, Layers]] = WeakKeyDictionary()
 
 
@@ -169,13 +170,21 @@ def layer_groups(layout: VarianceLayout, rows: np.ndarray, domains: np.ndarray |
         return last[2]
     # keys of bincount's own type: smaller ones would be converted on every call
     layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, len(rows))]
-    _LAST_LAYERS[layout] = (rows, None if domains is None else domains.copy(), layers)
+    _LAST_LAYERS[layout] = (rows, None if domains is None else kept_domains(domains), layers)
     return layers
 
 
-def same_domains(a: np.ndarray | None, b: np.ndarray | None) -> bool:
-    """Whether two domain matrices (or None: the whole sample) are equal."""
-    return a is None and b is None or (a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b))
+def kept_domains(domains: np.ndarray) -> np.ndarray:
+    """Domains kept to compare the next ones with: the array itself when read only over data of
+    its own (no view can change it: the breakdown levels' masks, 25 MB at 1e6), else a copy."""
+    return domains if not domains.flags.writeable and domains.flags.owndata else domains.copy()
+
+
+def same_domains(kept: np.ndarray | None, domains: np.ndarray | None) -> bool:
+    """Whether domains kept by :func:`kept_domains` (or None: the whole sample) equal ``domains``."""
+    if kept is domains:  # None twice, or the same read-only array: a copy is never handed out
+        return True
+    return kept is not None and domains is not None and kept.shape == domains.shape and np.array_equal(kept, domains)
 
 
 def whole_layers(layers: Layers) -> list[bool]:
