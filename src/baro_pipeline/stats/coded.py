@@ -89,7 +89,7 @@ def domain_layers(domains: np.ndarray | None, n: int) -> list[tuple[np.ndarray, 
     level of each row (L when in none of its L domains) and the domain of each level.
     """
     if domains is None:
-        return [(np.zeros(n, dtype=np.intp), np.array([0]))]
+        return [(np.zeros(n, dtype=np.uint8), np.array([0]))]
     columns = np.ascontiguousarray(domains.T)  # domain by domain: contiguous reads
     layers: list[tuple[np.ndarray, list[int]]] = []
     for j, column in enumerate(columns):
@@ -101,7 +101,8 @@ def domain_layers(domains: np.ndarray | None, n: int) -> list[tuple[np.ndarray, 
             free[1].append(j)
     result = []
     for _, members in layers:
-        level = np.full(n, len(members), dtype=np.intp)
+        # the smallest type: at 1e6 rows a byte a row comes from the heap's pages, 8 would be a fresh mapping
+        level = np.full(n, len(members), dtype=np.min_scalar_type(len(members)))
         for i, j in enumerate(members):
             np.copyto(level, i, where=columns[j])
         result.append((level, np.array(members)))
@@ -169,7 +170,7 @@ def layer_groups(layout: VarianceLayout, rows: np.ndarray, domains: np.ndarray |
     if last is not None and last[0] is rows and same_domains(last[1], domains):
         return last[2]
     # keys of bincount's own type: smaller ones would be converted on every call
-    layers = [((rows * (len(columns) + 1) + level).astype(np.intp), len(columns), columns) for level, columns in domain_layers(domains, len(rows))]
+    layers = [(rows.astype(np.intp, copy=False) * (len(columns) + 1) + level, len(columns), columns) for level, columns in domain_layers(domains, len(rows))]
     _LAST_LAYERS[layout] = (rows, None if domains is None else kept_domains(domains), layers)
     return layers
 
