@@ -42,6 +42,13 @@ class Renderer:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def exit_code(self) -> int | None:
+        """The renderer's exit code once its output ended: it is ending then, maybe not yet reaped (None if it still runs after a second)."""
+        try:
+            return self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            return None
+
     def submit(self, spec: str) -> Future[str]:
         """The SVG to come of a specification (its JSON text)."""
         with self.lock:
@@ -66,7 +73,7 @@ class Renderer:
             except OSError:
                 answer = ""
             if not answer:
-                future.set_exception(RuntimeError(f"the charts' renderer ({RENDERER_SCRIPT.name}) ended with code {self.process.poll()}; '{sys.executable} {RENDERER_SCRIPT}' says why"))
+                future.set_exception(RuntimeError(f"the charts' renderer ({RENDERER_SCRIPT.name}) ended with code {self.exit_code()}; '{sys.executable} {RENDERER_SCRIPT}' says why"))
             elif "svg" in (found := json.loads(answer)):
                 future.set_result(found["svg"])
             else:
