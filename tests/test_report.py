@@ -22,7 +22,7 @@ from markupsafe import escape
 from baro_pipeline import audit
 from baro_pipeline.edition import PROBLEM_KINDS, Edition
 from baro_pipeline.report import charts
-from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, start_ranking_charts, top_size
+from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, start_ranking_charts, start_section_charts, top_size
 from baro_pipeline.report_texts import FRENCH, FRENCH_CHECKS, FRENCH_CLAUSES, FRENCH_PROBLEM_KINDS, FRENCH_SLIPS
 from exports import audited
 from test_cli import running
@@ -392,3 +392,22 @@ def test_the_renderer_ends_with_the_process_that_started_it():
     while running(renderer) and time.monotonic() < deadline:
         time.sleep(0.05)  # it sees its stdin end, then exits
     assert not running(renderer), f"the charts' renderer (PID {renderer}) outlived the process that started it"
+
+
+def test_the_renderer_starts_before_the_run_imports_its_libraries():
+    """``baro run`` starts the renderer before it imports the run's libraries: its module imports none of them."""
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, baro_pipeline.chart_renderer; print(sorted({'jinja2', 'numpy', 'openpyxl', 'pandas', 'pyarrow', 'baro_pipeline.report'} & set(sys.modules)))"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert imported.stdout.strip() == "[]", imported.stderr
+
+
+def test_the_report_takes_the_sections_the_run_started(run, html):
+    sections = start_section_charts(run.edition, run.audit)
+    assert report_html(run.edition, run.estimates, run.audit, run.weighting, None, None, sections).decode("utf-8") == html
+    assert sections.mirror_chart is not None and sections.audit_chart is not None and sections.trend_charts == ()
+    given = dataclasses.replace(sections, mirror_chart=dataclasses.replace(sections.mirror_chart, title="Miroir donné au rapport"))
+    page = report_html(run.edition, run.estimates, run.audit, run.weighting, None, None, given).decode("utf-8")
+    assert "<h3>Miroir donné au rapport</h3>" in page and f"<h3>{escape(sections.mirror_chart.title)}</h3>" in html
+    assert f"<h3>{escape(sections.mirror_chart.title)}</h3>" not in page

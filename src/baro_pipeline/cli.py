@@ -262,9 +262,11 @@ def prefect_environment(root: Path, verbose: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace, root: Path) -> int:
+    from .chart_renderer import start_renderer
     from .edition import load_edition
 
     load_edition(args.edition, root)  # an unknown or broken edition is refused before Prefect starts (seconds)
+    start_renderer()  # its runtime starts on the other core while this process imports the run's libraries
     start = time.perf_counter()
     if args.no_prefect:
         from .pipeline import run_edition
@@ -278,22 +280,14 @@ def cmd_run(args: argparse.Namespace, root: Path) -> int:
 
         prefect_environment(root, args.verbose)
         print(f"baro run {args.edition}: {prefect_for_run(prefect_home(root))}", flush=True)
-        # A child the kernel kills with this process; the flow's imports and the renderer's start run while it starts.
-        start_embedded_server(meanwhile=flow_and_renderer)
+        # A child the kernel kills with this process; the flow's imports run while it starts.
+        start_embedded_server(meanwhile=lambda: importlib.import_module("baro_flows.run"))
         from baro_flows.run import baro_run
 
         with imports_out_of_collections():
             summary = baro_run(edition_id=args.edition, root=str(root), strict=args.strict, echo=not args.verbose)
     print_summary(summary, time.perf_counter() - start, baro_command(root), "" if args.no_prefect else ", the rest is Prefect")
     return 0
-
-
-def flow_and_renderer() -> None:
-    """Import the flow and start the charts' renderer process: what ``baro run`` does while Prefect's embedded server starts."""
-    importlib.import_module("baro_flows.run")
-    from .report import start_renderer
-
-    start_renderer()
 
 
 def print_summary(summary: dict[str, Any], seconds: float, baro: str, rest: str = ", the rest is Prefect") -> None:

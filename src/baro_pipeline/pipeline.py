@@ -268,10 +268,10 @@ def run_edition(
             trend = run_tables["trends"]
             progress(f"trends against {previous.edition.id}: {int(trend['significant'].sum())} significant changes in {len(trend)} rows")
         # The tables are built while the renderer's process draws the report's last charts.
-        timed("section charts", report.start_section_charts, ed, run_tables["audit"], run_tables.get("trends"))
+        sections = timed("section charts", report.start_section_charts, ed, run_tables["audit"], run_tables.get("trends"))
         tables_xlsx = timed("tables", report.tables_xlsx, ed, run_tables["estimates"], run_tables["audit"], run_tables.get("trends"))
         extra_files = {
-            "report.html": timed("report", report.report_html, ed, run_tables["estimates"], run_tables["audit"], run_tables["weighting"], run_tables.get("trends"), rankings),
+            "report.html": timed("report", report.report_html, ed, run_tables["estimates"], run_tables["audit"], run_tables["weighting"], run_tables.get("trends"), rankings, sections),
             "tables.xlsx": tables_xlsx,
         }
         metadata = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, {p: s.sha256 for p, s in sources.items()})

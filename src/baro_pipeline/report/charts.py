@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
-import sys
 import textwrap
-import threading
-from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 from markupsafe import Markup
+
+from ..chart_renderer import RENDERERS as RENDERERS, start_renderer  # RENDERERS: the bench clears their charts
 
 COLOURS = ("#1f4e79", "#c55a11", "#548235", "#7030a0")  # one per population, in the edition's order
 VERDICT_COLOURS = {
@@ -31,9 +27,6 @@ FONT = "Helvetica, Arial, sans-serif"
 # No width limit (labelLimit 0): wrapped() already cuts a label to LABEL_WIDTH characters a line,
 # and Vega measures every label once more to apply a limit (a fifth of the charts' time).
 LABEL_AXIS = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelExpr": "split(datum.label, '|')", "labelLimit": 0, "ticks": False, "domain": False}}
-RENDERER_SCRIPT = Path(__file__).with_name("svg_renderer.py")
-RENDERER_LOCK = threading.Lock()
-KEPT_CHARTS = 64  # SVGs of a few reports (tens of kB each)
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,70 +65,6 @@ def chart_config() -> dict[str, Any]:
         "legend": {"labelFontSize": 12, "orient": "bottom", "title": None},
         "background": "white",
     }
-
-
-class Renderer:
-    """vl-convert in a process of its own (``svg_renderer.py``), fed one chart at a time by a thread.
-
-    vl-convert holds the GIL while it converts: in this process a chart would stop every other
-    thread, so charts drawn early would only delay the stages. In its own process they are drawn
-    on the machine's other core while this one computes. A specification asked for again is not
-    drawn again (the last KEPT_CHARTS are kept: a process that reports twice draws once).
-    """
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(RENDERER_SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, encoding="utf-8"
-        )
-        self.waiting: queue.SimpleQueue[tuple[str, Future[str]]] = queue.SimpleQueue()
-        self.drawn: OrderedDict[str, Future[str]] = OrderedDict()
-        self.lock = threading.Lock()
-        threading.Thread(target=self.serve, name="baro-chart-renderer", daemon=True).start()
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def submit(self, spec: str) -> Future[str]:
-        """The SVG to come of a specification (its JSON text)."""
-        with self.lock:
-            if spec in self.drawn:
-                self.drawn.move_to_end(spec)
-                return self.drawn[spec]
-            future = self.drawn[spec] = Future()
-            self.waiting.put((spec, future))
-            if len(self.drawn) > KEPT_CHARTS:
-                self.drawn.popitem(last=False)
-            return future
-
-    def serve(self) -> None:
-        """Send each waiting specification, and resolve its future with the answer."""
-        assert self.process.stdin is not None and self.process.stdout is not None
-        while True:
-            spec, future = self.waiting.get()
-            try:
-                self.process.stdin.write(spec + "\n")
-                self.process.stdin.flush()
-                answer = self.process.stdout.readline()
-            except OSError:
-                answer = ""
-            if not answer:
-                future.set_exception(RuntimeError(f"the charts' renderer ({RENDERER_SCRIPT.name}) ended with code {self.process.poll()}; '{sys.executable} {RENDERER_SCRIPT}' says why"))
-            elif "svg" in (found := json.loads(answer)):
-                future.set_result(found["svg"])
-            else:
-                future.set_exception(RuntimeError(f"vl-convert could not draw a chart: {found['error']}"))
-
-
-RENDERERS: list[Renderer] = []  # the process's renderer, started once (and again if it ended)
-
-
-def start_renderer() -> Renderer:
-    """The process's chart renderer, started now if it is not running: its JavaScript runtime
-    costs about 0.5 s of CPU to start, spent on the other core while the data stages run."""
-    with RENDERER_LOCK:
-        if not RENDERERS or not RENDERERS[-1].alive():
-            RENDERERS[:] = [Renderer()]
-        return RENDERERS[-1]
 
 
 def spec_text(chart: Chart) -> str:

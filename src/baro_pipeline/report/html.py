@@ -251,20 +251,36 @@ def weighting_rows(edition: Edition, weighting: pd.DataFrame) -> Table:
     )
 
 
-def trend_and_audit_charts(edition: Edition, audit: pd.DataFrame, trends: pd.DataFrame | None) -> tuple[tuple[Chart, ...], Chart | None]:
-    """The trends' charts (none without trends) and the audit's (None without published figures)."""
-    return trend_charts(edition, trends) if trends is not None and len(trends) else (), audit_chart(edition, audit) if len(audit) else None
+@dataclass(frozen=True)
+class Sections:
+    """The report's sections after the synthesis' pages: the mirror comparisons (chart and table,
+    None without mirror pairs), the trends' charts (none without trends), the audit's chart (None
+    without published figures)."""
+
+    mirror_chart: Chart | None
+    mirror_table: Table | None
+    trend_charts: tuple[Chart, ...]
+    audit_chart: Chart | None
+
+    def charts(self) -> list[Chart]:
+        """The charts the sections have, in the report's order."""
+        return [c for c in (self.mirror_chart, *self.trend_charts, self.audit_chart) if c is not None]
 
 
-def section_charts(mirror_chart: Chart | None, trend_figures: tuple[Chart, ...], audit_figure: Chart | None) -> list[Chart]:
-    """The charts after the synthesis' pages, those the report has."""
-    return [c for c in (mirror_chart, *trend_figures, audit_figure) if c is not None]
+def report_sections(edition: Edition, audit: pd.DataFrame, trends: pd.DataFrame | None) -> Sections:
+    return Sections(
+        *mirror_section(edition, audit),
+        trend_charts(edition, trends) if trends is not None and len(trends) else (),
+        audit_chart(edition, audit) if len(audit) else None,
+    )
 
 
-def start_section_charts(edition: Edition, audit: pd.DataFrame, trends: pd.DataFrame | None = None) -> None:
-    """Have the renderer draw the mirror, trend and audit charts of :func:`report_html` while the
-    tables are built: the report finds them drawn."""
-    start_charts(section_charts(mirror_section(edition, audit)[0], *trend_and_audit_charts(edition, audit, trends)))
+def start_section_charts(edition: Edition, audit: pd.DataFrame, trends: pd.DataFrame | None = None) -> Sections:
+    """The mirror, trend and audit sections of :func:`report_html`, their charts handed to the
+    renderer now: drawn while the tables are built, the report finds them drawn."""
+    sections = report_sections(edition, audit, trends)
+    start_charts(sections.charts())
+    return sections
 
 
 @cache
@@ -281,13 +297,14 @@ def report_html(
     weighting: pd.DataFrame,
     trends: pd.DataFrame | None = None,
     rankings: Mapping[tuple[str, str], Chart] | None = None,
+    sections: Sections | None = None,
 ) -> bytes:
-    """``report.html`` of a run (UTF-8 bytes): the same tables give the same bytes. ``rankings``:
-    the charts :func:`start_ranking_charts` returned for these estimates (built again when not given)."""
-    mirror_chart, mirror_table = mirror_section(edition, audit)
+    """``report.html`` of a run (UTF-8 bytes): the same tables give the same bytes. ``rankings``
+    and ``sections``: what :func:`start_ranking_charts` and :func:`start_section_charts` returned
+    for these tables (built again when not given)."""
     report_pages = pages(edition, estimates, audit, rankings)
-    trend_figures, audit_figure = trend_and_audit_charts(edition, audit, trends)
-    charts = [c for page in report_pages for c in page.charts] + section_charts(mirror_chart, trend_figures, audit_figure)
+    sections = sections or report_sections(edition, audit, trends)
+    charts = [c for page in report_pages for c in page.charts] + sections.charts()
     html = report_template().render(
         t=texts_of(edition).page,
         edition=edition,
@@ -297,12 +314,12 @@ def report_html(
         thresholds=edition.thresholds,
         interval=edition.significance.interval,
         pages=report_pages,
-        mirror_chart=mirror_chart,
-        mirror_table=mirror_table,
-        trend_charts=trend_figures,
+        mirror_chart=sections.mirror_chart,
+        mirror_table=sections.mirror_table,
+        trend_charts=sections.trend_charts,
         trend_table=trends_table_rows(edition, trends) if trends is not None and len(trends) else None,
         previous=edition.previous,
-        audit_chart=audit_figure,
+        audit_chart=sections.audit_chart,
         audit_table=audit_table(edition, audit),
         weighting=weighting_rows(edition, weighting),
         svg_of=svgs(charts),
