@@ -397,3 +397,17 @@ def test_all_distinct_ids(ids, expected):
     from baro_pipeline.validation import all_distinct
 
     assert all_distinct(ids) is expected
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_shared_count_is_the_count_of_ids_in_both(seed):
+    """Bounds apart (told without a hash) or overlapping, the count Arrow's is_in gives."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from baro_pipeline.validation import shared_count
+
+    rng = np.random.default_rng(seed)
+    prefixes = rng.choice(["TLN-PS-", "TLN-GP-", "é-", ""], size=2)
+    ids, others = (pa.array(np.unique([f"{p}{n:06d}" for n in rng.integers(0, 400, rng.integers(0, 60))]), pa.string()) for p in prefixes)
+    assert shared_count(ids, others) == (pc.sum(pc.is_in(ids, value_set=others)).as_py() or 0)

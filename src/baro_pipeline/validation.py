@@ -551,8 +551,6 @@ def kept_frame(frame: pd.DataFrame, kept: np.ndarray, codebook: Codebook) -> pd.
 def shared_id_warnings(validated: Mapping[str, Validated], populations: Mapping[str, Population]) -> list[str]:
     """A warning per pair of populations whose kept interviews share respondent ids (the panels mixed
     up, or an id reused by the panel provider): counts only, as ids never appear in a message."""
-    # Arrow's hash kernels (a Python set of a million ids costs seconds), on the kept ids as they are:
-    # distinct, repeats being quarantined (at 1e6 × 2: 0.23 s, against 0.8 s made unique first)
     ids = {pop: pyarrow.array(v.frame[populations[pop].codebook.columns.id]) for pop, v in validated.items()}
     pops = list(ids)
     return [
@@ -560,8 +558,20 @@ def shared_id_warnings(validated: Mapping[str, Validated], populations: Mapping[
         "(the interviews are in weights.parquet under both populations)"
         for i, a in enumerate(pops)
         for b in pops[i + 1 :]
-        if (n := pc.sum(pc.is_in(ids[a], value_set=ids[b].cast(ids[a].type))).as_py())
+        if (n := shared_count(ids[a], ids[b].cast(ids[a].type)))
     ]
+
+
+def shared_count(ids: pyarrow.Array, others: pyarrow.Array) -> int:
+    """How many of ``ids`` are among ``others`` (each distinct: repeats are quarantined).
+
+    None when the two sets of ids lie in ranges apart (each panel's ids under its own prefix: the
+    usual case), told by their bounds (at 1e6 × 2: ~0.02 s); else by Arrow's hash kernels (0.2–0.4 s;
+    a Python set of a million ids costs seconds)."""
+    bounds, other_bounds = pc.min_max(ids).as_py(), pc.min_max(others).as_py()
+    if None in (bounds["min"], other_bounds["min"]) or bounds["max"] < other_bounds["min"] or other_bounds["max"] < bounds["min"]:
+        return 0
+    return int(pc.sum(pc.is_in(ids, value_set=others)).as_py() or 0)
 
 
 def check_invalid_share(counts: RowCounts, quarantine: pd.DataFrame, thresholds: Thresholds, export: Export) -> None:
