@@ -468,3 +468,15 @@ def test_default_limits_follow_the_memory_available(monkeypatch):
     assert export_limits().max_cells == ASSUMED_MEMORY // BYTES_PER_CELL
     monkeypatch.setenv("BARO_MAX_EXPORT_CELLS", "1e9")
     assert export_limits().max_cells == 10**9
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_line_ends_count_what_pyarrow_reads_as_line_ends(seed):
+    """LF alone (told without counting CR), CR LF, CR alone and mixed: as many as the regular expression finds."""
+    from baro_pipeline.ingest.csv import LINE_END, line_ends
+
+    rng = np.random.default_rng(seed)
+    pieces = [b"\n", b"a;1"] + [b"\r\n", b"\r"] * (seed % 2)  # every other file without CR
+    data = b"".join(rng.choice(pieces, size=200))
+    start, end = sorted(rng.integers(0, len(data) + 1, size=2))
+    assert line_ends(data, start, end) == len(LINE_END.findall(data, start, end))

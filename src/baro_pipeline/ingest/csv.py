@@ -246,10 +246,13 @@ def id_shapes(ids: pd.Series) -> pd.Series:
 
 
 def line_ends(data: bytes, start: int, end: int) -> int:
-    """Line ends between ``start`` and ``end``: CR LF, LF or CR alone (an old Mac export)."""
-    returns = data.count(b"\r", start, end)
-    pairs = data.count(b"\r\n", start, end) if returns else 0  # LF alone (most exports): no third pass over the file
-    return data.count(b"\n", start, end) + returns - pairs
+    """Line ends between ``start`` and ``end``: CR LF, LF or CR alone (an old Mac export).
+
+    A file of LF alone (most exports) is counted in one pass: its lack of CR is told by ``find``
+    (memchr, several times faster than a count)."""
+    if data.find(b"\r", start, end) == -1:
+        return data.count(b"\n", start, end)
+    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
 
 
 def field_count_error(rejected: list[tuple[int, int, str]], names: list[str], delimiter: str, path: Path) -> ExportError:
