@@ -444,3 +444,18 @@ def test_straightliners_are_rows_of_one_answer_across_the_grid(seed, frame, mini
     expected = rows & (square == square[:, :1]).all(axis=1)
     assert found.tolist() == expected.tolist() and expected.any()
     assert problems["value"].tolist() == [str(int(v)) for v in square[expected, 0]]
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    ["str", pd.StringDtype("pyarrow"), pd.StringDtype("python"), pd.StringDtype("python", na_value=np.nan), object, "float32", "category"],
+    ids=str,
+)
+def test_text_dtypes_are_those_pandera_takes_as_str(dtype):
+    """Ingest's own strings told without pandera; the answer pandera gives for every dtype."""
+    from pandera.engines import pandas_engine
+
+    from baro_pipeline.validation import is_text
+
+    dtype = pd.Series([], dtype=dtype).dtype
+    assert is_text(dtype) == pandas_engine.Engine.dtype(str).check(pandas_engine.Engine.dtype(dtype))
