@@ -459,3 +459,23 @@ def test_text_dtypes_are_those_pandera_takes_as_str(dtype):
 
     dtype = pd.Series([], dtype=dtype).dtype
     assert is_text(dtype) == pandas_engine.Engine.dtype(str).check(pandas_engine.Engine.dtype(dtype))
+
+
+def test_screening_keeps_the_interviews_and_ids_validation_keeps(frame, mini_population, mini_codebook, tmp_path):
+    """`baro validate`'s way (no kept answers taken): the same quarantine, counts and kept ids as validate_export."""
+    from baro_pipeline.validation import kept_id_warnings, kept_ids, screened_export
+
+    export = frame.copy()
+    export.loc[1, "respondent_id"] = "R0001"  # quarantined twice
+    export.loc[[4, 5], "status"] = mini_codebook.statuses["incomplete"]
+    path = write_csv(export, tmp_path / "ps.csv")
+    screened = screened_export(read_export(path, mini_population.codebook), mini_population, DEFAULT_QUALITY, LENIENT)
+    result = validate_export(read_export(path, mini_population.codebook), mini_population, DEFAULT_QUALITY, LENIENT)
+    ids = kept_ids(read_export(path, mini_population.codebook), screened, mini_population.codebook)
+    pd.testing.assert_frame_equal(screened.quarantine, result.quarantine)
+    assert screened.counts == result.counts and screened.counts.kept == N - 4
+    assert ids.to_pylist() == result.frame["respondent_id"].tolist()
+    assert kept_id_warnings({"ps": ids, "gp": ids.slice(3)}) == [
+        "warning: 93 respondent id(s) on kept interviews of both ps and gp: check that the two exports are of distinct panels "
+        "(the interviews are in weights.parquet under both populations)"
+    ]

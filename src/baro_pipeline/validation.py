@@ -76,6 +76,16 @@ class RowCounts:
 
 
 @dataclass(frozen=True, eq=False)
+class Screened:
+    """What validation decides of one export's interviews, before their answers are taken (:func:`screened_export`)."""
+
+    population: str
+    kept: np.ndarray  # a mask of the export's rows
+    quarantine: pd.DataFrame  # QUARANTINE_COLUMNS, one row per problem
+    counts: RowCounts
+
+
+@dataclass(frozen=True, eq=False)
 class Validated:
     population: str
     frame: pd.DataFrame  # kept interviews: id, profile and answer columns (floats, multi 0/1, NaN where not asked)
@@ -506,6 +516,15 @@ def validate_export(export: Export, population: Population, quality: QualityPoli
 
     A large export's answer columns are moved into the kept interviews' frame (:func:`kept_frame`):
     once validated, its ``frame`` holds only its other columns (row, status, texts)."""
+    screened = screened_export(export, population, quality, thresholds)
+    return Validated(screened.population, kept_frame(export.frame, screened.kept, population.codebook), screened.quarantine, screened.counts)
+
+
+def screened_export(export: Export, population: Population, quality: QualityPolicy, thresholds: Thresholds) -> Screened:
+    """Which interviews of one export are kept, its quarantine and row counts; too many invalid rows is an error.
+
+    `baro validate` needs no more: the kept interviews' answers are not taken (at 1e6 rows × 100
+    columns, ~0.5 s)."""
     book = population.codebook
     frame = export.frame
     status = frame[book.columns.status]
@@ -524,7 +543,7 @@ def validate_export(export: Export, population: Population, quality: QualityPoli
     )
     assert counts.read == counts.kept + sum(counts.excluded.values()) + counts.quarantined, counts
     check_invalid_share(counts, quarantine, thresholds, export)
-    return Validated(book.population, kept_frame(frame, kept_mask, book), quarantine, counts)
+    return Screened(book.population, kept_mask, quarantine, counts)
 
 
 def candidate_problems(frame: pd.DataFrame, rows: np.ndarray, codebook: Codebook, quality: QualityPolicy) -> tuple[list[pd.DataFrame], dict[str, np.ndarray]]:
@@ -594,9 +613,18 @@ def kept_frame(frame: pd.DataFrame, kept: np.ndarray, codebook: Codebook) -> pd.
 
 
 def shared_id_warnings(validated: Mapping[str, Validated], populations: Mapping[str, Population]) -> list[str]:
-    """A warning per pair of populations whose kept interviews share respondent ids (the panels mixed
-    up, or an id reused by the panel provider): counts only, as ids never appear in a message."""
-    ids = {pop: pyarrow.array(v.frame[populations[pop].codebook.columns.id]) for pop, v in validated.items()}
+    """:func:`kept_id_warnings` of validated exports."""
+    return kept_id_warnings({pop: pyarrow.array(v.frame[populations[pop].codebook.columns.id]) for pop, v in validated.items()})
+
+
+def kept_ids(export: Export, screened: Screened, codebook: Codebook) -> pyarrow.Array:
+    """The respondent ids of the interviews ``screened`` keeps, as Arrow texts (for :func:`kept_id_warnings`)."""
+    return pyarrow.array(export.frame[codebook.columns.id]).filter(pyarrow.array(screened.kept))
+
+
+def kept_id_warnings(ids: Mapping[str, pyarrow.Array]) -> list[str]:
+    """A warning per pair of populations whose kept interviews (their ``ids``) share respondent ids (the
+    panels mixed up, or an id reused by the panel provider): counts only, as ids never appear in a message."""
     pops = list(ids)
     return [
         f"warning: {n} respondent id(s) on kept interviews of both {a} and {b}: check that the two exports are of distinct panels "
