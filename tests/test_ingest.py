@@ -480,3 +480,18 @@ def test_line_ends_count_what_pyarrow_reads_as_line_ends(seed):
     data = b"".join(rng.choice(pieces, size=200))
     start, end = sorted(rng.integers(0, len(data) + 1, size=2))
     assert line_ends(data, start, end) == len(LINE_END.findall(data, start, end))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_first_held_finds_what_pythons_regular_expression_finds(seed):
+    """Arrow's RE2 reading the file's bytes as Latin-1: every mojibake or UTF-8 French sequence, whole or cut, among other bytes."""
+    import re
+
+    from baro_pipeline.ingest.csv import MOJIBAKE, UTF8_FRENCH, first_held
+
+    rng = np.random.default_rng(seed)
+    sequences = MOJIBAKE if seed % 2 else UTF8_FRENCH
+    pieces = [*(sequences[i] for i in rng.choice(len(sequences), 3)), *(sequences[i][:-1] for i in rng.choice(len(sequences), 3)), b"\xc3", b"a;\n", b"\x80"]
+    data = b"".join(pieces[i] for i in rng.choice(len(pieces), rng.integers(1, 6)))
+    expected = next((s for s in sequences if s in data), None) if re.search(b"|".join(map(re.escape, sequences)), data) else None
+    assert first_held(data, sequences) == expected
