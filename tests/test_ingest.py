@@ -495,3 +495,17 @@ def test_first_held_finds_what_pythons_regular_expression_finds(seed):
     data = b"".join(pieces[i] for i in rng.choice(len(pieces), rng.integers(1, 6)))
     expected = next((s for s in sequences if s in data), None) if re.search(b"|".join(map(re.escape, sequences)), data) else None
     assert first_held(data, sequences) == expected
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_stripped_is_pandas_strip_with_blanks_as_nan(seed):
+    """Arrow's trim and if_else: the values, index, name and dtype of pandas' str.strip then where, on texts as any reader gives them."""
+    from baro_pipeline.ingest.table import stripped
+
+    rng = np.random.default_rng(seed)
+    pieces = np.array(["", " ", "\t", "\u00a0", "\u3000", "a", "é", "1"])
+    texts = ["".join(rng.choice(pieces, size=rng.integers(0, 4))) for _ in range(40)]
+    index = rng.permutation(40) + 7
+    for column in (pd.Series(texts, dtype=pd.ArrowDtype(pa.string()), index=index, name="c"), pd.Series([*texts[:-2], None, 2.5], dtype=object, index=index)):
+        text = column.astype("str").str.strip()
+        pd.testing.assert_series_equal(stripped(column), text.where(text != ""))

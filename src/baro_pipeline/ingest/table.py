@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ExportError
 
@@ -74,6 +75,10 @@ def cell_text(column: pd.Series) -> pd.Series:
 
 
 def stripped(column: pd.Series) -> pd.Series:
-    """Text without surrounding spaces; NaN when blank."""
-    text = column.astype("str").str.strip()
-    return text.where(text != "")
+    """Text without surrounding spaces (pandas' ``str.strip``: Arrow's ``utf8_trim_whitespace``); NaN when blank.
+
+    Blanked by Arrow's ``if_else``: pandas' ``where`` on Arrow strings costs ~10 times more on a
+    column of mostly blanks (open texts)."""
+    text = pc.utf8_trim_whitespace(pa.chunked_array(pa.array(column.astype("str"))))
+    blanked = pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
+    return pd.Series(pd.array(blanked, dtype="str"), index=column.index, name=column.name)
