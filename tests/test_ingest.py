@@ -509,3 +509,15 @@ def test_stripped_is_pandas_strip_with_blanks_as_nan(seed):
     for column in (pd.Series(texts, dtype=pd.ArrowDtype(pa.string()), index=index, name="c"), pd.Series([*texts[:-2], None, 2.5], dtype=object, index=index)):
         text = column.astype("str").str.strip()
         pd.testing.assert_series_equal(stripped(column), text.where(text != ""))
+
+
+@pytest.mark.parametrize("kind", [pa.uint8(), pa.uint16(), pa.uint32()], ids=str)
+def test_whole_numbers_read_by_pyarrow_are_floats_nan_where_blank(kind):
+    """A clean CSV's codes (several pieces, blanks among them): float32 up to 16 bits, float64 above, each writable."""
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 200, 3000)
+    blank = rng.random(3000) < 0.3
+    pieces = pa.chunked_array([pa.array(values[a:b], kind, mask=blank[a:b]) for a, b in ((0, 1000), (1000, 1001), (1001, 3000), (3000, 3000))])
+    numbers, other = digit_numbers(pieces)
+    assert numbers.dtype == (np.float32 if kind.bit_width <= 16 else np.float64) and numbers.flags.writeable and not other.any()
+    np.testing.assert_array_equal(numbers, np.where(blank, np.nan, values))
