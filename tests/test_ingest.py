@@ -521,3 +521,15 @@ def test_whole_numbers_read_by_pyarrow_are_floats_nan_where_blank(kind):
     numbers, other = digit_numbers(pieces)
     assert numbers.dtype == (np.float32 if kind.bit_width <= 16 else np.float64) and numbers.flags.writeable and not other.any()
     np.testing.assert_array_equal(numbers, np.where(blank, np.nan, values))
+
+
+def test_an_export_read_without_its_hash_is_the_same_export(frame, mini_codebook, tmp_path):
+    """baro validate's read (hashed=False): no sha256, every other fact, the frame and the issues as the run reads them."""
+    import hashlib
+
+    path = write_csv(frame, tmp_path / "ps.csv")
+    hashed, unhashed = read_export(path, mini_codebook), read_export(path, mini_codebook, hashed=False)
+    assert hashed.source.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and unhashed.source.sha256 is None
+    assert dataclasses.replace(unhashed.source, sha256=hashed.source.sha256) == hashed.source
+    pd.testing.assert_frame_equal(unhashed.frame, hashed.frame)
+    pd.testing.assert_frame_equal(unhashed.issues, hashed.issues)

@@ -222,7 +222,7 @@ def cmd_validate(args: argparse.Namespace, root: Path) -> int:
     paths = find_exports(ed, root)
     memory.fit_to_export(largest_export_bytes(paths))  # as baro run reads them
     for pop, population in ed.populations.items():
-        export = read_export(paths[pop], population.codebook)
+        export = read_export(paths[pop], population.codebook, hashed=False)  # the command prints no hash
         result = screened_export(export, population, ed.quality, ed.thresholds)  # the kept answers are not taken: only their ids are needed
         ids[pop] = kept_ids(export, result, population.codebook)
         c = result.counts
