@@ -506,7 +506,8 @@ def test_stripped_is_pandas_strip_with_blanks_as_nan(seed):
     pieces = np.array(["", " ", "\t", "\u00a0", "\u3000", "a", "é", "1"])
     texts = ["".join(rng.choice(pieces, size=rng.integers(0, 4))) for _ in range(40)]
     index = rng.permutation(40) + 7
-    for column in (pd.Series(texts, dtype=pd.ArrowDtype(pa.string()), index=index, name="c"), pd.Series([*texts[:-2], None, 2.5], dtype=object, index=index)):
+    written = [f" {t}x" for t in texts]  # no blank among them
+    for column in (pd.Series(texts, dtype=pd.ArrowDtype(pa.string()), index=index, name="c"), pd.Series(written, dtype=pd.ArrowDtype(pa.string())), pd.Series([*texts[:-2], None, 2.5], dtype=object, index=index)):
         text = column.astype("str").str.strip()
         pd.testing.assert_series_equal(stripped(column), text.where(text != ""))
 

@@ -77,8 +77,10 @@ def cell_text(column: pd.Series) -> pd.Series:
 def stripped(column: pd.Series) -> pd.Series:
     """Text without surrounding spaces (pandas' ``str.strip``: Arrow's ``utf8_trim_whitespace``); NaN when blank.
 
-    Blanked by Arrow's ``if_else``: pandas' ``where`` on Arrow strings costs ~10 times more on a
-    column of mostly blanks (open texts)."""
+    Blanked by Arrow's ``if_else``, where there is a blank (ids, statuses and dates have none): pandas'
+    ``where`` on Arrow strings costs ~10 times more on a column of mostly blanks (open texts)."""
     text = pc.utf8_trim_whitespace(pa.chunked_array(pa.array(column.astype("str"))))
-    blanked = pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
-    return pd.Series(pd.array(blanked, dtype="str"), index=column.index, name=column.name)
+    blank = pc.equal(text, "")
+    if pc.any(blank).as_py():
+        text = pc.if_else(blank, pa.scalar(None, text.type), text)
+    return pd.Series(pd.array(text, dtype="str"), index=column.index, name=column.name)
