@@ -468,3 +468,69 @@ def test_default_limits_follow_the_memory_available(monkeypatch):
     assert export_limits().max_cells == ASSUMED_MEMORY // BYTES_PER_CELL
     monkeypatch.setenv("BARO_MAX_EXPORT_CELLS", "1e9")
     assert export_limits().max_cells == 10**9
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_line_ends_count_what_pyarrow_reads_as_line_ends(seed):
+    """LF alone (told without counting CR), CR LF, CR alone and mixed: as many as the regular expression finds."""
+    from baro_pipeline.ingest.csv import LINE_END, line_ends
+
+    rng = np.random.default_rng(seed)
+    pieces = [b"\n", b"a;1"] + [b"\r\n", b"\r"] * (seed % 2)  # every other file without CR
+    data = b"".join(rng.choice(pieces, size=200))
+    start, end = sorted(rng.integers(0, len(data) + 1, size=2))
+    assert line_ends(data, start, end) == len(LINE_END.findall(data, start, end))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_first_held_finds_what_pythons_regular_expression_finds(seed):
+    """Arrow's RE2 reading the file's bytes as Latin-1: every mojibake or UTF-8 French sequence, whole or cut, among other bytes."""
+    import re
+
+    from baro_pipeline.ingest.csv import MOJIBAKE, UTF8_FRENCH, first_held
+
+    rng = np.random.default_rng(seed)
+    sequences = MOJIBAKE if seed % 2 else UTF8_FRENCH
+    pieces = [*(sequences[i] for i in rng.choice(len(sequences), 3)), *(sequences[i][:-1] for i in rng.choice(len(sequences), 3)), b"\xc3", b"a;\n", b"\x80"]
+    data = b"".join(pieces[i] for i in rng.choice(len(pieces), rng.integers(1, 6)))
+    expected = next((s for s in sequences if s in data), None) if re.search(b"|".join(map(re.escape, sequences)), data) else None
+    assert first_held(data, sequences) == expected
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_stripped_is_pandas_strip_with_blanks_as_nan(seed):
+    """Arrow's trim and if_else: the values, index, name and dtype of pandas' str.strip then where, on texts as any reader gives them."""
+    from baro_pipeline.ingest.table import stripped
+
+    rng = np.random.default_rng(seed)
+    pieces = np.array(["", " ", "\t", "\u00a0", "\u3000", "a", "é", "1"])
+    texts = ["".join(rng.choice(pieces, size=rng.integers(0, 4))) for _ in range(40)]
+    index = rng.permutation(40) + 7
+    written = [f" {t}x" for t in texts]  # no blank among them
+    for column in (pd.Series(texts, dtype=pd.ArrowDtype(pa.string()), index=index, name="c"), pd.Series(written, dtype=pd.ArrowDtype(pa.string())), pd.Series([*texts[:-2], None, 2.5], dtype=object, index=index)):
+        text = column.astype("str").str.strip()
+        pd.testing.assert_series_equal(stripped(column), text.where(text != ""))
+
+
+@pytest.mark.parametrize("kind", [pa.uint8(), pa.uint16(), pa.uint32()], ids=str)
+def test_whole_numbers_read_by_pyarrow_are_floats_nan_where_blank(kind):
+    """A clean CSV's codes (several pieces, blanks among them): float32 up to 16 bits, float64 above, each writable."""
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 200, 3000)
+    blank = rng.random(3000) < 0.3
+    pieces = pa.chunked_array([pa.array(values[a:b], kind, mask=blank[a:b]) for a, b in ((0, 1000), (1000, 1001), (1001, 3000), (3000, 3000))])
+    numbers, other = digit_numbers(pieces)
+    assert numbers.dtype == (np.float32 if kind.bit_width <= 16 else np.float64) and numbers.flags.writeable and not other.any()
+    np.testing.assert_array_equal(numbers, np.where(blank, np.nan, values))
+
+
+def test_an_export_read_without_its_hash_is_the_same_export(frame, mini_codebook, tmp_path):
+    """baro validate's read (hashed=False): no sha256, every other fact, the frame and the issues as the run reads them."""
+    import hashlib
+
+    path = write_csv(frame, tmp_path / "ps.csv")
+    hashed, unhashed = read_export(path, mini_codebook), read_export(path, mini_codebook, hashed=False)
+    assert hashed.source.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and unhashed.source.sha256 is None
+    assert dataclasses.replace(unhashed.source, sha256=hashed.source.sha256) == hashed.source
+    pd.testing.assert_frame_equal(unhashed.frame, hashed.frame)
+    pd.testing.assert_frame_equal(unhashed.issues, hashed.issues)

@@ -54,7 +54,11 @@ def test_large_exports_are_read_with_their_columns_from_the_heap_small_ones_keep
     calls = len(libc.calls)
     assert memory.fit_to_samples(memory.LARGE_EXPORT_BYTES - 1) is False and len(libc.calls) == calls  # small runs: nothing more
     assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES) is True
-    assert libc.calls[calls:] == [*no_huge_pages, ("mallopt", memory.M_MMAP_THRESHOLD, memory.READ_MMAP_THRESHOLD_BYTES)]
+    assert libc.calls[calls:] == [
+        *no_huge_pages,
+        ("mallopt", memory.M_MMAP_THRESHOLD, memory.READ_MMAP_THRESHOLD_BYTES),
+        ("mallopt", memory.M_TRIM_THRESHOLD, memory.KEPT_HEAP_TOP_BYTES),
+    ]
 
 
 def test_the_heap_is_given_back_before_the_samples_are_weighted(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -397,3 +397,85 @@ def test_all_distinct_ids(ids, expected):
     from baro_pipeline.validation import all_distinct
 
     assert all_distinct(ids) is expected
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_shared_count_is_the_count_of_ids_in_both(seed):
+    """Bounds apart (told without a hash) or overlapping, the count Arrow's is_in gives."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from baro_pipeline.validation import shared_count
+
+    rng = np.random.default_rng(seed)
+    prefixes = rng.choice(["TLN-PS-", "TLN-GP-", "é-", ""], size=2)
+    ids, others = (pa.array(np.unique([f"{p}{n:06d}" for n in rng.integers(0, 400, rng.integers(0, 60))]), pa.string()) for p in prefixes)
+    assert shared_count(ids, others) == (pc.sum(pc.is_in(ids, value_set=others)).as_py() or 0)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_ids_without_control_characters_are_those_the_expression_passes(seed):
+    """Printable ASCII told by Arrow, the rest by the regular expression: the same cells pass as with the expression alone."""
+    from baro_pipeline.validation import CONTROL, without_control
+
+    rng = np.random.default_rng(seed)
+    letters = np.array(["A", "7", "-", " ", "é", "\u200b", "\x00", "\x1f", "\x7f", "\x85", "\x9f", "\xa0"])
+    ids = ["".join(rng.choice(letters, size=rng.integers(0, 4))) for _ in range(50)]
+    for series in (pd.Series(ids, dtype="str").where(rng.random(50) > 0.1), pd.Series([*ids[:-1], 5], dtype=object)):
+        assert without_control(series).tolist() == (~series.astype("str").str.contains(CONTROL, na=False)).tolist()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_straightliners_are_rows_of_one_answer_across_the_grid(seed, frame, mini_population):
+    """Grid columns of both float widths, blanks among them: the rows a respondents × rows array finds."""
+    from baro_pipeline.validation import straightliners
+
+    rng = np.random.default_rng(seed)
+    book = mini_population.codebook
+    grid = next(q for q in book.questions if q.type == "grid")
+    columns = [r.column for r in grid.rows]
+    cells = frame.assign(_row=np.arange(1, N + 1))  # as ingest numbers the rows
+    for c in columns:
+        values = np.where(rng.random(N) < 0.1, np.nan, rng.integers(1, 3, N))
+        cells[c] = values.astype(rng.choice([np.float32, np.float64]))
+    rows = rng.random(N) > 0.2
+    found, problems = straightliners(cells, rows, book, QualityPolicy(straightliner_min_rows=1))
+    square = cells[columns].to_numpy(dtype=float)
+    expected = rows & (square == square[:, :1]).all(axis=1)
+    assert found.tolist() == expected.tolist() and expected.any()
+    assert problems["value"].tolist() == [str(int(v)) for v in square[expected, 0]]
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    ["str", pd.StringDtype("pyarrow"), pd.StringDtype("python"), pd.StringDtype("python", na_value=np.nan), object, "float32", "category"],
+    ids=str,
+)
+def test_text_dtypes_are_those_pandera_takes_as_str(dtype):
+    """Ingest's own strings told without pandera; the answer pandera gives for every dtype."""
+    from pandera.engines import pandas_engine
+
+    from baro_pipeline.validation import is_text
+
+    dtype = pd.Series([], dtype=dtype).dtype
+    assert is_text(dtype) == pandas_engine.Engine.dtype(str).check(pandas_engine.Engine.dtype(dtype))
+
+
+def test_screening_keeps_the_interviews_and_ids_validation_keeps(frame, mini_population, mini_codebook, tmp_path):
+    """`baro validate`'s way (no kept answers taken): the same quarantine, counts and kept ids as validate_export."""
+    from baro_pipeline.validation import kept_id_warnings, kept_ids, screened_export
+
+    export = frame.copy()
+    export.loc[1, "respondent_id"] = "R0001"  # quarantined twice
+    export.loc[[4, 5], "status"] = mini_codebook.statuses["incomplete"]
+    path = write_csv(export, tmp_path / "ps.csv")
+    screened = screened_export(read_export(path, mini_population.codebook), mini_population, DEFAULT_QUALITY, LENIENT)
+    result = validate_export(read_export(path, mini_population.codebook), mini_population, DEFAULT_QUALITY, LENIENT)
+    ids = kept_ids(read_export(path, mini_population.codebook), screened, mini_population.codebook)
+    pd.testing.assert_frame_equal(screened.quarantine, result.quarantine)
+    assert screened.counts == result.counts and screened.counts.kept == N - 4
+    assert ids.to_pylist() == result.frame["respondent_id"].tolist()
+    assert kept_id_warnings({"ps": ids, "gp": ids.slice(3)}) == [
+        "warning: 93 respondent id(s) on kept interviews of both ps and gp: check that the two exports are of distinct panels "
+        "(the interviews are in weights.parquet under both populations)"
+    ]

@@ -212,18 +212,19 @@ def cmd_synth(args: argparse.Namespace, root: Path) -> int:
 def cmd_validate(args: argparse.Namespace, root: Path) -> int:
     from .edition import load_edition, marks_warning
     from .ingest import find_exports, largest_export_bytes, read_export
-    from .validation import shared_id_warnings, validate_export
+    from .validation import kept_id_warnings, kept_ids, screened_export
     from . import memory
 
     ed = load_edition(args.edition, root)
     if ed.marks:
         print(marks_warning(ed), file=sys.stderr)
-    results = {}
+    ids = {}
     paths = find_exports(ed, root)
     memory.fit_to_export(largest_export_bytes(paths))  # as baro run reads them
     for pop, population in ed.populations.items():
-        export = read_export(paths[pop], population.codebook)
-        result = results[pop] = validate_export(export, population, ed.quality, ed.thresholds)
+        export = read_export(paths[pop], population.codebook, hashed=False)  # the command prints no hash
+        result = screened_export(export, population, ed.quality, ed.thresholds)  # the kept answers are not taken: only their ids are needed
+        ids[pop] = kept_ids(export, result, population.codebook)
         c = result.counts
         src = export.source
         sheet = f", sheet {src.sheet!r}" if src.sheet else ""
@@ -238,8 +239,8 @@ def cmd_validate(args: argparse.Namespace, root: Path) -> int:
         if len(result.quarantine):
             for rule, count in result.quarantine.groupby("rule").size().sort_values(ascending=False).items():
                 print(f"    quarantine {rule:<22} {count}")
-        del export  # its frame freed before the next export is read (only the kept rows are needed for the ids)
-    for warning in shared_id_warnings(results, ed.populations):
+        del export  # its frame freed before the next export is read
+    for warning in kept_id_warnings(ids):
         print(warning, file=sys.stderr)
     return 0
 

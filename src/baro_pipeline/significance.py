@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .stats.distributions import norm_isf
 
 # 1 - 0.95 is 0.050000000000000044: alpha is rounded so that p < alpha means p < 0.05.
 ALPHA_DECIMALS = 12
@@ -38,6 +37,8 @@ class Significance:
     @property
     def z(self) -> float:
         """The two-sided normal quantile of the level (1.959964 at 95 %): a difference ± z SE."""
+        from .stats.distributions import norm_isf  # here: the stats package (scipy) is no import of loading an edition
+
         return float(norm_isf(self.alpha / 2))
 
     def significant(self, p: ArrayLike) -> np.ndarray:

@@ -246,10 +246,13 @@ def id_shapes(ids: pd.Series) -> pd.Series:
 
 
 def line_ends(data: bytes, start: int, end: int) -> int:
-    """Line ends between ``start`` and ``end``: CR LF, LF or CR alone (an old Mac export)."""
-    returns = data.count(b"\r", start, end)
-    pairs = data.count(b"\r\n", start, end) if returns else 0  # LF alone (most exports): no third pass over the file
-    return data.count(b"\n", start, end) + returns - pairs
+    """Line ends between ``start`` and ``end``: CR LF, LF or CR alone (an old Mac export).
+
+    A file of LF alone (most exports) is counted in one pass: its lack of CR is told by ``find``
+    (memchr, several times faster than a count)."""
+    if data.find(b"\r", start, end) == -1:
+        return data.count(b"\n", start, end)
+    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
 
 
 def field_count_error(rejected: list[tuple[int, int, str]], names: list[str], delimiter: str, path: Path) -> ExportError:
@@ -299,13 +302,18 @@ def wide_without_bom(data: bytes) -> str | None:
 
 
 def is_utf8(data: bytes, start: int) -> bool:
-    """Whether the bytes from ``start`` on are UTF-8, as Arrow tells without decoding them (no copy)."""
-    offsets = pa.array([start, len(data)], pa.int64()).buffers()[1]
+    """Whether the bytes from ``start`` on are UTF-8, as Arrow tells without decoding them."""
     try:
-        pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)]).cast(pa.large_string())
+        file_value(data, start).cast(pa.large_string())
     except pa.ArrowInvalid:
         return False
     return True
+
+
+def file_value(data: bytes, start: int = 0) -> pa.LargeBinaryArray:
+    """The bytes from ``start`` on as one Arrow value, for Arrow's kernels (no copy)."""
+    offsets = pa.array([start, len(data)], pa.int64()).buffers()[1]
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
 
 
 def first_undecodable(data: bytes, encoding: str, start: int) -> int | None:
@@ -349,10 +357,11 @@ def single_byte_encoding(data: bytes, path: Path, first_non_utf8: int) -> str:
 def first_held(data: bytes, sequences: tuple[bytes, ...]) -> bytes | None:
     """The first of ``sequences``, in their order, that ``data`` holds (None if none).
 
-    Whether any is there is told by one pass of a regular expression: a search per sequence would
-    read a large file once per sequence.
+    Whether any is there is told by one pass of a regular expression, Arrow's (RE2 reads a binary
+    value as Latin-1: byte for byte; at 300 MB 0.015 s, Python's ``re`` 0.1 s): a search per
+    sequence would read a large file once per sequence.
     """
-    if not re.search(b"|".join(map(re.escape, sequences)), data):
+    if not pc.match_substring_regex(file_value(data), b"|".join(map(re.escape, sequences)))[0].as_py():
         return None
     return next(s for s in sequences if s in data)
 

@@ -67,7 +67,7 @@ def digit_numbers(column: pd.Series | pa.ChunkedArray) -> tuple[np.ndarray, np.n
     """
     if isinstance(column, pa.ChunkedArray):
         width = pa.float32() if column.type.bit_width <= 16 else pa.float64()
-        values = pc.cast(column.combine_chunks(), width).to_numpy(zero_copy_only=False)  # nulls as NaN
+        values = pc.cast(column, width).to_numpy()  # nulls as NaN; chunk by chunk, into one array (no combined copy first)
         return np.require(values, requirements="W"), np.zeros(len(column), bool)
     text = pa.array(column, type=pa.string())  # a CSV's column as read: no copy
     size = pc.binary_length(text)

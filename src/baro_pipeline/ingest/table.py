@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ExportError
 
@@ -74,6 +75,12 @@ def cell_text(column: pd.Series) -> pd.Series:
 
 
 def stripped(column: pd.Series) -> pd.Series:
-    """Text without surrounding spaces; NaN when blank."""
-    text = column.astype("str").str.strip()
-    return text.where(text != "")
+    """Text without surrounding spaces (pandas' ``str.strip``: Arrow's ``utf8_trim_whitespace``); NaN when blank.
+
+    Blanked by Arrow's ``if_else``, where there is a blank (ids, statuses and dates have none): pandas'
+    ``where`` on Arrow strings costs ~10 times more on a column of mostly blanks (open texts)."""
+    text = pc.utf8_trim_whitespace(pa.chunked_array(pa.array(column.astype("str"))))
+    blank = pc.equal(text, "")
+    if pc.any(blank).as_py():
+        text = pc.if_else(blank, pa.scalar(None, text.type), text)
+    return pd.Series(pd.array(text, dtype="str"), index=column.index, name=column.name)
