@@ -19,7 +19,6 @@ from pathlib import Path
 RENDERER_SCRIPT = Path(__file__).parent / "report" / "svg_renderer.py"
 RENDERER_LOCK = threading.Lock()
 KEPT_CHARTS = 64  # SVGs of a few reports (tens of kB each)
-READER_THREAD = "baro-chart-renderer"
 
 
 class Renderer:
@@ -38,7 +37,7 @@ class Renderer:
         self.waiting: queue.SimpleQueue[tuple[str, Future[str]]] = queue.SimpleQueue()
         self.drawn: OrderedDict[str, Future[str]] = OrderedDict()
         self.lock = threading.Lock()
-        threading.Thread(target=self.serve, name=READER_THREAD, daemon=True).start()
+        threading.Thread(target=self.serve, name="baro-chart-renderer", daemon=True).start()
 
     def alive(self) -> bool:
         return self.process.poll() is None

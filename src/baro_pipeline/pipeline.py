@@ -60,7 +60,6 @@ PHASES = {
     "trends": "report",
     "report": "report",
     "tables": "report",
-    "tables built": "report",
     "weights table": "write",
     "write outputs": "write",
 }
@@ -238,7 +237,7 @@ def run_edition(
             progress(weighting_line(pop, samples[pop].weighting))
         rankings = {}
 
-        def start_ranking_charts(pop: str, ranked: pd.DataFrame) -> None:  # drawn in the renderer's process meanwhile
+        def start_ranking_charts(pop: str, ranked: pd.DataFrame) -> None:  # drawn in the renderer's process meanwhile (ranks, no uncertainties yet)
             rankings.update(timed("ranking charts", report.start_ranking_charts, ed, ranked))
 
         estimates = timed("estimate", estimation.estimate_populations, samples, ed, start_ranking_charts)
@@ -268,12 +267,12 @@ def run_edition(
             run_tables["trends"] = timed("trends", trends.trends_table, ed, previous, run_tables["estimates"])
             trend = run_tables["trends"]
             progress(f"trends against {previous.edition.id}: {int(trend['significant'].sum())} significant changes in {len(trend)} rows")
-        # The tables are built in a child (report.tables_xlsx_apart) while the report waits for the renderer's last charts.
+        # The tables are built while the renderer's process draws the report's last charts.
         sections = timed("section charts", report.start_section_charts, ed, run_tables["audit"], run_tables.get("trends"))
-        tables_xlsx = timed("tables", run_scope.enter_context, report.tables_xlsx_apart(ed, run_tables["estimates"], run_tables["audit"], run_tables.get("trends")))
+        tables_xlsx = timed("tables", report.tables_xlsx, ed, run_tables["estimates"], run_tables["audit"], run_tables.get("trends"))
         extra_files = {
             "report.html": timed("report", report.report_html, ed, run_tables["estimates"], run_tables["audit"], run_tables["weighting"], run_tables.get("trends"), rankings, sections),
-            "tables.xlsx": timed("tables built", tables_xlsx),
+            "tables.xlsx": tables_xlsx,
         }
         metadata = outputs.table_metadata(ed.id, {p: pp.label for p, pp in ed.populations.items()}, {p: s.sha256 for p, s in sources.items()})
         manifest = outputs.build_manifest(ed.id, root_path, sources, {p: s.counts for p, s in samples.items()}, timed.timings, started_at)

@@ -25,7 +25,6 @@ from .crosstabs import FIRST_LEVEL_COLUMN, ITEM_COLUMNS, Item, column_letter_nam
 from .html import audit_table, mirror_pairs, report_html, start_section_charts, trend_charts, trends_table_rows
 from .labels import population_labels
 from .pages import figure_card, question_pages, rank_uncertainty_notes, ranked_questions, start_ranking_charts, top_size
-from .workbook_process import tables_xlsx_apart
 from .xlsx import tables_xlsx
 
 __all__ = [
@@ -44,7 +43,6 @@ __all__ = [
     "report_html",
     "sheet_titles",
     "tables_xlsx",
-    "tables_xlsx_apart",
     "top_size",
     "start_ranking_charts",
     "start_section_charts",
