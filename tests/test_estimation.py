@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import threading
 from types import MappingProxyType
@@ -555,21 +556,32 @@ def threaded(monkeypatch):
     calls: list[tuple[str, str]] = []
     original = population_module.estimate_population
 
-    def estimate_population(sample, population, edition):
+    def estimate_population(sample, population, edition, ranked):
         calls.append((population.id, threading.current_thread().name))
-        return original(sample, population, edition)
+        return original(sample, population, edition, ranked)
 
     monkeypatch.setattr(population_module, "SMALL_SAMPLE_ROWS", 100)
     monkeypatch.setattr(population_module, "estimate_population", estimate_population)
     return calls
 
 
+CALLER = contextvars.ContextVar("caller", default="none")
+
+
 def test_populations_estimated_in_threads_are_those_estimated_one_by_one(run_2025, threaded):
+    """Each population's ranked rows are handed over before their rank uncertainties, in the
+    thread that estimates it, in the caller's context (under Prefect: the flow run's)."""
     samples, edition = run_2025.per_population("weight"), load_edition("2025", run_2025.root)
-    handed: list[tuple[str, pd.DataFrame, str]] = []
-    found = estimate_populations(samples, edition, lambda pop, table: handed.append((pop, table, threading.current_thread().name)))
+    handed: dict[str, tuple[pd.DataFrame, str, str]] = {}
+    CALLER.set("run")
+    found = estimate_populations(samples, edition, lambda pop, table: handed.update({pop: (table, threading.current_thread().name, CALLER.get())}))
     assert list(found) == list(samples) == ["ps", "gp"]  # the edition's order
-    assert [(pop, table is found[pop], thread) for pop, table, thread in handed] == [(pop, True, threading.current_thread().name) for pop in found]
+    uncertainties = ["top_n", "p_top", "rank_low", "rank_high"]
+    for pop, (table, thread, caller) in handed.items():
+        assert thread.startswith("baro-estimate") and caller == "run"
+        assert not set(uncertainties) & set(table.columns)
+        pd.testing.assert_frame_equal(table[found[pop].columns.drop(uncertainties)], found[pop].drop(columns=uncertainties), check_exact=True)
+    assert sorted(handed) == ["gp", "ps"]
     for pop, table in run_2025.stages["estimate"][0].items():  # the run's, on one thread
         pd.testing.assert_frame_equal(found[pop], table, check_exact=True)
     assert sorted(pop for pop, _ in threaded) == ["gp", "ps"]
@@ -598,10 +610,10 @@ def test_an_error_of_a_thread_reaches_the_caller_as_it_was_raised(run_2025, thre
     raised_by = {pop: population_error(kind, pop) for pop in failing}
     original = population_module.estimate_population
 
-    def estimate_population(sample, population, edition):
+    def estimate_population(sample, population, edition, ranked):
         if population.id in raised_by:
             raise raised_by[population.id]
-        return original(sample, population, edition)
+        return original(sample, population, edition, ranked)
 
     monkeypatch.setattr(population_module, "estimate_population", estimate_population)
     with pytest.raises(type(raised_by[failing[0]])) as raised:

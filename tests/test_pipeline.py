@@ -38,10 +38,10 @@ def test_an_error_in_a_population_s_thread_ends_the_run_with_its_exit_code_and_m
     root = copy_edition(tmp_path)
     original = population.estimate_population
 
-    def failing(sample, pop, edition):
+    def failing(sample, pop, edition, ranked):
         if pop.id == "gp":
             raise EstimationError("no rank interval for Q7", where="population gp", fix="check Q7's items")
-        return original(sample, pop, edition)
+        return original(sample, pop, edition, ranked)
 
     monkeypatch.setattr(population, "SMALL_SAMPLE_ROWS", 100)
     monkeypatch.setattr(population, "estimate_population", failing)

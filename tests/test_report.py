@@ -23,6 +23,8 @@ from baro_pipeline import audit
 from baro_pipeline.edition import PROBLEM_KINDS, Edition
 from baro_pipeline.report import charts
 from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, start_ranking_charts, start_section_charts, top_size
+from baro_pipeline.report.charts import spec_text
+from baro_pipeline.report.pages import ranking_charts
 from baro_pipeline.report_texts import FRENCH, FRENCH_CHECKS, FRENCH_CLAUSES, FRENCH_PROBLEM_KINDS, FRENCH_SLIPS
 from exports import audited
 from test_cli import running
@@ -239,6 +241,17 @@ def test_the_report_takes_the_ranking_charts_the_run_started(run, html):
     given = {**started, key: dataclasses.replace(chart, title="Classement donné au rapport")}
     page = report_html(run.edition, run.estimates, run.audit, run.weighting, None, given).decode("utf-8")
     assert "<h3>Classement donné au rapport</h3>" in page and f"<h3>{escape(chart.title)}</h3>" in html and f"<h3>{escape(chart.title)}</h3>" not in page
+
+
+def test_the_ranking_charts_started_before_the_rank_uncertainties_are_those_the_report_draws(run_2025, run, html):
+    """The run starts each population's ranking charts from its ranked rows, before their rank
+    uncertainties: the same specification texts (the renderer finds them drawn), the notes added by the report."""
+    started = {key: chart for charts in run_2025.stages["ranking charts"] for key, chart in charts.items()}
+    complete = ranking_charts(run.edition, run.estimates)
+    assert started and all(chart.notes == () for chart in started.values())
+    assert {key: spec_text(chart) for key, chart in started.items()} == {key: spec_text(chart) for key, chart in complete.items()}
+    assert report_html(run.edition, run.estimates, run.audit, run.weighting, None, started).decode("utf-8") == html
+    assert "Rangs que les données ne séparent pas" in html or "Ordre établi" in html
 
 
 def test_trends_section_when_there_is_a_predecessor(run):

@@ -237,8 +237,8 @@ def run_edition(
             progress(weighting_line(pop, samples[pop].weighting))
         rankings = {}
 
-        def start_ranking_charts(pop: str, table: pd.DataFrame) -> None:  # drawn in the renderer's process meanwhile
-            rankings.update(timed("ranking charts", report.start_ranking_charts, ed, table))
+        def start_ranking_charts(pop: str, ranked: pd.DataFrame) -> None:  # drawn in the renderer's process meanwhile (ranks, no uncertainties yet)
+            rankings.update(timed("ranking charts", report.start_ranking_charts, ed, ranked))
 
         estimates = timed("estimate", estimation.estimate_populations, samples, ed, start_ranking_charts)
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)

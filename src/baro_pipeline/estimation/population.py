@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,7 +30,9 @@ POPULATION_COLUMNS = KEY_COLUMNS + (
 )
 
 
-def estimate_population(sample: SurveySample, population: Population, edition: Edition) -> pd.DataFrame:
+def estimate_population(
+    sample: SurveySample, population: Population, edition: Edition, ranked: Callable[[pd.DataFrame], object] = lambda table: None
+) -> pd.DataFrame:
     """Every row of ``estimates.parquet`` for one population: every item × (total + breakdown levels).
 
     One :func:`estimate_items` call on the domains matrix of all levels; ``significant`` says
@@ -39,7 +43,9 @@ def estimate_population(sample: SurveySample, population: Population, edition: E
     (:func:`higher_levels`: small bases, suppressed rows and those own items are not tested);
     ``rank`` ranks the answer codes of each multi question and the rows of each grid
     (:func:`ranked_items`), ``p_top``, ``rank_low`` and
-    ``rank_high`` say how sure that rank is (:func:`rank_uncertainties`).
+    ``rank_high`` say how sure that rank is (:func:`rank_uncertainties`). ``ranked(rows)`` is
+    called with the rows once ranked, before those uncertainties (the most of the time of a small
+    sample): the run's ranking charts need the ranks only.
     """
     frame, design = sample.frame, sample.design
     matrix = item_matrix(frame, population.codebook)
@@ -57,17 +63,19 @@ def estimate_population(sample: SurveySample, population: Population, edition: E
         edition=edition.id, population=population.id, p_value=p_value, significant=edition.significance.significant(p_value), higher_than=higher_than
     )
     table = table.assign(rank=ranks(table, ranked_items(items, population.codebook)))
+    ranked(table)
     uncertainty = rank_uncertainties(table, matrix, levels, design, population.codebook, edition.estimation, edition.significance.level)
     return pd.concat([table, uncertainty], axis=1)[list(POPULATION_COLUMNS)]
 
 
 def estimate_populations(
-    samples: Mapping[str, SurveySample], edition: Edition, estimated: Callable[[str, pd.DataFrame], object] = lambda pop, table: None
+    samples: Mapping[str, SurveySample], edition: Edition, ranked: Callable[[str, pd.DataFrame], object] = lambda pop, table: None
 ) -> dict[str, pd.DataFrame]:
     """:func:`estimate_population` of every sample, by population (in the order of ``samples``),
-    each in a thread of its own past SMALL_SAMPLE_ROWS rows. ``estimated(pop, rows)`` is called
-    with each population's rows as soon as they and those of the populations before are made, in
-    this thread (the run starts its ranking charts there, drawn while the next population is estimated).
+    each in a thread of its own past SMALL_SAMPLE_ROWS rows. ``ranked(pop, rows)`` is called with
+    each population's rows as soon as they are ranked, before their rank uncertainties, in the
+    thread that estimates it and in this thread's context (the run starts its ranking charts there,
+    drawn while the uncertainties and the next population are estimated).
 
     numpy, scipy.sparse and OpenBLAS release the GIL on large arrays: at 1e6 rows × 2 the stage
     takes 20–30 % less wall time (the heaviest sums already share the cores: stats.sums) for
@@ -80,14 +88,13 @@ def estimate_populations(
     thread is raised here as it was raised (the first population's first), once every thread has ended.
     """
     def rows(pop: str) -> pd.DataFrame:
-        return estimate_population(samples[pop], edition.populations[pop], edition)
+        return estimate_population(samples[pop], edition.populations[pop], edition, functools.partial(ranked, pop))
 
     threaded = max((len(sample.frame) for sample in samples.values()), default=0) > SMALL_SAMPLE_ROWS
     with ThreadPoolExecutor(len(samples) if threaded else 1, thread_name_prefix="baro-estimate") as pool:
-        found = {}
-        for pop, table in zip(samples, pool.map(rows, samples) if threaded else map(rows, samples)):
-            found[pop] = table
-            estimated(pop, table)
+        # Each thread in a copy of this one's context: under Prefect, ``ranked``'s stage stays a task of the flow run.
+        contexts = {pop: contextvars.copy_context() for pop in samples}
+        found = dict(zip(samples, pool.map(lambda pop: contexts[pop].run(rows, pop), samples) if threaded else map(rows, samples)))
     if threaded:
         memory.malloc_trim()  # what the threads freed: their heaps serve no array of the run's thread
     return found

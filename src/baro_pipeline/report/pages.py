@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -175,24 +175,34 @@ def rank_uncertainty_notes(shown: pd.DataFrame, edition: Edition) -> list[str]:
     return [f"Rangs que les données ne séparent pas (ex aequo possibles ; entre crochets l'intervalle de rang à {level} %) : {items}."]
 
 
+def shown_ranks(q: Question, population: Population, edition: Edition, ranked: pd.DataFrame) -> tuple[int, pd.DataFrame]:
+    """The size of a question's ranking and the rows it shows, in rank order."""
+    size = top_size(q, population.id, edition.figures)
+    return size, ranked[ranked["rank"] <= size].sort_values("rank", kind="stable")
+
+
 def ranking_chart(q: Question, population: Population, edition: Edition, ranked: pd.DataFrame) -> Chart:
     """A "Top N" bar chart of a multiple-choice question's answers, in rank order, from the
-    question's ranked rows on the whole population."""
-    size = top_size(q, population.id, edition.figures)
-    shown = ranked[ranked["rank"] <= size].sort_values("rank", kind="stable")
+    question's ranked rows on the whole population; without its notes (:func:`ranking_notes`):
+    what the renderer draws needs the estimates, their intervals and ranks, not how sure the ranks are."""
+    size, shown = shown_ranks(q, population, edition, ranked)
     label = q.label or q.wording
     # "Top 3 des apports…" says it already; otherwise the size of the ranking is added.
     ranking = "" if label.startswith(f"Top {size} ") else f" — Top {size}" if size < len(ranked) else " — classement"
-    rows = interval_rows(shown, population.id)
-    notes = [
+    return Chart(f"{label} ({short_label(population)}){ranking}", interval_bars(interval_rows(shown, population.id), colours_of(edition)), ())
+
+
+def ranking_notes(q: Question, population: Population, edition: Edition, ranked: pd.DataFrame) -> tuple[str, ...]:
+    """The lines under a ranking: base and n, what bars and lines show, small bases, and the ranks the data cannot separate."""
+    _, shown = shown_ranks(q, population, edition, ranked)
+    return (
         f"Base : {question_base_text(q, population)} · {n_text(shown['n'])}",
         f"{q.wording}",
         "Barre : estimation pondérée ; trait : intervalle de confiance à "
         f"{edition.significance.level_text} ; rang parmi {len(ranked)} réponses (plusieurs réponses possibles).",
         *small_base_notes(shown.loc[shown["small_base"], "item_label"], edition),
         *rank_uncertainty_notes(shown, edition),
-    ]
-    return Chart(f"{label} ({short_label(population)}){ranking}", interval_bars(rows, colours_of(edition)), tuple(notes))
+    )
 
 
 def ranked_questions(edition: Edition, totals: pd.DataFrame) -> list[tuple[str, Question]]:
@@ -214,30 +224,46 @@ def page_subtitle(cards: Sequence[PublishedFigure], charts: Sequence[tuple[str, 
     return " · ".join(dict.fromkeys(labels))
 
 
-# What a ranking chart and its notes read of the estimates (:func:`ranking_chart`).
-RANKING_COLUMNS = ("population", "question", "item_label", "n", "estimate", "ci_low", "ci_high", "pct", "small_base", "rank", "rank_low", "rank_high", "p_top", "top_n")
+# What a ranking chart reads of the estimates (:func:`ranking_chart`), and its notes besides (:func:`ranking_notes`).
+CHART_COLUMNS = ("population", "question", "item_label", "n", "estimate", "ci_low", "ci_high", "pct", "small_base", "rank")
+NOTES_COLUMNS = CHART_COLUMNS + ("rank_low", "rank_high", "p_top", "top_n")
+
+
+def ranked_rows(estimates: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, dict[tuple[str, str], pd.DataFrame]]:
+    """The rows on the whole population, and the ranked ones by population and question: ``columns`` only, split once
+    (each filter of the whole table takes its ~40 columns, and filtering it per chart cost more than the charts' own rows)."""
+    totals = estimates.loc[estimates["breakdown"] == TOTAL, list(columns)]
+    return totals, dict(tuple(totals[totals["rank"].notna()].groupby(["population", "question"], sort=False)))
 
 
 def ranking_charts(edition: Edition, estimates: pd.DataFrame) -> dict[tuple[str, str], Chart]:
-    """The chart of every ranked multiple-choice question, by population and question id, in the edition's order."""
-    # Only the columns the charts show, split once: each filter of the whole table takes its ~40
-    # columns, and filtering it per chart cost more than the charts' own rows.
-    totals = estimates.loc[estimates["breakdown"] == TOTAL, list(RANKING_COLUMNS)]
-    ranked = dict(tuple(totals[totals["rank"].notna()].groupby(["population", "question"], sort=False)))
+    """The chart of every ranked multiple-choice question, by population and question id, in the
+    edition's order, without notes: ``estimates`` need no rank uncertainties yet."""
+    totals, ranked = ranked_rows(estimates, CHART_COLUMNS)
     return {(pid, q.id): ranking_chart(q, edition.populations[pid], edition, ranked[pid, q.id]) for pid, q in ranked_questions(edition, totals)}
 
 
 def start_ranking_charts(edition: Edition, estimates: pd.DataFrame) -> dict[tuple[str, str], Chart]:
-    """The rankings' charts of these estimates (a population's, as soon as they exist), which the
-    renderer draws while the next stages run: the report finds them drawn, and built when given them."""
+    """The rankings' charts of these estimates (a population's, as soon as its ranks exist, before
+    their uncertainties), which the renderer draws while the next stages run: the report finds
+    them drawn, and built when given them (it adds their notes)."""
     charts = ranking_charts(edition, estimates)
     start_charts(charts.values())
     return charts
 
 
+def noted_rankings(edition: Edition, estimates: pd.DataFrame, rankings: Mapping[tuple[str, str], Chart]) -> dict[tuple[str, str], Chart]:
+    """``rankings`` (:func:`ranking_charts`) each with its notes, from the complete estimates."""
+    _, ranked = ranked_rows(estimates, NOTES_COLUMNS)
+    return {
+        (pid, qid): replace(chart, notes=ranking_notes(edition.populations[pid].codebook.question(qid), edition.populations[pid], edition, ranked[pid, qid]))
+        for (pid, qid), chart in rankings.items()
+    }
+
+
 def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame, rankings: Mapping[tuple[str, str], Chart] | None = None) -> tuple[Page, ...]:
     """One page per page of the synthesis: its figures' cards, then the rankings placed on it
-    (``rankings``: :func:`ranking_charts` of these estimates, built here when not given)."""
+    (``rankings``: :func:`ranking_charts` of these estimates, built here when not given; their notes added here)."""
     audited = {row["figure_id"]: row for row in audit.to_dict(orient="records")}
     figures_on: dict[int | None, list[PublishedFigure]] = {}
     for f in edition.figures:
@@ -246,7 +272,7 @@ def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame, rankin
     charts_on: dict[int | None, list[tuple[str, Question]]] = {}
     for pid, q in ranked_questions(edition, totals):
         charts_on.setdefault(question_pages(edition, pid)[q.id], []).append((pid, q))
-    rankings = ranking_charts(edition, estimates) if rankings is None else rankings
+    rankings = noted_rankings(edition, estimates, ranking_charts(edition, estimates) if rankings is None else rankings)
     numbers = sorted(set(figures_on) | set(charts_on), key=lambda p: (p is None, p or 0))
     texts = texts_of(edition)
     return tuple(
