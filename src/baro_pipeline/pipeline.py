@@ -10,10 +10,9 @@ runs each call as a task, so the order of the stages exists here only.
 from __future__ import annotations
 
 import contextlib
-import contextvars
+import functools
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
@@ -24,6 +23,7 @@ from collections.abc import Callable, Mapping
 import pandas as pd
 
 from . import audit, blas, edition, estimation, figures, ingest, memory, orders, outputs, report, trends, validation, weighting
+from .concurrency import at_once
 
 
 class Stage(Protocol):
@@ -154,10 +154,8 @@ class _Timed:
         """The results of stage calls of one phase, each ``(name, function, *args)``: each call in a
         thread of its own when ``threaded``, else one after the other in this one.
 
-        The phase counts their wall time once, from their start to the last one's end. Each thread
-        runs in a copy of this one's context (under Prefect, each call stays a task of the flow
-        run). An exception of a call is raised here as it was raised (the first call's first),
-        once every call has ended.
+        The phase counts their wall time once, from their start to the last one's end. The threads,
+        their context and their exceptions: :func:`~baro_pipeline.concurrency.at_once`.
         """
         if not threaded:
             return [self(*call) for call in calls]
@@ -168,9 +166,7 @@ class _Timed:
             began = time.perf_counter()
             return self(*call), time.perf_counter() - began
 
-        with ThreadPoolExecutor(len(calls), thread_name_prefix="baro-stage") as pool:
-            called = [pool.submit(contextvars.copy_context().run, with_wall_time, call) for call in calls]
-        results = [done.result() for done in called]
+        results = at_once([functools.partial(with_wall_time, call) for call in calls], True, "baro-stage")
         seconds = time.perf_counter() - start
         self.count(phase, seconds - sum(wall for _, wall in results))  # each call counted its own: their overlap taken out
         self.local.ended = ended_before + seconds

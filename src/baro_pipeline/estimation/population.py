@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextvars
 import functools
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 
 from .. import memory
 from ..blas import SMALL_SAMPLE_ROWS
+from ..concurrency import at_once
 from ..edition import Edition, Population
 from ..weighting import SurveySample
 from .items import item_matrix
@@ -84,17 +83,14 @@ def estimate_populations(
     The numbers are those of one thread to the bit: each population's are computed by the same
     calls on the same arrays in the same order, whichever thread runs them, and OpenBLAS (its
     pthreads build, numpy's and scipy's) splits a product by its own thread count (threadpoolctl's,
-    process-wide: blas.threads_for), not by how many threads call it at once. An exception of a
-    thread is raised here as it was raised (the first population's first), once every thread has ended.
+    process-wide: blas.threads_for), not by how many threads call it at once. The threads, their
+    context and their exceptions: :func:`~baro_pipeline.concurrency.at_once`.
     """
     def rows(pop: str) -> pd.DataFrame:
         return estimate_population(samples[pop], edition.populations[pop], edition, functools.partial(ranked, pop))
 
     threaded = max((len(sample.frame) for sample in samples.values()), default=0) > SMALL_SAMPLE_ROWS
-    with ThreadPoolExecutor(len(samples) if threaded else 1, thread_name_prefix="baro-estimate") as pool:
-        # Each thread in a copy of this one's context: under Prefect, ``ranked``'s stage stays a task of the flow run.
-        contexts = {pop: contextvars.copy_context() for pop in samples}
-        found = dict(zip(samples, pool.map(lambda pop: contexts[pop].run(rows, pop), samples) if threaded else map(rows, samples)))
+    found = dict(zip(samples, at_once([functools.partial(rows, pop) for pop in samples], threaded, "baro-estimate")))
     if threaded:
         memory.malloc_trim()  # what the threads freed: their heaps serve no array of the run's thread
     return found
