@@ -30,9 +30,10 @@ LARGE_EXPORT_BYTES = 150 << 20
 # 2 × 1,110 rows, in blocks of up to a few MiB) stays in the process below this.
 KEPT_FREED_BYTES = 256 << 20
 HEAP_BLOCK_BYTES = 32 << 20  # glibc's largest mmap threshold (64-bit)
-# After the exports are validated at a million rows, the heap's freed top (arrays below
-# MMAP_THRESHOLD_BYTES) stays in the process up to this: at 1e6 × 2 the estimation faults its
-# blocks' pages in once instead of after every free (with huge pages: 800,000 → 120,000 faults).
+# Large exports: the heap's freed top stays in the process up to this, while they are read and
+# validated (a column freed is the next one's room) and once the samples are weighted (arrays below
+# MMAP_THRESHOLD_BYTES): at 1e6 × 2 the estimation faults its blocks' pages in once instead of
+# after every free (with huge pages: 800,000 → 120,000 faults).
 KEPT_HEAP_TOP_BYTES = 64 << 20
 
 
