@@ -14,7 +14,6 @@ import pytest
 from baro_pipeline import audit, estimation, orders
 from baro_pipeline.edition import load_edition
 from baro_pipeline.estimation import estimate_items, indicator_items
-from baro_pipeline.estimation.answers import gathered_columns
 from baro_pipeline.estimation.items import coded_as_column, indicator_on_states
 from baro_pipeline.figures import FIGURE_COLUMNS, design_rows, figure_estimates, indicator_columns, one_class_counts, source_counts, unweighted
 from baro_pipeline.stats import CodedItems, Design, design_from_calibration, rake, variance_layout
@@ -169,11 +168,3 @@ def test_indicators_on_a_questions_states_share_its_array():
     asked = indicator_on_states(frame, book, figure.indicator, "asked", block=block)
     everyone = indicator_on_states(frame, book, figure.indicator, "all", block=block)
     assert asked.state is everyone.state and np.isnan(asked.dense()).all() and (everyone.dense() == 0).all()
-
-
-def test_ranked_answers_matrix_is_its_coded_columns_spelled_out():
-    rng = np.random.default_rng(4)
-    columns = [CodedItems(rng.integers(0, 3, 50).astype(np.uint8), np.array([[np.nan], [0.0], [1.0]])) for _ in range(4)]
-    expected = np.column_stack([c.dense()[:, 0] for c in columns])
-    np.testing.assert_array_equal(gathered_columns(columns, 50)[:], expected)
-    assert gathered_columns(columns, 50)[:].flags.c_contiguous  # the dense kernel reads it as the stacked columns were

@@ -239,11 +239,11 @@ def run_edition(
         estimates = timed("estimate", estimation.estimate_populations, samples, ed, start_ranking_charts)
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
-        # Both need only the samples; on large ones each has a core (numpy releases the GIL there).
+        # Each on a core of its own on large samples (numpy releases the GIL there).
         figure_rows, list_answers = timed.together(
             largest_sample > blas.SMALL_SAMPLE_ROWS,
             ("figure estimates", figures.figure_estimates, audit.audit_specs(ed), ed, samples),
-            ("published list estimates", estimation.ranked_answers, orders.list_questions(ed), ed, samples),
+            ("published list estimates", estimation.ranked_answers, orders.list_questions(ed), ed, samples, estimates),
         )
         audit_table = timed("audit", audit.audit_edition, ed, figure_rows)
         verdicts = audit.verdict_counts(audit_table)

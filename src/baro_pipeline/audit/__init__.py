@@ -18,7 +18,7 @@ from .publication import printed_interval, publication_checks
 from .render import counts_text, ordered_for_reading, render_audit, strict_failure, verdict_counts
 from .slips import MIN_SHARED_WORDING_WORDS, counterpart, figure_spec, shared_final_words
 from .texts import number_text
-from .verdicts import AUDIT_COLUMNS, VERDICTS, audit_edition, audit_specs, no_data
+from .verdicts import AUDIT_COLUMNS, VERDICTS, audit_edition, audit_specs, no_data, suppressed_base
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -38,5 +38,6 @@ __all__ = [
     "render_audit",
     "shared_final_words",
     "strict_failure",
+    "suppressed_base",
     "verdict_counts",
 ]
