@@ -556,9 +556,9 @@ def threaded(monkeypatch):
     calls: list[tuple[str, str]] = []
     original = population_module.estimate_population
 
-    def estimate_population(sample, population, edition, ranked):
+    def estimate_population(sample, population, edition, *rest):
         calls.append((population.id, threading.current_thread().name))
-        return original(sample, population, edition, ranked)
+        return original(sample, population, edition, *rest)
 
     monkeypatch.setattr(population_module, "SMALL_SAMPLE_ROWS", 100)
     monkeypatch.setattr(population_module, "estimate_population", estimate_population)
@@ -574,8 +574,12 @@ def test_populations_estimated_in_threads_are_those_estimated_one_by_one(run_202
     samples, edition = run_2025.per_population("weight"), load_edition("2025", run_2025.root)
     handed: dict[str, tuple[pd.DataFrame, str, str]] = {}
     CALLER.set("run")
-    found = estimate_populations(samples, edition, lambda pop, table: handed.update({pop: (table, threading.current_thread().name, CALLER.get())}))
+    on_total: dict[str, dict[str, np.ndarray]] = {"ps": {}, "gp": {}}
+    found = estimate_populations(samples, edition, lambda pop, table: handed.update({pop: (table, threading.current_thread().name, CALLER.get())}), on_total)
     assert list(found) == list(samples) == ["ps", "gp"]  # the edition's order
+    for pop, table in found.items():  # each ranked question's covariance on the whole population, its ranked items'
+        ranked = table[table["rank"].notna() & (table["breakdown"] == "total")]
+        assert {q: (n, n) for q, n in ranked["question"].value_counts().items()} == {q: c.shape for q, c in on_total[pop].items()}
     uncertainties = ["top_n", "p_top", "rank_low", "rank_high"]
     for pop, (table, thread, caller) in handed.items():
         assert thread.startswith("baro-estimate") and caller == "run"
@@ -610,10 +614,10 @@ def test_an_error_of_a_thread_reaches_the_caller_as_it_was_raised(run_2025, thre
     raised_by = {pop: population_error(kind, pop) for pop in failing}
     original = population_module.estimate_population
 
-    def estimate_population(sample, population, edition, ranked):
+    def estimate_population(sample, population, edition, *rest):
         if population.id in raised_by:
             raise raised_by[population.id]
-        return original(sample, population, edition, ranked)
+        return original(sample, population, edition, *rest)
 
     monkeypatch.setattr(population_module, "estimate_population", estimate_population)
     with pytest.raises(type(raised_by[failing[0]])) as raised:

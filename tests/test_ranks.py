@@ -13,6 +13,7 @@ import pytest
 from baro_pipeline import orders
 from baro_pipeline.edition import EstimationSettings, Indicator, PublishedFigure, Thresholds, load_edition
 from baro_pipeline.estimation import estimate_population, ranked_answers
+from baro_pipeline.estimation.items import question_items
 from baro_pipeline.errors import EditionError
 from baro_pipeline.estimation import RANK_DECIMALS, ranked_covariance
 from baro_pipeline.ingest import read_export
@@ -369,9 +370,9 @@ def audited(mini, shares: dict[int, float], printed: dict[int, float], threshold
     frame = with_q2_shares(frame, shares)
     edition = ranked_edition(edition, printed)
     edition = edition if thresholds is None else dataclasses.replace(edition, thresholds=thresholds)
-    samples = {"ps": weighted(frame, edition.populations["ps"])}
-    estimates = {"ps": estimate_population(samples["ps"], edition.populations["ps"], edition)}
-    table = orders.order_audit(edition, ranked_answers(orders.list_questions(edition), edition, samples, estimates))
+    on_total: dict[str, np.ndarray] = {}
+    estimates = {"ps": estimate_population(weighted(frame, edition.populations["ps"]), edition.populations["ps"], edition, on_total=on_total)}
+    table = orders.order_audit(edition, ranked_answers(orders.list_questions(edition), edition, estimates, {"ps": on_total}))
     assert len(table) == 1 and list(table.columns) == list(orders.ORDER_COLUMNS)
     return table.iloc[0]
 
@@ -576,16 +577,24 @@ def test_the_deviations_of_stacked_covariances_are_those_of_each(k):
         np.testing.assert_array_equal(drawn, deviations(c).T)
 
 
-def test_ranked_answers_are_the_estimates_rows_on_the_whole_population_to_the_last_bit(mini):
-    """The published lists' answers: the numbers of estimates.parquet (the report's and the workbook's), and their base."""
+def test_ranked_answers_are_the_estimates_and_covariance_on_the_whole_population_to_the_last_bit(mini):
+    """The published lists' answers: the numbers of estimates.parquet (the report's and the
+    workbook's), the covariance the rank uncertainties were drawn from (R's vcov of svymean on the
+    question's base), and the base."""
     edition, frame = mini
     edition = ranked_edition(edition, {1: 50.0, 2: 48.0, 3: 20.0})
     sample = weighted(with_q2_shares(frame, {1: 0.5, 2: 0.48, 3: 0.2}), edition.populations["ps"])
-    table = estimate_population(sample, edition.populations["ps"], edition)
-    answers = ranked_answers([("ps", "Q2")], edition, {"ps": sample}, {"ps": table})[("ps", "Q2")]
+    on_total: dict[str, np.ndarray] = {}
+    table = estimate_population(sample, edition.populations["ps"], edition, on_total=on_total)
+    answers = ranked_answers([("ps", "Q2")], edition, {"ps": table}, {"ps": on_total})[("ps", "Q2")]
     total = table[(table["question"] == "Q2") & (table["breakdown"] == "total")].set_index("item")
-    assert answers.keys == ("1", "2", "3", "98")
+    assert answers.keys == ("1", "2", "3", "98") and answers.labels == tuple(total.loc[list(answers.keys), "item_label"])
     assert answers.estimate.tobytes() == total.loc[list(answers.keys), "estimate"].to_numpy(dtype=float).tobytes()
+    book = edition.populations["ps"].codebook
+    matrix = question_items(sample.frame, book, book.question("Q2"))
+    dense = matrix.values[:, [matrix.items["item"].tolist().index(key) for key in answers.keys]]
+    whole_sample = np.ones((len(dense), 1), dtype=bool)  # on the dense answers, as svymean's vcov: the kernels' other path
+    np.testing.assert_allclose(answers.covariance, ranked_covariance(sample.design, dense, whole_sample, edition.estimation)[0], rtol=1e-10, atol=1e-16)
     assert answers.n == total.loc["1", "n"] == q2_base(sample.frame)
 
 
