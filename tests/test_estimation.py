@@ -31,6 +31,7 @@ from baro_pipeline.ingest import read_export
 from baro_pipeline.report import mirror_pairs
 from baro_pipeline.estimation import population as population_module
 from baro_pipeline.estimation.levels import breakdown_levels, level_estimates, level_p_values, level_sums
+from baro_pipeline.estimation.mirrors import MIRROR_KEYS, KeyedRows
 from baro_pipeline.estimation.population import estimate_populations
 from baro_pipeline.stats import coded_column, difference_from_sums, domain_means, jk1_rake, pairwise_differences, svymean, variance_layout, versus_rest
 from baro_pipeline.validation import validate_export
@@ -531,6 +532,33 @@ def test_rows_without_a_mirror_have_null_mirror_columns(mirrored):
     assert not other["mirror_significant"].any()
     withheld = ps[(ps["question"] == "Q1") & ps["estimate"].isna()]
     assert withheld["mirror_p_value"].isna().all() and not withheld["mirror_significant"].any()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mirror_rows_pair_as_pandas_merges_them(seed):
+    """Keys repeated on either side, keys on one side only, other questions between: each row of
+    the first question with each of its matches, in the order of an inner pd.merge."""
+    rng = np.random.default_rng(seed)
+
+    def table(n: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "question": rng.choice(["Q1", "Q2"], n),
+                "item": [f"i{j}" for j in range(n)],
+                "item_label": rng.choice(["Oui", "Non", "NSP"], n),
+                "breakdown": rng.choice(["total", "age"], n),
+                "breakdown_label": rng.choice(["Ensemble", "18-34", "35+"], n),
+                "estimate": rng.random(n),
+                "se": rng.random(n) / 10,
+            }
+        ).astype({c: "str" for c in ("question", "item", "item_label", "breakdown", "breakdown_label")})
+
+    a, b = table(40), table(30)
+    mine, matched = KeyedRows(a).pairs("Q1", KeyedRows(b), "Q2")
+    rows_a, rows_b = np.flatnonzero(a["question"] == "Q1"), np.flatnonzero(b["question"] == "Q2")
+    merged = pd.merge(a.iloc[rows_a][MIRROR_KEYS].assign(row=rows_a), b.iloc[rows_b][MIRROR_KEYS].assign(row=rows_b), on=MIRROR_KEYS, suffixes=("_a", "_b"))
+    assert len(merged) > len(set(mine.tolist()))  # some rows matched twice
+    assert mine.tolist() == merged["row_a"].tolist() and matched.tolist() == merged["row_b"].tolist()
 
 
 def test_mirror_flags_of_2025_cover_the_published_mirror_figures():
