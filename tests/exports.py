@@ -18,6 +18,7 @@ import pandas as pd
 import pyreadstat
 
 from baro_pipeline import audit
+from baro_pipeline.audit.slips import candidate_slips
 from baro_pipeline.edition import Codebook, Edition, Population, Question, WeightingSettings
 from baro_pipeline.figures import figure_estimates
 from baro_pipeline.ingest import coded_columns, slot_columns
@@ -147,5 +148,11 @@ def weighted(frame: pd.DataFrame, population: Population, settings: WeightingSet
 
 def audited(edition: Edition, samples: Mapping[str, SurveySample]) -> pd.DataFrame:
     """The audit table of an edition's figures on these samples, as the pipeline computes it: the
-    estimation stage's figure estimates, then the audit of them."""
-    return audit.audit_edition(edition, figure_estimates(audit.audit_specs(edition), edition, samples))
+    estimation stage's figure estimates, then those of the slips they call for, then the audit of them."""
+    figure_rows = figure_estimates(audit.figure_specs(edition), edition, samples)
+    return audit.audit_edition(edition, figure_rows, figure_estimates(audit.slip_specs(edition, figure_rows), edition, samples))
+
+
+def every_spec(edition: Edition) -> list[audit.Spec]:
+    """Each figure's spec and every slip's, once each: what the audit could ask of the estimation."""
+    return list(dict.fromkeys([*audit.figure_specs(edition), *(s.spec for f in edition.figures for s in candidate_slips(f, edition))]))

@@ -31,6 +31,7 @@ from baro_pipeline.ingest import read_export
 from baro_pipeline.report import mirror_pairs
 from baro_pipeline.estimation import population as population_module
 from baro_pipeline.estimation.levels import breakdown_levels, level_estimates, level_p_values, level_sums
+from baro_pipeline.estimation.mirrors import MIRROR_KEYS, KeyedRows
 from baro_pipeline.estimation.population import estimate_populations
 from baro_pipeline.stats import coded_column, difference_from_sums, domain_means, jk1_rake, pairwise_differences, svymean, variance_layout, versus_rest
 from baro_pipeline.validation import validate_export
@@ -533,6 +534,33 @@ def test_rows_without_a_mirror_have_null_mirror_columns(mirrored):
     assert withheld["mirror_p_value"].isna().all() and not withheld["mirror_significant"].any()
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_mirror_rows_pair_as_pandas_merges_them(seed):
+    """Keys repeated on either side, keys on one side only, other questions between: each row of
+    the first question with each of its matches, in the order of an inner pd.merge."""
+    rng = np.random.default_rng(seed)
+
+    def table(n: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "question": rng.choice(["Q1", "Q2"], n),
+                "item": [f"i{j}" for j in range(n)],
+                "item_label": rng.choice(["Oui", "Non", "NSP"], n),
+                "breakdown": rng.choice(["total", "age"], n),
+                "breakdown_label": rng.choice(["Ensemble", "18-34", "35+"], n),
+                "estimate": rng.random(n),
+                "se": rng.random(n) / 10,
+            }
+        ).astype({c: "str" for c in ("question", "item", "item_label", "breakdown", "breakdown_label")})
+
+    a, b = table(40), table(30)
+    mine, matched = KeyedRows(a).pairs("Q1", KeyedRows(b), "Q2")
+    rows_a, rows_b = np.flatnonzero(a["question"] == "Q1"), np.flatnonzero(b["question"] == "Q2")
+    merged = pd.merge(a.iloc[rows_a][MIRROR_KEYS].assign(row=rows_a), b.iloc[rows_b][MIRROR_KEYS].assign(row=rows_b), on=MIRROR_KEYS, suffixes=("_a", "_b"))
+    assert len(merged) > len(set(mine.tolist()))  # some rows matched twice
+    assert mine.tolist() == merged["row_a"].tolist() and matched.tolist() == merged["row_b"].tolist()
+
+
 def test_mirror_flags_of_2025_cover_the_published_mirror_figures():
     """Every pair of published figures printed side by side (report.mirror_pairs) is an item of a declared mirror."""
     edition = load_edition("2025", REPO)
@@ -556,9 +584,9 @@ def threaded(monkeypatch):
     calls: list[tuple[str, str]] = []
     original = population_module.estimate_population
 
-    def estimate_population(sample, population, edition, ranked):
+    def estimate_population(sample, population, edition, *rest):
         calls.append((population.id, threading.current_thread().name))
-        return original(sample, population, edition, ranked)
+        return original(sample, population, edition, *rest)
 
     monkeypatch.setattr(population_module, "SMALL_SAMPLE_ROWS", 100)
     monkeypatch.setattr(population_module, "estimate_population", estimate_population)
@@ -574,8 +602,12 @@ def test_populations_estimated_in_threads_are_those_estimated_one_by_one(run_202
     samples, edition = run_2025.per_population("weight"), load_edition("2025", run_2025.root)
     handed: dict[str, tuple[pd.DataFrame, str, str]] = {}
     CALLER.set("run")
-    found = estimate_populations(samples, edition, lambda pop, table: handed.update({pop: (table, threading.current_thread().name, CALLER.get())}))
+    on_total: dict[str, dict[str, np.ndarray]] = {"ps": {}, "gp": {}}
+    found = estimate_populations(samples, edition, lambda pop, table: handed.update({pop: (table, threading.current_thread().name, CALLER.get())}), on_total)
     assert list(found) == list(samples) == ["ps", "gp"]  # the edition's order
+    for pop, table in found.items():  # each ranked question's covariance on the whole population, its ranked items'
+        ranked = table[table["rank"].notna() & (table["breakdown"] == "total")]
+        assert {q: (n, n) for q, n in ranked["question"].value_counts().items()} == {q: c.shape for q, c in on_total[pop].items()}
     uncertainties = ["top_n", "p_top", "rank_low", "rank_high"]
     for pop, (table, thread, caller) in handed.items():
         assert thread.startswith("baro-estimate") and caller == "run"
@@ -610,10 +642,10 @@ def test_an_error_of_a_thread_reaches_the_caller_as_it_was_raised(run_2025, thre
     raised_by = {pop: population_error(kind, pop) for pop in failing}
     original = population_module.estimate_population
 
-    def estimate_population(sample, population, edition, ranked):
+    def estimate_population(sample, population, edition, *rest):
         if population.id in raised_by:
             raise raised_by[population.id]
-        return original(sample, population, edition, ranked)
+        return original(sample, population, edition, *rest)
 
     monkeypatch.setattr(population_module, "estimate_population", estimate_population)
     with pytest.raises(type(raised_by[failing[0]])) as raised:

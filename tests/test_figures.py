@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 
 from baro_pipeline import audit, estimation, orders
+from baro_pipeline.audit.slips import candidate_slips
 from baro_pipeline.edition import load_edition
 from baro_pipeline.estimation import estimate_items, indicator_items
-from baro_pipeline.estimation.answers import gathered_columns
 from baro_pipeline.estimation.items import coded_as_column, indicator_on_states
 from baro_pipeline.figures import FIGURE_COLUMNS, design_rows, figure_estimates, indicator_columns, one_class_counts, source_counts, unweighted
 from baro_pipeline.stats import CodedItems, Design, design_from_calibration, rake, variance_layout
+from exports import every_spec
 
 
 def part_modules(package) -> list:
@@ -41,8 +42,25 @@ def test_every_2025_figure_is_audited_on_its_figure_estimates_row(run_2025):
         assert row["not_computed"] == "" and row["n"] == audited["n"], figure.id
         assert (100 * row["estimate"], 100 * row["se"], row["moe_pts"]) == (audited["computed"], audited["se_pts"], audited["moe_pts"]), figure.id
         assert (100 * row["ci_low"], 100 * row["ci_high"], row["n_eff"]) == (audited["ci_low_pts"], audited["ci_high_pts"], audited["n_eff"]), figure.id
-    # Every slip the audit tries has its row too: the audit estimates nothing itself.
-    assert set(audit.audit_specs(edition)) == set(rows.index)
+    # The slips it tries have their rows too, those of the figures the data do not reproduce: the audit estimates nothing itself.
+    assert rows.index.is_unique and set(rows.index) == set(audit.figure_specs(edition))  # grouped by population
+    slip_rows = run_2025.stages["slip estimates"][0]
+    slipped = table[table["reason"].str.contains("slip")].index
+    assert len(slipped) and set(slip_rows.index) == {s.spec for f in edition.figures if f.id in slipped for s in candidate_slips(f, edition)} - set(rows.index)
+
+
+def test_a_figure_the_data_reproduce_calls_for_no_slip(run_2025):
+    edition = load_edition("2025", run_2025.root)
+    rows = run_2025.stages["figure estimates"][0]
+    figure = next(f for f in edition.figures if f.id == "gp_genai_all")  # the one the data do not reproduce (23 printed, 24.3 computed)
+    reproduced = rows.copy()
+    reproduced.loc[audit.figure_spec(figure), "estimate"] = figure.value / 100
+    assert audit.slip_specs(edition, reproduced) == []
+    assert audit.slip_specs(edition, rows)  # its slips, as the run estimated them
+    no_slips = figure_estimates([], edition, run_2025.per_population("weight"))
+    assert no_slips.empty and list(no_slips.columns) == list(FIGURE_COLUMNS)
+    row = audit.audit_edition(edition, reproduced, no_slips).set_index("figure_id").loc[figure.id]
+    assert "slip" not in row["reason"]
 
 
 def test_the_audit_follows_the_rows_it_is_given(run_2025):
@@ -52,20 +70,21 @@ def test_the_audit_follows_the_rows_it_is_given(run_2025):
     moved = rows.copy()
     value = (figure.value - 20) / 100
     moved.loc[audit.figure_spec(figure), ["estimate", "ci_low", "ci_high"]] = [value, value - 0.03, value + 0.03]
-    row = audit.audit_edition(edition, moved).set_index("figure_id").loc[figure.id]
+    slip_rows = figure_estimates(audit.slip_specs(edition, moved), edition, run_2025.per_population("weight"))  # its slips too, now
+    row = audit.audit_edition(edition, moved, slip_rows).set_index("figure_id").loc[figure.id]
     assert row["computed"] == pytest.approx(figure.value - 20) and row["verdict"] == "mismatch"
     assert f"computed {figure.value - 20:.1f} % → {figure.value - 20:.0f}, -20.0 pts" in row["reason"]
 
 
 def test_a_population_without_a_sample_has_rows_that_say_so(run_2025):
     edition = load_edition("2025", run_2025.root)
-    specs = audit.audit_specs(edition)
+    specs = every_spec(edition)
     ps = run_2025.per_population("weight")["ps"]
     rows = figure_estimates(specs, edition, {"ps": ps})
     gp = rows[rows["population"] == "gp"]
     assert len(gp) > 0 and (gp["not_computed"] == "no_data").all() and gp["n"].isna().all() and gp["estimate"].isna().all()
     assert (rows.loc[rows["population"] == "ps", "not_computed"] == "").all()
-    table = audit.audit_edition(edition, rows).set_index("figure_id")
+    table = audit.audit_edition(edition, rows.loc[audit.figure_specs(edition)], rows).set_index("figure_id")
     gp_figure = next(f for f in edition.figures if f.population == "gp")
     assert table.loc[gp_figure.id, "verdict"] == "not_computed"
     assert table.loc[gp_figure.id, "reason"] == "no data for population 'gp' (no validated export given to the audit)"
@@ -147,7 +166,7 @@ def test_figure_estimates_are_those_of_each_indicator_coded_alone(run_2025):
     coded alone and counted by the kernels (same bits), an empty base says so."""
     edition = load_edition("2025", run_2025.root)
     samples = run_2025.per_population("weight")
-    rows = figure_estimates(audit.audit_specs(edition), edition, samples)
+    rows = figure_estimates(every_spec(edition), edition, samples)
     for population, sample in samples.items():
         columns, _ = indicator_columns([s for s in rows.index if s.population == population and s.weighted], edition.populations[population].codebook, sample.frame)
         specs = list(columns)  # not those the codebook cannot give
@@ -169,11 +188,3 @@ def test_indicators_on_a_questions_states_share_its_array():
     asked = indicator_on_states(frame, book, figure.indicator, "asked", block=block)
     everyone = indicator_on_states(frame, book, figure.indicator, "all", block=block)
     assert asked.state is everyone.state and np.isnan(asked.dense()).all() and (everyone.dense() == 0).all()
-
-
-def test_ranked_answers_matrix_is_its_coded_columns_spelled_out():
-    rng = np.random.default_rng(4)
-    columns = [CodedItems(rng.integers(0, 3, 50).astype(np.uint8), np.array([[np.nan], [0.0], [1.0]])) for _ in range(4)]
-    expected = np.column_stack([c.dense()[:, 0] for c in columns])
-    np.testing.assert_array_equal(gathered_columns(columns, 50)[:], expected)
-    assert gathered_columns(columns, 50)[:].flags.c_contiguous  # the dense kernel reads it as the stacked columns were

@@ -6,20 +6,18 @@ import dataclasses
 import re
 import subprocess
 import sys
-import threading
-import time
 
 import pandas as pd
 import pyarrow as pa
 import pytest
 from conftest import REPO, copy_edition
 
-from baro_pipeline import blas, estimation, figures
+from baro_pipeline import estimation, figures
 from baro_pipeline.cli import main
 from baro_pipeline.estimation import population
 
 from baro_pipeline.errors import AuditMismatchError, EstimationError
-from baro_pipeline.pipeline import PHASES, _Timed, direct, run_edition
+from baro_pipeline.pipeline import PHASES, run_edition
 
 
 def test_a_run_calls_every_stage_through_the_wrapper_once_or_once_per_population(run_2025):
@@ -38,10 +36,10 @@ def test_an_error_in_a_population_s_thread_ends_the_run_with_its_exit_code_and_m
     root = copy_edition(tmp_path)
     original = population.estimate_population
 
-    def failing(sample, pop, edition, ranked):
+    def failing(sample, pop, edition, *rest):
         if pop.id == "gp":
             raise EstimationError("no rank interval for Q7", where="population gp", fix="check Q7's items")
-        return original(sample, pop, edition, ranked)
+        return original(sample, pop, edition, *rest)
 
     monkeypatch.setattr(population, "SMALL_SAMPLE_ROWS", 100)
     monkeypatch.setattr(population, "estimate_population", failing)
@@ -52,31 +50,10 @@ def test_an_error_in_a_population_s_thread_ends_the_run_with_its_exit_code_and_m
     assert not (root / "outputs" / "2025").exists()  # nothing published
 
 
-@pytest.fixture
-def large_samples(monkeypatch):
-    """The 2025 edition's samples (~1,000 kept rows each) taken for large ones (SMALL_SAMPLE_ROWS lowered)."""
-    monkeypatch.setattr(blas, "SMALL_SAMPLE_ROWS", 100)
-    monkeypatch.setattr(population, "SMALL_SAMPLE_ROWS", 100)
-
-
-def test_on_large_samples_figures_and_lists_are_estimated_at_once_to_the_same_rows(tmp_path, large_samples, run_2025):
-    threads: dict[str, str] = {}
-
-    def keep_thread(name, function, /, *args):
-        threads[name] = threading.current_thread().name
-        return function(*args)
-
-    result = run_edition("2025", copy_edition(tmp_path), stage=keep_thread)
-    assert threads["figure estimates"] != threads["published list estimates"]
-    assert threading.current_thread().name not in (threads["figure estimates"], threads["published list estimates"])
-    for name in ("estimates", "audit", "orders"):
-        pd.testing.assert_frame_equal(result.tables[name], run_2025.result.tables[name], check_exact=True)
-
-
 @pytest.mark.parametrize(
     ("module", "name", "stage"), [(figures, "figure_estimates", "figure"), (estimation, "ranked_answers", "list")], ids=["figures", "lists"]
 )
-def test_an_error_in_a_thread_of_figures_or_lists_ends_the_run_with_its_exit_code_and_message(tmp_path, large_samples, monkeypatch, capsys, module, name, stage):
+def test_an_error_in_figures_or_lists_ends_the_run_with_its_exit_code_and_message(tmp_path, monkeypatch, capsys, module, name, stage):
     root = copy_edition(tmp_path)
 
     def failing(*args):
@@ -88,19 +65,6 @@ def test_an_error_in_a_thread_of_figures_or_lists_ends_the_run_with_its_exit_cod
     assert code == 1
     assert f"error: population gp: no {stage} estimate for Q7" in err and "fix: check Q7's items" in err and "Traceback" not in err
     assert not (root / "outputs" / "2025").exists()  # nothing published
-
-
-def test_stages_made_together_run_at_once_and_count_their_wall_time_once():
-    met = threading.Barrier(2, timeout=30)  # each call waits for the other: made one after the other, it would time out
-
-    def meets(value):
-        met.wait()
-        return value + 0 * sum(range(1_000_000))  # then both work at once, for longer than threads take to start
-
-    timed = _Timed(direct)
-    start = time.perf_counter()
-    assert timed.together(True, ("figure estimates", meets, 1), ("published list estimates", meets, 2)) == [1, 2]
-    assert timed.timings["estimate"] <= time.perf_counter() - start  # both calls' walls span the whole: counted twice, it would be ~2 ×
 
 
 def test_the_result_is_what_was_published(run_2025):

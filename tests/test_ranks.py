@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 
 from baro_pipeline import orders
-from baro_pipeline.edition import EstimationSettings, Indicator, PublishedFigure, load_edition
+from baro_pipeline.edition import EstimationSettings, Indicator, PublishedFigure, Thresholds, load_edition
 from baro_pipeline.estimation import estimate_population, ranked_answers
-from baro_pipeline.estimation.answers import gathered_columns
 from baro_pipeline.estimation.items import question_items
 from baro_pipeline.errors import EditionError
 from baro_pipeline.estimation import RANK_DECIMALS, ranked_covariance
@@ -22,7 +21,6 @@ from baro_pipeline.stats import (
     CodedItems,
     Design,
     binary_codes,
-    binary_column,
     covariance_from_pair_sums,
     design_from_calibration,
     influence_values,
@@ -367,12 +365,14 @@ def ranked_edition(edition, printed: dict[int, float]):
     return dataclasses.replace(edition, populations={"ps": population}, figures=others + figures)
 
 
-def audited(mini, shares: dict[int, float], printed: dict[int, float]) -> pd.Series:
+def audited(mini, shares: dict[int, float], printed: dict[int, float], thresholds: Thresholds | None = None) -> pd.Series:
     edition, frame = mini
     frame = with_q2_shares(frame, shares)
     edition = ranked_edition(edition, printed)
-    samples = {"ps": weighted(frame, edition.populations["ps"])}
-    table = orders.order_audit(edition, ranked_answers(orders.list_questions(edition), edition, samples))
+    edition = edition if thresholds is None else dataclasses.replace(edition, thresholds=thresholds)
+    on_total: dict[str, np.ndarray] = {}
+    estimates = {"ps": estimate_population(weighted(frame, edition.populations["ps"]), edition.populations["ps"], edition, on_total=on_total)}
+    table = orders.order_audit(edition, ranked_answers(orders.list_questions(edition), edition, estimates, {"ps": on_total}))
     assert len(table) == 1 and list(table.columns) == list(orders.ORDER_COLUMNS)
     return table.iloc[0]
 
@@ -577,30 +577,35 @@ def test_the_deviations_of_stacked_covariances_are_those_of_each(k):
         np.testing.assert_array_equal(drawn, deviations(c).T)
 
 
-def test_ranked_answers_are_svymean_of_the_dense_answers_to_the_last_bit(mini):
-    """The published lists' answers: the estimates of the items spelled out, summed as svymean sums them."""
+def test_ranked_answers_are_the_estimates_and_covariance_on_the_whole_population_to_the_last_bit(mini):
+    """The published lists' answers: the numbers of estimates.parquet (the report's and the
+    workbook's), the covariance the rank uncertainties were drawn from (R's vcov of svymean on the
+    question's base), and the base."""
     edition, frame = mini
     edition = ranked_edition(edition, {1: 50.0, 2: 48.0, 3: 20.0})
     sample = weighted(with_q2_shares(frame, {1: 0.5, 2: 0.48, 3: 0.2}), edition.populations["ps"])
-    answers = ranked_answers([("ps", "Q2")], edition, {"ps": sample})[("ps", "Q2")]
+    on_total: dict[str, np.ndarray] = {}
+    table = estimate_population(sample, edition.populations["ps"], edition, on_total=on_total)
+    answers = ranked_answers([("ps", "Q2")], edition, {"ps": table}, {"ps": on_total})[("ps", "Q2")]
+    total = table[(table["question"] == "Q2") & (table["breakdown"] == "total")].set_index("item")
+    assert answers.keys == ("1", "2", "3", "98") and answers.labels == tuple(total.loc[list(answers.keys), "item_label"])
+    assert answers.estimate.tobytes() == total.loc[list(answers.keys), "estimate"].to_numpy(dtype=float).tobytes()
     book = edition.populations["ps"].codebook
     matrix = question_items(sample.frame, book, book.question("Q2"))
     dense = matrix.values[:, [matrix.items["item"].tolist().index(key) for key in answers.keys]]
-    assert answers.estimate.tobytes() == svymean(sample.design, dense).estimate.tobytes()
+    whole_sample = np.ones((len(dense), 1), dtype=bool)  # on the dense answers, as svymean's vcov: the kernels' other path
+    np.testing.assert_allclose(answers.covariance, ranked_covariance(sample.design, dense, whole_sample, edition.estimation)[0], rtol=1e-10, atol=1e-16)
+    assert answers.n == total.loc["1", "n"] == q2_base(sample.frame)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_gathered_columns_spell_out_each_column(seed):
-    """Columns on states of their own or shared, tables of a few rows or hundreds (wider indices),
-    read whole, by a slice or by rows in any order."""
-    rng = np.random.default_rng(seed)
-    n, shared = 500, rng.integers(0, 4, 500).astype(np.uint8)
-    columns = [binary_column(rng.random(n) < 0.8, rng.random(n) < 0.5) for _ in range(3)]
-    columns += [CodedItems(shared, rng.random((4, 1))) for _ in range(2)]
-    columns.append(CodedItems(rng.integers(0, 300, n).astype(np.uint16), rng.random((300, 1))))
-    expected = np.column_stack([column.dense() for column in columns])
-    gathered = gathered_columns(columns, n)
-    order = rng.permutation(n)[:200]
-    assert gathered.shape == (n, 6) and gathered[:].tobytes() == expected.tobytes()
-    assert gathered[10:90].tobytes() == expected[10:90].tobytes() and gathered[order].tobytes() == expected[order].tobytes()
-    assert gathered_columns([], n)[:].shape == (n, 0)
+def q2_base(frame: pd.DataFrame) -> int:
+    """Those who ticked a code of Q2 (asked it: a multi question's base)."""
+    return int((frame[["Q2_1", "Q2_2", "Q2_3", "Q2_98"]] == 1).any(axis=1).sum())
+
+
+def test_a_list_whose_estimates_are_withheld_is_not_computed(mini):
+    shares = {1: 0.8, 2: 0.45, 3: 0.1}
+    n = q2_base(with_q2_shares(mini[1], shares))
+    row = audited(mini, shares, {1: 80, 2: 45}, Thresholds(flag_base=n + 1, suppress_base=n + 1))
+    assert row["verdict"] == "not_computed" and row["computed_order"] == ""
+    assert row["reason"] == f"suppressed base: {n} respondent(s), under the suppression threshold of {n + 1}"

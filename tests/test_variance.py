@@ -113,40 +113,6 @@ def test_blocks_sorting_and_threads_do_not_change_the_numbers(ref, monkeypatch):
         assert_close(getattr(blocked, field), getattr(whole, field), rtol=1e-12)
 
 
-@pytest.mark.parametrize("block_bytes", [sums.BLOCK_BYTES, 2048], ids=["one block", "blocks sorted by cell, in threads"])
-@pytest.mark.parametrize("design", ["w0", "rake", "linear", "raking_bounded"])
-def test_item_means_are_svymean_estimates_to_the_last_bit(ref, design, block_bytes, monkeypatch):
-    monkeypatch.setattr(sums, "BLOCK_BYTES", block_bytes)
-    y = ref.items(["y_low", "y_mid", "routed", "trust2", "mr_4"])
-    means = sums.item_means(variance.variance_layout(ref.designs[design]), y)
-    assert means.tobytes() == svymean(ref.designs[design], y).estimate.tobytes()
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_item_means_of_random_designs_are_svymean_estimates_to_the_last_bit(seed, monkeypatch):
-    """Strata, clusters, zero weights, items routed or empty, in blocks and threads or not."""
-    rng = np.random.default_rng(seed)
-    n, k = 3000, 6
-    weights = rng.gamma(2.0, 50.0, n) * (rng.random(n) > 0.05)
-    design = Design(weights, strata=rng.integers(0, 3, n), clusters=rng.integers(0, 40, n)) if seed % 2 else Design(weights)
-    y = np.where(rng.random((n, k)) < 0.6, rng.integers(0, 2, (n, k)), np.nan)
-    y[:, 0], y[:, 1] = np.nan, rng.integers(0, 2, n)  # an empty base, a complete one
-    monkeypatch.setattr(sums, "BLOCK_BYTES", 1 << (11 + 2 * seed))
-    assert sums.item_means(variance.variance_layout(design), y).tobytes() == svymean(design, y).estimate.tobytes()
-
-
-@pytest.mark.parametrize("block_bytes", [sums.BLOCK_BYTES, 2048], ids=["one block", "blocks sorted by cell, in threads"])
-@pytest.mark.parametrize("design", ["w0", "rake", "linear"])
-def test_item_means_of_gathered_items_are_those_of_the_dense_matrix_to_the_last_bit(ref, design, block_bytes, monkeypatch):
-    """Blocks gathered from each item's states (binary or not, routed): the dense matrix's bits."""
-    monkeypatch.setattr(sums, "BLOCK_BYTES", block_bytes)
-    y = ref.items(["y_low", "y_mid", "routed", "trust2", "mr_4"])
-    columns = [coded_column(column) for column in y.T]
-    gathered = sums.GatheredItems(tuple(c.state for c in columns), tuple(c.table[:, 0] for c in columns), len(y))
-    layout = variance.variance_layout(ref.designs[design])
-    assert sums.item_means(layout, gathered).tobytes() == sums.item_means(layout, y).tobytes()
-
-
 def test_block_items_are_nan_as_zero_to_the_last_bit():
     """NaN as 0.0 and every other value's bits kept (-0.0, infinities, tiny numbers); the base 1 where answered."""
     rng = np.random.default_rng(5)

@@ -7,7 +7,7 @@ every item of one printed value above every item of the next lower one, and the 
 lowest printed value above the best answer the list leaves out (printing a "top" says the rest
 are below). Each step is tested on the whole population with the items' covariance (the
 variance of the edition's SEs, calibration included: :func:`estimation.ranked_covariance`, made by the estimation stage as
-:func:`estimation.ranked_answers`),
+:func:`estimation.ranked_answers`, with the estimates of ``estimates.parquet``; withheld there, the list is ``not_computed``),
 all steps of a list at once at the edition's level (:func:`~baro_pipeline.stats.separations`,
 max-t over the steps). One row per list in ``orders.parquet`` (docs/audit.md); audit.parquet
 keeps one row per printed figure.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .audit import no_data
+from .audit import no_data, suppressed_base
 from .edition import Edition, PublishedFigure, Question
 from .estimation import Answers
 from .stats import difference_se, separations
@@ -135,6 +135,8 @@ def order_row(edition: Edition, listed: PublishedList, answers_of: Mapping[tuple
     answers = answers_of.get((listed.population, listed.question.id))
     if answers is None:
         return {**row, "computed_order": "", "verdict": "not_computed", "reason": no_data(listed.population).text}  # no sample
+    if np.isnan(answers.estimate).any():  # withheld, as in estimates.parquet
+        return {**row, "computed_order": "", "verdict": "not_computed", "reason": suppressed_base(answers.n, edition.thresholds.suppress_base).text}
     steps = order_steps(listed, answers.keys, answers.estimate)
     printed = {answers.keys.index(str(f.indicator.code)) for f in listed.figures}
     verdict, reason = list_verdict(answers, steps, printed, edition.significance.level)

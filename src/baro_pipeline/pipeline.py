@@ -10,7 +10,6 @@ runs each call as a task, so the order of the stages exists here only.
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,10 +19,10 @@ from types import MappingProxyType
 from typing import Any, Protocol
 from collections.abc import Callable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from . import audit, blas, edition, estimation, figures, ingest, memory, orders, outputs, report, trends, validation, weighting
-from .concurrency import at_once
 
 
 class Stage(Protocol):
@@ -51,6 +50,7 @@ PHASES = {
     "estimate": "estimate",
     "mirror comparisons": "estimate",
     "figure estimates": "estimate",
+    "slip estimates": "estimate",
     "published list estimates": "estimate",
     "audit": "audit",
     "audit of published orders": "audit",
@@ -122,14 +122,13 @@ class _Timed:
     """``stage`` calls with their wall time added to their phase's total (a stage runs once per population).
 
     A stage called during another (the ranking charts, started as each population is estimated)
-    counts towards its own phase only: its time is taken out of the other's. Stages made at once
-    (:meth:`together`) count their wall time once.
+    counts towards its own phase only: its time is taken out of the other's.
     """
 
     def __init__(self, stage: Stage) -> None:
         self.stage = stage
         self.timings: dict[str, float] = {}
-        self.lock = threading.Lock()  # stages made at once end in threads of their own
+        self.lock = threading.Lock()  # the ranking charts' stages end in the estimating threads (large samples)
         self.local = threading.local()  # per thread: the wall time of the stages ended so far, nested ones within their outer one
 
     @property
@@ -149,28 +148,6 @@ class _Timed:
     def count(self, phase: str, seconds: float) -> None:
         with self.lock:
             self.timings[phase] = self.timings.get(phase, 0.0) + seconds
-
-    def together(self, threaded: bool, *calls: tuple[Any, ...]) -> list[Any]:
-        """The results of stage calls of one phase, each ``(name, function, *args)``: each call in a
-        thread of its own when ``threaded``, else one after the other in this one.
-
-        The phase counts their wall time once, from their start to the last one's end. The threads,
-        their context and their exceptions: :func:`~baro_pipeline.concurrency.at_once`.
-        """
-        if not threaded:
-            return [self(*call) for call in calls]
-        (phase,) = {PHASES[name] for name, *_ in calls}  # of one phase: their wall time is its own
-        start, ended_before = time.perf_counter(), self.ended
-
-        def with_wall_time(call: tuple[Any, ...]) -> tuple[Any, float]:
-            began = time.perf_counter()
-            return self(*call), time.perf_counter() - began
-
-        results = at_once([functools.partial(with_wall_time, call) for call in calls], True, "baro-stage")
-        seconds = time.perf_counter() - start
-        self.count(phase, seconds - sum(wall for _, wall in results))  # each call counted its own: their overlap taken out
-        self.local.ended = ended_before + seconds
-        return [result for result, _ in results]
 
 
 def weighting_line(pop: str, w: weighting.RakeResult) -> str:
@@ -236,16 +213,15 @@ def run_edition(
         def start_ranking_charts(pop: str, ranked: pd.DataFrame) -> None:  # drawn in the renderer's process meanwhile (ranks, no uncertainties yet)
             rankings.update(timed("ranking charts", report.start_ranking_charts, ed, ranked))
 
-        estimates = timed("estimate", estimation.estimate_populations, samples, ed, start_ranking_charts)
+        on_total: dict[str, dict[str, np.ndarray]] = {pop: {} for pop in samples}  # each ranked question's covariance, for the audit of published orders
+        estimates = timed("estimate", estimation.estimate_populations, samples, ed, start_ranking_charts, on_total)
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
-        # Both need only the samples; on large ones each has a core (numpy releases the GIL there).
-        figure_rows, list_answers = timed.together(
-            largest_sample > blas.SMALL_SAMPLE_ROWS,
-            ("figure estimates", figures.figure_estimates, audit.audit_specs(ed), ed, samples),
-            ("published list estimates", estimation.ranked_answers, orders.list_questions(ed), ed, samples),
-        )
-        audit_table = timed("audit", audit.audit_edition, ed, figure_rows)
+        figure_rows = timed("figure estimates", figures.figure_estimates, audit.figure_specs(ed), ed, samples)
+        # the usual slips of the figures the data do not reproduce: what the audit tries for those alone
+        slip_rows = timed("slip estimates", figures.figure_estimates, audit.slip_specs(ed, figure_rows), ed, samples)
+        list_answers = timed("published list estimates", estimation.ranked_answers, orders.list_questions(ed), ed, estimates, on_total)
+        audit_table = timed("audit", audit.audit_edition, ed, figure_rows, slip_rows)
         verdicts = audit.verdict_counts(audit_table)
         progress("audit: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
         run_tables = outputs.run_tables(

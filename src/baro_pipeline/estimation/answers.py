@@ -2,56 +2,57 @@
 audit of published orders (``orders.py``) compares the printed lists with.
 
 Made in the estimation stage, like every other number the audit reads (docs/design.md §4): one
-population's question on its base (``asked``), over the whole population.
+population's question on its base (``asked``), over the whole population; its estimates are the
+rows of ``estimates.parquet`` and their covariance the one its rank uncertainties were drawn
+from (one path for every number the audit reads).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from ..edition import Edition
-from ..stats import CodedItems
-from ..stats.layout import variance_layout
-from ..stats.sums import GatheredItems, item_means
-from ..weighting import SurveySample
-from .items import question_items
-from .ranks import ranked_covariance
+from ..edition import Codebook, Edition
+from .levels import TOTAL
 
 
 @dataclass(frozen=True)
 class Answers:
     """A question's answer codes on its base over the whole population: keys, labels, estimates
-    and their covariance (k, k)."""
+    and their covariance (k, k) (NaN where withheld: a base under ``thresholds.suppress_base``),
+    and the base's size ``n``."""
 
     keys: tuple[str, ...]
     labels: tuple[str, ...]
     estimate: np.ndarray
     covariance: np.ndarray
+    n: int
 
 
-def question_answers(sample: SurveySample, edition: Edition, population: str, question: str) -> Answers:
-    """One question's answer codes: estimates and covariance on the whole population
-    (R: ``svymean(~y1 + y2 + ..., design)`` and its ``vcov``; the estimates summed as svymean sums
-    a dense matrix, not as counts per state: the same bits as the estimation stage's own)."""
-    codebook = edition.populations[population].codebook
-    matrix = question_items(sample.frame, codebook, codebook.question(question))
-    answers = np.flatnonzero(((matrix.items["kind"] == "code") & matrix.items["answer"]).to_numpy())
-    columns = matrix.coded_columns(answers)
-    # coded, the covariance reads a tick box's states as they are (the same codes as y's: the same numbers)
-    covariance = ranked_covariance(sample.design, columns, np.ones((matrix.n, 1), dtype=bool), edition.estimation)[0]
-    rows = matrix.items.iloc[answers]
-    return Answers(tuple(rows["item"]), tuple(rows["item_label"]), item_means(variance_layout(sample.design), gathered_columns(columns, matrix.n)), covariance)
+def question_answers(edition: Edition, population: str, question: str, estimates: pd.DataFrame, on_total: Mapping[str, np.ndarray]) -> Answers:
+    """One ranked question's answer codes: their estimates on the whole population as the
+    population's ``estimates`` rows give them, and their covariance as the estimation gave it
+    (``on_total``: :func:`~.population.estimate_population`'s; R: ``vcov(svymean(~y1 + y2 + ..., design))``)."""
+    rows = answer_rows(estimates, question, edition.populations[population].codebook)
+    estimate = rows["estimate"].to_numpy(dtype=float)
+    # withheld estimates are not ranked: the question's ranked items are then fewer than its answers
+    covariance = np.full((len(rows), len(rows)), np.nan) if np.isnan(estimate).any() else on_total[question]
+    return Answers(tuple(rows["item"]), tuple(rows["item_label"]), estimate, covariance, int(rows["n"].max()))
 
 
-def gathered_columns(columns: Sequence[CodedItems], n: int) -> GatheredItems:
-    """The (n, k) matrix of coded items of one column each, spelled out by row blocks as it is
-    summed (at 1e6 respondents, a question of 10 answers: 76 MiB never held at once)."""
-    return GatheredItems(tuple(column.state for column in columns), tuple(column.table[:, 0] for column in columns), n)
+def answer_rows(estimates: pd.DataFrame, question: str, codebook: Codebook) -> pd.DataFrame:
+    """A population's ``estimates`` rows of a multi question's answer codes (its ranked items) on
+    the whole population, in codebook order."""
+    total = estimates[(estimates["breakdown"] == TOTAL) & (estimates["question"] == question)]
+    return total.set_index("item", drop=False).loc[[str(code) for code in codebook.question(question).codes]]
 
 
-def ranked_answers(questions: Iterable[tuple[str, str]], edition: Edition, samples: Mapping[str, SurveySample]) -> dict[tuple[str, str], Answers]:
-    """:class:`Answers` of each (population, question) asked for, where the population has a sample."""
-    return {(pop, qid): question_answers(samples[pop], edition, pop, qid) for pop, qid in questions if pop in samples}
+def ranked_answers(
+    questions: Iterable[tuple[str, str]], edition: Edition, estimates: Mapping[str, pd.DataFrame], on_total: Mapping[str, Mapping[str, np.ndarray]]
+) -> dict[tuple[str, str], Answers]:
+    """:class:`Answers` of each (population, question) asked for, where the population has
+    estimates (``estimates`` and ``on_total``, by population: :func:`~.population.estimate_populations`')."""
+    return {(pop, qid): question_answers(edition, pop, qid, estimates[pop], on_total[pop]) for pop, qid in questions if pop in estimates}

@@ -31,27 +31,49 @@ def mirror_comparisons(edition: Edition, estimates: Mapping[str, pd.DataFrame]) 
     """
     # columns filled as arrays, then added once: a frame's .loc per column and mirror costs more than the comparisons
     columns = {pop: empty_mirror_columns(len(table)) for pop, table in estimates.items()}
+    keyed = {pop: KeyedRows(table) for pop, table in estimates.items()}
     for mirror in edition.mirrors:
         (a_pop, a_question), (b_pop, b_question) = mirror.questions.items()
-        pairs = pd.merge(
-            mirror_rows(estimates[a_pop], a_question), mirror_rows(estimates[b_pop], b_question), on=MIRROR_KEYS, suffixes=("_a", "_b")
-        )
-        diff = independent_difference(pairs["estimate_a"], pairs["se_a"], pairs["estimate_b"], pairs["se_b"])
+        a, b = keyed[a_pop], keyed[b_pop]
+        rows = dict(zip("ab", a.pairs(a_question, b, b_question)))
+        diff = independent_difference(a.estimate[rows["a"]], a.se[rows["a"]], b.estimate[rows["b"]], b.se[rows["b"]])
         sides = (("a", a_pop, "b", b_pop, b_question, 1.0), ("b", b_pop, "a", a_pop, a_question, -1.0))
         for this, pop, other, other_pop, other_question, sign in sides:
             found = {
                 "mirror_population": other_pop,
                 "mirror_question": other_question,
-                "mirror_item": pairs[f"item_{other}"].to_numpy(),
+                "mirror_item": keyed[other_pop].item[rows[other]],
                 "mirror_difference": sign * diff.diff,
                 "mirror_se": diff.se,
                 "mirror_p_value": diff.p,
                 "mirror_significant": edition.significance.significant(diff.p),
             }
-            rows = pairs[f"row_{this}"].to_numpy()
             for column, values in found.items():
-                columns[pop][column][rows] = values
+                columns[pop][column][rows[this]] = values
     return {pop: table.assign(**columns[pop]) for pop, table in estimates.items()}
+
+
+class KeyedRows:
+    """A population's rows as a comparison reads them: each row's question and :data:`MIRROR_KEYS`
+    (as Python objects: a join of a few hundred rows in a dict costs less than pandas' merge),
+    its item, estimate and SE."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.question = table["question"].to_numpy(dtype=object)
+        self.keys = list(zip(*(table[c].tolist() for c in MIRROR_KEYS)))
+        self.item = table["item"].to_numpy(dtype=object)
+        self.estimate, self.se = table["estimate"].to_numpy(dtype=float), table["se"].to_numpy(dtype=float)
+
+    def pairs(self, question: str, other: KeyedRows, other_question: str) -> tuple[np.ndarray, np.ndarray]:
+        """The positions of the rows of ``question`` here and of ``other_question`` in ``other``
+        with the same keys: each row here (in order) with each of its matches there (in order), as
+        ``pd.merge(how="inner")`` pairs them."""
+        theirs: dict[tuple[object, ...], list[int]] = {}
+        for row in np.flatnonzero(other.question == other_question).tolist():
+            theirs.setdefault(other.keys[row], []).append(row)
+        found = [(row, match) for row in np.flatnonzero(self.question == question).tolist() for match in theirs.get(self.keys[row], ())]
+        mine, matched = (np.array(side, dtype=np.intp) for side in zip(*found)) if found else (np.empty(0, dtype=np.intp),) * 2
+        return mine, matched
 
 
 def empty_mirror_columns(n: int) -> dict[str, np.ndarray]:
@@ -62,9 +84,3 @@ def empty_mirror_columns(n: int) -> dict[str, np.ndarray]:
     for column in ("mirror_population", "mirror_question", "mirror_item"):
         empty[column] = np.full(n, None, dtype=object)
     return {c: empty[c] for c in MIRROR_COLUMNS}
-
-
-def mirror_rows(table: pd.DataFrame, question: str) -> pd.DataFrame:
-    """The rows of one mirror question with what the comparison needs; ``row`` is their position."""
-    rows = np.flatnonzero(table["question"].to_numpy() == question)
-    return table[MIRROR_KEYS + ["item", "estimate", "se"]].iloc[rows].assign(row=rows)

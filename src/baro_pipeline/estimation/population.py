@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,11 @@ POPULATION_COLUMNS = KEY_COLUMNS + (
 
 
 def estimate_population(
-    sample: SurveySample, population: Population, edition: Edition, ranked: Callable[[pd.DataFrame], object] = lambda table: None
+    sample: SurveySample,
+    population: Population,
+    edition: Edition,
+    ranked: Callable[[pd.DataFrame], object] = lambda table: None,
+    on_total: MutableMapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Every row of ``estimates.parquet`` for one population: every item × (total + breakdown levels).
 
@@ -44,7 +48,8 @@ def estimate_population(
     (:func:`ranked_items`), ``p_top``, ``rank_low`` and
     ``rank_high`` say how sure that rank is (:func:`rank_uncertainties`). ``ranked(rows)`` is
     called with the rows once ranked, before those uncertainties (the most of the time of a small
-    sample): the run's ranking charts need the ranks only.
+    sample): the run's ranking charts need the ranks only. ``on_total``, when given, receives the
+    covariance of each ranked question's items on the whole population (:func:`rank_uncertainties`).
     """
     frame, design = sample.frame, sample.design
     matrix = item_matrix(frame, population.codebook)
@@ -63,18 +68,22 @@ def estimate_population(
     )
     table = table.assign(rank=ranks(table, ranked_items(items, population.codebook)))
     ranked(table)
-    uncertainty = rank_uncertainties(table, matrix, levels, design, population.codebook, edition.estimation, edition.significance.level)
+    uncertainty = rank_uncertainties(table, matrix, levels, design, population.codebook, edition.estimation, edition.significance.level, on_total)
     return pd.concat([table, uncertainty], axis=1)[list(POPULATION_COLUMNS)]
 
 
 def estimate_populations(
-    samples: Mapping[str, SurveySample], edition: Edition, ranked: Callable[[str, pd.DataFrame], object] = lambda pop, table: None
+    samples: Mapping[str, SurveySample],
+    edition: Edition,
+    ranked: Callable[[str, pd.DataFrame], object] = lambda pop, table: None,
+    on_total: Mapping[str, MutableMapping[str, np.ndarray]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """:func:`estimate_population` of every sample, by population (in the order of ``samples``),
     each in a thread of its own past SMALL_SAMPLE_ROWS rows. ``ranked(pop, rows)`` is called with
     each population's rows as soon as they are ranked, before their rank uncertainties, in the
     thread that estimates it and in this thread's context (the run starts its ranking charts there,
-    drawn while the uncertainties and the next population are estimated).
+    drawn while the uncertainties and the next population are estimated). ``on_total[pop]``, when
+    given, receives each ranked question's covariance on the whole population (:func:`estimate_population`).
 
     numpy, scipy.sparse and OpenBLAS release the GIL on large arrays: at 1e6 rows × 2 the stage
     takes 20–30 % less wall time (the heaviest sums already share the cores: stats.sums) for
@@ -87,7 +96,7 @@ def estimate_populations(
     context and their exceptions: :func:`~baro_pipeline.concurrency.at_once`.
     """
     def rows(pop: str) -> pd.DataFrame:
-        return estimate_population(samples[pop], edition.populations[pop], edition, functools.partial(ranked, pop))
+        return estimate_population(samples[pop], edition.populations[pop], edition, functools.partial(ranked, pop), None if on_total is None else on_total[pop])
 
     threaded = max((len(sample.frame) for sample in samples.values()), default=0) > SMALL_SAMPLE_ROWS
     found = dict(zip(samples, at_once([functools.partial(rows, pop) for pop in samples], threaded, "baro-estimate")))

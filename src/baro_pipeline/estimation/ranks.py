@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,7 +82,14 @@ def ranked_items(items: pd.DataFrame, codebook: Codebook) -> pd.Series:
 
 
 def rank_uncertainties(
-    table: pd.DataFrame, matrix: ItemMatrix, levels: Levels, design: Design, codebook: Codebook, settings: EstimationSettings, confidence: float
+    table: pd.DataFrame,
+    matrix: ItemMatrix,
+    levels: Levels,
+    design: Design,
+    codebook: Codebook,
+    settings: EstimationSettings,
+    confidence: float,
+    on_total: MutableMapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Columns ``top_n``, ``p_top``, ``rank_low``, ``rank_high`` of ``table`` (rows level by
     level, item by item): for the rows with a rank, per question and level, the question's
@@ -90,7 +97,9 @@ def rank_uncertainties(
     being among those top (``p_top``) and the rank interval at the edition's level
     (:func:`~baro_pipeline.stats.rank_uncertainty`, on the same ties as ``rank``); null elsewhere.
     A question's levels are simulated together (:func:`~baro_pipeline.stats.rank_uncertainty_each`);
-    the covariances of its items on every level come from one call.
+    the covariances of its items on every level come from one call. ``on_total``, when given,
+    receives each question's on the whole population (question id → (k, k), its ranked items in
+    codebook order): what the audit of published orders reads (:func:`~.answers.ranked_answers`).
     """
     k = len(matrix.items)
     found = {c: np.full(len(table), np.nan) for c in ("top_n", "p_top", "rank_low", "rank_high")}
@@ -100,6 +109,8 @@ def rank_uncertainties(
     for question in pd.unique(questions[ranked.any(axis=0)]):
         items = np.flatnonzero((questions == question) & ranked.any(axis=0))
         covariances = ranked_covariance(design, matrix.coded_columns(items), levels.masks, settings)
+        if on_total is not None:
+            on_total[question] = covariances[0]  # levels.masks' first: the total
         top = codebook.question(question).top or DEFAULT_TOP
         levels_ranked = np.flatnonzero(ranked[:, items].any(axis=1))
         chosen = [ranked[level, items] for level in levels_ranked]

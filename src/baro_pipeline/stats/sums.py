@@ -18,35 +18,8 @@ from .design import Array
 from .layout import VarianceLayout
 
 
-@dataclass(frozen=True, eq=False)
-class GatheredItems:
-    """An (n, k) item matrix kept as each item's state per row and its values per state, spelled
-    out a row block at a time (``items[rows]``: the rows of the dense matrix, the same bits): at a
-    million rows, a block of BLOCK_BYTES per thread rather than the whole matrix."""
-
-    states: tuple[np.ndarray, ...]  # k arrays (n,): each item's state per row
-    tables: tuple[np.ndarray, ...]  # k arrays (S_j,): each item's value per state
-    n: int
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.n, len(self.states)
-
-    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
-        """The rows' (m, k) items, column by column: one lookup of the block's states in the
-        item's table (a gather of all columns at once through one index costs twice the memory,
-        numpy widening the index to intp, for no less time on a block)."""
-        m = len(range(self.n)[rows]) if isinstance(rows, slice) else len(rows)
-        block = np.empty((m, len(self.states)))
-        for j, (state, table) in enumerate(zip(self.states, self.tables)):
-            block[:, j] = table[state[rows]]
-        return block
-
-
-# Items as summed by row blocks: the (n, k) matrix, or its blocks gathered from states.
-Rows = Array | GatheredItems
 # A kernel summing the row blocks beginning at its ``starts`` (:func:`block_sums`).
-BlockSums = Callable[[VarianceLayout, Rows, Array | None, Array, Array | None, Array, int], list[Array]]
+BlockSums = Callable[[VarianceLayout, Array, Array | None, Array, Array | None, Array, int], list[Array]]
 
 # Row blocks of about this many bytes of y keep every temporary small and in cache.
 BLOCK_BYTES = 1 << 24
@@ -134,7 +107,7 @@ def block_values(yb: np.ndarray, shift: np.ndarray, buffers: np.ndarray, missing
 
 
 def block_sums(
-    layout: VarianceLayout, y: Rows, domains: Array | None, shift: Array, order: Array | None, starts: Array, block: int
+    layout: VarianceLayout, y: Array, domains: Array | None, shift: Array, order: Array | None, starts: Array, block: int
 ) -> list[Array]:
     """Sums over the row blocks beginning at ``starts``: per unit (kinds w, w^2 on y and on
     (y - shift)^2; kinds 1, w, w^2 on the base indicator) and per cell (kinds fit weight,
@@ -166,7 +139,7 @@ def block_sums(
     return [unit_y, unit_m, cell_y, cell_m]
 
 
-def blocked_sums(layout: VarianceLayout, y: Rows, domains: np.ndarray | None, sums: BlockSums) -> tuple[np.ndarray, list[Array]]:
+def blocked_sums(layout: VarianceLayout, y: Array, domains: np.ndarray | None, sums: BlockSums) -> tuple[np.ndarray, list[Array]]:
     """The shift of y's columns and ``sums`` of its row blocks, added over the blocks.
 
     Row blocks are shared among threads (numpy and scipy's sparse products release the GIL),
@@ -213,35 +186,6 @@ def domain_sums(layout: VarianceLayout, y: np.ndarray, domains: np.ndarray | Non
         cross_y=None if cross_y is None or cross_m is None else cross_y - shift * cross_m,
         cross_m=cross_m,
     )
-
-
-def block_totals(layout: VarianceLayout, y: Rows, domains: Array | None, shift: Array, order: Array | None, starts: Array, block: int) -> list[Array]:
-    """:func:`block_sums`' per-unit sums of w y and of w times the base indicator, no more: each
-    the same sum, of the same numbers in the same order (kinds apart, a sparse product sums
-    each output over its rows in row order)."""
-    k = y.shape[1]
-    unit_y, unit_m = np.zeros((layout.n_units, 1, k)), np.zeros((layout.n_units, 1, k))
-    buffers, missing = np.empty((2, block, k)), np.empty((block, k), dtype=bool)  # no squares: no third buffer
-    for start in starts:
-        rows = slice(start, start + block) if order is None else order[start : start + block]
-        w, unit = layout.weights[rows], layout.unit[rows]
-        values, b, _ = block_items(y[rows], buffers, missing)
-        u0, u1 = unit.min(), unit.max() + 1
-        by_unit = indicator(unit - u0, u1 - u0, w[:, None], None, 1)
-        unit_y[u0:u1] += (by_unit @ values).reshape(u1 - u0, 1, k)
-        unit_m[u0:u1] += (by_unit @ b).reshape(u1 - u0, 1, -1)
-    return [unit_y, unit_m]
-
-
-def item_means(layout: VarianceLayout, y: Rows) -> np.ndarray:
-    """(k,) weighted means of the columns of y (NaN: out of the item's base; an (n, k) matrix or
-    :class:`GatheredItems`) over the whole sample: :func:`~.linearised.svymean`'s estimates, the
-    same bits, without the sums its variance needs."""
-    shift, (unit_y, unit_m) = blocked_sums(layout, y, None, block_totals)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = (unit_y - shift * unit_m).sum(axis=0) / unit_m.sum(axis=0)
-    estimate: np.ndarray = (shift + mean)[0]
-    return estimate
 
 
 def calibration_sums(layout: VarianceLayout, fit_y: Array, fit_m: Array, w2_y: Array, w2_m: Array) -> tuple[Array, Array, Array | None, Array | None]:
