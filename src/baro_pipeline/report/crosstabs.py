@@ -11,14 +11,19 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from ..edition import Edition, Population, PublishedFigure, Question
 from ..estimation import TOTAL
 from .labels import question_base_text
-from .cells import ADJUSTMENT_NAMES, AT_LEAST_PERCENT_FORMAT, AUDIT, BACK, BANNER_ROWS, BOLD, CONTENTS, COUNT_FORMAT, HEADER_FILL, ITALIC, LEVEL_WIDTH, MEAN_FORMAT, PERCENT_FORMAT, RIGHT, SMALL_BASE_FILL, SMALL_BASE_MARK, WEIGHTED_COUNT_FORMAT, WITHHELD, link, print_setup, put
+from .cells import ADJUSTMENT_NAMES, AT_LEAST_PERCENT_FORMAT, AUDIT, BACK, BANNER_ROWS, BOLD, BOLD_TEXT, CONTENTS, COUNT_FORMAT, HEADER_FILL, ITALIC_TEXT, LEVEL_WIDTH, MEAN_FORMAT, PERCENT_FORMAT, RIGHT, SMALL_BASE_FILL, SMALL_BASE_MARK, TITLE, WEIGHTED_COUNT_FORMAT, WITHHELD, Look, link, print_setup, put
+
+
+BANNER = Look(font=BOLD, fill=HEADER_FILL, alignment=Alignment(horizontal="center", wrap_text=True))
+SHARE = Look(alignment=RIGHT)
+SMALL_BASE_SHARE = Look(fill=SMALL_BASE_FILL, alignment=RIGHT)
 
 
 @dataclass(frozen=True)
@@ -203,15 +208,15 @@ def write_banner(ws: Worksheet, levels: Sequence[Level], top: int) -> None:
     """The column headers: each breakdown over its levels, each level with its letter, then
     "%" / "sig." under each level."""
     for col, column in enumerate(ITEM_COLUMNS, start=1):
-        put(ws, top + 1, col, column.header).font = BOLD
+        put(ws, top + 1, col, column.header, look=BOLD_TEXT)
     spans: dict[str, list[int]] = {}
     for j, level in enumerate(levels):
         col = level_column(j)
         spans.setdefault(level.breakdown, []).append(col)
         header(ws, top + 1, col, col + 1, level.label)
         header(ws, top + 2, col, col + 1, f"({level.letter})" if level.letter else "")
-        put(ws, top + 3, col, "%").font = BOLD
-        put(ws, top + 3, col + 1, "sig.").font = BOLD
+        put(ws, top + 3, col, "%", look=BOLD_TEXT)
+        put(ws, top + 3, col + 1, "sig.", look=BOLD_TEXT)
     for breakdown, cols in spans.items():
         header(ws, top, cols[0], cols[-1] + 1, next(lv.breakdown_label for lv in levels if lv.breakdown == breakdown))
 
@@ -219,10 +224,7 @@ def write_banner(ws: Worksheet, levels: Sequence[Level], top: int) -> None:
 def header(ws: Worksheet, row: int, first: int, last: int, text: str) -> None:
     """A banner cell merged over columns first..last."""
     ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
-    cell = put(ws, row, first, text)
-    cell.alignment = Alignment(horizontal="center", wrap_text=True)
-    cell.fill = HEADER_FILL
-    cell.font = BOLD
+    put(ws, row, first, text, look=BANNER)
 
 
 def block_groups(items: list[Item]) -> list[tuple[str, list[Item]]]:
@@ -250,21 +252,21 @@ def write_block(ws: Worksheet, row: int, question: str, items: list[Item], table
     """One question's block from ``row``; returns the next free row. A profile variable's own
     breakdown is left out of its block (a variable crossed with itself says nothing)."""
     q = codebook_question(population, question)
-    put(ws, row, 1, question).font = BOLD
-    put(ws, row, 2, block_title(population, question, items)).font = BOLD
-    put(ws, row + 1, 2, q.wording if q else f"Indicateur dérivé, base : {items[0].base}").font = ITALIC
+    put(ws, row, 1, question, look=BOLD_TEXT)
+    put(ws, row, 2, block_title(population, question, items), look=BOLD_TEXT)
+    put(ws, row + 1, 2, q.wording if q else f"Indicateur dérivé, base : {items[0].base}", look=ITALIC_TEXT)
     row += 2
     if q is not None:
-        put(ws, row, 2, f"Base : {question_base_text(q, population)}").font = ITALIC
+        put(ws, row, 2, f"Base : {question_base_text(q, population)}", look=ITALIC_TEXT)
         row += 1
     shown = [j for j, level in enumerate(table.levels) if level.breakdown != question]
     for title, group in block_groups(items):
         if title:
-            put(ws, row, 2, title).font = BOLD
+            put(ws, row, 2, title, look=BOLD_TEXT)
             row += 1
         first = group[0].pos
         for name, key, number_format in (("Base (n)", "n", COUNT_FORMAT), ("Base pondérée", "n_weighted", WEIGHTED_COUNT_FORMAT)):
-            put(ws, row, 2, name).font = ITALIC
+            put(ws, row, 2, name, look=ITALIC_TEXT)
             for j in shown:
                 value = table.cells[key][first, j]
                 put(ws, row, level_column(j), None if pd.isna(value) else round(float(value), 1) if key == "n_weighted" else int(value), number_format)
@@ -280,11 +282,9 @@ def write_block(ws: Worksheet, row: int, question: str, items: list[Item], table
 
 def write_level_cells(ws: Worksheet, row: int, col: int, table: Crosstab, item: Item, j: int) -> None:
     """An item's "%" and "sig." cells of level ``j``."""
-    cell = put(ws, row, col, *level_value(table, item, j))
-    cell.alignment = RIGHT
     small, suppressed = table.cells["small_base"][item.pos, j], table.cells["suppressed"][item.pos, j]
+    put(ws, row, col, *level_value(table, item, j), look=SMALL_BASE_SHARE if small and not suppressed else SHARE)
     if small and not suppressed:
-        cell.fill = SMALL_BASE_FILL
         put(ws, row, col + 1, SMALL_BASE_MARK)
     elif table.cells["letters"][item.pos, j] and not suppressed:  # a withheld share has no letters
         put(ws, row, col + 1, table.cells["letters"][item.pos, j])
@@ -312,11 +312,11 @@ def population_sheet(ws: Worksheet, edition: Edition, population: Population, es
     """One population's sheet: title, notes, banner, then every question's block; returns each
     block's question id, title and first row."""
     table = crosstab(population, estimates)
-    put(ws, 1, 1, f"{edition.title} — {population.label}").font = Font(bold=True, size=13)
+    put(ws, 1, 1, f"{edition.title} — {population.label}", look=TITLE)
     for i, text in enumerate(notes(edition)):
-        put(ws, 2 + i, 1, text).font = ITALIC
+        put(ws, 2 + i, 1, text, look=ITALIC_TEXT)
     top = 2 + len(notes(edition)) + 1
-    link(put(ws, top, 1, BACK), CONTENTS)  # left of the banner: frozen, always in sight
+    link(ws, top, 1, BACK, CONTENTS)  # left of the banner: frozen, always in sight
     write_banner(ws, table.levels, top)
     row = top + BANNER_ROWS + 1
     starts = []
