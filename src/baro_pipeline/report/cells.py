@@ -41,8 +41,8 @@ MAX_SHEET_TITLE = 31  # Excel's limit
 class Look:
     """A cell's font, fill and alignment (None: the workbook's default). Compared by identity:
     :func:`put` gives a workbook's first cell of a look its parts through openpyxl's setters, then
-    copies that cell's style to the next ones (openpyxl hashes the font, fill… again on each
-    assignment: most of the workbook's build time when every cell was given its parts)."""
+    copies that cell's style to the next ones (openpyxl hashes a font, fill or alignment again on
+    each assignment)."""
 
     font: Font | None = None
     fill: PatternFill | None = None

@@ -180,7 +180,7 @@ def shown_values(pct: np.ndarray, estimate: np.ndarray, suppressed: np.ndarray, 
     shown = (pct / 100).astype(object)
     for i in np.flatnonzero(means):
         shown[i] = [round(value, 1) for value in estimate[i].tolist()]
-    shown[suppressed | np.isnan(estimate)] = WITHHELD
+    shown[suppressed | pd.isna(estimate)] = WITHHELD
     return shown
 
 
