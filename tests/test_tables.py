@@ -12,12 +12,14 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from openpyxl.styles import Font
 
 from baro_pipeline.edition import load_edition
 from baro_pipeline.estimation import ItemMatrix, Levels, higher_levels
 from baro_pipeline.significance import Significance
 from baro_pipeline.stats import coded_column, design_from_calibration, independent_difference, pairwise_differences, rake, svymean
 from baro_pipeline.report import FIRST_LEVEL_COLUMN, column_letter_names, sheet_titles, tables_xlsx
+from baro_pipeline.report.cells import BOLD_TEXT, ITALIC_TEXT, put
 from baro_pipeline.trends import TREND_COLUMNS
 
 from test_report import REPO, run_of
@@ -355,3 +357,21 @@ def test_no_text_becomes_a_formula(hostile_book):
 def test_sheet_titles_are_valid_and_unique():
     titles = sheet_titles(["audit", "a/b:c", "p" * 40, "P" * 40, "'q'"], ("Sommaire", "Audit"))
     assert titles == {"audit": "audit (2)", "a/b:c": "a_b_c", "p" * 40: "p" * 31, "P" * 40: "P" * 27 + " (2)", "'q'": "q"}
+
+
+def test_cells_of_one_look_keep_a_style_of_their_own():
+    """put registers a look once per workbook and copies its style to the next cells: a cell
+    changed later leaves the others as they were, a quoted text keeps the look, a text takes no
+    number format, and another workbook registers the look again."""
+    ws = openpyxl.Workbook().active
+    first, second, third = (put(ws, row, 1, "a", look=BOLD_TEXT) for row in (1, 2, 6))
+    third.font = Font(italic=True)
+    assert first.font.bold and second.font.bold and not second.font.italic and third.font.italic and not third.font.bold
+    quoted = put(ws, 3, 1, "=1+1", look=BOLD_TEXT)
+    assert quoted.quotePrefix and quoted.font.bold and not second.quotePrefix
+    share, withheld = put(ws, 4, 1, 0.5, "0%", look=BOLD_TEXT), put(ws, 5, 1, "–", "0%", look=BOLD_TEXT)
+    assert share.number_format == "0%" and withheld.number_format == "General" and withheld.font.bold
+    other = openpyxl.Workbook().active  # its first font is the italic one
+    put(other, 1, 1, "x", look=ITALIC_TEXT)
+    bold = put(other, 2, 1, "y", look=BOLD_TEXT)
+    assert bold.font.bold and not bold.font.italic

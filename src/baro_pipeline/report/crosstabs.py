@@ -11,14 +11,19 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from ..edition import Edition, Population, PublishedFigure, Question
 from ..estimation import TOTAL
 from .labels import question_base_text
-from .cells import ADJUSTMENT_NAMES, AT_LEAST_PERCENT_FORMAT, AUDIT, BACK, BANNER_ROWS, BOLD, CONTENTS, COUNT_FORMAT, HEADER_FILL, ITALIC, LEVEL_WIDTH, MEAN_FORMAT, PERCENT_FORMAT, RIGHT, SMALL_BASE_FILL, SMALL_BASE_MARK, WEIGHTED_COUNT_FORMAT, WITHHELD, link, print_setup, put
+from .cells import ADJUSTMENT_NAMES, AT_LEAST_PERCENT_FORMAT, AUDIT, BACK, BANNER_ROWS, BOLD, BOLD_TEXT, CONTENTS, COUNT_FORMAT, HEADER_FILL, ITALIC_TEXT, LEVEL_WIDTH, MEAN_FORMAT, PERCENT_FORMAT, RIGHT, SMALL_BASE_FILL, SMALL_BASE_MARK, TITLE, WEIGHTED_COUNT_FORMAT, WITHHELD, Look, link, print_setup, put
+
+
+BANNER = Look(font=BOLD, fill=HEADER_FILL, alignment=Alignment(horizontal="center", wrap_text=True))
+SHARE = Look(alignment=RIGHT)
+SMALL_BASE_SHARE = Look(fill=SMALL_BASE_FILL, alignment=RIGHT)
 
 
 @dataclass(frozen=True)
@@ -112,8 +117,8 @@ def column_letter_names(count: int) -> list[str]:
 
 def table_levels(population: Population, estimates: pd.DataFrame) -> list[Level]:
     """The total, then every breakdown level present in the estimates, lettered in order."""
-    keys = estimates[["breakdown", "breakdown_level", "breakdown_label"]].drop_duplicates()
-    keys = keys[keys["breakdown"] == TOTAL].to_numpy().tolist() + keys[keys["breakdown"] != TOTAL].to_numpy().tolist()
+    found = dict.fromkeys(zip(*(estimates[c].tolist() for c in ("breakdown", "breakdown_level", "breakdown_label"))))  # in order of appearance
+    keys = [key for key in found if key[0] == TOTAL] + [key for key in found if key[0] != TOTAL]
     labels = {b: population.codebook.question(b).label or b for b in population.breakdowns}
     letters = iter(column_letter_names(len(keys)))
     return [
@@ -125,12 +130,12 @@ def table_levels(population: Population, estimates: pd.DataFrame) -> list[Level]
 def cell_rows(estimates: pd.DataFrame, levels: Sequence[Level]) -> np.ndarray:
     """(items, levels) positions of the estimates' rows, -1 where an item has no row at a level;
     items in the estimates' order. Found once for every column of the crosstab."""
-    items, _ = pd.MultiIndex.from_arrays([estimates["question"], estimates["item"]]).factorize()  # in order of appearance
+    positions: dict[tuple[str, str], int] = {}
+    items = [positions.setdefault(key, len(positions)) for key in zip(estimates["question"].tolist(), estimates["item"].tolist())]  # in order of appearance
     # a level's column: its last one when labels differ (table_levels keeps each label)
     columns = {(lv.breakdown, lv.level): j for j, lv in enumerate(levels)}
-    found = pd.MultiIndex.from_tuples(list(columns)).get_indexer(pd.MultiIndex.from_arrays([estimates["breakdown"], estimates["breakdown_level"]]))
-    rows = np.full((items.max() + 1 if len(items) else 0, len(levels)), -1)
-    rows[items, np.array(list(columns.values()))[found]] = np.arange(len(estimates))
+    rows = np.full((len(positions), len(levels)), -1)
+    rows[items, [columns[key] for key in zip(estimates["breakdown"].tolist(), estimates["breakdown_level"].tolist())]] = np.arange(len(estimates))
     return rows
 
 
@@ -156,25 +161,36 @@ def listed_codes(codes: Any) -> Iterable[Any]:
 
 
 def crosstab(population: Population, estimates: pd.DataFrame) -> Crosstab:
-    """The population's estimates as arrays, with their significance letters."""
+    """The population's estimates as arrays, with what the "%" and "sig." cells of each level show."""
     levels = tuple(table_levels(population, estimates))
     rows = cell_rows(estimates, levels)
-    cells = {c: wide(estimates, rows, c) for c in ("n", "n_weighted", "estimate", "se", "pct", "rank", "rank_low", "rank_high", "small_base", "suppressed", "higher_than")}
-    cells["small_base"] = cells["small_base"].astype(bool)
-    cells["suppressed"] = cells["suppressed"].astype(bool)
-    cells["letters"] = significance_letters(cells.pop("higher_than"), levels)
+    cells = {c: wide(estimates, rows, c) for c in ("n", "n_weighted", "estimate", "pct", "rank", "rank_low", "rank_high", "small_base", "suppressed", "higher_than")}
+    suppressed = cells["suppressed"].astype(bool)
+    flagged = cells["small_base"].astype(bool) & ~suppressed
+    means = (wide(estimates, rows, "kind") == "mean").any(axis=1)
+    cells["shown"] = shown_values(cells["pct"], cells["estimate"], suppressed, means)
+    cells["flagged"] = flagged
+    cells["sig"] = sig_texts(significance_letters(cells.pop("higher_than"), levels), suppressed, flagged)
     return Crosstab(levels, cells)
 
 
-def level_value(table: Crosstab, item: Item, j: int) -> tuple[Any, str | None]:
-    """What an item's cell of level ``j`` shows, and its number format: the share rounded as
-    published (a fraction, percent format), a mean to 1 decimal, or "–" when withheld."""
-    estimate = table.cells["estimate"][item.pos, j]
-    if table.cells["suppressed"][item.pos, j] or pd.isna(estimate):
-        return WITHHELD, None
-    if item.kind == "mean":
-        return round(float(estimate), 1), MEAN_FORMAT
-    return float(table.cells["pct"][item.pos, j]) / 100, PERCENT_FORMAT
+def shown_values(pct: np.ndarray, estimate: np.ndarray, suppressed: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """(items, levels): what each "%" cell shows: the share rounded as published (a fraction,
+    for a percent format), a mean (the items ``means`` says) to 1 decimal, or "–" when withheld."""
+    shown = (pct / 100).astype(object)
+    for i in np.flatnonzero(means):
+        shown[i] = [round(value, 1) for value in estimate[i].tolist()]
+    shown[suppressed | pd.isna(estimate)] = WITHHELD
+    return shown
+
+
+def sig_texts(letters: np.ndarray, suppressed: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    """(items, levels): what each "sig." cell shows ("": no cell): the mark of a small base, else
+    the letters of a share not withheld."""
+    sig = letters.copy()
+    sig[suppressed] = ""
+    sig[flagged] = SMALL_BASE_MARK
+    return sig
 
 
 def published_figures(edition: Edition, population: Population) -> dict[tuple[str, str], PublishedFigure]:
@@ -190,9 +206,11 @@ def published_figures(edition: Edition, population: Population) -> dict[tuple[st
 def table_items(edition: Edition, population: Population, estimates: pd.DataFrame, table: Crosstab) -> dict[str, list[Item]]:
     """Question id -> its items, in the estimates' order (the crosstab's rows)."""
     printed = published_figures(edition, population)
-    rows = estimates[["question", "item", "item_label", "kind", "base"]].drop_duplicates(["question", "item"])
+    described: dict[tuple[str, str], list[str]] = {}  # (question, item) -> its first row's label, kind, base
+    for question, key, *description in zip(*(estimates[c].tolist() for c in ("question", "item", "item_label", "kind", "base"))):
+        described.setdefault((question, key), description)
     blocks: dict[str, list[Item]] = {}
-    for pos, (question, key, label, kind, base) in enumerate(rows.itertuples(index=False)):
+    for pos, ((question, key), (label, kind, base)) in enumerate(described.items()):
         rank, low, high = (float(table.cells[c][pos, 0]) for c in ("rank", "rank_low", "rank_high"))
         item = Item(str(question), str(key), str(label), str(kind), str(base), pos, rank, printed.get((str(question), str(key))), low, high)
         blocks.setdefault(item.question, []).append(item)
@@ -203,15 +221,15 @@ def write_banner(ws: Worksheet, levels: Sequence[Level], top: int) -> None:
     """The column headers: each breakdown over its levels, each level with its letter, then
     "%" / "sig." under each level."""
     for col, column in enumerate(ITEM_COLUMNS, start=1):
-        put(ws, top + 1, col, column.header).font = BOLD
+        put(ws, top + 1, col, column.header, look=BOLD_TEXT)
     spans: dict[str, list[int]] = {}
     for j, level in enumerate(levels):
         col = level_column(j)
         spans.setdefault(level.breakdown, []).append(col)
         header(ws, top + 1, col, col + 1, level.label)
         header(ws, top + 2, col, col + 1, f"({level.letter})" if level.letter else "")
-        put(ws, top + 3, col, "%").font = BOLD
-        put(ws, top + 3, col + 1, "sig.").font = BOLD
+        put(ws, top + 3, col, "%", look=BOLD_TEXT)
+        put(ws, top + 3, col + 1, "sig.", look=BOLD_TEXT)
     for breakdown, cols in spans.items():
         header(ws, top, cols[0], cols[-1] + 1, next(lv.breakdown_label for lv in levels if lv.breakdown == breakdown))
 
@@ -219,10 +237,7 @@ def write_banner(ws: Worksheet, levels: Sequence[Level], top: int) -> None:
 def header(ws: Worksheet, row: int, first: int, last: int, text: str) -> None:
     """A banner cell merged over columns first..last."""
     ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
-    cell = put(ws, row, first, text)
-    cell.alignment = Alignment(horizontal="center", wrap_text=True)
-    cell.fill = HEADER_FILL
-    cell.font = BOLD
+    put(ws, row, first, text, look=BANNER)
 
 
 def block_groups(items: list[Item]) -> list[tuple[str, list[Item]]]:
@@ -250,21 +265,21 @@ def write_block(ws: Worksheet, row: int, question: str, items: list[Item], table
     """One question's block from ``row``; returns the next free row. A profile variable's own
     breakdown is left out of its block (a variable crossed with itself says nothing)."""
     q = codebook_question(population, question)
-    put(ws, row, 1, question).font = BOLD
-    put(ws, row, 2, block_title(population, question, items)).font = BOLD
-    put(ws, row + 1, 2, q.wording if q else f"Indicateur dérivé, base : {items[0].base}").font = ITALIC
+    put(ws, row, 1, question, look=BOLD_TEXT)
+    put(ws, row, 2, block_title(population, question, items), look=BOLD_TEXT)
+    put(ws, row + 1, 2, q.wording if q else f"Indicateur dérivé, base : {items[0].base}", look=ITALIC_TEXT)
     row += 2
     if q is not None:
-        put(ws, row, 2, f"Base : {question_base_text(q, population)}").font = ITALIC
+        put(ws, row, 2, f"Base : {question_base_text(q, population)}", look=ITALIC_TEXT)
         row += 1
     shown = [j for j, level in enumerate(table.levels) if level.breakdown != question]
     for title, group in block_groups(items):
         if title:
-            put(ws, row, 2, title).font = BOLD
+            put(ws, row, 2, title, look=BOLD_TEXT)
             row += 1
         first = group[0].pos
         for name, key, number_format in (("Base (n)", "n", COUNT_FORMAT), ("Base pondérée", "n_weighted", WEIGHTED_COUNT_FORMAT)):
-            put(ws, row, 2, name).font = ITALIC
+            put(ws, row, 2, name, look=ITALIC_TEXT)
             for j in shown:
                 value = table.cells[key][first, j]
                 put(ws, row, level_column(j), None if pd.isna(value) else round(float(value), 1) if key == "n_weighted" else int(value), number_format)
@@ -272,22 +287,21 @@ def write_block(ws: Worksheet, row: int, question: str, items: list[Item], table
         for item in group:
             for col, column in enumerate(ITEM_COLUMNS, start=1):
                 put(ws, row, col, column.value(item), column.number_format(item))
-            for j in shown:
-                write_level_cells(ws, row, level_column(j), table, item, j)
+            write_level_cells(ws, row, table, item, shown)
             row += 1
     return row + 1
 
 
-def write_level_cells(ws: Worksheet, row: int, col: int, table: Crosstab, item: Item, j: int) -> None:
-    """An item's "%" and "sig." cells of level ``j``."""
-    cell = put(ws, row, col, *level_value(table, item, j))
-    cell.alignment = RIGHT
-    small, suppressed = table.cells["small_base"][item.pos, j], table.cells["suppressed"][item.pos, j]
-    if small and not suppressed:
-        cell.fill = SMALL_BASE_FILL
-        put(ws, row, col + 1, SMALL_BASE_MARK)
-    elif table.cells["letters"][item.pos, j] and not suppressed:  # a withheld share has no letters
-        put(ws, row, col + 1, table.cells["letters"][item.pos, j])
+def write_level_cells(ws: Worksheet, row: int, table: Crosstab, item: Item, shown: Sequence[int]) -> None:
+    """An item's "%" and "sig." cells at the ``shown`` levels: the share or the mean in its
+    format (a withheld "–" is a text: no format), a small base's filled."""
+    number_format = MEAN_FORMAT if item.kind == "mean" else PERCENT_FORMAT
+    values, flagged, sig = (table.cells[c][item.pos].tolist() for c in ("shown", "flagged", "sig"))
+    for j in shown:
+        col = level_column(j)
+        put(ws, row, col, values[j], number_format, SMALL_BASE_SHARE if flagged[j] else SHARE)
+        if sig[j]:
+            put(ws, row, col + 1, sig[j])
 
 
 def adjustment_note(edition: Edition) -> str:
@@ -312,11 +326,11 @@ def population_sheet(ws: Worksheet, edition: Edition, population: Population, es
     """One population's sheet: title, notes, banner, then every question's block; returns each
     block's question id, title and first row."""
     table = crosstab(population, estimates)
-    put(ws, 1, 1, f"{edition.title} — {population.label}").font = Font(bold=True, size=13)
+    put(ws, 1, 1, f"{edition.title} — {population.label}", look=TITLE)
     for i, text in enumerate(notes(edition)):
-        put(ws, 2 + i, 1, text).font = ITALIC
+        put(ws, 2 + i, 1, text, look=ITALIC_TEXT)
     top = 2 + len(notes(edition)) + 1
-    link(put(ws, top, 1, BACK), CONTENTS)  # left of the banner: frozen, always in sight
+    link(ws, top, 1, BACK, CONTENTS)  # left of the banner: frozen, always in sight
     write_banner(ws, table.levels, top)
     row = top + BANNER_ROWS + 1
     starts = []

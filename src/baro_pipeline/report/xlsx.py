@@ -40,13 +40,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from ..edition import Edition
-from .cells import AUDIT, BACK, BOLD, CONTENTS, COUNT_FORMAT, HEADER_FILL, PERCENT_FORMAT, POINTS_FORMAT, TRENDS, link, print_setup, put, sheet_titles
+from .cells import AUDIT, BACK, BOLD, BOLD_TEXT, CONTENTS, COUNT_FORMAT, HEADER_FILL, PERCENT_FORMAT, POINTS_FORMAT, TITLE, TRENDS, Look, link, print_setup, put, sheet_titles
 from .crosstabs import population_sheet
+
+
+COLUMN_HEADER = Look(font=BOLD, fill=HEADER_FILL, alignment=Alignment(wrap_text=True))
 
 
 @dataclass(frozen=True)
@@ -120,13 +123,11 @@ def frame_value(value: Any, scale: float) -> Any:
 
 def frame_sheet(ws: Worksheet, title: str, frame: pd.DataFrame, columns: Sequence[FrameColumn]) -> None:
     """A table as a sheet: a title, a header row (frozen, filtered, repeated on every printed page), a row per record."""
-    put(ws, 1, 1, title).font = Font(bold=True, size=13)
-    link(put(ws, 2, 1, BACK), CONTENTS)
+    put(ws, 1, 1, title, look=TITLE)
+    link(ws, 2, 1, BACK, CONTENTS)
     head = 3
     for col, column in enumerate(columns, start=1):
-        cell = put(ws, head, col, column.header)
-        cell.font, cell.fill = BOLD, HEADER_FILL
-        cell.alignment = Alignment(wrap_text=True)
+        put(ws, head, col, column.header, look=COLUMN_HEADER)
         ws.column_dimensions[get_column_letter(col)].width = column.width
     for row, record in enumerate(frame[[c.name for c in columns]].itertuples(index=False), start=head + 1):
         for col, (column, value) in enumerate(zip(columns, record), start=1):
@@ -138,18 +139,18 @@ def frame_sheet(ws: Worksheet, title: str, frame: pd.DataFrame, columns: Sequenc
 
 def contents_sheet(ws: Worksheet, edition: Edition, blocks: Mapping[str, list[tuple[str, str, int]]], others: Sequence[str]) -> None:
     """The contents: a link to each question block of each population's sheet, then to the other sheets."""
-    put(ws, 1, 1, edition.title).font = Font(bold=True, size=13)
+    put(ws, 1, 1, edition.title, look=TITLE)
     for col, text in enumerate(("feuille", "question", "intitulé"), start=1):
-        put(ws, 3, col, text).font = BOLD
+        put(ws, 3, col, text, look=BOLD_TEXT)
     row = 4
     for sheet, starts in blocks.items():
         for question, title, first in starts:
             put(ws, row, 1, sheet)
             put(ws, row, 2, question)
-            link(put(ws, row, 3, title), sheet, f"A{first}")
+            link(ws, row, 3, title, sheet, f"A{first}")
             row += 1
     for sheet in others:
-        link(put(ws, row, 1, sheet), sheet)
+        link(ws, row, 1, sheet, sheet)
         row += 1
     for letter, width in zip("ABC", (16, 14, 70)):
         ws.column_dimensions[letter].width = width
