@@ -10,9 +10,9 @@ as well: the pairwise sums of shares on one base, from their co-occurrences
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import TypeGuard, TypeVar
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -22,6 +22,8 @@ from ..errors import EstimationError
 from .design import Array, Design
 from .layout import KINDS, VarianceLayout
 from .sums import DomainSums, domain_sums
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -689,21 +691,27 @@ def projected_counts(layout: VarianceLayout, items: Iterable[tuple[CountedItem, 
 def projection_chunks(items: Iterable[tuple[CountedItem, list[Array]]]) -> Iterator[list[tuple[CountedItem, list[Array]]]]:
     """Consecutive items whose counts number at most :data:`PROJECTION_BLOCK` values together (an
     item with more, or with :data:`OWN_PRODUCT` or more, makes a chunk of its own)."""
-    chunk: list[tuple[CountedItem, list[Array]]] = []
-    size = 0
-    for item in items:
-        values = sum(counts.size for counts in item[0].counts)
-        alone = values >= OWN_PRODUCT
-        if chunk and (alone or size + values > PROJECTION_BLOCK):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(item)
-        size += values
-        if alone:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
+    return runs(items, lambda item: sum(counts.size for counts in item[0].counts), PROJECTION_BLOCK, OWN_PRODUCT)
+
+
+def runs(values: Iterable[T], size: Callable[[T], int], limit: int, alone: int | None = None) -> Iterator[list[T]]:
+    """Consecutive ``values`` whose sizes add up to at most ``limit`` (one at least); a value of
+    size ``alone`` or more makes a run of its own."""
+    run: list[T] = []
+    total = 0
+    for value in values:
+        more = size(value)
+        own = alone is not None and more >= alone
+        if run and (own or total + more > limit):
+            yield run
+            run, total = [], 0
+        run.append(value)
+        total += more
+        if own:
+            yield run
+            run, total = [], 0
+    if run:
+        yield run
 
 
 # Bytes of the sums per (weight kind, slot, item state) of the items of :func:`slot_projections`
@@ -804,7 +812,8 @@ def slot_projections(layout: VarianceLayout, items: Sequence[CodedItems], domain
     width = max(1, count_bins(layout, n) // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
     n_rows, columns = layout.projection.shape[0], [columns for _, _, columns in layers]
     per_state = KINDS * max(partition.n_slots for partition in partitions) * 8
-    for chunk in slot_chunks(bundles(items, width), SLOT_SUMS_BYTES // per_state):
+    # consecutive bundles whose states number at most what SLOT_SUMS_BYTES hold (a bundle at least)
+    for chunk in runs(bundles(items, width), lambda members: sum(len(item.table) for item in members), SLOT_SUMS_BYTES // per_state):
         tables = [np.asarray(item.table, dtype=float) for members in chunk for item in members]
         starts = np.cumulative_sum([len(table) for table in tables], include_initial=True)
         projected: list[np.ndarray] = [np.empty(0)] * len(layers)
@@ -814,21 +823,6 @@ def slot_projections(layout: VarianceLayout, items: Sequence[CodedItems], domain
                 projected[layer] = product[first : first + n_rows * layers[layer][1]]
         for table, start, stop in zip(tables, starts[:-1], starts[1:]):
             yield table, columns, [np.ascontiguousarray(p[:, start:stop]).reshape(n_rows, -1, len(table)) for p in projected]
-
-
-def slot_chunks(groups: Iterable[list[CodedItems]], states: int) -> Iterator[list[list[CodedItems]]]:
-    """Consecutive bundles of items whose states number at most ``states`` together (a bundle at least)."""
-    chunk: list[list[CodedItems]] = []
-    size = 0
-    for members in groups:
-        more = sum(len(item.table) for item in members)
-        if chunk and size + more > states:
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(members)
-        size += more
-    if chunk:
-        yield chunk
 
 
 def slot_sums(partition: SlotPartition, kinds: np.ndarray, chunk: list[list[CodedItems]], starts: np.ndarray) -> np.ndarray:
