@@ -137,22 +137,32 @@ def test_coded_shares_give_the_pair_sums_and_covariance_of_their_matrix(raked):
 
 
 @pytest.mark.parametrize(
-    ("weighted", "shares", "pattern_bins"),
-    [(False, [0.5, 0.3, 0.2, 0.0, 0.45], None), (False, [0.3, 0.1, 0.6] * 6, None), (False, [0.3, 0.1, 0.6] * 7, None), (False, [0.5, 0.3, 0.2, 0.0, 0.45], 1), (True, [0.5, 0.3, 0.2], None)],
+    ("weighted", "shares", "pattern_bins", "counts_bytes"),
+    [
+        (False, [0.5, 0.3, 0.2, 0.0, 0.45], None, None),
+        (False, [0.3, 0.1, 0.6] * 6, None, None),
+        (False, [0.3, 0.1, 0.6] * 6, None, 0),
+        (False, [0.3, 0.1, 0.6] * 7, None, None),
+        (False, [0.5, 0.3, 0.2, 0.0, 0.45], 1, None),
+        (True, [0.5, 0.3, 0.2], None, None),
+    ],
 )
-def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(raked, monkeypatch, weighted, shares, pattern_bins):
+def test_pair_sums_counted_from_co_occurrences_have_the_ses_of_their_own_counts(raked, monkeypatch, weighted, shares, pattern_bins, counts_bytes):
     """The SEs of shares and their pairwise sums from the shares' co-occurrences per weight
     class are those of counting each pair sum, to the last bit: on overlapping layers of
     domains, the whole sample among them, a routed base and an item never ticked; with more
-    than 16 items, with 20 or more (patterns of ones and the base bit on 32 bits, sorted), with
-    (cell, pattern) counts sorted rather than binned, and with a breakdown that splits weight
-    classes (joint cells of a class and its levels). Weights of their own per row (no weight classes) take the pair sums themselves."""
+    than 16 items, counted all at once or 16 at a time, with 20 or more (patterns of ones and
+    the base bit on 32 bits, sorted), with (cell, pattern) counts sorted rather than binned, and
+    with a breakdown that splits weight classes (joint cells of a class and its levels). Weights
+    of their own per row (no weight classes) take the pair sums themselves."""
     design, codes, _ = raked
     if weighted:
         design = Design(np.random.default_rng(11).uniform(0.5, 2.0, N))
         assert variance_layout(design).classes is None
     if pattern_bins is not None:
         monkeypatch.setattr("baro_pipeline.stats.coded.PATTERN_BINS", pattern_bins)
+    if counts_bytes is not None:
+        monkeypatch.setattr("baro_pipeline.stats.ranks.PAIR_COUNTS_BYTES", counts_bytes)
     y = items(raked, shares, seed=4)
     y[codes[1] == 2] = np.nan
     binary = binary_codes(y)

@@ -13,7 +13,20 @@ from baro_pipeline.errors import EstimationError
 from baro_pipeline.stats import coded_counts
 from baro_pipeline.stats import coded as coded_kernels
 from baro_pipeline.stats.coded import Bundle
-from baro_pipeline.stats import CodedItems, Design, coded_column, design_from_calibration, influence_values, layout, rake, sums, svymean, variance, variance_matrix
+from baro_pipeline.stats import (
+    CodedItems,
+    Design,
+    coded_column,
+    design_from_calibration,
+    influence_values,
+    layout,
+    rake,
+    share_pair_sums,
+    sums,
+    svymean,
+    variance,
+    variance_matrix,
+)
 
 TOLERANCE = 1e-8
 
@@ -221,9 +234,9 @@ def test_counts_projected_together_or_one_by_one_agree_to_the_last_bit(ref, clas
 @pytest.mark.parametrize("classes", [True, False], ids=["weight classes", "weights row by row"])
 @pytest.mark.parametrize("block", [coded_kernels.PROJECTION_BLOCK, 1000], ids=["one product", "products of a few items"])
 def test_sums_projected_as_they_are_counted_are_those_of_all_counts_first_to_the_last_bit(ref, classes, block, monkeypatch):
-    """coded_domain_sums (counted per cell: each bundle's counts projected as they come) gives the
-    sums, to the last bit, of counting every item first (coded_counts) and projecting them all
-    (counted_sums)."""
+    """coded_domain_sums (per cell: summed on the slots that have rows, a chunk of items at once)
+    gives the sums, to the last bit, of counting every item first (coded_counts) and projecting
+    them all (counted_sums)."""
     monkeypatch.setattr(layout, "MAX_CLASS_SHARE", 1.0 if classes else -1.0)
     monkeypatch.setattr(layout, "_LAYOUTS", WeakKeyDictionary())
     monkeypatch.setattr(coded_kernels, "PROJECTION_BLOCK", block)
@@ -235,6 +248,47 @@ def test_sums_projected_as_they_are_counted_are_those_of_all_counts_first_to_the
     assert streamed.count.shape[-1] == sum(item.table.shape[1] for item in y)
     for field in counted_first.__dataclass_fields__:
         a, b = getattr(streamed, field), getattr(counted_first, field)
+        assert (a is None) == (b is None), field
+        if a is not None:
+            assert a.shape == b.shape and a.tobytes() == b.tobytes(), field
+
+
+@pytest.mark.parametrize(
+    ("calibration", "bundle_bins", "slot_bytes"),
+    [("raking", None, None), ("linear", None, None), ("raking", 1, None), ("raking", 1 << 13, 1), ("none", None, 1 << 15)],
+    ids=["raking", "calibrate", "bundles of one item", "chunks of one bundle", "one cell"],
+)
+def test_sums_per_cell_from_the_slots_are_those_of_the_bundles_to_the_last_bit(calibration, bundle_bins, slot_bytes, monkeypatch):
+    """Without weight classes, coded_domain_sums sums the (cell, level) slots that have rows, a
+    chunk of items at once, and projects them slot by slot: the bits of counting each bundle's
+    joint states on every cell and projecting every cell (coded_counts, then counted_sums).
+    Weights far apart in magnitude (sums depend on their order), cells of one, two and many rows,
+    breakdowns the cells lie within (layers sharing their slots) and across them, rows in no
+    level, an empty level; bundles of one item and of three, chunks of one bundle."""
+    if bundle_bins is not None:
+        monkeypatch.setattr(coded_kernels, "BUNDLE_BINS", bundle_bins)
+    if slot_bytes is not None:
+        monkeypatch.setattr(coded_kernels, "SLOT_SUMS_BYTES", slot_bytes)
+    rng = np.random.default_rng(len(calibration) + (bundle_bins or 0))
+    n = 500
+    margins = (rng.integers(0, 60, n), rng.integers(0, 3, n))
+    weights = rng.lognormal(0, 3, n)
+    design = Design(weights) if calibration == "none" else Design(weights, margins, calibration, base_weights=rng.lognormal(0, 1, n))
+    split = rng.random(n) < 0.5
+    domains = np.column_stack([np.ones(n, dtype=bool), *(margins[1] == level for level in range(3)), split, ~split, margins[0] < 20, np.zeros(n, dtype=bool)])
+    shares = [rng.choice(3, n, p=[0.2, 0.4, 0.4]).astype(np.uint8) for _ in range(4)]  # 0: out of the base, 1: a 0, 2: a 1
+    others = [CodedItems(rng.integers(0, len(t), n).astype(np.uint8), t) for t in (np.vstack([rng.normal(size=(s, m)), np.full((1, m), np.nan)]) for s, m in ((2, 1), (5, 2), (3, 1)))]
+    items = [*others[:2], *share_pair_sums(shares), others[2]]
+    lay = variance.variance_layout(design)
+    assert lay.classes is None
+    partitions = coded_kernels.slot_partitions(lay, coded_kernels.layer_groups(lay, lay.cell, domains))
+    assert all(len(p.crowded) for p in partitions) and (calibration == "none" or all(len(p.loose) for p in partitions))
+    # the margins' levels and a domain of a margin's categories lie within the cells: the whole sample's slots
+    assert [p.layers for p in partitions] == ([[0], [1], [2], [3]] if calibration == "none" else [[0, 1, 3], [2]])
+    by_slots = coded_kernels.coded_domain_sums(lay, items, domains)
+    by_bundles = coded_kernels.counted_sums(lay, coded_counts(lay, items, domains), domains.shape[1])
+    for field in by_bundles.__dataclass_fields__:
+        a, b = getattr(by_slots, field), getattr(by_bundles, field)
         assert (a is None) == (b is None), field
         if a is not None:
             assert a.shape == b.shape and a.tobytes() == b.tobytes(), field

@@ -10,9 +10,9 @@ as well: the pairwise sums of shares on one base, from their co-occurrences
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import TypeGuard, TypeVar
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -20,8 +20,10 @@ from scipy import sparse
 
 from ..errors import EstimationError
 from .design import Array, Design
-from .layout import VarianceLayout
+from .layout import KINDS, VarianceLayout
 from .sums import DomainSums, domain_sums
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,10 +145,16 @@ class Bundle:
         statewise = np.ascontiguousarray(counts.reshape(width, self.n_states).T).reshape(*self.sizes, width)
         found = [np.ascontiguousarray(statewise.sum(axis=others).T).reshape(*lead, size) for others, size in zip(self.other_axes(0), self.sizes)]
         if ordered is not None and len(ordered):
-            joint = counts[..., ordered, :].reshape(*lead[:-1], len(ordered), *self.sizes)
-            for sums, others in zip(found, self.other_axes(len(lead))):
-                sums[..., ordered, :] = joint.sum(axis=others)
+            for sums, joint in zip(found, self.joint_sums(counts[..., ordered, :])):
+                sums[..., ordered, :] = joint
         return found
+
+    def joint_sums(self, counts: np.ndarray) -> list[np.ndarray]:
+        """Counts (..., slots, joint states) as each item's counts (..., slots, its states), summed
+        in numpy's order over the joint layout: the bits of a weighted sum of three rows or more."""
+        lead = counts.shape[:-1]
+        joint = counts.reshape(*lead, *self.sizes)
+        return [joint.sum(axis=others) for others in self.other_axes(len(lead))]
 
     def other_axes(self, lead: int) -> list[tuple[int, ...]]:
         """Per item, the axes of the other items' states in the joint states' axes (after ``lead`` axes)."""
@@ -245,7 +253,7 @@ def keyed_items(
     else:
         present = [present_groups(group) for group, _, _ in layers]
         n_groups = max(int(group.max()) + 1 if n else 1 for group, _, _ in layers)
-    crowded = [np.flatnonzero(np.bincount(group, minlength=len(slots)) >= 3) if layout.classes is None else None for slots, group in present]
+    crowded = [crowded_slots(group, len(slots)) if layout.classes is None else None for slots, group in present]
     width = max(1, count_bins(layout, n) // n_groups)
     # group × S of each layer, kept while consecutive bundles have S states (one array of n per
     # layer: one per S would hold n per distinct S); one for the layers that share a key
@@ -270,6 +278,20 @@ def keyed_items(
             keys.append(LayerKey(key, slots, n_levels, columns, crowd, folds[i]))
         yield bundle, keys
         start = int(stops[-1])
+
+
+def crowded_slots(slot: np.ndarray, n_slots: int) -> np.ndarray:
+    """The slots of three rows or more (``slot``: each row's, among ``n_slots``): where weighted
+    sums depend on their order (:meth:`Bundle.marginals`)."""
+    found: Array = np.flatnonzero(np.bincount(slot, minlength=n_slots) >= 3)
+    return found
+
+
+def weight_kinds(layout: VarianceLayout) -> np.ndarray:
+    """(KINDS, n) what each row adds to the sums per cell of each weight kind (the layout's
+    projection: :func:`~.layout.sums_projection`): 1{w != 0}, w, w^2, fit weight, w x fitted weight."""
+    w = layout.weights
+    return np.stack([(w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights])
 
 
 def class_counts(bundle: Bundle, keys: list[LayerKey]) -> list[np.ndarray | None]:
@@ -340,11 +362,10 @@ def item_layer_counts(layout: VarianceLayout, bundle: Bundle, keys: list[LayerKe
     """
     weighted = layout.classes is None
     n_groups = len(layout.cell_unit) if layout.classes is None else len(layout.classes.cell)
-    w = layout.weights
     # the weight kinds one after the other, counted in one bincount on keys kind by kind apart
     # (each bin takes one kind's rows in their order: the sums of a bincount per kind)
-    kinds = np.concatenate([(w != 0).astype(float), w, w**2, layout.fit_weights, w * layout.fitted_weights]) if weighted else None
-    n_kinds = 5 if weighted else 1
+    kinds = weight_kinds(layout).reshape(-1) if weighted else None
+    n_kinds = KINDS if weighted else 1
     counts = [None] * len(keys) if weighted else class_counts(bundle, keys)
     per_layer: list[list[np.ndarray] | None] = []  # per layer with a key, each item's (kinds, slots, S)
     for layer, joint in zip(keys, counts):
@@ -628,16 +649,15 @@ def distinct_counts(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarra
 
 
 def coded_domain_sums(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> DomainSums:
-    """:func:`domain_sums` of coded items, from their counts (:func:`item_counts`). Counted per
-    cell (a layout without weight classes), each bundle's counts are projected as they come: every
-    item's at once would be the estimation's largest arrays at small sizes (~1 MB an item at 1,110
-    rows: 64 MiB for gp's pair sums of one question, each page faulted in afresh). Counts per
+    """:func:`domain_sums` of coded items, from their counts (:func:`item_counts`). Counts per
     weight class are small: counted first, the rows' keys (n each) are freed before the products
-    (streamed, the peak of a run at 1e6 × 2 was ~20 MiB higher). The same numbers either way."""
+    (streamed, the peak of a run at 1e6 × 2 was ~20 MiB higher). Sums per cell (a layout without
+    weight classes) are mostly zeros at small sizes (~1 MB an item at 1,110 rows): summed on the
+    slots that have rows, a chunk of items at a time (:func:`slot_projections`). The same numbers."""
     d = 1 if domains is None else domains.shape[1]
     if layout.classes is not None:
         return counted_sums(layout, coded_counts(layout, items, domains), d)
-    return projected_sums(layout, item_counts(layout, items, domains), sum(np.shape(item.table)[1] for item in items), d)
+    return projected_sums(layout, slot_projections(layout, items, domains), sum(np.shape(item.table)[1] for item in items), d)
 
 
 # Values of the counts projected in one product (:func:`projected_counts`): ~16 MB.
@@ -647,9 +667,14 @@ PROJECTION_BLOCK = 1 << 21
 OWN_PRODUCT = 1 << 14
 
 
-def projected_counts(layout: VarianceLayout, items: Iterable[tuple[CountedItem, list[Array]]]) -> Iterator[tuple[CountedItem, list[Array], list[np.ndarray]]]:
-    """Per item (with the domains of its layers), in order, its counts of each layer projected on
-    the units and the calibration model (projection rows, L, S): consecutive items' counts of a
+# An item's table (S, k), the domains of each layer, and per layer its counts projected on the
+# units and the calibration model (projection rows, L, S): what :func:`projected_sums` takes.
+Projected = tuple[np.ndarray, list[Array], list[np.ndarray]]
+
+
+def projected_counts(layout: VarianceLayout, items: Iterable[tuple[CountedItem, list[Array]]]) -> Iterator[Projected]:
+    """Per item (with the domains of its layers), in order, its table and its counts of each layer
+    projected on the units and the calibration model (:data:`Projected`): consecutive items' counts of a
     layer in one product of at most :data:`PROJECTION_BLOCK` values (or one item's). The sparse
     product sums each column apart, so the numbers are those of item by item, in fewer calls."""
     for chunk in projection_chunks(items):
@@ -660,27 +685,171 @@ def projected_counts(layout: VarianceLayout, items: Iterable[tuple[CountedItem, 
             product = layout.projection @ block
             parts = np.split(product, np.cumsum([s.shape[1] * s.shape[2] for s in sums])[:-1], axis=1)
             per_layer.append([part.reshape(-1, *s.shape[1:]) for part, s in zip(parts, sums)])
-        yield from ((item, layers, list(projected)) for (item, layers), projected in zip(chunk, zip(*per_layer)))
+        yield from ((item.table, layers, list(projected)) for (item, layers), projected in zip(chunk, zip(*per_layer)))
 
 
 def projection_chunks(items: Iterable[tuple[CountedItem, list[Array]]]) -> Iterator[list[tuple[CountedItem, list[Array]]]]:
     """Consecutive items whose counts number at most :data:`PROJECTION_BLOCK` values together (an
     item with more, or with :data:`OWN_PRODUCT` or more, makes a chunk of its own)."""
-    chunk: list[tuple[CountedItem, list[Array]]] = []
-    size = 0
-    for item in items:
-        values = sum(counts.size for counts in item[0].counts)
-        alone = values >= OWN_PRODUCT
-        if chunk and (alone or size + values > PROJECTION_BLOCK):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(item)
-        size += values
-        if alone:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
+    return runs(items, lambda item: sum(counts.size for counts in item[0].counts), PROJECTION_BLOCK, OWN_PRODUCT)
+
+
+def runs(values: Iterable[T], size: Callable[[T], int], limit: int, alone: int | None = None) -> Iterator[list[T]]:
+    """Consecutive ``values`` whose sizes add up to at most ``limit`` (one at least); a value of
+    size ``alone`` or more makes a run of its own."""
+    run: list[T] = []
+    total = 0
+    for value in values:
+        more = size(value)
+        own = alone is not None and more >= alone
+        if run and (own or total + more > limit):
+            yield run
+            run, total = [], 0
+        run.append(value)
+        total += more
+        if own:
+            yield run
+            run, total = [], 0
+    if run:
+        yield run
+
+
+# Bytes of the sums per (weight kind, slot, item state) of the items of :func:`slot_projections`
+# summed at once (a bundle's at least): ~2 MB stay in cache (at 1,000 rows, 16 MB were ~10 % slower).
+SLOT_SUMS_BYTES = 1 << 21
+
+
+@dataclass(frozen=True, eq=False)
+class SlotPartition:
+    """The rows by slot, a (cell, level) group that has rows, for the layers of domains that group
+    them alike (a calibration cell within one level of each breakdown: every layer's slots are
+    the cells): each row's slot, the rows of the slots of one or two rows (``loose``), the slots
+    of three rows or more (:func:`crowded_slots`), their rows and each one's index among them,
+    and the layers' slots projected level by level (:func:`slot_projection`), one layer after
+    the other: ``layers`` (their index among all) and their first rows in the ``projection``."""
+
+    slot: np.ndarray
+    n_slots: int
+    loose: np.ndarray
+    crowded: np.ndarray
+    crowded_rows: np.ndarray
+    crowded_index: np.ndarray
+    projection: sparse.csr_array
+    layers: list[int]
+    starts: list[int]
+
+
+# Per layout, the last layers of domains laid out on their slots (read only, as the layers).
+_LAST_PARTITIONS: WeakKeyDictionary[VarianceLayout, tuple[Layers, list[SlotPartition]]] = WeakKeyDictionary()
+
+
+def slot_partitions(layout: VarianceLayout, layers: Layers) -> list[SlotPartition]:
+    """The :class:`SlotPartition` of the ``layers`` of :func:`layer_groups` on the layout's cells:
+    layers whose rows fall in the same slots share one (their sums are the same)."""
+    last = _LAST_PARTITIONS.get(layout)
+    if last is not None and last[0] is layers:
+        return last[1]
+    shared: list[tuple[np.ndarray, list[int]]] = []  # each partition's slots and layers
+    numbered = [present_groups(group) for group, _, _ in layers]
+    for i, (slots, slot) in enumerate(numbered):
+        same = next((members for first, members in shared if np.array_equal(numbered[members[0]][1], slot) and len(first) == len(slots)), None)
+        if same is None:
+            shared.append((slots, [i]))
+        else:
+            same.append(i)
+    found = []
+    for slots, members in shared:
+        slot = numbered[members[0]][1]
+        crowded = crowded_slots(slot, len(slots))
+        in_crowd = np.zeros(len(slots), dtype=bool)
+        in_crowd[crowded] = True
+        rows = np.flatnonzero(in_crowd[slot])
+        projections = [slot_projection(layout, numbered[i][0], layers[i][1]) for i in members]
+        found.append(
+            SlotPartition(
+                slot=slot,
+                n_slots=len(slots),
+                loose=np.flatnonzero(~in_crowd[slot]),
+                crowded=crowded,
+                crowded_rows=rows,
+                crowded_index=np.searchsorted(crowded, slot[rows]),
+                projection=sparse.vstack(projections, format="csr"),
+                layers=members,
+                starts=[0, *np.cumsum([p.shape[0] for p in projections[:-1]])],
+            )
+        )
+    _LAST_PARTITIONS[layout] = (layers, found)
+    return found
+
+
+def slot_projection(layout: VarianceLayout, slots: np.ndarray, n_levels: int) -> sparse.csr_array:
+    """(projection rows × L, KINDS × slots) the layout's projection of a layer's slots (cell ×
+    (L + 1) + level, in order) level by level: row r L + level takes the projection's row r on
+    the slots of that level, in the order of their cells (and kind by kind), as the projection
+    takes every cell's sums of each level; the rows in none of the layer's domains (level L) in
+    none. Each output adds its terms in the projection's order, without the zeros of the cells
+    that have no rows in the level."""
+    cell, level = np.divmod(slots, n_levels + 1)
+    picked = layout.projection[:, (np.arange(KINDS)[:, None] * len(layout.cell_unit) + cell).reshape(-1)].tocoo()
+    at = level[picked.col % len(slots)]
+    inside = at < n_levels
+    rows = picked.row[inside] * n_levels + at[inside]
+    found = sparse.csr_array((picked.data[inside], (rows, picked.col[inside])), shape=(layout.projection.shape[0] * n_levels, KINDS * len(slots)))
+    found.sort_indices()
+    return found
+
+
+def slot_projections(layout: VarianceLayout, items: Sequence[CodedItems], domains: np.ndarray | None) -> Iterator[Projected]:
+    """Per coded item, in order, its sums per cell of each weight kind projected as
+    :func:`projected_counts` projects the counts of :func:`item_counts` (a layout without weight
+    classes), to the last bit: summed per slot that has rows, for a chunk of items at once
+    (:data:`SLOT_SUMS_BYTES`; :func:`slot_sums`), and projected by one sparse product per
+    partition of the rows (:func:`slot_partitions`)."""
+    n = len(layout.cell)
+    layers = layer_groups(layout, layout.cell, domains)
+    partitions = slot_partitions(layout, layers)
+    kinds = weight_kinds(layout)
+    width = max(1, count_bins(layout, n) // max(int(group.max()) + 1 if n else 1 for group, _, _ in layers))
+    n_rows, columns = layout.projection.shape[0], [columns for _, _, columns in layers]
+    per_state = KINDS * max(partition.n_slots for partition in partitions) * 8
+    # consecutive bundles whose states number at most what SLOT_SUMS_BYTES hold (a bundle at least)
+    for chunk in runs(bundles(items, width), lambda members: sum(len(item.table) for item in members), SLOT_SUMS_BYTES // per_state):
+        tables = [np.asarray(item.table, dtype=float) for members in chunk for item in members]
+        starts = np.cumulative_sum([len(table) for table in tables], include_initial=True)
+        projected: list[np.ndarray] = [np.empty(0)] * len(layers)
+        for partition in partitions:
+            product = partition.projection @ slot_sums(partition, kinds, chunk, starts)
+            for layer, first in zip(partition.layers, partition.starts):
+                projected[layer] = product[first : first + n_rows * layers[layer][1]]
+        for table, start, stop in zip(tables, starts[:-1], starts[1:]):
+            yield table, columns, [np.ascontiguousarray(p[:, start:stop]).reshape(n_rows, -1, len(table)) for p in projected]
+
+
+def slot_sums(partition: SlotPartition, kinds: np.ndarray, chunk: list[list[CodedItems]], starts: np.ndarray) -> np.ndarray:
+    """(KINDS × slots, states) the sums of each weight kind (``kinds``: :func:`weight_kinds`) per
+    slot and state of each item of the bundles ``chunk`` (its states from ``starts``): what
+    :func:`item_layer_counts` sums. A slot of one or two rows sums to the same in any order: all
+    items' in one bincount; those of three rows or more, bundle by bundle as the bundles of
+    :func:`keyed_items` sum them (the rows of each joint state in order, then
+    :meth:`Bundle.joint_sums`)."""
+    items = [item for members in chunk for item in members]
+    n_slots, n_states, loose = partition.n_slots, int(starts[-1]), partition.loose
+    key = (partition.slot[loose, None] * n_states + starts[:-1]) + np.stack([item.state[loose] for item in items], axis=1)
+    keys = (np.arange(KINDS)[:, None, None] * (n_slots * n_states) + key).reshape(-1)
+    weights = np.broadcast_to(kinds[:, loose, None], (KINDS, *key.shape)).reshape(-1)
+    # floats even without a loose row (numpy counts no weights in integers)
+    sums = np.bincount(keys, weights=weights, minlength=KINDS * n_slots * n_states).astype(float, copy=False).reshape(KINDS, n_slots, n_states)
+    rows, crowded = partition.crowded_rows, partition.crowded
+    if len(crowded):
+        done = 0
+        for members in chunk:
+            bundle = Bundle([], [item.table for item in members], joint_state([CodedItems(item.state[rows], item.table) for item in members]))
+            key = (np.arange(KINDS)[:, None] * len(crowded) + partition.crowded_index) * bundle.n_states + bundle.state
+            counts = np.bincount(key.reshape(-1), weights=kinds[:, rows].reshape(-1), minlength=KINDS * len(crowded) * bundle.n_states)
+            for found in bundle.joint_sums(counts.reshape(KINDS, len(crowded), -1)):
+                sums[:, crowded, starts[done] : starts[done + 1]] = found
+                done += 1
+    return sums.reshape(KINDS * n_slots, n_states)
 
 
 def counted_sums(layout: VarianceLayout, counted: CountedItems, d: int) -> DomainSums:
@@ -689,29 +858,58 @@ def counted_sums(layout: VarianceLayout, counted: CountedItems, d: int) -> Domai
     only through their tables (base, y - shift and its square per state).
     """
     k = sum(item.table.shape[1] for item in counted.items)
-    return projected_sums(layout, ((item, counted.layers) for item in counted.items), k, d)
+    return projected_sums(layout, projected_counts(layout, ((item, counted.layers) for item in counted.items)), k, d)
 
 
-def projected_sums(layout: VarianceLayout, counted: Iterable[tuple[CountedItem, list[Array]]], k: int, d: int) -> DomainSums:
-    """:func:`counted_sums` of items given one by one with the domains of their layers (k columns in all)."""
+@dataclass(frozen=True, eq=False)
+class TableTerms:
+    """What :func:`projected_sums` takes of an item table (S, k): its base (not NaN), its values
+    there (0 elsewhere), which columns are 0/1 items, and, when all are, their moments (those
+    items keep 0 as their centre: :func:`item_moments`)."""
+
+    base: np.ndarray
+    values: np.ndarray
+    binary: np.ndarray
+    moments: np.ndarray | None
+
+
+def table_terms(table: np.ndarray) -> TableTerms:
+    """:class:`TableTerms` of an item table."""
+    base = ~np.isnan(table)
+    # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
+    # share of exactly 0 or 1 comes out exactly
+    binary = np.all((table == 0) | (table == 1) | ~base, axis=0)
+    return TableTerms(base, np.where(base, table, 0.0), binary, item_moments(table, base, np.zeros(table.shape[1])) if binary.all() else None)
+
+
+def item_moments(table: np.ndarray, base: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """(S, 3 k) per state, each item's base indicator, its value minus ``centre`` and that squared (0 out of the base)."""
+    centred = np.where(base, table - centre, 0.0)
+    found: Array = np.stack([base, centred, centred**2], axis=1).reshape(len(table), -1)
+    return found
+
+
+def projected_sums(layout: VarianceLayout, projected: Iterable[Projected], k: int, d: int) -> DomainSums:
+    """:func:`counted_sums` of items given one by one by their projected counts (k columns in all)."""
     n_units, p = layout.n_units, layout.model.shape[1]
     out = np.zeros((layout.projection.shape[0], d, 3, k))  # projection rows x domains x moments x items
     shift = np.zeros(k)
     start = 0
-    for item, layers, projected in projected_counts(layout, counted):
-        table = item.table
+    # per table object (many items share one: a share's, a pair sum's), kept so that its id stays its own
+    seen: dict[int, tuple[np.ndarray, TableTerms]] = {}
+    for table, layers, counts in projected:
         stop = start + table.shape[1]
-        base = ~np.isnan(table)
-        per_state = projected[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
-        weight = per_state @ base
-        centre = np.divide(per_state @ np.where(base, table, 0.0), weight, out=np.zeros(len(weight)), where=weight > 0)
-        # any centre will do: it only serves the precision of means; 0/1 items keep 0, so that a
-        # share of exactly 0 or 1 comes out exactly
-        centre = np.where(np.all((table == 0) | (table == 1) | ~base, axis=0), 0.0, centre)
-        centred = np.where(base, table - centre, 0.0)
-        shift[start:stop] = centre
-        moments = np.stack([base, centred, centred**2], axis=1).reshape(len(table), -1)  # (S, 3 k)
-        for columns, sums in zip(layers, projected):
+        if id(table) not in seen:
+            seen[id(table)] = table, table_terms(table)
+        terms = seen[id(table)][1]
+        moments = terms.moments
+        if moments is None:
+            per_state = counts[0][n_units : 2 * n_units].sum(axis=(0, 1))  # weight per state in the first layer
+            weight = per_state @ terms.base
+            centre = np.divide(per_state @ terms.values, weight, out=np.zeros(len(weight)), where=weight > 0)
+            shift[start:stop] = centre = np.where(terms.binary, 0.0, centre)
+            moments = item_moments(table, terms.base, centre)
+        for columns, sums in zip(layers, counts):
             # np.tensordot(sums, moments, axes=1)'s own product, without its checks (~2,600 calls a small run)
             out[:, columns, :, start:stop] = np.dot(sums.reshape(-1, len(table)), moments).reshape(*sums.shape[:2], 3, -1)
         start = stop

@@ -41,7 +41,9 @@ from .variance import BINARY_TABLE, CodedItems, Items, coded_column, influence_v
 
 DRAWS = 10_000
 SEED = 22  # issue 22: every run draws the same numbers
-PAIRS_AT_ONCE = 16  # items of share_pair_ses counted together (gp at 1e6: ~5 MiB of counts each)
+PAIRS_AT_ONCE = 16  # items of share_pair_ses counted together at least (gp at 1e6: ~5 MiB of counts each)
+# ... or as many as have this many bytes of counts (at small sizes, every item of a question at once)
+PAIR_COUNTS_BYTES = 1 << 24
 # Draws × items simulated at once: their temporaries (~1 MB each) stay in the heap, where a
 # larger array would be mapped and faulted in afresh each time.
 SIMULATION_BLOCK = 1 << 17
@@ -337,8 +339,10 @@ def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> n
     # and the counts of all pairs of a large question on every class and level would be the run's
     # largest array (gp at 1e6: ~370 MiB)
     first, second = item_shares(k)
+    item_bytes = 4 * 8 * sum(n.size for _, n, _, _ in per_layer)  # an item's counts: 4 states at most, floats
+    at_once = max(PAIRS_AT_ONCE, PAIR_COUNTS_BYTES // max(item_bytes, 1))
     found = []
-    for chunk in np.array_split(np.arange(len(tables)), -(-len(tables) // PAIRS_AT_ONCE)):
+    for chunk in np.array_split(np.arange(len(tables)), -(-len(tables) // at_once)):
         states = [state_counts(n, inside, both, first[chunk], second[chunk]) for _, n, inside, both in per_layer]
         items = [CountedItem(tables[j], [layer[c] for layer in states]) for c, j in enumerate(chunk)]
         found.append(domain_means(layout, counted_sums(layout, CountedItems(items, columns), domains.shape[1])).se)
