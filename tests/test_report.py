@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import html as htmllib
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import time
 from html.parser import HTMLParser
+from xml.etree import ElementTree
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from markupsafe import escape
 
 from baro_pipeline import audit
 from baro_pipeline.edition import PROBLEM_KINDS, Edition
+from baro_pipeline.chart_renderer import RENDERER_FONTS
 from baro_pipeline.report import charts
 from baro_pipeline.report import audit_table, figure_card, mirror_pairs, population_labels, question_pages, report_html, start_ranking_charts, start_section_charts, top_size
 from baro_pipeline.report.charts import spec_text
@@ -405,6 +408,23 @@ def test_the_renderer_ends_with_the_process_that_started_it():
     while running(renderer) and time.monotonic() < deadline:
         time.sleep(0.05)  # it sees its stdin end, then exits
     assert not running(renderer), f"the charts' renderer (PID {renderer}) outlived the process that started it"
+
+
+def test_the_renderer_measures_texts_with_vl_convert_s_own_fonts():
+    """Its fontconfig file names no font folder that exists: the SVGs do not depend on the machine's
+    fonts (those of a fresh vl-convert under the same file, on any Linux machine)."""
+    renderer = charts.start_renderer()
+    environment = Path(f"/proc/{renderer.process.pid}/environ").read_bytes().split(b"\0")
+    assert f"FONTCONFIG_FILE={RENDERER_FONTS}".encode() in environment
+    folders = [RENDERER_FONTS.parent / d.text for d in ElementTree.parse(RENDERER_FONTS).getroot().iter("dir")]
+    assert folders and not any(folder.exists() for folder in folders)
+    spec = {**BAR, "width": 131, "title": "Élevé – « très » 45\u202f%"}
+    drawn = renderer.submit(json.dumps(spec)).result()
+    alone = subprocess.run(
+        [sys.executable, "-c", f"import json, sys, vl_convert; sys.stdout.write(vl_convert.vegalite_to_svg(json.loads({json.dumps(spec)!r})))"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "FONTCONFIG_FILE": str(RENDERER_FONTS)}, encoding="utf-8",
+    )
+    assert alone.returncode == 0 and drawn == alone.stdout
 
 
 def test_the_renderer_starts_before_the_run_imports_its_libraries():

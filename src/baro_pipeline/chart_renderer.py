@@ -8,6 +8,7 @@ before the first chart (report/charts.py builds the specifications).
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -17,6 +18,10 @@ from concurrent.futures import Future
 from pathlib import Path
 
 RENDERER_SCRIPT = Path(__file__).parent / "report" / "svg_renderer.py"
+# The renderer's fontconfig file: no system font, vl-convert's own (the SVGs do not depend on the
+# machine's fonts; measuring a text with a system font read its file for every glyph, half the
+# renderer's time).
+RENDERER_FONTS = Path(__file__).parent / "report" / "vl_fonts.conf"
 RENDERER_LOCK = threading.Lock()
 KEPT_CHARTS = 64  # SVGs of a few reports (tens of kB each)
 
@@ -32,7 +37,13 @@ class Renderer:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(RENDERER_SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, encoding="utf-8"
+            [sys.executable, str(RENDERER_SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            env={**os.environ, "FONTCONFIG_FILE": str(RENDERER_FONTS)},
         )
         self.waiting: queue.SimpleQueue[tuple[str, Future[str]]] = queue.SimpleQueue()
         self.drawn: OrderedDict[str, Future[str]] = OrderedDict()
