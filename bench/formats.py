@@ -7,7 +7,9 @@ the anchor (openpyxl ``load_workbook(read_only=True, data_only=True)`` and every
 into a list; ``pyreadstat.read_sav``), the format's reader as ``ingest.read_export`` calls it
 (file bytes to the text cells; an SPSS file's codes as numbers) and the whole ``ingest.read_export`` (the cells normalised as well,
 the part every format shares with CSV). Wall seconds are compared; CPU seconds (this process and
-its forked children) are printed beside them, and their ratio: on a busy machine, the steadier one. The exports are made with
+its forked children) are printed beside them, and their ratio: on a busy machine, the steadier one. sav is
+also read in fresh processes, the anchor and ``read_export`` alternated, each timed once its
+libraries are imported (:data:`FRESH_FORMATS`): the way ``baro run`` reads it. The exports are made with
 ``baro synth 2025 --respondents ROWS --seed 1`` in ``--data`` (default bench/data/formats_<ROWS>)
 when absent.
 """
@@ -18,6 +20,8 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -78,6 +82,39 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - wall, cpu_seconds() - cpu
 
 
+# Read in a fresh process as well (a `baro run` reads each export once, in a process of its own):
+# alternated in one process, the allocator's state left by the previous reads moves pyreadstat's
+# own time by a quarter (1.35–2.03 s for ps at 1e5). xlsx is left out: a read takes ~50 s.
+FRESH_FORMATS = ("sav",)
+
+
+def one_read(kind: str, path: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (its children's included) of one read, ``anchor`` or ``read_export``,
+    in this process once its libraries are imported."""
+    if kind == "read_export":
+        codebook = load_edition("2025", ROOT).populations[path.stem].codebook
+        return timed(lambda: ingest.read_export(path, codebook))
+    return timed(lambda: ANCHORS[path.suffix.lstrip(".")](path))
+
+
+def fresh_read(kind: str, path: Path) -> tuple[float, float]:
+    """:func:`one_read` in a fresh Python process."""
+    out = subprocess.run([sys.executable, __file__, "--one", kind, str(path)], capture_output=True, text=True, check=True)
+    wall, cpu = out.stdout.split()
+    return float(wall), float(cpu)
+
+
+def fresh_measured(path: Path, repeats: int) -> dict[str, object]:
+    """Median wall and CPU seconds of the anchor and of read_export, each in a fresh process, alternated ``repeats`` times."""
+    runs: dict[str, list[tuple[float, float]]] = {"anchor": [], "read_export": []}
+    for _ in range(repeats):
+        for kind, times in runs.items():
+            times.append(fresh_read(kind, path))
+    found: dict[str, object] = {f"fresh_{kind}_{unit}": statistics.median(t[i] for t in times) for kind, times in runs.items() for i, unit in enumerate(("s", "cpu_s"))}
+    found["fresh_ratio_read_export"] = found["fresh_read_export_s"] / found["fresh_anchor_s"]  # type: ignore[operator]
+    return found
+
+
 def measured(path: Path, codebook: Codebook, repeats: int, whole: bool) -> dict[str, object]:
     """Median wall and CPU seconds of the anchor, the reader and (``whole``) read_export, run in turn ``repeats`` times."""
     calls = {
@@ -99,6 +136,8 @@ def measured(path: Path, codebook: Codebook, repeats: int, whole: bool) -> dict[
     result["ratio_reader"] = result["reader_s"] / result["anchor_s"]  # type: ignore[operator]
     result["ratio_read_export"] = result["read_export_s"] / result["anchor_s"]  # type: ignore[operator]
     result["cpu_ratio_reader"] = result["reader_cpu_s"] / result["anchor_cpu_s"]  # type: ignore[operator]
+    if whole and path.suffix.lstrip(".") in FRESH_FORMATS:
+        result.update(fresh_measured(path, repeats))
     return result
 
 
@@ -111,7 +150,11 @@ def main() -> None:
     parser.add_argument("--populations", nargs="+", help="the populations measured (default every one of the edition)")
     parser.add_argument("--reader-only", action="store_true", help="leave out the whole read_export (a third of the time)")
     parser.add_argument("--out", type=Path, help="write the results as JSON there")
+    parser.add_argument("--one", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)  # one read in this process (fresh_read)
     args = parser.parse_args()
+    if args.one:
+        print(*one_read(args.one[0], Path(args.one[1])))
+        return
     data = args.data or ROOT / "bench" / "data" / f"formats_{args.rows}"
     edition = load_edition("2025", ROOT)
     results = []
@@ -129,7 +172,8 @@ def main() -> None:
             print(
                 f"{fmt:6} {pid:4} {r['rows'] or 0:>8,} {r['anchor_s']:>9.2f} {r['reader_s']:>9.2f} {r['ratio_reader']:>6.2f} "
                 f"{r['read_export_s']:>14.2f} {r['ratio_read_export']:>6.2f}   "
-                f"{r['anchor_cpu_s']:.2f}/{r['reader_cpu_s']:.2f}/{r['read_export_cpu_s']:.2f}, {r['cpu_ratio_reader']:.2f}",
+                f"{r['anchor_cpu_s']:.2f}/{r['reader_cpu_s']:.2f}/{r['read_export_cpu_s']:.2f}, {r['cpu_ratio_reader']:.2f}"
+                + (f"; fresh processes: anchor {r['fresh_anchor_s']:.2f}, read_export {r['fresh_read_export_s']:.2f}, ratio {r['fresh_ratio_read_export']:.2f}" if "fresh_anchor_s" in r else ""),
                 flush=True,
             )
     if args.out:

@@ -172,11 +172,15 @@ def target_formats(R: Mapping[str, Any]) -> list[Row]:
     rows = []
     for f in sorted({r["format"] for r in F["results"]}):
         rs = [r for r in F["results"] if r["format"] == f]
-        worst = max(r["ratio_read_export"] for r in rs)
-        rows.append((f"3. {f} at {F['rows']:,} ≤ 1.3 × reading the file alone",
-                     "`ingest.read_export` " + ", ".join(f"{r['population']} {fmt(r['read_export_s'])} s ({fmt(r['ratio_read_export'])}×)" for r in rs),
-                     ("openpyxl read-only " if f == "xlsx" else "pyreadstat ") + ", ".join(f"{r['population']} {fmt(r['anchor_s'])} s" for r in rs),
-                     worst <= 1.3))
+        fresh = all("fresh_ratio_read_export" in r for r in rs)  # sav: judged as `baro run` reads it, in a process of its own
+        worst = max(r["fresh_ratio_read_export" if fresh else "ratio_read_export"] for r in rs)
+        measured = "`ingest.read_export` " + ", ".join(f"{r['population']} {fmt(r['read_export_s'])} s ({fmt(r['ratio_read_export'])}×)" for r in rs)
+        anchor = ("openpyxl read-only " if f == "xlsx" else "pyreadstat ") + ", ".join(f"{r['population']} {fmt(r['anchor_s'])} s" for r in rs)
+        if fresh:
+            measured = ("in fresh processes (judged): " + ", ".join(f"{r['population']} {fmt(r['fresh_read_export_s'])} s ({fmt(r['fresh_ratio_read_export'])}×)" for r in rs)
+                        + "; alternated in one process: " + measured.removeprefix("`ingest.read_export` "))
+            anchor = "pyreadstat in fresh processes " + ", ".join(f"{r['population']} {fmt(r['fresh_anchor_s'])} s" for r in rs) + "; in one process " + anchor.removeprefix("pyreadstat ")
+        rows.append((f"3. {f} at {F['rows']:,} ≤ 1.3 × reading the file alone", measured, anchor, worst <= 1.3))
     return rows
 
 
@@ -333,9 +337,15 @@ def section_ingest(R: Mapping[str, Any]) -> list[str]:
     L.append("\nxlsx and sav (bench/formats.py: median of alternating repeats in one process; `reader` = the format's reader alone, "
              "`read_export` = the whole ingest):\n")
     if ok(F):
-        L += table(("format", "population", "rows", "anchor s", "reader s", "read_export s", "read_export ÷ anchor"),
-                   ((r["format"], r["population"], f"{r['rows']:,}", fmt(r["anchor_s"]), fmt(r["reader_s"]), fmt(r["read_export_s"]), fmt(r["ratio_read_export"]))
+        L += table(("format", "population", "rows", "anchor s", "reader s", "read_export s", "read_export ÷ anchor", "fresh: anchor s", "fresh: read_export s", "fresh: ÷"),
+                   ((r["format"], r["population"], f"{r['rows']:,}", fmt(r["anchor_s"]), fmt(r["reader_s"]), fmt(r["read_export_s"]), fmt(r["ratio_read_export"]),
+                     *(fmt(r.get(k)) for k in ("fresh_anchor_s", "fresh_read_export_s", "fresh_ratio_read_export")))
                     for r in F["results"]))
+        L.append("
+`fresh`: sav also read in a fresh process each time (the anchor and read_export alternated, each timed once its libraries are "
+                 "imported), as `baro run` reads an export; alternated in one process, the allocator's state the previous reads left moves "
+                 "pyreadstat's own time by a quarter. The sav target is judged on the fresh processes.
+")
         L.append(f"\nload {F.get('load')}\n")
     else:
         L.append("not measured\n" if F is None else "failed (see Failed parts)\n")
