@@ -341,11 +341,9 @@ def section_ingest(R: Mapping[str, Any]) -> list[str]:
                    ((r["format"], r["population"], f"{r['rows']:,}", fmt(r["anchor_s"]), fmt(r["reader_s"]), fmt(r["read_export_s"]), fmt(r["ratio_read_export"]),
                      *(fmt(r.get(k)) for k in ("fresh_anchor_s", "fresh_read_export_s", "fresh_ratio_read_export")))
                     for r in F["results"]))
-        L.append("
-`fresh`: sav also read in a fresh process each time (the anchor and read_export alternated, each timed once its libraries are "
+        L.append("\n`fresh`: sav also read in a fresh process each time (the anchor and read_export alternated, each timed once its libraries are "
                  "imported), as `baro run` reads an export; alternated in one process, the allocator's state the previous reads left moves "
-                 "pyreadstat's own time by a quarter. The sav target is judged on the fresh processes.
-")
+                 "pyreadstat's own time by a quarter. The sav target is judged on the fresh processes.\n")
         L.append(f"\nload {F.get('load')}\n")
     else:
         L.append("not measured\n" if F is None else "failed (see Failed parts)\n")
