@@ -342,8 +342,9 @@ def section_ingest(R: Mapping[str, Any]) -> list[str]:
                      *(fmt(r.get(k)) for k in ("fresh_anchor_s", "fresh_read_export_s", "fresh_ratio_read_export")))
                     for r in F["results"]))
         L.append("\n`fresh`: sav also read in a fresh process each time (the anchor and read_export alternated, each timed once its libraries are "
-                 "imported), as `baro run` reads an export; alternated in one process, the allocator's state the previous reads left moves "
-                 "pyreadstat's own time by a quarter. The sav target is judged on the fresh processes.\n")
+                 "imported), as `baro run` reads an export (read_export after `memory.fit_to_export`, as the run sets the allocator first); "
+                 "alternated in one process, the allocator's state the previous reads left moves pyreadstat's own time by a quarter. "
+                 "The sav target is judged on the fresh processes.\n")
         L.append(f"\nload {F.get('load')}\n")
     else:
         L.append("not measured\n" if F is None else "failed (see Failed parts)\n")
