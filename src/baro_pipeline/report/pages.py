@@ -239,7 +239,11 @@ def ranked_rows(estimates: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.Dat
 def ranking_charts(edition: Edition, estimates: pd.DataFrame) -> dict[tuple[str, str], Chart]:
     """The chart of every ranked multiple-choice question, by population and question id, in the
     edition's order, without notes: ``estimates`` need no rank uncertainties yet."""
-    totals, ranked = ranked_rows(estimates, CHART_COLUMNS)
+    return rankings_of(edition, *ranked_rows(estimates, CHART_COLUMNS))
+
+
+def rankings_of(edition: Edition, totals: pd.DataFrame, ranked: Mapping[tuple[str, str], pd.DataFrame]) -> dict[tuple[str, str], Chart]:
+    """:func:`ranking_charts` of rows split by :func:`ranked_rows`."""
     return {(pid, q.id): ranking_chart(q, edition.populations[pid], edition, ranked[pid, q.id]) for pid, q in ranked_questions(edition, totals)}
 
 
@@ -252,9 +256,8 @@ def start_ranking_charts(edition: Edition, estimates: pd.DataFrame) -> dict[tupl
     return charts
 
 
-def noted_rankings(edition: Edition, estimates: pd.DataFrame, rankings: Mapping[tuple[str, str], Chart]) -> dict[tuple[str, str], Chart]:
-    """``rankings`` (:func:`ranking_charts`) each with its notes, from the complete estimates."""
-    _, ranked = ranked_rows(estimates, NOTES_COLUMNS)
+def noted_rankings(edition: Edition, ranked: Mapping[tuple[str, str], pd.DataFrame], rankings: Mapping[tuple[str, str], Chart]) -> dict[tuple[str, str], Chart]:
+    """``rankings`` (:func:`ranking_charts`) each with its notes, from the complete estimates' ranked rows (:func:`ranked_rows`)."""
     return {
         (pid, qid): replace(chart, notes=ranking_notes(edition.populations[pid].codebook.question(qid), edition.populations[pid], edition, ranked[pid, qid]))
         for (pid, qid), chart in rankings.items()
@@ -268,11 +271,11 @@ def pages(edition: Edition, estimates: pd.DataFrame, audit: pd.DataFrame, rankin
     figures_on: dict[int | None, list[PublishedFigure]] = {}
     for f in edition.figures:
         figures_on.setdefault(figure_page(f, edition), []).append(f)
-    totals = estimates[estimates["breakdown"] == TOTAL]
+    totals, ranked = ranked_rows(estimates, NOTES_COLUMNS)  # split once, for the charts (when not given) and their notes
     charts_on: dict[int | None, list[tuple[str, Question]]] = {}
     for pid, q in ranked_questions(edition, totals):
         charts_on.setdefault(question_pages(edition, pid)[q.id], []).append((pid, q))
-    rankings = noted_rankings(edition, estimates, ranking_charts(edition, estimates) if rankings is None else rankings)
+    rankings = noted_rankings(edition, ranked, rankings_of(edition, totals, ranked) if rankings is None else rankings)
     numbers = sorted(set(figures_on) | set(charts_on), key=lambda p: (p is None, p or 0))
     texts = texts_of(edition)
     return tuple(
