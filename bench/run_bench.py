@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import BARO, BENCH, LOG, MAIN, PY, WORK, Timed, data_folder, load, project, run, say
+from common import BARO, BENCH, LOG, MAIN, PY, WORK, Timed, data_folder, load, project, run, say, tree_peak
 from prefect_server import Server
 import results
 import standard
@@ -148,7 +148,12 @@ def memory_part(v: Variant, n: int | str) -> dict[str, Any]:
     la = load()
     r = json_line(run([PY, BENCH / "pipeline_bench.py", proj], timeout=v.timeout)) | {"load": la}
     say(f"memory {n}: peak {r['peak_rss_mib']:.0f} MiB; per stage " + ", ".join(f"{s['stage']} {s['peak_mib'] or 0:.0f}" for s in r["stages"]))
-    return r
+    # the run's processes together: a forked estimation's private pages, the chart renderer's
+    rc, tree, processes = tree_peak([BARO, "--root", proj, "run", "2025", "--no-prefect"], v.timeout)
+    if rc != 0:
+        raise RuntimeError(f"baro run --no-prefect under the memory sampler: exit {rc}")
+    say(f"memory {n}: baro run --no-prefect, its processes together (PSS): peak {tree:.0f} MiB ({processes} processes then)")
+    return r | {"tree_pss_peak_mib": tree, "tree_processes": processes}
 
 
 def whole_part(v: Variant, n: int | str) -> dict[str, Any]:

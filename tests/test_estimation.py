@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import multiprocessing
+import os
 import threading
+import time
 from types import MappingProxyType
 
 import numpy as np
@@ -13,7 +16,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from baro_pipeline.edition import Condition, Indicator, Mirror, NotAnswer, Question, Thresholds, load_edition
-from baro_pipeline.errors import EstimationError
+from baro_pipeline.errors import EstimationError, ProcessEndedError
 from baro_pipeline.estimation import (
     ESTIMATE_COLUMNS,
     MIRROR_COLUMNS,
@@ -32,7 +35,7 @@ from baro_pipeline.report import mirror_pairs
 from baro_pipeline.estimation import population as population_module
 from baro_pipeline.estimation.levels import breakdown_levels, level_estimates, level_p_values, level_sums
 from baro_pipeline.estimation.mirrors import MIRROR_KEYS, KeyedRows
-from baro_pipeline.estimation.population import estimate_populations
+from baro_pipeline.estimation.population import start_estimates
 from baro_pipeline.stats import coded_column, difference_from_sums, domain_means, jk1_rake, pairwise_differences, svymean, variance_layout, versus_rest
 from baro_pipeline.validation import validate_export
 from baro_pipeline.weighting import weight_population, weighted_sample
@@ -573,58 +576,71 @@ def test_mirror_flags_of_2025_cover_the_published_mirror_figures():
 
 
 # --------------------------------------------------------------------------------------------
-# Every population at once (estimate_populations)
+# Every population at once (start_estimates)
 # --------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def threaded(monkeypatch):
-    """estimate_populations as on large samples (a thread per population) for the 2025 edition's
-    samples (~1,000 kept rows each), recording which thread estimates each population."""
-    calls: list[tuple[str, str]] = []
+def forked(monkeypatch, tmp_path):
+    """start_estimates as on large samples (a process per population but the first) for the 2025
+    edition's samples (~1,000 kept rows each); returns the file where each population's estimation
+    writes its population and process id (a forked process' memory is not this one's)."""
+    where = tmp_path / "estimated_in.txt"
     original = population_module.estimate_population
 
     def estimate_population(sample, population, edition, *rest):
-        calls.append((population.id, threading.current_thread().name))
+        with where.open("a") as out:
+            out.write(f"{population.id} {os.getpid()}\n")
         return original(sample, population, edition, *rest)
 
     monkeypatch.setattr(population_module, "SMALL_SAMPLE_ROWS", 100)
     monkeypatch.setattr(population_module, "estimate_population", estimate_population)
-    return calls
+    return where
+
+
+def estimated_in(where) -> list[tuple[str, int]]:
+    return [(pop, int(pid)) for pop, pid in (line.split() for line in where.read_text().splitlines())]
 
 
 CALLER = contextvars.ContextVar("caller", default="none")
 
 
-def test_populations_estimated_in_threads_are_those_estimated_one_by_one(run_2025, threaded):
-    """Each population's ranked rows are handed over before their rank uncertainties, in the
-    thread that estimates it, in the caller's context (under Prefect: the flow run's)."""
+def test_populations_estimated_in_processes_are_those_estimated_one_by_one(run_2025, forked):
+    """The first population is estimated here, each other in a forked process; each population's
+    ranked rows are handed over before their rank uncertainties, in this process and the caller's
+    context (under Prefect: the flow run's); the numbers are the run's to the bit."""
     samples, edition = run_2025.per_population("weight"), load_edition("2025", run_2025.root)
-    handed: dict[str, tuple[pd.DataFrame, str, str]] = {}
+    handed: dict[str, tuple[pd.DataFrame, str, str, int]] = {}
     CALLER.set("run")
-    on_total: dict[str, dict[str, np.ndarray]] = {"ps": {}, "gp": {}}
-    found = estimate_populations(samples, edition, lambda pop, table: handed.update({pop: (table, threading.current_thread().name, CALLER.get())}), on_total)
-    assert list(found) == list(samples) == ["ps", "gp"]  # the edition's order
-    for pop, table in found.items():  # each ranked question's covariance on the whole population, its ranked items'
+    found = start_estimates(
+        samples, edition, lambda pop, table: handed.update({pop: (table, threading.current_thread().name, CALLER.get(), os.getpid())})
+    ).gathered()
+    assert list(found.rows) == list(found.on_total) == list(samples) == ["ps", "gp"]  # the edition's order
+    for pop, table in found.rows.items():  # each ranked question's covariance on the whole population, its ranked items'
         ranked = table[table["rank"].notna() & (table["breakdown"] == "total")]
-        assert {q: (n, n) for q, n in ranked["question"].value_counts().items()} == {q: c.shape for q, c in on_total[pop].items()}
+        assert {q: (n, n) for q, n in ranked["question"].value_counts().items()} == {q: c.shape for q, c in found.on_total[pop].items()}
     uncertainties = ["top_n", "p_top", "rank_low", "rank_high"]
-    for pop, (table, thread, caller) in handed.items():
-        assert thread.startswith("baro-estimate") and caller == "run"
+    assert {pop: (thread, caller, pid) for pop, (_, thread, caller, pid) in handed.items()} == {
+        "ps": (threading.current_thread().name, "run", os.getpid()),
+        "gp": ("baro-estimate-gp", "run", os.getpid()),
+    }
+    for pop, (table, *_) in handed.items():
         assert not set(uncertainties) & set(table.columns)
-        pd.testing.assert_frame_equal(table[found[pop].columns.drop(uncertainties)], found[pop].drop(columns=uncertainties), check_exact=True)
-    assert sorted(handed) == ["gp", "ps"]
-    for pop, table in run_2025.stages["estimate"][0].items():  # the run's, on one thread
-        pd.testing.assert_frame_equal(found[pop], table, check_exact=True)
-    assert sorted(pop for pop, _ in threaded) == ["gp", "ps"]
-    assert len({thread for _, thread in threaded}) == 2 and all(thread.startswith("baro-estimate") for _, thread in threaded)
+        pd.testing.assert_frame_equal(table[found.rows[pop].columns.drop(uncertainties)], found.rows[pop].drop(columns=uncertainties), check_exact=True)
+    run = run_2025.stages["gather estimates"][0]  # the run's, in one process
+    for pop, table in run.rows.items():
+        pd.testing.assert_frame_equal(found.rows[pop], table, check_exact=True)
+        assert all(np.array_equal(found.on_total[pop][q], c) for q, c in run.on_total[pop].items())
+    where = dict(estimated_in(forked))
+    assert len(where) == 2 and where["ps"] == os.getpid() and where["gp"] != os.getpid()
+    assert not multiprocessing.active_children()
 
 
-def test_small_samples_are_estimated_on_the_caller_s_thread_only(run_2025, threaded, monkeypatch):
+def test_small_samples_are_estimated_here_one_after_the_other(run_2025, forked, monkeypatch):
     samples = run_2025.per_population("weight")
     monkeypatch.setattr(population_module, "SMALL_SAMPLE_ROWS", max(len(s.frame) for s in samples.values()))  # not larger
-    estimate_populations(samples, load_edition("2025", run_2025.root))
-    assert threaded == [("ps", threading.current_thread().name), ("gp", threading.current_thread().name)]
+    start_estimates(samples, load_edition("2025", run_2025.root))
+    assert estimated_in(forked) == [("ps", os.getpid()), ("gp", os.getpid())]  # done by the time the stage returns
 
 
 def population_error(kind: str, population: str) -> Exception:
@@ -633,12 +649,12 @@ def population_error(kind: str, population: str) -> Exception:
     return ZeroDivisionError(f"float division by zero ({population})")
 
 
-@pytest.mark.parametrize("failing", [["gp"], ["ps", "gp"]])
+@pytest.mark.parametrize("failing", [["gp"], ["ps", "gp"], ["ps"]])
 @pytest.mark.parametrize("kind", ["typed", "internal"])
-def test_an_error_of_a_thread_reaches_the_caller_as_it_was_raised(run_2025, threaded, monkeypatch, failing, kind):
-    """Typed errors keep their class and message (the CLI's exit code and text), any other is the
-    same exception (an internal error); when both fail, the first population's, as on one thread;
-    no thread of the stage is left running."""
+def test_an_error_of_a_process_reaches_the_caller_as_it_was_raised(run_2025, forked, monkeypatch, failing, kind):
+    """Typed errors keep their class and fields (the CLI's exit code and text), any other error
+    its class and message (an internal error); when both fail, the first population's, as in one
+    process; no process of the stage is left running."""
     raised_by = {pop: population_error(kind, pop) for pop in failing}
     original = population_module.estimate_population
 
@@ -649,6 +665,62 @@ def test_an_error_of_a_thread_reaches_the_caller_as_it_was_raised(run_2025, thre
 
     monkeypatch.setattr(population_module, "estimate_population", estimate_population)
     with pytest.raises(type(raised_by[failing[0]])) as raised:
-        estimate_populations(run_2025.per_population("weight"), load_edition("2025", run_2025.root))
-    assert raised.value is raised_by[failing[0]]
-    assert not [thread for thread in threading.enumerate() if thread.name.startswith("baro-estimate")]
+        start_estimates(run_2025.per_population("weight"), load_edition("2025", run_2025.root)).gathered()
+    expected = raised_by[failing[0]]
+    assert str(raised.value) == str(expected)
+    if kind == "typed":
+        assert (raised.value.what, raised.value.where, raised.value.fix) == (expected.what, expected.where, expected.fix)
+    assert not multiprocessing.active_children()
+
+
+def test_a_process_stopped_before_its_estimates_are_gathered_says_so(run_2025, forked, monkeypatch):
+    """A run that stops before it gathers the estimates kills the processes still estimating (the
+    run's ExitStack calls ``stop``); gathering them then raises ProcessEndedError."""
+    original = population_module.estimate_population
+
+    def slow(sample, population, edition, *rest):
+        if population.id == "gp":
+            time.sleep(60)
+        return original(sample, population, edition, *rest)
+
+    monkeypatch.setattr(population_module, "estimate_population", slow)
+    estimating = start_estimates(run_2025.per_population("weight"), load_edition("2025", run_2025.root))
+    started = time.perf_counter()
+    estimating.stop()
+    with pytest.raises(ProcessEndedError, match=r"the process of baro-estimate-gp ended without its result \(exit code -9, killed by signal 9\)"):
+        estimating.gathered()
+    assert time.perf_counter() - started < 10 and not multiprocessing.active_children()
+
+
+def test_an_error_of_the_callback_stops_the_process_and_is_raised(run_2025, forked):
+    """``ranked`` failing in this process for a forked population (a chart that cannot be made):
+    that population's process is stopped and the error raised when the estimates are gathered."""
+
+    def ranked(pop, table):
+        if pop == "gp":
+            raise EstimationError("no chart for gp", where="population gp", fix="none")
+
+    estimating = start_estimates(run_2025.per_population("weight"), load_edition("2025", run_2025.root), ranked)
+    with pytest.raises(EstimationError, match="no chart for gp"):
+        estimating.gathered()
+    assert not multiprocessing.active_children()
+
+
+def test_an_exception_that_cannot_be_pickled_comes_back_as_its_traceback(run_2025, forked, monkeypatch):
+    class Local(Exception):  # a local class: pickle cannot find it by name
+        pass
+
+    original = population_module.estimate_population
+
+    def estimate_population(sample, population, edition, *rest):
+        if population.id == "ps":
+            raise Local("the local reason")
+        return original(sample, population, edition, *rest)
+
+    monkeypatch.setattr(population_module, "estimate_population", estimate_population)
+    samples = {"gp": run_2025.per_population("weight")["gp"]} | run_2025.per_population("weight")  # gp first: ps forked
+    with pytest.raises(RuntimeError) as raised:
+        start_estimates(samples, load_edition("2025", run_2025.root)).gathered()
+    assert type(raised.value) is RuntimeError
+    assert str(raised.value).startswith("Traceback") and "Local: the local reason" in str(raised.value)
+    assert not multiprocessing.active_children()

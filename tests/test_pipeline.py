@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -27,27 +30,47 @@ def test_a_run_calls_every_stage_through_the_wrapper_once_or_once_per_population
     assert set(calls) == set(PHASES) - {"trends"}  # 2025 has no previous edition
     assert all(calls[name] == (len(populations) if name in per_population else 1) for name in calls)
     assert set(run_2025.result.timings) == set(PHASES.values()) - {"trends"} | {"report"}
-    assert list(run_2025.stages["estimate"][0]) == populations  # every population in one stage (one task under Prefect)
+    assert list(run_2025.stages["gather estimates"][0].rows) == populations  # every population in one stage (one task under Prefect)
 
 
-def test_an_error_in_a_population_s_thread_ends_the_run_with_its_exit_code_and_message(tmp_path, monkeypatch, capsys):
-    """As on large samples (SMALL_SAMPLE_ROWS lowered), each population is estimated in its own
-    thread: a typed error raised there is the run's, as it would be on one thread."""
+def run_with_gp_failing(tmp_path, monkeypatch, capsys, fail) -> tuple[int, str, object]:
+    """``baro run 2025 --no-prefect`` as on large samples (SMALL_SAMPLE_ROWS lowered: gp estimated
+    in a process of its own), ``fail()`` called there first: exit code, stderr, the project."""
     root = copy_edition(tmp_path)
     original = population.estimate_population
 
     def failing(sample, pop, edition, *rest):
         if pop.id == "gp":
-            raise EstimationError("no rank interval for Q7", where="population gp", fix="check Q7's items")
+            fail()
         return original(sample, pop, edition, *rest)
 
     monkeypatch.setattr(population, "SMALL_SAMPLE_ROWS", 100)
     monkeypatch.setattr(population, "estimate_population", failing)
     code = main(["--root", str(root), "run", "2025", "--no-prefect"])
-    err = capsys.readouterr().err
+    return code, capsys.readouterr().err, root
+
+
+def test_an_error_in_a_population_s_process_ends_the_run_with_its_exit_code_and_message(tmp_path, monkeypatch, capsys):
+    """A typed error raised in gp's process is the run's, as it would be in the run's process."""
+
+    def fail():
+        raise EstimationError("no rank interval for Q7", where="population gp", fix="check Q7's items")
+
+    code, err, root = run_with_gp_failing(tmp_path, monkeypatch, capsys, fail)
     assert code == 1
     assert "error: population gp: no rank interval for Q7" in err and "fix: check Q7's items" in err and "Traceback" not in err
     assert not (root / "outputs" / "2025").exists()  # nothing published
+
+
+def test_a_population_s_process_killed_ends_the_run_with_exit_71_and_says_so(tmp_path, monkeypatch, capsys):
+    """The system killing the process that estimates gp (as for lack of memory) fails the run with
+    ProcessEndedError's exit code, a message naming the process and the signal, and no traceback."""
+    code, err, root = run_with_gp_failing(tmp_path, monkeypatch, capsys, lambda: os.kill(os.getpid(), signal.SIGKILL))
+    assert code == 71
+    assert "error: baro-estimate-gp: the process of baro-estimate-gp ended without its result (exit code -9, killed by signal 9)" in err
+    assert "lack of memory" in err and "Traceback" not in err
+    assert not (root / "outputs" / "2025").exists()
+    assert not multiprocessing.active_children()
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from typing import Any, NoReturn, TextIO
 # cost more than the fewer TLB misses save (ingest ~30 % faster here without it).
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
-from .errors import BaroError, OutputWriteError, UsageError  # after the numpy setting above
+from .errors import BaroError, OutputWriteError, ProcessEndedError, UsageError  # after the numpy setting above
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -36,6 +36,7 @@ EXIT_CODES = (
     (2, "bad usage or configuration"),
     (3, "--strict: a published figure is a mismatch"),
     (EXIT_INTERNAL, "internal error: a bug; rerun with --verbose and report it"),
+    (ProcessEndedError.exit_code, "a process of the run was killed (most often by the system, for lack of memory) or crashed"),
     (OutputWriteError.exit_code, "the outputs cannot be written: no permission, a read-only or full disk, or something in outputs/ no run wrote"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C); previous outputs are untouched"),
 )

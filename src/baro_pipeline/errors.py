@@ -2,8 +2,8 @@
 
 Each error says what is wrong, where (file, row, column or key) and how to fix it. The CLI turns
 them into a message and an exit code (``exit_code``), never a traceback: 1 bad data, 2 bad usage or
-configuration, 3 ``--strict`` audit mismatch, 73 outputs that cannot be written (the CLI adds 70,
-an internal error).
+configuration, 3 ``--strict`` audit mismatch, 71 a process of the run killed or crashed, 73 outputs that
+cannot be written (the CLI adds 70, an internal error).
 """
 
 from __future__ import annotations
@@ -70,6 +70,13 @@ class EstimationError(BaroError):
     """An estimate cannot be computed as asked."""
 
     exit_code = 1
+
+
+class ProcessEndedError(BaroError):
+    """A process of the run (a population's estimation, forked) ended without its result: killed by
+    the system (most often for lack of memory) or crashed."""
+
+    exit_code = 71  # sysexits' EX_OSERR
 
 
 class OutputError(BaroError):

@@ -1,7 +1,8 @@
 """The whole job as one plain function: an edition's exports in, its published outputs out.
 
 ``run_edition`` is the one place that wires the stages (docs/design.md §4): edition, ingest,
-validate, weight, estimate, mirror comparisons, figure estimates, audit, trends, report, tables, write. It imports
+validate, weight, estimate (started), figure estimates, gather estimates, mirror comparisons, audit, trends, report,
+tables, write. It imports
 no Prefect module. Whoever runs it may wrap each stage call: ``stage(name, function, *args)``
 calls ``function(*args)`` by default; the Prefect flow (``flows/run.py``) passes a wrapper that
 runs each call as a task, so the order of the stages exists here only.
@@ -19,7 +20,6 @@ from types import MappingProxyType
 from typing import Any, Protocol
 from collections.abc import Callable, Mapping
 
-import numpy as np
 import pandas as pd
 
 from . import audit, blas, edition, estimation, figures, ingest, memory, orders, outputs, report, trends, validation, weighting
@@ -48,6 +48,7 @@ PHASES = {
     "shared ids": "validate",
     "weight": "weight",
     "estimate": "estimate",
+    "gather estimates": "estimate",
     "mirror comparisons": "estimate",
     "figure estimates": "estimate",
     "slip estimates": "estimate",
@@ -128,7 +129,7 @@ class _Timed:
     def __init__(self, stage: Stage) -> None:
         self.stage = stage
         self.timings: dict[str, float] = {}
-        self.lock = threading.Lock()  # the ranking charts' stages end in the estimating threads (large samples)
+        self.lock = threading.Lock()  # the ranking charts' stages of forked populations end in the threads that receive their rows
         self.local = threading.local()  # per thread: the wall time of the stages ended so far, nested ones within their outer one
 
     @property
@@ -213,14 +214,16 @@ def run_edition(
         def start_ranking_charts(pop: str, ranked: pd.DataFrame) -> None:  # drawn in the renderer's process meanwhile (ranks, no uncertainties yet)
             rankings.update(timed("ranking charts", report.start_ranking_charts, ed, ranked))
 
-        on_total: dict[str, dict[str, np.ndarray]] = {pop: {} for pop in samples}  # each ranked question's covariance, for the audit of published orders
-        estimates = timed("estimate", estimation.estimate_populations, samples, ed, start_ranking_charts, on_total)
-        estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimates)
-        progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
+        # Large samples: each population estimated in a process of its own while this one estimates the published figures.
+        estimating = timed("estimate", estimation.start_estimates, samples, ed, start_ranking_charts)
+        run_scope.callback(estimating.stop)  # a run stopped before the estimates are gathered leaves no process behind
         figure_rows = timed("figure estimates", figures.figure_estimates, audit.figure_specs(ed), ed, samples)
         # the usual slips of the figures the data do not reproduce: what the audit tries for those alone
         slip_rows = timed("slip estimates", figures.figure_estimates, audit.slip_specs(ed, figure_rows), ed, samples)
-        list_answers = timed("published list estimates", estimation.ranked_answers, orders.list_questions(ed), ed, estimates, on_total)
+        estimated = timed("gather estimates", estimating.gathered)
+        estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimated.rows)
+        progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
+        list_answers = timed("published list estimates", estimation.ranked_answers, orders.list_questions(ed), ed, estimates, estimated.on_total)
         audit_table = timed("audit", audit.audit_edition, ed, figure_rows, slip_rows)
         verdicts = audit.verdict_counts(audit_table)
         progress("audit: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))

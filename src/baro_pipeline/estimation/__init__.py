@@ -33,7 +33,7 @@ from .estimates import ESTIMATE_COLUMNS, SUPPRESSED_COLUMNS, estimate_items, pub
 from .items import ItemMatrix, code_states, coded_indicator, indicator_items, indicator_values, item_matrix, question_items
 from .levels import TOTAL, Levels, higher_levels
 from .mirrors import MIRROR_COLUMNS, mirror_comparisons
-from .population import POPULATION_COLUMNS, estimate_population, estimate_populations
+from .population import POPULATION_COLUMNS, Estimates, Estimating, estimate_population, start_estimates
 from .ranks import RANK_DECIMALS, rank_uncertainties, ranked_covariance
 
 __all__ = [
@@ -44,13 +44,14 @@ __all__ = [
     "RANK_DECIMALS",
     "SUPPRESSED_COLUMNS",
     "TOTAL",
+    "Estimates",
+    "Estimating",
     "ItemMatrix",
     "Levels",
     "code_states",
     "coded_indicator",
     "estimate_items",
     "estimate_population",
-    "estimate_populations",
     "higher_levels",
     "indicator_items",
     "indicator_values",
@@ -62,4 +63,5 @@ __all__ = [
     "rank_uncertainties",
     "ranked_answers",
     "ranked_covariance",
+    "start_estimates",
 ]

@@ -54,5 +54,5 @@ def ranked_answers(
     questions: Iterable[tuple[str, str]], edition: Edition, estimates: Mapping[str, pd.DataFrame], on_total: Mapping[str, Mapping[str, np.ndarray]]
 ) -> dict[tuple[str, str], Answers]:
     """:class:`Answers` of each (population, question) asked for, where the population has
-    estimates (``estimates`` and ``on_total``, by population: :func:`~.population.estimate_populations`')."""
+    estimates (``estimates`` and ``on_total``, by population: :class:`~.population.Estimates`')."""
     return {(pop, qid): question_answers(edition, pop, qid, estimates[pop], on_total[pop]) for pop, qid in questions if pop in estimates}

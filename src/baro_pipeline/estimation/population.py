@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .. import memory
 from ..blas import SMALL_SAMPLE_ROWS
-from ..concurrency import at_once
+from ..concurrency import Hand, Pending, can_fork
 from ..edition import Edition, Population
 from ..weighting import SurveySample
 from .items import item_matrix
@@ -72,34 +72,76 @@ def estimate_population(
     return pd.concat([table, uncertainty], axis=1)[list(POPULATION_COLUMNS)]
 
 
-def estimate_populations(
+@dataclass(frozen=True)
+class Estimates:
+    """Every population's rows of ``estimates.parquet`` (:func:`estimate_population`) and, by
+    population and ranked question, the covariance of its items on the whole population."""
+
+    rows: dict[str, pd.DataFrame]
+    on_total: dict[str, dict[str, np.ndarray]]
+
+
+class Estimating:
+    """Every population being estimated (:func:`start_estimates`); :meth:`gathered` waits for them."""
+
+    def __init__(self, pending: Mapping[str, Pending[tuple[pd.DataFrame, dict[str, np.ndarray]]]]) -> None:
+        self.pending = pending
+
+    def gathered(self) -> Estimates:
+        """Each population's estimates, in the order of the samples; a population's error raised as
+        it was raised (the first population's first), once every process has ended."""
+        for pending in self.pending.values():
+            pending.wait()
+        found = {pop: pending.result() for pop, pending in self.pending.items()}
+        return Estimates({pop: rows for pop, (rows, _) in found.items()}, {pop: on_total for pop, (_, on_total) in found.items()})
+
+    def stop(self) -> None:
+        """The processes still estimating killed (the run stopped before it needed them)."""
+        for pending in self.pending.values():
+            pending.stop()
+
+
+def start_estimates(
     samples: Mapping[str, SurveySample],
     edition: Edition,
-    ranked: Callable[[str, pd.DataFrame], object] = lambda pop, table: None,
-    on_total: Mapping[str, MutableMapping[str, np.ndarray]] | None = None,
-) -> dict[str, pd.DataFrame]:
-    """:func:`estimate_population` of every sample, by population (in the order of ``samples``),
-    each in a thread of its own past SMALL_SAMPLE_ROWS rows. ``ranked(pop, rows)`` is called with
-    each population's rows as soon as they are ranked, before their rank uncertainties, in the
-    thread that estimates it and in this thread's context (the run starts its ranking charts there,
-    drawn while the uncertainties and the next population are estimated). ``on_total[pop]``, when
-    given, receives each ranked question's covariance on the whole population (:func:`estimate_population`).
+    ranked: Callable[[str, pd.DataFrame], None] = lambda pop, table: None,
+) -> Estimating:
+    """:func:`estimate_population` of every sample, by population (in the order of ``samples``):
+    past SMALL_SAMPLE_ROWS rows (on Linux), each population but the first in a process of its own,
+    forked from this one, while this one estimates the first (the run then estimates its published
+    figures while the others end); else one after the other, here and now. ``ranked(pop, rows)`` is
+    called with each population's rows as soon as they are ranked, before their rank uncertainties,
+    in this process and in this thread's context (the run starts its ranking charts there, drawn
+    while the uncertainties are estimated).
 
-    numpy, scipy.sparse and OpenBLAS release the GIL on large arrays: at 1e6 rows × 2 the stage
-    takes 20–30 % less wall time (the heaviest sums already share the cores: stats.sums) for
-    ~90–130 MiB more at its peak. On small samples Python holds the GIL most of the time.
+    At 1e6 rows × 2, `baro run`'s estimate phase took a median 1.79 s this way, against 2.22 s with a
+    thread per population (5 runs each, alternated): threads share one address space, where
+    each fresh page of one thread's temporaries stalls the other's page faults and each freed one
+    flushes the other core's TLB (a third of their CPU time was the kernel's), besides the
+    interpreter's lock (docs/operations.md). The samples' pages are shared, not copied: the run's
+    peak memory, processes together, stays the same.
 
-    The numbers are those of one thread to the bit: each population's are computed by the same
-    calls on the same arrays in the same order, whichever thread runs them, and OpenBLAS (its
-    pthreads build, numpy's and scipy's) splits a product by its own thread count (threadpoolctl's,
-    process-wide: blas.threads_for), not by how many threads call it at once. The threads, their
-    context and their exceptions: :func:`~baro_pipeline.concurrency.at_once`.
+    The numbers are those of one process to the bit: each population's are computed by the same
+    calls on the same arrays in the same order, and OpenBLAS splits a product by its own thread
+    count (threadpoolctl's, inherited by the fork: blas.threads_for). The processes, their messages
+    and their exceptions: :class:`~baro_pipeline.concurrency.Pending`.
     """
-    def rows(pop: str) -> pd.DataFrame:
-        return estimate_population(samples[pop], edition.populations[pop], edition, functools.partial(ranked, pop), None if on_total is None else on_total[pop])
+    def call(pop: str) -> Callable[[Hand], tuple[pd.DataFrame, dict[str, np.ndarray]]]:
+        def estimated(hand: Hand) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+            on_total: dict[str, np.ndarray] = {}
+            return estimate_population(samples[pop], edition.populations[pop], edition, hand, on_total), on_total
+        return estimated
 
-    threaded = max((len(sample.frame) for sample in samples.values()), default=0) > SMALL_SAMPLE_ROWS
-    found = dict(zip(samples, at_once([functools.partial(rows, pop) for pop in samples], threaded, "baro-estimate")))
-    if threaded:
-        memory.malloc_trim()  # what the threads freed: their heaps serve no array of the run's thread
-    return found
+    def pending(pop: str, forked: bool) -> Pending[tuple[pd.DataFrame, dict[str, np.ndarray]]]:
+        return Pending(call(pop), functools.partial(ranked, pop), forked, f"baro-estimate-{pop}")
+
+    if not (can_fork() and max((len(sample.frame) for sample in samples.values()), default=0) > SMALL_SAMPLE_ROWS):
+        return Estimating({pop: pending(pop, False) for pop in samples})
+    first, *others = samples
+    started = Estimating({pop: pending(pop, True) for pop in others})
+    try:
+        here = pending(first, False)
+    except BaseException:
+        started.stop()  # no process left estimating for a run that fails
+        raise
+    return Estimating({pop: here if pop == first else started.pending[pop] for pop in samples})
