@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes.util
+import os
+import subprocess
 import sys
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from baro_pipeline import memory
 
 
-SETTINGS = pytest.mark.parametrize("setting", ["return_freed_arrays", "keep_freed_pages", "malloc_trim"])
+SETTINGS = pytest.mark.parametrize("setting", ["keep_freed_pages", "malloc_trim"])
 
 
 @SETTINGS
@@ -56,50 +58,51 @@ def test_large_exports_are_read_with_their_columns_from_the_heap_small_ones_keep
     assert memory.fit_to_export(memory.LARGE_EXPORT_BYTES) is True
     assert libc.calls[calls:] == [
         *no_huge_pages,
-        ("mallopt", memory.M_MMAP_THRESHOLD, memory.READ_MMAP_THRESHOLD_BYTES),
+        ("mallopt", memory.M_MMAP_THRESHOLD, memory.MMAP_THRESHOLD_BYTES),
         ("mallopt", memory.M_TRIM_THRESHOLD, memory.KEPT_HEAP_TOP_BYTES),
     ]
 
 
 def test_the_heap_is_given_back_before_the_samples_are_weighted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thresholds set for the exports stay; no huge pages come back."""
     libc = FakeGlibc()
     monkeypatch.setattr(memory, "glibc", lambda: libc)
     assert memory.fit_to_samples(memory.LARGE_EXPORT_BYTES) is True
-    assert libc.calls == [
-        ("malloc_trim", 0, 0),
-        ("mallopt", memory.M_MMAP_THRESHOLD, memory.MMAP_THRESHOLD_BYTES),
-        ("mallopt", memory.M_TRIM_THRESHOLD, memory.KEPT_HEAP_TOP_BYTES),
-        *([("prctl", memory.PR_SET_THP_DISABLE, 0)] if sys.platform.startswith("linux") else []),
-    ]
+    assert libc.calls == [("malloc_trim", 0, 0)]
 
 
-def test_numpy_asks_for_huge_pages_once_the_samples_of_a_large_export_are_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_numpy_asks_for_no_huge_pages_in_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory, "glibc", lambda: FakeGlibc())
     set_hugepage = memory.multiarray._set_madvise_hugepage  # type: ignore[attr-defined]
-    before = set_hugepage(False)
+    before = set_hugepage(True)
     try:
         memory.fit_to_export(memory.LARGE_EXPORT_BYTES)
-        assert set_hugepage(False) is False
-        memory.fit_to_samples(memory.LARGE_EXPORT_BYTES - 1)
-        assert set_hugepage(False) is False  # small runs: unchanged
         memory.fit_to_samples(memory.LARGE_EXPORT_BYTES)
-        assert set_hugepage(True) is True
-        memory.fit_to_export(memory.LARGE_EXPORT_BYTES - 1)  # the next run reads its exports with small pages
+        assert set_hugepage(True) is False
+        memory.fit_to_export(memory.LARGE_EXPORT_BYTES - 1)
         assert set_hugepage(False) is False
     finally:
         set_hugepage(before)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None, reason="Linux's prctl")
-def test_the_kernel_gives_no_huge_pages_while_the_exports_are_read_and_gives_them_after() -> None:
+def test_the_kernel_gives_no_huge_pages_in_a_run() -> None:
     libc = ctypes.CDLL(None)
     PR_GET_THP_DISABLE = 42
     try:
         memory.fit_to_export(memory.LARGE_EXPORT_BYTES)
         assert libc.prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1
         memory.fit_to_samples(memory.LARGE_EXPORT_BYTES)
-        assert libc.prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 0
+        assert libc.prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1
     finally:
-        memory.huge_pages(False)  # as the test process started: numpy's setting from NUMPY_MADVISE_HUGEPAGE aside
-        libc.prctl(memory.PR_SET_THP_DISABLE, 0, 0, 0, 0)
+        libc.prctl(memory.PR_SET_THP_DISABLE, 0, 0, 0, 0)  # as the test process started
         memory.keep_freed_pages()
+
+
+def test_openblas_threads_sleep_at_once_and_numpy_asks_for_no_huge_pages_from_import() -> None:
+    """Set by the package before numpy loads, in a fresh process; a value the user set wins."""
+    code = "import os, baro_pipeline, numpy; print(os.environ['OPENBLAS_THREAD_TIMEOUT'], os.environ['NUMPY_MADVISE_HUGEPAGE'])"
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT", "NUMPY_MADVISE_HUGEPAGE")}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split() == ["4", "0"]
+    mine = subprocess.run([sys.executable, "-c", code], env=env | {"OPENBLAS_THREAD_TIMEOUT": "10"}, capture_output=True, text=True, check=True)
+    assert mine.stdout.split() == ["10", "0"]
