@@ -687,7 +687,7 @@ def test_a_process_stopped_before_its_estimates_are_gathered_says_so(run_2025, f
     estimating = start_estimates(run_2025.per_population("weight"), load_edition("2025", run_2025.root))
     started = time.perf_counter()
     estimating.stop()
-    with pytest.raises(ProcessEndedError, match=r"the process of baro-estimate-gp ended without its result \(exit code -9, killed by signal 9\)"):
+    with pytest.raises(ProcessEndedError, match=r"process baro-estimate-gp: ended without its result \(exit code -9: killed by SIGKILL\)"):
         estimating.gathered()
     assert time.perf_counter() - started < 10 and not multiprocessing.active_children()
 

@@ -67,7 +67,7 @@ def test_a_population_s_process_killed_ends_the_run_with_exit_71_and_says_so(tmp
     ProcessEndedError's exit code, a message naming the process and the signal, and no traceback."""
     code, err, root = run_with_gp_failing(tmp_path, monkeypatch, capsys, lambda: os.kill(os.getpid(), signal.SIGKILL))
     assert code == 71
-    assert "error: baro-estimate-gp: the process of baro-estimate-gp ended without its result (exit code -9, killed by signal 9)" in err
+    assert "error: process baro-estimate-gp: ended without its result (exit code -9: killed by SIGKILL)" in err
     assert "lack of memory" in err and "Traceback" not in err
     assert not (root / "outputs" / "2025").exists()
     assert not multiprocessing.active_children()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import gc
 import multiprocessing
+import signal
 import sys
 import threading
 import traceback
@@ -94,12 +95,12 @@ class Pending(Generic[T]):
             return result
         if kind == "failed":
             raise value
-        exit_code = None if self.process is None else self.process.exitcode
+        code = None if self.process is None else self.process.exitcode
+        signalled = f": killed by {signal.Signals(-code).name}" if code is not None and code < 0 and -code in signal.valid_signals() else ""
         raise ProcessEndedError(
-            f"the process of {self.name} ended without its result (exit code {exit_code}"
-            + (", killed by signal " + str(-exit_code) if exit_code is not None and exit_code < 0 else "") + ")",
-            where=self.name,
-            fix="a process killed by signal 9 was most likely stopped by the system for lack of memory: free memory or run on a larger machine, then run again",
+            f"ended without its result (exit code {code}{signalled})",
+            where=f"process {self.name}",
+            fix="a process killed by SIGKILL was most likely stopped by the system for lack of memory: free memory or run on a larger machine, then run again",
         )
 
     def stop(self) -> None:
