@@ -18,9 +18,8 @@ PR_SET_THP_DISABLE = 41  # prctl's option (linux/prctl.h)
 MMAP_THRESHOLD_BYTES = 16 << 20
 
 
-# An export this large (~500,000 interviews of the 2025 questionnaire as CSV) has columns of
-# MMAP_THRESHOLD_BYTES and more: below it, the heap's default serves a run better (fresh mappings
-# cost page faults, for little memory).
+# An export this large (~500,000 interviews of the 2025 questionnaire as CSV) has columns of 4 MB
+# and more, worth the fixed thresholds above; below it, keep_freed_pages serves a run better.
 LARGE_EXPORT_BYTES = 150 << 20
 
 
@@ -59,7 +58,7 @@ def fit_to_samples(largest_export_bytes: int) -> bool:
 def no_huge_pages() -> bool:
     """No transparent huge pages for the process' memory: the kernel's switch for the whole process
     (``prctl(PR_SET_THP_DISABLE)``, Linux) and numpy's request for its arrays of 4 MiB and more
-    (``NUMPY_MADVISE_HUGEPAGE``, set by the CLI before numpy loads, does the same for a fresh process).
+    (``NUMPY_MADVISE_HUGEPAGE``, set by the package before numpy loads, does the same for a fresh process).
 
     Reading an export, they cost more than they save: pyarrow's allocator (mimalloc) asks for
     huge pages, and where the machine's memory is fragmented each of its faults waits for the

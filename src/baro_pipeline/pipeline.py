@@ -214,7 +214,7 @@ def run_edition(
         def start_ranking_charts(pop: str, ranked: pd.DataFrame) -> None:  # drawn in the renderer's process meanwhile (ranks, no uncertainties yet)
             rankings.update(timed("ranking charts", report.start_ranking_charts, ed, ranked))
 
-        # Large samples: each population estimated in a process of its own while this one estimates the published figures.
+        # Large samples: each population but the first estimated in a process of its own, while this one estimates the first, then the published figures.
         estimating = timed("estimate", estimation.start_estimates, samples, ed, start_ranking_charts)
         run_scope.callback(estimating.stop)  # a run stopped before the estimates are gathered leaves no process behind
         figure_rows = timed("figure estimates", figures.figure_estimates, audit.figure_specs(ed), ed, samples)

@@ -138,10 +138,10 @@ def start_estimates(
     if not (can_fork() and max((len(sample.frame) for sample in samples.values()), default=0) > SMALL_SAMPLE_ROWS):
         return Estimating({pop: pending(pop, False) for pop in samples})
     first, *others = samples
-    started = Estimating({pop: pending(pop, True) for pop in others})
+    forked = {pop: pending(pop, True) for pop in others}
     try:
         here = pending(first, False)
     except BaseException:
-        started.stop()  # no process left estimating for a run that fails
+        Estimating(forked).stop()  # no process left estimating for a run that fails
         raise
-    return Estimating({pop: here if pop == first else started.pending[pop] for pop in samples})
+    return Estimating({first: here, **forked})  # the order of the samples
