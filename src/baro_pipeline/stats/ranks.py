@@ -35,7 +35,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .design import Array, Design
-from .coded import CountedItem, CountedItems, co_occurrences, counted_sums, is_coded
+from .coded import co_occurrences, is_coded, projected_sums
+from .layout import VarianceLayout
 from .linearised import domain_means, svymean
 from .variance import BINARY_TABLE, CodedItems, Items, coded_column, influence_values, variance_layout, variance_matrix
 
@@ -324,8 +325,13 @@ def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> n
     """(d, k + k (k - 1) / 2) linearised SEs of the means of :func:`share_pair_sums` on each
     domain (n, d), for shares on one base (their :func:`binary_codes`): R's
     ``svyby(~y1 + ... + I(y1 + y2) + ..., ~domain, design, svymean)``. Counted per weight class,
-    from the shares' co-occurrences (:func:`~.coded.co_occurrences`): the counts each pair sum
-    would have of its own, without a pass over the rows per pair; else by :func:`svymean`.
+    from the shares' co-occurrences (:func:`~.coded.co_occurrences`), without a pass over the
+    rows per pair; else by :func:`svymean`.
+
+    An item's counts per state are sums of the co-occurrences (:func:`state_counts`), and so are
+    their projections on the units and the calibration model: the co-occurrences are projected
+    once, each item's projected counts follow (a pair sum's from its two shares' and their pair's).
+    The same numbers as projecting each item's own counts, to the rounding of those few sums.
     """
     layout = variance_layout(design)
     # weighted sums per cell depend on how they are grouped: summed as ever (and so are 64 items or more: a pattern of ones is 63 bits)
@@ -335,19 +341,36 @@ def share_pair_ses(design: Design, codes: list[Array], domains: np.ndarray) -> n
     k = len(codes)
     tables = [BINARY_TABLE] * k + [SUM_TABLE] * (k * (k - 1) // 2)
     columns = [columns for columns, *_ in per_layer]
-    # a few items at a time: each item's SEs are its own counts' (the same numbers as all at once),
-    # and the counts of all pairs of a large question on every class and level would be the run's
-    # largest array (gp at 1e6: ~370 MiB)
     first, second = item_shares(k)
-    item_bytes = 4 * 8 * sum(n.size for _, n, _, _ in per_layer)  # an item's counts: 4 states at most, floats
+    diagonal = np.arange(k) * (k + 1)
+    # per layer: the rows and the base (R, L) and each share's ones (k, R, L), projected; the
+    # co-occurrences of each pair (k k, C, L), projected a few pair sums at a time
+    shared = []
+    for _, n, inside, both in per_layer:
+        flat = both.reshape(k * k, *n.shape)
+        shared.append((projected(layout, n[None])[0], projected(layout, inside[None])[0], projected(layout, flat[diagonal]), flat))
+    # a few items at a time: the projected counts of all pairs of a large question on every level
+    # and every unit of a clustered design would be the run's largest array
+    item_bytes = 4 * 8 * sum(n.size for n, *_ in shared)  # an item's projected counts: 4 states at most, floats
     at_once = max(PAIRS_AT_ONCE, PAIR_COUNTS_BYTES // max(item_bytes, 1))
     found = []
     for chunk in np.array_split(np.arange(len(tables)), -(-len(tables) // at_once)):
-        states = [state_counts(n, inside, both, first[chunk], second[chunk]) for _, n, inside, both in per_layer]
-        items = [CountedItem(tables[j], [layer[c] for layer in states]) for c, j in enumerate(chunk)]
-        found.append(domain_means(layout, counted_sums(layout, CountedItems(items, columns), domains.shape[1])).se)
+        a, b = first[chunk], second[chunk]
+        pairs = a != b
+        states = [state_counts(n, inside, ones, projected(layout, flat[a[pairs] * k + b[pairs]]), a, b) for n, inside, ones, flat in shared]
+        items = ((tables[j], columns, [layer[c] for layer in states]) for c, j in enumerate(chunk))
+        found.append(domain_means(layout, projected_sums(layout, items, len(chunk), domains.shape[1])).se)
     se: Array = np.concatenate(found, axis=-1)
     return se
+
+
+def projected(layout: VarianceLayout, counts: np.ndarray) -> np.ndarray:
+    """(m, R, L) counts (m, C, L) per weight class and level projected on the units and the
+    calibration model (``layout.projection``, R rows), as :func:`~.coded.projected_counts` projects an item's."""
+    m, n_classes, n_levels = counts.shape
+    block = np.moveaxis(counts, 0, 1).reshape(n_classes, m * n_levels)
+    found: Array = np.moveaxis((layout.projection @ block).reshape(layout.projection.shape[0], m, n_levels), 1, 0)
+    return found
 
 
 def item_shares(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -358,29 +381,26 @@ def item_shares(k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([own, a]), np.concatenate([own, b])
 
 
-def state_counts(n: np.ndarray, inside: np.ndarray, both: np.ndarray, first: np.ndarray, second: np.ndarray) -> list[np.ndarray]:
+def state_counts(n: np.ndarray, inside: np.ndarray, ones: np.ndarray, both: np.ndarray, first: np.ndarray, second: np.ndarray) -> list[np.ndarray]:
     """The counts (..., S) of the states of the items of :func:`share_pair_sums` on the shares
     ``first`` and ``second`` (:func:`item_shares`; singles first: a share, :data:`BINARY_TABLE`:
     out of the base, 0, 1; then pairwise sums, :data:`SUM_TABLE`: 0, 1, 2, out of the base), from
-    the counts of the rows ``n``, of the base ``inside`` (...) and of the co-occurrences of ones
-    ``both`` (k, k, ..., upper triangle): a sum is 2 where both are 1, 1 where one is, 0
-    elsewhere in the base. In integers; each item's counts contiguous and as floats (exact below
-    2^53), as the projection takes them.
+    the counts of the rows ``n``, of the base ``inside`` (...), of each share's ones ``ones``
+    (k, ...) and of the ones both shares of each pair sum have ``both`` (pairs, ...): a sum is 2
+    where both are 1, 1 where one is, 0 elsewhere in the base. Counts, or any linear map of
+    them (their projections); each item's contiguous.
     """
-    k = both.shape[0]
-    flat = both.reshape(k * k, *n.shape)  # a pair's counts together: a share's ones on the diagonal
-    ins, out = inside, n - inside
     single = first == second
-    ones = flat[first[single] * (k + 1)]
-    singles = np.empty((len(ones), *n.shape, 3))
-    singles[..., 0], singles[..., 1], singles[..., 2] = out, ins - ones, ones
+    out = n - inside
+    own = ones[first[single]]
+    singles = np.empty((len(own), *n.shape, 3))
+    singles[..., 0], singles[..., 1], singles[..., 2] = out, inside - own, own
     a, b = first[~single], second[~single]
-    either, n_ab = flat[a * (k + 1)] + flat[b * (k + 1)], flat[a * k + b]  # n_a + n_b
+    either = ones[a] + ones[b] - both  # the rows with a 1 in a or b
     pairs = np.empty((len(a), *n.shape, 4))
-    pairs[..., 2], pairs[..., 3] = n_ab, out
-    either -= n_ab  # the rows with a 1 in a or b (counts as floats: exact)
-    np.subtract(ins, either, out=pairs[..., 0])
-    np.subtract(either, n_ab, out=pairs[..., 1])
+    np.subtract(inside, either, out=pairs[..., 0])
+    np.subtract(either, both, out=pairs[..., 1])
+    pairs[..., 2], pairs[..., 3] = both, out
     return [*singles, *pairs]
 
 
