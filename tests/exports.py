@@ -20,7 +20,7 @@ import pyreadstat
 from baro_pipeline import audit
 from baro_pipeline.audit.slips import candidate_slips
 from baro_pipeline.edition import Codebook, Edition, Population, Question, WeightingSettings
-from baro_pipeline.figures import figure_estimates
+from baro_pipeline.estimation.figures import figure_estimates
 from baro_pipeline.ingest import coded_columns, slot_columns
 from baro_pipeline.routing import condition_mask
 from baro_pipeline.validation import QUARANTINE_COLUMNS, RowCounts, Validated

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
+from baro_pipeline import audit
 from baro_pipeline.edition import Condition, Indicator, Mirror, NotAnswer, Question, Thresholds, load_edition
 from baro_pipeline.errors import EstimationError, ProcessEndedError
 from baro_pipeline.estimation import (
@@ -35,6 +36,7 @@ from baro_pipeline.report import mirror_pairs
 from baro_pipeline.estimation import population as population_module
 from baro_pipeline.estimation.levels import breakdown_levels, level_estimates, level_p_values, level_sums
 from baro_pipeline.estimation.mirrors import MIRROR_KEYS, KeyedRows
+from baro_pipeline.estimation.figures import figure_estimates
 from baro_pipeline.estimation.population import start_estimates
 from baro_pipeline.stats import coded_column, difference_from_sums, domain_means, jk1_rake, pairwise_differences, svymean, variance_layout, versus_rest
 from baro_pipeline.validation import validate_export
@@ -606,24 +608,32 @@ CALLER = contextvars.ContextVar("caller", default="none")
 
 
 def test_populations_estimated_in_processes_are_those_estimated_one_by_one(run_2025, forked):
-    """The first population is estimated here, each other in a forked process; each population's
-    ranked rows are handed over before their rank uncertainties, in this process and the caller's
-    context (under Prefect: the flow run's); the numbers are the run's to the bit."""
+    """The first population is estimated here, each other in a forked process, each with its
+    figures; each population's ranked rows (before their rank uncertainties) are handed over when
+    the estimates are gathered, in this process, this thread and its context (under Prefect: the
+    flow run's); the numbers are the run's to the bit, the figures those made without the
+    populations' item matrices."""
     samples, edition = run_2025.per_population("weight"), load_edition("2025", run_2025.root)
-    handed: dict[str, tuple[pd.DataFrame, str, str, int]] = {}
+    handed: dict[str, tuple[pd.DataFrame, str, str, int, bool]] = {}
+    gathering = threading.Event()
     CALLER.set("run")
-    found = start_estimates(
-        samples, edition, lambda pop, table: handed.update({pop: (table, threading.current_thread().name, CALLER.get(), os.getpid())})
-    ).gathered()
+    estimating = start_estimates(
+        samples,
+        edition,
+        audit.figure_specs(edition),
+        lambda pop, table: handed.update({pop: (table, threading.current_thread().name, CALLER.get(), os.getpid(), gathering.is_set())}),
+    )
+    time.sleep(0.5)  # what gp's process hands over meanwhile waits for the gathering
+    assert handed == {}
+    gathering.set()
+    found = estimating.gathered()
     assert list(found.rows) == list(found.on_total) == list(samples) == ["ps", "gp"]  # the edition's order
     for pop, table in found.rows.items():  # each ranked question's covariance on the whole population, its ranked items'
         ranked = table[table["rank"].notna() & (table["breakdown"] == "total")]
         assert {q: (n, n) for q, n in ranked["question"].value_counts().items()} == {q: c.shape for q, c in found.on_total[pop].items()}
     uncertainties = ["top_n", "p_top", "rank_low", "rank_high"]
-    assert {pop: (thread, caller, pid) for pop, (_, thread, caller, pid) in handed.items()} == {
-        "ps": (threading.current_thread().name, "run", os.getpid()),
-        "gp": ("baro-estimate-gp", "run", os.getpid()),
-    }
+    here = (threading.current_thread().name, "run", os.getpid(), True)
+    assert {pop: tuple(where) for pop, (_, *where) in handed.items()} == {"ps": here, "gp": here}
     for pop, (table, *_) in handed.items():
         assert not set(uncertainties) & set(table.columns)
         pd.testing.assert_frame_equal(table[found.rows[pop].columns.drop(uncertainties)], found.rows[pop].drop(columns=uncertainties), check_exact=True)
@@ -631,16 +641,22 @@ def test_populations_estimated_in_processes_are_those_estimated_one_by_one(run_2
     for pop, table in run.rows.items():
         pd.testing.assert_frame_equal(found.rows[pop], table, check_exact=True)
         assert all(np.array_equal(found.on_total[pop][q], c) for q, c in run.on_total[pop].items())
+    pd.testing.assert_frame_equal(found.figures, run.figures, check_exact=True)
+    pd.testing.assert_frame_equal(found.figures, figure_estimates(audit.figure_specs(edition), edition, samples), check_exact=True)
     where = dict(estimated_in(forked))
     assert len(where) == 2 and where["ps"] == os.getpid() and where["gp"] != os.getpid()
     assert not multiprocessing.active_children()
 
 
 def test_small_samples_are_estimated_here_one_after_the_other(run_2025, forked, monkeypatch):
+    """Each population's ranked rows are handed over as soon as ranked (the renderer draws on the
+    core the estimation leaves), before the next population is estimated."""
     samples = run_2025.per_population("weight")
     monkeypatch.setattr(population_module, "SMALL_SAMPLE_ROWS", max(len(s.frame) for s in samples.values()))  # not larger
-    start_estimates(samples, load_edition("2025", run_2025.root))
+    handed: list[tuple[str, int]] = []
+    start_estimates(samples, load_edition("2025", run_2025.root), (), lambda pop, table: handed.append((pop, len(estimated_in(forked)))))
     assert estimated_in(forked) == [("ps", os.getpid()), ("gp", os.getpid())]  # done by the time the stage returns
+    assert handed == [("ps", 1), ("gp", 2)]  # each while its population was being estimated
 
 
 def population_error(kind: str, population: str) -> Exception:
@@ -700,7 +716,7 @@ def test_an_error_of_the_callback_stops_the_process_and_is_raised(run_2025, fork
         if pop == "gp":
             raise EstimationError("no chart for gp", where="population gp", fix="none")
 
-    estimating = start_estimates(run_2025.per_population("weight"), load_edition("2025", run_2025.root), ranked)
+    estimating = start_estimates(run_2025.per_population("weight"), load_edition("2025", run_2025.root), ranked=ranked)
     with pytest.raises(EstimationError, match="no chart for gp"):
         estimating.gathered()
     assert not multiprocessing.active_children()

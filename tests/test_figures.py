@@ -13,10 +13,10 @@ import pytest
 
 from baro_pipeline import audit, estimation, orders
 from baro_pipeline.audit.slips import candidate_slips
-from baro_pipeline.edition import load_edition
+from baro_pipeline.edition import Condition, Indicator, load_edition
 from baro_pipeline.estimation import estimate_items, indicator_items
 from baro_pipeline.estimation.items import coded_as_column, indicator_on_states
-from baro_pipeline.figures import FIGURE_COLUMNS, design_rows, figure_estimates, indicator_columns, one_class_counts, source_counts, unweighted
+from baro_pipeline.estimation.figures import FIGURE_COLUMNS, design_rows, figure_estimates, indicator_columns, one_class_counts, source_counts, unweighted
 from baro_pipeline.stats import CodedItems, Design, design_from_calibration, rake, variance_layout
 from exports import every_spec
 
@@ -33,7 +33,8 @@ def stage_modules(package) -> set[str]:
 
 
 def test_every_2025_figure_is_audited_on_its_figure_estimates_row(run_2025):
-    rows = run_2025.stages["figure estimates"][0]
+    """The run estimates its figures with its populations (gathered with their rows), the item matrix of each made once."""
+    rows = run_2025.stages["gather estimates"][0].figures
     edition = load_edition("2025", run_2025.root)
     table = run_2025.result.tables["audit"].set_index("figure_id")
     assert list(rows.columns) == list(FIGURE_COLUMNS) and rows.index.is_unique
@@ -51,7 +52,7 @@ def test_every_2025_figure_is_audited_on_its_figure_estimates_row(run_2025):
 
 def test_a_figure_the_data_reproduce_calls_for_no_slip(run_2025):
     edition = load_edition("2025", run_2025.root)
-    rows = run_2025.stages["figure estimates"][0]
+    rows = run_2025.stages["gather estimates"][0].figures
     figure = next(f for f in edition.figures if f.id == "gp_genai_all")  # the one the data do not reproduce (23 printed, 24.3 computed)
     reproduced = rows.copy()
     reproduced.loc[audit.figure_spec(figure), "estimate"] = figure.value / 100
@@ -64,7 +65,7 @@ def test_a_figure_the_data_reproduce_calls_for_no_slip(run_2025):
 
 
 def test_the_audit_follows_the_rows_it_is_given(run_2025):
-    rows = run_2025.stages["figure estimates"][0]
+    rows = run_2025.stages["gather estimates"][0].figures
     edition = load_edition("2025", run_2025.root)
     figure = edition.figures[0]
     moved = rows.copy()
@@ -188,3 +189,33 @@ def test_indicators_on_a_questions_states_share_its_array():
     asked = indicator_on_states(frame, book, figure.indicator, "asked", block=block)
     everyone = indicator_on_states(frame, book, figure.indicator, "all", block=block)
     assert asked.state is everyone.state and np.isnan(asked.dense()).all() and (everyone.dense() == 0).all()
+
+
+def test_figures_take_their_questions_items_from_the_populations_item_matrix(run_2025):
+    """Given the population's item matrix, every spec of 2025 (figures and slips) has the column
+    it has without it (the same states and table), its state array the matrix's own when the
+    codebook's bases hold; a spec the codebook cannot give (an unknown question, a grid row or an
+    item) has the same row saying why, worded by the codebook."""
+    edition = load_edition("2025", run_2025.root)
+    samples = run_2025.per_population("weight")
+    for population, sample in samples.items():
+        book = edition.populations[population].codebook
+        matrix = estimation.item_matrix(sample.frame, book)
+        matrix_states = {id(c.state) for c in matrix.coded}
+        grid = next(q for q in book.questions if q.type == "grid")
+        unknown = [
+            estimation.Spec(population, Indicator(question="Q_nowhere"), "asked"),
+            estimation.Spec(population, Indicator(question=grid.id, row="no_row", code=1), "asked"),
+            estimation.Spec(population, Indicator(question=grid.id, row=grid.rows[0].id, code=99), "asked"),
+        ]
+        specs = [*(s for s in every_spec(edition) if s.population == population and s.weighted), *unknown]
+        made, made_settled = indicator_columns(specs, book, sample.frame)
+        taken, taken_settled = indicator_columns(specs, book, sample.frame, matrix)
+        assert list(taken) == list(made) and len(made) > 20
+        for spec, column in made.items():
+            assert np.array_equal(taken[spec].state, column.state) and np.array_equal(taken[spec].table, column.table, equal_nan=True), spec
+            assert (id(taken[spec].state) in matrix_states) == (spec.not_answers_in_base is None and not isinstance(spec.base, Condition)), spec
+        assert taken_settled == made_settled and set(unknown) <= set(taken_settled)
+        assert "unknown question or derived indicator 'Q_nowhere'" in taken_settled[unknown[0]]["note"]
+        assert taken_settled[unknown[1]]["note"].startswith(f"{grid.id} has no item 'no_row:1'")
+        assert taken_settled[unknown[2]]["note"].startswith(f"{grid.id} has no item '{grid.rows[0].id}:99'")

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 from conftest import REPO, copy_edition
 
-from baro_pipeline import estimation, figures
+from baro_pipeline import estimation
 from baro_pipeline.cli import main
 from baro_pipeline.estimation import population
 
@@ -74,7 +74,7 @@ def test_a_population_s_process_killed_ends_the_run_with_exit_71_and_says_so(tmp
 
 
 @pytest.mark.parametrize(
-    ("module", "name", "stage"), [(figures, "figure_estimates", "figure"), (estimation, "ranked_answers", "list")], ids=["figures", "lists"]
+    ("module", "name", "stage"), [(population, "population_estimates", "figure"), (estimation, "ranked_answers", "list")], ids=["figures", "lists"]
 )
 def test_an_error_in_figures_or_lists_ends_the_run_with_its_exit_code_and_message(tmp_path, monkeypatch, capsys, module, name, stage):
     root = copy_edition(tmp_path)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextvars
 import gc
 import multiprocessing
+import queue
 import signal
 import sys
 import threading
@@ -30,10 +30,11 @@ class Pending(Generic[T]):
     """A call's result: made here and now (``forked`` false: its exception raised at once), or made in
     a forked copy of this process, while this one goes on.
 
-    The call takes one argument, ``hand``: what it hands over on the way (a population's ranked rows)
-    reaches ``handed`` in this process: here, or forked, in a thread named ``name`` that runs in a
-    copy of the caller's context, taken here (under Prefect, a stage called there stays a task of
-    the flow run).
+    The call takes one argument, ``hand``: what it hands over on the way (a population's ranked
+    rows). Made here, a handed value reaches ``handed`` at once, or, ``held``, when :meth:`wait`
+    is called; forked, always in :meth:`wait`, as the values come (a thread named ``name``
+    receives them meanwhile, so that the process never waits for this one): in the thread that
+    waits, in its context (under Prefect, a stage called there is a task of the flow run).
 
     Forked, the call reads the parent's arrays as they were, without a copy (their pages are shared
     until written), and faults and frees its temporaries in an address space of its own: a thread
@@ -42,54 +43,62 @@ class Pending(Generic[T]):
     and exception come back pickled: an exception keeps its class and message.
     """
 
-    def __init__(self, call: Callable[[Hand], T], handed: Hand, forked: bool, name: str) -> None:
+    def __init__(self, call: Callable[[Hand], T], handed: Hand, forked: bool, name: str, held: bool = False) -> None:
         self.name = name
-        self.outcome: tuple[str, Any] = ("died", None)
+        self.handed = handed
+        self.outcome: tuple[str, Any] | None = None
+        self.messages: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()  # handed values, then the outcome
         self.process: BaseProcess | None = None
         self.listener: threading.Thread | None = None
         if not forked:
-            self.outcome = ("done", call(handed))
+            result = call((lambda value: self.messages.put(("handed", value))) if held else handed)
+            self.messages.put(("done", result))
             return
         receiving, sending = multiprocessing.Pipe(duplex=False)
         self.process = multiprocessing.get_context("fork").Process(target=served, args=(call, sending), name=name, daemon=True)
         self.process.start()
         sending.close()  # the child's end: once the child has ended, reading here meets EOF
-        caller = contextvars.copy_context()
-        self.listener = threading.Thread(target=caller.run, args=(self.listen, receiving, handed), name=name, daemon=True)
+        self.listener = threading.Thread(target=self.listen, args=(receiving,), name=name, daemon=True)
         self.listener.start()
 
-    def listen(self, receiving: Connection, handed: Hand) -> None:
-        """The child's messages until its result (or its end): each handed value to ``handed``."""
+    def listen(self, receiving: Connection) -> None:
+        """The child's messages, queued for :meth:`wait` until its result (or its end)."""
         with receiving:
             while True:
                 try:
                     kind, value = receiving.recv()
                 except EOFError:
-                    return  # ended without a result: killed, or crashed
+                    self.messages.put(("died", None))  # ended without a result: killed, or crashed
+                    return
                 except Exception as error:  # noqa: BLE001 - what was sent cannot be rebuilt here
-                    self.outcome = ("failed", RuntimeError(f"{self.name}: its answer could not be read back: {type(error).__name__}: {error}"))
-                    self.stop()
+                    self.messages.put(("failed", RuntimeError(f"{self.name}: its answer could not be read back: {type(error).__name__}: {error}")))
+                    self.kill()
                     return
+                self.messages.put((kind, value))
                 if kind != "handed":
-                    self.outcome = (kind, value)
-                    return
-                try:
-                    handed(value)
-                except Exception as error:  # noqa: BLE001 - raised by result(), the call's own result dropped
-                    self.outcome = ("failed", error)
-                    self.stop()
                     return
 
     def wait(self) -> None:
-        """Until the call has ended and its messages are handled."""
-        if self.listener is not None and self.process is not None:
-            self.listener.join()
-            self.process.join()
+        """Until the call has ended: its handed values passed to ``handed`` here, in order, and its
+        outcome kept. An error of ``handed`` is the outcome (the process is stopped, the call's own
+        result dropped)."""
+        while self.outcome is None:
+            kind, value = self.messages.get()
+            if kind != "handed":
+                self.outcome = (kind, value)
+                break
+            try:
+                self.handed(value)
+            except Exception as error:  # noqa: BLE001 - raised by result()
+                self.outcome = ("failed", error)
+                self.kill()
+        self.reap()
 
     def result(self) -> T:
         """The call's result, or its exception raised here (:meth:`wait` first)."""
         self.wait()
-        kind, value = self.outcome
+        outcome: tuple[str, Any] = self.outcome or ("died", None)
+        kind, value = outcome
         if kind == "done":
             result: T = value
             return result
@@ -104,11 +113,21 @@ class Pending(Generic[T]):
         )
 
     def stop(self) -> None:
-        """The process killed if it still runs (the run stopped before its result was needed), and reaped."""
+        """The process killed if it still runs (the run stopped before its result was needed), and
+        reaped; nothing handed is passed on."""
+        self.kill()
+        self.reap()
+
+    def kill(self) -> None:
         if self.process is not None and self.process.is_alive():
             self.process.kill()
-            if threading.current_thread() is not self.listener:
-                self.wait()
+
+    def reap(self) -> None:
+        """The listener and the process joined (both end once the process has)."""
+        if self.listener is not None and self.listener is not threading.current_thread():
+            self.listener.join()
+        if self.process is not None:
+            self.process.join()
 
 
 def served(call: Callable[[Hand], Any], sending: Connection) -> None:

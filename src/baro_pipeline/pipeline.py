@@ -1,7 +1,7 @@
 """The whole job as one plain function: an edition's exports in, its published outputs out.
 
 ``run_edition`` is the one place that wires the stages (docs/design.md §4): edition, ingest,
-validate, weight, estimate (started), figure estimates, gather estimates, mirror comparisons, audit, trends, report,
+validate, weight, estimate (started), gather estimates, slip estimates, mirror comparisons, audit, trends, report,
 tables, write. It imports
 no Prefect module. Whoever runs it may wrap each stage call: ``stage(name, function, *args)``
 calls ``function(*args)`` by default; the Prefect flow (``flows/run.py``) passes a wrapper that
@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from . import audit, blas, edition, estimation, figures, ingest, memory, orders, outputs, report, trends, validation, weighting
+from . import audit, blas, edition, estimation, ingest, memory, orders, outputs, report, trends, validation, weighting
 
 
 class Stage(Protocol):
@@ -50,7 +50,6 @@ PHASES = {
     "estimate": "estimate",
     "gather estimates": "estimate",
     "mirror comparisons": "estimate",
-    "figure estimates": "estimate",
     "slip estimates": "estimate",
     "published list estimates": "estimate",
     "audit": "audit",
@@ -214,17 +213,16 @@ def run_edition(
         def start_ranking_charts(pop: str, ranked: pd.DataFrame) -> None:  # drawn in the renderer's process meanwhile (ranks, no uncertainties yet)
             rankings.update(timed("ranking charts", report.start_ranking_charts, ed, ranked))
 
-        # Large samples: each population but the first estimated in a process of its own, while this one estimates the first, then the published figures.
-        estimating = timed("estimate", estimation.start_estimates, samples, ed, start_ranking_charts)
+        # Each population's estimates and its published figures'; large samples: each population but the first in a process of its own, while this one estimates the first.
+        estimating = timed("estimate", estimation.start_estimates, samples, ed, audit.figure_specs(ed), start_ranking_charts)
         run_scope.callback(estimating.stop)  # a run stopped before the estimates are gathered leaves no process behind
-        figure_rows = timed("figure estimates", figures.figure_estimates, audit.figure_specs(ed), ed, samples)
-        # the usual slips of the figures the data do not reproduce: what the audit tries for those alone
-        slip_rows = timed("slip estimates", figures.figure_estimates, audit.slip_specs(ed, figure_rows), ed, samples)
         estimated = timed("gather estimates", estimating.gathered)
+        # the usual slips of the figures the data do not reproduce: what the audit tries for those alone
+        slip_rows = timed("slip estimates", estimation.figure_estimates, audit.slip_specs(ed, estimated.figures), ed, samples)
         estimates = timed("mirror comparisons", estimation.mirror_comparisons, ed, estimated.rows)
         progress(f"estimated {sum(len(e) for e in estimates.values())} rows (items × breakdown levels)")
         list_answers = timed("published list estimates", estimation.ranked_answers, orders.list_questions(ed), ed, estimates, estimated.on_total)
-        audit_table = timed("audit", audit.audit_edition, ed, figure_rows, slip_rows)
+        audit_table = timed("audit", audit.audit_edition, ed, estimated.figures, slip_rows)
         verdicts = audit.verdict_counts(audit_table)
         progress("audit: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
         run_tables = outputs.run_tables(

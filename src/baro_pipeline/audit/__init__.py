@@ -1,7 +1,7 @@
 """Audit stage: every published figure of an edition against the data, with a verdict and a reason.
 
 For each figure of ``published.yaml`` the audit takes the estimate of its indicator on its base
-that the estimation stage made (:func:`~baro_pipeline.figures.figure_estimates` of
+that the estimation stage made (:func:`~baro_pipeline.estimation.figures.figure_estimates` of
 :func:`figure_specs`), rounds it as the publication does, and gives a verdict: ``match``,
 ``within_moe``, ``mismatch``, ``not_computed`` or ``inconsistent_publication`` (the publication
 contradicts itself, found from the printed numbers alone by :func:`publication_checks`). A figure
@@ -14,7 +14,7 @@ The audit reads estimates only: no sample, no respondent id, no kernel. See docs
 """
 
 # The stage's names, from the module of each part (``from baro_pipeline.audit import audit_edition``).
-from ..figures import Spec  # what the audit estimates for a figure (audit.Spec, as before the split)
+from ..estimation.figures import Spec  # what the audit estimates for a figure (audit.Spec, as before the split)
 from .publication import printed_interval, publication_checks
 from .render import counts_text, ordered_for_reading, render_audit, strict_failure, verdict_counts
 from .slips import MIN_SHARED_WORDING_WORDS, counterpart, figure_spec, shared_final_words

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 
 from ..edition import Codebook, Edition, Indicator, PublishedFigure, Question
-from ..figures import Spec
+from ..estimation.figures import Spec
 from .texts import base_text, is_derived
 
 

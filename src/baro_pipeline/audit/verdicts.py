@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..edition import Edition, PublishedFigure
 from ..estimation import published_round
-from ..figures import EMPTY_BASE, NO_DATA, Spec
+from ..estimation.figures import EMPTY_BASE, NO_DATA, Spec
 from ..significance import Significance
 from .publication import PublicationCheck, _EPS, consistency_checks
 from .slips import Slip, candidate_slips, figure_spec
@@ -69,7 +69,7 @@ def not_computed_part(spec: Spec, row: Mapping[str, Any]) -> ReasonPart:
 
 
 def computed_from(spec: Spec, row: Mapping[str, Any], suppress_base: int) -> Computed:
-    """One row of the figure estimates (:func:`~baro_pipeline.figures.figure_estimates`) in points;
+    """One row of the figure estimates (:func:`~baro_pipeline.estimation.figures.figure_estimates`) in points;
     a suppressed base is not computed."""
     if row["not_computed"]:
         return Computed(n=None if pd.isna(row["n"]) else int(row["n"]), missing=not_computed_part(spec, row))
@@ -280,7 +280,7 @@ def audit_edition(edition: Edition, figure_rows: pd.DataFrame, slip_rows: pd.Dat
     """The audit table (``audit.parquet``): one row per published figure, in the edition's order.
 
     ``figure_rows`` and ``slip_rows`` are the estimation stage's rows of :func:`figure_specs` and
-    then of :func:`slip_specs` (:func:`~baro_pipeline.figures.figure_estimates`); a population
+    then of :func:`slip_specs` (:func:`~baro_pipeline.estimation.figures.figure_estimates`); a population
     without a sample gives ``not_computed`` figures.
     """
     rounding = edition.estimation.rounding

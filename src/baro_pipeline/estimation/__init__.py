@@ -29,6 +29,7 @@ item on the whole population and on every level of its breakdowns, in one matrix
 
 # The stage's names, from the module of each part (``from baro_pipeline.estimation import estimate_population``).
 from .answers import Answers, question_answers, ranked_answers
+from .figures import FIGURE_COLUMNS, Spec, figure_estimates
 from .estimates import ESTIMATE_COLUMNS, SUPPRESSED_COLUMNS, estimate_items, published_round
 from .items import ItemMatrix, code_states, coded_indicator, indicator_items, indicator_values, item_matrix, question_items
 from .levels import TOTAL, Levels, higher_levels
@@ -39,10 +40,12 @@ from .ranks import RANK_DECIMALS, rank_uncertainties, ranked_covariance
 __all__ = [
     "Answers",
     "ESTIMATE_COLUMNS",
+    "FIGURE_COLUMNS",
     "MIRROR_COLUMNS",
     "POPULATION_COLUMNS",
     "RANK_DECIMALS",
     "SUPPRESSED_COLUMNS",
+    "Spec",
     "TOTAL",
     "Estimates",
     "Estimating",
@@ -52,6 +55,7 @@ __all__ = [
     "coded_indicator",
     "estimate_items",
     "estimate_population",
+    "figure_estimates",
     "higher_levels",
     "indicator_items",
     "indicator_values",

@@ -49,6 +49,21 @@ class ItemMatrix:
         """Item j, (n,)."""
         return self.coded_columns([j])[0].dense()[:, 0]
 
+    def of_question(self, question: str, row: str | None = None) -> ItemMatrix:
+        """The items of one question or derived indicator (of one row of a grid: its keys
+        ``"row:..."``) with their coded sources, as :func:`indicator_items` makes them; none when
+        the matrix has none."""
+        ends = np.cumsum([c.table.shape[1] for c in self.coded], dtype=int)
+        starts = ends - [c.table.shape[1] for c in self.coded]
+        of_question, item = ITEM_COLUMNS.index("question"), ITEM_COLUMNS.index("item")
+        # a coded source is one question's (one grid row's): its first item says whose
+        kept = [
+            (start, end, coded)
+            for start, end, coded in zip(starts, ends, self.coded)
+            if end > start and self.rows[start][of_question] == question and (row is None or self.rows[start][item].startswith(f"{row}:"))
+        ]
+        return ItemMatrix(tuple(coded for _, _, coded in kept), tuple(r for start, end, _ in kept for r in self.rows[start:end]), self.n)
+
     def coded_columns(self, columns: Sequence[int] | np.ndarray) -> list[CodedItems]:
         """Items ``columns``, each as coded items of its own: its source's states, its column of the table."""
         ends = np.cumsum([c.table.shape[1] for c in self.coded])

@@ -3,9 +3,11 @@
 The audit (docs/audit.md) compares every figure of ``published.yaml`` with the estimate of its
 indicator on its base and, when they differ, with the same estimate under the usual slips
 (unweighted, another base, "don't know" in or out of the base, the top box, the other
-population). Each such estimate is a :class:`Spec`; :func:`figure_estimates` computes them all in
-the estimation stage, with the same kernel as ``estimates.parquet`` (:func:`estimate_items`), one
-row per spec. The audit reads these rows and nothing else of the data.
+population). Each such estimate is a :class:`Spec`; :func:`figure_estimates` computes a list of
+them, with the same kernel as ``estimates.parquet`` (:func:`estimate_items`), one row per spec:
+the run's figures are estimated with their populations (:func:`population_estimates`, in
+:func:`~.population.start_estimates`, from each population's item matrix), their slips after.
+The audit reads these rows and nothing else of the data.
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import pandas as pd
 
-from .edition import Codebook, Condition, Edition, Indicator
-from .errors import EstimationError
-from .estimation import ItemMatrix, estimate_items, indicator_items
-from .estimation.items import binary_states, coded_as_column, indicator_on_states
-from .routing import Conditions
-from .stats import BINARY_TABLE, CodedItems, Design, variance_layout
-from .stats.coded import AnswerCounts, CountedItem, CountedItems, LayerAnswers, coded_counts, counted_sums
-from .stats.layout import VarianceLayout
-from .weighting import SurveySample
+from ..edition import Codebook, Condition, Edition, Indicator
+from ..errors import EstimationError
+from ..routing import Conditions
+from ..stats import BINARY_TABLE, CodedItems, Design, variance_layout
+from ..stats.coded import AnswerCounts, CountedItem, CountedItems, LayerAnswers, coded_counts, counted_sums
+from ..stats.layout import VarianceLayout
+from ..weighting import SurveySample
+from .estimates import estimate_items
+from .items import ItemMatrix, binary_states, coded_as_column, indicator_items, indicator_on_states
 
 # Estimates as estimate_items gives them (shares, not points), and why a spec has none.
 FIGURE_COLUMNS = (
@@ -62,10 +64,11 @@ def not_computed_row(spec: Spec, reason: str, note: str = "", n: int | None = No
 
 
 def indicator_columns(
-    specs: Iterable[Spec], book: Codebook, frame: pd.DataFrame
+    specs: Iterable[Spec], book: Codebook, frame: pd.DataFrame, items: ItemMatrix | None = None
 ) -> tuple[dict[Spec, CodedItems], dict[Spec, dict[str, object]]]:
     """Each spec's indicator on its question's states (:func:`indicator_on_states`), or the row
-    saying why it has none (an item the codebook lacks)."""
+    saying why it has none (an item the codebook lacks). ``items``: the population's item matrix
+    (:func:`~.items.item_matrix`) when made already: a question's items are taken from it."""
     columns: dict[Spec, CodedItems] = {}
     settled: dict[Spec, dict[str, object]] = {}
     blocks: dict[tuple[str, str | None, bool | None], ItemMatrix] = {}  # a question's (a grid row's) items serve all its specs
@@ -74,13 +77,25 @@ def indicator_columns(
         question = (spec.indicator.question, spec.indicator.row, spec.not_answers_in_base)
         try:
             if question not in blocks:
-                blocks[question] = indicator_items(frame, book, spec.indicator, spec.not_answers_in_base, conditions)
+                blocks[question] = question_block(frame, book, spec, conditions, items)
             columns[spec] = indicator_on_states(
                 frame, book, spec.indicator, spec.base, not_answers_in_base=spec.not_answers_in_base, block=blocks[question], conditions=conditions
             )
         except EstimationError as exc:
             settled[spec] = not_computed_row(spec, NOT_ESTIMABLE, exc.what)
     return columns, settled
+
+
+def question_block(frame: pd.DataFrame, book: Codebook, spec: Spec, conditions: Conditions, items: ItemMatrix | None) -> ItemMatrix:
+    """The items of a spec's question (of its grid row): those of the population's item matrix
+    when given and the codebook's bases hold (the same arrays: nothing made per respondent);
+    else, or when the matrix has none (an unknown question or row, whose error
+    :func:`indicator_items` words), made by :func:`indicator_items`."""
+    if items is not None and spec.not_answers_in_base is None:
+        found = items.of_question(spec.indicator.question, spec.indicator.row)
+        if found.coded:
+            return found
+    return indicator_items(frame, book, spec.indicator, spec.not_answers_in_base, conditions)
 
 
 # Per states array of the columns (by identity), its rows per (weight class, state) (C, 1, S).
@@ -159,15 +174,16 @@ def design_rows(design: Design, columns: list[CodedItems], edition: Edition, cou
     return [next(rows) if kept else None for kept in inside]
 
 
-def population_estimates(specs: Sequence[Spec], edition: Edition, sample: SurveySample) -> dict[Spec, dict[str, object]]:
+def population_estimates(specs: Sequence[Spec], edition: Edition, sample: SurveySample, items: ItemMatrix | None = None) -> dict[Spec, dict[str, object]]:
     """Rows of one population's specs: one ``estimate_items`` call per design.
 
     A column is made once (as weighted) and estimated with the weights, and without them for
     the unweighted slips (its states counted once, when the unweighted design is one weight
-    class); a column nobody is in the base of has the row that says so.
+    class); a column nobody is in the base of has the row that says so. ``items``: the
+    population's item matrix, when made already (:func:`indicator_columns`).
     """
     book = edition.populations[specs[0].population].codebook
-    columns, settled = indicator_columns(dict.fromkeys(replace(s, weighted=True) for s in specs), book, sample.frame)
+    columns, settled = indicator_columns(dict.fromkeys(replace(s, weighted=True) for s in specs), book, sample.frame, items)
     layout = variance_layout(sample.design)
     counted = source_counts(layout, columns.values()) if columns and counted_per_class(layout, columns.values(), edition) else None
     found: dict[Spec, dict[str, object]] = {}
@@ -186,19 +202,27 @@ def population_estimates(specs: Sequence[Spec], edition: Edition, sample: Survey
     return found
 
 
+def by_population(specs: Iterable[Spec]) -> dict[str, list[Spec]]:
+    """The distinct specs per population, in their order (the populations' in order of first appearance)."""
+    groups: dict[str, list[Spec]] = {}
+    for spec in dict.fromkeys(specs):
+        groups.setdefault(spec.population, []).append(spec)
+    return groups
+
+
+def figure_frame(groups: Mapping[str, Sequence[Spec]], found: Mapping[str, Mapping[Spec, dict[str, object]]]) -> pd.DataFrame:
+    """One row per spec of ``groups`` (:func:`by_population`; the frame's index, in that order),
+    :data:`FIGURE_COLUMNS`, from each population's :func:`population_estimates` (``found``); a
+    population without them (no sample) gives rows ``not_computed = "no_data"``."""
+    order = [spec for group in groups.values() for spec in group]
+    rows = [found[spec.population][spec] if spec.population in found else not_computed_row(spec, NO_DATA) for spec in order]
+    frame = pd.DataFrame(rows, index=pd.Index(order, dtype=object, name="spec"), columns=list(FIGURE_COLUMNS))
+    return frame.astype({"n": "Int64"})
+
+
 def figure_estimates(specs: Iterable[Spec], edition: Edition, samples: Mapping[str, SurveySample]) -> pd.DataFrame:
     """One row per spec (the frame's index, grouped by population), :data:`FIGURE_COLUMNS`: one
     ``estimate_items`` call per population and design (weighted or not). A population without a
     sample gives rows ``not_computed = "no_data"``."""
-    groups: dict[str, list[Spec]] = {}
-    for spec in dict.fromkeys(specs):
-        groups.setdefault(spec.population, []).append(spec)
-    found: dict[Spec, dict[str, object]] = {}
-    for population, group in groups.items():
-        if population in samples:
-            found.update(population_estimates(group, edition, samples[population]))
-        else:
-            found.update({spec: not_computed_row(spec, NO_DATA) for spec in group})
-    order = [spec for group in groups.values() for spec in group]
-    frame = pd.DataFrame([found[spec] for spec in order], index=pd.Index(order, dtype=object, name="spec"), columns=list(FIGURE_COLUMNS))
-    return frame.astype({"n": "Int64"})
+    groups = by_population(specs)
+    return figure_frame(groups, {pop: population_estimates(group, edition, samples[pop]) for pop, group in groups.items() if pop in samples})
