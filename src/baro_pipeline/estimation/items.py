@@ -49,24 +49,29 @@ class ItemMatrix:
         """Item j, (n,)."""
         return self.coded_columns([j])[0].dense()[:, 0]
 
+    @cached_property
+    def ends(self) -> np.ndarray:
+        """(sources,) each coded source's end among the items: its items are ``ends[s] - width`` to ``ends[s]``."""
+        found: np.ndarray = np.cumsum([c.table.shape[1] for c in self.coded], dtype=int)
+        return found
+
     def of_question(self, question: str, row: str | None = None) -> ItemMatrix:
         """The items of one question or derived indicator (of one row of a grid: its keys
         ``"row:..."``) with their coded sources, as :func:`indicator_items` makes them; none when
         the matrix has none."""
-        ends = np.cumsum([c.table.shape[1] for c in self.coded], dtype=int)
-        starts = ends - [c.table.shape[1] for c in self.coded]
         of_question, item = ITEM_COLUMNS.index("question"), ITEM_COLUMNS.index("item")
+        spans = [(end - c.table.shape[1], end, c) for end, c in zip(self.ends, self.coded)]
         # a coded source is one question's (one grid row's): its first item says whose
         kept = [
             (start, end, coded)
-            for start, end, coded in zip(starts, ends, self.coded)
+            for start, end, coded in spans
             if end > start and self.rows[start][of_question] == question and (row is None or self.rows[start][item].startswith(f"{row}:"))
         ]
         return ItemMatrix(tuple(coded for _, _, coded in kept), tuple(r for start, end, _ in kept for r in self.rows[start:end]), self.n)
 
     def coded_columns(self, columns: Sequence[int] | np.ndarray) -> list[CodedItems]:
         """Items ``columns``, each as coded items of its own: its source's states, its column of the table."""
-        ends = np.cumsum([c.table.shape[1] for c in self.coded])
+        ends = self.ends
         sources = np.searchsorted(ends, columns, side="right")
         return [
             CodedItems(self.coded[s].state, self.coded[s].table[:, [int(j) - (ends[s] - self.coded[s].table.shape[1])]])
